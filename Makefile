@@ -1,0 +1,37 @@
+# lstmkit: every target makes .venv if missing and installs what it needs.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The CPU wheel of torch; override with `make TORCH_SPEC=torch==2.x.y install` (or empty to keep what is there).
+TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+EXTRAS ?= apps,onnx,dev,bench
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test test-all bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	@if [ -n "$(TORCH_SPEC)" ]; then \
+	  $(PY) -m pip install -q "$(TORCH_SPEC)" || \
+	  $(PY) -m pip install -q "$(TORCH_SPEC)" --index-url $(TORCH_INDEX); fi
+	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	touch $(STAMP)
+
+demo: install
+	$(VENV)/bin/lstmkit forecast
+
+test: install
+	$(PY) -m pytest
+
+test-all: install
+	$(PY) -m pytest -m ""
+
+bench: install
+	$(PY) benchmarks/speed.py --out docs/benchmarks.md
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

@@ -1,0 +1,56 @@
+"""The native backend: torch's own fused recurrent kernels (oneDNN or ATen on the CPU,
+cuDNN on CUDA) for the configurations torch.nn supports.
+
+It runs one layer (both directions) per call, so that dropout between layers stays
+lstmkit's and draws the same masks as every other backend. Variable lengths go through
+packing, exactly as torch.nn.LSTM does with a PackedSequence.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import _VF
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from lstmkit.backends.base import Backend
+
+_FUNCS = {"LSTM": _VF.lstm, "GRU": _VF.gru, "RNN_TANH": _VF.rnn_tanh, "RNN_RELU": _VF.rnn_relu}
+_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+
+
+class NativeBackend(Backend):
+    name = "native"
+    priority = 20
+
+    def unsupported(self, spec, x):
+        if spec.variants:
+            return f"torch's kernels run only the plain cell, not {', '.join(spec.variants)}"
+        if spec.mode not in _FUNCS:
+            return f"torch has no kernel for mode {spec.mode}"
+        if x.dtype not in _DTYPES:
+            return f"torch's kernels run floating-point tensors, not {x.dtype}"
+        if x.device.type == "cpu" and x.dtype == torch.float16:
+            return "torch has no float16 recurrent kernel on the CPU"
+        return None
+
+    def run_layer(self, spec, cell, x, h0, c0, weights, lengths, training, record=None):
+        flat = [t for w in weights for t in w if t is not None]
+        hx = (h0, c0) if spec.mode == "LSTM" else h0
+        fn = _FUNCS[spec.mode]
+        bias, bidir = spec.bias, spec.bidirectional
+        if lengths is None:
+            res = fn(x, hx, flat, bias, 1, 0.0, training, bidir, False)
+            return (res[0], res[1], res[2]) if spec.mode == "LSTM" else (res[0], res[1], None)
+        T = x.shape[0]
+        packed = pack_padded_sequence(x, lengths.cpu(), enforce_sorted=False)
+        order, undo = packed.sorted_indices, packed.unsorted_indices
+        if spec.mode == "LSTM":
+            hx = (h0.index_select(1, order), c0.index_select(1, order))
+        else:
+            hx = h0.index_select(1, order)
+        res = fn(packed.data, packed.batch_sizes, hx, flat, bias, 1, 0.0, training, bidir)
+        out_packed = torch.nn.utils.rnn.PackedSequence(res[0], packed.batch_sizes, order, undo)
+        out, _ = pad_packed_sequence(out_packed, total_length=T)
+        hn = res[1].index_select(1, undo)
+        cn = res[2].index_select(1, undo) if spec.mode == "LSTM" else None
+        return out, hn, cn

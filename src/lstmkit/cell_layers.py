@@ -1,0 +1,132 @@
+"""One-step cells with torch.nn's signatures: LSTMCell, GRUCell, RNNCell.
+
+``weight_ih`` (G, I), ``weight_hh`` (G, H), ``bias_ih`` (G,), ``bias_hh`` (G,) with
+G = 4H (LSTM, gates i f g o), 3H (GRU, r z n) or H (RNN), initialised
+U(-1/sqrt(H), 1/sqrt(H)); input (B, I) or unbatched (I,). They run on the same backends
+as the layers (one time step), so a cell and a layer with the same weights agree.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from lstmkit import backends
+from lstmkit.backends import LayerSpec
+from lstmkit.cells import cell_math
+
+
+class _CellBase(nn.Module):
+    def __init__(self, mode, input_size, hidden_size, bias=True, device=None, dtype=None, *, backend="auto"):
+        super().__init__()
+        for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        factory = {"device": device, "dtype": dtype}
+        self.mode = mode
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.bias = bias
+        self.backend = backends.check_name(backend)
+        self._cell = cell_math(mode)
+        G = self._cell.n_gates * hidden_size
+        self.weight_ih = nn.Parameter(torch.empty(G, input_size, **factory))
+        self.weight_hh = nn.Parameter(torch.empty(G, hidden_size, **factory))
+        if bias:
+            self.bias_ih = nn.Parameter(torch.empty(G, **factory))
+            self.bias_hh = nn.Parameter(torch.empty(G, **factory))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        stdv = 1.0 / math.sqrt(self.hidden_size)
+        for weight in self.parameters():
+            nn.init.uniform_(weight, -stdv, stdv)
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if not self.bias:
+            s += ", bias=False"
+        if self.backend != "auto":
+            s += f", backend={self.backend!r}"
+        return s
+
+    @property
+    def spec(self) -> LayerSpec:
+        return LayerSpec(self.mode, self.input_size, self.hidden_size, bias=self.bias)
+
+    def _check(self, name: str, t: Tensor, x: Tensor) -> Tensor:
+        expected = (x.shape[0], self.hidden_size)
+        if t.dim() != x.dim() or (t.shape if x.dim() == 2 else (1, *t.shape)) != expected:
+            exp = expected if x.dim() == 2 else (self.hidden_size,)
+            raise ValueError(f"{type(self).__name__}: Expected {name} size {exp}, got {list(t.shape)}")
+        if t.dtype != x.dtype:
+            raise ValueError(f"{name} must have the input's dtype {x.dtype}, got {t.dtype}")
+        return t if x.dim() == 2 else t.unsqueeze(0)
+
+    def _step(self, input: Tensor, h: Tensor | None, c: Tensor | None):
+        name = type(self).__name__
+        if not isinstance(input, Tensor) or input.dim() not in (1, 2):
+            dims = input.dim() if isinstance(input, Tensor) else type(input).__name__
+            raise ValueError(f"{name}: Expected input to be 1D or 2D, got {dims}D instead")
+        if input.shape[-1] != self.input_size:
+            raise ValueError(
+                f"{name}: input has inconsistent input_size: got {input.shape[-1]} "
+                f"expected {self.input_size}"
+            )
+        if input.dtype != self.weight_ih.dtype:
+            raise ValueError(f"{name}: input must have the parameters' dtype {self.weight_ih.dtype}, got {input.dtype}")
+        x = input if input.dim() == 2 else input.unsqueeze(0)
+        h = x.new_zeros(x.shape[0], self.hidden_size) if h is None else self._check("hx", h, input)
+        if self._cell.has_cell:
+            c = x.new_zeros(x.shape[0], self.hidden_size) if c is None else self._check("cx", c, input)
+        backend = backends.select(self.spec, x, self.backend)
+        w = (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, None)
+        _, hn, cn = backend.run_layer(
+            self.spec, self._cell, x.unsqueeze(0), h.unsqueeze(0),
+            None if c is None else c.unsqueeze(0), [w], None, self.training,
+        )
+        hn = hn[0] if input.dim() == 2 else hn[0, 0]
+        if cn is None:
+            return hn, None
+        return hn, cn[0] if input.dim() == 2 else cn[0, 0]
+
+
+class LSTMCell(_CellBase):
+    """One LSTM step, a drop-in for :class:`torch.nn.LSTMCell`:
+    ``h_1, c_1 = cell(input, (h_0, c_0))`` (states default to zeros)."""
+
+    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None, *, backend="auto"):
+        super().__init__("LSTM", input_size, hidden_size, bias, device, dtype, backend=backend)
+
+    def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None):
+        h, c = (None, None) if hx is None else hx
+        return self._step(input, h, c)
+
+
+class GRUCell(_CellBase):
+    """One GRU step, a drop-in for :class:`torch.nn.GRUCell`: ``h_1 = cell(input, h_0)``."""
+
+    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None, *, backend="auto"):
+        super().__init__("GRU", input_size, hidden_size, bias, device, dtype, backend=backend)
+
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        return self._step(input, hx, None)[0]
+
+
+class RNNCell(_CellBase):
+    """One Elman step, a drop-in for :class:`torch.nn.RNNCell`: ``h_1 = cell(input, h_0)``."""
+
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", device=None, dtype=None, *, backend="auto"):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
+        self.nonlinearity = nonlinearity
+        mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
+        super().__init__(mode, input_size, hidden_size, bias, device, dtype, backend=backend)
+
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        return self._step(input, hx, None)[0]

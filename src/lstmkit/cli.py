@@ -1,0 +1,65 @@
+"""The ``lstmkit`` command: thin, parse arguments, call a task, print.
+
+Each task module registers its own subcommand: a module listed in ``_COMMANDS`` defines
+``add_parser(subparsers)``, which adds a parser whose ``func`` default takes the parsed
+arguments and returns an exit code. User errors (:class:`lstmkit.errors.InputError`,
+``FileNotFoundError``) print one line and exit 2; nothing else is swallowed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# subcommand modules, in the order `lstmkit --help` lists them
+_COMMANDS = (
+    "lstmkit.info",
+    "lstmkit.tasks.forecast",
+    "lstmkit.tasks.textgen",
+    "lstmkit.tasks.classify",
+    "lstmkit.tasks.experiments",
+    "lstmkit.tasks.classify_series",
+    "lstmkit.tasks.speech",
+    "lstmkit.tasks.seq2seq",
+    "lstmkit.export",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lstmkit", description="LSTM networks on PyTorch: layers, backends and tasks."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _COMMANDS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            # a task whose module is not part of this build; other import errors propagate
+            if exc.name and (exc.name == name or name.startswith(exc.name + ".")):
+                continue
+            raise
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from lstmkit.errors import InputError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except (InputError, FileNotFoundError, IsADirectoryError, UnicodeDecodeError) as exc:
+        print(f"lstmkit {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,453 @@
+"""Recurrent layers with torch.nn's signatures: LSTM, GRU, RNN and their one-step cells.
+
+Parameter names, shapes, initialisation, defaults and return values are torch.nn's,
+so ``state_dict``s move both ways. Beyond torch: a forward keyword ``lengths`` for
+padded variable-length batches, and a keyword-only ``backend`` (see
+:mod:`lstmkit.backends`).
+
+Shape legend: T time, B batch, I input_size, H hidden_size, P proj_size or H, L layers,
+D directions (2 if bidirectional).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
+
+from lstmkit import backends
+from lstmkit.backends import LayerSpec
+from lstmkit.cells import cell_math
+from lstmkit.recording import active_recorder
+
+
+def _check_lengths(lengths, T: int, B: int, device) -> Tensor | None:
+    if lengths is None:
+        return None
+    if not isinstance(lengths, Tensor):
+        lengths = torch.as_tensor(lengths)
+    if lengths.dim() != 1 or lengths.shape[0] != B:
+        raise ValueError(
+            f"lengths must be a 1-D tensor of {B} sequence lengths (one per batch element), "
+            f"got shape {tuple(lengths.shape)}"
+        )
+    if lengths.dtype.is_floating_point or lengths.dtype == torch.bool or lengths.is_complex():
+        raise ValueError(f"lengths must be an integer tensor, got {lengths.dtype}")
+    lengths = lengths.to(device=device, dtype=torch.int64)
+    lo, hi = int(lengths.min()), int(lengths.max())
+    if lo <= 0:
+        raise ValueError(f"lengths must be positive (at least 1), got a length of {lo}")
+    if hi > T:
+        raise ValueError(f"lengths must be at most the sequence length T={T}, got a length of {hi}")
+    return lengths
+
+
+def _pack_like(out: Tensor, template: PackedSequence) -> PackedSequence:
+    """Pack the time-major padded ``out`` (T, B, F) with ``template``'s layout."""
+    bs = template.batch_sizes
+    order = template.sorted_indices
+    if order is None:
+        order = torch.arange(int(bs[0]), device=out.device)
+    order = order.to(out.device)
+    t_idx = torch.repeat_interleave(torch.arange(len(bs), device=out.device), bs.to(out.device))
+    b_idx = torch.cat([order[: int(n)] for n in bs])
+    return PackedSequence(out[t_idx, b_idx], bs, template.sorted_indices, template.unsorted_indices)
+
+
+class _RNNBase(nn.Module):
+    """Shared machinery of :class:`LSTM`, :class:`GRU` and :class:`RNN`."""
+
+    def __init__(
+        self,
+        mode: str,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        device=None,
+        dtype=None,
+        *,
+        backend: str = "auto",
+    ) -> None:
+        super().__init__()
+        factory = {"device": device, "dtype": dtype}
+        if (
+            not isinstance(dropout, numbers.Number)
+            or isinstance(dropout, bool)
+            or not 0 <= dropout <= 1
+        ):
+            raise ValueError(
+                "dropout should be a number in range [0, 1] representing the probability of "
+                f"an element being zeroed, got {dropout!r}"
+            )
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(
+                "dropout option adds dropout after all but last recurrent layer, so non-zero "
+                f"dropout expects num_layers greater than 1, but got dropout={dropout} and "
+                f"num_layers={num_layers}"
+            )
+        for name, value in (("hidden_size", hidden_size), ("num_layers", num_layers)):
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(input_size, int) or input_size < 0:
+            raise ValueError(f"input_size must be a non-negative integer, got {input_size!r}")
+        if not isinstance(proj_size, int) or proj_size < 0:
+            raise ValueError(f"proj_size should be a non-negative integer, got {proj_size!r}")
+        if proj_size >= hidden_size:
+            raise ValueError(
+                f"proj_size has to be smaller than hidden_size, got proj_size={proj_size} "
+                f"and hidden_size={hidden_size}"
+            )
+        if proj_size and mode != "LSTM":
+            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
+        self.mode = mode
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bias = bias
+        self.batch_first = batch_first
+        self.dropout = float(dropout)
+        self.bidirectional = bidirectional
+        self.proj_size = proj_size
+        self.backend = backends.check_name(backend)
+        self._cell = cell_math(mode)
+        G = self._cell.n_gates * hidden_size
+        P = proj_size or hidden_size
+        D = 2 if bidirectional else 1
+        self._flat_weights_names: list[str] = []
+        for layer in range(num_layers):
+            layer_in = input_size if layer == 0 else P * D
+            for direction in range(D):
+                sfx = f"_l{layer}" + ("_reverse" if direction == 1 else "")
+                shapes = [(f"weight_ih{sfx}", (G, layer_in)), (f"weight_hh{sfx}", (G, P))]
+                if bias:
+                    shapes += [(f"bias_ih{sfx}", (G,)), (f"bias_hh{sfx}", (G,))]
+                if proj_size:
+                    shapes.append((f"weight_hr{sfx}", (proj_size, hidden_size)))
+                for name, shape in shapes:
+                    setattr(self, name, nn.Parameter(torch.empty(shape, **factory)))
+                    self._flat_weights_names.append(name)
+        self.reset_parameters()
+
+    # ---- torch.nn compatibility -------------------------------------------------------
+    def reset_parameters(self) -> None:
+        """U(-1/sqrt(H), 1/sqrt(H)) for every parameter, as torch.nn does."""
+        stdv = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
+        for weight in self.parameters():
+            nn.init.uniform_(weight, -stdv, stdv)
+
+    def flatten_parameters(self) -> None:
+        """Accepted for compatibility with torch.nn; lstmkit needs no flat buffer."""
+
+    @property
+    def _flat_weights(self) -> list[Tensor]:
+        return [getattr(self, n) for n in self._flat_weights_names]
+
+    @property
+    def all_weights(self) -> list[list[Tensor]]:
+        per = len(self._flat_weights_names) // (self.num_layers * self._num_directions)
+        w = self._flat_weights
+        return [w[i : i + per] for i in range(0, len(w), per)]
+
+    @property
+    def _num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    def extra_repr(self) -> str:
+        s = "{input_size}, {hidden_size}"
+        if self.proj_size != 0:
+            s += ", proj_size={proj_size}"
+        if self.num_layers != 1:
+            s += ", num_layers={num_layers}"
+        if self.bias is not True:
+            s += ", bias={bias}"
+        if self.batch_first is not False:
+            s += ", batch_first={batch_first}"
+        if self.dropout != 0:
+            s += ", dropout={dropout}"
+        if self.bidirectional is not False:
+            s += ", bidirectional={bidirectional}"
+        if self.backend != "auto":
+            s += ", backend={backend!r}"
+        return s.format(**self.__dict__)
+
+    @property
+    def spec(self) -> LayerSpec:
+        return LayerSpec(
+            mode=self.mode,
+            input_size=self.input_size,
+            hidden_size=self.hidden_size,
+            num_layers=self.num_layers,
+            bias=self.bias,
+            dropout=self.dropout,
+            bidirectional=self.bidirectional,
+            proj_size=self.proj_size,
+        )
+
+    def _layer_weights(self, layer: int) -> list[tuple]:
+        out = []
+        for d in range(self._num_directions):
+            sfx = f"_l{layer}" + ("_reverse" if d == 1 else "")
+            g = lambda n: getattr(self, n + sfx, None)  # noqa: E731
+            out.append((g("weight_ih"), g("weight_hh"), g("bias_ih"), g("bias_hh"), g("weight_hr")))
+        return out
+
+    def _torch_kwargs(self) -> dict:
+        kw = dict(
+            input_size=self.input_size,
+            hidden_size=self.hidden_size,
+            num_layers=self.num_layers,
+            bias=self.bias,
+            batch_first=self.batch_first,
+            dropout=self.dropout,
+            bidirectional=self.bidirectional,
+        )
+        if self.mode == "LSTM":
+            kw["proj_size"] = self.proj_size
+        elif self.mode.startswith("RNN"):
+            kw["nonlinearity"] = "tanh" if self.mode == "RNN_TANH" else "relu"
+        return kw
+
+    @classmethod
+    def from_torch(cls, module: nn.Module, *, backend: str = "auto", **options):
+        """A copy of a ``torch.nn`` LSTM/GRU/RNN as this class (same weights, same device
+        and dtype). ``options`` are passed to the constructor (e.g. variants)."""
+        kw = dict(
+            input_size=module.input_size,
+            hidden_size=module.hidden_size,
+            num_layers=module.num_layers,
+            bias=module.bias,
+            batch_first=module.batch_first,
+            dropout=module.dropout,
+            bidirectional=module.bidirectional,
+        )
+        if cls is LSTM:
+            kw["proj_size"] = getattr(module, "proj_size", 0)
+        if cls is RNN:
+            kw["nonlinearity"] = module.nonlinearity
+        p = next(module.parameters())
+        new = cls(**kw, device=p.device, dtype=p.dtype, backend=backend, **options)
+        new.load_state_dict(module.state_dict(), strict=not options)
+        return new
+
+    def to_torch(self) -> nn.Module:
+        """The equivalent ``torch.nn`` module with the same weights."""
+        torch_cls = {"LSTM": nn.LSTM, "GRU": nn.GRU}.get(self.mode, nn.RNN)
+        p = next(self.parameters())
+        module = torch_cls(**self._torch_kwargs(), device=p.device, dtype=p.dtype)
+        module.load_state_dict(self.state_dict())
+        return module
+
+    # ---- forward ---------------------------------------------------------------------
+    def _state_shapes(self, B: int) -> tuple[tuple, tuple | None]:
+        LD = self.num_layers * self._num_directions
+        P = self.proj_size or self.hidden_size
+        return (LD, B, P), ((LD, B, self.hidden_size) if self.mode == "LSTM" else None)
+
+    def _check_state(self, name: str, state: Tensor, expected: tuple, x: Tensor, batched: bool):
+        if not isinstance(state, Tensor):
+            raise ValueError(f"{name} must be a tensor, got {type(state).__name__}")
+        if not batched and state.dim() != 2:
+            raise ValueError(
+                f"For unbatched 2-D input, {name} should also be 2-D but got "
+                f"{state.dim()}-D tensor"
+            )
+        if batched and state.dim() != 3:
+            raise ValueError(
+                f"For batched 3-D input, {name} should also be 3-D but got {state.dim()}-D tensor"
+            )
+        shape = tuple(state.shape) if batched else (state.shape[0], 1, state.shape[1])
+        if shape != expected:
+            exp = expected if batched else (expected[0], expected[2])
+            raise ValueError(f"Expected {name} size {exp}, got {list(state.shape)}")
+        if state.dtype != x.dtype:
+            raise ValueError(f"{name} must have the input's dtype {x.dtype}, got {state.dtype}")
+        if state.device != x.device:
+            raise ValueError(f"{name} must be on the input's device {x.device}, got {state.device}")
+
+    def _prepare(self, input, hx, lengths):
+        """Normalise the input to time-major (T, B, I) and the states to (L*D, B, .)."""
+        name = type(self).__name__
+        packed = input if isinstance(input, PackedSequence) else None
+        if packed is not None:
+            if lengths is not None:
+                raise ValueError("lengths cannot be given with a PackedSequence (it has its own)")
+            x, lengths = pad_packed_sequence(packed)
+            batched = True
+        else:
+            if not isinstance(input, Tensor):
+                raise ValueError(f"{name}: expected a Tensor or PackedSequence, got {type(input).__name__}")
+            if input.dim() not in (2, 3):
+                raise ValueError(f"{name}: Expected input to be 2D or 3D, got {input.dim()}D tensor")
+            batched = input.dim() == 3
+            if not batched:
+                x = input.unsqueeze(1)
+            else:
+                x = input.transpose(0, 1) if self.batch_first else input
+        if x.shape[-1] != self.input_size:
+            raise ValueError(
+                f"{name}: input.size(-1) must be equal to input_size. Expected "
+                f"{self.input_size}, got {x.shape[-1]}"
+            )
+        w = self.weight_ih_l0
+        if x.dtype != w.dtype:
+            raise ValueError(
+                f"{name}: input must have the parameters' dtype {w.dtype}, got {x.dtype}"
+            )
+        if x.device != w.device:
+            raise ValueError(f"{name}: input must be on the parameters' device {w.device}, got {x.device}")
+        T, B = x.shape[0], x.shape[1]
+        if T == 0:
+            raise ValueError(f"{name}: expected at least one time step, got an empty sequence")
+        lengths = _check_lengths(lengths, T, B, x.device)
+        h_shape, c_shape = self._state_shapes(B)
+        if hx is None:
+            h0 = x.new_zeros(h_shape)
+            c0 = x.new_zeros(c_shape) if c_shape else None
+        else:
+            if self.mode == "LSTM":
+                if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                    raise ValueError(f"{name}: hx must be a tuple (h_0, c_0), got {type(hx).__name__}")
+                h0, c0 = hx
+                self._check_state("h_0", h0, h_shape, x, batched)
+                self._check_state("c_0", c0, c_shape, x, batched)
+                if not batched:
+                    c0 = c0.unsqueeze(1)
+            else:
+                h0, c0 = hx, None
+                self._check_state("hx", h0, h_shape, x, batched)
+            if not batched:
+                h0 = h0.unsqueeze(1)
+        return x, h0, c0, lengths, packed, batched
+
+    def _run(self, input, hx, lengths):
+        x, h0, c0, lengths, packed, batched = self._prepare(input, hx, lengths)
+        recorder = active_recorder(self)
+        requested = "reference" if recorder is not None else self.backend
+        backend = backends.select(self.spec, x, requested)
+        if recorder is not None:
+            recorder.begin(lengths)
+        D = self._num_directions
+        hns, cns = [], []
+        layer_in = x
+        for layer in range(self.num_layers):
+            s = slice(layer * D, (layer + 1) * D)
+            record = [] if recorder is not None else None
+            out, hn, cn = backend.run_layer(
+                self.spec,
+                self._cell,
+                layer_in,
+                h0[s],
+                None if c0 is None else c0[s],
+                self._layer_weights(layer),
+                lengths,
+                self.training,
+                record,
+            )
+            if recorder is not None:
+                recorder.layers.append(record)
+            hns.append(hn)
+            cns.append(cn)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                out = nn.functional.dropout(out, self.dropout, True)
+            layer_in = out
+        out = layer_in
+        hn = torch.cat(hns)
+        cn = torch.cat(cns) if c0 is not None else None
+        if packed is not None:
+            out = _pack_like(out, packed)
+        elif not batched:
+            out, hn = out.squeeze(1), hn.squeeze(1)
+            cn = cn.squeeze(1) if cn is not None else None
+        elif self.batch_first:
+            out = out.transpose(0, 1)
+        return out, hn, cn
+
+
+class LSTM(_RNNBase):
+    r"""A multi-layer LSTM, a drop-in for :class:`torch.nn.LSTM`.
+
+    Each layer computes, for every element of the input sequence (gate order i, f, g, o)::
+
+        i_t = sigmoid(W_ii x_t + b_ii + W_hi h_{t-1} + b_hi)
+        f_t = sigmoid(W_if x_t + b_if + W_hf h_{t-1} + b_hf)
+        g_t = tanh(W_ig x_t + b_ig + W_hg h_{t-1} + b_hg)
+        o_t = sigmoid(W_io x_t + b_io + W_ho h_{t-1} + b_ho)
+        c_t = f_t * c_{t-1} + i_t * g_t
+        h_t = o_t * tanh(c_t)            (then h_t = W_hr h_t when proj_size > 0)
+
+    Args (as torch.nn.LSTM): input_size, hidden_size, num_layers=1, bias=True,
+    batch_first=False, dropout=0.0 (between layers), bidirectional=False, proj_size=0,
+    device, dtype. Keyword-only: ``backend`` in ``"auto"`` (default), ``"native"``,
+    ``"fused"``, ``"reference"`` (see ``lstmkit info``).
+
+    Forward: ``output, (h_n, c_n) = lstm(input, (h_0, c_0), lengths=None)``.
+    ``input`` is (T, B, I), (B, T, I) with batch_first, (T, I) unbatched, or a
+    PackedSequence; ``h_0`` (L*D, B, P) and ``c_0`` (L*D, B, H) default to zeros;
+    ``output`` is (T, B, D*P); ``lengths`` (B,) gives each padded sequence's true length:
+    outputs past it are zero, ``h_n``/``c_n`` are taken at it, and the reverse direction
+    starts there, exactly as packing would (lengths need not be sorted).
+
+    Example::
+
+        >>> lstm = lstmkit.LSTM(10, 20, num_layers=2, batch_first=True)
+        >>> out, (h, c) = lstm(torch.randn(5, 50, 10))
+        >>> out.shape, h.shape
+        (torch.Size([5, 50, 20]), torch.Size([2, 5, 20]))
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__("LSTM", *args, **kwargs)
+
+    def forward(self, input, hx=None, *, lengths=None):
+        out, hn, cn = self._run(input, hx, lengths)
+        return out, (hn, cn)
+
+
+class GRU(_RNNBase):
+    r"""A multi-layer GRU, a drop-in for :class:`torch.nn.GRU` (gate order r, z, n)::
+
+        r_t = sigmoid(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr)
+        z_t = sigmoid(W_iz x_t + b_iz + W_hz h_{t-1} + b_hz)
+        n_t = tanh(W_in x_t + b_in + r_t * (W_hn h_{t-1} + b_hn))
+        h_t = (1 - z_t) * n_t + z_t * h_{t-1}
+
+    Same arguments as :class:`LSTM` without ``proj_size``; forward returns
+    ``output, h_n`` and accepts ``lengths=``.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__("GRU", *args, **kwargs)
+
+    def forward(self, input, hx=None, *, lengths=None):
+        out, hn, _ = self._run(input, hx, lengths)
+        return out, hn
+
+
+class RNN(_RNNBase):
+    r"""A multi-layer Elman RNN, a drop-in for :class:`torch.nn.RNN`::
+
+        h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)     (or relu)
+
+    Arguments as torch.nn.RNN (``nonlinearity='tanh'`` or ``'relu'``); forward returns
+    ``output, h_n`` and accepts ``lengths=``.
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", *args, **kwargs):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
+        self.nonlinearity = nonlinearity
+        mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
+        super().__init__(mode, input_size, hidden_size, num_layers, *args, **kwargs)
+
+    def forward(self, input, hx=None, *, lengths=None):
+        out, hn, _ = self._run(input, hx, lengths)
+        return out, hn

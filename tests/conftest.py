@@ -1,0 +1,36 @@
+"""Shared fixtures: the backend x dtype grid and the comparison helpers.
+
+Tolerances are per dtype (habit 5): float64 1e-10, float32 2e-5, max abs error.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+BACKENDS = ["reference", "fused", "native"]
+TOL = {torch.float64: 1e-10, torch.float32: 2e-5}
+DTYPES = {"f64": torch.float64, "f32": torch.float32}
+
+
+def pytest_configure(config):
+    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+
+
+def assert_close(actual, expected, dtype, what: str) -> None:
+    """Max abs error within the dtype's tolerance, with a message naming the tensor."""
+    assert actual is not None, f"{what}: got None"
+    assert expected is not None, f"{what}: reference is None"
+    assert actual.shape == expected.shape, f"{what}: shape {tuple(actual.shape)} != {tuple(expected.shape)}"
+    err = (actual.double() - expected.double()).abs().max().item() if actual.numel() else 0.0
+    assert err <= TOL[dtype], f"{what}: max abs error {err:.3g} > {TOL[dtype]:g}"
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    return request.param
+
+
+@pytest.fixture(params=list(DTYPES), ids=list(DTYPES))
+def dtype(request):
+    return DTYPES[request.param]
