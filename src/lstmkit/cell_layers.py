@@ -60,8 +60,8 @@ class _CellBase(nn.Module):
         return LayerSpec(self.mode, self.input_size, self.hidden_size, bias=self.bias)
 
     def _check(self, name: str, t: Tensor, x: Tensor) -> Tensor:
-        expected = (x.shape[0], self.hidden_size)
-        if t.dim() != x.dim() or (t.shape if x.dim() == 2 else (1, *t.shape)) != expected:
+        expected = (x.shape[0] if x.dim() == 2 else 1, self.hidden_size)
+        if t.dim() != x.dim() or tuple(t.shape if x.dim() == 2 else (1, *t.shape)) != expected:
             exp = expected if x.dim() == 2 else (self.hidden_size,)
             raise ValueError(f"{type(self).__name__}: Expected {name} size {exp}, got {list(t.shape)}")
         if t.dtype != x.dtype:

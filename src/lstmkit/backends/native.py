@@ -8,11 +8,16 @@ packing, exactly as torch.nn.LSTM does with a PackedSequence.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import _VF
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from lstmkit.backends.base import Backend
+
+# torch says so on every call with proj_size on the CPU; it is not the user's concern
+warnings.filterwarnings("ignore", message="LSTM with projections is not supported with oneDNN")
 
 _FUNCS = {"LSTM": _VF.lstm, "GRU": _VF.gru, "RNN_TANH": _VF.rnn_tanh, "RNN_RELU": _VF.rnn_relu}
 _DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)

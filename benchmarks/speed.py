@@ -1,0 +1,155 @@
+"""Speed of every lstmkit backend against torch.nn in the same process.
+
+For each shape (B, T, I, H) and each configuration, the forward pass (no_grad) and the
+forward+backward pass are timed in interleaved rounds after warm-up; the median over
+rounds is reported, with its ratio to torch.nn's module of the same cell (lower is
+better, 1.00 = as fast as torch). Writes a markdown table with the date and machine.
+
+    python benchmarks/speed.py                      # the full table -> stdout
+    python benchmarks/speed.py --out docs/benchmarks.md
+    python benchmarks/speed.py --quick              # fewer rounds, for a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+import lstmkit
+
+SHAPES = [(32, 100, 32, 128), (64, 200, 128, 256), (16, 500, 64, 512), (1, 1000, 10, 20)]
+TORCH = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+KIT = {"lstm": lstmkit.LSTM, "gru": lstmkit.GRU, "rnn": lstmkit.RNN}
+
+
+def configs(cells: list[str], backends: list[str], variants: dict[str, dict]) -> list[tuple]:
+    """(label, cell, factory(I, H)) for torch.nn and for each backend and variant."""
+    out = []
+    for cell in cells:
+        out.append((f"torch.nn.{cell.upper()}", cell, lambda I, H, c=cell: TORCH[c](I, H)))
+        for b in backends:
+            out.append((f"{cell} {b}", cell, lambda I, H, c=cell, b=b: KIT[c](I, H, backend=b)))
+        if cell == "lstm":
+            for name, opts in variants.items():
+                out.append((f"lstm {name}", cell, lambda I, H, o=opts: lstmkit.LSTM(I, H, **o)))
+    return out
+
+
+def _time(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def bench_shape(shape, cfgs, rounds: int, warmup: int) -> dict[str, tuple[float, float]]:
+    B, T, I, H = shape
+    torch.manual_seed(0)
+    x = torch.randn(T, B, I)
+    runs = {}
+    for label, _, make in cfgs:
+        m = make(I, H)
+        m.train()
+
+        def fwd(m=m):
+            with torch.no_grad():
+                m(x)
+
+        def fwd_bwd(m=m):
+            xi = x.detach().requires_grad_()
+            out = m(xi)[0]
+            out.sum().backward()
+
+        runs[label] = (fwd, fwd_bwd)
+    for fwd, fb in runs.values():
+        for _ in range(warmup):
+            fwd()
+            fb()
+    times = {label: ([], []) for label in runs}
+    for _ in range(rounds):  # interleaved, so drift in machine load hits every config alike
+        for label, (fwd, fb) in runs.items():
+            times[label][0].append(_time(fwd))
+            times[label][1].append(_time(fb))
+    return {k: (statistics.median(a), statistics.median(b)) for k, (a, b) in times.items()}
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}, Python {platform.python_version()}"
+
+
+def table(results, cfgs) -> str:
+    lines = [
+        "| B, T, I, H | configuration | forward ms | ratio | fwd+bwd ms | ratio |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for shape, res in results.items():
+        for label, cell, _ in cfgs:
+            base = res[f"torch.nn.{cell.upper()}"] if cell != "lstm" or "torch.nn" in label else res["torch.nn.LSTM"]
+            if label.startswith("lstm ") and " " in label and label.split(" ", 1)[1] not in ("auto", "native", "fused", "reference", "compiled", "triton"):
+                base = res["torch.nn.LSTM"]  # variants are compared with the plain torch LSTM
+            f, fb = res[label]
+            lines.append(
+                f"| {', '.join(map(str, shape))} | {label} | {f * 1e3:.2f} | {f / base[0]:.2f} "
+                f"| {fb * 1e3:.2f} | {fb / base[1]:.2f} |"
+            )
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cells", default="lstm,gru", help="comma-separated: lstm,gru,rnn")
+    ap.add_argument("--backends", default="auto,native,fused,reference")
+    ap.add_argument("--variants", action="store_true", help="add the LSTM variants (issue 3)")
+    ap.add_argument("--shapes", default=None, help="semicolon-separated B,T,I,H")
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--quick", action="store_true", help="3 rounds, 1 warm-up")
+    ap.add_argument("--out", type=Path, help="write the markdown report here")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads (default: torch's; use 1 on a machine shared with other "
+                         "work, where OpenMP barriers across busy cores cost 100x)")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.quick:
+        args.rounds, args.warmup = 3, 1
+    shapes = SHAPES if not args.shapes else [tuple(int(v) for v in s.split(",")) for s in args.shapes.split(";")]
+    variants = VARIANTS if args.variants else {}
+    cfgs = configs(args.cells.split(","), args.backends.split(","), variants)
+    results = {}
+    for shape in shapes:
+        print(f"shape {shape} ...", file=sys.stderr, flush=True)
+        results[shape] = bench_shape(shape, cfgs, args.rounds, args.warmup)
+    report = (
+        f"Measured {datetime.date.today().isoformat()} on {machine()}; median of "
+        f"{args.rounds} interleaved rounds after {args.warmup} warm-up; float32, training mode. "
+        f"Ratio = time / torch.nn's time for the same cell in the same run (lower is better).\n\n"
+        + table(results, cfgs)
+        + "\n"
+    )
+    print(report)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(report)
+    return 0
+
+
+VARIANTS: dict[str, dict] = {}
+
+if __name__ == "__main__":
+    sys.exit(main())
