@@ -4,6 +4,9 @@
 G = 4H (LSTM, gates i f g o), 3H (GRU, r z n) or H (RNN), initialised
 U(-1/sqrt(H), 1/sqrt(H)); input (B, I) or unbatched (I,). They run on the same backends
 as the layers (one time step), so a cell and a layer with the same weights agree.
+LSTMCell and GRUCell take the variants of :mod:`lstmkit.variants`; a cell draws its
+masks at every call (a call is one step), so for one recurrent-dropout mask per
+sequence use the layer.
 """
 
 from __future__ import annotations
@@ -16,28 +19,29 @@ from torch import Tensor, nn
 from lstmkit import backends
 from lstmkit.backends import LayerSpec
 from lstmkit.cells import cell_math
+from lstmkit.variants import Variants, direction_params, register_direction, reset_variants
+
+_NO_VARIANTS = dict(layer_norm=False, peephole=False, coupled_gates=False, forget_bias=0.0,
+                    cell_clip=None, recurrent_dropout=0.0, zoneout=0.0, weight_drop=0.0)
 
 
 class _CellBase(nn.Module):
-    def __init__(self, mode, input_size, hidden_size, bias=True, device=None, dtype=None, *, backend="auto"):
+    def __init__(self, mode, input_size, hidden_size, bias=True, device=None, dtype=None, *,
+                 backend="auto", **variants):
         super().__init__()
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        factory = {"device": device, "dtype": dtype}
         self.mode = mode
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.bias = bias
         self.backend = backends.check_name(backend)
-        self._cell = cell_math(mode)
-        G = self._cell.n_gates * hidden_size
-        self.weight_ih = nn.Parameter(torch.empty(G, input_size, **factory))
-        self.weight_hh = nn.Parameter(torch.empty(G, hidden_size, **factory))
-        if bias:
-            self.bias_ih = nn.Parameter(torch.empty(G, **factory))
-            self.bias_hh = nn.Parameter(torch.empty(G, **factory))
-        else:
+        self.variants = Variants.build(mode, bias, **{**_NO_VARIANTS, **variants})
+        self._cell = cell_math(mode, **self.variants.cell_options(mode))
+        register_direction(self, "", mode, self._cell.n_gates, input_size, hidden_size,
+                           hidden_size, bias, 0, self.variants, {"device": device, "dtype": dtype})
+        if not bias:
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
         self.reset_parameters()
@@ -46,6 +50,7 @@ class _CellBase(nn.Module):
         stdv = 1.0 / math.sqrt(self.hidden_size)
         for weight in self.parameters():
             nn.init.uniform_(weight, -stdv, stdv)
+        reset_variants(self, self.variants, self.mode, self.hidden_size)
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
@@ -53,11 +58,12 @@ class _CellBase(nn.Module):
             s += ", bias=False"
         if self.backend != "auto":
             s += f", backend={self.backend!r}"
-        return s
+        return ", ".join([s, *self.variants.repr_items()])
 
     @property
     def spec(self) -> LayerSpec:
-        return LayerSpec(self.mode, self.input_size, self.hidden_size, bias=self.bias)
+        return LayerSpec(self.mode, self.input_size, self.hidden_size, bias=self.bias,
+                         **self.variants.spec_fields(self.training))
 
     def _check(self, name: str, t: Tensor, x: Tensor) -> Tensor:
         expected = (x.shape[0] if x.dim() == 2 else 1, self.hidden_size)
@@ -84,11 +90,14 @@ class _CellBase(nn.Module):
         h = x.new_zeros(x.shape[0], self.hidden_size) if h is None else self._check("hx", h, input)
         if self._cell.has_cell:
             c = x.new_zeros(x.shape[0], self.hidden_size) if c is None else self._check("cx", c, input)
-        backend = backends.select(self.spec, x, self.backend)
-        w = (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, None)
+        spec = self.spec
+        backend = backends.select(spec, x, self.backend)
+        x3 = x.unsqueeze(0)  # (1, B, I)
+        p = direction_params(self, "", self.variants, 1, x.shape[0], self.hidden_size,
+                             self.hidden_size, x3, self.training)
         _, hn, cn = backend.run_layer(
-            self.spec, self._cell, x.unsqueeze(0), h.unsqueeze(0),
-            None if c is None else c.unsqueeze(0), [w], None, self.training,
+            spec, self._cell, x3, h.unsqueeze(0), None if c is None else c.unsqueeze(0),
+            [p], None, self.training,
         )
         hn = hn[0] if input.dim() == 2 else hn[0, 0]
         if cn is None:
@@ -98,10 +107,11 @@ class _CellBase(nn.Module):
 
 class LSTMCell(_CellBase):
     """One LSTM step, a drop-in for :class:`torch.nn.LSTMCell`:
-    ``h_1, c_1 = cell(input, (h_0, c_0))`` (states default to zeros)."""
+    ``h_1, c_1 = cell(input, (h_0, c_0))`` (states default to zeros). Keyword-only
+    ``backend`` and the LSTM variants of :mod:`lstmkit.variants`."""
 
-    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None, *, backend="auto"):
-        super().__init__("LSTM", input_size, hidden_size, bias, device, dtype, backend=backend)
+    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None, *, backend="auto", **variants):
+        super().__init__("LSTM", input_size, hidden_size, bias, device, dtype, backend=backend, **variants)
 
     def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None):
         h, c = (None, None) if hx is None else hx
@@ -109,10 +119,11 @@ class LSTMCell(_CellBase):
 
 
 class GRUCell(_CellBase):
-    """One GRU step, a drop-in for :class:`torch.nn.GRUCell`: ``h_1 = cell(input, h_0)``."""
+    """One GRU step, a drop-in for :class:`torch.nn.GRUCell`: ``h_1 = cell(input, h_0)``.
+    Keyword-only ``backend`` and the GRU variants of :mod:`lstmkit.variants`."""
 
-    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None, *, backend="auto"):
-        super().__init__("GRU", input_size, hidden_size, bias, device, dtype, backend=backend)
+    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None, *, backend="auto", **variants):
+        super().__init__("GRU", input_size, hidden_size, bias, device, dtype, backend=backend, **variants)
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
         return self._step(input, hx, None)[0]

@@ -23,6 +23,7 @@ from lstmkit import backends
 from lstmkit.backends import LayerSpec
 from lstmkit.cells import cell_math
 from lstmkit.recording import active_recorder
+from lstmkit.variants import Variants, direction_params, register_direction, reset_variants
 
 
 def _check_lengths(lengths, T: int, B: int, device) -> Tensor | None:
@@ -76,6 +77,14 @@ class _RNNBase(nn.Module):
         dtype=None,
         *,
         backend: str = "auto",
+        layer_norm: bool = False,
+        peephole: bool = False,
+        coupled_gates: bool = False,
+        forget_bias: float = 0.0,
+        cell_clip: float | None = None,
+        recurrent_dropout: float = 0.0,
+        zoneout: float | tuple[float, float] = 0.0,
+        weight_drop: float = 0.0,
     ) -> None:
         super().__init__()
         factory = {"device": device, "dtype": dtype}
@@ -94,6 +103,7 @@ class _RNNBase(nn.Module):
                 f"dropout expects num_layers greater than 1, but got dropout={dropout} and "
                 f"num_layers={num_layers}"
             )
+        factory = {"device": device, "dtype": dtype}
         for name, value in (("hidden_size", hidden_size), ("num_layers", num_layers)):
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -118,8 +128,12 @@ class _RNNBase(nn.Module):
         self.bidirectional = bidirectional
         self.proj_size = proj_size
         self.backend = backends.check_name(backend)
-        self._cell = cell_math(mode)
-        G = self._cell.n_gates * hidden_size
+        self.variants = Variants.build(
+            mode, bias, layer_norm=layer_norm, peephole=peephole, coupled_gates=coupled_gates,
+            forget_bias=forget_bias, cell_clip=cell_clip, recurrent_dropout=recurrent_dropout,
+            zoneout=zoneout, weight_drop=weight_drop,
+        )
+        self._cell = cell_math(mode, **self.variants.cell_options(mode))
         P = proj_size or hidden_size
         D = 2 if bidirectional else 1
         self._flat_weights_names: list[str] = []
@@ -127,14 +141,10 @@ class _RNNBase(nn.Module):
             layer_in = input_size if layer == 0 else P * D
             for direction in range(D):
                 sfx = f"_l{layer}" + ("_reverse" if direction == 1 else "")
-                shapes = [(f"weight_ih{sfx}", (G, layer_in)), (f"weight_hh{sfx}", (G, P))]
-                if bias:
-                    shapes += [(f"bias_ih{sfx}", (G,)), (f"bias_hh{sfx}", (G,))]
-                if proj_size:
-                    shapes.append((f"weight_hr{sfx}", (proj_size, hidden_size)))
-                for name, shape in shapes:
-                    setattr(self, name, nn.Parameter(torch.empty(shape, **factory)))
-                    self._flat_weights_names.append(name)
+                self._flat_weights_names += register_direction(
+                    self, sfx, mode, self._cell.n_gates, layer_in, hidden_size, P, bias,
+                    proj_size, self.variants, factory,
+                )
         self.reset_parameters()
 
     # ---- torch.nn compatibility -------------------------------------------------------
@@ -143,6 +153,7 @@ class _RNNBase(nn.Module):
         stdv = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
         for weight in self.parameters():
             nn.init.uniform_(weight, -stdv, stdv)
+        reset_variants(self, self.variants, self.mode, self.hidden_size)
 
     def flatten_parameters(self) -> None:
         """Accepted for compatibility with torch.nn; lstmkit needs no flat buffer."""
@@ -177,7 +188,8 @@ class _RNNBase(nn.Module):
             s += ", bidirectional={bidirectional}"
         if self.backend != "auto":
             s += ", backend={backend!r}"
-        return s.format(**self.__dict__)
+        s = s.format(**self.__dict__)
+        return ", ".join([s, *self.variants.repr_items()])
 
     @property
     def spec(self) -> LayerSpec:
@@ -190,15 +202,18 @@ class _RNNBase(nn.Module):
             dropout=self.dropout,
             bidirectional=self.bidirectional,
             proj_size=self.proj_size,
+            **self.variants.spec_fields(self.training),
         )
 
-    def _layer_weights(self, layer: int) -> list[tuple]:
-        out = []
-        for d in range(self._num_directions):
-            sfx = f"_l{layer}" + ("_reverse" if d == 1 else "")
-            g = lambda n: getattr(self, n + sfx, None)  # noqa: E731
-            out.append((g("weight_ih"), g("weight_hh"), g("bias_ih"), g("bias_hh"), g("weight_hr")))
-        return out
+    def _layer_params(self, layer: int, x: Tensor) -> list:
+        """Each direction's parameters, with this forward's masks drawn."""
+        T, B = x.shape[0], x.shape[1]
+        P = self.proj_size or self.hidden_size
+        return [
+            direction_params(self, f"_l{layer}" + ("_reverse" if d else ""), self.variants,
+                             T, B, P, self.hidden_size, x, self.training)
+            for d in range(self._num_directions)
+        ]
 
     def _torch_kwargs(self) -> dict:
         kw = dict(
@@ -239,11 +254,15 @@ class _RNNBase(nn.Module):
         return new
 
     def to_torch(self) -> nn.Module:
-        """The equivalent ``torch.nn`` module with the same weights."""
+        """The equivalent ``torch.nn`` module with the same weights (in eval mode, for
+        ``recurrent_dropout``/``weight_drop``, which act only in training)."""
+        blocking = self.variants.torch_compatible()
+        if blocking:
+            raise ValueError(f"torch.nn has no equivalent of {blocking}; cannot convert")
         torch_cls = {"LSTM": nn.LSTM, "GRU": nn.GRU}.get(self.mode, nn.RNN)
         p = next(self.parameters())
         module = torch_cls(**self._torch_kwargs(), device=p.device, dtype=p.dtype)
-        module.load_state_dict(self.state_dict())
+        module.load_state_dict({k: v for k, v in self.state_dict().items() if k in module.state_dict()})
         return module
 
     # ---- forward ---------------------------------------------------------------------
@@ -347,7 +366,7 @@ class _RNNBase(nn.Module):
                 layer_in,
                 h0[s],
                 None if c0 is None else c0[s],
-                self._layer_weights(layer),
+                self._layer_params(layer, layer_in),
                 lengths,
                 self.training,
                 record,
@@ -387,7 +406,10 @@ class LSTM(_RNNBase):
     Args (as torch.nn.LSTM): input_size, hidden_size, num_layers=1, bias=True,
     batch_first=False, dropout=0.0 (between layers), bidirectional=False, proj_size=0,
     device, dtype. Keyword-only: ``backend`` in ``"auto"`` (default), ``"native"``,
-    ``"fused"``, ``"reference"`` (see ``lstmkit info``).
+    ``"fused"``, ``"reference"`` (see ``lstmkit info``), and the variants torch lacks,
+    all off by default (equations and papers in :mod:`lstmkit.variants`):
+    ``layer_norm``, ``peephole``, ``coupled_gates``, ``forget_bias``, ``cell_clip``,
+    ``recurrent_dropout``, ``zoneout`` (a rate or ``(zoneout_c, zoneout_h)``), ``weight_drop``.
 
     Forward: ``output, (h_n, c_n) = lstm(input, (h_0, c_0), lengths=None)``.
     ``input`` is (T, B, I), (B, T, I) with batch_first, (T, I) unbatched, or a
@@ -420,7 +442,8 @@ class GRU(_RNNBase):
         n_t = tanh(W_in x_t + b_in + r_t * (W_hn h_{t-1} + b_hn))
         h_t = (1 - z_t) * n_t + z_t * h_{t-1}
 
-    Same arguments as :class:`LSTM` without ``proj_size``; forward returns
+    Same arguments as :class:`LSTM` without ``proj_size``; variants ``layer_norm``,
+    ``recurrent_dropout``, ``zoneout`` (one rate) and ``weight_drop``; forward returns
     ``output, h_n`` and accepts ``lengths=``.
     """
 

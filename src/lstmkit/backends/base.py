@@ -1,5 +1,6 @@
-"""What every backend shares: the layer spec it is asked to run, the interface, and the
-per-direction plumbing (reversal of variable-length sequences, masks).
+"""What every backend shares: the layer spec it is asked to run, the per-direction
+parameters and masks, the interface, and the per-direction plumbing (input projection,
+reversal of variable-length sequences, masks).
 
 Shapes: T time, B batch, I input features, H hidden, P = proj_size or H (the size of h),
 D directions, G = n_gates * H.
@@ -11,17 +12,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from lstmkit.cells import CellMath
-
-# per direction: (w_ih (G, I), w_hh (G, P), b_ih (G,) | None, b_hh (G,) | None, w_hr (P, H) | None)
-DirWeights = tuple[Tensor, Tensor, "Tensor | None", "Tensor | None", "Tensor | None"]
+from lstmkit.cells.layernorm import EPS
 
 
 @dataclass(frozen=True)
 class LayerSpec:
-    """The configuration of a recurrent layer, as backends see it."""
+    """The configuration of a recurrent layer for one forward, as backends see it.
+
+    ``recurrent_dropout`` is the rate in effect (0 in eval mode, where it is the identity)."""
 
     mode: str  # LSTM, GRU, RNN_TANH, RNN_RELU
     input_size: int
@@ -31,6 +33,14 @@ class LayerSpec:
     dropout: float = 0.0
     bidirectional: bool = False
     proj_size: int = 0
+    layer_norm: bool = False
+    peephole: bool = False
+    coupled_gates: bool = False
+    cell_clip: float | None = None
+    recurrent_dropout: float = 0.0
+    zoneout: tuple[float, float] = (0.0, 0.0)
+    weight_drop: float = 0.0
+    forget_bias: float = 0.0
 
     @property
     def num_directions(self) -> int:
@@ -38,8 +48,40 @@ class LayerSpec:
 
     @property
     def variants(self) -> tuple[str, ...]:
-        """Names of the options torch.nn has no equivalent for (none in the plain layer)."""
-        return ()
+        """The options in effect that change the recurrence's math. (``weight_drop`` and
+        ``forget_bias`` act on the weights only, so any backend runs them.)"""
+        names = []
+        for name in ("layer_norm", "peephole", "coupled_gates"):
+            if getattr(self, name):
+                names.append(name)
+        if self.cell_clip is not None:
+            names.append("cell_clip")
+        if self.recurrent_dropout:
+            names.append("recurrent_dropout")
+        if any(self.zoneout):
+            names.append("zoneout")
+        return tuple(names)
+
+
+@dataclass
+class DirParams:
+    """The parameters and random masks of one direction of one layer for one forward."""
+
+    w_ih: Tensor  # (G, I)
+    w_hh: Tensor  # (G, P), already masked when weight_drop is on
+    b_ih: Tensor | None = None  # (G,)
+    b_hh: Tensor | None = None  # (G,)
+    w_hr: Tensor | None = None  # (P, H)
+    ln_ih: tuple[Tensor, Tensor] | None = None  # gain, bias (G,) of LN(W_ih x)
+    ln_hh: tuple[Tensor, Tensor] | None = None  # gain, bias (G,) of LN(W_hh h)
+    cp: tuple = (None,) * 5  # cell params: peephole p_i, p_f, p_o (H,); LN(c) gain, bias (H,)
+    rec_mask: Tensor | None = None  # (B, P) recurrent dropout mask, scaled by 1/(1-p)
+    zone_h: Tensor | None = None  # (T, B, P) weight of h_{t-1} in h_t (zoneout)
+    zone_c: Tensor | None = None  # (T, B, H) weight of c_{t-1} in c_t (zoneout)
+
+    def flat_torch(self) -> list[Tensor]:
+        """torch.nn's flat weight list for this direction."""
+        return [t for t in (self.w_ih, self.w_hh, self.b_ih, self.b_hh, self.w_hr) if t is not None]
 
 
 class Backend:
@@ -64,7 +106,7 @@ class Backend:
         x: Tensor,  # (T, B, I)
         h0: Tensor,  # (D, B, P)
         c0: Tensor | None,  # (D, B, H)
-        weights: list[DirWeights],
+        params: list[DirParams],
         lengths: Tensor | None,  # (B,) int64 on x's device
         training: bool,
         record: list | None = None,
@@ -93,6 +135,15 @@ def reverse_time(x: Tensor, lengths: Tensor | None) -> Tensor:
     return x.gather(0, idx.unsqueeze(-1).expand_as(x))
 
 
+def input_projection(x: Tensor, p: DirParams) -> Tensor:
+    """gx = [LN](x W_ih^T) + b_ih for all steps at once: (T, B, I) -> (T, B, G), under
+    autograd (one matmul forward, two backward)."""
+    if p.ln_ih is None:
+        return F.linear(x, p.w_ih, p.b_ih)
+    gx = F.layer_norm(F.linear(x, p.w_ih), (p.w_ih.shape[0],), p.ln_ih[0], p.ln_ih[1], EPS)
+    return gx if p.b_ih is None else gx + p.b_ih
+
+
 class DirectionalBackend(Backend):
     """A backend that runs one direction at a time with :meth:`run_direction`; the
     reverse direction runs forward over each sequence reversed within its length."""
@@ -100,24 +151,24 @@ class DirectionalBackend(Backend):
     def run_direction(
         self,
         cell: CellMath,
-        x: Tensor,  # (T, B, I), already in processing order
+        gx: Tensor,  # (T, B, G) input projections, already in processing order
         h0: Tensor,  # (B, P)
         c0: Tensor | None,  # (B, H)
-        w: DirWeights,
+        p: DirParams,
         mask: Tensor | None,  # (T, B, 1) bool
         record: list | None,
     ) -> tuple[Tensor, Tensor, Tensor | None]:
         raise NotImplementedError
 
-    def run_layer(self, spec, cell, x, h0, c0, weights, lengths, training, record=None):
+    def run_layer(self, spec, cell, x, h0, c0, params, lengths, training, record=None):
         mask = time_mask(lengths, x.shape[0])
         outs, hns, cns = [], [], []
-        for d, w in enumerate(weights):
+        for d, p in enumerate(params):
             rec = [] if record is not None else None
-            xd = x if d == 0 else reverse_time(x, lengths)
-            out, hn, cn = self.run_direction(
-                cell, xd, h0[d], None if c0 is None else c0[d], w, mask, rec
-            )
+            gx = input_projection(x, p)
+            if d == 1:
+                gx = reverse_time(gx, lengths)
+            out, hn, cn = self.run_direction(cell, gx, h0[d], None if c0 is None else c0[d], p, mask, rec)
             outs.append(out if d == 0 else reverse_time(out, lengths))
             hns.append(hn)
             cns.append(cn)

@@ -38,8 +38,8 @@ class NativeBackend(Backend):
             return "torch has no float16 recurrent kernel on the CPU"
         return None
 
-    def run_layer(self, spec, cell, x, h0, c0, weights, lengths, training, record=None):
-        flat = [t for w in weights for t in w if t is not None]
+    def run_layer(self, spec, cell, x, h0, c0, params, lengths, training, record=None):
+        flat = [t for p in params for t in p.flat_torch()]
         hx = (h0, c0) if spec.mode == "LSTM" else h0
         fn = _FUNCS[spec.mode]
         bias, bidir = spec.bias, spec.bidirectional

@@ -11,10 +11,11 @@ from lstmkit.cells.lstm import LSTMMath
 from lstmkit.cells.rnn import RNNMath
 
 
-def cell_math(mode: str) -> CellMath:
-    """The cell math for a torch-style mode: ``LSTM``, ``GRU``, ``RNN_TANH`` or ``RNN_RELU``."""
+def cell_math(mode: str, **options) -> CellMath:
+    """The cell math for a torch-style mode: ``LSTM``, ``GRU``, ``RNN_TANH`` or ``RNN_RELU``.
+    ``options`` (LSTM only): peephole, coupled, cell_clip, layer_norm."""
     if mode == "LSTM":
-        return LSTMMath()
+        return LSTMMath(**options)
     if mode == "GRU":
         return GRUMath()
     if mode == "RNN_TANH":

@@ -33,9 +33,10 @@ class CellMath:
     record_names: tuple[str, ...] = ("h",)
 
     def forward(
-        self, gx: Tensor, gh: Tensor, h: Tensor, c: Tensor | None
+        self, gx: Tensor, gh: Tensor, h: Tensor, c: Tensor | None, cp: tuple | None = None
     ) -> tuple[Tensor, Tensor | None, tuple[Any, ...]]:
-        """Return ``(h_t, c_t, saved)``."""
+        """Return ``(h_t, c_t, saved)``. ``cp`` holds the cell's own parameters (the
+        variants' peephole and cell-norm weights), None entries for options that are off."""
         raise NotImplementedError
 
     def backward(
@@ -45,12 +46,18 @@ class CellMath:
         h: Tensor,
         c: Tensor | None,
         saved: tuple[Any, ...],
-    ) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+        cp: tuple | None = None,
+    ) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None, Any]:
         """Given dL/dh_t and dL/dc_t (``dc`` may be None meaning zero), return
-        ``(d_gx, d_gh, dh_direct, dc_prev)``: gradients w.r.t. the pre-activations from
-        the input and from the recurrence, the part of dL/dh_{t-1} that does not flow
-        through W_hh (None when zero), and dL/dc_{t-1}."""
+        ``(d_gx, d_gh, dh_direct, dc_prev, extra)``: gradients w.r.t. the pre-activations
+        from the input and from the recurrence, the part of dL/dh_{t-1} that does not flow
+        through W_hh (None when zero), dL/dc_{t-1}, and whatever :meth:`param_grads`
+        needs from this step (None if nothing)."""
         raise NotImplementedError
+
+    def param_grads(self, dgates, c_prev, saved: list, extras: list, cp, need) -> tuple:
+        """Gradients of ``cp`` summed over all steps (None where not needed or absent)."""
+        return (None,) * 5
 
     def record(self, h: Tensor, c: Tensor | None, saved: tuple[Any, ...]) -> dict[str, Tensor]:
         """The named per-step activations, for :func:`lstmkit.record_states`."""

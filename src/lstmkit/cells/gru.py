@@ -28,7 +28,7 @@ class GRUMath(CellMath):
     additive = False
     record_names = ("r", "z", "n", "h")
 
-    def forward(self, gx, gh, h, c):
+    def forward(self, gx, gh, h, c, cp=None):
         xr, xz, xn = gx.chunk(3, 1)
         hr, hz, hn = gh.chunk(3, 1)
         r = torch.sigmoid(xr + hr)
@@ -36,14 +36,14 @@ class GRUMath(CellMath):
         n = torch.tanh(xn + r * hn)
         return n + z * (h - n), None, (r, z, n, hn)
 
-    def backward(self, dh, dc, h, c, saved):
+    def backward(self, dh, dc, h, c, saved, cp=None):
         r, z, n, hn = saved
         dn = dh * (1 - z) * (1 - n * n)
         dr = dn * hn * r * (1 - r)
         dz = dh * (h - n) * z * (1 - z)
         dgx = torch.cat((dr, dz, dn), 1)
         dgh = torch.cat((dr, dz, dn * r), 1)
-        return dgx, dgh, dh * z, None
+        return dgx, dgh, dh * z, None, None
 
     def record(self, h, c, saved):
         r, z, n, _ = saved

@@ -9,9 +9,16 @@ For input x_t and previous states h_{t-1}, c_{t-1}::
     c_t = f_t * c_{t-1} + i_t * g_t                        cell state
     h_t = o_t * tanh(c_t)                                  hidden state
 
-(With ``proj_size`` the layer multiplies h_t by W_hr afterwards; that is not cell math.)
+Options (the cell-level variants; the layer handles the rest):
 
-Backward, with dh = dL/dh_t and dc = dL/dc_t arriving from the future::
+- ``peephole`` (Gers & Schmidhuber 2000): ``+ p_i * c_{t-1}`` inside i_t, ``+ p_f * c_{t-1}``
+  inside f_t, ``+ p_o * c_t`` inside o_t (p_* are (H,) vectors).
+- ``coupled`` (CIFG, Greff et al. 2017): no input-gate weights, i_t = 1 - f_t; gates are
+  stacked f, g, o (3H).
+- ``cell_clip`` v: c_t = clamp(c_t, -v, v) (gradient zero where clipped).
+- ``layer_norm`` (Ba et al. 2016): h_t = o_t * tanh(LN(c_t) * gamma_c + beta_c).
+
+Backward, with dh = dL/dh_t and dc = dL/dc_t arriving from the future (plain cell)::
 
     do  = dh * tanh(c_t)
     dc' = dc + dh * o_t * (1 - tanh(c_t)^2)
@@ -25,40 +32,130 @@ import torch
 from torch import Tensor
 
 from lstmkit.cells.base import CellMath
+from lstmkit.cells.layernorm import ln_backward, ln_forward
 
 
 class LSTMMath(CellMath):
     mode = "LSTM"
-    n_gates = 4
     has_cell = True
     additive = True
     record_names = ("i", "f", "g", "o", "c", "h")
 
-    def forward(self, gx: Tensor, gh: Tensor, h: Tensor, c: Tensor | None):
-        gates = gx + gh  # (B, 4H)
-        i, f, g, o = gates.chunk(4, 1)
-        i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
-        c_new = f * c + i * g
-        tc = torch.tanh(c_new)
-        return o * tc, c_new, (i, f, g, o, tc)
+    def __init__(self, peephole: bool = False, coupled: bool = False,
+                 cell_clip: float | None = None, layer_norm: bool = False):
+        self.peephole = peephole
+        self.coupled = coupled
+        self.cell_clip = cell_clip
+        self.layer_norm = layer_norm
+        self.n_gates = 3 if coupled else 4
+        self.plain = not (peephole or coupled or cell_clip is not None or layer_norm)
 
-    def backward(self, dh, dc, h, c, saved):
-        i, f, g, o, tc = saved
-        do = dh * tc
-        dcn = dh * o * (1 - tc * tc)
+    # cp = (p_i, p_f, p_o, ln_c_weight, ln_c_bias), each None when the option is off
+    def forward(self, gx: Tensor, gh: Tensor, h: Tensor, c: Tensor, cp=None):
+        gates = gx + gh  # (B, G)
+        if self.plain:
+            i, f, g, o = gates.chunk(4, 1)
+            i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+            c_new = f * c + i * g
+            tc = torch.tanh(c_new)
+            return o * tc, c_new, (i, f, g, o, tc)
+        p_i, p_f, p_o, gamma, beta = cp
+        if self.coupled:
+            f, g, o = gates.chunk(3, 1)
+        else:
+            i, f, g, o = gates.chunk(4, 1)
+        if self.peephole:
+            f = f + p_f * c
+            if not self.coupled:
+                i = i + p_i * c
+        f = torch.sigmoid(f)
+        i = 1 - f if self.coupled else torch.sigmoid(i)
+        g = torch.tanh(g)
+        c_new = f * c + i * g
+        keep = None
+        if self.cell_clip is not None:
+            keep = c_new.abs() <= self.cell_clip  # where the gradient passes
+            c_new = c_new.clamp(-self.cell_clip, self.cell_clip)
+        if self.peephole:
+            o = o + p_o * c_new
+        o = torch.sigmoid(o)
+        c_hat = rstd = None
+        if self.layer_norm:
+            c_hat, rstd = ln_forward(c_new)
+            tc = torch.tanh(c_hat * gamma + beta)
+        else:
+            tc = torch.tanh(c_new)
+        return o * tc, c_new, (i, f, g, o, tc, c_new, keep, c_hat, rstd)
+
+    def backward(self, dh, dc, h, c, saved, cp=None):
+        if self.plain:
+            i, f, g, o, tc = saved
+            do = dh * tc
+            dcn = dh * o * (1 - tc * tc)
+            if dc is not None:
+                dcn = dcn + dc
+            d = torch.cat(
+                (dcn * g * i * (1 - i), dcn * c * f * (1 - f), dcn * i * (1 - g * g), do * o * (1 - o)), 1
+            )
+            return d, d, None, dcn * f, None
+        p_i, p_f, p_o, gamma, _ = cp
+        i, f, g, o, tc, c_new, keep, c_hat, rstd = saved
+        do = dh * tc * o * (1 - o)  # pre-activation gradient of o
+        dy = dh * o * (1 - tc * tc)  # gradient at the input of tanh
+        extra = None
+        if self.layer_norm:
+            extra = dy
+            dcn = ln_backward(dy * gamma, c_hat, rstd)
+        else:
+            dcn = dy
         if dc is not None:
             dcn = dcn + dc
-        d = torch.cat(
-            (
-                dcn * g * i * (1 - i),
-                dcn * c * f * (1 - f),
-                dcn * i * (1 - g * g),
-                do * o * (1 - o),
-            ),
-            1,
-        )
-        return d, d, None, dcn * f
+        if self.peephole:
+            dcn = dcn + do * p_o
+        if keep is not None:
+            dcn = dcn * keep
+        dg = dcn * i * (1 - g * g)
+        di = dcn * g
+        df = dcn * c
+        if self.coupled:
+            df = (df - di) * f * (1 - f)
+            d = torch.cat((df, dg, do), 1)
+            dc_prev = dcn * f
+            if self.peephole:
+                dc_prev = dc_prev + df * p_f
+        else:
+            di = di * i * (1 - i)
+            df = df * f * (1 - f)
+            d = torch.cat((di, df, dg, do), 1)
+            dc_prev = dcn * f
+            if self.peephole:
+                dc_prev = dc_prev + di * p_i + df * p_f
+        return d, d, None, dc_prev, extra
+
+    def param_grads(self, dgates: Tensor, c_prev: Tensor, saved: list, extras: list, cp, need):
+        """Gradients of cp = (p_i, p_f, p_o, gamma_c, beta_c) from all steps at once.
+
+        dgates (T, B, G) pre-activation gradients; c_prev (T, B, H) the c_{t-1} each step saw."""
+        if self.plain:
+            return (None,) * 5
+        H = c_prev.shape[-1]
+        out = [None] * 5
+        if self.peephole:
+            c_t = torch.stack([s[5] for s in saved])  # (T, B, H) clipped c_t
+            if self.coupled:
+                df, do = dgates[..., :H], dgates[..., 2 * H :]
+            else:
+                out[0] = (dgates[..., :H] * c_prev).sum((0, 1)) if need[0] else None
+                df, do = dgates[..., H : 2 * H], dgates[..., 3 * H :]
+            out[1] = (df * c_prev).sum((0, 1)) if need[1] else None
+            out[2] = (do * c_t).sum((0, 1)) if need[2] else None
+        if self.layer_norm:
+            dy = torch.stack(extras)  # (T, B, H)
+            c_hat = torch.stack([s[7] for s in saved])
+            out[3] = (dy * c_hat).sum((0, 1)) if need[3] else None
+            out[4] = dy.sum((0, 1)) if need[4] else None
+        return tuple(out)
 
     def record(self, h, c, saved):
-        i, f, g, o, _ = saved
+        i, f, g, o = saved[:4]
         return {"i": i, "f": f, "g": g, "o": o, "c": c, "h": h}

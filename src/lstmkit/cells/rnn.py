@@ -24,15 +24,15 @@ class RNNMath(CellMath):
         self.nonlinearity = nonlinearity
         self.mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
 
-    def forward(self, gx, gh, h, c):
+    def forward(self, gx, gh, h, c, cp=None):
         pre = gx + gh
         h_new = torch.tanh(pre) if self.nonlinearity == "tanh" else torch.relu(pre)
         return h_new, None, (h_new,)
 
-    def backward(self, dh, dc, h, c, saved):
+    def backward(self, dh, dc, h, c, saved, cp=None):
         (h_new,) = saved
         if self.nonlinearity == "tanh":
             d = dh * (1 - h_new * h_new)
         else:
             d = dh * (h_new > 0).to(dh.dtype)
-        return d, d, None, None
+        return d, d, None, None, None
