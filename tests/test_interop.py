@@ -157,3 +157,26 @@ def test_record_states_lstm(bidirectional):
     # outside the context the module runs its own backend again
     out2, _ = m(x, lengths=lengths)
     assert_close(out2, out, torch.float32, "native output")
+
+
+@pytest.mark.parametrize("cls,kw", [(lstmkit.LSTM, dict(num_layers=2, proj_size=3)), (lstmkit.GRU, dict(num_layers=2)),
+                                    (lstmkit.RNN, {}), (lstmkit.LSTM, dict(layer_norm=True, zoneout=0.1))],
+                         ids=["lstm_proj", "gru", "rnn", "lstm_variants"])
+@pytest.mark.parametrize("batched", [True, False], ids=["batched", "unbatched"])
+def test_step_streaming_equals_whole_sequence(cls, kw, batched):
+    torch.manual_seed(0)
+    m = cls(4, 6, batch_first=True, **kw).double().eval()
+    x = torch.randn(3, 7, 4, dtype=torch.float64) if batched else torch.randn(7, 4, dtype=torch.float64)
+    out, st_full = m(x)
+    state, ys = None, []
+    for t in range(7):
+        y, state = m.step(x[:, t] if batched else x[t], state)
+        ys.append(y)
+    assert_close(torch.stack(ys, 1 if batched else 0), out, torch.float64, "streamed outputs")
+    for a, b in zip(state if isinstance(state, tuple) else (state,), st_full if isinstance(st_full, tuple) else (st_full,)):
+        assert_close(a, b, torch.float64, "streamed state")
+
+
+def test_step_refuses_bidirectional():
+    with pytest.raises(ValueError, match="bidirectional layer needs the whole sequence"):
+        lstmkit.LSTM(3, 4, bidirectional=True).step(torch.randn(2, 3))

@@ -391,6 +391,22 @@ class _RNNBase(nn.Module):
         return out, hn, cn
 
 
+    def _step(self, x_t: Tensor, state):
+        """One time step: ``x_t`` (B, I) or (I,) -> output (B, D*P) or (D*P,), new state."""
+        if self.bidirectional:
+            raise ValueError("step() runs one time step forward; a bidirectional layer needs the whole sequence")
+        if not isinstance(x_t, Tensor) or x_t.dim() not in (1, 2):
+            got = f"{x_t.dim()}-D" if isinstance(x_t, Tensor) else type(x_t).__name__
+            raise ValueError(f"step() expects one time step, (B, {self.input_size}) or ({self.input_size},); got {got}")
+        was_bf = self.batch_first
+        self.batch_first = False
+        try:
+            out, hn, cn = self._run(x_t.unsqueeze(0), state, None)
+        finally:
+            self.batch_first = was_bf
+        return out[0], hn, cn
+
+
 class LSTM(_RNNBase):
     r"""A multi-layer LSTM, a drop-in for :class:`torch.nn.LSTM`.
 
@@ -433,6 +449,14 @@ class LSTM(_RNNBase):
         out, hn, cn = self._run(input, hx, lengths)
         return out, (hn, cn)
 
+    def step(self, x_t: Tensor, state: tuple[Tensor, Tensor] | None = None):
+        """Streaming: one time step in, one out, the state carried by the caller.
+
+        ``y_t, state = lstm.step(x_t, state)`` with ``x_t`` (B, I) or unbatched (I,);
+        running T steps gives exactly ``lstm(x)`` (unidirectional layers only)."""
+        out, hn, cn = self._step(x_t, state)
+        return out, (hn, cn)
+
 
 class GRU(_RNNBase):
     r"""A multi-layer GRU, a drop-in for :class:`torch.nn.GRU` (gate order r, z, n)::
@@ -454,6 +478,11 @@ class GRU(_RNNBase):
         out, hn, _ = self._run(input, hx, lengths)
         return out, hn
 
+    def step(self, x_t: Tensor, state: Tensor | None = None):
+        """Streaming: ``y_t, h = layer.step(x_t, h)``, one time step (see LSTM.step)."""
+        out, hn, _ = self._step(x_t, state)
+        return out, hn
+
 
 class RNN(_RNNBase):
     r"""A multi-layer Elman RNN, a drop-in for :class:`torch.nn.RNN`::
@@ -473,4 +502,9 @@ class RNN(_RNNBase):
 
     def forward(self, input, hx=None, *, lengths=None):
         out, hn, _ = self._run(input, hx, lengths)
+        return out, hn
+
+    def step(self, x_t: Tensor, state: Tensor | None = None):
+        """Streaming: ``y_t, h = layer.step(x_t, h)``, one time step (see LSTM.step)."""
+        out, hn, _ = self._step(x_t, state)
         return out, hn

@@ -27,6 +27,13 @@ def register(backend: Backend) -> Backend:
 for _b in (ReferenceBackend(), FusedBackend(), NativeBackend()):
     register(_b)
 
+try:  # the compiled CPU recurrence, when this build has it
+    from lstmkit.backends.compiled import CompiledBackend
+except ImportError:  # pragma: no cover - a build without the compiled package
+    CompiledBackend = None
+if CompiledBackend is not None:
+    register(CompiledBackend())
+
 
 def names() -> list[str]:
     """Registered backend names, highest priority first."""
@@ -58,11 +65,22 @@ def select(spec: LayerSpec, x: Tensor, requested: str = "auto") -> Backend:
         if reason:
             raise ValueError(f"backend {requested!r} cannot run this layer: {reason}")
         return backend
-    for name in names():
+    for name in auto_order(spec, x):
         backend = _REGISTRY[name]
         if backend.unsupported(spec, x) is None:
             return backend
     raise ValueError("no backend can run this layer")  # reference runs everything
+
+
+def auto_order(spec: LayerSpec, x: Tensor) -> list[str]:
+    """The order in which ``auto`` tries the backends for this configuration: the
+    measured rules of :mod:`lstmkit.backends.rules` where present, else priority."""
+    try:
+        from lstmkit.backends.rules import auto_order as rules_order
+    except ImportError:
+        return names()
+    order = [n for n in rules_order(spec, x, names()) if n in _REGISTRY]
+    return order + [n for n in names() if n not in order]
 
 
 def explain(spec: LayerSpec, x: Tensor) -> list[tuple[str, str | None]]:
