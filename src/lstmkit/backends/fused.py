@@ -34,16 +34,22 @@ class _FusedDirection(torch.autograd.Function):
         w_hrT = None if w_hr is None else w_hr.t()  # (H, P)
         h, c = h0, c0
         hs, cs, h_ins, saved, raws, outs, lns = [h0], [c0], [], [], [], [], []
+        # additive cells without recurrent LN: b_hh joins gx once, then one addmm per step
+        fold = cell.additive and ln_w is None
+        if fold and b_hh is not None:
+            gx = gx + b_hh
         for t in range(T):
             h_in = h if rec_mask is None else h * rec_mask  # (B, P)
             h_ins.append(h_in)
-            if ln_w is None:
-                gh = torch.addmm(b_hh, h_in, w_hhT) if b_hh is not None else h_in.mm(w_hhT)
+            if fold:
+                gx_t, gh = torch.addmm(gx[t], h_in, w_hhT), None
+            elif ln_w is None:
+                gx_t, gh = gx[t], (torch.addmm(b_hh, h_in, w_hhT) if b_hh is not None else h_in.mm(w_hhT))
             else:
                 a_hat, rstd = ln_forward(h_in.mm(w_hhT))  # (B, G), (B, 1)
                 lns.append((a_hat, rstd))
-                gh = _add(torch.addcmul(ln_b, a_hat, ln_w), b_hh)
-            h_raw, c_new, sv = cell.forward(gx[t], gh, h, c, cp)
+                gx_t, gh = gx[t], _add(torch.addcmul(ln_b, a_hat, ln_w), b_hh)
+            h_raw, c_new, sv = cell.forward(gx_t, gh, h, c, cp)
             saved.append(sv)
             if w_hrT is not None:
                 raws.append(h_raw)

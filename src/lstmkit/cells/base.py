@@ -35,7 +35,8 @@ class CellMath:
     def forward(
         self, gx: Tensor, gh: Tensor, h: Tensor, c: Tensor | None, cp: tuple | None = None
     ) -> tuple[Tensor, Tensor | None, tuple[Any, ...]]:
-        """Return ``(h_t, c_t, saved)``. ``cp`` holds the cell's own parameters (the
+        """Return ``(h_t, c_t, saved)``. For an ``additive`` cell ``gh`` may be None, meaning
+        ``gx`` already holds gx + gh. ``cp`` holds the cell's own parameters (the
         variants' peephole and cell-norm weights), None entries for options that are off."""
         raise NotImplementedError
 

@@ -51,12 +51,15 @@ class LSTMMath(CellMath):
         self.plain = not (peephole or coupled or cell_clip is not None or layer_norm)
 
     # cp = (p_i, p_f, p_o, ln_c_weight, ln_c_bias), each None when the option is off
-    def forward(self, gx: Tensor, gh: Tensor, h: Tensor, c: Tensor, cp=None):
-        gates = gx + gh  # (B, G)
+    def forward(self, gx: Tensor, gh: Tensor | None, h: Tensor, c: Tensor, cp=None):
+        gates = gx if gh is None else gx + gh  # (B, G); gh None: gx holds the sum already
         if self.plain:
-            i, f, g, o = gates.chunk(4, 1)
-            i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
-            c_new = f * c + i * g
+            H = c.shape[-1]
+            # fewest kernels per step: one sigmoid over all gates, then tanh of g's slice
+            act = torch.sigmoid(gates)
+            i, f, o = act[:, :H], act[:, H : 2 * H], act[:, 3 * H :]
+            g = torch.tanh(gates[:, 2 * H : 3 * H])
+            c_new = torch.addcmul(f * c, i, g)
             tc = torch.tanh(c_new)
             return o * tc, c_new, (i, f, g, o, tc)
         p_i, p_f, p_o, gamma, beta = cp

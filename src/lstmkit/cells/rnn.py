@@ -25,7 +25,7 @@ class RNNMath(CellMath):
         self.mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
 
     def forward(self, gx, gh, h, c, cp=None):
-        pre = gx + gh
+        pre = gx if gh is None else gx + gh
         h_new = torch.tanh(pre) if self.nonlinearity == "tanh" else torch.relu(pre)
         return h_new, None, (h_new,)
 
