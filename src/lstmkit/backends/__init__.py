@@ -34,6 +34,13 @@ except ImportError:  # pragma: no cover - a build without the compiled package
 if CompiledBackend is not None:
     register(CompiledBackend())
 
+try:  # GPU kernels (importing this package must not import triton itself)
+    from lstmkit.backends.triton import TritonBackend
+except ImportError:  # pragma: no cover
+    TritonBackend = None
+if TritonBackend is not None:
+    register(TritonBackend())
+
 
 def names() -> list[str]:
     """Registered backend names, highest priority first."""
