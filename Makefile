@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # The CPU wheel of torch; override with `make TORCH_SPEC=torch==2.x.y install` (or empty to keep what is there).
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
-EXTRAS ?= apps,onnx,dev,bench,compiled
+EXTRAS ?= apps,onnx,dev,bench,compiled,triton
 STAMP := $(VENV)/.installed
 
 .PHONY: install demo test test-all bench clean
