@@ -19,6 +19,9 @@ $(STAMP): pyproject.toml
 	  $(PY) -m pip install -q "$(TORCH_SPEC)" || \
 	  $(PY) -m pip install -q "$(TORCH_SPEC)" --index-url $(TORCH_INDEX); fi
 	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	@if [ -f scripts/install_speech_deps.sh ]; then bash scripts/install_speech_deps.sh; fi
+	@if [ -d src/lstmkit/backends/compiled ]; then \
+	  $(PY) -c "import lstmkit.backends.compiled as c; c.build(verbose=True)"; fi
 	touch $(STAMP)
 
 demo: install
