@@ -34,7 +34,16 @@ def test_char_vocab_round_trip_and_unknown_id():
 
 def test_tokenize_words_punctuation_and_chars():
     assert tokenize("Don't buy it!! Great, though.") == [
-        "don't", "buy", "it", "!", "!", "great", ",", "though", "."]
+        "don't",
+        "buy",
+        "it",
+        "!",
+        "!",
+        "great",
+        ",",
+        "though",
+        ".",
+    ]
     assert tokenize("Ab  c", level="char") == ["a", "b", " ", "c"]
     assert tokenize("Ab", level="char", lowercase=False) == ["A", "b"]
     with pytest.raises(InputError, match="level"):
@@ -98,7 +107,7 @@ def test_splits_are_contiguous_for_text_and_seeded_stratified_for_sentences():
     a = stratified_split(x, y, 0.25, seed=3)
     assert a == stratified_split(x, y, 0.25, seed=3)
     assert a != stratified_split(x, y, 0.25, seed=4)
-    tr_x, tr_y, te_x, te_y = a
+    tr_x, _, te_x, te_y = a
     assert sorted(tr_x + te_x) == sorted(x) and not set(tr_x) & set(te_x)
     assert te_y.count("a") == 20 and te_y.count("b") == 5
 

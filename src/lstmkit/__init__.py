@@ -2,15 +2,43 @@
 
 ``lstmkit.LSTM`` is a drop-in for ``torch.nn.LSTM`` (same arguments, parameter names,
 initialisation and return values) with a choice of backends, variable-length batches
-through ``lengths=``, and the tasks people use LSTMs for.
+through ``lengths=``, the variants torch lacks, and the tasks people use LSTMs for.
+
+The core (layers, cells, backends) needs only torch and numpy; the task classes
+(``Forecaster``, ``TextGenerator``, ...) load on first use and need the ``apps`` extra.
 """
 
 __version__ = "0.1.0"
+
+import importlib
 
 from lstmkit.cell_layers import GRUCell, LSTMCell, RNNCell
 from lstmkit.errors import InputError
 from lstmkit.layers import GRU, LSTM, RNN
 from lstmkit.recording import record_states
+
+# public name -> module that defines it, imported on first access
+_LAZY = {
+    "Forecaster": "lstmkit.forecasting",
+    "TextGenerator": "lstmkit.text",
+    "TextClassifier": "lstmkit.text",
+    "SequenceClassifier": "lstmkit.sequences",
+    "SpeechRecognizer": "lstmkit.speech",
+    "Seq2Seq": "lstmkit.seq2seq",
+    "ConvLSTM": "lstmkit.convlstm",
+    "ConvLSTMCell": "lstmkit.convlstm",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    if name in ("export", "io", "metrics", "datasets", "experiments"):
+        return importlib.import_module(f"lstmkit.{name}")
+    raise AttributeError(f"module 'lstmkit' has no attribute {name!r}")
+
 
 __all__ = [
     "LSTM",
@@ -22,4 +50,5 @@ __all__ = [
     "record_states",
     "InputError",
     "__version__",
+    *_LAZY,
 ]

@@ -22,6 +22,7 @@ _COMMANDS = (
     "lstmkit.tasks.classify_series",
     "lstmkit.tasks.speech",
     "lstmkit.tasks.seq2seq",
+    "lstmkit.tasks.video",
     "lstmkit.export",
 )
 

@@ -4,22 +4,34 @@ A saved model is a directory::
 
     config.json         {"format": 1, "task": ..., "lstmkit": version, "torch": version,
                          "config": {...hyperparameters...}, "state": {...preprocessing...},
-                         "tensors": {name: [shape, dtype], ...}}
-    model.safetensors   the weights
+                         "tensors": {name: [shape, dtype], ...}, "sha256": weights' hash}
+    model.safetensors   the weights (never a pickle)
 
-Writes are atomic: everything goes to a temporary sibling directory which is then
-renamed into place, so a crash leaves either the old model or the new one, never half
-of each. Loading checks that the weights are exactly the ones the config lists (names,
-shapes, dtypes) and that the task matches, and reports a truncated or corrupted file as
-an :class:`~lstmkit.errors.InputError`.
+Writes are atomic: everything is written and flushed to disk in a temporary sibling
+directory, which then takes the model's place in one step (Linux ``renameat2`` exchange;
+elsewhere two renames, and a model caught between them is put back by the next load). A
+crash leaves the old model or the new one, never half of each. An existing directory that
+is not a saved model is never replaced.
+
+Loading reads both files whole before returning anything, and raises
+:class:`~lstmkit.errors.InputError` with one clear message when the directory is not a
+saved model, the task or format differs, a file is truncated or corrupted (the weights'
+SHA-256 is checked), or the weights disagree with the config (names, shapes, dtypes).
+:func:`load_weights` puts them into a network only if every name and shape fits, so a
+failed load never leaves a half-loaded model.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
+import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +48,101 @@ def _describe(tensors: dict[str, torch.Tensor]) -> dict[str, list]:
     return {k: [list(v.shape), str(v.dtype).removeprefix("torch.")] for k, v in tensors.items()}
 
 
+def _jsonable(obj):
+    """json.dumps fallback: numpy scalars and arrays, paths, small tensors."""
+    import numpy as np
+
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, (np.ndarray, torch.Tensor)):
+        return obj.tolist()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    raise TypeError(f"config and state must be JSON-able; found a {type(obj).__name__}: {obj!r:.80}")
+
+
+def _unshare(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """CPU, contiguous, and no two tensors on one storage (safetensors refuses shared
+    memory, e.g. tied embedding and output weights): later ones are copied."""
+    out, seen = {}, set()
+    for k, v in tensors.items():
+        if not isinstance(k, str) or not isinstance(v, torch.Tensor):
+            raise TypeError(f"tensors must map str names to tensors; found {k!r}: {type(v).__name__}")
+        v = v.detach().cpu().contiguous()
+        ptr = v.untyped_storage().data_ptr()
+        if ptr in seen and v.numel():
+            v = v.clone()
+        seen.add(v.untyped_storage().data_ptr())
+        out[k] = v
+    return out
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file or directory to disk (directories: where the OS allows it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems refuse fsync on directories; the data is still written
+    finally:
+        os.close(fd)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux renameat2 RENAME_EXCHANGE). False where
+    the OS or filesystem has no such call."""
+    if not sys.platform.startswith("linux"):
+        return False
+    fn = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if fn is None:
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    if fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _is_saved_model(path: Path) -> bool:
+    try:
+        return "format" in json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _siblings(path: Path, kind: str) -> list[tuple[Path, int]]:
+    """Leftovers of saves of ``path``: ``.{name}.{kind}-{pid}-...`` directories."""
+    out = []
+    for p in path.parent.glob(f".{path.name}.{kind}-*"):
+        try:
+            out.append((p, int(p.name[len(path.name) + len(kind) + 3:].split("-")[0])))
+        except ValueError:
+            continue
+    return out
+
+
 def save_model(
     path: str | os.PathLike,
     task: str,
@@ -43,14 +150,24 @@ def save_model(
     tensors: dict[str, torch.Tensor],
     state: dict[str, Any] | None = None,
 ) -> Path:
-    """Write ``config`` (JSON-able), ``state`` (JSON-able preprocessing state) and
-    ``tensors`` to the directory ``path``, atomically. Returns the path."""
-    from safetensors.torch import save_file
+    """Write ``config`` (JSON-able hyperparameters), ``state`` (JSON-able preprocessing
+    state: scalers, vocabulary) and ``tensors`` to the directory ``path``, atomically.
+    Replaces a model (or an empty directory) already there; refuses (InputError) to
+    replace anything else.
+    Returns the path."""
+    from safetensors.torch import save
 
     import lstmkit
 
     path = Path(path)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    if not isinstance(task, str) or not task:
+        raise TypeError(f"task must be a non-empty str, got {task!r}")
+    replaceable = path.is_dir() and (_is_saved_model(path) or not any(path.iterdir()))
+    if path.exists() and not replaceable:
+        raise InputError(f"refusing to overwrite {path}: it exists and is not a saved lstmkit model "
+                         "(choose a new directory, or remove it first)")
+    tensors = _unshare(tensors)
+    blob = save(tensors)  # the safetensors bytes, hashed so a load detects any corruption
     meta = {
         "format": FORMAT_VERSION,
         "task": task,
@@ -59,24 +176,91 @@ def save_model(
         "config": config,
         "state": state or {},
         "tensors": _describe(tensors),
+        "sha256": hashlib.sha256(blob).hexdigest(),
     }
-    text = json.dumps(meta, indent=2, sort_keys=True)  # fail before touching the disk
+    text = json.dumps(meta, indent=2, sort_keys=True, default=_jsonable)  # fails before any write
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    for stale, pid in _siblings(path, "tmp"):  # crashed saves' leftovers
+        if not _pid_alive(pid):
+            shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.parent))
     try:
-        save_file(tensors, str(tmp / WEIGHTS_FILE))
-        (tmp / CONFIG_FILE).write_text(text, encoding="utf-8")
-        old = None
-        if path.exists():
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
-            os.rename(path, old)
-        os.rename(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a model dir is an ordinary dir
+        for name, data in ((WEIGHTS_FILE, blob), (CONFIG_FILE, text.encode("utf-8"))):
+            with open(tmp / name, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        _fsync(tmp)
+        _install(tmp, path)
+        _fsync(path.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+def _install(tmp: Path, path: Path) -> None:
+    """Put the finished directory ``tmp`` at ``path`` in one step where the OS can."""
+    if not path.exists():
+        try:
+            os.rename(tmp, path)
+            return
+        except OSError as exc:  # another writer created it meanwhile: replace theirs
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+    if _exchange(tmp, path):
+        shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the old model
+        return
+    old = path.with_name(f".{path.name}.old-{os.getpid()}-{os.urandom(3).hex()}")
+    os.rename(path, old)  # a crash right here is repaired by the next load_model(path)
+    os.rename(tmp, path)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _recover(path: Path) -> None:
+    """A save that crashed between its two renames left the old model aside: put it back."""
+    if path.exists():
+        return
+    olds = [p for p, _ in _siblings(path, "old") if _is_saved_model(p)]
+    if not olds:
+        return
+    newest = max(olds, key=lambda p: p.stat().st_mtime)
+    os.rename(newest, path)
+    warnings.warn(f"{path}: a save was interrupted; restored the previous model from {newest.name}",
+                  stacklevel=3)
+
+
+def read_config(path: str | os.PathLike, task: str | None = None) -> dict:
+    """The parsed, checked ``config.json`` of the saved model at ``path`` (no weights read)."""
+    path = Path(path)
+    _recover(path)
+    cfg_file = path / CONFIG_FILE
+    if not path.is_dir():
+        raise InputError(f"expected a saved-model directory, found no directory at {path}")
+    for f in (cfg_file, path / WEIGHTS_FILE):
+        if not f.is_file():
+            raise InputError(f"{path} is not a saved lstmkit model: {f.name} is missing")
+    try:
+        meta = json.loads(cfg_file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{cfg_file} is truncated or corrupted: not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise InputError(f"{cfg_file} is not an lstmkit config: expected a JSON object, found "
+                         f"{type(meta).__name__}")
+    for key in ("format", "task", "config", "tensors"):
+        if key not in meta:
+            raise InputError(f"{cfg_file} is not an lstmkit config: key {key!r} is missing")
+    if meta["format"] != FORMAT_VERSION:
+        newer = isinstance(meta["format"], int) and meta["format"] > FORMAT_VERSION
+        raise InputError(f"{path}: saved-model format {meta['format']!r}, expected {FORMAT_VERSION}"
+                         + (" (written by a newer lstmkit: upgrade to read it)" if newer else ""))
+    if task is not None and meta["task"] != task:
+        raise InputError(f"{path} holds a {meta['task']!r} model, expected a {task!r} model")
+    if not isinstance(meta["tensors"], dict):
+        raise InputError(f"{cfg_file} is corrupted: 'tensors' should list the weights, found "
+                         f"{type(meta['tensors']).__name__}")
+    return meta
 
 
 def load_model(path: str | os.PathLike, task: str | None = None):
@@ -86,45 +270,49 @@ def load_model(path: str | os.PathLike, task: str | None = None):
     from ``task``, a file is truncated or corrupted, or the weights disagree with the
     config."""
     from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from safetensors.torch import load
 
     path = Path(path)
-    cfg_file, w_file = path / CONFIG_FILE, path / WEIGHTS_FILE
-    if not path.is_dir():
-        raise InputError(f"expected a saved-model directory, found no directory at {path}")
-    for f in (cfg_file, w_file):
-        if not f.is_file():
-            raise InputError(f"{path} is not a saved lstmkit model: {f.name} is missing")
+    meta = read_config(path, task)
+    w_file = path / WEIGHTS_FILE
+    data = w_file.read_bytes()
+    digest = meta.get("sha256")  # absent in models saved before the checksum existed
+    if digest is not None and hashlib.sha256(data).hexdigest() != digest:
+        raise InputError(f"{w_file} is truncated or corrupted, or comes from another save: its "
+                         f"SHA-256 differs from the one {CONFIG_FILE} records ({len(data)} bytes read)")
     try:
-        meta = json.loads(cfg_file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{cfg_file} is corrupted: not valid JSON ({exc})") from None
-    for key in ("format", "task", "config", "tensors"):
-        if key not in meta:
-            raise InputError(f"{cfg_file} is not an lstmkit config: key {key!r} is missing")
-    if meta["format"] != FORMAT_VERSION:
-        raise InputError(f"{path}: saved-model format {meta['format']}, expected {FORMAT_VERSION}")
-    if task is not None and meta["task"] != task:
-        raise InputError(f"{path} holds a {meta['task']!r} model, expected a {task!r} model")
-    try:
-        tensors = load_file(str(w_file))
+        tensors = load(data)
     except (SafetensorError, OSError, RuntimeError, ValueError) as exc:
         raise InputError(f"{w_file} is truncated or corrupted: {exc}") from None
-    found = _describe(tensors)
-    expected = meta["tensors"]
+    found, expected = _describe(tensors), meta["tensors"]
     if found != expected:
-        missing = sorted(set(expected) - set(found))
-        extra = sorted(set(found) - set(expected))
-        differ = sorted(k for k in set(found) & set(expected) if found[k] != expected[k])
-        parts = []
-        if missing:
-            parts.append(f"missing {missing}")
-        if extra:
-            parts.append(f"unexpected {extra}")
-        if differ:
-            parts.append(
-                "shape/dtype differ for "
-                + ", ".join(f"{k} (config {expected[k]}, weights {found[k]})" for k in differ)
-            )
-        raise InputError(f"{path}: weights do not match the config: " + "; ".join(parts))
+        raise InputError(f"{path}: weights do not match the config: " + _difference(expected, found))
     return meta["config"], tensors, meta.get("state", {}), meta
+
+
+def _difference(expected: dict, found: dict) -> str:
+    missing = sorted(set(expected) - set(found))
+    extra = sorted(set(found) - set(expected))
+    differ = sorted(k for k in set(found) & set(expected) if found[k] != expected[k])
+    parts = []
+    if missing:
+        parts.append(f"missing {missing}")
+    if extra:
+        parts.append(f"unexpected {extra}")
+    if differ:
+        parts.append("shape/dtype differ for "
+                     + ", ".join(f"{k} (expected {expected[k]}, found {found[k]})" for k in differ))
+    return "; ".join(parts)
+
+
+def load_weights(module: torch.nn.Module, tensors: dict[str, torch.Tensor], where="the saved model") -> None:
+    """``module.load_state_dict(tensors)``, but checked first: if any name or shape does
+    not fit the network (built from the config), raise InputError and copy nothing."""
+    expected = {k: [list(v.shape), str(v.dtype).removeprefix("torch.")] for k, v in module.state_dict().items()}
+    found = _describe(tensors)
+    # dtypes may differ (load_state_dict casts); names and shapes must not
+    if {k: v[0] for k, v in expected.items()} != {k: v[0] for k, v in found.items()}:
+        shapes = {k: [v[0], "-"] for k, v in expected.items()}, {k: [v[0], "-"] for k, v in found.items()}
+        raise InputError(f"{where}: the weights do not fit the network its config describes: "
+                         + _difference(*shapes))
+    module.load_state_dict(tensors, strict=True)

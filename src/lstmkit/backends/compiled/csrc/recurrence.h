@@ -1,0 +1,196 @@
+// The time loops of one direction of one layer: forward (keeping what backward needs,
+// when asked) and backward through time. The C++ twin of the Python loops in
+// lstmkit/backends/fused.py (_FusedDirection): same inputs, same outputs, same
+// gradients, with every variant (recurrent layer norm, recurrent dropout mask, zoneout,
+// projection, variable lengths, and the LSTM cell options).
+//
+// Per step: one GEMM h_in (B, P) x W_hh^T (P, G) into a preallocated buffer, then one
+// fused pass per batch row (threads over rows where that pays), then the projection GEMM
+// and the zoneout / length-mask pass when those are on. No allocation inside the loop.
+//
+// Shapes: T time, B batch, H hidden, P = proj_size or H, G = n_gates * H.
+#pragma once
+
+#include "cells.h"
+
+namespace lstmkit {
+
+// Raw views of one direction's inputs and of the buffers forward keeps for backward.
+template <typename T>
+struct Loop {
+  CellOpts<T> cell;
+  int64_t steps = 0, B = 0, H = 0, P = 0, G = 0;
+  bool save = false;  // keep per-step activations for backward (else ping-pong rows)
+  // inputs
+  const T* gx = nullptr;        // (T, B, G) input projections (raw x W_ih^T when lnx_w)
+  const T* lnx_w = nullptr;     // (G,) gain of LN(W_ih x), normalised here, or null
+  const T* xbias = nullptr;     // (G,) ln_ih bias + b_ih (with lnx_w)
+  const T* w_hh = nullptr;      // (G, P)
+  const T* w_hr = nullptr;      // (P, H) or null
+  const T* bias = nullptr;      // (G,) b_hh (+ ln_b when layer norm): never null
+  const T* zero_g = nullptr;    // (G,) zeros
+  const T* ln_w = nullptr;      // (G,) gain of LN(W_hh h) or null
+  const T* rec_mask = nullptr;  // (B, P) or null
+  const T* zone_h = nullptr;    // (T, B, P), or one value when zh_const
+  const T* zone_c = nullptr;    // (T, B, H), or one value when zc_const
+  bool zh_const = false, zc_const = false;
+  const uint8_t* mask = nullptr;  // (T, B): 1 inside the sequence
+  // states and outputs: hs (T+1 or 2, B, P), cs (T+1 or 2, B, H), out (T, B, P)
+  T *hs = nullptr, *cs = nullptr, *out = nullptr;
+  // saved per step (rows of T when save, else of 1)
+  T* act = nullptr;    // (T, B, G) activations (LSTM i f g o; GRU r z n; RNN h)
+  T* tc = nullptr;     // (T, B, H) tanh at the LSTM output
+  T* craw = nullptr;   // (T, B, H) the LSTM cell's c_t before the clip (options only)
+  T* cstat = nullptr;  // (T, B, 2) mean, 1/std of c_t (ln_cell)
+  T* a_hat = nullptr;  // (T, B, G) normalised W_hh h (layer norm)
+  T* rstat = nullptr;  // (T, B) 1/std of W_hh h (layer norm)
+  T* hraw = nullptr;   // (T, B, H) h before the projection
+  T* ghn = nullptr;    // (T, B, H) GRU: W_hn h + b_hn (the reset gate's operand)
+  T* xstat = nullptr;  // (T, B, 2) mean, 1/std of x W_ih^T (lnx_w)
+  // scratch
+  T* gh = nullptr;    // (B, G)
+  T* hin = nullptr;   // (B, P) h masked by recurrent dropout
+  T* hnew = nullptr;  // (B, P) new h before zoneout / mask
+  T* cnew = nullptr;  // (B, H)
+  T* hcell = nullptr; // (B, H) the cell's h when it is projected afterwards
+  T* gxn = nullptr;   // (B, G) normalised input projection (lnx_w)
+
+  bool lstm() const { return cell.mode == kLSTM; }
+  int64_t slot(int64_t t) const { return save ? t : 0; }
+  int64_t hslot(int64_t t) const { return save ? t : (t & 1); }
+  T zh(int64_t t, int64_t b, int64_t j) const {
+    return zh_const ? zone_h[0] : zone_h[(t * B + b) * P + j];
+  }
+  T zc(int64_t t, int64_t b, int64_t j) const {
+    return zc_const ? zone_c[0] : zone_c[(t * B + b) * H + j];
+  }
+};
+
+// torch.lerp(a, b, w): two formulas, as torch has them, so results agree to the bit
+template <typename T>
+inline T lerp(T a, T b, T w) {
+  return (w < T(0.5) && w > T(-0.5)) ? a + w * (b - a) : b - (b - a) * (T(1) - w);
+}
+
+template <typename T>
+inline void finish_row(const Loop<T>& L, int64_t t, int64_t b, const T* hp, const T* cp,
+                       T* hn, T* cn) {
+  const bool in = L.mask == nullptr || L.mask[t * L.B + b];
+  const T* hv = L.hnew + b * L.P;
+  T* o = L.out + (t * L.B + b) * L.P;
+  for (int64_t j = 0; j < L.P; ++j) {
+    T v = hv[j];
+    if (L.zone_h) v = lerp(v, hp[j], L.zh(t, b, j));
+    o[j] = in ? v : T(0);
+    hn[j] = in ? v : hp[j];
+  }
+  if (L.lstm()) {
+    const T* cv = L.cnew + b * L.H;
+    for (int64_t j = 0; j < L.H; ++j) {
+      T v = cv[j];
+      if (L.zone_c) v = lerp(v, cp[j], L.zc(t, b, j));
+      cn[j] = in ? v : cp[j];
+    }
+  }
+}
+
+template <typename T>
+void forward_loop(Loop<T>& L) {
+  const int64_t B = L.B, H = L.H, P = L.P, G = L.G;
+  const bool ln = L.ln_w != nullptr, proj = L.w_hr != nullptr;
+  const bool direct = !(L.zone_h || L.mask || proj);  // the cell writes the state itself
+  WeightGemm<T> mm_hh, mm_hr;  // gh = h_in W_hh^T; h = h_cell W_hr^T
+  mm_hh.init(L.w_hh, G, P, true, B, L.steps);
+  if (proj) mm_hr.init(L.w_hr, P, H, true, B, L.steps);
+  for (int64_t t = 0; t < L.steps; ++t) {
+    const T* hp = L.hs + L.hslot(t) * B * P;
+    const T* cp = L.lstm() ? L.cs + L.hslot(t) * B * H : nullptr;
+    T* hnx = L.hs + L.hslot(t + 1) * B * P;
+    T* cnx = L.lstm() ? L.cs + L.hslot(t + 1) * B * H : nullptr;
+    const T* hin = hp;
+    if (L.rec_mask) {
+      for (int64_t k = 0; k < B * P; ++k) L.hin[k] = hp[k] * L.rec_mask[k];
+      hin = L.hin;
+    }
+    mm_hh.run(B, hin, L.gh);
+    const int64_t s = L.slot(t);
+    auto rows = [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) {
+        const T* gx = L.gx + (t * B + b) * G;
+        if (L.lnx_w) {  // the input's layer norm, fused here rather than a pass of its own
+          T mu, rstd;
+          ln_stats(gx, G, mu, rstd);
+          T* xs = L.xstat + (s * B + b) * 2;
+          xs[0] = mu;
+          xs[1] = rstd;
+          T* gn = L.gxn + b * G;
+          const T *w = L.lnx_w, *xb = L.xbias;
+          LK_SIMD
+          for (int64_t j = 0; j < G; ++j) gn[j] = (gx[j] - mu) * rstd * w[j] + xb[j];
+          gx = gn;
+        }
+        T* gh = L.gh + b * G;  // W_hh h, made into the recurrent term in place
+        T* act = L.act + (s * B + b) * G;
+        if (ln) {
+          T mu, rstd;
+          ln_stats(gh, G, mu, rstd);
+          T* ah = L.a_hat + (s * B + b) * G;
+          L.rstat[s * B + b] = rstd;
+          const T *w = L.ln_w, *bias = L.bias;
+          LK_SIMD
+          for (int64_t j = 0; j < G; ++j) {
+            ah[j] = (gh[j] - mu) * rstd;
+            gh[j] = ah[j] * w[j] + bias[j];
+          }
+        } else if (L.cell.mode == kGRU) {
+          const T* bias = L.bias;
+          LK_SIMD
+          for (int64_t j = 0; j < G; ++j) gh[j] += bias[j];
+        }
+        // biases not yet in gh (layer norm and GRU fold them in above)
+        const T* bias_left = ln || L.cell.mode == kGRU ? L.zero_g : L.bias;
+        T* hcell = proj ? (L.save ? L.hraw + (s * B + b) * H : L.hcell + b * H)
+                        : (direct ? hnx + b * P : L.hnew + b * P);
+        if (L.lstm()) {
+          T* cdst = direct ? cnx + b * H : L.cnew + b * H;
+          T* tc = L.tc + (s * B + b) * H;
+          if (L.cell.plain()) {
+            lstm_plain_fwd(H, gx, gh, bias_left, cp + b * H, act, cdst, tc, hcell);
+          } else {
+            LK_SIMD
+            for (int64_t j = 0; j < G; ++j) act[j] = gx[j] + gh[j] + bias_left[j];
+            T* craw = L.craw ? L.craw + (s * B + b) * H : cdst;
+            T* cstat = L.cstat ? L.cstat + (s * B + b) * 2 : nullptr;
+            lstm_opts_fwd(L.cell, H, cp + b * H, act, craw, cdst, tc, cstat, hcell);
+          }
+        } else if (L.cell.mode == kGRU) {
+          gru_fwd(H, gx, gh, hp + b * P, act, L.ghn + (s * B + b) * H, hcell);
+        } else {
+          LK_SIMD
+          for (int64_t j = 0; j < G; ++j) gh[j] = gx[j] + gh[j] + bias_left[j];
+          rnn_fwd(L.cell.mode == kRNNRelu, H, gh, act, hcell);
+        }
+        if (direct) {
+          T* o = L.out + (t * B + b) * P;
+          const T* hv = hnx + b * P;
+          for (int64_t j = 0; j < P; ++j) o[j] = hv[j];
+        } else if (!proj) {
+          finish_row(L, t, b, hp + b * P, cp ? cp + b * H : nullptr, hnx + b * P,
+                     cnx ? cnx + b * H : nullptr);
+        }
+      }
+    };
+    over_rows(B, 8 * G, rows);
+    if (proj) {
+      const T* hc = L.save ? L.hraw + s * B * H : L.hcell;
+      mm_hr.run(B, hc, L.hnew);
+      over_rows(B, 2 * (P + H), [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b)
+          finish_row(L, t, b, hp + b * P, cp ? cp + b * H : nullptr, hnx + b * P,
+                     cnx ? cnx + b * H : nullptr);
+      });
+    }
+  }
+}
+
+}  // namespace lstmkit

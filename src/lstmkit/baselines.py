@@ -1,0 +1,198 @@
+"""Baseline forecasters with the same API as :class:`lstmkit.Forecaster`.
+
+``fit(df)``, ``predict(df=None)`` and ``backtest(df, windows, step)`` take and return the
+same frames, so every report can put the LSTM next to them. Each baseline is local: it
+forecasts every series from that series' own history alone.
+
+- :class:`Naive`: the last value, repeated. Interval: random walk, sigma * sqrt(h).
+- :class:`SeasonalNaive`: the value one season earlier. Interval: sigma * sqrt(ceil(h/m)).
+  Falls back to :class:`Naive` for a series shorter than one season plus one point.
+- :class:`ETS`: exponential smoothing (statsmodels ``ETSModel``), additive errors, trend
+  none or additive damped, seasonality none or additive, picked per series by AICc; on
+  the log of an all-positive series (i.e. multiplicative there). Analytic intervals.
+- :class:`Theta`: the Theta method (Assimakopoulos & Nikolopoulos 2000) of statsmodels'
+  ``ThetaModel``, deseasonalised when the series has two whole seasons.
+
+Intervals of Naive and SeasonalNaive assume normal errors with the in-sample standard
+deviation of their one-step (one-season) errors, as R's ``forecast`` package does.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from statistics import NormalDist
+
+import numpy as np
+import pandas as pd
+
+from lstmkit.errors import InputError
+from lstmkit.forecasting.frame import (
+    SeriesSet,
+    check_quantiles,
+    forecast_frame,
+    future_dates,
+    season_length_for,
+    to_long,
+    validate,
+)
+
+
+def _z(quantiles: list[float]) -> np.ndarray:
+    return np.array([NormalDist().inv_cdf(q) for q in quantiles])
+
+
+class _Local:
+    """Shared plumbing: validation, the loop over series, the output frame."""
+
+    name = "baseline"
+    global_model = False
+
+    def __init__(self, horizon: int, season_length: int | None = None, quantiles=None) -> None:
+        if not isinstance(horizon, (int, np.integer)) or horizon < 1:
+            raise InputError(f"expected horizon as an integer >= 1, found {horizon!r}")
+        if season_length is not None and (not isinstance(season_length, (int, np.integer)) or season_length < 1):
+            raise InputError(f"expected season_length as an integer >= 1, found {season_length!r}")
+        self.horizon = int(horizon)
+        self.season_length = season_length
+        self.quantiles = check_quantiles(quantiles)
+        self._series: SeriesSet | None = None
+
+    def _clone(self) -> _Local:
+        return type(self)(self.horizon, self.season_length, self.quantiles or None)
+
+    def fit(self, df, id_col: str | None = "unique_id", time_col: str = "ds", target_col: str = "y") -> _Local:
+        """Keep the validated histories of ``df`` (long frame or datetime-indexed Series)."""
+        return self._fit_series(validate(to_long(df, id_col, time_col, target_col), min_length=2))
+
+    def _fit_series(self, series: SeriesSet) -> _Local:
+        self._series = series
+        return self
+
+    def season(self, freq: str) -> int:
+        return self.season_length or season_length_for(freq)
+
+    def min_predict_length(self) -> int:
+        return 2
+
+    def predict(self, df=None, id_col: str | None = "unique_id", time_col: str = "ds",
+                target_col: str = "y") -> pd.DataFrame:
+        """Forecast ``horizon`` steps after each series of ``df`` (default: the fitted data)."""
+        if df is None:
+            if self._series is None:
+                raise InputError(f"{self.name}: call fit(df) first, or pass the history to predict(df)")
+            return self._predict_series(self._series)
+        return self._predict_series(validate(to_long(df, id_col, time_col, target_col), min_length=2))
+
+    def _predict_series(self, series: SeriesSet, future=None) -> pd.DataFrame:
+        m = self.season(series.freq)
+        H, Q = self.horizon, len(self.quantiles)
+        point, bands = np.zeros((len(series), H)), np.zeros((len(series), H, Q))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # statsmodels' convergence chatter
+            for i, y in enumerate(series.y):
+                point[i], bands[i] = self._forecast(y, m)
+        dates = [future_dates(d[-1], series.freq, H) for d in series.ds]
+        return forecast_frame(series.ids, dates, point, self.quantiles, bands)
+
+    def backtest(self, df, windows: int = 3, step: int | None = None, **columns):
+        """Rolling-origin evaluation; see :func:`lstmkit.forecasting.backtest.backtest`."""
+        from lstmkit.forecasting.backtest import backtest
+
+        return backtest(self, df, windows=windows, step=step, **columns)
+
+    def _forecast(self, y: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+
+def _normal_bands(mean: np.ndarray, sd: np.ndarray, quantiles: list[float]) -> np.ndarray:
+    return mean[:, None] + sd[:, None] * _z(quantiles)[None, :] if quantiles else np.zeros((len(mean), 0))
+
+
+class Naive(_Local):
+    """The last observed value for every future step."""
+
+    name = "naive"
+
+    def _forecast(self, y, m):
+        H = self.horizon
+        mean = np.full(H, y[-1])
+        sigma = float(np.sqrt(np.mean(np.diff(y) ** 2))) if len(y) > 1 else 0.0
+        return mean, _normal_bands(mean, sigma * np.sqrt(np.arange(1, H + 1)), self.quantiles)
+
+
+class SeasonalNaive(_Local):
+    """The value one season (``season_length`` steps, default from the frequency) earlier."""
+
+    name = "seasonal_naive"
+
+    def _forecast(self, y, m):
+        if m <= 1 or len(y) <= m:
+            return Naive(self.horizon, quantiles=self.quantiles or None)._forecast(y, 1)
+        H = self.horizon
+        h = np.arange(H)
+        mean = y[len(y) - m + h % m]
+        sigma = float(np.sqrt(np.mean((y[m:] - y[:-m]) ** 2)))
+        return mean, _normal_bands(mean, sigma * np.sqrt(h // m + 1), self.quantiles)
+
+
+class ETS(_Local):
+    """Exponential smoothing chosen per series by AICc (statsmodels ``ETSModel``)."""
+
+    name = "ets"
+
+    def _forecast(self, y, m):
+        from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
+        H = self.horizon
+        log = bool(np.all(y > 0))
+        z = pd.Series(np.log(y) if log else np.asarray(y, dtype=float))
+        seasonal = [None, "add"] if m > 1 and len(y) >= 2 * m + 2 else [None]
+        best = None
+        for trend in (None, "add"):
+            for season in seasonal:
+                try:
+                    res = ETSModel(z, error="add", trend=trend, damped_trend=trend is not None,
+                                   seasonal=season, seasonal_periods=m if season else None).fit(disp=False)
+                except (ValueError, np.linalg.LinAlgError):
+                    continue
+                if np.isfinite(res.aicc) and (best is None or res.aicc < best.aicc):
+                    best = res
+        if best is None:  # too short for any ETS: say the naive forecast instead of failing
+            return Naive(H, quantiles=self.quantiles or None)._forecast(y, 1)
+        pred = best.get_prediction(start=len(z), end=len(z) + H - 1)
+        mean = np.asarray(pred.predicted_mean, dtype=float)
+        sd = np.sqrt(np.maximum(np.asarray(pred.forecast_variance, dtype=float), 0.0))
+        bands = _normal_bands(mean, sd, self.quantiles)
+        if log:  # quantiles map through exp; the median of log-normal is exp(mean)
+            return np.exp(mean), np.exp(bands)
+        return mean, bands
+
+
+class Theta(_Local):
+    """The Theta method (statsmodels ``ThetaModel``)."""
+
+    name = "theta"
+
+    def _forecast(self, y, m):
+        from statsmodels.tsa.forecasting.theta import ThetaModel
+
+        H = self.horizon
+        positive = bool(np.all(y > 0))
+        deseason = m > 1 and len(y) >= 2 * m
+        res = ThetaModel(np.asarray(y, dtype=float), period=m if deseason else None,
+                         deseasonalize=deseason, method="auto" if positive else "additive").fit()
+        mean = np.asarray(res.forecast(H), dtype=float)
+        bands = np.zeros((H, len(self.quantiles)))
+        for j, q in enumerate(self.quantiles):
+            if math.isclose(q, 0.5):
+                bands[:, j] = mean
+                continue
+            pi = np.asarray(res.prediction_intervals(H, alpha=2 * min(q, 1 - q)), dtype=float)
+            bands[:, j] = pi[:, 0] if q < 0.5 else pi[:, 1]
+        return mean, bands
+
+
+BASELINES = {"naive": Naive, "seasonal_naive": SeasonalNaive, "ets": ETS, "theta": Theta}
+
+__all__ = ["BASELINES", "ETS", "Naive", "SeasonalNaive", "Theta"]

@@ -1,0 +1,236 @@
+"""The comparison: every cell on every task over a range of lags, same budget and seeds.
+
+A cell is named by a spec string ``NAME[:key=value,...]``: ``"lstm"``, ``"gru"``,
+``"lstm:layer_norm=True"`` (a variant: the options go to the layer), or
+``"lstm:init=forget_bias"`` (``init`` is the training's gate initialisation, see
+:class:`~lstmkit.experiments.runner.TrainConfig`). A variant this build's layer does
+not accept is reported as unavailable rather than failing the whole comparison.
+
+Lags are tried shortest first; once a cell fails a lag for a seed, its longer lags for
+that seed are not run and count as failures (solving a longer lag after failing a
+shorter one is possible in principle but would cost the largest share of the budget),
+except the reference lag, which is always run so that every cell has a time per step.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime
+import json
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from lstmkit.errors import InputError
+from lstmkit.experiments.model import CELLS, make_rnn
+from lstmkit.experiments.problems import PROBLEMS, make_problem
+from lstmkit.experiments.runner import ExperimentResult, TrainConfig, run
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """A cell to compare: its label, layer type, layer options and gate init."""
+
+    label: str
+    cell: str
+    options: dict = field(default_factory=dict, hash=False)
+    init: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> CellSpec:
+        """``"lstm"``, ``"lstm:layer_norm=True,zoneout=0.1"``, ``"lstm:init=forget_bias"``."""
+        name, _, rest = text.partition(":")
+        if name not in CELLS:
+            raise InputError(f"cell spec {text!r}: expected a cell in {', '.join(CELLS)}, got {name!r}")
+        options: dict = {}
+        for item in filter(None, (s.strip() for s in rest.split(","))):
+            key, eq, value = item.partition("=")
+            if not eq or not key:
+                raise InputError(f"cell spec {text!r}: expected key=value options, got {item!r}")
+            options[key.strip()] = parse_value(value.strip())
+        init = options.pop("init", None)
+        return cls(text, name, options, init)
+
+
+def parse_value(text: str):
+    """A Python literal (``True``, ``0.1``, ``3``) or else the text itself."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+@dataclass
+class CompareConfig:
+    """What the comparison runs: lags per task, cells, seeds, and each run's budget."""
+
+    tasks: dict[str, tuple[int, ...]]
+    cells: tuple[str, ...] = ("rnn", "gru", "lstm")
+    seeds: tuple[int, ...] = (0,)
+    max_steps: int = 1000
+    max_time: float = 60.0
+    #: where the table's time per step and steps to solve are read: (task, lag)
+    reference: tuple[str, int] = ("adding", 100)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        for task, lengths in self.tasks.items():
+            if task not in PROBLEMS:
+                raise InputError(f"unknown task {task!r}; expected one of {', '.join(PROBLEMS)}")
+            if not lengths:
+                raise InputError(f"task {task!r}: give at least one lag")
+            for T in lengths:
+                make_problem(task, T)  # validates the lag
+        if not self.cells or not self.seeds:
+            raise InputError("the comparison needs at least one cell and one seed")
+        for spec in self.cells:
+            CellSpec.parse(spec)
+        if self.max_steps < 1 or not self.max_time > 0:
+            raise InputError(
+                f"budget must be positive, got max_steps={self.max_steps}, max_time={self.max_time}"
+            )
+
+
+# `lstmkit compare --quick`: under 3 minutes on 2 idle CPU cores (see docs/experiments.md).
+# The step budget decides (so the results do not depend on the machine's speed); the time
+# cap, never reached on an idle machine, only bounds a run on a very busy one.
+QUICK = CompareConfig(
+    tasks={"adding": (50, 100), "temporal_order": (50, 100), "copy": (5, 10)},
+    cells=("rnn", "gru", "lstm"),
+    seeds=(0,),
+    max_steps=1500,
+    max_time=120.0,
+)
+
+# `lstmkit compare`: the full run, lags up to the 1997 paper's longest
+FULL = CompareConfig(
+    tasks={
+        "adding": (100, 200, 500, 1000),
+        "temporal_order": (100, 200, 500),
+        "copy": (10, 20, 50),
+    },
+    cells=(
+        "rnn",
+        "gru",
+        "lstm",
+        "lstm:init=forget_bias",
+        "lstm:peephole=True",
+        "lstm:layer_norm=True",
+    ),
+    seeds=(0,),
+    max_steps=2000,
+    max_time=600.0,
+)
+
+
+@dataclass
+class Comparison:
+    """The runs of a comparison, the cells it could not build, and its wall time."""
+
+    config: CompareConfig
+    results: list[ExperimentResult]
+    unavailable: dict[str, str]
+    seconds: float
+    #: CPU time of the whole comparison; single-threaded runs make it close to the wall
+    #: time the same comparison takes on an idle machine
+    cpu_seconds: float = 0.0
+    #: the day it ran (ISO), kept through save_json / load_json
+    date: str = field(default_factory=lambda: datetime.date.today().isoformat())
+
+    def runs(self, label: str, task: str, length: int) -> list[ExperimentResult | None]:
+        """One entry per seed: the result, or None where the lag was skipped."""
+        found = {(r.seed): r for r in self.results
+                 if r.label == label and r.task == task and r.length == length}
+        return [found.get(s) for s in self.config.seeds]
+
+    def solve_rate(self, label: str, task: str, length: int) -> float:
+        runs = self.runs(label, task, length)
+        return sum(bool(r and r.solved) for r in runs) / len(runs)
+
+    def longest_solved(self, label: str, task: str) -> int | None:
+        """The longest lag every seed solved (None if none)."""
+        ok = [T for T in self.config.tasks[task] if self.solve_rate(label, task, T) == 1.0]
+        return max(ok) if ok else None
+
+    def labels(self) -> list[str]:
+        return [c for c in self.config.cells if c not in self.unavailable]
+
+
+def save_json(comp: Comparison, path) -> None:
+    """Write the comparison (config, every result but the weights) as JSON."""
+    cfg = asdict(comp.config)
+    data = {"config": cfg, "date": comp.date, "seconds": comp.seconds,
+            "cpu_seconds": comp.cpu_seconds,
+            "unavailable": comp.unavailable,
+            "results": [r.to_dict() for r in comp.results]}
+    Path(path).write_text(json.dumps(data, indent=1))
+
+
+def load_json(path, config: CompareConfig | None = None) -> Comparison:
+    """A comparison saved by :func:`save_json` (``config`` where the file has none)."""
+    try:
+        data = json.loads(Path(path).read_text())
+        if "config" in data:
+            c = dict(data["config"])
+            c["tasks"] = {k: tuple(v) for k, v in c["tasks"].items()}
+            for k in ("cells", "seeds", "reference"):
+                c[k] = tuple(c[k])
+            c["train"] = TrainConfig(**c["train"])
+            config = CompareConfig(**c)
+        if config is None:
+            raise InputError(f"{path}: no comparison config in the file and none given")
+        results = [ExperimentResult(**r) for r in data["results"]]
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: not a comparison saved by lstmkit compare --json ({exc})") from None
+    comp = Comparison(config, results, dict(data.get("unavailable", {})), float(data["seconds"]),
+                      float(data.get("cpu_seconds", 0.0)))
+    comp.date = data.get("date", comp.date)
+    return comp
+
+
+def _available(spec: CellSpec) -> str | None:
+    """Why this build cannot make the cell, or None."""
+    try:
+        make_rnn(spec.cell, 2, 4, **spec.options)
+    except InputError as exc:
+        return str(exc)
+    return None
+
+
+def compare(config: CompareConfig, progress=None, checkpoint=None) -> Comparison:
+    """Run ``config``'s grid. ``progress(result_or_message)`` is called after each run;
+    with ``checkpoint`` (a path), the comparison so far is saved there as JSON after each
+    run, so an interrupted long comparison can still be rendered (``load_json``)."""
+    start, cpu_start = time.perf_counter(), time.process_time()
+    results: list[ExperimentResult] = []
+    unavailable: dict[str, str] = {}
+    for text in config.cells:
+        spec = CellSpec.parse(text)
+        reason = _available(spec)
+        if reason is not None:
+            unavailable[text] = reason
+            if progress:
+                progress(f"{text}: unavailable ({reason})")
+            continue
+        train = replace(config.train, init=spec.init) if spec.init else config.train
+        for task, lengths in config.tasks.items():
+            ref_T = config.reference[1] if config.reference[0] == task else None
+            for seed in config.seeds:
+                failed = False
+                for T in sorted(lengths):
+                    if failed and T != ref_T:
+                        continue
+                    r = run(task, spec.cell, T, config.max_steps, config.max_time, seed,
+                            config=train, **spec.options)
+                    r.label = text
+                    r.model = None  # the comparison keeps measurements, not weights
+                    results.append(r)
+                    if progress:
+                        progress(r)
+                    if checkpoint:
+                        save_json(Comparison(config, results, unavailable,
+                                             time.perf_counter() - start,
+                                             time.process_time() - cpu_start), checkpoint)
+                    failed = failed or not r.solved
+    return Comparison(config, results, unavailable, time.perf_counter() - start,
+                      time.process_time() - cpu_start)

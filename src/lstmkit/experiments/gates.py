@@ -1,0 +1,60 @@
+"""Looking inside the cell: the per-step gates and states of a trained experiment model.
+
+Built on :func:`lstmkit.record_states`: inside it the layer runs its reference path and
+keeps, per layer and direction, (T, B, H) tensors named ``i f g o c h`` (LSTM),
+``r z n h`` (GRU) or ``h`` (RNN).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+import lstmkit
+from lstmkit.experiments.model import SequenceModel
+from lstmkit.experiments.problems import Problem
+
+
+@dataclass
+class GateTrace:
+    """One sequence through a trained model: its input, what the gates did, the answer.
+
+    ``states`` maps a name (``"f"``, ``"i"``, ``"c"``...) to a (T, H) array; ``marks``
+    lists the time steps holding what must be remembered.
+    """
+
+    cell: str
+    task: str
+    inputs: np.ndarray  # (T, I)
+    states: dict[str, np.ndarray]
+    marks: list[int]
+    prediction: np.ndarray
+    target: np.ndarray
+
+
+@torch.no_grad()
+def trace_gates(
+    model: SequenceModel, problem: Problem, seed: int = 12345, layer: int = 0
+) -> GateTrace:
+    """Run one fresh sequence of ``problem`` through ``model`` and record layer ``layer``."""
+    x, y = problem.sample(1, torch.Generator().manual_seed(seed))  # x (T, 1, I)
+    was_training = model.training
+    model.eval()
+    try:
+        with lstmkit.record_states(model.rnn) as rec:
+            pred = model(x)
+    finally:
+        model.train(was_training)
+    per_direction = rec.layers[layer][0]  # forward direction
+    states = {k: v[:, 0].double().numpy() for k, v in per_direction.items()}  # (T, H)
+    return GateTrace(
+        cell=model.cell,
+        task=problem.name,
+        inputs=x[:, 0].numpy(),
+        states=states,
+        marks=problem.relevant_steps(x[:, 0]),
+        prediction=pred[0].numpy(),
+        target=y[0].numpy(),
+    )

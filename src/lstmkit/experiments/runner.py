@@ -1,0 +1,276 @@
+"""``run(task, cell, length, ...)``: train one cell on one problem under a budget.
+
+The loop is plain PyTorch rather than a Lightning Trainer on purpose: the experiment
+measures training time per step, steps of a few milliseconds, where a framework's
+per-step overhead would become part of what gets measured.
+
+Data: training batches are drawn fresh at every step; a validation set is scored every
+``eval_every`` steps for the learning curve, and when it meets the problem's criterion
+the separate test set confirms it: the run stops there, solved. The test set is looked
+at only at those moments and at the end; it gives the reported ``accuracy``. All data
+streams and the initial weights derive from ``seed``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field, fields
+
+import torch
+from torch import nn
+
+from lstmkit.errors import InputError
+from lstmkit.experiments.model import GATE_INITS, SequenceModel, count_parameters, init_gates
+from lstmkit.experiments.problems import Problem, make_problem
+
+
+@dataclass
+class TrainConfig:
+    """How a run trains. ``None`` fields take the task's default (``TASK_DEFAULTS``)."""
+
+    hidden_size: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    #: gradient norm clipping; long lags make occasional huge gradients (Pascanu 2013)
+    clip: float = 1.0
+    #: gate-bias initialisation of LSTM/GRU layers: "chrono", "forget_bias" or "torch"
+    #: (see :func:`lstmkit.experiments.model.init_gates`)
+    init: str = "chrono"
+    #: the bias used by ``init="forget_bias"``
+    forget_bias: float = 1.0
+    eval_every: int = 25
+    val_size: int = 512
+    test_size: int = 2000
+    #: the default step budget when neither ``max_steps`` nor ``max_time`` is given
+    default_max_steps: int = 3000
+    #: torch intra-op threads during the run (restored after; None: leave as is). The
+    #: models are tiny (H <= 64), where splitting each small matmul across threads costs
+    #: more than it gains, and on a busy machine it can make every step 10-100x slower.
+    threads: int | None = 1
+
+    def __post_init__(self) -> None:
+        for name in ("hidden_size", "batch_size", "eval_every", "val_size", "test_size", "threads"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, int) or v < 1):
+                raise InputError(f"TrainConfig.{name} must be a positive integer, got {v!r}")
+        if self.lr is not None and not self.lr > 0:
+            raise InputError(f"TrainConfig.lr must be positive, got {self.lr}")
+        if self.init not in GATE_INITS:
+            raise InputError(
+                f"TrainConfig.init must be one of {', '.join(GATE_INITS)}, got {self.init!r}"
+            )
+        if not self.clip > 0:
+            raise InputError(f"TrainConfig.clip must be positive, got {self.clip}")
+
+
+# per task: hidden size, batch size, Adam learning rate. Tried on seed 0 with the LSTM
+# (adding T=100, copy T=10-20); the same for every cell, so the comparison is even.
+TASK_DEFAULTS: dict[str, dict] = {
+    "adding": {"hidden_size": 32, "batch_size": 64, "lr": 1e-2},
+    "temporal_order": {"hidden_size": 32, "batch_size": 64, "lr": 1e-2},
+    "copy": {"hidden_size": 64, "batch_size": 64, "lr": 1e-2},
+}
+
+
+@dataclass
+class ExperimentResult:
+    """What one run measured.
+
+    ``accuracy`` is the fraction of test sequences meeting the task's criterion and
+    ``solved`` whether it reaches the task's ``solve_fraction``; ``error`` is the test
+    loss (mean squared error for adding, cross-entropy otherwise); ``steps`` and
+    ``seconds`` are what the run used (seconds include evaluation), ``seconds_per_step``
+    the mean training step alone; ``steps_to_solve`` the step at which validation first
+    met the criterion (None if never); ``parameters`` counts the recurrent layer and
+    the head, ``layer_parameters`` the recurrent layer alone; ``curve`` holds
+    (step, validation loss, validation accuracy) at every evaluation.
+    """
+
+    task: str
+    cell: str
+    length: int
+    seed: int
+    options: dict
+    solved: bool
+    accuracy: float
+    error: float
+    steps: int
+    seconds: float
+    seconds_per_step: float
+    steps_to_solve: int | None
+    parameters: int
+    layer_parameters: int
+    hidden_size: int
+    #: weight blocks of size H x (I + H) per layer: 4 for an LSTM, 3 for a GRU, 1 for an RNN
+    gate_blocks: int = 1
+    curve: list = field(default_factory=list)
+    #: CPU time (all threads of the process) of the mean training step: unlike the wall
+    #: time it hardly changes when other jobs share the machine
+    cpu_seconds_per_step: float = 0.0
+    #: what ended the run: "solved", "steps" or "time" (the budget), or "diverged"
+    stopped_by: str = ""
+    #: how the comparison names this cell (e.g. "lstm:layer_norm=True")
+    label: str = ""
+    model: nn.Module | None = field(default=None, repr=False, compare=False)
+    problem: Problem | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict:
+        """Everything but the model and problem objects, JSON-ready."""
+        skip = ("model", "problem")
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
+
+
+def _generator(seed: int, stream: int) -> torch.Generator:
+    return torch.Generator().manual_seed(1_000_003 * seed + stream)
+
+
+@torch.no_grad()
+def _evaluate(model: nn.Module, problem: Problem, data, chunk: int = 512) -> tuple[float, float]:
+    """(mean loss, fraction correct) over a fixed evaluation set."""
+    model.eval()
+    x, y = data
+    losses, correct = [], []
+    for s in range(0, x.shape[1], chunk):
+        pred = model(x[:, s : s + chunk])
+        target = y[s : s + chunk]
+        losses.append(problem.loss(pred, target) * target.shape[0])
+        correct.append(problem.correct(pred, target))
+    model.train()
+    return float(torch.stack(losses).sum()) / x.shape[1], float(torch.cat(correct).float().mean())
+
+
+def run(
+    task: str,
+    cell: str = "lstm",
+    length: int = 100,
+    max_steps: int | None = None,
+    max_time: float | None = None,
+    seed: int = 0,
+    *,
+    config: TrainConfig | None = None,
+    task_options: dict | None = None,
+    **cell_options,
+) -> ExperimentResult:
+    """Train ``cell`` ("rnn", "gru", "lstm") on ``task`` ("adding", "temporal_order",
+    "copy") at delay ``length`` until it is solved or the budget is spent.
+
+    The budget is ``max_steps`` optimiser steps and/or ``max_time`` seconds (whichever
+    ends first; with neither, ``config.default_max_steps``). ``cell_options`` go to the
+    layer's constructor (``hidden_size``, LSTM variants such as ``layer_norm=True``,
+    ``num_layers``, ``backend``); ``config`` sets batch, learning rate, gate-bias
+    initialisation, evaluation sizes; ``task_options`` the problem's own settings (e.g.
+    ``symbols=`` for copy). Returns an :class:`ExperimentResult` whose ``model`` is the
+    trained network.
+
+    Example::
+
+        >>> r = lstmkit.experiments.run("adding", "lstm", length=100, max_time=60)
+        >>> r.solved, r.accuracy, r.steps
+    """
+    cfg = config or TrainConfig()
+    threads = torch.get_num_threads()
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    try:
+        return _run(task, cell, length, max_steps, max_time, seed, cfg, task_options, cell_options)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(
+    task: str,
+    cell: str,
+    length: int,
+    max_steps: int | None,
+    max_time: float | None,
+    seed: int,
+    cfg: TrainConfig,
+    task_options: dict | None,
+    cell_options: dict,
+) -> ExperimentResult:
+    problem = make_problem(task, length, **(task_options or {}))
+    if max_steps is not None and (not isinstance(max_steps, int) or max_steps < 1):
+        raise InputError(f"max_steps must be a positive integer, got {max_steps!r}")
+    if max_time is not None and not max_time > 0:
+        raise InputError(f"max_time must be a positive number of seconds, got {max_time!r}")
+    if max_steps is None and max_time is None:
+        max_steps = cfg.default_max_steps
+    defaults = TASK_DEFAULTS[problem.name]
+    hidden = cell_options.pop("hidden_size", None) or cfg.hidden_size or defaults["hidden_size"]
+    batch = cfg.batch_size or defaults["batch_size"]
+    lr = cfg.lr or defaults["lr"]
+
+    start = time.perf_counter()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = SequenceModel(
+            cell, problem.input_size, hidden, problem.output_size, problem.readout_steps,
+            **cell_options,
+        )
+        # a forget_bias given to the layer itself (the lstmkit variant) takes precedence
+        if "forget_bias" not in cell_options:
+            init_gates(model.rnn, cfg.init, problem.total_length, cfg.forget_bias)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    train_gen = _generator(seed, 1)
+    val = problem.sample(cfg.val_size, _generator(seed, 2))
+    test = problem.sample(cfg.test_size, _generator(seed, 3))
+
+    curve = [(0, *_evaluate(model, problem, val))]
+    steps, train_seconds, train_cpu, solved_at, stopped_by = 0, 0.0, 0.0, None, ""
+    while True:
+        if max_steps is not None and steps >= max_steps:
+            stopped_by = "steps"
+            break
+        if max_time is not None and time.perf_counter() - start >= max_time:
+            stopped_by = "time"
+            break
+        x, y = problem.sample(batch, train_gen)
+        t0, c0 = time.perf_counter(), time.process_time()
+        loss = problem.loss(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+        opt.step()
+        train_seconds += time.perf_counter() - t0
+        train_cpu += time.process_time() - c0
+        steps += 1
+        if not math.isfinite(loss.item()):
+            stopped_by = "diverged"  # report what there is rather than train on NaNs
+            break
+        if steps % cfg.eval_every == 0:
+            curve.append((steps, *_evaluate(model, problem, val)))
+            if curve[-1][2] >= problem.solve_fraction:
+                # validation says solved: confirm on the test set before stopping, so a
+                # run never stops early on a lucky validation set and reports a failure
+                error, accuracy = _evaluate(model, problem, test)
+                if accuracy >= problem.solve_fraction:
+                    solved_at, stopped_by = steps, "solved"
+                    break
+
+    if solved_at is None:
+        error, accuracy = _evaluate(model, problem, test)
+    return ExperimentResult(
+        task=problem.name,
+        cell=cell,
+        length=length,
+        seed=seed,
+        options=dict(cell_options),
+        solved=accuracy >= problem.solve_fraction,
+        accuracy=accuracy,
+        error=error,
+        steps=steps,
+        seconds=time.perf_counter() - start,
+        seconds_per_step=train_seconds / max(steps, 1),
+        cpu_seconds_per_step=train_cpu / max(steps, 1),
+        stopped_by=stopped_by,
+        steps_to_solve=solved_at,
+        parameters=count_parameters(model),
+        layer_parameters=count_parameters(model.rnn),
+        hidden_size=hidden,
+        gate_blocks=model.rnn.weight_ih_l0.shape[0] // hidden,
+        curve=[list(c) for c in curve],
+        label=cell + (":" + ",".join(f"{k}={v}" for k, v in cell_options.items()) if cell_options else ""),
+        model=model,
+        problem=problem,
+    )

@@ -1,0 +1,55 @@
+"""``lstmkit export MODEL_DIR --onnx out.onnx``: a saved task model as an ONNX graph."""
+
+from __future__ import annotations
+
+import argparse
+
+# task name in config.json -> (module, class) that loads it
+LOADERS = {
+    "forecast": ("lstmkit.forecasting", "Forecaster"),
+    "textgen": ("lstmkit.text", "TextGenerator"),
+    "classify": ("lstmkit.text", "TextClassifier"),
+}
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "export", help="export a saved model to ONNX",
+        description="Export a saved model directory (a model's .save(DIR), `lstmkit forecast "
+                    "--save DIR`, or the text commands' --out DIR) to an ONNX file; --check runs "
+                    "it in onnxruntime against PyTorch.")
+    p.add_argument("model_dir", metavar="MODEL_DIR", help="a saved-model directory")
+    p.add_argument("--onnx", required=True, metavar="OUT", help="the ONNX file to write")
+    p.add_argument("--recurrent", choices=("auto", "native", "loop"), default="auto",
+                   help="ONNX's own LSTM/GRU/RNN operators (native) or Scan loops; auto: "
+                        "native where the layer is plain (default)")
+    p.add_argument("--check", action="store_true",
+                   help="run the graph in onnxruntime and compare with PyTorch")
+    p.set_defaults(func=run)
+
+
+def load_saved(path):
+    """The task model saved at ``path``, loaded by its own class."""
+    import importlib
+
+    from lstmkit import io
+    from lstmkit.errors import InputError
+
+    task = io.read_config(path)["task"]
+    if task not in LOADERS:
+        raise InputError(f"{path} holds a {task!r} model; export supports {sorted(LOADERS)}")
+    module, cls = LOADERS[task]
+    return task, getattr(importlib.import_module(module), cls).load(path)
+
+
+def run(args: argparse.Namespace) -> int:
+    from lstmkit.export.api import check_model, to_onnx
+
+    task, model = load_saved(args.model_dir)
+    out = to_onnx(model, args.onnx, recurrent=args.recurrent)
+    line = f"wrote {out} ({task} model, recurrent layers: {args.recurrent})"
+    if args.check:
+        err = check_model(model, out)
+        line += f"; onnxruntime vs PyTorch: max abs error {err:.2e}"
+    print(line)
+    return 0

@@ -1,0 +1,168 @@
+"""What the task models look like as ONNX graphs: inputs, outputs, dynamic axes and the
+preprocessing state a deployment needs (stored in the model's metadata as JSON).
+
+=====================  ======================================================  =========================
+model                  graph inputs                                             graph outputs
+=====================  ======================================================  =========================
+TextGenerator/CharLM   tokens (batch, time) int64, h_0 (L, batch, H)            logits (batch, time, V),
+                       [, c_0 for an LSTM]                                      h_n [, c_n]
+TextClassifier/Net     tokens (batch, time) int64, lengths (batch,) int64       logits (batch, C)
+Forecaster/ForecastNet x (batch, window) scaled values, feats (batch, window    forecast (batch, H, Q):
+                       + H, F) calendar and covariate features                  members' median, sorted
+=====================  ======================================================  =========================
+
+The text generator's graph carries its state in and out, so a deployment generates one
+character per call (streaming); the metadata holds the vocabulary (``lstmkit.state``).
+The forecaster's graph is its network: the per-series scaling and the calendar features
+are preprocessing, described in the metadata, as in the saved model's config.json.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+
+@dataclass
+class ExportSpec:
+    """How to trace a model: the module whose forward is the graph, example inputs, names."""
+
+    module: nn.Module
+    example: tuple
+    input_names: list[str]
+    output_names: list[str]
+    dynamic_axes: dict
+    metadata: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if len(self.example) != len(self.input_names):
+            raise ValueError(f"{len(self.input_names)} input names for {len(self.example)} example inputs")
+
+
+class _CharLMGraph(nn.Module):
+    def __init__(self, lm: nn.Module) -> None:
+        super().__init__()
+        self.lm = lm
+        self.lstm = lm.config.cell == "lstm"
+
+    def forward(self, tokens, h_0, c_0=None):
+        logits, state = self.lm(tokens, (h_0, c_0) if self.lstm else h_0)
+        return (logits, *state) if self.lstm else (logits, state)
+
+
+class _ClassifierGraph(nn.Module):
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, tokens, lengths):
+        return self.net(tokens, lengths)
+
+
+class _ForecastGraph(nn.Module):
+    """ForecastNet.predict as a graph: the members' (lower) median, quantiles sorted."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x, feats):
+        y = torch.stack([m(x, feats) for m in self.net.members])  # (E, B, H, Q)
+        E = y.shape[0]
+        # torch.median's lower median, written as a sort (ONNX has no median)
+        y = y[0] if E == 1 else y.sort(dim=0).values[(E - 1) // 2]
+        return y.sort(dim=-1).values
+
+
+def _charlm_spec(lm, state: dict | None) -> ExportSpec:
+    c = lm.config
+    lstm = c.cell == "lstm"
+    names = ["tokens", "h_0"] + (["c_0"] if lstm else [])
+    example = (torch.randint(0, c.vocab_size, (2, 5)),) + tuple(
+        torch.zeros(c.num_layers, 2, c.hidden_size) for _ in names[1:])
+    outs = ["logits", "h_n"] + (["c_n"] if lstm else [])
+    axes = {"tokens": {0: "batch", 1: "time"}, "logits": {0: "batch", 1: "time"}}
+    axes.update({n: {1: "batch"} for n in names[1:] + outs[1:]})
+    meta = {"lstmkit.task": "textgen", "lstmkit.config": json.dumps(c.to_dict())}
+    if state is not None:
+        meta["lstmkit.state"] = json.dumps(state)
+    return ExportSpec(_CharLMGraph(lm), example, names, outs, axes, meta)
+
+
+def _classifier_spec(net, state: dict | None) -> ExportSpec:
+    c = net.config
+    example = (torch.randint(1, c.vocab_size, (3, 6)), torch.tensor([6, 2, 4]))
+    axes = {"tokens": {0: "batch", 1: "time"}, "lengths": {0: "batch"}, "logits": {0: "batch"}}
+    meta = {"lstmkit.task": "classify", "lstmkit.config": json.dumps(c.to_dict())}
+    if state is not None:
+        meta["lstmkit.state"] = json.dumps(state)
+    return ExportSpec(_ClassifierGraph(net), example, ["tokens", "lengths"], ["logits"], axes, meta)
+
+
+def _forecast_spec(net, state: dict | None) -> ExportSpec:
+    c = net.cfg
+    L = max(c.lookbacks)
+    example = (torch.randn(3, L), torch.randn(3, L + c.horizon, c.n_features))
+    axes = {"x": {0: "batch", 1: "window"}, "feats": {0: "batch", 1: "window_plus_horizon"},
+            "forecast": {0: "batch"}}
+    meta = {"lstmkit.task": "forecast", "lstmkit.config": json.dumps(c.to_dict())}
+    if state is not None:
+        meta["lstmkit.state"] = json.dumps(state)
+    return ExportSpec(_ForecastGraph(net), example, ["x", "feats"], ["forecast"], axes, meta)
+
+
+def task_spec(obj) -> ExportSpec | None:
+    """The export spec of a task model (the high-level class or its network), else None."""
+    from lstmkit.models.char_lm import CharLM
+    from lstmkit.models.forecaster import ForecastNet
+    from lstmkit.models.text_classifier import TextClassifierNet
+
+    name = type(obj).__name__
+    if isinstance(obj, CharLM):
+        return _charlm_spec(obj, None)
+    if isinstance(obj, TextClassifierNet):
+        return _classifier_spec(obj, None)
+    if isinstance(obj, ForecastNet):
+        return _forecast_spec(obj, None)
+    if name == "TextGenerator" and isinstance(getattr(obj, "model", None), CharLM):
+        return _charlm_spec(obj.model, {"vocab": obj.vocab.to_state(), "counts": list(obj.counts)})
+    if name == "TextClassifier" and isinstance(getattr(obj, "model", None), TextClassifierNet):
+        c = obj.config
+        state = {"vocab": obj.vocab.to_state(), "classes": list(obj.classes_), "level": c.level,
+                 "lowercase": c.lowercase, "max_length": c.max_length}
+        return _classifier_spec(obj.model, state)
+    if name == "Forecaster" and isinstance(getattr(obj, "net", None), ForecastNet):
+        state = {"freq": obj.freq, "scaling": obj.scaling.to_dict(),
+                 "cov_scaling": {"mean": obj.cov_scaling.mean, "std": obj.cov_scaling.std},
+                 "quantiles": list(obj.net.cfg.quantiles), "calendar": obj.calendar()}
+        return _forecast_spec(obj.net, state)
+    if name in ("TextGenerator", "TextClassifier", "Forecaster"):
+        from lstmkit.errors import InputError
+
+        raise InputError(f"this {name} has no trained network to export: fit or load it first")
+    return None
+
+
+def generic_spec(module: nn.Module, example_inputs, input_names=None, output_names=None,
+                 dynamic_axes=None) -> ExportSpec:
+    """Any ``nn.Module`` holding lstmkit layers, traced with ``example_inputs``. Without
+    ``dynamic_axes``, the first two axes of every input and output (the first one of a
+    1-D tensor) are dynamic."""
+    example = tuple(example_inputs) if isinstance(example_inputs, (tuple, list)) else (example_inputs,)
+    names = list(input_names or [f"input_{i}" for i in range(len(example))])
+    with torch.no_grad():
+        leaves = _leaves(module.eval()(*example))  # torch flattens nested outputs the same way
+    outs = list(output_names or [f"output_{i}" for i in range(len(leaves))])
+    if dynamic_axes is None:
+        dynamic_axes = {n: {a: f"{n}_dim{a}" for a in range(min(2, t.dim()))}
+                        for n, t in zip(names + outs, example + tuple(leaves))}
+    return ExportSpec(module, example, names, outs, dynamic_axes, {"lstmkit.task": "module"})
+
+
+def _leaves(out) -> list:
+    if isinstance(out, (tuple, list)):
+        return [leaf for item in out for leaf in _leaves(item)]
+    return [out]

@@ -1,0 +1,120 @@
+"""Rolling-origin backtests for the Forecaster and the baselines alike.
+
+Window k of ``windows`` (k = 0 first) ends its history ``horizon + (windows - 1 - k) *
+step`` points before the end of each series and forecasts the next ``horizon`` points.
+A local model (the baselines) is refitted on the history before every origin. A global
+model (the Forecaster) is by default trained once, on the history before the first
+origin, and then forecasts every origin from the actual history up to it: no target
+after an origin is ever seen, and a backtest costs one fit rather than ``windows``
+(``refit=True`` retrains at every origin instead).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from lstmkit import metrics
+from lstmkit.errors import InputError
+from lstmkit.forecasting.frame import ID, quantile_column, to_long, validate
+
+
+@dataclass
+class BacktestResult:
+    """``forecasts``: every forecast with its ``cutoff`` and the actual ``y``;
+    ``per_series``: metrics per series (mean over windows); ``mean``: their mean over
+    series; seconds spent fitting and predicting; ``fitted``: the model of the last origin."""
+
+    model: str
+    forecasts: pd.DataFrame
+    per_series: pd.DataFrame
+    mean: pd.Series
+    fit_seconds: float
+    predict_seconds: float
+    fitted: object = None  # the model fitted at the last origin
+
+
+def _score(y, y_hat, history, m, lo=None, hi=None) -> dict[str, float]:
+    row = {name: fn(y, y_hat) for name, fn in metrics.POINT_METRICS.items()}
+    row["mase"] = metrics.mase(y, y_hat, history, m)
+    if lo is not None:
+        row["coverage"] = metrics.coverage(y, lo, hi)
+    return row
+
+
+def origins(lengths: np.ndarray, horizon: int, windows: int, step: int) -> list[int]:
+    """Points held back at each origin, first origin first."""
+    if not isinstance(windows, (int, np.integer)) or windows < 1:
+        raise InputError(f"expected windows as an integer >= 1, found {windows!r}")
+    if not isinstance(step, (int, np.integer)) or step < 1:
+        raise InputError(f"expected step as an integer >= 1, found {step!r}")
+    return [horizon + (windows - 1 - k) * step for k in range(windows)]
+
+
+def backtest(model, df, windows: int = 3, step: int | None = None, refit: bool = False,
+             id_col: str | None = "unique_id", time_col: str = "ds", target_col: str = "y",
+             fit: bool = True, resume: bool = False) -> BacktestResult:
+    """Evaluate ``model`` (a Forecaster or a baseline) on ``windows`` rolling origins of
+    ``df``, ``step`` points apart (default: the horizon). ``fit=False`` skips training
+    and forecasts with ``model`` as it is (a loaded model; the caller vouches that it
+    never saw the evaluated periods). ``resume`` continues the first fit of a global
+    model from its checkpoint directory."""
+    covs = list(getattr(model, "covariates", ()) or ())
+    series = validate(to_long(df, id_col, time_col, target_col, covs), min_length=2)
+    H = model.horizon
+    cuts = origins(series.lengths(), H, windows, step or H)
+    shortest = int(series.lengths().min())
+    need = getattr(model, "min_train_length", lambda s: 2)(series) if fit else model.min_predict_length()
+    if shortest - cuts[0] < need:
+        uid = series.ids[int(series.lengths().argmin())]
+        raise InputError(
+            f"series {uid!r} has {shortest} points: a backtest of {windows} window(s) of {H} steps, "
+            f"{step or H} apart, needs at least {cuts[0] + need}"
+        )
+    m = model.season(series.freq)
+    qs = list(getattr(model, "quantiles", []) or [])
+    fit_s = pred_s = 0.0
+    fitted = None if fit else model
+    frames, rows = [], []
+    for k, n_last in enumerate(cuts):
+        hist = series.head(n_last)
+        if fit and (fitted is None or refit or not model.global_model):
+            t0 = time.perf_counter()
+            fresh = model._clone()
+            first = fitted is None and model.global_model
+            fitted = fresh._fit_series(hist, resume) if first and resume else fresh._fit_series(hist)
+            fit_s += time.perf_counter() - t0
+        future_x = [x[len(x) - n_last: len(x) - n_last + H] for x in series.x]
+        t0 = time.perf_counter()
+        fc = fitted._predict_series(hist, future_x) if covs else fitted._predict_series(hist)
+        pred_s += time.perf_counter() - t0
+        truth = np.concatenate([y[len(y) - n_last: len(y) - n_last + H] for y in series.y])
+        fc.insert(1, "cutoff", np.repeat([d[-1] for d in hist.ds], H))
+        fc.insert(3, "y", truth)
+        frames.append(fc)
+        for i, uid in enumerate(series.ids):
+            part = fc.iloc[i * H:(i + 1) * H]
+            lo = part[quantile_column(qs[0])].to_numpy() if len(qs) >= 2 else None
+            hi = part[quantile_column(qs[-1])].to_numpy() if len(qs) >= 2 else None
+            rows.append({ID: uid, "window": k, **_score(part["y"].to_numpy(), part["y_hat"].to_numpy(),
+                                                        hist.y[i], m, lo, hi)})
+    per_window = pd.DataFrame(rows)
+    per_series = per_window.drop(columns="window").groupby(ID, sort=False).mean().reset_index()
+    mean = per_series.drop(columns=ID).mean()
+    return BacktestResult(getattr(model, "name", type(model).__name__), pd.concat(frames, ignore_index=True),
+                          per_series, mean, fit_s, pred_s, fitted)
+
+
+def compare(results: list[BacktestResult], columns=("mae", "rmse", "smape", "mase")) -> pd.DataFrame:
+    """One row per model: the mean metrics of each backtest, side by side."""
+    table = pd.DataFrame({r.model: r.mean for r in results}).T
+    cols = [c for c in (*columns, "coverage") if c in table.columns]
+    table = table[cols]
+    table["fit_s"] = [r.fit_seconds for r in results]
+    table["predict_s"] = [r.predict_seconds for r in results]
+    table.index.name = "model"
+    return table
+

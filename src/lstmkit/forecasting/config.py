@@ -1,0 +1,143 @@
+"""The Forecaster's settings, and the rules that derive the unset ones from the data.
+
+Rules (m = season length, H = horizon, n_min = the shortest series, N = the number of
+training windows); each is the value used when the argument is left at None:
+
+- season length m: from the frequency (monthly 12, quarterly 4, weekly 52, daily 7,
+  business-daily 5, sub-daily one day, yearly 1);
+- lookback L = max(2m, 2H, 16), cut to n_min - H - val_size so that every series gives
+  at least one training window: two seasons let the network estimate the seasonal
+  profile; two horizons give the highway enough past to extrapolate a trend;
+- batch size: all N windows in one batch up to 256 (full-batch steps are the fastest
+  way through small data), else 256;
+- max_epochs: enough epochs for about 300 optimiser steps (the one-cycle schedule is
+  tuned for that budget), at least 5;
+- validation split: none (val_size 0); set ``val_size`` (points held out at the end of
+  each series) to get a validation loss, early stopping and best-epoch restore;
+- patience (early stopping, only with a validation split): a fifth of max_epochs, >= 5.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from lstmkit.errors import InputError
+from lstmkit.models.forecaster import CELLS
+
+TARGET_STEPS = 300
+MAX_BATCH = 256
+
+
+def _int_ge(name: str, value, low: int, allow_none: bool = True) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise InputError(f"expected {name} as an integer >= {low}, found {value!r}")
+
+
+@dataclass
+class ForecasterConfig:
+    """Every setting of a :class:`~lstmkit.Forecaster` (see its docstring)."""
+
+    horizon: int
+    lookback: int | list[int] | None = None
+    hidden_size: int = 64
+    num_layers: int = 2
+    cell: str = "lstm"
+    season_length: int | None = None
+    quantiles: list[float] | None = None
+    max_epochs: int | None = None
+    seed: int = 0
+    ensemble: int = 1
+    covariates: list[str] = field(default_factory=list)
+    cell_options: dict = field(default_factory=dict)
+    transform: str = "auto"
+    val_size: int | None = None
+    patience: int | None = None
+    batch_size: int | None = None
+    lr: float = 1e-2
+    weight_decay: float = 1e-2
+    dropout: float = 0.3
+    deseasonalize: bool = True
+    checkpoint_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        _int_ge("horizon", self.horizon, 1, allow_none=False)
+        lbs = self.lookback if isinstance(self.lookback, list) else [self.lookback]
+        if isinstance(self.lookback, tuple):
+            self.lookback = list(self.lookback)
+            lbs = self.lookback
+        for lb in lbs:
+            _int_ge("lookback", lb, 1, allow_none=not isinstance(self.lookback, list))
+        _int_ge("hidden_size", self.hidden_size, 1, False)
+        _int_ge("num_layers", self.num_layers, 1, False)
+        _int_ge("season_length", self.season_length, 1)
+        _int_ge("max_epochs", self.max_epochs, 1)
+        _int_ge("seed", self.seed, 0, False)
+        _int_ge("ensemble", self.ensemble, 1, False)
+        _int_ge("val_size", self.val_size, 0)
+        _int_ge("patience", self.patience, 1)
+        _int_ge("batch_size", self.batch_size, 1)
+        if self.cell not in CELLS:
+            raise InputError(f"expected cell among {list(CELLS)}, found {self.cell!r}")
+        if self.transform not in ("auto", "log", "none"):
+            raise InputError(f"expected transform 'auto', 'log' or 'none', found {self.transform!r}")
+        for name in ("lr", "weight_decay", "dropout"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise InputError(f"expected {name} as a number >= 0, found {value!r}")
+        if self.dropout >= 1:
+            raise InputError(f"expected dropout below 1, found {self.dropout}")
+        if self.quantiles is not None:
+            from lstmkit.forecasting.frame import check_quantiles
+
+            self.quantiles = check_quantiles(self.quantiles)
+        self.covariates = [str(c) for c in self.covariates]
+        self.cell_options = dict(self.cell_options or {})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Plan:
+    """The derived values a fit uses (saved with the model)."""
+
+    season_length: int
+    lookbacks: list[int]
+    val_size: int
+    batch_size: int
+    max_epochs: int
+    patience: int | None
+
+
+def plan(cfg: ForecasterConfig, season_length: int, n_min: int, n_windows_of) -> Plan:
+    """Apply the rules of the module docstring. ``n_windows_of(L, val)`` counts the
+    training windows a lookback ``L`` leaves."""
+    m, H = season_length, cfg.horizon
+    val = cfg.val_size or 0
+    room = n_min - H - val  # the longest lookback every series can feed
+    if isinstance(cfg.lookback, list):
+        lookbacks = list(cfg.lookback)
+    elif cfg.lookback is not None:
+        lookbacks = [cfg.lookback]
+    else:
+        lookbacks = [max(1, min(max(2 * m, 2 * H, 16), room))]
+    if max(lookbacks) > room:
+        raise InputError(
+            f"the shortest series has {n_min} points: expected at least lookback + horizon"
+            f"{' + val_size' if val else ''} = {max(lookbacks)} + {H}{f' + {val}' if val else ''}"
+            f" = {max(lookbacks) + H + val}"
+        )
+    lookbacks = [lb for lb in lookbacks for _ in range(cfg.ensemble)]
+    N = n_windows_of(max(lookbacks), val)
+    batch = cfg.batch_size or min(N, MAX_BATCH)
+    per_epoch = math.ceil(N / batch)
+    epochs = cfg.max_epochs or max(5, math.ceil(TARGET_STEPS / per_epoch))
+    patience = (cfg.patience or max(5, epochs // 5)) if val else None
+    return Plan(m, lookbacks, val, batch, epochs, patience)
+
+
+def plan_to_dict(p: Plan) -> dict:
+    return asdict(p)

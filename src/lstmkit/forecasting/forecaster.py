@@ -1,0 +1,302 @@
+"""``lstmkit.Forecaster``: one global LSTM model for many series, direct multi-horizon."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lstmkit.errors import InputError
+from lstmkit.forecasting.config import ForecasterConfig, Plan, plan
+from lstmkit.forecasting.features import ColumnScaling, Scaling, calendar_cycles, calendar_features
+from lstmkit.forecasting.frame import (
+    DS,
+    ID,
+    SeriesSet,
+    forecast_frame,
+    future_dates,
+    season_length_for,
+    to_long,
+    validate,
+)
+from lstmkit.forecasting.windows import count_windows, make_windows
+from lstmkit.models.forecaster import ForecastNet, ForecastNetConfig
+
+
+class Forecaster:
+    """A global LSTM forecaster: fit on many series at once, forecast ``horizon`` steps.
+
+    The whole horizon comes out of one forward pass (direct multi-horizon): no forecast
+    is fed back as an input, so errors do not compound along the horizon and a forecast
+    costs one network call. See :mod:`lstmkit.models.forecaster` for the network and
+    :mod:`lstmkit.forecasting.config` for how unset hyperparameters follow from the data.
+
+    Args:
+        horizon: steps to forecast.
+        lookback: input window length, or a list of lengths (one ensemble member each);
+            None derives it from the season length and horizon.
+        hidden_size, num_layers: of the recurrent layer.
+        cell: ``"lstm"``, ``"gru"`` or ``"rnn"`` (lstmkit's layers).
+        season_length: the main seasonal period in steps; None derives it from ``ds``.
+        quantiles: levels such as ``[0.1, 0.9]``: trained with the pinball loss and
+            returned as columns ``y_hat_q10``, ``y_hat_q90``.
+        max_epochs: None derives it (about 300 optimiser steps).
+        seed: makes the fit reproducible (same data, same machine, same thread count).
+        ensemble: members per lookback; the forecast is the members' median.
+        covariates: names of future-known numeric columns of the data.
+        cell_options: keyword arguments for the layer, e.g. ``{"layer_norm": True}``.
+        transform: ``"auto"`` (log when all values are positive), ``"log"``, ``"none"``.
+        val_size: points per series held out for validation and early stopping.
+        checkpoint_dir: where Lightning writes ``last.ckpt`` (for ``fit(resume=True)``).
+        **trainer_kwargs: passed to ``lightning.Trainer`` (``accelerator``, ``devices``,
+            ``strategy``, ``num_nodes``, ``precision``, ``enable_progress_bar``, ...).
+
+    Example::
+
+        >>> fc = Forecaster(horizon=12, quantiles=[0.1, 0.9]).fit(lstmkit.datasets.airline())
+        >>> fc.predict().columns.tolist()
+        ['unique_id', 'ds', 'y_hat', 'y_hat_q10', 'y_hat_q90']
+    """
+
+    global_model = True
+
+    def __init__(self, horizon: int, lookback: int | list[int] | None = None, hidden_size: int = 64,
+                 num_layers: int = 2, cell: str = "lstm", season_length: int | None = None,
+                 quantiles=None, max_epochs: int | None = None, seed: int = 0, *, ensemble: int = 1,
+                 covariates=(), cell_options: dict | None = None, transform: str = "auto",
+                 val_size: int | None = None, patience: int | None = None, batch_size: int | None = None,
+                 lr: float = 1e-2, weight_decay: float = 1e-2, dropout: float = 0.3,
+                 deseasonalize: bool = True, checkpoint_dir: str | None = None, **trainer_kwargs) -> None:
+        self.config = ForecasterConfig(
+            horizon, lookback, hidden_size, num_layers, cell, season_length, quantiles, max_epochs, seed,
+            ensemble, list(covariates or ()), cell_options or {}, transform, val_size, patience,
+            batch_size, lr, weight_decay, dropout, deseasonalize,
+            None if checkpoint_dir is None else str(checkpoint_dir))
+        self.trainer_kwargs = trainer_kwargs
+        self.net: ForecastNet | None = None
+        self.plan: Plan | None = None
+        self.history = None
+        self.fit_seconds = float("nan")
+        self.is_global_zero = True
+
+    # -- the API shared with the baselines ------------------------------------------
+    @property
+    def horizon(self) -> int:
+        return self.config.horizon
+
+    @property
+    def quantiles(self) -> list[float]:
+        return list(self.config.quantiles or [])
+
+    @property
+    def covariates(self) -> list[str]:
+        return list(self.config.covariates)
+
+    @property
+    def name(self) -> str:
+        return self.config.cell
+
+    def season(self, freq: str) -> int:
+        return self.config.season_length or season_length_for(freq)
+
+    def min_train_length(self, series: SeriesSet) -> int:
+        lb = self.config.lookback
+        longest = max(lb) if isinstance(lb, list) else (lb or 1)
+        return longest + self.horizon + (self.config.val_size or 0)
+
+    def min_predict_length(self) -> int:
+        self._check_fitted()
+        return max(self.plan.lookbacks)
+
+    def _clone(self) -> Forecaster:
+        return Forecaster(**self._init_kwargs())
+
+    def _init_kwargs(self) -> dict:
+        kw = self.config.to_dict()
+        return {**kw, **self.trainer_kwargs}
+
+    def _series_of(self, df, id_col, time_col, target_col) -> SeriesSet:
+        return validate(to_long(df, id_col, time_col, target_col, self.covariates))
+
+    # -- fit --------------------------------------------------------------------------
+    def fit(self, df, resume: bool = False, id_col: str | None = "unique_id", time_col: str = "ds",
+            target_col: str = "y") -> Forecaster:
+        """Train on ``df``: a long frame (``unique_id``, ``ds``, ``y`` and the covariate
+        columns) or a Series with a datetime index. ``resume`` continues an interrupted
+        run from ``checkpoint_dir/last.ckpt``. Returns self."""
+        if resume and self.config.checkpoint_dir is None:
+            raise InputError("resume=True needs checkpoint_dir: the run to resume wrote its checkpoints there")
+        return self._fit_series(self._series_of(df, id_col, time_col, target_col), resume)
+
+    def check(self, series: SeriesSet) -> Plan:
+        """The plan a fit on ``series`` would use; raises InputError where the data
+        cannot be fitted (a series too short for the lookback and horizon), so callers
+        can refuse bad input before they write anything."""
+        lengths = series.lengths()
+        return plan(self.config, self.season(series.freq), int(lengths.min()),
+                    lambda L, val: count_windows(lengths, L, self.horizon, val))
+
+    def _features(self, ds: pd.DatetimeIndex, x: np.ndarray) -> np.ndarray:
+        cal = calendar_features(ds, self.freq)
+        return np.concatenate([cal, self.cov_scaling.transform(x)], axis=1)
+
+    def _fit_series(self, series: SeriesSet, resume: bool = False) -> Forecaster:
+        from lstmkit.training import WindowData, WindowModule, fit_module
+
+        cfg, H = self.config, self.config.horizon
+        t0 = time.perf_counter()
+        self.freq = series.freq
+        self.scaling = Scaling.fit(series.ids, series.y, cfg.transform)
+        if self.scaling.log and not all(np.all(y > 0) for y in series.y):
+            raise InputError("transform='log' needs every target value > 0; found a value <= 0")
+        self.cov_scaling = ColumnScaling.fit(series.x)
+        self.plan = self.check(series)
+        Lmax = max(self.plan.lookbacks)
+        zs = [self.scaling.transform(u, y) for u, y in zip(series.ids, series.y)]
+        fs = [self._features(d, x) for d, x in zip(series.ds, series.x)]
+        train, val = make_windows(zs, fs, Lmax, H, self.plan.val_size)
+        qs = sorted(set(self.quantiles) | {0.5})
+        torch.manual_seed(cfg.seed)  # the initial weights
+        self.net = ForecastNet(ForecastNetConfig(
+            H, self.plan.lookbacks, fs[0].shape[1], qs, self.plan.season_length, cfg.hidden_size,
+            cfg.num_layers, cfg.cell, cfg.cell_options, cfg.dropout, cfg.deseasonalize,
+            len(self.covariates)))
+        if self.covariates:
+            self._start_covariate_effect(zs, [self.cov_scaling.transform(x) for x in series.x])
+        module = WindowModule(self.net, qs, cfg.lr, cfg.weight_decay)
+        data = WindowData(train, val if self.plan.val_size else None, self.plan.batch_size)
+        outcome = fit_module(module, data, max_epochs=self.plan.max_epochs, seed=cfg.seed,
+                             has_val=self.plan.val_size > 0, patience=self.plan.patience,
+                             checkpoint_dir=cfg.checkpoint_dir, resume=resume, **self.trainer_kwargs)
+        self.net = module.net.cpu().eval()
+        self.history, self.is_global_zero = outcome.history, outcome.is_global_zero
+        self.world_size = outcome.world_size  # processes that trained it (DDP)
+        self.epochs_run, self.stopped_early = outcome.epochs, outcome.stopped_early
+        self._keep_tails(series)
+        self.fit_seconds = time.perf_counter() - t0
+        return self
+
+    def _start_covariate_effect(self, zs: list[np.ndarray], xs: list[np.ndarray]) -> None:
+        # The covariates' direct effect starts at its least-squares value (each series'
+        # scaled target on its scaled covariates, both demeaned per series), as a
+        # regression-with-ARIMA-errors model estimates its regression part: from a
+        # random start, gradient steps take most of the training budget to find it.
+        z = np.concatenate([v - v.mean() for v in zs])
+        x = np.concatenate([v - v.mean(axis=0) for v in xs])
+        w = np.linalg.lstsq(x, z, rcond=None)[0]
+        with torch.no_grad():
+            for member in self.net.members:
+                member.step_effect.weight.copy_(torch.as_tensor(w, dtype=torch.float32)[None])
+                member.step_effect.bias.zero_()
+
+    def _keep_tails(self, series: SeriesSet) -> None:
+        # predict() without data forecasts from the end of the training data; keeping
+        # the last lookback points per series makes that work after load() too
+        Lmax = max(self.plan.lookbacks)
+        self.tails = SeriesSet(series.ids, [d[-Lmax:] for d in series.ds], [y[-Lmax:] for y in series.y],
+                               [x[-Lmax:] for x in series.x], series.freq, series.covariates)
+
+    # -- predict ----------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if self.net is None:
+            raise InputError("this Forecaster is not fitted: call fit(df) or Forecaster.load(dir) first")
+
+    def predict(self, df=None, future: pd.DataFrame | None = None, id_col: str | None = "unique_id",
+                time_col: str = "ds", target_col: str = "y") -> pd.DataFrame:
+        """Forecast ``horizon`` steps after each series' last timestamp.
+
+        ``df`` (same format as ``fit``) gives the histories to forecast from, for the
+        fitted series or new ones; None forecasts from the end of the training data.
+        ``future`` gives the covariates for the forecast steps (``unique_id``, ``ds``, one
+        column per covariate), required when the model has covariates. Returns columns
+        ``unique_id``, ``ds``, ``y_hat`` and ``y_hat_q..`` per quantile."""
+        self._check_fitted()
+        series = self.tails if df is None else self._series_of(df, id_col, time_col, target_col)
+        if series.freq != self.freq:
+            raise InputError(f"expected data at the fitted frequency {self.freq}, found {series.freq}")
+        return self._predict_series(series, self._future_x(series, future))
+
+    def _future_x(self, series: SeriesSet, future: pd.DataFrame | None) -> list[np.ndarray] | None:
+        if not self.covariates:
+            return None
+        if future is None or len(future) == 0:
+            raise InputError(f"expected future values of the covariates {self.covariates} for the "
+                             f"{self.horizon} forecast steps (predict(..., future=frame)), found none")
+        missing = [c for c in (DS, *self.covariates) if c not in future.columns]
+        if missing:
+            raise InputError(f"future covariates: expected column(s) {missing}, found {list(future.columns)}")
+        ids = future[ID].astype(str) if ID in future.columns else pd.Series(series.ids[0], index=future.index)
+        ds = pd.to_datetime(future[DS], errors="coerce")
+        x = future[self.covariates].apply(pd.to_numeric, errors="coerce")
+        if ds.isna().any() or x.isna().any().any():
+            raise InputError("future covariates: expected a timestamp and numeric covariate values on every row")
+        out = []
+        for uid, hist in zip(series.ids, series.ds):
+            want = future_dates(hist[-1], self.freq, self.horizon)
+            rows = x[(ids == uid).to_numpy()].set_index(pd.DatetimeIndex(ds[(ids == uid).to_numpy()]))
+            rows = rows[~rows.index.duplicated()]
+            if not want.isin(rows.index).all():
+                raise InputError(f"series {uid!r}: expected future covariates at {want[0]} .. {want[-1]}, "
+                                 "some are missing")
+            out.append(rows.loc[want].to_numpy(dtype=np.float64))
+        return out
+
+    def _predict_series(self, series: SeriesSet, future_x: list[np.ndarray] | None = None) -> pd.DataFrame:
+        self._check_fitted()
+        H, Lmax = self.horizon, max(self.plan.lookbacks)
+        xs, fs, dates = [], [], []
+        for i, (uid, ds, y, x) in enumerate(zip(series.ids, series.ds, series.y, series.x)):
+            if len(y) < Lmax:
+                raise InputError(f"series {uid!r} has {len(y)} points: expected at least the lookback, {Lmax}")
+            if uid not in self.scaling.mean:
+                if not self.scaling.can_take(y):
+                    raise InputError(f"series {uid!r}: the model works on logs; expected values > 0")
+                self.scaling.add(uid, y)
+            elif not self.scaling.can_take(y[-Lmax:]):
+                raise InputError(f"series {uid!r}: the model works on logs; expected values > 0")
+            fut = future_dates(ds[-1], self.freq, H)
+            fx = future_x[i] if future_x is not None else np.zeros((H, x.shape[1]))
+            xs.append(self.scaling.transform(uid, y[-Lmax:]))
+            fs.append(np.concatenate([self._features(ds[-Lmax:], x[-Lmax:]), self._features(fut, fx)]))
+            dates.append(fut)
+        with torch.no_grad():
+            out = self.net.predict(torch.tensor(np.stack(xs), dtype=torch.float32),
+                                   torch.tensor(np.stack(fs), dtype=torch.float32)).numpy()  # (S, H, Q)
+        out = np.stack([self.scaling.inverse(u, o) for u, o in zip(series.ids, out)])
+        qs = self.net.cfg.quantiles
+        point = out[:, :, qs.index(0.5)]
+        bands = out[:, :, [qs.index(q) for q in self.quantiles]]
+        return forecast_frame(series.ids, dates, point, self.quantiles, bands)
+
+    # -- evaluation and persistence ---------------------------------------------------
+    def backtest(self, df, windows: int = 3, step: int | None = None, refit: bool = False, **columns):
+        """Rolling-origin evaluation (see :func:`lstmkit.forecasting.backtest.backtest`):
+        trains a fresh copy of this configuration on the history before the first origin
+        (at every origin with ``refit=True``); this model is left untouched. Returns a
+        :class:`~lstmkit.forecasting.BacktestResult` (``per_series`` and ``mean`` metrics)."""
+        from lstmkit.forecasting.backtest import backtest
+
+        return backtest(self, df, windows=windows, step=step, refit=refit, **columns)
+
+    def save(self, path) -> str:
+        """Write config JSON + safetensors weights + scalers to the directory ``path``
+        (atomically: a crash leaves the old model or the new one, never half)."""
+        from lstmkit.forecasting.persist import save
+
+        self._check_fitted()
+        return save(self, path)
+
+    @classmethod
+    def load(cls, path, **trainer_kwargs) -> Forecaster:
+        """A Forecaster saved by :meth:`save`; raises InputError when the directory is
+        not a saved forecaster or its config and weights disagree."""
+        from lstmkit.forecasting.persist import load
+
+        return load(cls, path, trainer_kwargs)
+
+    def calendar(self) -> list[str]:
+        """The calendar cycles the model uses as features."""
+        self._check_fitted()
+        return calendar_cycles(self.freq)

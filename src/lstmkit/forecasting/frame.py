@@ -1,0 +1,258 @@
+"""Checking and reshaping the user's data: long frames in, one array per series out.
+
+Everything a user can get wrong is caught here, before any training starts or any file
+is written, and reported as one :class:`~lstmkit.errors.InputError` naming what was
+expected and what was found: an empty frame, missing or unknown columns, non-numeric
+or missing values, unparseable, duplicate or unsorted timestamps, an irregular or mixed
+frequency.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from lstmkit.errors import InputError
+
+ID, DS, Y = "unique_id", "ds", "y"
+DEFAULT_ID = "series"
+
+
+@dataclass
+class SeriesSet:
+    """Validated series: ``ids[i]`` has timestamps ``ds[i]`` (regular, ``freq``),
+    values ``y[i]`` (float64, shape (n_i,)) and covariates ``x[i]`` (shape (n_i, C))."""
+
+    ids: list[str]
+    ds: list[pd.DatetimeIndex]
+    y: list[np.ndarray]
+    x: list[np.ndarray]
+    freq: str
+    covariates: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def lengths(self) -> np.ndarray:
+        return np.array([len(v) for v in self.y])
+
+    def to_frame(self) -> pd.DataFrame:
+        """Back to the long format (``unique_id``, ``ds``, ``y``, covariates)."""
+        parts = []
+        for uid, ds, y, x in zip(self.ids, self.ds, self.y, self.x):
+            part = pd.DataFrame({ID: uid, DS: ds, Y: y})
+            for j, c in enumerate(self.covariates):
+                part[c] = x[:, j]
+            parts.append(part)
+        return pd.concat(parts, ignore_index=True)
+
+    def head(self, n_last: np.ndarray | int) -> SeriesSet:
+        """Each series cut to its first ``len - n_last`` points (``n_last`` per series or one int)."""
+        cut = np.broadcast_to(np.asarray(n_last), (len(self),))
+        return SeriesSet(
+            self.ids,
+            [d[: len(d) - k] for d, k in zip(self.ds, cut)],
+            [v[: len(v) - k] for v, k in zip(self.y, cut)],
+            [v[: len(v) - k] for v, k in zip(self.x, cut)],
+            self.freq,
+            self.covariates,
+        )
+
+
+def to_long(
+    data: pd.DataFrame | pd.Series,
+    id_col: str | None = ID,
+    time_col: str = DS,
+    target_col: str = Y,
+    covariates: list[str] | tuple[str, ...] = (),
+) -> pd.DataFrame:
+    """Rename the user's columns to ``unique_id``, ``ds``, ``y`` (+ covariates).
+
+    A Series needs a datetime index. A frame without ``id_col`` (and ``id_col`` left at
+    its default or None) is one series. Columns other than these are refused, so a stray
+    column is never silently taken as an input.
+    """
+    if isinstance(data, pd.Series):
+        if not isinstance(data.index, pd.DatetimeIndex):
+            raise InputError(
+                f"expected a Series with a DatetimeIndex, found an index of type {type(data.index).__name__}"
+            )
+        frame = pd.DataFrame({ID: data.name if isinstance(data.name, str) else DEFAULT_ID,
+                              DS: data.index, Y: data.to_numpy()})
+        return frame
+    if not isinstance(data, pd.DataFrame):
+        raise InputError(f"expected a pandas DataFrame or Series, found {type(data).__name__}")
+    if len(data) == 0:
+        raise InputError("expected at least one row of data, found an empty table")
+    covariates = list(covariates)
+    wanted = [c for c in (id_col, time_col, target_col, *covariates) if c is not None]
+    missing = [c for c in wanted if c not in data.columns and not (c == id_col and id_col == ID)]
+    if missing:
+        raise InputError(f"expected column(s) {missing}, found columns {list(map(str, data.columns))}")
+    unknown = [str(c) for c in data.columns if c not in wanted]
+    if unknown:
+        raise InputError(
+            f"unknown column(s) {unknown}: expected only {wanted}; declare future-known "
+            "inputs as covariates or drop the columns"
+        )
+    frame = pd.DataFrame({DS: data[time_col].to_numpy(), Y: data[target_col].to_numpy()})
+    frame.insert(0, ID, data[id_col].astype(str).to_numpy() if id_col in data.columns else DEFAULT_ID)
+    for c in covariates:
+        frame[c] = data[c].to_numpy()
+    return frame
+
+
+def _numeric(values: pd.Series, what: str) -> np.ndarray:
+    num = pd.to_numeric(values, errors="coerce")
+    bad = num.isna() & values.notna()
+    if bad.any():
+        first = values[bad].iloc[0]
+        raise InputError(f"expected numeric values in {what}, found {first!r} ({int(bad.sum())} such)")
+    return num.to_numpy(dtype=np.float64)
+
+
+def _timestamps(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas' "could not infer format" notice
+        try:
+            parsed = pd.to_datetime(values, errors="coerce")
+        except (ValueError, TypeError):
+            parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+    bad = parsed.isna() & values.notna()
+    if bad.any():
+        raise InputError(f"expected timestamps in the time column, found {values[bad].iloc[0]!r} "
+                         f"({int(bad.sum())} value(s) that do not parse as dates)")
+    return parsed
+
+
+def _freq_of(uid: str, ds: pd.DatetimeIndex) -> str:
+    if len(ds) < 3:
+        raise InputError(f"series {uid!r}: expected at least 3 timestamps to tell the frequency, found {len(ds)}")
+    freq = pd.infer_freq(ds)
+    if freq is None:
+        gaps = pd.Series(ds[1:] - ds[:-1])
+        common = gaps.mode().iloc[0]
+        where = int(np.argmax(gaps.to_numpy() != common))
+        raise InputError(
+            f"series {uid!r}: expected regularly spaced timestamps, found an irregular frequency "
+            f"(steps of {common} but {gaps.iloc[where]} between {ds[where]} and {ds[where + 1]})"
+        )
+    return freq
+
+
+def validate(frame: pd.DataFrame, min_length: int = 3) -> SeriesSet:
+    """Check a long frame from :func:`to_long` and split it into a :class:`SeriesSet`;
+    its columns besides ``unique_id``, ``ds`` and ``y`` are the covariates."""
+    if len(frame) == 0:
+        raise InputError("expected at least one row of data, found an empty table")
+    covariates = [str(c) for c in frame.columns if c not in (ID, DS, Y)]
+    y_all = _numeric(frame[Y], "the target column")
+    ds_all = _timestamps(frame[DS])
+    if getattr(ds_all.dt, "tz", None) is not None:
+        ds_all = ds_all.dt.tz_localize(None)
+    x_all = np.column_stack([_numeric(frame[c], f"covariate {c!r}") for c in covariates]) \
+        if covariates else np.zeros((len(frame), 0))
+    ids_all = frame[ID].astype(str).to_numpy()
+    order = pd.unique(ids_all)  # keep the user's order of series
+    ids, dss, ys, xs, freqs = [], [], [], [], {}
+    for uid in order:
+        rows = np.flatnonzero(ids_all == uid)
+        ds = pd.DatetimeIndex(ds_all.iloc[rows])
+        y, x = y_all[rows], x_all[rows]
+        if ds.isna().any():
+            raise InputError(f"series {uid!r}: expected a timestamp on every row, found {int(ds.isna().sum())} missing")
+        if ds.has_duplicates:
+            dup = ds[ds.duplicated()][0]
+            raise InputError(f"series {uid!r}: expected one row per timestamp, found duplicate timestamp {dup}")
+        if not ds.is_monotonic_increasing:
+            k = int(np.argmax(ds[1:] < ds[:-1]))
+            raise InputError(
+                f"series {uid!r}: expected timestamps sorted in increasing order, found {ds[k + 1]} after {ds[k]}"
+            )
+        if np.isnan(y).any():
+            k = int(np.argmax(np.isnan(y)))
+            raise InputError(
+                f"series {uid!r}: expected no missing target values, found {int(np.isnan(y).sum())} "
+                f"(first at {ds[k]}); fill or drop them first"
+            )
+        if x.size and np.isnan(x).any():
+            r, c = np.argwhere(np.isnan(x))[0]
+            raise InputError(f"series {uid!r}: expected no missing covariate values, found one in "
+                             f"{covariates[c]!r} at {ds[r]}")
+        if not np.all(np.isfinite(y)):
+            raise InputError(f"series {uid!r}: expected finite target values, found inf")
+        if len(y) < min_length:
+            raise InputError(f"series {uid!r}: expected at least {min_length} points, found {len(y)}")
+        freqs[uid] = _freq_of(uid, ds)
+        ids.append(str(uid)), dss.append(ds), ys.append(y), xs.append(x)
+    distinct = sorted(set(freqs.values()))
+    if len(distinct) > 1:
+        raise InputError(f"expected every series at one frequency, found several: {distinct}")
+    return SeriesSet(ids, dss, ys, xs, distinct[0], covariates)
+
+
+def season_length_for(freq: str) -> int:
+    """The main seasonal period, in steps, of a pandas frequency string: monthly 12,
+    quarterly 4, weekly 52, daily 7, business-daily 5, sub-daily one day, yearly 1."""
+    offset = pd.tseries.frequencies.to_offset(freq)
+    name = offset.name.upper()
+    if name.startswith(("MS", "ME", "M", "BMS", "BME", "SMS", "SME")) and not name.startswith("MIN"):
+        return 12 if offset.n == 1 else max(1, 12 // offset.n)
+    if name.startswith(("QS", "QE", "Q", "BQ")):
+        return 4 if offset.n == 1 else 1
+    if name.startswith(("YS", "YE", "A", "Y", "BY", "BA")):
+        return 1
+    if name.startswith("W"):
+        return 52 if offset.n == 1 else 1
+    if name.startswith(("B", "C")):
+        return 5 if offset.n == 1 else 1
+    step = pd.Timedelta(offset)
+    if step < pd.Timedelta(days=1):
+        return max(1, int(pd.Timedelta(days=1) / step))
+    if step == pd.Timedelta(days=1):
+        return 7
+    return 1
+
+
+def future_dates(last: pd.Timestamp, freq: str, horizon: int) -> pd.DatetimeIndex:
+    """The ``horizon`` timestamps after ``last`` at ``freq``."""
+    return pd.date_range(last, periods=horizon + 1, freq=freq)[1:]
+
+
+def quantile_column(q: float) -> str:
+    """Column name of quantile ``q``: 0.1 -> ``y_hat_q10``, 0.025 -> ``y_hat_q2.5``."""
+    return f"y_hat_q{round(q * 100, 6):g}"
+
+
+def check_quantiles(quantiles) -> list[float]:
+    """Sorted distinct levels in (0, 1); the empty list for None."""
+    if quantiles is None:
+        return []
+    try:
+        qs = sorted({float(q) for q in quantiles})
+    except (TypeError, ValueError):
+        raise InputError(f"expected quantile levels as a list of numbers, found {quantiles!r}") from None
+    bad = [q for q in qs if not 0.0 < q < 1.0]
+    if bad:
+        raise InputError(f"expected quantile levels strictly between 0 and 1, found {bad}")
+    return qs
+
+
+def forecast_frame(ids: list[str], dates: list[pd.DatetimeIndex], point: np.ndarray,
+                   quantiles: list[float] = (), bands: np.ndarray | None = None) -> pd.DataFrame:
+    """The forecast table: ``unique_id``, ``ds``, ``y_hat`` and one column per quantile.
+    ``point`` (S, H); ``bands`` (S, H, len(quantiles))."""
+    S, H = point.shape
+    out = pd.DataFrame({
+        ID: np.repeat(np.asarray(ids, dtype=object), H),
+        DS: np.concatenate([np.asarray(d) for d in dates]) if S else np.array([], dtype="datetime64[ns]"),
+        "y_hat": point.reshape(-1),
+    })
+    for j, q in enumerate(quantiles):
+        out[quantile_column(q)] = bands[:, :, j].reshape(-1)
+    return out

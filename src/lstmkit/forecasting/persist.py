@@ -1,0 +1,79 @@
+"""Saving and loading a fitted Forecaster with the shared saved-model format.
+
+``config.json`` holds the Forecaster's settings and the network's config; its ``state``
+holds what preprocessing learned (frequency, derived plan, per-series and covariate
+scalers) and the last lookback points of every training series, so a loaded model can
+``predict()`` without data. ``model.safetensors`` holds the weights. Loading rebuilds the
+network from the config and loads the weights strictly: any disagreement is an
+InputError, never a half-loaded model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lstmkit.errors import InputError
+from lstmkit.forecasting.config import ForecasterConfig, Plan, plan_to_dict
+from lstmkit.forecasting.features import ColumnScaling, Scaling
+from lstmkit.forecasting.frame import SeriesSet
+from lstmkit.io import load_model, load_weights, save_model
+from lstmkit.models.forecaster import ForecastNet, ForecastNetConfig
+
+TASK = "forecast"
+
+
+def save(model, path) -> str:
+    t = model.tails
+    state = {
+        "freq": model.freq,
+        "plan": plan_to_dict(model.plan),
+        "scaling": model.scaling.to_dict(),
+        "cov_scaling": {"mean": model.cov_scaling.mean, "std": model.cov_scaling.std},
+        "tails": {
+            "ids": t.ids,
+            "ds": [[str(s) for s in d] for d in t.ds],
+            "y": [v.tolist() for v in t.y],
+            "x": [v.tolist() for v in t.x],
+        },
+        "fit": {"epochs": int(getattr(model, "epochs_run", 0)), "seconds": float(model.fit_seconds)},
+    }
+    config = {"forecaster": model.config.to_dict(), "net": model.net.cfg.to_dict()}
+    return str(save_model(path, TASK, config, dict(model.net.state_dict()), state))
+
+
+def load(cls, path, trainer_kwargs: dict):
+    config, tensors, state, _ = load_model(path, TASK)
+    try:
+        cfg = ForecasterConfig(**config["forecaster"])
+        net_cfg = ForecastNetConfig(**config["net"])
+        p = Plan(**state["plan"])
+        tails = state["tails"]
+        freq = state["freq"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{path}: the saved forecaster's config is incomplete or invalid ({exc})") from None
+    if net_cfg.lookbacks != p.lookbacks or net_cfg.horizon != cfg.horizon:
+        raise InputError(f"{path}: the network config (horizon {net_cfg.horizon}, lookbacks "
+                         f"{net_cfg.lookbacks}) disagrees with the forecaster's ({cfg.horizon}, {p.lookbacks})")
+    net = ForecastNet(net_cfg)
+    load_weights(net, tensors, where=str(path))
+    model = cls(**cfg.to_dict(), **trainer_kwargs)
+    model.net = net.eval()
+    model.plan = p
+    model.freq = freq
+    model.scaling = Scaling.from_dict(state["scaling"])
+    model.cov_scaling = ColumnScaling(list(state["cov_scaling"]["mean"]), list(state["cov_scaling"]["std"]))
+    ncov = len(cfg.covariates)
+    model.tails = SeriesSet(
+        list(tails["ids"]),
+        [pd.DatetimeIndex(d) for d in tails["ds"]],
+        [np.asarray(v, dtype=np.float64) for v in tails["y"]],
+        [np.asarray(v, dtype=np.float64).reshape(len(y), ncov) for v, y in zip(tails["x"], tails["y"])],
+        freq,
+        list(cfg.covariates),
+    )
+    model.fit_seconds = float(state.get("fit", {}).get("seconds", float("nan")))
+    model.path = Path(path)
+    return model

@@ -1,0 +1,44 @@
+"""Cutting scaled series into (input window, features, target) training examples.
+
+Shapes: N windows, L lookback, H horizon, F features per step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+def count_windows(lengths, L: int, H: int, val: int) -> int:
+    """Training windows the rule of :func:`make_windows` gives (validation excluded)."""
+    return int(sum(max(0, n - val - L - H + 1) for n in lengths))
+
+
+def make_windows(zs: list[np.ndarray], fs: list[np.ndarray], L: int, H: int, val: int = 0):
+    """Every window of L + H consecutive steps of every series, as tensors
+    ``(x (N, L), feats (N, L + H, F), target (N, H))``. Windows whose target ends in the
+    last ``val`` points of a series form the validation set (second tuple); the rest,
+    the training set."""
+    parts: dict[bool, list[tuple[np.ndarray, np.ndarray]]] = {True: [], False: []}
+    for z, f in zip(zs, fs):
+        n = len(z)
+        if n < L + H:
+            continue
+        wz = sliding_window_view(z, L + H)  # (n - L - H + 1, L + H)
+        wf = sliding_window_view(f, L + H, axis=0).transpose(0, 2, 1)  # (count, L + H, F)
+        end = np.arange(len(wz)) + L + H  # one past each window's last target step
+        is_val = end > n - val
+        parts[False].append((wz[~is_val], wf[~is_val]))
+        parts[True].append((wz[is_val], wf[is_val]))
+
+    def stack(chunks, F: int):
+        if not chunks:
+            return (torch.zeros(0, L), torch.zeros(0, L + H, F), torch.zeros(0, H))
+        wz = np.concatenate([c[0] for c in chunks]).astype(np.float32)
+        wf = np.concatenate([c[1] for c in chunks]).astype(np.float32)
+        return (torch.from_numpy(wz[:, :L].copy()), torch.from_numpy(wf.copy()),
+                torch.from_numpy(wz[:, L:].copy()))
+
+    F = fs[0].shape[1] if fs else 0
+    return stack(parts[False], F), stack(parts[True], F)

@@ -1,0 +1,192 @@
+"""The forecasting network: an LSTM encoder with a direct multi-horizon head.
+
+Shapes (legend): B windows, L lookback, H horizon, F known features per step (calendar
+and covariates), Q quantiles, E ensemble members, D hidden size.
+
+One member maps a window of L scaled values plus the features of its L past and H
+future steps to all H steps x Q quantiles in one forward pass (direct multi-horizon;
+nothing is fed back):
+
+1. window normalisation (reversible instance normalisation, Kim et al., ICLR 2022):
+   ``x' = (x - mean(x)) / std(x)`` over the window; outputs are mapped back with the
+   same mean and std, so the network only models shape, never level or scale;
+2. seasonal profile (classical decomposition, as in Smyl's ES-RNN, 2020): the mean of
+   each of the m seasonal positions over the last whole seasons of the window is
+   subtracted from the input and added back at the matching future positions (a
+   periodic window is continued exactly before anything is learned);
+3. a linear highway from the deseasonalised window to the H outputs (the
+   autoregressive component of LSTNet, Lai et al., SIGIR 2018);
+4. an LSTM over the window (its value and known features per step), whose last hidden
+   state and the future steps' features feed a linear head giving every step and
+   quantile;
+5. covariates (future-known inputs) also enter linearly on their own step, on the
+   series' scale: their effect is removed from the input window before step 1 and added
+   to each forecast step after it (a regression on known inputs with the network
+   forecasting the rest, as in regression-with-ARIMA-errors models). The head starts at zero and its dropout and weight decay keep it a
+   correction on top of the highway: on small data an unregularised LSTM head
+   overfits (docs/forecasting.md has the ablation).
+
+An ensemble is E members (own weights, own lookback) trained side by side; the
+forecast is their median.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from lstmkit.errors import InputError
+
+CELLS = ("lstm", "gru", "rnn")
+
+
+def make_rnn(cell: str, input_size: int, hidden_size: int, num_layers: int, **options) -> nn.Module:
+    """lstmkit's recurrent layer ``cell`` (batch_first) with variant and backend keywords
+    ``options`` (e.g. ``layer_norm=True``, ``backend="fused"``)."""
+    from lstmkit.layers import GRU, LSTM, RNN
+
+    layer = {"lstm": LSTM, "gru": GRU, "rnn": RNN}[cell]
+    try:
+        return layer(input_size, hidden_size, num_layers, batch_first=True, **options)
+    except TypeError as exc:  # an unknown keyword: say which, in the user's terms
+        raise InputError(f"cell_options {sorted(options)}: {exc}") from None
+
+
+@dataclass
+class ForecastNetConfig:
+    """Hyperparameters of :class:`ForecastNet` (JSON-able; saved with the weights)."""
+
+    horizon: int
+    lookbacks: list[int]
+    n_features: int
+    quantiles: list[float]
+    season_length: int = 1
+    hidden_size: int = 64
+    num_layers: int = 2
+    cell: str = "lstm"
+    cell_options: dict = field(default_factory=dict)
+    dropout: float = 0.3
+    deseasonalize: bool = True
+    n_covariates: int = 0  # the last n_covariates of the n_features are user covariates
+
+    def __post_init__(self) -> None:
+        if self.horizon < 1:
+            raise ValueError(f"horizon must be >= 1, got {self.horizon}")
+        if not self.lookbacks or min(self.lookbacks) < 1:
+            raise ValueError(f"lookbacks must be a non-empty list of ints >= 1, got {self.lookbacks}")
+        if self.cell not in CELLS:
+            raise ValueError(f"cell must be one of {CELLS}, got {self.cell!r}")
+        if not self.quantiles or any(not 0 < q < 1 for q in self.quantiles):
+            raise ValueError(f"quantiles must be levels in (0, 1), got {self.quantiles}")
+        if 0.5 not in self.quantiles:
+            raise ValueError("quantiles must include the median 0.5 (the point forecast)")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not 0 <= self.n_covariates <= self.n_features:
+            raise ValueError(f"n_covariates must be in [0, n_features], got {self.n_covariates}")
+        if self.hidden_size < 1 or self.num_layers < 1 or self.n_features < 0 or self.season_length < 1:
+            raise ValueError("hidden_size, num_layers, season_length must be >= 1 and n_features >= 0")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class ForecastMember(nn.Module):
+    """One member: lookback ``lookback``; see the module docstring."""
+
+    def __init__(self, cfg: ForecastNetConfig, lookback: int) -> None:
+        super().__init__()
+        L, H, F, Q, m = lookback, cfg.horizon, cfg.n_features, len(cfg.quantiles), cfg.season_length
+        self.lookback, self.horizon, self.n_q = L, H, Q
+        self.rnn = make_rnn(cfg.cell, 1 + F, cfg.hidden_size, cfg.num_layers, **cfg.cell_options)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.head = nn.Linear(cfg.hidden_size + H * F, H * Q)
+        nn.init.zeros_(self.head.weight)  # start as the highway alone; the LSTM learns a correction
+        nn.init.zeros_(self.head.bias)
+        self.highway = nn.Linear(L, H)
+        self.last_weight = nn.Parameter(torch.zeros(()))
+        # covariates also act on their own step directly, on the series' scale: a
+        # promotion on day h moves day h. The same effect is taken out of the input
+        # window first, so past promotions do not pass for level or volatility.
+        # (Calendar features stay out of it: the seasonal profile already does that job,
+        # and a second, additive route measurably hurt the airline forecast.)
+        C = cfg.n_covariates
+        self.n_cov = C
+        self.step_effect = nn.Linear(C, 1) if C else None
+        self.seasonal = cfg.deseasonalize and m > 1 and L >= m
+        if self.seasonal:
+            k = (L // m) * m  # the last k window steps hold whole seasons
+            # step t of window+horizon sits at seasonal position (t - (L - k)) mod m
+            pos = (torch.arange(L + H) - (L - k)) % m
+            self.register_buffer("pos", pos, persistent=False)
+            self.k, self.m = k, m
+            # how much of the profile to use, learned (starts at all of it): a nominal
+            # season with no real cycle (business days of a stock price) learns to drop
+            # it instead of repeating last weeks' noise
+            self.season_weight = nn.Parameter(torch.ones(()))
+
+    def forward(self, x: Tensor, feats: Tensor) -> Tensor:
+        """x (B, L_max) scaled values, feats (B, L_max + H, F) -> (B, H, Q) scaled."""
+        L, H = self.lookback, self.horizon
+        x = x[:, -L:]  # (B, L)
+        feats = feats[:, feats.shape[1] - L - H:]  # (B, L + H, F)
+        effect = None
+        if self.step_effect is not None:
+            effect = self.step_effect(feats[..., -self.n_cov:])[..., 0]  # (B, L + H)
+            x = x - effect[:, :L]
+        mu = x.mean(1, keepdim=True)  # (B, 1)
+        sd = torch.sqrt(x.var(1, keepdim=True, unbiased=False) + 1e-4)  # (B, 1)
+        xn = (x - mu) / sd  # (B, L)
+        season_future = 0.0
+        if self.seasonal:
+            # not centred: it keeps the level of the last whole seasons, so with a zero
+            # head and highway a periodic window is continued exactly
+            prof = xn[:, L - self.k:].reshape(-1, self.k // self.m, self.m).mean(1)  # (B, m)
+            full = self.season_weight * prof[:, self.pos]  # (B, L + H)
+            xn = xn - full[:, :L]
+            season_future = full[:, L:, None]  # (B, H, 1)
+        inp = torch.cat([xn[..., None], feats[:, :L]], dim=-1)  # (B, L, 1 + F)
+        out, _ = self.rnn(inp)  # (B, L, D)
+        h = self.drop(out[:, -1])  # (B, D)
+        h = torch.cat([h, feats[:, L:].flatten(1)], dim=1)  # (B, D + H*F)
+        # the level the highway starts from: the window mean (0 here) or, as far as the
+        # data asks for it, the last deseasonalised value (the naive forecast, right for a
+        # random walk). A learned, undecayed weight; weight decay on the highway then
+        # shrinks toward this level, not always toward the window mean, which lags trends
+        level = self.last_weight * xn[:, -1:, None]  # (B, 1, 1)
+        y = self.head(h).view(-1, H, self.n_q) + self.highway(xn)[..., None] + level  # (B, H, Q)
+        y = (y + season_future) * sd[..., None] + mu[..., None]
+        if effect is not None:
+            y = y + effect[:, L:, None]  # (B, H, Q)
+        return y
+
+
+class ForecastNet(nn.Module):
+    """All members; ``forward`` returns (E, B, H, Q), :meth:`predict` their median (B, H, Q)
+    with quantiles sorted so they never cross."""
+
+    def __init__(self, cfg: ForecastNetConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.members = nn.ModuleList(ForecastMember(cfg, L) for L in cfg.lookbacks)
+
+    @property
+    def max_lookback(self) -> int:
+        return max(self.cfg.lookbacks)
+
+    def forward(self, x: Tensor, feats: Tensor) -> Tensor:
+        return torch.stack([m(x, feats) for m in self.members])  # (E, B, H, Q)
+
+    @torch.no_grad()
+    def predict(self, x: Tensor, feats: Tensor) -> Tensor:
+        y = self(x, feats).median(dim=0).values  # (B, H, Q)
+        return y.sort(dim=-1).values  # monotone rearrangement (Chernozhukov et al. 2010)
+
+
+def pinball_loss(pred: Tensor, target: Tensor, quantiles: Tensor) -> Tensor:
+    """Twice the mean quantile (pinball) loss; pred (..., B, H, Q), target (B, H),
+    quantiles (Q,). Doubled so that at the single level 0.5 it is the mean absolute error."""
+    e = target[..., None] - pred  # (..., B, H, Q)
+    return 2 * torch.maximum(quantiles * e, (quantiles - 1) * e).mean()

@@ -1,0 +1,67 @@
+r"""Attention over the encoder's outputs: Luong's "general" score and Bahdanau's additive one.
+
+With encoder outputs m_1..m_S (the memory) and a decoder state s::
+
+    Luong et al. 2015, "general":  e_j = s^T W_a m_j
+    Bahdanau et al. 2015, additive: e_j = v^T tanh(W_q s + W_k m_j)
+    alpha = softmax(e) over the true (unpadded) source positions,  context = sum_j alpha_j m_j
+
+The memory-side projection (W_a m_j, or W_k m_j) does not depend on the decoder step, so
+it is computed once per source (:meth:`keys`) and reused at every step and beam.
+
+Shapes: B batch, S source length, T target steps, H decoder hidden size (= memory width).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+def masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
+    """softmax over the last dim where ``mask`` (B, S) is True; padded positions get 0."""
+    return torch.softmax(scores.masked_fill(~mask.unsqueeze(-2), float("-inf")), dim=-1)
+
+
+class LuongAttention(nn.Module):
+    """Multiplicative ("general") attention; queries are the decoder's current output s_t."""
+
+    def __init__(self, hidden_size: int) -> None:
+        super().__init__()
+        self.w_a = nn.Linear(hidden_size, hidden_size, bias=False)
+
+    def keys(self, memory: Tensor) -> Tensor:
+        """(B, S, H) -> (B, S, H): W_a m_j for every source position."""
+        return self.w_a(memory)
+
+    def forward(self, query: Tensor, keys: Tensor, memory: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """query (B, T, H) -> context (B, T, H), weights (B, T, S)."""
+        alpha = masked_softmax(query @ keys.transpose(1, 2), mask)  # (B, T, S)
+        return alpha @ memory, alpha
+
+
+class BahdanauAttention(nn.Module):
+    """Additive attention; the query is the decoder's previous state s_{t-1}."""
+
+    def __init__(self, hidden_size: int) -> None:
+        super().__init__()
+        self.w_k = nn.Linear(hidden_size, hidden_size, bias=False)
+        self.w_q = nn.Linear(hidden_size, hidden_size)
+        self.v = nn.Linear(hidden_size, 1, bias=False)
+
+    def keys(self, memory: Tensor) -> Tensor:
+        return self.w_k(memory)
+
+    def forward(self, query: Tensor, keys: Tensor, memory: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """query (B, T, H) -> context (B, T, H), weights (B, T, S)."""
+        e = self.v(torch.tanh(self.w_q(query).unsqueeze(2) + keys.unsqueeze(1))).squeeze(-1)  # (B, T, S)
+        alpha = masked_softmax(e, mask)
+        return alpha @ memory, alpha
+
+
+def make_attention(kind: str, hidden_size: int) -> nn.Module:
+    if kind == "luong":
+        return LuongAttention(hidden_size)
+    if kind == "bahdanau":
+        return BahdanauAttention(hidden_size)
+    raise ValueError(f"attention must be 'luong' or 'bahdanau', got {kind!r}")

@@ -1,0 +1,227 @@
+r"""The encoder-decoder with attention, :class:`Seq2Seq`.
+
+Encoder: embeddings -> :class:`lstmkit.LSTM` (optionally bidirectional; padded batches
+run with ``lengths=``, so padding never leaks into the states or the memory). Its outputs
+are the attention memory m_1..m_S; its final states (forward and backward halves
+concatenated per layer) start the decoder.
+
+Decoder, per target step t with previous token y_{t-1} (``<s>`` first)::
+
+    luong:    s_t = LSTM(emb(y_{t-1}), s_{t-1});  ctx_t = attend(query s_t)
+    bahdanau: ctx_t = attend(query s_{t-1});  s_t = LSTM([emb(y_{t-1}); ctx_t], s_{t-1})
+    h~_t = tanh(W_c [ctx_t; s_t]),   p(y_t | y_<t, x) = softmax(W_o h~_t)
+
+(Luong, Pham & Manning 2015, "general" score, without input feeding; Bahdanau, Cho &
+Bengio 2015, additive score.) Under full teacher forcing Luong's decoder sees only gold
+tokens, so the whole target runs through the LSTM in ONE call (the layer's fast
+backends) and attention is one batched matmul; Bahdanau's context feeds the LSTM, so it
+runs step by step, as does any teacher-forcing ratio below 1.
+
+Shapes: B batch, S source length, T target length, E embedding, H decoder hidden size
+(the encoder has H/2 per direction when bidirectional, so its outputs are H wide), V
+target vocabulary, L layers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+import lstmkit
+from lstmkit.errors import InputError
+from lstmkit.io import load_model, save_model
+from lstmkit.seq2seq.attention import make_attention
+from lstmkit.seq2seq.vocab import EOS, PAD, Vocab
+
+TASK = "seq2seq"
+
+
+@dataclass
+class Seq2SeqConfig:
+    """Architecture of a :class:`Seq2Seq`."""
+
+    embedding_dim: int = 32
+    hidden_size: int = 128  # decoder H; memory width; the encoder's H/2 per direction if bidirectional
+    num_layers: int = 1
+    bidirectional: bool = True
+    attention: str = "luong"  # "luong" (general) or "bahdanau" (additive)
+    dropout: float = 0.0
+    max_len: int = 40  # longest output decoding produces (</s> excluded)
+    backend: str = "auto"  # lstmkit backend of the encoder and decoder LSTMs
+
+    def __post_init__(self) -> None:
+        for name in ("embedding_dim", "hidden_size", "num_layers", "max_len"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                raise InputError(f"{name} must be a positive integer, got {v!r}")
+        if self.bidirectional and self.hidden_size % 2:
+            raise InputError(
+                f"hidden_size must be even with a bidirectional encoder (H/2 per direction), got {self.hidden_size}"
+            )
+        if self.attention not in ("luong", "bahdanau"):
+            raise InputError(f"attention must be 'luong' or 'bahdanau', got {self.attention!r}")
+        if not 0 <= self.dropout < 1:
+            raise InputError(f"dropout must be in [0, 1), got {self.dropout!r}")
+
+
+@dataclass
+class Memory:
+    """What the encoder leaves for the decoder."""
+
+    memory: Tensor  # (B, S, H) encoder outputs
+    keys: Tensor  # (B, S, H) their attention projection, computed once
+    mask: Tensor  # (B, S) bool, True at real (unpadded) source positions
+
+    def repeat(self, k: int) -> Memory:
+        """Each batch element repeated k times in a row (for beam search)."""
+        return Memory(*(t.repeat_interleave(k, 0) for t in (self.memory, self.keys, self.mask)))
+
+
+class Seq2Seq(nn.Module):
+    """An LSTM encoder-decoder with attention over character vocabularies.
+
+    Example::
+
+        >>> model = lstmkit.Seq2Seq(src_chars, "0123456789-", hidden_size=128, attention="luong")
+        >>> lstmkit.seq2seq.fit(model, sample_pairs, TrainConfig(max_steps=3000))
+        >>> model.translate(["3rd of March 2021"], beam_size=3)
+        ['2021-03-03']
+
+    ``src_vocab``/``tgt_vocab`` are :class:`~lstmkit.seq2seq.Vocab` objects or strings of
+    their characters; the architecture is a :class:`Seq2SeqConfig` or its fields as keywords.
+    Sources get ``</s>`` appended; targets are framed by ``<s>`` ... ``</s>``.
+    """
+
+    def __init__(self, src_vocab: Vocab | str, tgt_vocab: Vocab | str,
+                 config: Seq2SeqConfig | None = None, **options) -> None:
+        super().__init__()
+        if config is not None and options:
+            raise InputError("give either a Seq2SeqConfig or its fields as keywords, not both")
+        self.config = c = config or Seq2SeqConfig(**options)
+        self.src_vocab = src_vocab if isinstance(src_vocab, Vocab) else Vocab(src_vocab)
+        self.tgt_vocab = tgt_vocab if isinstance(tgt_vocab, Vocab) else Vocab(tgt_vocab)
+        D = 2 if c.bidirectional else 1
+        H, E, L = c.hidden_size, c.embedding_dim, c.num_layers
+        between = c.dropout if L > 1 else 0.0
+        self.src_embed = nn.Embedding(len(self.src_vocab), E, padding_idx=PAD)
+        self.encoder = lstmkit.LSTM(E, H // D, L, batch_first=True, bidirectional=c.bidirectional,
+                                    dropout=between, backend=c.backend)
+        self.tgt_embed = nn.Embedding(len(self.tgt_vocab), E, padding_idx=PAD)
+        dec_in = E + (H if c.attention == "bahdanau" else 0)
+        self.decoder = lstmkit.LSTM(dec_in, H, L, batch_first=True, dropout=between, backend=c.backend)
+        self.attention = make_attention(c.attention, H)
+        self.combine = nn.Linear(2 * H, H)
+        self.out = nn.Linear(H, len(self.tgt_vocab))
+        self.drop = nn.Dropout(c.dropout)
+
+    # ---- encoder --------------------------------------------------------------------
+    def encode(self, src: Tensor, lengths: Tensor) -> tuple[Memory, tuple[Tensor, Tensor]]:
+        """src (B, S) ids, lengths (B,) -> memory, decoder initial state ((L, B, H) twice)."""
+        out, (h, c) = self.encoder(self.drop(self.src_embed(src)), lengths=lengths)  # (B, S, H)
+        if self.config.bidirectional:  # (L*2, B, H/2) -> (L, B, H): [forward; backward] per layer
+            L, B = self.config.num_layers, src.shape[0]
+            h = h.view(L, 2, B, -1).transpose(1, 2).reshape(L, B, -1)
+            c = c.view(L, 2, B, -1).transpose(1, 2).reshape(L, B, -1)
+        mask = torch.arange(src.shape[1], device=src.device) < lengths.to(src.device).unsqueeze(1)
+        return Memory(out, self.attention.keys(out), mask), (h.contiguous(), c.contiguous())
+
+    # ---- decoder --------------------------------------------------------------------
+    def _readout(self, s: Tensor, ctx: Tensor) -> Tensor:
+        return self.out(self.drop(torch.tanh(self.combine(torch.cat((ctx, s), -1)))))
+
+    def step(self, y_prev: Tensor, state: tuple[Tensor, Tensor], mem: Memory):
+        """One decoder step: y_prev (B,) ids -> logits (B, V), attention (B, S), new state."""
+        e = self.drop(self.tgt_embed(y_prev))  # (B, E)
+        if self.config.attention == "luong":
+            s, state = self.decoder.step(e, state)  # (B, H)
+            ctx, alpha = self.attention(s.unsqueeze(1), mem.keys, mem.memory, mem.mask)
+        else:
+            query = state[0][-1].unsqueeze(1)  # top layer's s_{t-1}, (B, 1, H)
+            ctx, alpha = self.attention(query, mem.keys, mem.memory, mem.mask)
+            s, state = self.decoder.step(torch.cat((e, ctx[:, 0]), -1), state)
+        return self._readout(s, ctx[:, 0]), alpha[:, 0], state
+
+    def forward(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor,
+                teacher_forcing: float = 1.0) -> tuple[Tensor, Tensor]:
+        """Training pass. tgt_in (B, T) starts with ``<s>``; returns logits (B, T, V) for
+        the next tokens and attention weights (B, T, S). With ``teacher_forcing`` < 1, each
+        step feeds the model's own previous prediction with probability 1 - ratio."""
+        if not 0 <= teacher_forcing <= 1:
+            raise InputError(f"teacher_forcing must be in [0, 1], got {teacher_forcing!r}")
+        mem, state = self.encode(src, src_lengths)
+        if self.config.attention == "luong" and teacher_forcing >= 1:
+            s, _ = self.decoder(self.drop(self.tgt_embed(tgt_in)), state)  # (B, T, H) in one call
+            ctx, alpha = self.attention(s, mem.keys, mem.memory, mem.mask)
+            return self._readout(s, ctx), alpha
+        logits, alphas = [], []
+        y = tgt_in[:, 0]
+        for t in range(tgt_in.shape[1]):
+            lg, a, state = self.step(y, state, mem)
+            logits.append(lg)
+            alphas.append(a)
+            if t + 1 < tgt_in.shape[1]:
+                y = tgt_in[:, t + 1]
+                if teacher_forcing < 1:
+                    own = torch.rand(y.shape, device=y.device) >= teacher_forcing
+                    y = torch.where(own, lg.argmax(-1), y)
+        return torch.stack(logits, 1), torch.stack(alphas, 1)
+
+    # ---- strings in, strings out ------------------------------------------------------
+    def source_batch(self, texts: list[str]) -> tuple[Tensor, Tensor]:
+        """Padded source ids (B, S) with ``</s>`` appended, and lengths (B,)."""
+        src, lengths = self.src_vocab.batch(texts, eos=True)
+        return src.to(self.out.weight.device), lengths
+
+    def target_batch(self, texts: list[str]) -> tuple[Tensor, Tensor]:
+        """Decoder inputs ``<s> y`` and targets ``y </s>``, both (B, T), PAD-filled."""
+        ids, _ = self.tgt_vocab.batch(texts, sos=True, eos=True)
+        ids = ids.to(self.out.weight.device)
+        tgt_in = ids[:, :-1].masked_fill(ids[:, :-1] == EOS, PAD)  # </s> is never an input
+        return tgt_in, ids[:, 1:]
+
+    @torch.no_grad()
+    def translate(self, texts: list[str] | str, beam_size: int = 1, max_len: int | None = None,
+                  length_penalty: float = 0.0):
+        """Decode strings: greedy for ``beam_size`` 1, else beam search. One string in, one
+        out; a list in, a list out."""
+        from lstmkit.seq2seq.decoding import decode
+
+        single = isinstance(texts, str)
+        outs, _ = decode(self, [texts] if single else list(texts), beam_size, max_len, length_penalty)
+        return outs[0] if single else outs
+
+    @torch.no_grad()
+    def attend(self, text: str, beam_size: int = 1) -> tuple[str, Tensor]:
+        """The output for ``text`` and its attention weights (T_out + 1, S + 1): one row
+        per output character and the final ``</s>``, one column per source character
+        and the source's ``</s>``."""
+        from lstmkit.seq2seq.decoding import decode
+
+        outs, alphas = decode(self, [text], beam_size)
+        return outs[0], alphas[0]
+
+    # ---- persistence ----------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Save config, vocabularies and weights (lstmkit's saved-model format)."""
+        state = {"src_chars": self.src_vocab.chars, "tgt_chars": self.tgt_vocab.chars}
+        return save_model(path, TASK, asdict(self.config), dict(self.state_dict()), state)
+
+    @classmethod
+    def load(cls, path: str | Path, backend: str | None = None) -> Seq2Seq:
+        """Load a model written by :meth:`save`, in eval mode (``backend`` overrides the
+        saved one)."""
+        cfg, tensors, state, _ = load_model(path, TASK)
+        if backend is not None:
+            cfg["backend"] = backend
+        for key in ("src_chars", "tgt_chars"):
+            if key not in state:
+                raise InputError(f"{path}: the saved state lacks {key!r}; not a seq2seq model")
+        model = cls(state["src_chars"], state["tgt_chars"], Seq2SeqConfig(**cfg))
+        model.load_state_dict(tensors)
+        return model.eval()
+
+
+__all__ = ["Memory", "Seq2Seq", "Seq2SeqConfig"]

@@ -1,0 +1,124 @@
+"""The bundled UCR/UEA classification sets, loaded offline.
+
+Four sets ship with lstmkit (``data/files/ucr/``, gzipped ``.ts`` files taken from the
+sktime 1.2.0 wheel; provenance and licences in ``PROVENANCE.md`` there), each with the
+archive's own train/test split:
+
+============================  =========  ========  =========  ======================
+name                          train/test  channels  length     task
+============================  =========  ========  =========  ======================
+``japanese_vowels``           270 / 370  12        7 to 29    which of 9 speakers
+``basic_motions``             40 / 40    6         100        activity from a watch
+``gunpoint``                  50 / 150   1         150        gun draw or point
+``italy_power_demand``        67 / 1029  1         24         winter or summer day
+============================  =========  ========  =========  ======================
+
+>>> from lstmkit.sequences import load_ucr
+>>> data = load_ucr("japanese_vowels")
+>>> len(data.X_train), data.X_train[0].shape, data.classes
+(270, (20, 12), ['1', '2', '3', '4', '5', '6', '7', '8', '9'])
+"""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass
+from importlib import resources
+
+import numpy as np
+
+from lstmkit.errors import InputError
+
+_DIR = ("data", "files", "ucr")
+
+# lstmkit name -> the archive's problem name (the file stem)
+DATASETS = {
+    "japanese_vowels": "JapaneseVowels",
+    "basic_motions": "BasicMotions",
+    "gunpoint": "GunPoint",
+    "italy_power_demand": "ItalyPowerDemand",
+}
+
+
+@dataclass
+class UCRDataset:
+    """One classification set: lists of (T_i, C) float32 arrays and string labels."""
+
+    name: str
+    X_train: list[np.ndarray]
+    y_train: list[str]
+    X_test: list[np.ndarray]
+    y_test: list[str]
+    classes: list[str]  # in the order the file's header declares them
+    description: str  # the file's own comment lines
+
+    @property
+    def n_channels(self) -> int:
+        return int(self.X_train[0].shape[1])
+
+
+def parse_ts(text: str, source: str = "<ts>") -> tuple[list[np.ndarray], list[str], dict]:
+    """Parse sktime's ``.ts`` format: returns (series, labels, header).
+
+    Each series is a (T, C) float32 array (channels are separated by ``:`` on a line,
+    values by ``,``, the class label comes last); ``header`` maps each ``@key`` to its
+    value string and ``"comments"`` to the joined ``#`` lines. Missing values (``?``)
+    and time stamps are not supported: none of the bundled sets has them.
+    """
+    header: dict = {}
+    comments: list[str] = []
+    X: list[np.ndarray] = []
+    y: list[str] = []
+    in_data = False
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith("#"):
+            comments.append(line[1:].strip())
+            continue
+        if not in_data:
+            if not line.startswith("@"):
+                raise InputError(f"{source}:{lineno}: expected an @header line before @data, "
+                                 f"found {line[:40]!r}")
+            key, _, value = line[1:].partition(" ")
+            if key.lower() == "data":
+                in_data = True
+            else:
+                header[key.lower()] = value.strip()
+            continue
+        *channels, label = line.split(":")
+        if not channels:
+            raise InputError(f"{source}:{lineno}: expected channels then a label separated "
+                             "by ':', found one field")
+        try:
+            cols = [np.array(c.split(","), dtype=np.float32) for c in channels]
+        except ValueError as exc:
+            raise InputError(f"{source}:{lineno}: expected comma-separated numbers ({exc})") from None
+        if len({len(c) for c in cols}) != 1:
+            raise InputError(f"{source}:{lineno}: channels have different lengths {[len(c) for c in cols]}")
+        X.append(np.stack(cols, axis=1))  # (T, C)
+        y.append(label.strip())
+    if not in_data:
+        raise InputError(f"{source}: no @data line; not a .ts file")
+    header["comments"] = "\n".join(comments).strip()
+    return X, y, header
+
+
+def _read(file: str) -> str:
+    path = resources.files("lstmkit").joinpath(*_DIR, file)
+    with resources.as_file(path) as p, gzip.open(p, "rt", encoding="utf-8") as f:
+        return f.read()
+
+
+def load_ucr(name: str) -> UCRDataset:
+    """One of the bundled sets by its lstmkit name (see :data:`DATASETS`)."""
+    if name not in DATASETS:
+        raise InputError(f"unknown data set {name!r}; expected one of {', '.join(DATASETS)}")
+    stem = DATASETS[name]
+    X_tr, y_tr, head = parse_ts(_read(f"{stem}_TRAIN.ts.gz"), f"{stem}_TRAIN.ts")
+    X_te, y_te, _ = parse_ts(_read(f"{stem}_TEST.ts.gz"), f"{stem}_TEST.ts")
+    declared = head.get("classlabel", "").split()
+    # "@classLabel true 1 2 3": the first word says labels are present, the rest list them
+    classes = declared[1:] if declared[:1] == ["true"] else sorted(set(y_tr))
+    return UCRDataset(name, X_tr, y_tr, X_te, y_te, classes, head["comments"])

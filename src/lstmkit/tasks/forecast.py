@@ -1,0 +1,191 @@
+"""``lstmkit forecast``: train, evaluate, save and use LSTM forecasters from the shell.
+
+With no arguments (``make demo``): trains on the bundled airline passengers series,
+holds out the last 12 months, prints LSTM vs naive vs seasonal naive (and ETS), writes
+the forecast as CSV and a PNG plot under ``out/forecast/``.
+
+Everything the user gave is checked (data, columns, paths, settings) before training
+starts, and every file is written atomically, so a bad input writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from lstmkit.errors import InputError
+
+DEFAULT_DATASET = "airline"
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "forecast", help="train an LSTM forecaster and compare it with baselines",
+        description="Forecast time series with a global LSTM (direct multi-horizon). "
+                    "With no arguments: the bundled airline series, last 12 months held out.")
+    data = p.add_argument_group("data")
+    data.add_argument("--data", help="CSV file, one row per time step (long format for several series)")
+    data.add_argument("--dataset", help="a bundled series: airline, electricity, weather, stock, sunspots, co2")
+    data.add_argument("--time-col", default="ds", help="timestamp column (default: ds)")
+    data.add_argument("--target-col", default="y", help="value column (default: y)")
+    data.add_argument("--id-col", default=None, help="series id column, for several series in one file")
+    data.add_argument("--covariates", default="", help="comma-separated future-known numeric columns")
+    model = p.add_argument_group("model")
+    model.add_argument("--horizon", type=int, help="steps to forecast (default 12 for the demo)")
+    model.add_argument("--lookback", type=int)
+    model.add_argument("--hidden-size", type=int, default=64)
+    model.add_argument("--num-layers", type=int, default=2)
+    model.add_argument("--cell", default="lstm", choices=["lstm", "gru", "rnn"])
+    model.add_argument("--season-length", type=int)
+    model.add_argument("--quantiles", default="0.1,0.9", help="comma-separated levels ('' for none)")
+    model.add_argument("--ensemble", type=int, default=1)
+    model.add_argument("--max-epochs", type=int)
+    model.add_argument("--val-size", type=int, help="points per series held out for early stopping")
+    model.add_argument("--seed", type=int, default=0)
+    run = p.add_argument_group("run")
+    run.add_argument("--holdout", action="store_true",
+                     help="hold out the last horizon, report metrics vs baselines (on by default for bundled data)")
+    run.add_argument("--backtest", type=int, metavar="WINDOWS", help="rolling-origin backtest with this many windows")
+    run.add_argument("--baselines", default="naive,seasonal_naive,ets",
+                     help="baselines in the table: naive, seasonal_naive, ets, theta (comma-separated)")
+    run.add_argument("--save", metavar="DIR", help="save the trained model to DIR")
+    run.add_argument("--load", metavar="DIR", help="predict with a saved model instead of training")
+    run.add_argument("--out", default="out/forecast", help="folder for the forecast CSV and plot")
+    run.add_argument("--no-plot", action="store_true")
+    run.add_argument("--checkpoint-dir", help="write Lightning checkpoints here (needed for --resume)")
+    run.add_argument("--resume", action="store_true", help="continue an interrupted run from --checkpoint-dir")
+    run.add_argument("--progress", action="store_true", help="show Lightning's progress bar")
+    run.add_argument("--threads", type=int, default=1,
+                     help="torch CPU threads (default 1: these small networks gain little from more, "
+                          "and lose much when the cores are shared)")
+    for flag in ("accelerator", "devices", "strategy", "num-nodes", "precision"):
+        run.add_argument(f"--{flag}", help="passed to lightning.Trainer")
+    p.set_defaults(func=main)
+
+
+def _read_csv(path: str) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise InputError(f"expected a CSV file with a header and rows, found an empty file: {path}") from None
+    except pd.errors.ParserError as exc:
+        raise InputError(f"{path} is not a readable CSV: {str(exc).splitlines()[0]}") from None
+
+
+def _quantiles(text: str) -> list[float] | None:
+    if not text.strip():
+        return None
+    try:
+        return [float(q) for q in text.split(",") if q.strip()]
+    except ValueError:
+        raise InputError(f"expected --quantiles as comma-separated numbers, found {text!r}") from None
+
+
+def _trainer_kwargs(args) -> dict:
+    kw = {"enable_progress_bar": bool(args.progress)}
+    for name in ("accelerator", "strategy", "precision"):
+        if getattr(args, name):
+            kw[name] = getattr(args, name)
+    for name in ("devices", "num_nodes"):
+        value = getattr(args, name)
+        if value:
+            kw[name] = int(value) if value.lstrip("-").isdigit() else value
+    return kw
+
+
+def _check_out(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot write to the output folder {path}: {exc.strerror}") from None
+    if not os.access(path, os.W_OK):
+        raise InputError(f"cannot write to the output folder {path}: permission denied")
+
+
+def _check_save(path: Path) -> None:
+    # the saved-model writer refuses to replace anything but a saved model or an empty
+    # folder; find that out now, not after training and writing the forecast
+    if path.exists() and not (path.is_dir() and ((path / "config.json").is_file() or not any(path.iterdir()))):
+        raise InputError(f"refusing to overwrite {path}: it exists and is not a saved lstmkit model")
+    _check_out(path.resolve().parent)
+
+
+def load_input(args):
+    """The data as a long frame, its name, and the column mapping to use."""
+    from lstmkit import datasets
+    from lstmkit.forecasting.frame import to_long
+
+    covs = [c.strip() for c in args.covariates.split(",") if c.strip()]
+    if args.data and args.dataset:
+        raise InputError("expected one of --data or --dataset, found both")
+    if args.data:
+        raw = _read_csv(args.data)
+        frame = to_long(raw, args.id_col, args.time_col, args.target_col, covs)
+        return frame, Path(args.data).stem, covs
+    if covs:
+        raise InputError("--covariates needs --data (the bundled series have none)")
+    name = args.dataset or DEFAULT_DATASET
+    return datasets.load(name, long=True), name, covs
+
+
+def build_model(args, series) -> tuple:
+    """The Forecaster to use: loaded from ``--load`` or new from the flags; and whether it
+    still has to be trained."""
+    from lstmkit.forecasting import Forecaster
+    from lstmkit.forecasting.report import _horizon
+
+    if args.load:
+        model = Forecaster.load(args.load, **_trainer_kwargs(args))
+        _horizon(args.horizon, model)
+        if model.covariates != series.covariates:
+            raise InputError(f"the saved model uses covariates {model.covariates}; "
+                             f"found --covariates {series.covariates}")
+        return model, False
+    model = Forecaster(
+        _horizon(args.horizon, None), lookback=args.lookback, hidden_size=args.hidden_size,
+        num_layers=args.num_layers, cell=args.cell, season_length=args.season_length,
+        quantiles=_quantiles(args.quantiles), max_epochs=args.max_epochs, seed=args.seed,
+        ensemble=args.ensemble, covariates=series.covariates, val_size=args.val_size,
+        checkpoint_dir=args.checkpoint_dir, **_trainer_kwargs(args))
+    return model, True
+
+
+def main(args: argparse.Namespace) -> int:
+    from lstmkit.forecasting.frame import validate
+    from lstmkit.forecasting.report import evaluate, forecast_future
+
+    if args.threads < 1:
+        raise InputError(f"expected --threads >= 1, found {args.threads}")
+    import torch
+
+    torch.set_num_threads(args.threads)
+    frame, name, _ = load_input(args)
+    if args.resume and not args.checkpoint_dir:
+        raise InputError("--resume needs --checkpoint-dir (where the interrupted run wrote its checkpoints)")
+    if args.load and (args.save or args.resume):
+        raise InputError("--load predicts with a saved model: it cannot be combined with --save or --resume")
+    if args.backtest is not None and args.backtest < 1:
+        raise InputError(f"expected --backtest >= 1 windows, found {args.backtest}")
+    series = validate(frame)  # every data check, before anything is trained or written
+    from lstmkit.forecasting.report import baselines
+
+    base_names = [b.strip() for b in args.baselines.split(",") if b.strip()]
+    baselines(1, None, [], base_names)  # unknown names fail here
+    model, fit = build_model(args, series)
+    windows = args.backtest or (1 if (args.holdout or not args.data) else 0)
+    if fit:  # a series too short for lookback + horizon fails here, before any output
+        model.check(series.head(model.horizon * windows) if windows else series)
+    if args.save:
+        _check_save(Path(args.save))
+    out = Path(args.out)
+    _check_out(out)
+    plot = not args.no_plot
+    if windows:
+        evaluate(series, name, out, model, windows=windows, fit=fit, plot=plot, save=args.save,
+                 resume=args.resume, baseline_names=base_names)
+    else:
+        forecast_future(series, name, out, model, fit=fit, plot=plot, save=args.save, resume=args.resume)
+    return 0

@@ -1,0 +1,84 @@
+"""What the text commands share: warnings shown as one line, thread settings, plots."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+
+from lstmkit.errors import InputError
+
+
+@contextmanager
+def notes_to_stderr(command: str):
+    """Show the warnings raised inside (truncated texts, unknown characters) as one line
+    each on stderr, ``lstmkit <command>: note: ...``, instead of Python's two-line form."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"lstmkit {command}: note: {message}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = show
+        yield
+
+
+def add_threads_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads for torch (default: torch's choice); on a busy machine 1 is often faster",
+    )
+
+
+def apply_threads(args: argparse.Namespace) -> None:
+    if args.threads is not None:
+        if args.threads <= 0:
+            raise InputError(f"--threads must be a positive integer, got {args.threads}")
+        torch.set_num_threads(args.threads)
+
+
+def plot_lm_curve(
+    history: list[dict],
+    path: str | Path,
+    title: str,
+    reference: float | None = None,
+    others: dict[str, list[dict]] | None = None,
+) -> Path:
+    """Train and validation bits per character against training time, as a PNG;
+    ``others`` adds the validation curves of other runs (label -> history)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = [r["train_time"] / 60 for r in history]
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    ax.plot(t, [r["train_bpc"] for r in history], "o-", label="train (mean since last point)")
+    if history and "val_bpc" in history[0]:
+        ax.plot(t, [r["val_bpc"] for r in history], "s-", label="validation")
+    for label, rows in (others or {}).items():
+        ax.plot(
+            [r["train_time"] / 60 for r in rows], [r["val_bpc"] for r in rows], "^--", label=label
+        )
+    if reference is not None:
+        ax.axhline(
+            reference, color="grey", ls="--", lw=1, label=f"goal {reference:.2f} bits (1.40 nats)"
+        )
+    ax.set_xlabel("training time (minutes)")
+    ax.set_ylabel("bits per character")
+    ax.set_ylim(top=min(4.5, ax.get_ylim()[1]))
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,250 @@
+"""The triton kernels against the reference backend: outputs, final states and every
+gradient (input, initial states, all parameters) under random upstream gradients, for the
+LSTM and GRU with each variant, lengths, both directions, float32 / bfloat16 / float16, and
+each way of cutting the recurrence (one program for all of H; several hidden tiles per
+batch tile, one launch per step or one persistent launch with a grid barrier).
+
+On a CUDA device this runs at real sizes with the kernels compiled. On the CPU it runs only
+in triton's interpreter (TRITON_INTERPRET=1 before triton loads), at small sizes:
+tests/test_triton_interpreter.py runs this file so, in a subprocess, so that the variable
+never reaches the rest of the suite (torch imports triton for its own use too).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+
+import pytest
+import torch
+
+import lstmkit
+from lstmkit.backends.triton import TritonBackend, interpreter_on
+from lstmkit.backends.triton.plan import Plan, forced
+
+if interpreter_on():
+    DEVICE = "cpu"
+elif torch.cuda.is_available():
+    DEVICE = "cuda"
+else:
+    DEVICE = None
+pytestmark = pytest.mark.skipif(
+    TritonBackend().unavailable() is not None or DEVICE is None,
+    reason="needs triton and a CUDA device, or TRITON_INTERPRET=1 "
+    "(tests/test_triton_interpreter.py runs this file in triton's interpreter in a subprocess)",
+)
+
+# the interpreter runs every tile operation in numpy: keep it small there
+T, B, I, H = (4, 3, 4, 6) if DEVICE != "cuda" else (64, 48, 64, 256)
+LENGTHS = torch.tensor([T, 2, T - 1] + [T - (k % T) for k in range(B - 3)])
+#: max abs error, scaled by max(1, max |reference|), against a float32 reference on the
+#: 16-bit-rounded weights and inputs (the kernels round h to 16 bits for the matmul, and
+#: return 16-bit gradients). Worst seen in the interpreter (2026-11-23): float32 8e-7,
+#: bfloat16 1.0e-2, float16 1.2e-3; the margin is for the longer sequences on CUDA.
+TOL = {torch.float32: 5e-5, torch.bfloat16: 3e-2, torch.float16: 5e-3}
+
+LSTM_ALL = dict(
+    layer_norm=True,
+    peephole=True,
+    forget_bias=1.0,
+    cell_clip=0.8,
+    recurrent_dropout=0.2,
+    zoneout=(0.1, 0.2),
+    weight_drop=0.2,
+)
+LSTM_ALL_COUPLED = dict(
+    layer_norm=True,
+    peephole=True,
+    coupled_gates=True,
+    cell_clip=0.8,
+    recurrent_dropout=0.2,
+    zoneout=0.1,
+    weight_drop=0.2,
+)
+GRU_ALL = dict(layer_norm=True, recurrent_dropout=0.2, zoneout=0.1, weight_drop=0.2)
+# in the interpreter, cutting H = 6 into hidden tiles of 4 (two tiles, the second half
+# padding) and B = 3 into batch tiles of 2 makes every exchange and mask edge run; on CUDA
+# the tiles are the sizes tl.dot takes
+SMALL_TILES = (
+    Plan(block_b=2, hidden_tile=4, persistent=False) if DEVICE != "cuda" else Plan(16, 32, False)
+)
+PERSISTENT_TILES = Plan(block_b=2, hidden_tile=4) if DEVICE != "cuda" else Plan(16, 32)
+ONE_BATCH_TILE = (
+    Plan(block_b=4, hidden_tile=4, persistent=False) if DEVICE != "cuda" else SMALL_TILES
+)
+DOT_TILES = Plan(block_b=16, hidden_tile=16)  # tl.dot, H padded to 16 in the interpreter
+
+
+@pytest.fixture(autouse=True)
+def exact_float32(monkeypatch):
+    """The kernels run float32 matmuls on TF32 tensor cores where cuDNN may (the default);
+    the comparisons at float32 tolerance want them exact."""
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+
+
+def _close(actual, expected, tol: float, what: str) -> None:
+    assert actual is not None and expected is not None, f"{what}: missing"
+    assert actual.shape == expected.shape, (
+        f"{what}: shape {tuple(actual.shape)} != {tuple(expected.shape)}"
+    )
+    err = (actual.double() - expected.double()).abs().max().item()
+    tol = tol * max(1.0, expected.abs().max().item())
+    assert err <= tol, f"{what}: max abs error {err:.3g} > {tol:.3g}"
+
+
+def _forward(m, x, h0, c0, lengths, seed):
+    hx = (h0, c0) if c0 is not None else h0
+    torch.manual_seed(seed)  # the variants' masks: the same draws for both modules
+    out, st = m(x, hx, lengths=lengths)
+    return out, list(st) if isinstance(st, tuple) else [st]
+
+
+def compare(
+    kind: str,
+    opts: dict,
+    dtype=torch.float32,
+    *,
+    plan: Plan | None = None,
+    train: bool = True,
+    lengths: bool = True,
+    tol: float | None = None,
+    **structure,
+) -> None:
+    """Run the triton backend in ``dtype`` and the reference in float32 on the same
+    (``dtype``-rounded) weights, inputs and masks, and compare everything."""
+    cls = lstmkit.LSTM if kind == "lstm" else lstmkit.GRU
+    torch.manual_seed(0)
+    base = cls(I, H, **structure, **opts)
+    with torch.no_grad():  # perturb so the layer-norm gains and biases are not all 1 and 0
+        for p in base.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    kit = copy.deepcopy(base).to(DEVICE, dtype).train(train)
+    kit.backend = "triton"
+    ref = copy.deepcopy(kit).float().train(train)
+    ref.backend = "reference"
+    g = torch.Generator().manual_seed(1)
+    D = 2 if base.bidirectional else 1
+    x = torch.randn(T, B, I, generator=g).to(DEVICE, dtype)
+    h0 = torch.randn(base.num_layers * D, B, H, generator=g).to(DEVICE, dtype)
+    c0 = (
+        torch.randn(base.num_layers * D, B, H, generator=g).to(DEVICE, dtype)
+        if kind == "lstm"
+        else None
+    )
+    lens = LENGTHS if lengths else None
+    runs = []
+    for m, cast in ((kit, dtype), (ref, torch.float32)):
+        ins = [t.to(cast).requires_grad_() for t in (x, h0, c0) if t is not None]
+        ctx = forced(plan) if plan is not None and m is kit else contextlib.nullcontext()
+        with ctx:
+            out, states = _forward(m, *ins, *([None] if c0 is None else []), lens, seed=2)
+            ups = [
+                torch.randn(t.shape, generator=torch.Generator().manual_seed(3 + k)).to(t)
+                for k, t in enumerate((out, *states))
+            ]
+            loss = sum((t * u).sum() for t, u in zip((out, *states), ups))
+            grads = torch.autograd.grad(loss, ins + list(m.parameters()))
+        runs.append((out, states, grads))
+    names = ["input", "h0", "c0"][: 2 + (kind == "lstm")] + [n for n, _ in base.named_parameters()]
+    (out, states, grads), (r_out, r_states, r_grads) = runs
+    tol = TOL[dtype] if tol is None else tol
+    _close(out, r_out, tol, "output")
+    for k, (a, b) in enumerate(zip(states, r_states)):
+        _close(a, b, tol, ["h_n", "c_n"][k])
+    assert len(grads) == len(names)
+    for name, a, b in zip(names, grads, r_grads):
+        _close(a, b, tol, f"grad of {name}")
+
+
+# -- the default run: one case per code path, kept to about 30 s in the interpreter
+FAST = {
+    "lstm-plain-dot": ("lstm", {}, dict(plan=DOT_TILES)),
+    "lstm-all-bidir": ("lstm", LSTM_ALL, dict(bidirectional=True)),
+    "lstm-all_coupled": ("lstm", LSTM_ALL_COUPLED, {}),
+    "gru-all": ("gru", GRU_ALL, {}),
+    "lstm-ln_peep_zone-tiles": (
+        "lstm",
+        dict(layer_norm=True, peephole=True, zoneout=0.2, recurrent_dropout=0.3),
+        dict(plan=ONE_BATCH_TILE),
+    ),
+    "gru-ln-tiles": ("gru", dict(layer_norm=True), dict(plan=ONE_BATCH_TILE, lengths=False)),
+}
+
+
+@pytest.mark.parametrize("case", list(FAST))
+def test_kernels_match_reference(case):
+    kind, opts, kw = FAST[case]
+    compare(kind, opts, **kw)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "f16"])
+def test_half_precision(dtype):
+    """16-bit inputs and weights, float32 cell state and accumulation; eval mode keeps the
+    zoneout deterministic (its expectation), so both runs see the same masks."""
+    compare("lstm", dict(layer_norm=True, peephole=True, zoneout=0.1), dtype, train=False)
+
+
+def test_tf32(monkeypatch):
+    """float32 with TF32 tensor cores (torch.backends.cudnn.allow_tf32, on by default):
+    within bfloat16's tolerance (TF32 keeps 10 mantissa bits, bfloat16 7)."""
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)
+    compare("lstm", dict(layer_norm=True), plan=DOT_TILES, tol=TOL[torch.bfloat16])
+
+
+# -- the slow grid: every variant alone, each structure, each way of tiling
+LSTM_CASES = {
+    "plain": {},
+    "layer_norm": dict(layer_norm=True),
+    "peephole": dict(peephole=True),
+    "coupled": dict(coupled_gates=True),
+    "coupled_peephole": dict(coupled_gates=True, peephole=True),
+    "forget_bias": dict(forget_bias=1.0),
+    "cell_clip": dict(cell_clip=0.3),
+    "recurrent_dropout": dict(recurrent_dropout=0.3),
+    "zoneout": dict(zoneout=0.2),
+    "zoneout_pair": dict(zoneout=(0.3, 0.1)),
+    "weight_drop": dict(weight_drop=0.4),
+    "all": LSTM_ALL,
+    "all_coupled": LSTM_ALL_COUPLED,
+}
+GRU_CASES = {
+    "plain": {},
+    "layer_norm": dict(layer_norm=True),
+    "recurrent_dropout": dict(recurrent_dropout=0.3),
+    "zoneout": dict(zoneout=0.25),
+    "all": GRU_ALL,
+}
+PLANS = {"default": None, "tiles_steps": SMALL_TILES, "tiles_persistent": PERSISTENT_TILES}
+
+
+def _slow_grid():
+    for kind, cases in (("lstm", LSTM_CASES), ("gru", GRU_CASES)):
+        for cname in cases:
+            for pname in PLANS:
+                yield pytest.param(kind, cname, pname, id=f"{kind}-{cname}-{pname}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind,cname,pname", list(_slow_grid()))
+def test_kernels_grid(kind, cname, pname):
+    if pname == "tiles_persistent" and DEVICE != "cuda":
+        pytest.skip("the interpreter runs programs one after another: a grid barrier needs a GPU")
+    opts = (LSTM_CASES if kind == "lstm" else GRU_CASES)[cname]
+    compare(kind, opts, plan=PLANS[pname])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "f16"])
+def test_half_precision_grid(kind, dtype):
+    opts = (
+        dict(layer_norm=True, peephole=True, cell_clip=0.8)
+        if kind == "lstm"
+        else dict(layer_norm=True)
+    )
+    compare(kind, opts, dtype, train=False, plan=SMALL_TILES, bidirectional=True)
+
+
+@pytest.mark.slow
+def test_two_layers_bidirectional():
+    compare("lstm", LSTM_ALL, num_layers=2, bidirectional=True)
