@@ -149,7 +149,13 @@ def main(argv=None) -> int:
     return 0
 
 
-VARIANTS: dict[str, dict] = {}
+# the variants issue's rows: forward+backward against plain torch.nn.LSTM, backend auto
+VARIANTS: dict[str, dict] = {
+    "layer_norm": dict(layer_norm=True),
+    "peephole": dict(peephole=True),
+    "recurrent_dropout=0.25": dict(recurrent_dropout=0.25),
+    "zoneout=0.1": dict(zoneout=0.1),
+}
 
 if __name__ == "__main__":
     sys.exit(main())

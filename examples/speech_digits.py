@@ -1,6 +1,6 @@
 """Recognise spoken digit strings with a bidirectional LSTM trained with CTC.
 
-    python examples/speech_digits.py       # needs espeak-ng; about 15 minutes on one core
+    python examples/speech_digits.py       # needs espeak-ng; about 5 minutes of CPU
 
 Synthesises digit strings with espeak-ng (many voices, speeds, pitches, noise), trains
 lstmkit's SpeechRecognizer on log-mel features, reports the character error rate on

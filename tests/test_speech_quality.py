@@ -1,7 +1,7 @@
-"""The issue's quality bar for speech, at full size (slow: about 15 minutes on one core
-of an idle machine): the default SpeechRecognizer trained on 2000 espeak-ng utterances
-transcribes 300 utterances by 17 voices it never heard with a character error rate of
-at most 10%, greedy and with beam search."""
+"""The issue's quality bar for speech, at full size (slow: about 5 minutes of CPU, 35
+minutes of wall time on the shared 2-core machine): the default SpeechRecognizer trained
+on 2000 espeak-ng utterances transcribes 300 utterances by 17 voices it never heard with
+a character error rate of at most 10%, greedy and with beam search."""
 
 from __future__ import annotations
 
