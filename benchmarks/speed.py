@@ -8,6 +8,8 @@ better, 1.00 = as fast as torch). Writes a markdown table with the date and mach
     python benchmarks/speed.py                      # the full table -> stdout
     python benchmarks/speed.py --out docs/benchmarks.md
     python benchmarks/speed.py --quick              # fewer rounds, for a smoke run
+    python benchmarks/speed.py --threads 1 --clock cpu --cells lstm,gru --variants \
+        --backends auto,native,compiled,fused       # on a machine shared with other work
 """
 
 from __future__ import annotations
@@ -43,10 +45,14 @@ def configs(cells: list[str], backends: list[str], variants: dict[str, dict]) ->
     return out
 
 
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+_clock = time.perf_counter
+
+
 def _time(fn) -> float:
-    t0 = time.perf_counter()
+    t0 = _clock()
     fn()
-    return time.perf_counter() - t0
+    return _clock() - t0
 
 
 def bench_shape(shape, cfgs, rounds: int, warmup: int) -> dict[str, tuple[float, float]]:
@@ -123,7 +129,13 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=None,
                     help="torch threads (default: torch's; use 1 on a machine shared with other "
                          "work, where OpenMP barriers across busy cores cost 100x)")
+    ap.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                    help="wall: perf_counter; cpu: the process's CPU time, which on a machine "
+                         "shared with other work measures the work rather than the neighbours "
+                         "(meaningful with --threads 1)")
     args = ap.parse_args(argv)
+    global _clock
+    _clock = CLOCKS[args.clock]
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.quick:
@@ -137,7 +149,8 @@ def main(argv=None) -> int:
         results[shape] = bench_shape(shape, cfgs, args.rounds, args.warmup)
     report = (
         f"Measured {datetime.date.today().isoformat()} on {machine()}; median of "
-        f"{args.rounds} interleaved rounds after {args.warmup} warm-up; float32, training mode. "
+        f"{args.rounds} interleaved rounds after {args.warmup} warm-up ({args.clock} clock); "
+        f"float32, training mode. "
         f"Ratio = time / torch.nn's time for the same cell in the same run (lower is better).\n\n"
         + table(results, cfgs)
         + "\n"

@@ -37,11 +37,12 @@ def step_ms(layer: torch.nn.Module, x: torch.Tensor) -> float:
 
 
 print(f"T={T} B={B} I={I}, 1 thread, CPU ms per training step (forward + backward)")
-print(f"{'H':>5} {'cell':>5} {'params':>9} {'lstmkit':>9} {'torch.nn':>9}")
+print(f"{'H':>5} {'cell':>5} {'params':>9} {'lstmkit':>9} {'torch.nn':>9}  lstmkit backend")
 for H in (32, 256):
     x = torch.randn(T, B, I)
     for name, (ours, theirs) in CELLS.items():
         torch.manual_seed(0)
         a, b = ours(I, H), theirs(I, H)
         params = sum(p.numel() for p in a.parameters())
-        print(f"{H:>5} {name:>5} {params:>9,} {step_ms(a, x):>9.1f} {step_ms(b, x):>9.1f}")
+        backend = lstmkit.backends.select(a.spec, x).name  # what backend="auto" runs
+        print(f"{H:>5} {name:>5} {params:>9,} {step_ms(a, x):>9.1f} {step_ms(b, x):>9.1f}  {backend}")

@@ -170,3 +170,25 @@ def test_saved_comparison_renders_the_same(tiny, tmp_path):
     (tmp_path / "bad.json").write_text("results: none")
     with pytest.raises(InputError, match="not a comparison saved by lstmkit compare"):
         load_json(tmp_path / "bad.json", tiny.config)
+
+
+def test_a_run_that_raises_is_recorded_not_fatal(monkeypatch, tmp_path):
+    import lstmkit.experiments.compare as cmp
+
+    real_run = cmp.run
+
+    def flaky_run(task, cell, length, *args, **kwargs):
+        if cell == "gru" and length == 30:
+            raise RuntimeError("backend exploded\nsecond line")
+        return real_run(task, cell, length, *args, **kwargs)
+
+    monkeypatch.setattr(cmp, "run", flaky_run)
+    config = CompareConfig(tasks={"adding": (30, 40)}, cells=("gru", "rnn"), max_steps=1,
+                           reference=("adding", 40), train=TrainConfig(val_size=8, test_size=8))
+    comp = compare(config)
+    assert comp.errors == [{"label": "gru", "task": "adding", "length": 30, "seed": 0,
+                            "error": "RuntimeError: backend exploded"}]
+    assert {(r.label, r.length) for r in comp.results} == {("gru", 40), ("rnn", 30), ("rnn", 40)}
+    assert "- `gru` adding T=30 seed 0: `RuntimeError: backend exploded`" in render(comp, "c", {})
+    save_json(comp, tmp_path / "c.json")
+    assert load_json(tmp_path / "c.json").errors == comp.errors

@@ -54,6 +54,7 @@ def test_result_counts_parameters_and_time(lstm_adding):
     assert r.gate_blocks == 4
     assert 0 < r.seconds_per_step * r.steps <= r.seconds
     assert 0 < r.cpu_seconds_per_step
+    assert r.backend in lstmkit.backends.names()  # what backend="auto" picked
     d = r.to_dict()
     assert "model" not in d and d["solved"] is True and d["label"] == "lstm"
 

@@ -108,11 +108,19 @@ def test_seed_example():
     assert all(p.grad is not None for p in model.parameters())
 
 
-def test_auto_picks_native_for_plain_cpu():
+def test_auto_follows_the_measured_rules_for_plain_cpu():
     from lstmkit import backends
+    from lstmkit.backends import rules
 
     m = lstmkit.LSTM(3, 4)
-    assert backends.select(m.spec, torch.zeros(2, 1, 3)).name == "native"
+    x = torch.zeros(2, 1, 3)
+    # auto takes the first backend of the measured order that can run the layer
+    expected = next(n for n in backends.auto_order(m.spec, x) if backends.get(n).unsupported(m.spec, x) is None)
+    assert backends.select(m.spec, x).name == expected
+    assert expected in ("compiled", "native")  # a plain LSTM never lands on fused or reference
+    big = lstmkit.LSTM(3, rules.LSTM_COMPILED_MAX_H * 4)
+    xb = torch.zeros(2, 8, 3)
+    assert backends.select(big.spec, xb).name == "native"  # oneDNN wins at large hidden sizes
     assert backends.select(m.spec, torch.zeros(2, 1, 3, dtype=torch.int64), "auto").name == "reference"
     with pytest.raises(ValueError, match=r"backend 'native' cannot run this layer: .*int64"):
         backends.select(m.spec, torch.zeros(2, 1, 3, dtype=torch.int64), "native")

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from lstmkit import backends
 from lstmkit.backends import LayerSpec
+from lstmkit.backends.compiled.streaming import cell_step
 from lstmkit.cells import cell_math
 from lstmkit.variants import Variants, direction_params, register_direction, reset_variants
 
@@ -90,6 +91,12 @@ class _CellBase(nn.Module):
         h = x.new_zeros(x.shape[0], self.hidden_size) if h is None else self._check("hx", h, input)
         if self._cell.has_cell:
             c = x.new_zeros(x.shape[0], self.hidden_size) if c is None else self._check("cx", c, input)
+        fast = cell_step(self, x, h, c)
+        if fast is not None:  # compiled streaming path (inference): one C++ call
+            hn, cn = fast
+            if input.dim() == 1:
+                hn, cn = hn[0], None if cn is None else cn[0]
+            return hn, cn
         spec = self.spec
         backend = backends.select(spec, x, self.backend)
         x3 = x.unsqueeze(0)  # (1, B, I)

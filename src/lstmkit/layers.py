@@ -21,6 +21,7 @@ from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from lstmkit import backends
 from lstmkit.backends import LayerSpec
+from lstmkit.backends.compiled.streaming import layer_step
 from lstmkit.cells import cell_math
 from lstmkit.recording import active_recorder
 from lstmkit.variants import Variants, direction_params, register_direction, reset_variants
@@ -398,6 +399,9 @@ class _RNNBase(nn.Module):
         if not isinstance(x_t, Tensor) or x_t.dim() not in (1, 2):
             got = f"{x_t.dim()}-D" if isinstance(x_t, Tensor) else type(x_t).__name__
             raise ValueError(f"step() expects one time step, (B, {self.input_size}) or ({self.input_size},); got {got}")
+        fast = layer_step(self, x_t, state)
+        if fast is not None:  # compiled streaming path (inference): one C++ call per layer
+            return fast
         was_bf = self.batch_first
         self.batch_first = False
         try:

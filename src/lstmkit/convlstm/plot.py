@@ -1,4 +1,4 @@
-"""The PNG strip of a next-frame predictor: context frames, then true vs predicted future."""
+"""The PNG strip of a next-frame predictor: true frames, one-step predictions, a rollout."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from lstmkit.errors import InputError
 
 def prediction_strip(model, clips: torch.Tensor, path: str | Path, context: int, n_clips: int = 3,
                      title: str | None = None) -> Path:
-    """For each of the first ``n_clips`` clips (B, T, 1, S, S): row 1 shows the clip (the
-    first ``context`` frames are the model's input), row 2 the model's predictions of
-    frames ``context+1..T``, each fed back in to predict the next (a rollout)."""
+    """For each of the first ``n_clips`` clips (B, T, 1, S, S), three rows: the true
+    frames; the one-step predictions (frame t from the true frames 1..t-1, what the
+    reported MSE measures); and a rollout from the first ``context`` frames, each
+    prediction fed back in to predict the next."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only; never needs a display
@@ -23,25 +24,26 @@ def prediction_strip(model, clips: torch.Tensor, path: str | Path, context: int,
     if not 1 <= context < T:
         raise InputError(f"context must leave at least one frame to predict: 1 <= context < {T}, got {context}")
     clips = clips[:n_clips]
-    preds = model.rollout(clips[:, :context], T - context)  # (n, T - context, 1, S, S)
+    with torch.no_grad():
+        one_step = torch.sigmoid(model(clips[:, :-1])[0])  # (n, T-1, 1, S, S): frames 2..T
+    rollout = model.rollout(clips[:, :context], T - context)  # (n, T - context, 1, S, S)
     n = clips.shape[0]
-    fig, axes = plt.subplots(2 * n, T, figsize=(1.1 * T, 2.3 * n), squeeze=False)
+    fig, axes = plt.subplots(3 * n, T, figsize=(1.1 * T, 3.4 * n), squeeze=False)
     for i in range(n):
-        for t in range(T):
-            top, bottom = axes[2 * i, t], axes[2 * i + 1, t]
-            top.imshow(clips[i, t, 0].numpy(), cmap="gray", vmin=0, vmax=1)
-            if t >= context:
-                bottom.imshow(preds[i, t - context, 0].numpy(), cmap="gray", vmin=0, vmax=1)
-            for ax in (top, bottom):
+        rows = [(clips[i], 0, "true"), (one_step[i], 1, "1-step"), (rollout[i], context, "rollout")]
+        for r, (frames, first, name) in enumerate(rows):
+            for t in range(T):
+                ax = axes[3 * i + r, t]
                 ax.set_xticks([])
                 ax.set_yticks([])
-            top.set_title(("input " if t < context else "true ") + f"t={t + 1}", fontsize=7)
-            if t >= context:
-                bottom.set_title(f"predicted t={t + 1}", fontsize=7)
-            else:
-                bottom.axis("off")
-    fig.suptitle(title or f"ConvLSTM next-frame rollout: {context} input frames, "
-                 f"{T - context} predicted (each fed back in)", fontsize=9)
+                if t < first:
+                    ax.axis("off")
+                    continue
+                ax.imshow(frames[t - first, 0].numpy(), cmap="gray", vmin=0, vmax=1)
+                label = "input" if name == "true" and t < context else name
+                ax.set_title(f"{label} t={t + 1}", fontsize=6)
+    fig.suptitle(title or f"ConvLSTM on moving digits: true frames; one-step predictions; rollout "
+                 f"from {context} input frames (each prediction fed back in)", fontsize=8)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

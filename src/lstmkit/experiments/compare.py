@@ -125,7 +125,8 @@ FULL = CompareConfig(
 
 @dataclass
 class Comparison:
-    """The runs of a comparison, the cells it could not build, and its wall time."""
+    """The runs of a comparison, the cells it could not build, the runs that raised,
+    and its time."""
 
     config: CompareConfig
     results: list[ExperimentResult]
@@ -136,6 +137,8 @@ class Comparison:
     cpu_seconds: float = 0.0
     #: the day it ran (ISO), kept through save_json / load_json
     date: str = field(default_factory=lambda: datetime.date.today().isoformat())
+    #: runs that raised: {"label", "task", "length", "seed", "error"}; they count as failures
+    errors: list = field(default_factory=list)
 
     def runs(self, label: str, task: str, length: int) -> list[ExperimentResult | None]:
         """One entry per seed: the result, or None where the lag was skipped."""
@@ -161,7 +164,7 @@ def save_json(comp: Comparison, path) -> None:
     cfg = asdict(comp.config)
     data = {"config": cfg, "date": comp.date, "seconds": comp.seconds,
             "cpu_seconds": comp.cpu_seconds,
-            "unavailable": comp.unavailable,
+            "unavailable": comp.unavailable, "errors": comp.errors,
             "results": [r.to_dict() for r in comp.results]}
     Path(path).write_text(json.dumps(data, indent=1))
 
@@ -185,6 +188,7 @@ def load_json(path, config: CompareConfig | None = None) -> Comparison:
     comp = Comparison(config, results, dict(data.get("unavailable", {})), float(data["seconds"]),
                       float(data.get("cpu_seconds", 0.0)))
     comp.date = data.get("date", comp.date)
+    comp.errors = list(data.get("errors", []))
     return comp
 
 
@@ -200,15 +204,24 @@ def _available(spec: CellSpec) -> str | None:
 def compare(config: CompareConfig, progress=None, checkpoint=None) -> Comparison:
     """Run ``config``'s grid. ``progress(result_or_message)`` is called after each run;
     with ``checkpoint`` (a path), the comparison so far is saved there as JSON after each
-    run, so an interrupted long comparison can still be rendered (``load_json``)."""
+    run, so an interrupted long comparison can still be rendered (``load_json``).
+
+    A run that raises (other than on bad input) is recorded in ``errors`` with its
+    message and counts as a failure, so one crash does not throw away hours of runs."""
     start, cpu_start = time.perf_counter(), time.process_time()
-    results: list[ExperimentResult] = []
-    unavailable: dict[str, str] = {}
+    comp = Comparison(config, [], {}, 0.0)
+
+    def tick() -> None:
+        comp.seconds = time.perf_counter() - start
+        comp.cpu_seconds = time.process_time() - cpu_start
+        if checkpoint:
+            save_json(comp, checkpoint)
+
     for text in config.cells:
         spec = CellSpec.parse(text)
         reason = _available(spec)
         if reason is not None:
-            unavailable[text] = reason
+            comp.unavailable[text] = reason
             if progress:
                 progress(f"{text}: unavailable ({reason})")
             continue
@@ -220,17 +233,27 @@ def compare(config: CompareConfig, progress=None, checkpoint=None) -> Comparison
                 for T in sorted(lengths):
                     if failed and T != ref_T:
                         continue
-                    r = run(task, spec.cell, T, config.max_steps, config.max_time, seed,
-                            config=train, **spec.options)
+                    try:
+                        r = run(task, spec.cell, T, config.max_steps, config.max_time, seed,
+                                config=train, **spec.options)
+                    except InputError:
+                        raise
+                    except Exception as exc:  # noqa: BLE001 -- recorded and reported, never silent
+                        first = (str(exc).splitlines() or [""])[0][:200]
+                        message = f"{type(exc).__name__}: {first}"
+                        comp.errors.append({"label": text, "task": task, "length": T,
+                                            "seed": seed, "error": message})
+                        if progress:
+                            progress(f"{text} {task} T={T} seed {seed}: ERROR {message}")
+                        failed = True
+                        tick()
+                        continue
                     r.label = text
                     r.model = None  # the comparison keeps measurements, not weights
-                    results.append(r)
+                    comp.results.append(r)
                     if progress:
                         progress(r)
-                    if checkpoint:
-                        save_json(Comparison(config, results, unavailable,
-                                             time.perf_counter() - start,
-                                             time.process_time() - cpu_start), checkpoint)
                     failed = failed or not r.solved
-    return Comparison(config, results, unavailable, time.perf_counter() - start,
-                      time.process_time() - cpu_start)
+                    tick()
+    tick()
+    return comp

@@ -58,7 +58,8 @@ def _cells(comp: Comparison) -> dict[str, list[str]]:
         if ref:
             cpu = statistics.mean(r.cpu_seconds_per_step for r in ref) * 1e3
             wall = statistics.mean(r.seconds_per_step for r in ref) * 1e3
-            rows["time"].append(f"{cpu:.1f} ms CPU ({wall:.1f} ms wall)")
+            used = "/".join(sorted({r.backend for r in ref if r.backend})) or "?"
+            rows["time"].append(f"{cpu:.1f} ms CPU ({wall:.1f} ms wall; `{used}` backend)")
             rows["params"].append(f"{ref[0].layer_parameters:,}")
             solved = [r.steps_to_solve for r in ref if r.steps_to_solve is not None]
             n = len(ref)
@@ -120,6 +121,10 @@ def render(comp: Comparison, command: str, images: dict[str, str]) -> str:
         "|---|" + "---|" * len(cols),
     ]
     out += [f"| {name} | " + " | ".join(vals) + " |" for name, vals in table]
+    if comp.errors:
+        out += ["", "Runs that raised an error (counted as failures):"]
+        out += [f"- `{e['label']}` {_TASK_NAMES[e['task']]} T={e['length']} seed {e['seed']}: "
+                f"`{e['error']}`" for e in comp.errors]
     if comp.unavailable:
         out += ["", "Not available in this build (the layer rejected the options):"]
         out += [f"- `{k}`: {v}" for k, v in comp.unavailable.items()]
@@ -129,15 +134,16 @@ def render(comp: Comparison, command: str, images: dict[str, str]) -> str:
          "task's criterion; error: test MSE for adding, cross-entropy otherwise):"),
         "",
         ("| task | T | cell | seed | solved | accuracy | error | steps | ended by | "
-         "ms/step (CPU) | ms/step (wall) | seconds (wall) |"),
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+         "ms/step (CPU) | ms/step (wall) | seconds (wall) | backend |"),
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in comp.results:
         out.append(
             f"| {_TASK_NAMES[r.task]} | {r.length} | `{r.label}` | {r.seed} | "
             f"{'yes' if r.solved else 'no'} | {r.accuracy:.3f} | {r.error:.4f} | {r.steps} | "
             f"{r.stopped_by or '-'} | "
-            f"{r.cpu_seconds_per_step * 1e3:.1f} | {r.seconds_per_step * 1e3:.1f} | {r.seconds:.1f} |"
+            f"{r.cpu_seconds_per_step * 1e3:.1f} | {r.seconds_per_step * 1e3:.1f} | {r.seconds:.1f} | "
+            f"{r.backend or '?'} |"
         )
     for caption, rel in images.items():
         out += ["", f"![{caption}]({rel})"]

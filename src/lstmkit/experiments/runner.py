@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, fields
 import torch
 from torch import nn
 
+from lstmkit import backends
 from lstmkit.errors import InputError
 from lstmkit.experiments.model import GATE_INITS, SequenceModel, count_parameters, init_gates
 from lstmkit.experiments.problems import Problem, make_problem
@@ -108,6 +109,8 @@ class ExperimentResult:
     #: CPU time (all threads of the process) of the mean training step: unlike the wall
     #: time it hardly changes when other jobs share the machine
     cpu_seconds_per_step: float = 0.0
+    #: the lstmkit backend that ran the layer (what ``backend="auto"`` picked)
+    backend: str = ""
     #: what ended the run: "solved", "steps" or "time" (the budget), or "diverged"
     stopped_by: str = ""
     #: how the comparison names this cell (e.g. "lstm:layer_norm=True")
@@ -212,6 +215,9 @@ def _run(
         if "forget_bias" not in cell_options:
             init_gates(model.rnn, cfg.init, problem.total_length, cfg.forget_bias)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
+    rnn = model.rnn
+    x_probe = problem.sample(2, torch.Generator().manual_seed(0))[0]
+    backend = backends.select(rnn.spec, x_probe, rnn.backend).name
     train_gen = _generator(seed, 1)
     val = problem.sample(cfg.val_size, _generator(seed, 2))
     test = problem.sample(cfg.test_size, _generator(seed, 3))
@@ -264,6 +270,7 @@ def _run(
         seconds_per_step=train_seconds / max(steps, 1),
         cpu_seconds_per_step=train_cpu / max(steps, 1),
         stopped_by=stopped_by,
+        backend=backend,
         steps_to_solve=solved_at,
         parameters=count_parameters(model),
         layer_parameters=count_parameters(model.rnn),

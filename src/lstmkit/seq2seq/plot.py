@@ -33,7 +33,11 @@ def attention_heatmap(model, texts: list[str] | str, path: str | Path, beam_size
     for ax, text, out, a in zip(axes[:, 0], texts, outs, alphas):
         im = ax.imshow(a.numpy(), cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
         ax.set_xticks(range(a.shape[1]), [_label(c) for c in text] + ["</s>"], fontsize=8)
-        ax.set_yticks(range(a.shape[0]), [_label(c) for c in out][: a.shape[0] - 1] + ["</s>"], fontsize=8)
+        rows = [_label(c) for c in out][: a.shape[0] - 1]
+        # An untrained model can emit tokens that do not print (padding, unknown): such rows
+        # have no character in ``out``, so they are labelled "·" to keep one label per row.
+        rows += ["·"] * (a.shape[0] - 1 - len(rows)) + ["</s>"]
+        ax.set_yticks(range(a.shape[0]), rows, fontsize=8)
         ax.set_xlabel(f"source: {text!r}", fontsize=9)
         ax.set_ylabel(f"output: {out!r}", fontsize=9)
         fig.colorbar(im, ax=ax, fraction=0.025, pad=0.01)

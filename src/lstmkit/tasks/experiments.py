@@ -34,7 +34,7 @@ def _summary(r) -> str:
         f"{r.task} T={r.length} {r.label}: {verdict}{at}; accuracy {r.accuracy:.3f} "
         f"(criterion on {r.problem.solve_fraction:.0%} of the test set), error {r.error:.4f}; "
         f"{r.steps} steps in {r.seconds:.1f} s ({r.seconds_per_step * 1e3:.1f} ms/step wall, "
-        f"{r.cpu_seconds_per_step * 1e3:.1f} ms CPU); "
+        f"{r.cpu_seconds_per_step * 1e3:.1f} ms CPU, {r.backend} backend); "
         f"{r.parameters:,} parameters ({r.layer_parameters:,} in the recurrent layer)"
     )
 
@@ -124,6 +124,9 @@ def run_compare(args) -> int:
         report.write_section(args.out, key, text)
         print(f"wrote {args.out} ({key} section), {curves}, {rates}")
     print(f"comparison took {comp.seconds:.0f} s wall, {comp.cpu_seconds:.0f} s CPU")
+    if comp.errors:
+        print(f"{len(comp.errors)} run(s) raised an error; see the docs section or --json")
+        return 1
     return 0
 
 

@@ -26,7 +26,7 @@ import torch
 
 CSRC = Path(__file__).parent / "csrc"
 SOURCES = ("direction.cpp", "step.cpp", "module.cpp")
-HEADERS = ("kernels.h", "cells.h", "recurrence.h", "backward.h", "direction.h")
+HEADERS = ("kernels.h", "smallgemm.h", "cells.h", "recurrence.h", "backward.h", "direction.h")
 
 _module: ModuleType | None = None
 _reason: str | None = None

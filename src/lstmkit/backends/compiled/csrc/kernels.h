@@ -88,11 +88,23 @@ LK_INLINE T lk_sigmoid(T x) {
   return T(1) / (T(1) + lk_exp(-x));
 }
 
-// tanh(x) = 1 - 2 / (exp(2x) + 1): absolute error about one ulp of 1, which is what
-// the tolerances (and torch's own vectorised tanh near +-1) allow.
+// tanh(x) = 1 - 2 / (exp(2x) + 1) away from 0; near 0, where that formula keeps only an
+// absolute accuracy of one ulp of 1, the odd Taylor series to x^13 (relative error below
+// one ulp for |x| < 0.4 in float; the cut is 0.1 for double). Both computed, one selected,
+// so the loop stays branch-free.
 template <typename T>
 LK_INLINE T lk_tanh(T x) {
-  return T(1) - T(2) / (lk_exp(T(2) * x) + T(1));
+  const T big = T(1) - T(2) / (lk_exp(T(2) * x) + T(1));
+  const T x2 = x * x;
+  T p = T(21844.0 / 6081075.0);
+  p = p * x2 - T(1382.0 / 155925.0);
+  p = p * x2 + T(62.0 / 2835.0);
+  p = p * x2 - T(17.0 / 315.0);
+  p = p * x2 + T(2.0 / 15.0);
+  p = p * x2 - T(1.0 / 3.0);
+  const T small = x + x * x2 * p;
+  const T cut = sizeof(T) == 4 ? T(0.4) : T(0.1);
+  return (x < cut && x > -cut) ? small : big;
 }
 
 // ---- GEMM -----------------------------------------------------------------------------
@@ -162,20 +174,37 @@ inline void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, 
   }
 }
 
+}  // namespace lstmkit
+
+#include "smallgemm.h"
+
+namespace lstmkit {
+
 // out (B, N) = X (B, K) op(W) + beta out, for one weight W used at every step:
 // op(W) = W^T with W (N, K) row-major when `wt`, else W with W (K, N). Packed (MKL) when
 // the loop is long enough to repay the packing, else a plain GEMM per call.
+// float32 on AVX2 with a batch of at most this: our own panel kernel (smallgemm.h)
+constexpr int64_t kSmallGemmMaxB = 96;
+
 template <typename T>
 struct WeightGemm {
   const T* W = nullptr;
   int64_t N = 0, K = 0;
   bool wt = true;
   at::Tensor packed;  // bytes of MKL's packed W, or undefined
+  Panels panels;      // our packing (float, AVX2, small batch)
+  bool use_panels = false;
 
   void init(const T* W_, int64_t N_, int64_t K_, bool wt_, int64_t B, int64_t uses) {
     W = W_, N = N_, K = K_, wt = wt_;
     packed = at::Tensor();
+    use_panels = false;
     if constexpr (std::is_same_v<T, float>) {
+      if (LK_SMALLGEMM && uses >= 4 && B <= kSmallGemmMaxB && N > 0 && K > 0 && B > 0) {
+        panels.pack(W, N, K, wt);
+        use_panels = true;
+        return;
+      }
       if (have_pack() && uses >= 4 && N > 0 && K > 0 && B > 0) {
         // column-major: out^T (N, B) = A (N, K) X^T (K, B) with A = W^T or W viewed as such
         const char id = 'A', tr = wt ? 'T' : 'N';
@@ -191,6 +220,12 @@ struct WeightGemm {
 
   void run(int64_t B, const T* X, T* out, T beta = T(0)) const {
     if constexpr (std::is_same_v<T, float>) {
+#if LK_SMALLGEMM
+      if (use_panels && beta == T(0)) {
+        small_gemm(panels, B, X, K, out, N);
+        return;
+      }
+#endif
       if (packed.defined()) {
         const char ta = 'P', tb = 'N';
         const int m = int(N), n = int(B), k = int(K), ldb = int(K), ldc = int(N);
@@ -205,43 +240,34 @@ struct WeightGemm {
 };
 
 // ---- layer norm of one row (no affine part; lstmkit.cells.layernorm) -------------------
+// Statistics are accumulated in double: layer norm's backward divides by the standard
+// deviation, which amplifies any rounding in them (float32 rows of a few dozen values).
 template <typename T>
 inline void ln_stats(const T* a, int64_t n, T& mu, T& rstd) {
-  T s = 0;
+  double s = 0;
   LK_SIMD
-  for (int64_t j = 0; j < n; ++j) s += a[j];
-  mu = s / T(n);
-  T v = 0;
+  for (int64_t j = 0; j < n; ++j) s += double(a[j]);
+  const double m = s / double(n);
+  double v = 0;
   LK_SIMD
-  for (int64_t j = 0; j < n; ++j) v += (a[j] - mu) * (a[j] - mu);
-  rstd = T(1) / std::sqrt(v / T(n) + T(kLnEps));
+  for (int64_t j = 0; j < n; ++j) v += (double(a[j]) - m) * (double(a[j]) - m);
+  mu = T(m);
+  rstd = T(1.0 / std::sqrt(v / double(n) + kLnEps));
 }
 
-// da = rstd (d - mean(d) - a_hat mean(d a_hat)), with d = dy * gain (gain may be null)
+// da = rstd (d - mean(d) - a_hat mean(d a_hat)), with d = dy * gain; in place is fine
 template <typename T>
 inline void ln_backward_row(const T* dy, const T* gain, const T* a_hat, T rstd, int64_t n, T* da) {
-  T m1 = 0, m2 = 0;
-  if (gain) {
-    LK_SIMD
-    for (int64_t j = 0; j < n; ++j) {
-      T d = dy[j] * gain[j];
-      m1 += d;
-      m2 += d * a_hat[j];
-    }
-  } else {
-    LK_SIMD
-    for (int64_t j = 0; j < n; ++j) {
-      m1 += dy[j];
-      m2 += dy[j] * a_hat[j];
-    }
-  }
-  m1 /= T(n);
-  m2 /= T(n);
+  double m1 = 0, m2 = 0;
   LK_SIMD
   for (int64_t j = 0; j < n; ++j) {
-    T d = gain ? dy[j] * gain[j] : dy[j];
-    da[j] = rstd * (d - m1 - a_hat[j] * m2);
+    const double d = double(dy[j]) * double(gain[j]);
+    m1 += d;
+    m2 += d * double(a_hat[j]);
   }
+  const T t1 = T(m1 / double(n)), t2 = T(m2 / double(n));
+  LK_SIMD
+  for (int64_t j = 0; j < n; ++j) da[j] = rstd * (dy[j] * gain[j] - t1 - a_hat[j] * t2);
 }
 
 // Run f(b0, b1) over the batch rows, in parallel when each chunk has enough work.

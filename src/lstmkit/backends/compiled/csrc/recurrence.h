@@ -37,6 +37,9 @@ struct Loop {
   const uint8_t* mask = nullptr;  // (T, B): 1 inside the sequence
   // states and outputs: hs (T+1 or 2, B, P), cs (T+1 or 2, B, H), out (T, B, P)
   T *hs = nullptr, *cs = nullptr, *out = nullptr;
+  // inference only: read the first step's state from / write the last one's to these
+  const T *h_in0 = nullptr, *c_in0 = nullptr;
+  T *h_out = nullptr, *c_out = nullptr;
   // saved per step (rows of T when save, else of 1)
   T* act = nullptr;    // (T, B, G) activations (LSTM i f g o; GRU r z n; RNN h)
   T* tc = nullptr;     // (T, B, H) tanh at the LSTM output
@@ -103,10 +106,11 @@ void forward_loop(Loop<T>& L) {
   mm_hh.init(L.w_hh, G, P, true, B, L.steps);
   if (proj) mm_hr.init(L.w_hr, P, H, true, B, L.steps);
   for (int64_t t = 0; t < L.steps; ++t) {
-    const T* hp = L.hs + L.hslot(t) * B * P;
-    const T* cp = L.lstm() ? L.cs + L.hslot(t) * B * H : nullptr;
-    T* hnx = L.hs + L.hslot(t + 1) * B * P;
-    T* cnx = L.lstm() ? L.cs + L.hslot(t + 1) * B * H : nullptr;
+    const bool first = t == 0 && L.h_in0, last = t == L.steps - 1 && L.h_out;
+    const T* hp = first ? L.h_in0 : L.hs + L.hslot(t) * B * P;
+    const T* cp = L.lstm() ? (first ? L.c_in0 : L.cs + L.hslot(t) * B * H) : nullptr;
+    T* hnx = last ? L.h_out : L.hs + L.hslot(t + 1) * B * P;
+    T* cnx = L.lstm() ? (last ? L.c_out : L.cs + L.hslot(t + 1) * B * H) : nullptr;
     const T* hin = hp;
     if (L.rec_mask) {
       for (int64_t k = 0; k < B * P; ++k) L.hin[k] = hp[k] * L.rec_mask[k];

@@ -7,6 +7,8 @@
 #include <ATen/ops/empty.h>
 #include <ATen/ops/zeros.h>
 
+#include <vector>
+
 #include "direction.h"
 #include "recurrence.h"
 
@@ -51,24 +53,26 @@ void run_step(int64_t mode, bool peephole, bool coupled, double clip, bool ln_ce
   if (zone_h > 0) L.zone_h = &zh, L.zh_const = true;
   if (lstm && zone_c > 0) L.zone_c = &zc, L.zc_const = true;
   auto o = x.options();
-  // one allocation for every scratch row: gx gh act a_hat (B, G); hin hnew out (B, P);
-  // tc cnew hcell ghn craw (B, H); rstat (B); cstat (B, 2); bias zeros (G)
-  at::Tensor work = at::empty({B * (4 * G + 3 * P + 5 * H + 3) + 2 * G}, o);
-  T* w = work.data_ptr<T>();
+  // every scratch row from one per-thread buffer (no allocation once warm): gx gh act
+  // a_hat gxn (B, G); hin hnew out (B, P); tc cnew hcell ghn (B, H); rstat (B);
+  // cstat (B, 2); bias zeros (G)
+  static thread_local std::vector<T> scratch;
+  const size_t need = size_t(B * (5 * G + 3 * P + 4 * H + 3) + 2 * G);
+  if (scratch.size() < need) scratch.resize(need);
+  T* w = scratch.data();
   T* gx = w;
   L.gh = gx + B * G;
   L.act = L.gh + B * G;
   L.a_hat = L.act + B * G;
-  L.hin = L.a_hat + B * G;
+  L.gxn = L.a_hat + B * G;
+  L.hin = L.gxn + B * G;
   L.hnew = L.hin + B * P;
   L.out = L.hnew + B * P;
   L.tc = L.out + B * P;
   L.cnew = L.tc + B * H;
   L.hcell = L.cnew + B * H;
   L.ghn = L.hcell + B * H;
-  T* craw = L.ghn + B * H;  // unused: inference keeps c_t before the clip in place
-  (void)craw;
-  L.rstat = craw + B * H;
+  L.rstat = L.ghn + B * H;
   L.cstat = L.rstat + B;
   T* bias = L.cstat + 2 * B;
   T* zeros = bias + G;
@@ -100,17 +104,19 @@ void run_step(int64_t mode, bool peephole, bool coupled, double clip, bool ln_ce
       for (int64_t j = 0; j < G; ++j) row[j] += bih[j];
     }
   }
-  at::Tensor hs = at::empty({2, B, P}, o);
-  hs[0].copy_(h);
-  L.hs = hs.data_ptr<T>();
-  at::Tensor cs;
+  // the state read where it lies, the new state written straight into the tensors returned
+  const at::Tensor hc = h.contiguous();
+  L.h_in0 = hc.data_ptr<T>();
+  at::Tensor h1 = at::empty({B, P}, o), c1, cc;
+  L.h_out = h1.data_ptr<T>();
   if (lstm) {
-    cs = at::empty({2, B, H}, o);
-    cs[0].copy_(*c);
-    L.cs = cs.data_ptr<T>();
+    cc = c->contiguous();
+    L.c_in0 = cc.data_ptr<T>();
+    c1 = at::empty({B, H}, o);
+    L.c_out = c1.data_ptr<T>();
   }
   forward_loop(L);
-  res = {hs[1], lstm ? cs[1] : at::Tensor()};
+  res = {h1, c1};
 }
 
 }  // namespace

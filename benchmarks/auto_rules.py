@@ -1,0 +1,86 @@
+"""The measurements behind lstmkit.backends.rules: native vs compiled (vs fused) for the
+plain LSTM, GRU and RNN over a grid of batch and hidden sizes, forward (no_grad) and
+forward+backward, float32, one thread.
+
+Time is the process's CPU time (time.process_time), median of interleaved rounds after
+warm-up: on a machine shared with other work, wall-clock time mostly measures the
+neighbours, while CPU time of a one-thread run measures the work done.
+
+    python benchmarks/auto_rules.py                 # the grid -> stdout (markdown)
+    python benchmarks/auto_rules.py --cells lstm --batches 1,16 --hidden 20,128
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+import torch
+
+import lstmkit
+
+KIT = {"lstm": lstmkit.LSTM, "gru": lstmkit.GRU, "rnn": lstmkit.RNN}
+
+
+def _ints(text: str) -> list[int]:
+    return [int(v) for v in text.split(",")]
+
+
+def measure(cell: str, B: int, H: int, T: int, I: int, backends: list[str], rounds: int):
+    torch.manual_seed(0)
+    x = torch.randn(T, B, I)
+    mods = {b: KIT[cell](I, H, backend=b) for b in backends}
+
+    def fwd(m):
+        with torch.no_grad():
+            m(x)
+
+    def fwd_bwd(m):
+        xi = x.detach().requires_grad_()
+        m(xi)[0].sum().backward()
+
+    res = {}
+    for name, fn in (("fwd", fwd), ("fwd+bwd", fwd_bwd)):
+        for m in mods.values():
+            fn(m)
+        times = {b: [] for b in mods}
+        for _ in range(rounds):
+            for b, m in mods.items():
+                t0 = time.process_time()
+                fn(m)
+                times[b].append(time.process_time() - t0)
+        res[name] = {b: statistics.median(v) for b, v in times.items()}
+    return res
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cells", default="lstm,gru,rnn")
+    ap.add_argument("--batches", default="1,4,16,64")
+    ap.add_argument("--hidden", default="20,64,128,256,512")
+    ap.add_argument("--steps", type=int, default=0, help="T (default: 20000 / B, between 50 and 500)")
+    ap.add_argument("--input", type=int, default=32)
+    ap.add_argument("--backends", default="native,compiled,fused")
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    backends = args.backends.split(",")
+    print("| cell | B | T | H | pass | " + " | ".join(f"{b} ms" for b in backends) + " | fastest | compiled / native |")
+    print("|---|---:|---:|---:|---|" + "---:|" * len(backends) + "---|---:|")
+    for cell in args.cells.split(","):
+        for B in _ints(args.batches):
+            for H in _ints(args.hidden):
+                T = args.steps or max(50, min(500, 20000 // max(B, 1) // 4))
+                res = measure(cell, B, H, T, args.input, backends, args.rounds)
+                for name, r in res.items():
+                    best = min(r, key=r.get)
+                    ratio = r["compiled"] / r["native"] if "compiled" in r and "native" in r else float("nan")
+                    cols = " | ".join(f"{r[b] * 1e3:.2f}" for b in backends)
+                    print(f"| {cell} | {B} | {T} | {H} | {name} | {cols} | {best} | {ratio:.2f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

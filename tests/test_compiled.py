@@ -1,0 +1,304 @@
+"""The compiled CPU recurrence (backend="compiled"): the parity grid against torch.nn and
+the variants grid against the reference, on float64 (1e-10) and float32 (2e-5), outputs,
+states and every gradient; gradchecks; the streaming step; threads; the unavailable
+path (no compiler) and the `auto` rules; and a short training run."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import lstmkit
+from lstmkit import backends
+from lstmkit.backends import compiled, rules
+from lstmkit.backends.compiled import _build, streaming
+from tests.conftest import assert_close
+from tests.test_parity import CASES, _run_pair
+from tests.test_parity import _grid as parity_grid
+from tests.test_variants import GRU_CASES, LSTM_CASES, STRUCTURES, _forward
+from tests.test_variants import _grid as variants_grid
+
+REASON = _build.reason()
+needs_ext = pytest.mark.skipif(REASON is not None, reason=f"compiled backend unavailable: {REASON}")
+
+
+@needs_ext
+@pytest.mark.parametrize("mode,cid", list(parity_grid()))
+def test_parity_with_torch(mode, cid, dtype):
+    (ref_res, kit_res), (g_ref, g_kit), names = _run_pair(mode, CASES[cid], "compiled", dtype)
+    assert_close(kit_res[1], ref_res[1], dtype, "output")
+    for k, (a, b) in enumerate(zip(kit_res[2], ref_res[2])):
+        assert_close(a, b, dtype, ["h_n", "c_n"][k])
+    assert len(g_kit) == len(names)
+    for name, a, b in zip(names, g_kit, g_ref):
+        assert_close(a, b, dtype, f"grad of {name}")
+
+
+@needs_ext
+@pytest.mark.parametrize("kind,cname,sname", list(variants_grid()))
+def test_variants_match_reference(kind, cname, sname, dtype):
+    opts = (LSTM_CASES if kind == "lstm" else GRU_CASES)[cname]
+    ref = _forward(kind, opts, STRUCTURES[sname], "reference", dtype)
+    got = _forward(kind, opts, STRUCTURES[sname], "compiled", dtype)
+    assert_close(got[0], ref[0], dtype, "output")
+    for a, b in zip(got[1], ref[1]):
+        assert_close(a, b, dtype, "final state")
+    assert got[2].keys() == ref[2].keys()
+    for name in ref[2]:
+        assert_close(got[2][name], ref[2][name], dtype, f"grad of {name}", scaled=dtype == torch.float32)
+
+
+@needs_ext
+@pytest.mark.parametrize("kind,opts", [
+    ("lstm", dict(proj_size=2)), ("gru", {}), ("rnn_relu", {}),
+    ("lstm", LSTM_CASES["all"]), ("lstm", LSTM_CASES["all_coupled"]), ("gru", GRU_CASES["all"]),
+], ids=["lstm_proj", "gru", "rnn_relu", "lstm_all", "lstm_all_coupled", "gru_all"])
+def test_gradcheck(kind, opts):
+    cls = {"lstm": lstmkit.LSTM, "gru": lstmkit.GRU, "rnn_relu": lstmkit.RNN}[kind]
+    extra = {"nonlinearity": "relu"} if kind == "rnn_relu" else {}
+    torch.manual_seed(0)
+    m = cls(2, 3, num_layers=2, bidirectional=True, **extra, **opts, dtype=torch.float64,
+            backend="compiled")
+    names = [n for n, _ in m.named_parameters()]
+    x = torch.randn(4, 2, 2, dtype=torch.float64, requires_grad=True)
+
+    def f(x, *ps):
+        torch.manual_seed(5)  # the same masks at every evaluation
+        out, st = torch.func.functional_call(m, dict(zip(names, ps)), (x,), {"lengths": torch.tensor([4, 2])})
+        return (out, *(st if isinstance(st, tuple) else (st,)))
+
+    params = [p.detach().clone().requires_grad_() for p in m.parameters()]
+    assert torch.autograd.gradcheck(f, (x, *params), fast_mode=True)
+
+
+def _run_big(backend: str, dtype, threads: int):
+    """A 2-layer projected LSTM with every variant on 30 steps x 96 sequences of varying
+    length: outputs, states and all gradients."""
+    torch.manual_seed(0)
+    opts = dict(layer_norm=True, peephole=True, cell_clip=2.0, zoneout=0.1, recurrent_dropout=0.1)
+    m = lstmkit.LSTM(16, 48, num_layers=2, proj_size=24, **opts, backend=backend).to(dtype)
+    x = torch.randn(30, 96, 16, dtype=dtype, requires_grad=True)
+    lengths = torch.randint(1, 31, (96,))
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        torch.manual_seed(1)
+        out, (h, c) = m(x, lengths=lengths)
+        (out.square().sum() + h.sum() + c.sum()).backward()
+    finally:
+        torch.set_num_threads(before)
+    return [out, h, c, x.grad] + [p.grad for p in m.parameters()]
+
+
+@needs_ext
+def test_larger_shapes_and_threads_match_fused():
+    """Longer sequences, a batch big enough for threads over rows, every LSTM variant:
+    float64 compiled (1 and 2 threads) equals fused to 1e-10 (relative to the tensor's
+    magnitude); in float32 (the packed-GEMM path) compiled is as close to the float64
+    result as fused is, within a factor of 2."""
+    truth = _run_big("fused", torch.float64, 1)
+    for threads in (1, 2):
+        got = _run_big("compiled", torch.float64, threads)
+        for k, (a, b) in enumerate(zip(got, truth)):
+            assert_close(a, b, torch.float64, f"float64, {threads} threads, tensor {k}", scaled=True)
+    fused32 = _run_big("fused", torch.float32, 1)
+    comp32 = _run_big("compiled", torch.float32, 2)
+    for k, (a, f, t) in enumerate(zip(comp32, fused32, truth)):
+        scale = max(1.0, t.abs().max().item())
+        err_c = (a.double() - t).abs().max().item() / scale
+        err_f = (f.double() - t).abs().max().item() / scale
+        assert err_c <= max(2 * err_f, 2e-5), f"float32 tensor {k}: compiled {err_c:.2e}, fused {err_f:.2e}"
+
+
+@needs_ext
+@pytest.mark.parametrize("cls,opts", [
+    (lstmkit.LSTMCell, {}),
+    (lstmkit.LSTMCell, dict(layer_norm=True, peephole=True, cell_clip=0.7, zoneout=0.2)),
+    (lstmkit.LSTMCell, dict(coupled_gates=True, peephole=True, recurrent_dropout=0.3)),
+    (lstmkit.GRUCell, dict(layer_norm=True, zoneout=0.3)),
+    (lstmkit.RNNCell, {}),
+], ids=["lstm", "lstm_variants", "lstm_coupled", "gru_variants", "rnn"])
+def test_streaming_cell_matches_reference(cls, opts, monkeypatch):
+    torch.manual_seed(0)
+    fast = cls(5, 6, **opts, dtype=torch.float64).eval()
+    slow = cls(5, 6, **opts, dtype=torch.float64, backend="reference").eval()
+    slow.load_state_dict(fast.state_dict())
+    calls = _count_steps(monkeypatch)
+    x = torch.randn(7, 3, 5, dtype=torch.float64)
+    lstm = cls is lstmkit.LSTMCell
+    s_fast = s_slow = None
+    with torch.no_grad():  # inference: no graph, so the streaming path applies
+        for t in range(7):
+            s_fast, s_slow = fast(x[t], s_fast), slow(x[t], s_slow)
+            for a, b in zip(s_fast if lstm else [s_fast], s_slow if lstm else [s_slow]):
+                assert_close(a, b, torch.float64, f"state at step {t}")
+        assert calls["n"] == 7, "the streaming step did not take the compiled path"
+        out = fast(x[0, 0])  # unbatched
+        ref = slow(x[0, 0])
+    assert_close(out[0] if lstm else out, ref[0] if lstm else ref, torch.float64, "unbatched")
+
+
+@needs_ext
+@pytest.mark.parametrize("cls,kw", [
+    (lstmkit.LSTM, dict(num_layers=2, proj_size=3)),
+    (lstmkit.LSTM, dict(num_layers=3, layer_norm=True, zoneout=(0.1, 0.2), dropout=0.3)),
+    (lstmkit.GRU, dict(num_layers=2)),
+], ids=["lstm_proj_l2", "lstm_ln_l3", "gru_l2"])
+def test_streaming_layer_step_equals_forward(cls, kw, monkeypatch):
+    torch.manual_seed(0)
+    m = cls(4, 5, **kw, dtype=torch.float64).eval()
+    x = torch.randn(6, 2, 4, dtype=torch.float64)
+    out, state = m(x)
+    calls = _count_steps(monkeypatch)
+    st = None
+    with torch.no_grad():
+        for t in range(6):
+            y, st = m.step(x[t], st)
+            assert_close(y, out[t], torch.float64, f"output at step {t}")
+        for a, b in zip(st if isinstance(st, tuple) else [st], state if isinstance(state, tuple) else [state]):
+            assert_close(a, b, torch.float64, "final state")
+        assert calls["n"] == 6 * m.num_layers
+        y1, _ = m.step(x[0, 0])  # unbatched
+        assert_close(y1, m(x[:1, 0])[0][0], torch.float64, "unbatched step")
+
+
+@needs_ext
+def test_streaming_takes_general_path_when_a_graph_is_needed(monkeypatch):
+    torch.manual_seed(0)
+    cell = lstmkit.LSTMCell(3, 4, zoneout=0.2).train()
+    calls = _count_steps(monkeypatch)
+    h, c = cell(torch.randn(2, 3))  # training with zoneout: masks drawn by the general path
+    cell.eval()
+    h, c = cell(torch.randn(2, 3))  # eval, parameters require grad: autograd graph
+    h.sum().backward()
+    assert cell.weight_hh.grad is not None
+    assert calls["n"] == 0
+    with torch.no_grad():
+        cell(torch.randn(2, 3))
+    assert calls["n"] == 1
+
+
+def _count_steps(monkeypatch) -> dict:
+    ext = _build.load()
+    calls = {"n": 0}
+
+    class Counting:
+        def step(self, *args):
+            calls["n"] += 1
+            return ext.step(*args)
+
+        def __getattr__(self, name):
+            return getattr(ext, name)
+
+    proxy = Counting()
+    monkeypatch.setattr(_build, "load", lambda verbose=False: proxy)
+    return calls
+
+
+# ---- availability and the auto rules -------------------------------------------------
+def test_unavailable_backend_says_why(monkeypatch):
+    reason = "no C++ compiler: 'c++' is not on PATH (install g++, or set CXX)"
+    monkeypatch.setattr(_build, "_tried", True)
+    monkeypatch.setattr(_build, "_module", None)
+    monkeypatch.setattr(_build, "_reason", reason)
+    b = backends.get("compiled")
+    assert b.unavailable() == reason
+    x = torch.randn(5, 2, 3)
+    with pytest.raises(ValueError, match=r"backend 'compiled' cannot run this layer: no C\+\+ compiler"):
+        lstmkit.LSTM(3, 4, backend="compiled")(x)
+    for m in (lstmkit.LSTM(3, 4), lstmkit.LSTM(3, 4, layer_norm=True), lstmkit.GRU(3, 4)):
+        assert backends.select(m.spec, x).name != "compiled"
+        m(x)
+    cell = lstmkit.LSTMCell(3, 4).eval()
+    with torch.no_grad():
+        assert cell(x[0])[0].shape == (2, 4)  # streaming falls back to the general path
+    # what `lstmkit info` prints for each backend
+    assert ("compiled", reason) in backends.explain(lstmkit.LSTM(3, 4).spec, x)
+
+
+def test_prechecks_name_the_missing_piece(monkeypatch):
+    monkeypatch.setenv("CXX", "/nonexistent/c++")
+    assert _build._precheck().startswith("no C++ compiler: '/nonexistent/c++' is not on PATH")
+    monkeypatch.setenv("LSTMKIT_COMPILED", "0")
+    assert _build._precheck() == "turned off by LSTMKIT_COMPILED=0"
+
+
+def test_build_reports_instead_of_raising(monkeypatch, capsys):
+    monkeypatch.setattr(_build, "_tried", False)
+    monkeypatch.setattr(_build, "_module", None)
+    monkeypatch.setattr(_build, "_reason", None)
+    monkeypatch.setenv("CXX", "/nonexistent/c++")
+    reason = compiled.build(verbose=True)
+    assert reason.startswith("no C++ compiler")
+    assert "lstmkit compiled backend: not available: no C++ compiler" in capsys.readouterr().err
+    with pytest.raises(RuntimeError, match="the compiled backend is unavailable: no C"):
+        compiled.extension()
+
+
+@needs_ext
+def test_build_is_idempotent_and_cached():
+    assert compiled.build() is None
+    assert compiled.build() is None
+    assert compiled.extension().uses_blas() in (True, False)
+
+
+@needs_ext
+@pytest.mark.parametrize("kw,grad,expected", [
+    (dict(layer_norm=True), True, "compiled"),
+    (dict(peephole=True), False, "compiled"),
+    (dict(zoneout=0.1), True, "compiled"),
+])
+def test_auto_takes_compiled_for_variants(kw, grad, expected):
+    m = lstmkit.LSTM(8, 16, **kw)
+    x = torch.zeros(20, 4, 8)
+    with torch.set_grad_enabled(grad):
+        assert backends.select(m.spec, x).name == expected
+
+
+def test_rules_order_is_a_permutation_and_respects_devices():
+    from lstmkit.backends.base import LayerSpec
+
+    names = backends.names()
+    for mode in ("LSTM", "GRU", "RNN_TANH"):
+        for B, T, H in ((1, 1000, 20), (32, 100, 128), (16, 500, 512), (1, 1, 128)):
+            spec = LayerSpec(mode, 8, H)
+            order = rules.auto_order(spec, torch.zeros(T, B, 8), names)
+            assert sorted(order) == sorted(names)
+    x64 = torch.zeros(5, 2, 3, dtype=torch.float64)
+    assert rules.auto_order(LayerSpec("LSTM", 3, 4), x64, names)[-1] == "reference"
+
+
+# ---- something real ------------------------------------------------------------------
+@needs_ext
+def test_trains_a_layer_norm_lstm_to_predict_a_sine():
+    """A layer-norm LSTM on the compiled backend learns a noisy sine's next value (scored
+    after 5 warm-up steps), and its first steps of training follow the fused backend's
+    to 1e-9 (float64)."""
+    torch.manual_seed(0)
+    t = torch.arange(0, 64 * 40 + 1, dtype=torch.float64) * 0.5
+    series = torch.sin(t) + 0.05 * torch.randn_like(t)
+    windows = series.unfold(0, 41, 40)[:64]  # (64, 41)
+    x, y = windows[:, :-1].T.unsqueeze(-1), windows[:, 1:].T.unsqueeze(-1)  # (T, B, 1)
+
+    def train(backend, steps):
+        torch.manual_seed(1)
+        lstm = lstmkit.LSTM(1, 16, layer_norm=True, dtype=torch.float64, backend=backend)
+        head = torch.nn.Linear(16, 1, dtype=torch.float64)
+        opt = torch.optim.Adam([*lstm.parameters(), *head.parameters()], lr=0.03)
+        losses = []
+        for _ in range(steps):
+            opt.zero_grad()
+            loss = torch.nn.functional.mse_loss(head(lstm(x)[0])[5:], y[5:])
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        return losses
+
+    fused = train("fused", 5)
+    comp = train("compiled", 100)
+    for a, b in zip(comp[:5], fused):
+        assert math.isclose(a, b, rel_tol=1e-9), (comp[:5], fused)
+    persistence = torch.nn.functional.mse_loss(x[5:], y[5:]).item()  # "next = now": 0.13
+    assert comp[-1] < 0.1 * persistence, f"final MSE {comp[-1]:.4f}, persistence {persistence:.4f}"
