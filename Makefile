@@ -34,7 +34,8 @@ test-all: install
 	$(PY) -m pytest -m ""
 
 bench: install
-	$(PY) benchmarks/speed.py --out docs/benchmarks.md
+	$(PY) benchmarks/speed.py --out benchmarks/latest.md
+	@echo "wrote benchmarks/latest.md (docs/benchmarks.md keeps the curated table with its date, machine and load)"
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

@@ -1,18 +1,21 @@
 """The measurements behind lstmkit.backends.rules: native vs compiled (vs fused) for the
 plain LSTM, GRU and RNN over a grid of batch and hidden sizes, forward (no_grad) and
-forward+backward, float32, one thread.
+forward+backward, float32, at --threads torch threads (default 2, the issue's setting).
 
-Time is the process's CPU time (time.process_time), median of interleaved rounds after
-warm-up: on a machine shared with other work, wall-clock time mostly measures the
-neighbours, while CPU time of a one-thread run measures the work done.
+Time is the median of interleaved rounds after warm-up, by the wall clock (default) or
+the process's CPU time (``--clock cpu``, meaningful with ``--threads 1`` on a machine
+shared with other work, where wall-clock time mostly measures the neighbours).
 
     python benchmarks/auto_rules.py                 # the grid -> stdout (markdown)
     python benchmarks/auto_rules.py --cells lstm --batches 1,16 --hidden 20,128
+    python benchmarks/auto_rules.py --threads 1 --clock cpu
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import platform
 import statistics
 import sys
 import time
@@ -28,7 +31,11 @@ def _ints(text: str) -> list[int]:
     return [int(v) for v in text.split(",")]
 
 
-def measure(cell: str, B: int, H: int, T: int, I: int, backends: list[str], rounds: int):
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def measure(cell: str, B: int, H: int, T: int, I: int, backends: list[str], rounds: int,
+            clock=time.perf_counter):
     torch.manual_seed(0)
     x = torch.randn(T, B, I)
     mods = {b: KIT[cell](I, H, backend=b) for b in backends}
@@ -48,9 +55,9 @@ def measure(cell: str, B: int, H: int, T: int, I: int, backends: list[str], roun
         times = {b: [] for b in mods}
         for _ in range(rounds):
             for b, m in mods.items():
-                t0 = time.process_time()
+                t0 = clock()
                 fn(m)
-                times[b].append(time.process_time() - t0)
+                times[b].append(clock() - t0)
         res[name] = {b: statistics.median(v) for b, v in times.items()}
     return res
 
@@ -64,21 +71,26 @@ def main(argv=None) -> int:
     ap.add_argument("--input", type=int, default=32)
     ap.add_argument("--backends", default="native,compiled,fused")
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--clock", choices=sorted(CLOCKS), default="wall")
     args = ap.parse_args(argv)
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     backends = args.backends.split(",")
+    print(f"Measured {datetime.date.today().isoformat()}, torch {torch.__version__}, "
+          f"{platform.machine()}, {args.threads} thread(s), {args.clock} clock, median of "
+          f"{args.rounds} interleaved rounds; float32; I={args.input}.\n")
     print("| cell | B | T | H | pass | " + " | ".join(f"{b} ms" for b in backends) + " | fastest | compiled / native |")
     print("|---|---:|---:|---:|---|" + "---:|" * len(backends) + "---|---:|")
     for cell in args.cells.split(","):
         for B in _ints(args.batches):
             for H in _ints(args.hidden):
                 T = args.steps or max(50, min(500, 20000 // max(B, 1) // 4))
-                res = measure(cell, B, H, T, args.input, backends, args.rounds)
+                res = measure(cell, B, H, T, args.input, backends, args.rounds, CLOCKS[args.clock])
                 for name, r in res.items():
                     best = min(r, key=r.get)
                     ratio = r["compiled"] / r["native"] if "compiled" in r and "native" in r else float("nan")
                     cols = " | ".join(f"{r[b] * 1e3:.2f}" for b in backends)
-                    print(f"| {cell} | {B} | {T} | {H} | {name} | {cols} | {best} | {ratio:.2f} |", flush=True)
+                    print(f"| {cell} | {B} | {T} | {H} | {name} | {cols} | {best} | {ratio:.3f} |", flush=True)
     return 0
 
 

@@ -37,11 +37,40 @@ def _parse_shape(text: str) -> tuple[int, int, int, int]:
     try:
         B, T, I, H = (int(v) for v in text.split(","))
     except ValueError:
-        raise InputError(f"--shape expects B,T,I,H (four integers), got {text!r}") from None
+        raise InputError(f"--explain expects B,T,I,H (four integers), got {text!r}") from None
+    if min(B, T, I, H) < 1:
+        raise InputError(f"--explain expects four positive integers B,T,I,H, got {text!r}")
     return B, T, I, H
 
 
-def report(explain: str | None = None, cell: str = "lstm", device: str = "cpu") -> str:
+#: --variant names -> the LayerSpec fields they set (what ``auto`` looks at)
+_VARIANTS = {
+    "layer_norm": dict(layer_norm=True),
+    "peephole": dict(peephole=True),
+    "coupled_gates": dict(coupled_gates=True),
+    "cell_clip": dict(cell_clip=1.0),
+    "recurrent_dropout": dict(recurrent_dropout=0.1),
+    "zoneout": dict(zoneout=(0.1, 0.1)),
+}
+_LSTM_ONLY = ("peephole", "coupled_gates", "cell_clip")
+
+
+def _parse_variants(text: str | None, cell: str) -> dict:
+    from lstmkit.errors import InputError
+
+    fields: dict = {}
+    for name in filter(None, (text or "").split(",")):
+        name = name.strip()
+        if name not in _VARIANTS:
+            raise InputError(f"--variant expects names from {', '.join(_VARIANTS)}, got {name!r}")
+        if name in _LSTM_ONLY and cell != "lstm":
+            raise InputError(f"--variant {name} is an LSTM option, got --cell {cell}")
+        fields.update(_VARIANTS[name])
+    return fields
+
+
+def report(explain: str | None = None, cell: str = "lstm", device: str = "cpu",
+           variants: str | None = None, grad: bool = True) -> str:
     import torch
 
     from lstmkit import backends
@@ -51,18 +80,26 @@ def report(explain: str | None = None, cell: str = "lstm", device: str = "cpu") 
     lines += [f"  {k:<16} {v}" for k, v in _versions()]
     mode = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN_TANH"}[cell]
     B, T, I, H = _parse_shape(explain) if explain else (8, 16, 16, 32)
-    spec = LayerSpec(mode, I, H)
+    spec = LayerSpec(mode, I, H, **_parse_variants(variants, cell))
     x = torch.zeros(T, B, I, device=device)
-    lines += ["", f"backends (priority order; checked on {cell.upper()} B={B} T={T} I={I} H={H}, float32, {device}):"]
+    what = ", ".join(spec.variants) or "plain"
+    pass_ = "forward+backward" if grad else "forward only"
+    checked = f"{cell.upper()} ({what}) B={B} T={T} I={I} H={H}, float32, {device}, {pass_}"
+    lines += ["", f"backends (priority order; checked on {checked}):"]
     for name, reason in backends.explain(spec, x):
         lines.append(f"  {name:<10} {'available' if reason is None else 'unavailable: ' + reason}")
-    chosen = backends.select(spec, x, "auto").name
+    with torch.set_grad_enabled(grad):
+        order = backends.auto_order(spec, x)
+        rule = backends.auto_rule(spec, x)
+        chosen = backends.select(spec, x, "auto").name
     lines.append(f"  auto -> {chosen}")
+    lines.append(f"    rule: {rule}")
+    lines.append(f"    tries: {' > '.join(order)} (the first that can run it)")
     return "\n".join(lines)
 
 
 def _cmd(args) -> int:
-    print(report(args.explain, args.cell, args.device))
+    print(report(args.explain, args.cell, args.device, args.variant, not args.no_grad))
     return 0
 
 
@@ -70,5 +107,9 @@ def add_parser(sub) -> None:
     p = sub.add_parser("info", help="versions and the backends available on this machine")
     p.add_argument("--explain", metavar="B,T,I,H", help="show the backend choice for this shape")
     p.add_argument("--cell", choices=("lstm", "gru", "rnn"), default="lstm")
+    p.add_argument("--variant", metavar="NAMES",
+                   help=f"comma-separated variants for --explain: {', '.join(_VARIANTS)}")
+    p.add_argument("--no-grad", action="store_true",
+                   help="explain the choice for inference (torch.no_grad) instead of training")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_cmd)

@@ -90,9 +90,19 @@ def auto_order(spec: LayerSpec, x: Tensor) -> list[str]:
     return order + [n for n in names() if n not in order]
 
 
+def auto_rule(spec: LayerSpec, x: Tensor) -> str:
+    """The measured rule behind :func:`auto_order` for this configuration, in words."""
+    try:
+        from lstmkit.backends.rules import decide
+    except ImportError:
+        return "priority order"
+    return decide(spec, x, names())[1]
+
+
 def explain(spec: LayerSpec, x: Tensor) -> list[tuple[str, str | None]]:
     """(name, reason it can't run or None) for every backend, in priority order."""
     return [(n, _REGISTRY[n].unsupported(spec, x)) for n in names()]
 
 
-__all__ = ["Backend", "LayerSpec", "register", "names", "get", "select", "explain"]
+__all__ = ["Backend", "LayerSpec", "register", "names", "get", "select", "auto_order", "auto_rule",
+           "explain"]

@@ -4,22 +4,31 @@ configuration (mode, variants, batch, hidden size, dtype, device, grad mode).
 :func:`lstmkit.backends.auto_order` calls :func:`auto_order`; ``select`` then takes the
 first backend in that order that can run the layer, so a backend that is unavailable
 (``compiled`` without a compiler) or unsupported (``native`` with a variant) is skipped.
+:func:`decide` gives the same order with the rule that produced it, in words
+(``lstmkit info --explain``).
 
-The rules (measured on a 2-core x86_64 CPU, torch 2.13, one thread; the tables and the
-commands are in docs/compiled.md):
+The rules (measured with ``benchmarks/auto_rules.py``; the tables, the commands, the
+date and the machine are in docs/compiled.md):
 
-* Not on the CPU: priority order (the GPU backends decide there).
-* A variant that changes the recurrence (layer norm, peephole, coupled gates, cell clip,
-  recurrent dropout, zoneout): ``compiled``, then ``fused``; torch's kernels cannot run it.
-* float16 / bfloat16: the priority order (``compiled`` runs float32 and float64 only).
-* Plain GRU and Elman RNN: ``compiled``. torch's CPU kernels for these are ATen loops,
-  not oneDNN, and the compiled loop beat them at every measured shape.
-* Plain LSTM: ``compiled`` for small hidden sizes, ``native`` (torch's oneDNN kernel)
-  for larger ones. The compiled loop's per-step cost is lower (one call, no primitive
-  set-up), which wins while the recurrent GEMM is small; oneDNN's GEMM wins once it
-  dominates. The measured crossover depends on the hidden size much more than on the
-  batch (B = 1 to 64): ``compiled`` while H <= :data:`LSTM_COMPILED_MAX_H` with autograd,
-  H <= :data:`LSTM_COMPILED_MAX_H_NO_GRAD` without; a single step (T = 1) always.
+* CUDA: ``triton`` first where :func:`lstmkit.backends.triton.auto.prefers_triton` has a
+  measurement showing it faster than its rival; otherwise the priority order (cuDNN's
+  ``native`` for the plain cells, ``fused`` for the variants).
+* Other devices, float16 / bfloat16: the priority order (``compiled`` runs float32 and
+  float64 on the CPU only).
+* CPU, a variant that changes the recurrence (layer norm, peephole, coupled gates, cell
+  clip, layer norm of c, recurrent dropout, zoneout): ``compiled``, then ``fused``;
+  torch's kernels cannot run it, and the compiled loop beat the fused one at every
+  measured shape.
+* CPU, plain GRU and Elman RNN: ``compiled``. torch's CPU kernels for these are ATen
+  loops, not oneDNN, and the compiled loop beat them at every measured shape.
+* CPU, plain LSTM: ``compiled`` or ``native`` (torch's oneDNN kernel), measured at 2
+  threads for B = 1 to 64 and H = 20 to 512. Forward+backward: ``compiled`` up to
+  H = :data:`LSTM_COMPILED_MAX_H` (the largest measured; 0.35 to 0.98 of native's time
+  except two rows of about 10 ms within noise), ``native`` beyond. Forward only
+  (``no_grad``): ``compiled`` while H <= :data:`LSTM_COMPILED_MAX_H_NO_GRAD` or
+  B <= :data:`LSTM_COMPILED_MAX_B_NO_GRAD` (0.18 to 0.99 of native's time), ``native`` for
+  larger layers (oneDNN's forward measured 1.05 to 1.12x faster at B >= 16, H >= 96). A
+  single step (T = 1) always runs ``compiled``.
 """
 
 from __future__ import annotations
@@ -29,11 +38,12 @@ from torch import Tensor
 
 from lstmkit.backends.base import LayerSpec
 
-#: plain LSTM, forward + backward: compiled up to this hidden size (measured: H=20 0.66-0.77
-#: of native's time, H=64 0.94-1.06, H=128 0.79-1.26)
-LSTM_COMPILED_MAX_H = 48
-#: plain LSTM under no_grad: compiled up to this hidden size (H=64: 0.82-0.86, once 1.29)
+#: plain LSTM, forward + backward: compiled up to this hidden size (the largest measured)
+LSTM_COMPILED_MAX_H = 512
+#: plain LSTM under no_grad: compiled up to this hidden size ...
 LSTM_COMPILED_MAX_H_NO_GRAD = 64
+#: ... or, at any hidden size, up to this batch
+LSTM_COMPILED_MAX_B_NO_GRAD = 4
 
 _COMPILED_DTYPES = (torch.float32, torch.float64)
 
@@ -54,14 +64,51 @@ def prefer_compiled(spec: LayerSpec, x: Tensor) -> bool:
     return spec.hidden_size <= limit
 
 
+def _prefers_triton(spec: LayerSpec, x: Tensor) -> bool:
+    try:
+        from lstmkit.backends.triton.auto import prefers_triton
+    except ImportError:  # a build without the triton package
+        return False
+    return prefers_triton(spec, x)
+
+
+def decide(spec: LayerSpec, x: Tensor, names: list[str]) -> tuple[list[str], str]:
+    """``(order, rule)``: the order in which ``auto`` tries the registered backends
+    ``names`` (given in priority order) for ``spec`` on input ``x`` (T, B, I), and the
+    rule that gave it, in words."""
+    names = list(names)
+    if x.device.type == "cuda":
+        if "triton" in names and _prefers_triton(spec, x):
+            return _first(["triton"], names), "CUDA: triton measured faster for this shape (triton.auto.MEASURED)"
+        return names, "CUDA: priority order (no triton measurement covers this shape)"
+    if x.device.type != "cpu" or x.dtype not in _COMPILED_DTYPES:
+        return names, f"{x.device.type}, {str(x.dtype).removeprefix('torch.')}: priority order"
+    if spec.variants:
+        return (_first(["compiled", "fused"], names),
+                f"a variant ({', '.join(spec.variants)}): compiled, then fused "
+                f"(torch's kernels cannot run it; compiled measured faster than fused)")
+    if spec.mode != "LSTM":
+        return (_first(["compiled", "native", "fused"], names),
+                f"plain {spec.mode}: compiled measured faster than torch's kernel at every shape")
+    grad, H, B = torch.is_grad_enabled(), spec.hidden_size, x.shape[1]
+    if x.shape[0] == 1:
+        return _first(["compiled", "native", "fused"], names), "plain LSTM, one time step: compiled"
+    if grad:
+        fast = H <= LSTM_COMPILED_MAX_H
+        cond = f"forward+backward, H={H} {'<=' if fast else '>'} {LSTM_COMPILED_MAX_H}"
+    else:
+        fast = H <= LSTM_COMPILED_MAX_H_NO_GRAD or B <= LSTM_COMPILED_MAX_B_NO_GRAD
+        cond = (f"forward only (no_grad), H={H} {'<=' if H <= LSTM_COMPILED_MAX_H_NO_GRAD else '>'} "
+                f"{LSTM_COMPILED_MAX_H_NO_GRAD}, B={B} {'<=' if B <= LSTM_COMPILED_MAX_B_NO_GRAD else '>'} "
+                f"{LSTM_COMPILED_MAX_B_NO_GRAD}")
+    if fast:
+        return (_first(["compiled", "native", "fused"], names),
+                f"plain LSTM, {cond}: compiled measured faster than oneDNN")
+    why = "beyond the measured range, torch's own kernel" if grad else "oneDNN (native) measured faster"
+    return _first(["native", "compiled", "fused"], names), f"plain LSTM, {cond}: {why}"
+
+
 def auto_order(spec: LayerSpec, x: Tensor, names: list[str]) -> list[str]:
     """The order in which ``auto`` tries the registered backends ``names`` (given in
     priority order) for ``spec`` on input ``x`` (T, B, I)."""
-    names = list(names)
-    if x.device.type != "cpu" or x.dtype not in _COMPILED_DTYPES:
-        return names
-    if spec.variants:
-        return _first(["compiled", "fused"], names)
-    if prefer_compiled(spec, x):
-        return _first(["compiled", "native", "fused"], names)
-    return _first(["native", "compiled", "fused"], names)
+    return decide(spec, x, names)[0]

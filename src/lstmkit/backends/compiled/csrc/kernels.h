@@ -21,6 +21,9 @@
 #include <cstring>
 
 #define LK_SIMD _Pragma("omp simd")
+#define LK_PRAGMA(x) _Pragma(#x)
+#define LK_SIMD_SUM(a) LK_PRAGMA(omp simd reduction(+ : a))
+#define LK_SIMD_SUM2(a, b) LK_PRAGMA(omp simd reduction(+ : a, b))
 // the math functions must inline into the loops, or the loops stay scalar
 #define LK_INLINE inline __attribute__((always_inline))
 
@@ -244,12 +247,14 @@ struct WeightGemm {
 // deviation, which amplifies any rounding in them (float32 rows of a few dozen values).
 template <typename T>
 inline void ln_stats(const T* a, int64_t n, T& mu, T& rstd) {
+  // the reduction clauses let the sums vectorise (without them each is a serial chain
+  // of scalar adds: measured 80% of a layer-norm LSTM step's gate pass)
   double s = 0;
-  LK_SIMD
+  LK_SIMD_SUM(s)
   for (int64_t j = 0; j < n; ++j) s += double(a[j]);
   const double m = s / double(n);
   double v = 0;
-  LK_SIMD
+  LK_SIMD_SUM(v)
   for (int64_t j = 0; j < n; ++j) v += (double(a[j]) - m) * (double(a[j]) - m);
   mu = T(m);
   rstd = T(1.0 / std::sqrt(v / double(n) + kLnEps));
@@ -259,7 +264,7 @@ inline void ln_stats(const T* a, int64_t n, T& mu, T& rstd) {
 template <typename T>
 inline void ln_backward_row(const T* dy, const T* gain, const T* a_hat, T rstd, int64_t n, T* da) {
   double m1 = 0, m2 = 0;
-  LK_SIMD
+  LK_SIMD_SUM2(m1, m2)
   for (int64_t j = 0; j < n; ++j) {
     const double d = double(dy[j]) * double(gain[j]);
     m1 += d;

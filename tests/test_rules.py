@@ -1,0 +1,135 @@
+"""The choice ``backend="auto"`` makes and how it is explained: lstmkit.backends.rules,
+``lstmkit info --explain``, the triton hook on CUDA, and the no-compiler path (a failed
+or impossible build): info says why, auto takes fused, an explicit request raises."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+import lstmkit
+from lstmkit import backends, cli, info
+from lstmkit.backends import LayerSpec, rules
+from lstmkit.backends.compiled import _build
+
+AVAILABLE = _build.reason() is None
+needs_ext = pytest.mark.skipif(not AVAILABLE, reason=f"compiled backend unavailable: {_build.reason()}")
+
+
+@pytest.fixture
+def failed_build(monkeypatch):
+    """The compiler runs and fails: load() records the error's first line as the reason."""
+    monkeypatch.setattr(_build, "_tried", False)
+    monkeypatch.setattr(_build, "_module", None)
+    monkeypatch.setattr(_build, "_reason", None)
+    monkeypatch.setattr(_build, "_precheck", lambda: None)
+
+    def fail(verbose):
+        raise RuntimeError("Error building extension 'lstmkit_compiled':\n"
+                           "[1/3] c++ -c direction.cpp\n"
+                           "direction.cpp:12:10: fatal error: ATen/Dispatch.h: No such file or directory\n")
+
+    monkeypatch.setattr(_build, "_compile", fail)
+    assert _build.load() is None
+    return _build.reason()
+
+
+def test_failed_build_is_reported_everywhere(failed_build):
+    assert failed_build == ("the C++ build failed: direction.cpp:12:10: fatal error: "
+                            "ATen/Dispatch.h: No such file or directory")
+    text = info.report("4,10,3,8", variants="layer_norm")
+    assert f"compiled   unavailable: {failed_build}" in text
+    assert "auto -> fused" in text  # the rule puts compiled first; it cannot run: fused
+    x = torch.randn(10, 4, 3)
+    for m in (lstmkit.LSTM(3, 8, layer_norm=True), lstmkit.GRU(3, 8, zoneout=0.1)):
+        assert backends.select(m.spec, x).name == "fused"
+        assert m(x)[0].shape == (10, 4, 8)
+    with pytest.raises(ValueError, match=r"backend 'compiled' cannot run this layer: the C\+\+ build failed"):
+        lstmkit.LSTM(3, 8, backend="compiled")(x)
+    cell = lstmkit.LSTMCell(3, 8, layer_norm=True).eval()
+    with torch.no_grad():  # streaming: the general path, same numbers as the fused backend
+        ref = lstmkit.LSTMCell(3, 8, layer_norm=True, backend="fused").eval()
+        ref.load_state_dict(cell.state_dict())
+        torch.testing.assert_close(cell(x[0]), ref(x[0]), rtol=0, atol=0)
+
+
+@needs_ext
+@pytest.mark.parametrize("shape,cell,variant,grad,chosen,why", [
+    ("1,1000,10,20", "lstm", None, True, "compiled", "H=20 <= "),
+    ("16,500,64,512", "lstm", None, True, "compiled", "forward+backward, H=512 <= 512"),
+    ("16,500,64,1024", "lstm", None, True, "native", "H=1024 > 512: beyond the measured range"),
+    ("16,500,64,512", "lstm", None, False, "native", "forward only (no_grad), H=512 > 64, B=16 > 4"),
+    ("4,500,64,512", "lstm", None, False, "compiled", "forward only (no_grad), H=512 > 64, B=4 <= 4"),
+    ("32,100,32,128", "lstm", "layer_norm", True, "compiled", "a variant (layer_norm)"),
+    ("32,100,32,128", "gru", "zoneout,recurrent_dropout", True, "compiled", "recurrent_dropout, zoneout"),
+    ("64,200,128,256", "gru", None, True, "compiled", "plain GRU"),
+    ("64,200,128,256", "rnn", None, True, "compiled", "plain RNN_TANH"),
+])
+def test_info_explains_the_choice(shape, cell, variant, grad, chosen, why):
+    text = info.report(shape, cell, variants=variant, grad=grad)
+    assert f"auto -> {chosen}\n" in text
+    rule = next(ln for ln in text.splitlines() if ln.strip().startswith("rule:"))
+    assert why in rule
+    tries = next(ln for ln in text.splitlines() if ln.strip().startswith("tries:"))
+    assert tries.split(":", 1)[1].split(">")[0].strip() == chosen
+    B, T, I, H = map(int, shape.split(","))
+    mode = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN_TANH"}[cell]
+    fields = info._parse_variants(variant, cell)
+    with torch.set_grad_enabled(grad):  # what the layer itself would run
+        assert backends.select(LayerSpec(mode, I, H, **fields), torch.zeros(T, B, I)).name == chosen
+
+
+def test_info_cli_errors_are_one_line(capsys):
+    assert cli.main(["info", "--explain", "1,1000,10"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "lstmkit info: error: --explain expects B,T,I,H (four integers), got '1,1000,10'"
+    assert cli.main(["info", "--explain", "1,5,3,4", "--cell", "gru", "--variant", "peephole"]) == 2
+    assert "--variant peephole is an LSTM option, got --cell gru" in capsys.readouterr().err
+    assert cli.main(["info", "--explain", "1,5,3,4", "--variant", "layernorm"]) == 2
+    assert "--variant expects names from layer_norm, peephole" in capsys.readouterr().err
+    assert cli.main(["info", "--explain", "0,5,3,4"]) == 2
+
+
+def _cuda_input(dtype=torch.float32):
+    # the rule reads only the device type, dtype and shape: a stand-in for a CUDA tensor
+    return SimpleNamespace(device=SimpleNamespace(type="cuda"), dtype=dtype, shape=(50, 16, 8))
+
+
+def test_cuda_puts_triton_first_only_where_measured(monkeypatch):
+    from lstmkit.backends.triton import auto as triton_auto
+
+    names = ["native", "compiled", "fused", "triton", "reference"]
+    spec = LayerSpec("LSTM", 8, 128)
+    order, why = rules.decide(spec, _cuda_input(), names)
+    assert order == names and "priority order" in why  # nothing measured: cuDNN first
+    seen = []
+    monkeypatch.setattr(triton_auto, "prefers_triton", lambda s, x: seen.append((s, x)) or True)
+    order, why = rules.decide(spec, _cuda_input(), names)
+    assert order[0] == "triton" and sorted(order) == sorted(names) and order[-1] == "reference"
+    assert "triton measured faster" in why and seen[0][0] is spec
+    # not registered (a build without triton): the order is left alone
+    assert rules.auto_order(spec, _cuda_input(), [n for n in names if n != "triton"])[0] == "native"
+
+
+def test_cpu_rules_by_configuration():
+    names = backends.names()
+    x = torch.zeros(20, 8, 4)
+    small, big = LayerSpec("LSTM", 4, rules.LSTM_COMPILED_MAX_H), LayerSpec("LSTM", 4, 4 * rules.LSTM_COMPILED_MAX_H)
+    assert rules.auto_order(small, x, names)[:2] == ["compiled", "native"]
+    assert rules.auto_order(big, x, names)[:2] == ["native", "compiled"]
+    assert rules.auto_order(big, torch.zeros(1, 8, 4), names)[0] == "compiled"  # one step
+    with torch.no_grad():
+        nograd = LayerSpec("LSTM", 4, rules.LSTM_COMPILED_MAX_H_NO_GRAD)
+        assert rules.auto_order(nograd, x, names)[0] == "compiled"
+        wide = LayerSpec("LSTM", 4, rules.LSTM_COMPILED_MAX_H_NO_GRAD + 1)
+        assert rules.auto_order(wide, x, names)[0] == "native"
+        thin = torch.zeros(20, rules.LSTM_COMPILED_MAX_B_NO_GRAD, 4)
+        assert rules.auto_order(wide, thin, names)[0] == "compiled"
+    ln = LayerSpec("LSTM", 4, 512, layer_norm=True)
+    assert rules.auto_order(ln, x, names)[:2] == ["compiled", "fused"]
+    half = rules.decide(small, x.to(torch.bfloat16), names)
+    assert half == (names, "cpu, bfloat16: priority order")
+    # the registry order without rules: compiled between native and fused
+    assert names.index("native") < names.index("compiled") < names.index("fused")
