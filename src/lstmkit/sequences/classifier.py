@@ -10,11 +10,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from torch import nn
 from torch.nn import functional as F
 
 from lstmkit import io
 from lstmkit.errors import InputError
+from lstmkit.sequences.fitting import (
+    config_from_kwargs,
+    seeded_generator,
+    steps_per_epoch,
+    train_one_cycle,
+)
 from lstmkit.sequences.inputs import as_sequences, check_labels, pad
 from lstmkit.sequences.model import SequenceClassifierNet, SequenceNetConfig
 from lstmkit.sequences.scaling import SCALINGS, ChannelScaler
@@ -61,8 +66,7 @@ class SequenceClassifierConfig:
         long as one of 300 (the small UCR sets need this to get past chance)."""
         if self.epochs is not None:
             return self.epochs
-        steps_per_epoch = -(-n_sequences // self.batch_size)
-        return max(30, -(-self.min_steps // steps_per_epoch))
+        return max(30, -(-self.min_steps // steps_per_epoch(n_sequences, self.batch_size)))
 
     def net_config(self, n_channels: int, num_classes: int) -> SequenceNetConfig:
         return SequenceNetConfig(
@@ -97,11 +101,7 @@ class SequenceClassifier:
     """
 
     def __init__(self, **kwargs):
-        fields = {f.name for f in dataclasses.fields(SequenceClassifierConfig)}
-        known = {k: v for k, v in kwargs.items() if k in fields}
-        options = dict(known.pop("layer_options", {"backend": "auto"}))
-        options.update({k: v for k, v in kwargs.items() if k not in fields})
-        self.config = SequenceClassifierConfig(**known, layer_options=options)
+        self.config = config_from_kwargs(SequenceClassifierConfig, kwargs)
         self.scaler = ChannelScaler(self.config.scaling)
         self.classes_: list = []
         self.n_channels: int | None = None
@@ -129,43 +129,27 @@ class SequenceClassifier:
         self.classes_ = sorted(set(labels))
         if len(self.classes_) < 2:
             raise InputError(f"expected at least two classes in y, found only {self.classes_}")
-        torch.manual_seed(c.seed)
+        gen = seeded_generator(c.seed)
         self.n_channels = int(seqs[0].shape[1])
         self.scaler = ChannelScaler(c.scaling).fit(seqs)
         seqs = self.scaler.transform(seqs)
         index = {k: i for i, k in enumerate(self.classes_)}
         target = torch.tensor([index[v] for v in labels])  # (N,)
         self.model = SequenceClassifierNet(c.net_config(self.n_channels, len(self.classes_)))
-        opt = torch.optim.AdamW(self.model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
-        steps_per_epoch = -(-len(seqs) // c.batch_size)
         epochs = c.resolve_epochs(len(seqs))
-        # one-cycle (Smith & Topin 2017): trains in a fixed budget without tuning a decay
-        sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=c.lr, total_steps=epochs * steps_per_epoch, pct_start=0.2
-        )
-        gen = torch.Generator().manual_seed(c.seed)
+
+        def batch_loss(idx: list[int]) -> torch.Tensor:
+            x, lens = pad([seqs[j] for j in idx])
+            return F.cross_entropy(self.model(x, lens), target[idx])
+
+        def validate() -> dict:
+            return {"val_accuracy": self.evaluate(X_val, y_val)["accuracy"]}
+
         self.history = []
-        for epoch in range(epochs):
-            self.model.train()
-            order = torch.randperm(len(seqs), generator=gen).tolist()
-            total = 0.0
-            for i in range(0, len(order), c.batch_size):
-                idx = order[i : i + c.batch_size]
-                x, lens = pad([seqs[j] for j in idx])
-                loss = F.cross_entropy(self.model(x, lens), target[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
-                opt.step()
-                sched.step()
-                total += loss.item() * len(idx)
-            row = {"epoch": epoch + 1, "train_loss": total / len(seqs)}
-            if X_val is not None:
-                row["val_accuracy"] = self.evaluate(X_val, y_val)["accuracy"]
-            self.history.append(row)
-            if log is not None:
-                log(row)
-        self.model.eval()
+        train_one_cycle(self.model, lr=c.lr, weight_decay=c.weight_decay, pct_start=0.2,
+                        epochs=epochs, n_items=len(seqs), batch_size=c.batch_size, gen=gen,
+                        batch_loss=batch_loss, history=self.history,
+                        validate=validate if X_val is not None else None, log=log)
         return self
 
     # ---- prediction ---------------------------------------------------------------------

@@ -14,6 +14,7 @@ from torch import nn
 
 from lstmkit import io
 from lstmkit.errors import InputError
+from lstmkit.sequences.fitting import config_from_kwargs, seeded_generator, train_one_cycle
 from lstmkit.speech.audio import read_wav
 from lstmkit.speech.decode import beam_search_decode, character_error_rate, greedy_decode
 from lstmkit.speech.features import FeatureConfig, log_mel
@@ -120,11 +121,7 @@ class SpeechRecognizer:
     """
 
     def __init__(self, **kwargs):
-        fields = {f.name for f in dataclasses.fields(SpeechRecognizerConfig)}
-        known = {k: v for k, v in kwargs.items() if k in fields}
-        options = dict(known.pop("layer_options", {"backend": "auto"}))
-        options.update({k: v for k, v in kwargs.items() if k not in fields})
-        self.config = SpeechRecognizerConfig(**known, layer_options=options)
+        self.config = config_from_kwargs(SpeechRecognizerConfig, kwargs)
         self.model: AcousticModel | None = None
         self.history: list[dict] = []
 
@@ -162,39 +159,26 @@ class SpeechRecognizer:
             raise InputError(f"expected one transcript per utterance (at least one); got "
                              f"{len(features)} utterances and {len(texts)} transcripts")
         targets = self._encode(texts)
-        torch.manual_seed(c.seed)
-        gen = torch.Generator().manual_seed(c.seed)
+        gen = seeded_generator(c.seed)
         self.model = AcousticModel(c.model_config())
-        opt = torch.optim.AdamW(self.model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
-        steps = c.epochs * -(-len(features) // c.batch_size)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=c.lr, total_steps=steps, pct_start=0.15)
         ctc = nn.CTCLoss(blank=0, zero_infinity=True)  # an impossible alignment must not poison a batch
+
+        def batch_loss(idx: list[int]) -> torch.Tensor:
+            x, lengths = pad_features([features[j] for j in idx])
+            x = spec_augment(x, lengths, c, gen)
+            log_probs, steps_b = self.model(x, lengths)  # (B, S, V), (B,)
+            tgt = [targets[j] for j in idx]
+            return ctc(log_probs.transpose(0, 1), torch.tensor([s for t in tgt for s in t]),
+                       steps_b, torch.tensor([len(t) for t in tgt]))
+
+        def validate() -> dict:
+            return {"val_cer": self.evaluate(val_features, val_texts, beam=0)["cer"]}
+
         self.history = []
-        for epoch in range(c.epochs):
-            self.model.train()
-            order = torch.randperm(len(features), generator=gen).tolist()
-            total = 0.0
-            for i in range(0, len(order), c.batch_size):
-                idx = order[i : i + c.batch_size]
-                x, lengths = pad_features([features[j] for j in idx])
-                x = spec_augment(x, lengths, c, gen)
-                log_probs, steps_b = self.model(x, lengths)  # (B, S, V), (B,)
-                tgt = [targets[j] for j in idx]
-                loss = ctc(log_probs.transpose(0, 1), torch.tensor([s for t in tgt for s in t]),
-                           steps_b, torch.tensor([len(t) for t in tgt]))
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
-                opt.step()
-                sched.step()
-                total += loss.item() * len(idx)
-            row = {"epoch": epoch + 1, "train_loss": total / len(features)}
-            if val_features is not None:
-                row["val_cer"] = self.evaluate(val_features, val_texts, beam=0)["cer"]
-            self.history.append(row)
-            if log is not None:
-                log(row)
-        self.model.eval()
+        train_one_cycle(self.model, lr=c.lr, weight_decay=c.weight_decay, pct_start=0.15,
+                        epochs=c.epochs, n_items=len(features), batch_size=c.batch_size, gen=gen,
+                        batch_loss=batch_loss, history=self.history,
+                        validate=validate if val_features is not None else None, log=log)
         return self
 
     # ---- recognition --------------------------------------------------------------------
