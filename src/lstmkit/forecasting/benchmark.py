@@ -1,0 +1,110 @@
+"""``lstmkit forecast benchmark``: the Forecaster at its defaults against the statistical
+baselines on a forecasting-competition set with its official train/test split.
+
+Each set (:func:`lstmkit.datasets.competition`) is scored as a one-window backtest of
+train + test: every model sees only the training part of each series and forecasts its
+test part. The table has, per model, the means over series of sMAPE and MASE (the
+seasonal in-sample scale, m = the set's period), the coverage of the outermost interval
+when quantiles are on, and the fit and predict seconds; the LSTM has one row per seed
+and a row with their mean. It is printed and written (Markdown and CSV, atomically)
+with the date, the machine and its load, so a figure never travels without them.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lstmkit.errors import InputError
+from lstmkit.forecasting.backtest import BacktestResult, backtest
+from lstmkit.forecasting.files import atomic_write
+from lstmkit.forecasting.forecaster import Forecaster
+
+BASELINE_NAMES = ("naive", "seasonal_naive", "theta", "ets")
+COLUMNS = ("smape", "mase", "coverage", "fit_s", "predict_s")
+
+
+def machine() -> str:
+    """One line: CPU, cores, torch version and threads, load average now."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} with {torch.get_num_threads()} "
+            f"thread(s), load average {load}")
+
+
+def _row(result: BacktestResult) -> dict:
+    row = {c: float(result.mean[c]) for c in ("smape", "mase", "coverage") if c in result.mean}
+    return {**row, "fit_s": result.fit_seconds, "predict_s": result.predict_seconds}
+
+
+def run(name, seeds=(0,), quantiles=None, baselines=BASELINE_NAMES, echo=print,
+        **forecaster_kwargs) -> pd.DataFrame:
+    """Benchmark the default Forecaster (one fit per seed) and ``baselines`` on the set
+    ``name`` (or a loaded :class:`lstmkit.datasets.Competition`); returns the table (one
+    row per model, columns :data:`COLUMNS` present). The baselines are local models
+    whose work happens when they forecast: their time shows as predict seconds."""
+    from lstmkit import datasets
+    from lstmkit.forecasting.report import baselines as make_baselines
+
+    seeds = list(seeds)
+    if not seeds or any(not isinstance(s, (int, np.integer)) or s < 0 for s in seeds):
+        raise InputError(f"expected one or more seeds, integers >= 0, found {seeds}")
+    bases = make_baselines(1, None, [], baselines)  # unknown names fail before any work
+    comp = name if isinstance(name, datasets.Competition) else datasets.competition(name)
+    name, H, m = comp.name, comp.horizon, comp.season_length
+    data = pd.concat([comp.train, comp.test], ignore_index=True).sort_values(["unique_id", "ds"], kind="stable")
+    n = comp.train["unique_id"].nunique()
+    echo(f"{name}: {n} series, horizon {H}, season length {m}")
+    rows: dict[str, dict] = {}
+    lstm_rows = []
+    for seed in seeds:
+        model = Forecaster(H, season_length=m, quantiles=quantiles, seed=int(seed),
+                           **{"enable_progress_bar": False, **forecaster_kwargs})
+        res = backtest(model, data, windows=1)
+        lstm_rows.append(_row(res))
+        rows[f"lstm seed {seed}"] = lstm_rows[-1]
+        echo(f"  lstm seed {seed}: sMAPE {lstm_rows[-1]['smape']:.3f}, MASE {lstm_rows[-1]['mase']:.3f}, "
+             f"fit {res.fit_seconds:.1f} s")
+    if len(seeds) > 1:
+        rows[f"lstm mean of {len(seeds)}"] = pd.DataFrame(lstm_rows).mean().to_dict()
+    for base in make_baselines(H, m, quantiles or [], [b.name for b in bases]):
+        t0 = time.perf_counter()
+        res = backtest(base, data, windows=1)
+        rows[base.name] = _row(res)
+        echo(f"  {base.name}: sMAPE {rows[base.name]['smape']:.3f}, MASE {rows[base.name]['mase']:.3f} "
+             f"({time.perf_counter() - t0:.1f} s)")
+    table = pd.DataFrame(rows).T
+    table.index.name = "model"
+    return table[[c for c in COLUMNS if c in table.columns]]
+
+
+def to_markdown(table: pd.DataFrame, title: str, note: str) -> str:
+    """The table as Markdown: metrics with 3 decimals, seconds with 1."""
+    cols = list(table.columns)
+    lines = [f"### {title}", "", note, "", "| model | " + " | ".join(cols) + " |",
+             "|---" * (len(cols) + 1) + "|"]
+    for name, row in table.iterrows():
+        cells = [("" if pd.isna(row[c]) else f"{row[c]:.1f}" if c.endswith("_s") else f"{row[c]:.3f}")
+                 for c in cols]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write(table: pd.DataFrame, name: str, out: Path, note: str) -> tuple[Path, Path]:
+    """Write ``benchmark_<name>.md`` and ``.csv`` under ``out`` atomically."""
+    md = atomic_write(out / f"benchmark_{name}.md",
+                      lambda tmp: Path(tmp).write_text(to_markdown(table, name, note)))
+    csv = atomic_write(out / f"benchmark_{name}.csv", lambda tmp: table.to_csv(tmp))
+    return md, csv
