@@ -2,7 +2,7 @@
 
     python examples/seq2seq_dates.py [steps]      (default 600 steps: about a minute of one core)
 
-Trains on dates the generator writes in 45 formats and 7 languages, then reports exact
+Trains on dates the generator writes in 49 formats and 7 languages, then reports exact
 match on unseen dates, in the training formats and in 8 formats never seen in training,
 and writes the attention heat map to seq2seq_attention.png.
 """

@@ -1,7 +1,8 @@
 """The date-normalisation task: the generator agrees with Python's own date parsing,
-training and test dates and formats are kept apart, a small model learns the task in
-200 steps (~13 s of one core), and the CLI trains, saves, translates and reports bad
-input in one line. The full quality run (>= 0.98 exact match) is under ``-m slow``.
+training and test dates and formats are kept apart, a small model learns four formats
+in 150 steps (about 5 s of one core), and the CLI trains, saves, translates and reports
+bad input in one line. The documented full run (exact match on all training formats and
+on the held-out ones) is under ``-m slow``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 from lstmkit.cli import main
-from lstmkit.seq2seq import Seq2Seq, TrainConfig
+from lstmkit.seq2seq import Seq2Seq, TrainConfig, exact_match, fit
 from lstmkit.seq2seq.dates import (
     FIRST,
     HELD_OUT_FORMATS,
@@ -33,6 +34,7 @@ STRPTIME = {
     "{mm}/{dd}/{Y}": "%m/%d/%Y", "{m}/{d}/{y}": "%m/%d/%y", "{d}.{m}.{y}": "%d.%m.%y",
     "{dd}.{mm}.{Y}": "%d.%m.%Y", "{Y}{mm}{dd}": "%Y%m%d", "{d} {B} {Y}": "%d %B %Y",
     "{A}, {B} {d}, {Y}": "%A, %B %d, %Y", "{a} {d} {b} {Y}": "%a %d %b %Y", "{d}-{b}-{y}": "%d-%b-%y",
+    "{dd}.{mm}.{y}": "%d.%m.%y", "{d}-{m}-{Y}": "%d-%m-%Y", "{Y}-{b}-{dd}": "%Y-%b-%d", "{Y} {b} {dd}": "%Y %b %d",
 }
 
 
@@ -76,19 +78,17 @@ def test_every_source_string_has_one_reading():
             assert seen.setdefault(text, d.isoformat()) == d.isoformat(), text
 
 
-@pytest.fixture(scope="module")
-def small_model():
-    model = date_model(hidden_size=64)
-    train_dates(model, TrainConfig(max_steps=200, log_every=1000))
-    return model
-
-
-@pytest.mark.slow  # 0.589 < 0.6 on seen formats at 200 steps in the last run: tuning continues (issue 9)
-def test_a_small_model_learns_dates(small_model):
-    report = evaluate_dates(small_model, per_format=10)
-    assert report.seen >= 0.6, "\n".join(report.lines())
-    assert report.unseen >= 0.3, "\n".join(report.lines())
-    assert small_model.translate("3rd of March 2021", beam_size=3) == "2021-03-03"
+def test_a_small_model_learns_four_formats():
+    # 150 steps of H=64 on four English formats reached 0.995 exact match on 200 unseen
+    # dates (docs/seq2seq_video.md); 0.9 leaves room for other CPUs' float rounding
+    formats = tuple(DateFormat("en", t) for t in ("{d} {B} {Y}", "{m}/{d}/{Y}", "{Y}-{mm}-{dd}", "{b} {d}, {Y}"))
+    model = date_model(hidden_size=64, dropout=0.0)
+    history = fit(model, lambda n, rng: date_pairs(n, formats, "train", rng),
+                  TrainConfig(max_steps=150, lr=1e-2, warmup_steps=20, log_every=50))
+    assert history[-1]["loss"] < history[0]["loss"] / 5
+    test = date_pairs(200, formats, "test", np.random.default_rng(1))
+    assert exact_match(model, test) >= 0.9
+    assert model.translate("3 March 2021", beam_size=3) == "2021-03-03"
 
 
 def test_cli_train_and_translate(tmp_path, capsys):
@@ -124,9 +124,14 @@ def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_dates_reach_the_issue_goal():
-    # the documented run (docs/seq2seq_video.md): 4000 steps, H=128, about 6 minutes
-    model = date_model(hidden_size=128)
-    train_dates(model, TrainConfig(max_steps=4000))
+    # the default `lstmkit seq2seq train` run (docs/seq2seq_video.md): 4000 steps, H=128,
+    # dropout 0.2, about 3 minutes of CPU. Measured seen / held-out: 0.9999 / 0.9875
+    # (seed 0, this test), 1.0000 / 0.9819 (seed 1); the issue aims at 0.98. Held-out
+    # accuracy moves by points between float paths (seeds, CPUs, backends), so 0.95 here
+    model = date_model()
+    history = train_dates(model, TrainConfig(max_steps=4000, log_every=1000))
+    assert history[-1]["loss"] < 0.01
     report = evaluate_dates(model, per_format=200)
     assert report.seen >= 0.98, "\n".join(report.lines())
-    assert report.unseen >= 0.8, "\n".join(report.lines())
+    assert report.unseen >= 0.95, "\n".join(report.lines())
+    assert model.translate("3rd of March 2021", beam_size=3) == "2021-03-03"

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from lstmkit.errors import InputError
+
 #: the loops a ConvLSTM can run on; "auto" picks "fused"
 BACKENDS = ("reference", "fused")
 
@@ -25,14 +27,14 @@ BACKENDS = ("reference", "fused")
 def check_backend(name: str) -> str:
     """Validate a backend name at construction time."""
     if name != "auto" and name not in BACKENDS:
-        raise ValueError(f"unknown ConvLSTM backend {name!r}; expected 'auto', 'reference' or 'fused'")
+        raise InputError(f"unknown ConvLSTM backend {name!r}; expected 'auto', 'reference' or 'fused'")
     return name
 
 
 def resolve_backend(name: str, x: Tensor) -> str:
     """The loop that runs ``x``: the requested one, or "fused" for "auto"."""
     if not x.dtype.is_floating_point:
-        raise ValueError(f"ConvLSTM runs floating-point frames, got {x.dtype}")
+        raise InputError(f"ConvLSTM runs floating-point frames, got {x.dtype}")
     return "fused" if name == "auto" else name
 
 
@@ -86,14 +88,14 @@ def check_lengths(lengths, T: int, B: int, device) -> Tensor | None:
         return None
     lengths = torch.as_tensor(lengths)
     if lengths.dim() != 1 or lengths.shape[0] != B:
-        raise ValueError(
+        raise InputError(
             f"lengths must be a 1-D tensor of {B} clip lengths (one per batch element), "
             f"got shape {tuple(lengths.shape)}"
         )
     if lengths.dtype.is_floating_point or lengths.dtype == torch.bool:
-        raise ValueError(f"lengths must be an integer tensor, got {lengths.dtype}")
+        raise InputError(f"lengths must be an integer tensor, got {lengths.dtype}")
     lengths = lengths.to(device=device, dtype=torch.int64)
     lo, hi = int(lengths.min()), int(lengths.max())
     if lo <= 0 or hi > T:
-        raise ValueError(f"lengths must lie in [1, T={T}], got lengths from {lo} to {hi}")
+        raise InputError(f"lengths must lie in [1, T={T}], got lengths from {lo} to {hi}")
     return lengths

@@ -23,13 +23,14 @@ from lstmkit.convlstm.common import (
 )
 from lstmkit.convlstm.fused import fused_layer
 from lstmkit.convlstm.reference import reference_layer
+from lstmkit.errors import InputError
 
 
 def _kernel(kernel_size) -> tuple[int, int]:
     k = (kernel_size, kernel_size) if isinstance(kernel_size, numbers.Integral) else tuple(kernel_size)
     if len(k) != 2 or any(not isinstance(v, numbers.Integral) or v <= 0 or v % 2 == 0 for v in k):
         # "same" padding keeps the frame size only for odd kernels
-        raise ValueError(f"kernel_size must be an odd positive int or a pair of them, got {kernel_size!r}")
+        raise InputError(f"kernel_size must be an odd positive int or a pair of them, got {kernel_size!r}")
     return int(k[0]), int(k[1])
 
 
@@ -39,12 +40,12 @@ class _ConvLSTMBase(nn.Module):
     def _setup(self, in_channels: int, hidden: list[int], kernel_size, bias: bool, peephole: bool,
                forget_bias: float, backend: str, device, dtype, suffixes: list[str]) -> None:
         if not isinstance(in_channels, int) or isinstance(in_channels, bool) or in_channels <= 0:
-            raise ValueError(f"input_channels must be a positive integer, got {in_channels!r}")
+            raise InputError(f"input_channels must be a positive integer, got {in_channels!r}")
         for k in hidden:
             if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
-                raise ValueError(f"hidden_channels must be positive integers, got {k!r}")
+                raise InputError(f"hidden_channels must be positive integers, got {k!r}")
         if forget_bias and not bias:
-            raise ValueError("forget_bias needs bias=True (it initialises the forget gate's bias)")
+            raise InputError("forget_bias needs bias=True (it initialises the forget gate's bias)")
         self.input_channels = in_channels
         self.kernel_size = _kernel(kernel_size)
         self.padding = (self.kernel_size[0] // 2, self.kernel_size[1] // 2)
@@ -101,13 +102,13 @@ class _ConvLSTMBase(nn.Module):
         name = type(self).__name__
         if not isinstance(x, Tensor) or x.dim() != dims:
             got = f"{x.dim()}-D" if isinstance(x, Tensor) else type(x).__name__
-            raise ValueError(f"{name}: expected {what}, got {got} input")
+            raise InputError(f"{name}: expected {what}, got {got} input")
         C = x.shape[-3]
         if C != self.input_channels:
-            raise ValueError(f"{name}: expected {self.input_channels} input channels, got {C}")
+            raise InputError(f"{name}: expected {self.input_channels} input channels, got {C}")
         w = self.weight_ih_l0 if hasattr(self, "weight_ih_l0") else self.weight_ih
         if x.dtype != w.dtype or x.device != w.device:
-            raise ValueError(
+            raise InputError(
                 f"{name}: input must have the parameters' dtype and device ({w.dtype}, {w.device}), "
                 f"got ({x.dtype}, {x.device})"
             )
@@ -162,12 +163,12 @@ class ConvLSTM(_ConvLSTMBase):
         if isinstance(hidden_channels, Sequence):
             hidden = list(hidden_channels)
             if not hidden or (num_layers != 1 and num_layers != len(hidden)):
-                raise ValueError(
+                raise InputError(
                     f"hidden_channels lists {len(hidden)} layers but num_layers is {num_layers}"
                 )
         else:
             if not isinstance(num_layers, int) or num_layers <= 0:
-                raise ValueError(f"num_layers must be a positive integer, got {num_layers!r}")
+                raise InputError(f"num_layers must be a positive integer, got {num_layers!r}")
             hidden = [hidden_channels] * num_layers
         self._hidden = hidden
         self.hidden_channels = hidden_channels
@@ -207,14 +208,14 @@ class ConvLSTM(_ConvLSTMBase):
         if hx is None:
             return [(x.new_zeros(B, K, Y, X), x.new_zeros(B, K, Y, X)) for K in self._hidden]
         if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-            raise ValueError(f"ConvLSTM: hx must be a pair (h_0, c_0), got {type(hx).__name__}")
+            raise InputError(f"ConvLSTM: hx must be a pair (h_0, c_0), got {type(hx).__name__}")
         out = []
         for i, K in enumerate(self._hidden):
             pair = []
             for name, s in zip(("h_0", "c_0"), hx):
                 t = s[i]
                 if tuple(t.shape) != (B, K, Y, X):
-                    raise ValueError(f"ConvLSTM: expected {name}[{i}] of shape {(B, K, Y, X)}, got {tuple(t.shape)}")
+                    raise InputError(f"ConvLSTM: expected {name}[{i}] of shape {(B, K, Y, X)}, got {tuple(t.shape)}")
                 pair.append(t)
             out.append(tuple(pair))
         return out
@@ -249,6 +250,6 @@ class ConvLSTMCell(_ConvLSTMBase):
             h0, c0 = hx
             for name, s in (("h_0", h0), ("c_0", c0)):
                 if tuple(s.shape) != (B, K, Y, X):
-                    raise ValueError(f"ConvLSTMCell: expected {name} of shape {(B, K, Y, X)}, got {tuple(s.shape)}")
+                    raise InputError(f"ConvLSTMCell: expected {name} of shape {(B, K, Y, X)}, got {tuple(s.shape)}")
         _, h1, c1 = self._run_layer("", input.unsqueeze(0), h0, c0, None)
         return h1, c1

@@ -20,6 +20,8 @@ def prediction_strip(model, clips: torch.Tensor, path: str | Path, context: int,
     matplotlib.use("Agg")  # files only; never needs a display
     import matplotlib.pyplot as plt
 
+    from lstmkit.forecasting.files import atomic_write
+
     T = clips.shape[1]
     if not 1 <= context < T:
         raise InputError(f"context must leave at least one frame to predict: 1 <= context < {T}, got {context}")
@@ -45,8 +47,7 @@ def prediction_strip(model, clips: torch.Tensor, path: str | Path, context: int,
     fig.suptitle(title or f"ConvLSTM on moving digits: true frames; one-step predictions; rollout "
                  f"from {context} input frames (each prediction fed back in)", fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    try:  # a temporary sibling renamed into place: never half a PNG at ``path``
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    finally:
+        plt.close(fig)

@@ -21,6 +21,7 @@ def attention_heatmap(model, texts: list[str] | str, path: str | Path, beam_size
     matplotlib.use("Agg")  # files only; never needs a display
     import matplotlib.pyplot as plt
 
+    from lstmkit.forecasting.files import atomic_write
     from lstmkit.seq2seq.decoding import decode
 
     texts = [texts] if isinstance(texts, str) else list(texts)
@@ -45,8 +46,7 @@ def attention_heatmap(model, texts: list[str] | str, path: str | Path, beam_size
     fig.suptitle(title or f"Seq2Seq attention ({c.attention}, {'bi' if c.bidirectional else 'uni'}"
                  f"directional encoder, H={c.hidden_size})", fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    try:  # a temporary sibling renamed into place: never half a PNG at ``path``
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    finally:
+        plt.close(fig)

@@ -8,6 +8,7 @@ training format ("seen formats") and every held-out format ("unseen formats"), w
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,9 +45,11 @@ class DateReport:
 
 
 def date_eval_sets(per_format: int = 200, seed: int = 12345) -> dict[str, Pairs]:
-    """Fixed evaluation pairs per format (test dates only), keyed by ``str(format)``."""
-    rng = np.random.default_rng(seed)
-    return {str(f): date_pairs(per_format, (f,), "test", rng) for f in TRAIN_FORMATS + HELD_OUT_FORMATS}
+    """Fixed evaluation pairs per format (test dates only), keyed by ``str(format)``. Each
+    format's pairs are seeded by its name, so adding or removing a format leaves the
+    other formats' pairs as they were."""
+    return {str(f): date_pairs(per_format, (f,), "test", np.random.default_rng([seed, zlib.crc32(str(f).encode())]))
+            for f in TRAIN_FORMATS + HELD_OUT_FORMATS}
 
 
 def evaluate_dates(model: Seq2Seq, per_format: int = 200, beam_size: int = 1, seed: int = 12345) -> DateReport:
@@ -64,8 +67,11 @@ def evaluate_dates(model: Seq2Seq, per_format: int = 200, beam_size: int = 1, se
 
 
 def date_model(**options) -> Seq2Seq:
-    """A Seq2Seq sized for the date task (``options``: Seq2SeqConfig fields)."""
-    return Seq2Seq(source_chars(), TARGET_CHARS, Seq2SeqConfig(**{"max_len": 12, **options}))
+    """A Seq2Seq sized for the date task (``options``: Seq2SeqConfig fields). Dropout 0.2
+    on the embeddings and the read-out is the default here: it lifted exact match on the
+    held-out formats from 0.9856 / 0.9675 to 0.9875 / 0.9819 (seeds 0 / 1, 4000 steps;
+    docs/seq2seq_video.md) at no cost on the training formats."""
+    return Seq2Seq(source_chars(), TARGET_CHARS, Seq2SeqConfig(**{"max_len": 12, "dropout": 0.2, **options}))
 
 
 def train_dates(model: Seq2Seq, config: TrainConfig, log=None) -> list[dict]:

@@ -128,7 +128,7 @@ def add_parser(subparsers) -> None:
     t.add_argument("--num-layers", type=int)
     t.add_argument("--attention", choices=("luong", "bahdanau"))
     t.add_argument("--unidirectional", action="store_true", help="a one-direction encoder")
-    t.add_argument("--dropout", type=float)
+    t.add_argument("--dropout", type=float, help="on embeddings and read-out (date task 0.2; --data 0)")
     t.add_argument("--backend", help="lstmkit backend of the LSTMs (auto)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--log-every", type=int, default=250)
