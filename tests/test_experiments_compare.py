@@ -7,6 +7,7 @@ docs section, the files); training quality is in test_experiments_training.py.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -99,6 +100,14 @@ def test_report_has_the_seed_table_with_measured_values(tiny):
     assert "`lstm:no_such_variant=True`" in text and "![curves](img/c.png)" in text
     assert f"Measured {tiny.date} on a " in text and "Budget per run: 3 steps or 30 s" in text
     assert text.count("| copy | 3 |") == 2
+
+
+def test_an_interrupted_comparison_says_what_it_never_ran(tiny):
+    # as if the comparison had stopped before the LSTM's copy runs
+    partial = replace(tiny, results=[r for r in tiny.results
+                                     if not (r.label == "lstm" and r.task == "copy")])
+    text = render(partial, "cmd", {})
+    assert "by every seed** (adding / copy) | none / none | none / not run |" in text
 
 
 def test_write_section_keeps_the_rest_of_the_page(tmp_path):

@@ -2,8 +2,9 @@
 generation (one step per character, the same state as a full pass), save/load, bad input.
 
 A small model trains on 200,000 characters of tiny Shakespeare for 200 batches (about
-10 s on 2 cores) and must beat what character pairs alone can do; the 10-minute quality
-goal runs under ``-m slow``.
+10 s on 2 cores) and must beat what character pairs alone can do. Under ``-m slow`` the
+default recipe trains for the steps it made in its measured 10-minute run (docs/text.md)
+and must beat the plain torch.nn.LSTM model's 10-minute figure.
 """
 
 from __future__ import annotations
@@ -159,3 +160,19 @@ def test_bad_input_gives_clear_errors(tmp_path):
     (tmp_path / "x").mkdir()
     with pytest.raises(InputError, match="not a saved lstmkit model"):
         TextGenerator.load(tmp_path / "x")
+
+
+# docs/text.md: in 600 s on 2 threads the default recipe made 6,405 steps and reached
+# 2.121 bits/char on the whole validation text; the plain torch.nn.LSTM model 2.204
+RECIPE_STEPS_IN_10_MINUTES = 6405
+PLAIN_MODEL_BITS_IN_10_MINUTES = 2.204
+
+
+@pytest.mark.slow
+def test_default_recipe_beats_the_plain_model_on_its_10_minute_step_count():
+    """About 10 minutes on 2 idle cores: the step budget stands in for the time budget
+    so that the check does not depend on the machine's speed or load."""
+    train, val = split_text(shakespeare(), 0.1)
+    gen = TextGenerator(seed=0).fit(train, max_steps=RECIPE_STEPS_IN_10_MINUTES)
+    bpc = gen.evaluate(val)
+    assert bpc < PLAIN_MODEL_BITS_IN_10_MINUTES, f"{bpc:.3f} bits/char on the validation text"

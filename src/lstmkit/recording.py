@@ -4,16 +4,20 @@ While the context is open, every forward of ``m`` runs on the reference backend 
 keeps, for the latest forward, ``rec.layers[k][d]``: a dict of (T, B, H) tensors for
 layer k and direction d, in the input's time order (keys ``i f g o c h`` for an LSTM,
 ``r z n h`` for a GRU, ``h`` for an RNN; with ``proj_size``, ``h`` is the projected
-state). Positions past a sequence's length (``lengths=``) hold the state carried over.
+state). With ``lengths=``, positions past a sequence's length are no steps of that
+sequence: the layer computes one there and discards it (its output is zero and its state
+carries over), and the recorded values at those positions are that discarded step;
+``rec.valid`` (T, B) marks the real positions.
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
 
+import torch
 from torch import nn
 
-_ACTIVE: list["StateRecorder"] = []
+_ACTIVE: list[StateRecorder] = []
 
 
 class StateRecorder:
@@ -25,6 +29,18 @@ class StateRecorder:
     def begin(self, lengths) -> None:
         self.layers = []
         self.lengths = lengths
+
+    @property
+    def valid(self) -> torch.Tensor | None:
+        """(T, B) bool: True where position t is a step of sequence b (all True without
+        ``lengths``); None before the first recorded forward."""
+        if not self.layers:
+            return None
+        T, B = next(iter(self.layers[0][0].values())).shape[:2]
+        if self.lengths is None:
+            return torch.ones(T, B, dtype=torch.bool)
+        lengths = self.lengths.to("cpu")
+        return torch.arange(T).unsqueeze(1) < lengths.unsqueeze(0)
 
 
 def active_recorder(module: nn.Module) -> StateRecorder | None:

@@ -50,8 +50,12 @@ def _cells(comp: Comparison) -> dict[str, list[str]]:
     """Measured value of each row for each column."""
     rows: dict[str, list[str]] = {k: [] for k in ("long", "blocks", "time", "params", "steps")}
     for label in _columns(comp):
-        longest = [comp.longest_solved(label, t) for t in comp.config.tasks]
-        rows["long"].append(" / ".join("none" if v is None else str(v) for v in longest))
+        longest = []
+        for t in comp.config.tasks:  # "not run": an interrupted comparison never got there
+            ran = any(r.label == label and r.task == t for r in comp.results)
+            v = comp.longest_solved(label, t) if ran else "not run"
+            longest.append("none" if v is None else str(v))
+        rows["long"].append(" / ".join(longest))
         ref = _reference_runs(comp, label)
         any_run = next((r for r in comp.results if r.label == label), None)
         rows["blocks"].append(str(any_run.gate_blocks) if any_run else "n/a")

@@ -59,7 +59,8 @@ def train(args: argparse.Namespace) -> int:
     max_time = args.max_time if args.max_time > 0 else None
     print(
         f"textgen: {source}: {len(train_text):,} training / {len(val_text):,} validation characters; "
-        f"{c.cell} {c.num_layers}x{c.hidden_size}, batch {c.batch_size}x{c.seq_len}, lr {c.lr:g}, "
+        f"{c.cell} {c.num_layers}x{c.hidden_size}, dropout {c.dropout:g}, "
+        f"batch {c.batch_size}x{c.seq_len}, lr {c.lr:g}, "
         f"seed {c.seed}; budget: {f'{max_time:g}s' if max_time else 'no time limit'}"
         f"{f', {args.max_steps} steps' if args.max_steps else ''}",
         flush=True,

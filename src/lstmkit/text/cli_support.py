@@ -43,6 +43,9 @@ def apply_threads(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
 
 
+_VAL_STYLES = [("s-", "*"), ("^--", "P"), ("v:", "X"), ("d-.", "D")]
+
+
 def plot_lm_curve(
     history: list[dict],
     path: str | Path,
@@ -59,15 +62,34 @@ def plot_lm_curve(
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    t = [r["train_time"] / 60 for r in history]
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    ax.plot(t, [r["train_bpc"] for r in history], "o-", label="train (mean since last point)")
-    if history and "val_bpc" in history[0]:
-        ax.plot(t, [r["val_bpc"] for r in history], "s-", label="validation")
-    for label, rows in (others or {}).items():
-        ax.plot(
-            [r["train_time"] / 60 for r in rows], [r["val_bpc"] for r in rows], "^--", label=label
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    ax.plot(
+        [r["train_time"] / 60 for r in history],
+        [r["train_bpc"] for r in history],
+        "o-",
+        label="train (mean since last point)",
+    )
+    runs = {"validation": history} if history and "val_bpc" in history[0] else {}
+    for (label, rows), (line, mark) in zip({**runs, **(others or {})}.items(), _VAL_STYLES):
+        # during training a window of the validation text is scored; the final point (if
+        # any) scores all of it, a different number: it gets its own marker
+        during = [r for r in rows if not r.get("final")]
+        final = [r for r in rows if r.get("final")]
+        drawn = ax.plot(
+            [r["train_time"] / 60 for r in during],
+            [r["val_bpc"] for r in during],
+            line,
+            label=f"{label}: its first characters (during training)",
         )
+        if final:
+            ax.plot(
+                [r["train_time"] / 60 for r in final],
+                [r["val_bpc"] for r in final],
+                mark,
+                ms=11,
+                color=drawn[0].get_color(),
+                label=f"{label}: the whole text (end)",
+            )
     if reference is not None:
         ax.axhline(
             reference, color="grey", ls="--", lw=1, label=f"goal {reference:.2f} bits (1.40 nats)"
@@ -76,7 +98,7 @@ def plot_lm_curve(
     ax.set_ylabel("bits per character")
     ax.set_ylim(top=min(4.5, ax.get_ylim()[1]))
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=7)
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
