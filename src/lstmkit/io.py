@@ -122,6 +122,25 @@ def _umask() -> int:
     return mask
 
 
+def atomic_write(path: str | os.PathLike, write) -> Path:
+    """Write one file atomically: ``write(tmp_path)`` fills a temporary sibling, which is
+    then renamed onto ``path`` (with the mode a plain create would give; mkstemp's is
+    0600), so a crash or an error in ``write`` never leaves half a file where a good one
+    (or none) was. Returns ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -20,7 +20,7 @@ def prediction_strip(model, clips: torch.Tensor, path: str | Path, context: int,
     matplotlib.use("Agg")  # files only; never needs a display
     import matplotlib.pyplot as plt
 
-    from lstmkit.forecasting.files import atomic_write
+    from lstmkit.io import atomic_write
 
     T = clips.shape[1]
     if not 1 <= context < T:

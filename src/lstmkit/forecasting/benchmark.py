@@ -22,7 +22,7 @@ import pandas as pd
 
 from lstmkit.errors import InputError
 from lstmkit.forecasting.backtest import BacktestResult, backtest
-from lstmkit.forecasting.files import atomic_write
+from lstmkit.io import atomic_write
 from lstmkit.forecasting.forecaster import Forecaster
 
 BASELINE_NAMES = ("naive", "seasonal_naive", "theta", "ets")

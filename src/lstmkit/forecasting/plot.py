@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lstmkit.forecasting.files import atomic_write
+from lstmkit.io import atomic_write
 from lstmkit.forecasting.frame import DS, ID, Y, quantile_column
 
 MAX_PANELS = 4

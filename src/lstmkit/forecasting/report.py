@@ -9,7 +9,7 @@ import pandas as pd
 
 from lstmkit.errors import InputError
 from lstmkit.forecasting.backtest import BacktestResult, backtest, compare
-from lstmkit.forecasting.files import atomic_write
+from lstmkit.io import atomic_write
 from lstmkit.forecasting.forecaster import Forecaster
 from lstmkit.forecasting.frame import SeriesSet
 

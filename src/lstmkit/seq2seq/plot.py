@@ -21,7 +21,7 @@ def attention_heatmap(model, texts: list[str] | str, path: str | Path, beam_size
     matplotlib.use("Agg")  # files only; never needs a display
     import matplotlib.pyplot as plt
 
-    from lstmkit.forecasting.files import atomic_write
+    from lstmkit.io import atomic_write
     from lstmkit.seq2seq.decoding import decode
 
     texts = [texts] if isinstance(texts, str) else list(texts)
