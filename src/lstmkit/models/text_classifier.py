@@ -13,13 +13,16 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-import torch
+import torch  # noqa: F401  (the docstring examples)
 from torch import Tensor, nn
 
 from lstmkit.errors import InputError
-from lstmkit.models.char_lm import CELLS, make_rnn
-
-POOLINGS = ("max", "mean", "max_mean", "last")
+from lstmkit.models.char_lm import make_rnn
+from lstmkit.models.pooled import (
+    POOLINGS,  # noqa: F401  (re-exported)
+    check_pooled_config,
+    pool,
+)
 
 
 @dataclass
@@ -40,16 +43,7 @@ class TextClassifierNetConfig:
     layer_options: dict = field(default_factory=lambda: {"backend": "auto"})
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "embedding_dim", "hidden_size", "num_layers"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-                raise InputError(f"{name} must be a positive integer, got {v!r}")
-        if not isinstance(self.num_classes, int) or self.num_classes < 2:
-            raise InputError(f"num_classes must be an integer >= 2, got {self.num_classes!r}")
-        if self.cell not in CELLS:
-            raise InputError(f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
-        if self.pooling not in POOLINGS:
-            raise InputError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
+        check_pooled_config(self, ("vocab_size", "embedding_dim", "hidden_size", "num_layers"))
         if not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
             raise InputError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
 
@@ -92,21 +86,7 @@ class TextClassifierNet(nn.Module):
         """The pooled sentence vectors (B, F) the head classifies."""
         emb = self.drop(self.embedding(tokens))  # (B, T, E)
         out, state = self.rnn(emb, lengths=lengths)  # (B, T, D*H), zero past each length
-        c = self.config
-        if c.pooling == "last":
-            h = state[0] if isinstance(state, tuple) else state  # (L*D, B, H)
-            D = 2 if c.bidirectional else 1
-            return torch.cat(list(h[-D:]), dim=-1)  # last layer, every direction: (B, D*H)
-        T = tokens.shape[1]
-        valid = (torch.arange(T, device=tokens.device) < lengths.unsqueeze(1)).unsqueeze(
-            -1
-        )  # (B, T, 1)
-        parts = []
-        if c.pooling in ("max", "max_mean"):
-            parts.append(out.masked_fill(~valid, float("-inf")).amax(dim=1))
-        if c.pooling in ("mean", "max_mean"):
-            parts.append((out * valid).sum(dim=1) / lengths.unsqueeze(1).to(out.dtype))
-        return torch.cat(parts, dim=-1)
+        return pool(out, state, lengths, self.config.pooling, self.config.bidirectional)
 
     def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
         return self.head(self.drop(self.features(tokens, lengths)))  # (B, C)

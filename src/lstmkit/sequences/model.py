@@ -13,13 +13,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-import torch
+import torch  # noqa: F401  (the docstring examples)
 from torch import Tensor, nn
 
 from lstmkit.errors import InputError
-from lstmkit.models.char_lm import CELLS, make_rnn
-
-POOLINGS = ("max", "mean", "max_mean", "last")
+from lstmkit.models.char_lm import make_rnn
+from lstmkit.models.pooled import POOLINGS, check_pooled_config, masked_pool, pool  # noqa: F401
 
 
 @dataclass
@@ -42,36 +41,13 @@ class SequenceNetConfig:
     layer_options: dict = field(default_factory=lambda: {"backend": "auto"})
 
     def __post_init__(self) -> None:
-        for name in ("n_channels", "hidden_size", "num_layers"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-                raise InputError(f"{name} must be a positive integer, got {v!r}")
-        if not isinstance(self.num_classes, int) or self.num_classes < 2:
-            raise InputError(f"num_classes must be an integer >= 2, got {self.num_classes!r}")
-        if self.cell not in CELLS:
-            raise InputError(f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
-        if self.pooling not in POOLINGS:
-            raise InputError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
+        check_pooled_config(self, ("n_channels", "hidden_size", "num_layers"))
         d = self.dropout
         if not isinstance(d, (int, float)) or isinstance(d, bool) or not 0 <= d < 1:
             raise InputError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def masked_pool(out: Tensor, lengths: Tensor, how: str) -> Tensor:
-    """Pool ``out`` (B, T, F) over its first ``lengths`` (B,) steps: ``max``, ``mean`` or
-    ``max_mean`` (the two concatenated, (B, 2F))."""
-    T = out.shape[1]
-    steps = torch.arange(T, device=out.device)
-    valid = (steps < lengths.to(out.device).unsqueeze(1)).unsqueeze(-1)  # (B, T, 1)
-    parts = []
-    if how in ("max", "max_mean"):
-        parts.append(out.masked_fill(~valid, float("-inf")).amax(dim=1))
-    if how in ("mean", "max_mean"):
-        parts.append((out * valid).sum(dim=1) / lengths.to(out).unsqueeze(1))
-    return torch.cat(parts, dim=-1)
 
 
 class SequenceClassifierNet(nn.Module):
@@ -101,12 +77,7 @@ class SequenceClassifierNet(nn.Module):
     def features(self, x: Tensor, lengths: Tensor) -> Tensor:
         """The pooled sequence vectors (B, F) the head classifies."""
         out, state = self.rnn(x, lengths=lengths)  # (B, T, D*H), zero past each length
-        c = self.config
-        if c.pooling == "last":
-            h = state[0] if isinstance(state, tuple) else state  # (L*D, B, H)
-            D = 2 if c.bidirectional else 1
-            return torch.cat(list(h[-D:]), dim=-1)  # last layer, every direction: (B, D*H)
-        return masked_pool(out, lengths, c.pooling)
+        return pool(out, state, lengths, self.config.pooling, self.config.bidirectional)
 
     def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
         return self.head(self.drop(self.features(x, lengths)))  # (B, K)

@@ -7,6 +7,8 @@ Shapes: T time, B batch, H hidden, NG gates, G = NG*H.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import Tensor
 
@@ -23,53 +25,44 @@ def _sum(t: Tensor, like: Tensor | None, need: bool) -> Tensor | None:
     return t.sum((0, 1)).to(like.dtype)
 
 
+class _Params(NamedTuple):
+    """The tensor inputs of :class:`TritonDirection` after the states, in ``apply`` order
+    (None where absent); saved for backward."""
+
+    w_hh: Tensor
+    b_hh: Tensor | None
+    ln_w: Tensor | None
+    ln_b: Tensor | None
+    p_i: Tensor | None
+    p_f: Tensor | None
+    p_o: Tensor | None
+    lnc_w: Tensor | None
+    lnc_b: Tensor | None
+    rec_mask: Tensor | None
+    zone_h: Tensor | None
+    zone_c: Tensor | None
+    lengths: Tensor | None
+
+    def launch_args(self) -> tuple:
+        """(ln_h, cp, rec_mask, zone_h, zone_c, lengths) as the launchers take them: ln_h
+        the recurrent layer norm's (weight, bias) or None, cp the cell's (p_i, p_f, p_o,
+        lnc_w, lnc_b)."""
+        ln_h = None if self.ln_w is None else (self.ln_w, self.ln_b)
+        cp = (self.p_i, self.p_f, self.p_o, self.lnc_w, self.lnc_b)
+        return (ln_h, cp, self.rec_mask, self.zone_h, self.zone_c, self.lengths)
+
+
 class TritonDirection(torch.autograd.Function):
     @staticmethod
-    def forward(
-        ctx,
-        rec,
-        plan,
-        gx,
-        h0,
-        c0,
-        w_hh,
-        b_hh,
-        ln_w,
-        ln_b,
-        p_i,
-        p_f,
-        p_o,
-        lnc_w,
-        lnc_b,
-        rec_mask,
-        zone_h,
-        zone_c,
-        lengths,
-    ):
+    def forward(ctx, rec, plan, gx, h0, c0, *params):
+        """``params``: the fields of :class:`_Params`, in order."""
         T = gx.shape[0]
-        ln_h = None if ln_w is None else (ln_w, ln_b)
-        cp = (p_i, p_f, p_o, lnc_w, lnc_b)
-        saved = launch.forward(
-            rec, plan, gx, h0, c0, w_hh, b_hh, ln_h, cp, rec_mask, zone_h, zone_c, lengths
-        )
+        x = _Params(*params)
+        saved = launch.forward(rec, plan, gx, h0, c0, x.w_hh, x.b_hh, *x.launch_args())
         ctx.rec, ctx.plan, ctx.saved = rec, plan, saved
         # dtypes only for gx and the initial states: keeping gx itself would hold (T, B, G)
         ctx.dtypes = (gx.dtype, h0.dtype, None if c0 is None else c0.dtype)
-        ctx.save_for_backward(
-            w_hh,
-            b_hh,
-            ln_w,
-            ln_b,
-            p_i,
-            p_f,
-            p_o,
-            lnc_w,
-            lnc_b,
-            rec_mask,
-            zone_h,
-            zone_c,
-            lengths,
-        )
+        ctx.save_for_backward(*x)
         hn = saved["hs"][T].to(gx.dtype, copy=True)
         if not rec.lstm:
             return saved["out"], hn
@@ -77,30 +70,13 @@ class TritonDirection(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, dout, dhn, dcn=None):
-        (
-            w_hh,
-            b_hh,
-            ln_w,
-            ln_b,
-            p_i,
-            p_f,
-            p_o,
-            lnc_w,
-            lnc_b,
-            rec_mask,
-            zone_h,
-            zone_c,
-            lengths,
-        ) = ctx.saved_tensors
+        x = _Params(*ctx.saved_tensors)
+        w_hh, b_hh, ln_w, ln_b, p_i, p_f, p_o, lnc_w, lnc_b, rec_mask = x[:10]
         rec, plan, s = ctx.rec, ctx.plan, ctx.saved
         gx_dtype, h0_dtype, c0_dtype = ctx.dtypes
         T, B, G = s["acts"].shape
         H = w_hh.shape[1]
-        ln_h = None if ln_w is None else (ln_w, ln_b)
-        cp = (p_i, p_f, p_o, lnc_w, lnc_b)
-        g = launch.backward(
-            rec, plan, s, w_hh, ln_h, cp, rec_mask, zone_h, zone_c, lengths, dout, dhn, dcn
-        )
+        g = launch.backward(rec, plan, s, w_hh, *x.launch_args(), dout, dhn, dcn)
         need = ctx.needs_input_grad
         dw_hh = None
         if need[5]:

@@ -99,7 +99,6 @@ def forward(
     H = w.shape[1]
     f32 = dict(device=gx.device, dtype=torch.float32)
     n_ht = plan.n_hidden_tiles(H)
-    persistent = plan.persistent or n_ht == 1
     none = gx.new_empty(1)  # stands for every absent tensor (never read)
     hs = torch.empty(T + 1, B, H, **f32)
     hs[0] = h0
@@ -119,7 +118,6 @@ def forward(
     st_h = torch.empty(T, B, n_ht, 2, **f32) if rec.ln_h and n_ht > 1 else none
     st_c = torch.empty(T, B, n_ht, 2, **f32) if rec.ln_c and n_ht > 1 else none
     cnt = torch.zeros(plan.n_batch_tiles(B), device=gx.device, dtype=torch.int32)
-    p_i, p_f, p_o, g_c, b_c = (none if v is None else v.contiguous() for v in cp)
     ln_w, ln_b = (none, none) if ln_h is None else (ln_h[0].contiguous(), ln_h[1].contiguous())
     args = (
         gx.contiguous(),
@@ -127,15 +125,8 @@ def forward(
         none if b_hh is None else b_hh.contiguous(),
         ln_w,
         ln_b,
-        p_i,
-        p_f,
-        p_o,
-        g_c,
-        b_c,
-        _opt(rec_mask, none),
-        _opt(zone_h, none),
-        _opt(zone_c, none),
-        _opt(lengths, none),
+        *_opts(cp, none),
+        *_opts((rec_mask, zone_h, zone_c, lengths), none),
         s["hs"],
         s["cs"],
         s["out"],
@@ -148,26 +139,10 @@ def forward(
         st_c,
         cnt,
     )
-    consts = kernel_consts(rec, plan, H, w.dtype, interpreting())
-    consts.update(
-        **launch_options(plan, H),
-        HAS_BHH=b_hh is not None,
-        HAS_RD=rec_mask is not None,
-        HAS_ZH=zone_h is not None,
-        HAS_ZC=zone_c is not None,
-        HAS_LEN=lengths is not None,
-    )
-    grid = plan.n_batch_tiles(B) * n_ht
+    consts = _consts(rec, plan, H, w, rec_mask, zone_h, zone_c, lengths, HAS_BHH=b_hh is not None)
     t_range = (B, H, float(rec.cell_clip or 0.0), EPS)
     stages = _stages([rec.ln_h and n_ht > 1, rec.ln_c and n_ht > 1], 3)
-    if persistent:
-        _launch(recurrence_fwd, grid, (*args, 0, T, *t_range), dict(STAGES=3, **consts))
-    else:
-        for t in range(T):
-            for st in stages:
-                _launch(
-                    recurrence_fwd, grid, (*args, t, t + 1, *t_range), dict(STAGES=st, **consts)
-                )
+    _run(recurrence_fwd, plan, B, H, T, args, t_range, consts, stages, reverse=False)
     return s
 
 
@@ -193,7 +168,6 @@ def backward(
     dev = w.device
     f32 = dict(device=dev, dtype=torch.float32)
     n_ht = plan.n_hidden_tiles(H)
-    persistent = plan.persistent or n_ht == 1
     none = torch.empty(1, **f32)
     dh = dhn.float().contiguous().clone()
     dc = dcn.float().contiguous().clone() if rec.lstm else none
@@ -205,20 +179,12 @@ def backward(
     sb_h = torch.empty(T, B, n_ht, 2, **f32) if rec.ln_h and n_ht > 1 else none
     sb_c = torch.empty(T, B, n_ht, 2, **f32) if rec.ln_c and n_ht > 1 else none
     cnt = torch.zeros(plan.n_batch_tiles(B), device=dev, dtype=torch.int32)
-    p_i, p_f, p_o, g_c, b_c = (none if v is None else v.contiguous() for v in cp)
     ln_w = none if ln_h is None else ln_h[0].contiguous()
     args = (
         w.contiguous(),
         ln_w,
-        p_i,
-        p_f,
-        p_o,
-        g_c,
-        b_c,
-        _opt(rec_mask, none),
-        _opt(zone_h, none),
-        _opt(zone_c, none),
-        _opt(lengths, none),
+        *_opts(cp, none),
+        *_opts((rec_mask, zone_h, zone_c, lengths), none),
         saved["hs"],
         saved["cs"],
         saved["acts"],
@@ -239,26 +205,10 @@ def backward(
         sb_c,
         cnt,
     )
-    consts = kernel_consts(rec, plan, H, w.dtype, interpreting())
-    consts.update(
-        **launch_options(plan, H),
-        HAS_DOUT=dout is not None,
-        HAS_RD=rec_mask is not None,
-        HAS_ZH=zone_h is not None,
-        HAS_ZC=zone_c is not None,
-        HAS_LEN=lengths is not None,
-    )
-    grid = plan.n_batch_tiles(B) * n_ht
+    consts = _consts(rec, plan, H, w, rec_mask, zone_h, zone_c, lengths, HAS_DOUT=dout is not None)
     t_range = (B, H, float(rec.cell_clip or 0.0))
-    if persistent:
-        _launch(recurrence_bwd, grid, (*args, 0, T, *t_range), dict(STAGES=4, **consts))
-    else:
-        stages = _stages([rec.ln_c and n_ht > 1, rec.ln_h and n_ht > 1, n_ht > 1], 4)
-        for t in range(T - 1, -1, -1):
-            for st in stages:
-                _launch(
-                    recurrence_bwd, grid, (*args, t, t + 1, *t_range), dict(STAGES=st, **consts)
-                )
+    stages = _stages([rec.ln_c and n_ht > 1, rec.ln_h and n_ht > 1, n_ht > 1], 4)
+    _run(recurrence_bwd, plan, B, H, T, args, t_range, consts, stages, reverse=True)
     return dict(dgx=dgx, dgh=dgh, da=da, dy=dy, dyc=dyc, dh=dh, dc=dc)
 
 
@@ -274,5 +224,47 @@ def _launch(kernel, grid: int, args: tuple, kwargs: dict) -> None:
         ) from None
 
 
-def _opt(t: Tensor | None, none: Tensor) -> Tensor:
-    return none if t is None else t.contiguous()
+def _opts(ts, none: Tensor) -> tuple[Tensor, ...]:
+    """Each of ``ts`` made contiguous, ``none`` for each absent one."""
+    return tuple(none if t is None else t.contiguous() for t in ts)
+
+
+def _consts(
+    rec: Recurrence, plan: Plan, H: int, w: Tensor, rec_mask, zone_h, zone_c, lengths, **flags
+) -> dict:
+    """Every compile-time argument and launch option of a kernel but STAGES: those shared
+    by both kernels, the flags of the optional tensors both take, and ``flags``."""
+    consts = kernel_consts(rec, plan, H, w.dtype, interpreting())
+    consts.update(
+        **launch_options(plan, H),
+        **flags,
+        HAS_RD=rec_mask is not None,
+        HAS_ZH=zone_h is not None,
+        HAS_ZC=zone_c is not None,
+        HAS_LEN=lengths is not None,
+    )
+    return consts
+
+
+def _run(
+    kernel,
+    plan: Plan,
+    B: int,
+    H: int,
+    T: int,
+    args: tuple,
+    t_range: tuple,
+    consts: dict,
+    stages: list[int],
+    reverse: bool,
+) -> None:
+    """Launch ``kernel`` over all T steps: once, persistent, running every stage (the last
+    of ``stages``); else one launch per step (last to first when ``reverse``) and stage."""
+    n_ht = plan.n_hidden_tiles(H)
+    grid = plan.n_batch_tiles(B) * n_ht
+    if plan.persistent or n_ht == 1:
+        _launch(kernel, grid, (*args, 0, T, *t_range), dict(STAGES=stages[-1], **consts))
+        return
+    for t in range(T - 1, -1, -1) if reverse else range(T):
+        for st in stages:
+            _launch(kernel, grid, (*args, t, t + 1, *t_range), dict(STAGES=st, **consts))

@@ -32,10 +32,9 @@ from lstmkit.backends.triton.kernels.common import (
     store_pair,
     sum_pairs,
     tanh,
-    vec,
     vec4,
-    w_tile_bwd,
 )
+from lstmkit.backends.triton.kernels.program import cell_vecs, program_tile, w_tiles
 
 
 @triton.jit
@@ -125,42 +124,15 @@ def recurrence_bwd(
     DOT_F32: tl.constexpr,
     PREC: tl.constexpr,
 ):
-    pid = tl.program_id(0)
-    bt = pid // NHT
-    ht = pid % NHT
-    rb = bt * BB + tl.arange(0, BB)
-    rmask = rb < B
-    uu = ht * HT + tl.arange(0, HT)
-    umask = uu[None, :] < H
-    m2 = rmask[:, None] & umask
-    jj = tl.arange(0, HP)
-    fmask = rmask[:, None] & (jj[None, :] < H)
+    bt, ht, rb, rmask, umask, m2, jj, fmask, s_off, g_off = program_tile(B, H, NG, BB, HP, HT, NHT)
     G = NG * H
-    s_off = rb[:, None] * H + uu[None, :]
-    g_off = rb[:, None] * G + uu[None, :]
     cnt_b = cnt + bt
     wdt = w.dtype.element_ty
 
-    w0 = w_tile_bwd(w, 0, ht, H, HP, HT)  # (HP, HT), resident for all T steps
-    w1 = w_tile_bwd(w, 1, ht, H, HP, HT)
-    w2 = w_tile_bwd(w, 2, ht, H, HP, HT)
-    w3 = w0
-    if NG == 4:
-        w3 = w_tile_bwd(w, 3, ht, H, HP, HT)
+    w0, w1, w2, w3 = w_tiles(w, ht, H, NG, HP, HT, True)  # (HP, HT), resident for all T steps
     if LN_H:
         lw0, lw1, lw2, lw3 = vec4(lnw, ht, H, HT, NG)
-    if PEEP:
-        vpi = 0.0  # coupled gates have no input gate, nor its peephole
-        if not COUPLED:
-            vpi = vec(pi, 0, ht, H, HT)
-        vpf = vec(pf, 0, ht, H, HT)
-        vpo = vec(po, 0, ht, H, HT)
-    else:
-        vpi = 0.0
-        vpf = 0.0
-    if LN_C:
-        gamma = vec(lncw, 0, ht, H, HT)
-        beta = vec(lncb, 0, ht, H, HT)
+    vpi, vpf, vpo, gamma, beta = cell_vecs(pi, pf, po, lncw, lncb, ht, H, HT, COUPLED, PEEP, LN_C)
     if HAS_RD:
         rd = tl.load(rdm + s_off, mask=m2, other=0.0).to(tl.float32)
     if HAS_LEN:

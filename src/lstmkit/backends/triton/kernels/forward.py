@@ -36,10 +36,9 @@ from lstmkit.backends.triton.kernels.common import (
     sigmoid,
     store_pair,
     tanh,
-    vec,
     vec4,
-    w_tile_fwd,
 )
+from lstmkit.backends.triton.kernels.program import cell_vecs, program_tile, w_tiles
 
 
 @triton.jit(do_not_specialize=["t0", "t1"])  # steps are runtime values, 1 included
@@ -99,48 +98,21 @@ def recurrence_fwd(
     DOT_F32: tl.constexpr,
     PREC: tl.constexpr,
 ):
-    pid = tl.program_id(0)
-    bt = pid // NHT
-    ht = pid % NHT
-    rb = bt * BB + tl.arange(0, BB)  # (BB,) batch rows
-    rmask = rb < B
-    uu = ht * HT + tl.arange(0, HT)  # (HT,) hidden units
-    umask = uu[None, :] < H
-    m2 = rmask[:, None] & umask  # (BB, HT)
-    jj = tl.arange(0, HP)
-    fmask = rmask[:, None] & (jj[None, :] < H)  # (BB, HP)
+    bt, ht, rb, rmask, umask, m2, jj, fmask, s_off, g_off = program_tile(B, H, NG, BB, HP, HT, NHT)
     G = NG * H
-    s_off = rb[:, None] * H + uu[None, :]  # own units in a (B, H) slab
-    g_off = rb[:, None] * G + uu[None, :]  # gate 0 of own units in a (B, G) slab
     n_u = tl.minimum(H - ht * HT, HT) * 1.0  # real units in this tile
     cnt_b = cnt + bt
     first = rmask & ((rb * 0 + ht) == 0)  # rows whose per-row results tile 0 stores
     wdt = w.dtype.element_ty
 
     # resident: the recurrent weights and the per-unit parameters, for all T steps
-    w0 = w_tile_fwd(w, 0, ht, H, HP, HT)  # (HP, HT)
-    w1 = w_tile_fwd(w, 1, ht, H, HP, HT)
-    w2 = w_tile_fwd(w, 2, ht, H, HP, HT)
-    w3 = w0
-    if NG == 4:
-        w3 = w_tile_fwd(w, 3, ht, H, HP, HT)
+    w0, w1, w2, w3 = w_tiles(w, ht, H, NG, HP, HT, False)  # (HP, HT)
     if HAS_BHH:
         b0, b1, b2, b3 = vec4(bhh, ht, H, HT, NG)
     if LN_H:
         lw0, lw1, lw2, lw3 = vec4(lnw, ht, H, HT, NG)
         lb0, lb1, lb2, lb3 = vec4(lnb, ht, H, HT, NG)
-    if PEEP:
-        vpi = 0.0  # coupled gates have no input gate, nor its peephole
-        if not COUPLED:
-            vpi = vec(pi, 0, ht, H, HT)
-        vpf = vec(pf, 0, ht, H, HT)
-        vpo = vec(po, 0, ht, H, HT)
-    else:
-        vpi = 0.0
-        vpf = 0.0
-    if LN_C:
-        gamma = vec(lncw, 0, ht, H, HT)
-        beta = vec(lncb, 0, ht, H, HT)
+    vpi, vpf, vpo, gamma, beta = cell_vecs(pi, pf, po, lncw, lncb, ht, H, HT, COUPLED, PEEP, LN_C)
     if HAS_RD:
         rd = tl.load(rdm + rb[:, None] * H + jj[None, :], mask=fmask, other=0.0).to(tl.float32)
     if HAS_LEN:
