@@ -121,6 +121,8 @@ def test_cli_unknown_columns_and_paths(tmp_path, capsys):
     ({"horizon": 3, "lookback": [12, 0]}, "lookback as an integer >= 1"),
     ({"horizon": 3, "transform": "sqrt"}, "transform"),
     ({"horizon": 3, "dropout": 1.0}, "dropout below 1"),
+    ({"horizon": 3, "damping": 0.0}, "damping as a number in"),
+    ({"horizon": 3, "damping": 1.5}, "damping as a number in"),
 ])
 def test_bad_settings(kwargs, message):
     with pytest.raises(InputError, match=message):
@@ -143,3 +145,15 @@ def test_a_series_without_datetime_index():
                                      ("D", 7), ("B", 5), ("h", 24), ("30min", 48), ("15min", 96)])
 def test_season_length_from_frequency(freq, m):
     assert season_length_for(freq) == m
+
+
+def test_network_size_follows_the_number_of_windows():
+    # one short series (fits in one batch): 1 layer; many windows: 2 layers; explicit wins
+    short = Forecaster(horizon=3).check(Forecaster(horizon=3)._series_of(monthly(), "unique_id", "ds", "y"))
+    assert (short.hidden_size, short.num_layers) == (64, 1)
+    long = pd.Series(np.arange(1.0, 401.0), index=pd.date_range("1990-01-01", periods=400, freq="MS"))
+    big = Forecaster(horizon=3).check(Forecaster(horizon=3)._series_of(long, "unique_id", "ds", "y"))
+    assert (big.hidden_size, big.num_layers) == (64, 2)
+    mine = Forecaster(horizon=3, hidden_size=8, num_layers=3)
+    chosen = mine.check(mine._series_of(monthly(), "unique_id", "ds", "y"))
+    assert (chosen.hidden_size, chosen.num_layers) == (8, 3)

@@ -88,3 +88,25 @@ def test_known_features_act_on_their_own_step():
     x[0, 3] += 2.0
     out = model(x, f)[0, 0, :, 0]
     torch.testing.assert_close(out, torch.tensor([5.0, 5.0, 7.0, 5.0]))
+
+
+def test_damping_levels_off_the_forecast_path_at_predict_time_only():
+    plain, damped = net(), net(damping=0.5)
+    damped.load_state_dict(plain.state_dict())
+    with torch.no_grad():  # a strong trend from the highway: every step one unit up
+        for model in (plain, damped):
+            member = model.members[0]
+            member.highway.weight.zero_()
+            member.highway.bias.copy_(torch.arange(1.0, 7.0))
+            member.season_weight.zero_()
+    x, f = torch.randn(3, 24), torch.randn(3, 30, 2)
+    a, b = plain.predict(x, f), damped.predict(x, f)
+    torch.testing.assert_close(a[:, 0], b[:, 0])  # the first step is kept
+    sd = torch.sqrt(x.var(1, unbiased=False) + 1e-4)[:, None]
+    steps = (b[:, 1:, 1] - b[:, :-1, 1]) / sd  # median path, in window units
+    torch.testing.assert_close(steps, 0.5 ** torch.arange(1.0, 6.0).expand(3, 5), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(b[..., 2] - b[..., 1], a[..., 2] - a[..., 1])  # bands move with it
+    plain.train(), damped.train()
+    for model in (plain, damped):
+        model.members[0].drop.p = 0.0
+    torch.testing.assert_close(plain(x, f), damped(x, f))  # training sees the undamped path

@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 
 from lstmkit.errors import InputError
-from lstmkit.forecasting.config import ForecasterConfig, Plan, plan
+from lstmkit.forecasting.config import DAMPING, ForecasterConfig, Plan, plan
 from lstmkit.forecasting.features import ColumnScaling, Scaling, calendar_cycles, calendar_features
 from lstmkit.forecasting.frame import (
     DS,
@@ -37,7 +37,8 @@ class Forecaster:
         horizon: steps to forecast.
         lookback: input window length, or a list of lengths (one ensemble member each);
             None derives it from the season length and horizon.
-        hidden_size, num_layers: of the recurrent layer.
+        hidden_size, num_layers: of the recurrent layer; None derives them (2 layers of
+            64, or 1 layer when the training windows fit in one batch of 256).
         cell: ``"lstm"``, ``"gru"`` or ``"rnn"`` (lstmkit's layers).
         season_length: the main seasonal period in steps; None derives it from ``ds``.
         quantiles: levels such as ``[0.1, 0.9]``: trained with the pinball loss and
@@ -50,6 +51,11 @@ class Forecaster:
         transform: ``"auto"`` (log when all values are positive), ``"log"``, ``"none"``.
         val_size: points per series held out for validation and early stopping.
         checkpoint_dir: where Lightning writes ``last.ckpt`` (for ``fit(resume=True)``).
+        damping: phi in (0, 1]; at forecast time the step-to-step change of the
+            deseasonalised forecast from step h-1 to h is multiplied by phi^(h-1), as in
+            a damped-trend model (0.9 by default; 1: none). Training is undamped. Only
+            seasonal data (season length > 1) is damped: without a seasonal profile the
+            path also carries the series' cycles (sunspots), which damping would flatten.
         **trainer_kwargs: passed to ``lightning.Trainer`` (``accelerator``, ``devices``,
             ``strategy``, ``num_nodes``, ``precision``, ``enable_progress_bar``, ...).
 
@@ -62,18 +68,19 @@ class Forecaster:
 
     global_model = True
 
-    def __init__(self, horizon: int, lookback: int | list[int] | None = None, hidden_size: int = 64,
-                 num_layers: int = 2, cell: str = "lstm", season_length: int | None = None,
+    def __init__(self, horizon: int, lookback: int | list[int] | None = None, hidden_size: int | None = None,
+                 num_layers: int | None = None, cell: str = "lstm", season_length: int | None = None,
                  quantiles=None, max_epochs: int | None = None, seed: int = 0, *, ensemble: int = 1,
                  covariates=(), cell_options: dict | None = None, transform: str = "auto",
                  val_size: int | None = None, patience: int | None = None, batch_size: int | None = None,
                  lr: float = 1e-2, weight_decay: float = 1e-2, dropout: float = 0.3,
-                 deseasonalize: bool = True, checkpoint_dir: str | None = None, **trainer_kwargs) -> None:
+                 deseasonalize: bool = True, checkpoint_dir: str | None = None, damping: float = DAMPING,
+                 **trainer_kwargs) -> None:
         self.config = ForecasterConfig(
             horizon, lookback, hidden_size, num_layers, cell, season_length, quantiles, max_epochs, seed,
             ensemble, list(covariates or ()), cell_options or {}, transform, val_size, patience,
             batch_size, lr, weight_decay, dropout, deseasonalize,
-            None if checkpoint_dir is None else str(checkpoint_dir))
+            None if checkpoint_dir is None else str(checkpoint_dir), damping)
         self.trainer_kwargs = trainer_kwargs
         self.net: ForecastNet | None = None
         self.plan: Plan | None = None
@@ -160,9 +167,9 @@ class Forecaster:
         qs = sorted(set(self.quantiles) | {0.5})
         torch.manual_seed(cfg.seed)  # the initial weights
         self.net = ForecastNet(ForecastNetConfig(
-            H, self.plan.lookbacks, fs[0].shape[1], qs, self.plan.season_length, cfg.hidden_size,
-            cfg.num_layers, cfg.cell, cfg.cell_options, cfg.dropout, cfg.deseasonalize,
-            len(self.covariates)))
+            H, self.plan.lookbacks, fs[0].shape[1], qs, self.plan.season_length, self.plan.hidden_size,
+            self.plan.num_layers, cfg.cell, cfg.cell_options, cfg.dropout, cfg.deseasonalize,
+            len(self.covariates), cfg.damping if self.plan.season_length > 1 else 1.0))
         if self.covariates:
             self._start_covariate_effect(zs, [self.cov_scaling.transform(x) for x in series.x])
         module = WindowModule(self.net, qs, cfg.lr, cfg.weight_decay)

@@ -24,7 +24,11 @@ nothing is fed back):
    to each forecast step after it (a regression on known inputs with the network
    forecasting the rest, as in regression-with-ARIMA-errors models). The head starts at zero and its dropout and weight decay keep it a
    correction on top of the highway: on small data an unregularised LSTM head
-   overfits (docs/forecasting.md has the ablation).
+   overfits (docs/forecasting.md has the ablation);
+6. damping (``ForecastNetConfig.damping`` = phi < 1; the Forecaster's default is 0.9
+   for seasonal data): at forecast time only, the change of the deseasonalised median
+   path from step h-1 to h is multiplied by phi^(h-1), as a damped trend does (Gardner &
+   McKenzie 1985), and the quantiles move with the median.
 
 An ensemble is E members (own weights, own lookback) trained side by side; the
 forecast is their median.
@@ -70,6 +74,7 @@ class ForecastNetConfig:
     dropout: float = 0.3
     deseasonalize: bool = True
     n_covariates: int = 0  # the last n_covariates of the n_features are user covariates
+    damping: float = 1.0  # forecast-time damping of the step-to-step changes (1 = none)
 
     def __post_init__(self) -> None:
         if self.horizon < 1:
@@ -84,6 +89,8 @@ class ForecastNetConfig:
             raise ValueError("quantiles must include the median 0.5 (the point forecast)")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not 0 < self.damping <= 1:
+            raise ValueError(f"damping must be in (0, 1], got {self.damping}")
         if not 0 <= self.n_covariates <= self.n_features:
             raise ValueError(f"n_covariates must be in [0, n_features], got {self.n_covariates}")
         if self.hidden_size < 1 or self.num_layers < 1 or self.n_features < 0 or self.season_length < 1:
@@ -100,6 +107,8 @@ class ForecastMember(nn.Module):
         super().__init__()
         L, H, F, Q, m = lookback, cfg.horizon, cfg.n_features, len(cfg.quantiles), cfg.season_length
         self.lookback, self.horizon, self.n_q = L, H, Q
+        self.damping = cfg.damping
+        self.median_index = list(cfg.quantiles).index(0.5)
         self.rnn = make_rnn(cfg.cell, 1 + F, cfg.hidden_size, cfg.num_layers, **cfg.cell_options)
         self.drop = nn.Dropout(cfg.dropout)
         self.head = nn.Linear(cfg.hidden_size + H * F, H * Q)
@@ -157,10 +166,23 @@ class ForecastMember(nn.Module):
         # shrinks toward this level, not always toward the window mean, which lags trends
         level = self.last_weight * xn[:, -1:, None]  # (B, 1, 1)
         y = self.head(h).view(-1, H, self.n_q) + self.highway(xn)[..., None] + level  # (B, H, Q)
+        if self.damping < 1 and not self.training and H > 1:
+            y = self._damp(y)
         y = (y + season_future) * sd[..., None] + mu[..., None]
         if effect is not None:
             y = y + effect[:, L:, None]  # (B, H, Q)
         return y
+
+    def _damp(self, y: Tensor) -> Tensor:
+        """Damp the deseasonalised median path y (B, H, Q) as a damped trend does
+        (Gardner & McKenzie 1985): the change from step h-1 to h is multiplied by
+        phi^(h-1), so the path levels off; every quantile moves with the median.
+        Forecast time only: trained with it, the network would undo it."""
+        med = y[..., self.median_index]  # (B, H)
+        w = self.damping ** torch.arange(1, self.horizon, dtype=y.dtype, device=y.device)  # (H-1,)
+        inc = (med[:, 1:] - med[:, :-1]) * w
+        damped = torch.cat([med[:, :1], med[:, :1] + inc.cumsum(1)], dim=1)  # (B, H)
+        return y + (damped - med)[..., None]
 
 
 class ForecastNet(nn.Module):

@@ -44,8 +44,10 @@ def add_parser(subparsers) -> None:
     model = p.add_argument_group("model")
     model.add_argument("--horizon", type=int, help="steps to forecast (default 12 for the demo)")
     model.add_argument("--lookback", type=int)
-    model.add_argument("--hidden-size", type=int, default=64)
-    model.add_argument("--num-layers", type=int, default=2)
+    model.add_argument("--hidden-size", type=int, default=None,
+                       help="LSTM units per layer (default: the size rule of docs/forecasting.md, 64)")
+    model.add_argument("--num-layers", type=int, default=None,
+                       help="LSTM layers (default: the size rule: 1 when all training windows fit in one batch, else 2)")
     model.add_argument("--cell", default="lstm", choices=["lstm", "gru", "rnn"])
     model.add_argument("--season-length", type=int)
     model.add_argument("--quantiles", default="0.1,0.9", help="comma-separated levels ('' for none)")
@@ -193,7 +195,7 @@ def benchmark(args: argparse.Namespace) -> int:
     _check_out(out)  # all checked: only now is anything created
     kwargs = {k: v for k, v in (("lookback", args.lookback), ("max_epochs", args.max_epochs),
                                 ("val_size", args.val_size)) if v is not None}
-    if args.cell != "lstm" or args.hidden_size != 64 or args.num_layers != 2 or args.ensemble != 1:
+    if args.cell != "lstm" or args.hidden_size is not None or args.num_layers is not None or args.ensemble != 1:
         kwargs.update(cell=args.cell, hidden_size=args.hidden_size, num_layers=args.num_layers,
                       ensemble=args.ensemble)
     machine = bench.machine()
