@@ -14,7 +14,7 @@ import lstmkit
 from lstmkit import backends
 from lstmkit.backends import compiled, rules
 from lstmkit.backends.compiled import _build
-from tests.conftest import assert_close
+from tests.conftest import assert_close, gradcheck_layer
 from tests.test_parity import CASES, _run_pair
 from tests.test_parity import _grid as parity_grid
 from tests.test_variants import GRU_CASES, LSTM_CASES, STRUCTURES, _forward
@@ -61,16 +61,7 @@ def test_gradcheck(kind, opts):
     torch.manual_seed(0)
     m = cls(2, 3, num_layers=2, bidirectional=True, **extra, **opts, dtype=torch.float64,
             backend="compiled")
-    names = [n for n, _ in m.named_parameters()]
-    x = torch.randn(4, 2, 2, dtype=torch.float64, requires_grad=True)
-
-    def f(x, *ps):
-        torch.manual_seed(5)  # the same masks at every evaluation
-        out, st = torch.func.functional_call(m, dict(zip(names, ps)), (x,), {"lengths": torch.tensor([4, 2])})
-        return (out, *(st if isinstance(st, tuple) else (st,)))
-
-    params = [p.detach().clone().requires_grad_() for p in m.parameters()]
-    assert torch.autograd.gradcheck(f, (x, *params), fast_mode=True)
+    assert gradcheck_layer(m)
 
 
 def _run_big(backend: str, dtype, threads: int):

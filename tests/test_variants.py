@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 import lstmkit
-from tests.conftest import assert_close
+from tests.conftest import assert_close, gradcheck_layer
 
 T, B, I, H = 6, 3, 4, 5
 LENGTHS = torch.tensor([6, 3, 5])
@@ -111,16 +111,7 @@ def test_gradcheck_variants(kind, opts, backend):
     cls = lstmkit.LSTM if kind == "lstm" else lstmkit.GRU
     torch.manual_seed(0)
     m = cls(2, 3, bidirectional=True, **opts, dtype=torch.float64, backend=backend)
-    names = [n for n, _ in m.named_parameters()]
-    x = torch.randn(4, 2, 2, dtype=torch.float64, requires_grad=True)
-
-    def f(x, *ps):
-        torch.manual_seed(5)  # the same masks at every evaluation
-        out, st = torch.func.functional_call(m, dict(zip(names, ps)), (x,), {"lengths": torch.tensor([4, 2])})
-        return (out, *(st if isinstance(st, tuple) else (st,)))
-
-    params = [p.detach().clone().requires_grad_() for p in m.parameters()]
-    assert torch.autograd.gradcheck(f, (x, *params), fast_mode=True)
+    assert gradcheck_layer(m)
 
 
 def test_layer_norm_lstm_equations():
