@@ -17,7 +17,7 @@ from lstmkit.backends.compiled import _build
 from tests.conftest import assert_close, gradcheck_layer
 from tests.test_parity import CASES, _run_pair
 from tests.test_parity import _grid as parity_grid
-from tests.test_variants import GRU_CASES, LSTM_CASES, STRUCTURES, _forward
+from tests.test_variants import GRU_CASES, LSTM_CASES, assert_matches_reference
 from tests.test_variants import _grid as variants_grid
 
 REASON = _build.reason()
@@ -39,15 +39,7 @@ def test_parity_with_torch(mode, cid, dtype):
 @needs_ext
 @pytest.mark.parametrize("kind,cname,sname", list(variants_grid()))
 def test_variants_match_reference(kind, cname, sname, dtype):
-    opts = (LSTM_CASES if kind == "lstm" else GRU_CASES)[cname]
-    ref = _forward(kind, opts, STRUCTURES[sname], "reference", dtype)
-    got = _forward(kind, opts, STRUCTURES[sname], "compiled", dtype)
-    assert_close(got[0], ref[0], dtype, "output")
-    for a, b in zip(got[1], ref[1]):
-        assert_close(a, b, dtype, "final state")
-    assert got[2].keys() == ref[2].keys()
-    for name in ref[2]:
-        assert_close(got[2][name], ref[2][name], dtype, f"grad of {name}", scaled=dtype == torch.float32)
+    assert_matches_reference(kind, cname, sname, "compiled", dtype)
 
 
 @needs_ext

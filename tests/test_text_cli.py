@@ -14,6 +14,12 @@ def _run(capsys, *argv):
     return code, out, err
 
 
+def _fails_in_one_line(capsys, message, *argv):
+    """The command exits 2 with one line on stderr that contains ``message``, no traceback."""
+    code, _, err = _run(capsys, *argv)
+    assert code == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
 @pytest.fixture
 def tiny_text(tmp_path):
     f = tmp_path / "tiny.txt"
@@ -93,13 +99,11 @@ def test_textgen_train_sample_evaluate(capsys, tmp_path, tiny_text):
 def test_textgen_bad_files_give_one_line(capsys, tmp_path, content, message):
     f = tmp_path / "bad.txt"
     f.write_bytes(content)
-    code, _, err = _run(capsys, "textgen", "train", "--data", str(f))
-    assert code == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err
+    _fails_in_one_line(capsys, message, "textgen", "train", "--data", str(f))
 
 
 def test_textgen_missing_model_gives_one_line(capsys, tmp_path):
-    code, _, err = _run(capsys, "textgen", "sample", "--load", str(tmp_path / "nope"))
-    assert code == 2 and "no directory" in err and err.count("\n") == 1
+    _fails_in_one_line(capsys, "no directory", "textgen", "sample", "--load", str(tmp_path / "nope"))
 
 
 def test_classify_train_predict_evaluate(capsys, tmp_path):
@@ -148,8 +152,7 @@ def test_classify_train_predict_evaluate(capsys, tmp_path):
 def test_classify_bad_files_give_one_line(capsys, tmp_path, content, message):
     f = tmp_path / "bad.tsv"
     f.write_bytes(content)
-    code, _, err = _run(capsys, "classify", "train", "--data", str(f))
-    assert code == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err
+    _fails_in_one_line(capsys, message, "classify", "train", "--data", str(f))
 
 
 def test_classify_predict_needs_sentences(capsys, tmp_path):

@@ -21,6 +21,8 @@ import torch
 import lstmkit
 from lstmkit.backends.triton import TritonBackend, interpreter_on
 from lstmkit.backends.triton.plan import Plan, forced
+from tests.test_variants import GRU_CASES as VARIANT_GRU
+from tests.test_variants import LSTM_CASES as VARIANT_LSTM
 
 if interpreter_on():
     DEVICE = "cpu"
@@ -192,28 +194,13 @@ def test_tf32(monkeypatch):
 
 
 # -- the slow grid: every variant alone, each structure, each way of tiling
-LSTM_CASES = {
-    "plain": {},
-    "layer_norm": dict(layer_norm=True),
-    "peephole": dict(peephole=True),
-    "coupled": dict(coupled_gates=True),
-    "coupled_peephole": dict(coupled_gates=True, peephole=True),
-    "forget_bias": dict(forget_bias=1.0),
-    "cell_clip": dict(cell_clip=0.3),
-    "recurrent_dropout": dict(recurrent_dropout=0.3),
-    "zoneout": dict(zoneout=0.2),
-    "zoneout_pair": dict(zoneout=(0.3, 0.1)),
-    "weight_drop": dict(weight_drop=0.4),
-    "all": LSTM_ALL,
-    "all_coupled": LSTM_ALL_COUPLED,
-}
-GRU_CASES = {
-    "plain": {},
-    "layer_norm": dict(layer_norm=True),
-    "recurrent_dropout": dict(recurrent_dropout=0.3),
-    "zoneout": dict(zoneout=0.25),
-    "all": GRU_ALL,
-}
+# the single-variant cases are the variants grid's; the combined ones are this file's
+_SINGLE_LSTM = ("layer_norm", "peephole", "coupled", "coupled_peephole", "forget_bias", "cell_clip",
+                "recurrent_dropout", "zoneout", "zoneout_pair", "weight_drop")
+LSTM_CASES = {"plain": {}, **{k: VARIANT_LSTM[k] for k in _SINGLE_LSTM},
+              "all": LSTM_ALL, "all_coupled": LSTM_ALL_COUPLED}
+GRU_CASES = {"plain": {}, **{k: VARIANT_GRU[k] for k in ("layer_norm", "recurrent_dropout", "zoneout")},
+             "all": GRU_ALL}
 PLANS = {"default": None, "tiles_steps": SMALL_TILES, "tiles_persistent": PERSISTENT_TILES}
 
 

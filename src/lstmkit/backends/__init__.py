@@ -14,6 +14,7 @@ from lstmkit.backends.base import Backend, LayerSpec
 from lstmkit.backends.fused import FusedBackend
 from lstmkit.backends.native import NativeBackend
 from lstmkit.backends.reference import ReferenceBackend
+from lstmkit.backends.rules import decide
 
 _REGISTRY: dict[str, Backend] = {}
 
@@ -81,21 +82,13 @@ def select(spec: LayerSpec, x: Tensor, requested: str = "auto") -> Backend:
 
 def auto_order(spec: LayerSpec, x: Tensor) -> list[str]:
     """The order in which ``auto`` tries the backends for this configuration: the
-    measured rules of :mod:`lstmkit.backends.rules` where present, else priority."""
-    try:
-        from lstmkit.backends.rules import auto_order as rules_order
-    except ImportError:
-        return names()
-    order = [n for n in rules_order(spec, x, names()) if n in _REGISTRY]
+    measured rules of :mod:`lstmkit.backends.rules`, then the rest by priority."""
+    order = [n for n in decide(spec, x, names())[0] if n in _REGISTRY]
     return order + [n for n in names() if n not in order]
 
 
 def auto_rule(spec: LayerSpec, x: Tensor) -> str:
     """The measured rule behind :func:`auto_order` for this configuration, in words."""
-    try:
-        from lstmkit.backends.rules import decide
-    except ImportError:
-        return "priority order"
     return decide(spec, x, names())[1]
 
 
