@@ -126,3 +126,20 @@ def test_make_demo_command(tmp_path):
     rows = table_rows(run.stdout)
     assert rows["lstm"]["mase"] < 1.0 < rows["seasonal_naive"]["mase"]
     assert (tmp_path / "airline_forecast.csv").is_file() and (tmp_path / "airline_forecast.png").is_file()
+
+
+def test_smoothing_and_damping_flags_reach_the_saved_model(tmp_path, capsys):
+    import json
+
+    csv, model = tmp_path / "sales.csv", tmp_path / "model"
+    store_csv(csv)
+    cols = ["--data", str(csv), "--time-col", "date", "--target-col", "sales", "--id-col", "store"]
+    assert main(["forecast", *cols, "--horizon", "7", "--max-epochs", "3", *SMALL, "--no-plot",
+                 "--smoothing", "profile", "--damping", "0.8", "--save", str(model),
+                 "--out", str(tmp_path / "out")]) == 0
+    saved = json.loads((model / "config.json").read_text())["config"]
+    assert saved["forecaster"]["smoothing"] == "profile" and saved["forecaster"]["damping"] == 0.8
+    capsys.readouterr()
+    assert main(["forecast", *cols, "--horizon", "7", "--damping", "2", "--out", str(tmp_path / "o2")]) == 2
+    err = capsys.readouterr().err
+    assert "damping" in err and err.count("\n") == 1 and not (tmp_path / "o2").exists()

@@ -53,9 +53,11 @@ def test_textgen_train_sample_evaluate(capsys, tmp_path, tiny_text):
         "20",
         "--curve",
         str(tmp_path / "c.png"),
+        "--dynamic",
     )
     assert code == 0, err
     assert "train" in out and "val" in out and "bits/char" in out and "saved to" in out
+    assert "validation with dynamic evaluation" in out
     assert (model / "config.json").is_file() and (tmp_path / "c.png").stat().st_size > 1000
     code, out, err = _run(
         capsys,
@@ -89,6 +91,12 @@ def test_textgen_train_sample_evaluate(capsys, tmp_path, tiny_text):
         capsys, "textgen", "evaluate", "--load", str(model), "--data", str(tiny_text)
     )
     assert code == 0 and "bits/char" in out
+    static = float(out.split(": ")[1].split()[0])
+    code, out, err = _run(
+        capsys, "textgen", "evaluate", "--load", str(model), "--data", str(tiny_text), "--dynamic"
+    )
+    assert code == 0 and "(dynamic evaluation)" in out, err
+    assert float(out.split(": ")[1].split()[0]) != static  # the weights did adapt
 
 
 @pytest.mark.parametrize(

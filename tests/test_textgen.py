@@ -17,7 +17,7 @@ import torch
 import lstmkit
 from lstmkit.errors import InputError
 from lstmkit.text import CharVocab, TextGenerator, UnknownCharactersWarning, shakespeare, split_text
-from lstmkit.text.lm_training import stream_batches
+from lstmkit.text.lm_training import DynamicEval, score, score_dynamic, stream_batches
 
 # entropy of the next character given the previous one, measured on all of tiny
 # Shakespeare (3.54 bits): a model that only learned character pairs gets no lower
@@ -122,6 +122,36 @@ def test_save_and_load_round_trip(trained, corpus, tmp_path):
         trained.evaluate(corpus[1][:3000]), abs=1e-9
     )
     assert back.history == trained.history
+
+
+def test_dynamic_evaluation_without_steps_is_the_static_score(trained, corpus):
+    ids = trained.vocab.encode(corpus[1][:2000])
+    static, n = score(trained.model, ids, streams=1)
+    total, n_dyn = score_dynamic(trained.model, ids, DynamicEval(lr=0.0, decay=0.0, steps=37))
+    assert n_dyn == n == 1999
+    assert total == pytest.approx(static, rel=1e-5)
+
+
+def test_dynamic_evaluation_adapts_to_the_text_and_leaves_the_model_alone(trained):
+    # a passage the model never saw, read three times: adapting to it must pay off
+    # (names and phrases recur), while the static score stays where it was
+    passage = "Zorbax the unbeloved quoth: my quixotic zephyr, bring the jewel to Qwil! "
+    text = passage * 3
+    before = {k: v.clone() for k, v in trained.model.state_dict().items()}
+    static = trained.evaluate(text)
+    dynamic = trained.evaluate(text, dynamic=DynamicEval(lr=0.2, decay=1e-3, steps=25))
+    assert dynamic < static - 0.3, f"dynamic {dynamic:.3f} bpc, static {static:.3f}"
+    for k, v in trained.model.state_dict().items():
+        assert torch.equal(v, before[k]), f"{k} changed by dynamic evaluation"
+    assert trained.evaluate(text) == pytest.approx(static, abs=1e-12)
+
+
+def test_dynamic_evaluation_rejects_bad_settings(trained):
+    for bad in ({"lr": -1.0}, {"decay": 2.0}, {"steps": 0}):
+        with pytest.raises(InputError):
+            DynamicEval(**bad)
+    with pytest.raises(InputError, match="dynamic must be"):
+        trained.evaluate("some text", dynamic="yes")
 
 
 def test_gru_cell_and_validation_history():

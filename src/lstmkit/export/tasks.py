@@ -103,9 +103,17 @@ def _classifier_spec(net, state: dict | None) -> ExportSpec:
 
 
 def _forecast_spec(net, state: dict | None) -> ExportSpec:
+    from lstmkit.models.forecaster import ES_META
+
     c = net.cfg
     L = max(c.lookbacks)
-    example = (torch.randn(3, L), torch.randn(3, L + c.horizon, c.n_features))
+    feats = torch.randn(3, L + c.horizon, c.n_features)
+    if c.smoothing == "es":
+        # "es" mode: feats carries ES_META more columns, the series index and the seasonal
+        # phase (the same on every step of a window)
+        meta_cols = torch.stack([torch.arange(3) % c.n_series, torch.arange(3) % c.season_length], 1)
+        feats = torch.cat([feats, meta_cols[:, None, :].expand(3, L + c.horizon, ES_META).float()], -1)
+    example = (torch.randn(3, L), feats)
     axes = {"x": {0: "batch", 1: "window"}, "feats": {0: "batch", 1: "window_plus_horizon"},
             "forecast": {0: "batch"}}
     meta = {"lstmkit.task": "forecast", "lstmkit.config": json.dumps(c.to_dict())}

@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 
 from lstmkit.errors import InputError
-from lstmkit.forecasting.config import DAMPING, ForecasterConfig, Plan, plan
+from lstmkit.forecasting.config import ForecasterConfig, Plan, plan
 from lstmkit.forecasting.features import ColumnScaling, Scaling, calendar_cycles, calendar_features
 from lstmkit.forecasting.frame import (
     DS,
@@ -22,7 +22,50 @@ from lstmkit.forecasting.frame import (
     validate,
 )
 from lstmkit.forecasting.windows import count_windows, make_windows
-from lstmkit.models.forecaster import ForecastNet, ForecastNetConfig
+from lstmkit.models.forecaster import ES_META, ForecastNet, ForecastNetConfig
+
+# kept out of weight decay, besides the window module's own: the per-series smoothing
+# parameters ("es" mode) are a few numbers per series with a meaning (how fast level and
+# season adapt, the seasonal indices), which decay would bias
+ES_NO_DECAY = ("es_alpha", "es_gamma", "es_season")
+
+
+def phases(ds: pd.DatetimeIndex, freq: str, m: int) -> np.ndarray:
+    """Each timestamp's position in the season of m steps, counted on a fixed calendar
+    (steps since 1970: months, quarters, years, weeks, business days or fixed steps),
+    so all windows and forecasts of a series agree on it."""
+    ds = pd.DatetimeIndex(ds).as_unit("ns")
+    if m == 1:
+        return np.zeros(len(ds), dtype=np.int64)
+    offset = pd.tseries.frequencies.to_offset(freq)
+    name, n = offset.rule_code.upper(), offset.n
+    months = (ds.year.to_numpy() - 1970) * 12 + ds.month.to_numpy() - 1
+    if name.startswith(("Q", "BQ")):
+        steps = months // (3 * n)
+    elif name.startswith(("M", "BM", "SM")) and not name.startswith("MIN"):
+        steps = months // n
+    elif name.startswith(("Y", "A", "BY", "BA")):
+        steps = months // (12 * n)
+    elif name.startswith("W"):
+        steps = ds.asi8 // (7 * 86_400 * 10**9 * n)
+    elif name.startswith(("B", "C")):
+        steps = np.busday_count(np.datetime64("1970-01-01"), ds.to_numpy().astype("datetime64[D]")) // n
+    else:
+        steps = ds.asi8 // offset.nanos
+    return np.mod(steps, m).astype(np.int64)
+
+
+def seasonal_start(z: np.ndarray, phase: np.ndarray, m: int) -> np.ndarray:
+    """Initial seasonal indices (m,) of one scaled series: the mean, per phase, of its
+    deviation from a centred moving average over one season (classical decomposition),
+    centred; zeros when the series has fewer than two whole seasons."""
+    if m == 1 or len(z) < 2 * m:
+        return np.zeros(m)
+    trend = pd.Series(z).rolling(m, center=True).mean().to_numpy()
+    dev = z - trend
+    ok = ~np.isnan(dev)
+    prof = np.array([dev[ok & (phase == p)].mean() if np.any(ok & (phase == p)) else 0.0 for p in range(m)])
+    return prof - prof.mean()
 
 
 class Forecaster:
@@ -51,9 +94,16 @@ class Forecaster:
         transform: ``"auto"`` (log when all values are positive), ``"log"``, ``"none"``.
         val_size: points per series held out for validation and early stopping.
         checkpoint_dir: where Lightning writes ``last.ckpt`` (for ``fit(resume=True)``).
+        smoothing: ``"es"`` (per-series Holt-Winters smoothing: alpha, gamma and
+            initial seasonal indices learned per series with the network, as in Smyl's
+            ES-RNN; see :mod:`lstmkit.models.forecaster`) or ``"profile"`` (each window
+            normalised by its mean and std, seasonal profile from the window); None
+            derives it: "es" on seasonal data whose training windows all fit one batch
+            of 256 (a single short series such as airline), else "profile".
         damping: phi in (0, 1]; at forecast time the step-to-step change of the
             deseasonalised forecast from step h-1 to h is multiplied by phi^(h-1), as in
-            a damped-trend model (0.9 by default; 1: none). Training is undamped. Only
+            a damped-trend model (None: 0.98 with ``"es"`` smoothing, 0.9 with
+            ``"profile"``; 1: none). Training is undamped. Only
             seasonal data (season length > 1) is damped: without a seasonal profile the
             path also carries the series' cycles (sunspots), which damping would flatten.
         **trainer_kwargs: passed to ``lightning.Trainer`` (``accelerator``, ``devices``,
@@ -74,15 +124,16 @@ class Forecaster:
                  covariates=(), cell_options: dict | None = None, transform: str = "auto",
                  val_size: int | None = None, patience: int | None = None, batch_size: int | None = None,
                  lr: float = 1e-2, weight_decay: float = 1e-2, dropout: float = 0.3,
-                 deseasonalize: bool = True, checkpoint_dir: str | None = None, damping: float = DAMPING,
-                 **trainer_kwargs) -> None:
+                 deseasonalize: bool = True, checkpoint_dir: str | None = None, damping: float | None = None,
+                 smoothing: str | None = None, **trainer_kwargs) -> None:
         self.config = ForecasterConfig(
             horizon, lookback, hidden_size, num_layers, cell, season_length, quantiles, max_epochs, seed,
             ensemble, list(covariates or ()), cell_options or {}, transform, val_size, patience,
             batch_size, lr, weight_decay, dropout, deseasonalize,
-            None if checkpoint_dir is None else str(checkpoint_dir), damping)
+            None if checkpoint_dir is None else str(checkpoint_dir), damping, smoothing)
         self.trainer_kwargs = trainer_kwargs
         self.net: ForecastNet | None = None
+        self.series_ids: list[str] = []  # series with their own smoothing parameters ("es")
         self.plan: Plan | None = None
         self.history = None
         self.fit_seconds = float("nan")
@@ -145,9 +196,14 @@ class Forecaster:
         return plan(self.config, self.season(series.freq), int(lengths.min()),
                     lambda L, val: count_windows(lengths, L, self.horizon, val))
 
-    def _features(self, ds: pd.DatetimeIndex, x: np.ndarray) -> np.ndarray:
+    def _features(self, ds: pd.DatetimeIndex, x: np.ndarray, uid: str | None = None) -> np.ndarray:
         cal = calendar_features(ds, self.freq)
-        return np.concatenate([cal, self.cov_scaling.transform(x)], axis=1)
+        parts = [cal, self.cov_scaling.transform(x)]
+        if self.plan.smoothing == "es":  # the network's per-series lookup: index, phase
+            sid = self.series_ids.index(uid) if uid in self.series_ids else -1
+            parts += [np.full((len(ds), 1), sid, dtype=np.float32),
+                      phases(ds, self.freq, self.plan.season_length)[:, None].astype(np.float32)]
+        return np.concatenate(parts, axis=1)
 
     def _fit_series(self, series: SeriesSet, resume: bool = False) -> Forecaster:
         from lstmkit.training import WindowData, WindowModule, fit_module
@@ -160,19 +216,29 @@ class Forecaster:
             raise InputError("transform='log' needs every target value > 0; found a value <= 0")
         self.cov_scaling = ColumnScaling.fit(series.x)
         self.plan = self.check(series)
-        Lmax = max(self.plan.lookbacks)
+        Lmax, m = max(self.plan.lookbacks), self.plan.season_length
+        es = self.plan.smoothing == "es"
+        self.series_ids = list(series.ids) if es else []
         zs = [self.scaling.transform(u, y) for u, y in zip(series.ids, series.y)]
-        fs = [self._features(d, x) for d, x in zip(series.ds, series.x)]
+        fs = [self._features(d, x, u) for u, d, x in zip(series.ids, series.ds, series.x)]
+        n_meta = ES_META if es else 0
         train, val = make_windows(zs, fs, Lmax, H, self.plan.val_size)
         qs = sorted(set(self.quantiles) | {0.5})
         torch.manual_seed(cfg.seed)  # the initial weights
         self.net = ForecastNet(ForecastNetConfig(
-            H, self.plan.lookbacks, fs[0].shape[1], qs, self.plan.season_length, self.plan.hidden_size,
+            H, self.plan.lookbacks, fs[0].shape[1] - n_meta, qs, m, self.plan.hidden_size,
             self.plan.num_layers, cfg.cell, cfg.cell_options, cfg.dropout, cfg.deseasonalize,
-            len(self.covariates), cfg.damping if self.plan.season_length > 1 else 1.0))
+            len(self.covariates), cfg.damping_for(m, self.plan.smoothing), self.plan.smoothing,
+            len(self.series_ids)))
         if self.covariates:
             self._start_covariate_effect(zs, [self.cov_scaling.transform(x) for x in series.x])
+        if es and cfg.deseasonalize:
+            start = np.stack([seasonal_start(z, phases(d, self.freq, m), m) for z, d in zip(zs, series.ds)])
+            with torch.no_grad():
+                for member in self.net.members:
+                    member.es_season.copy_(torch.as_tensor(start, dtype=torch.float32))
         module = WindowModule(self.net, qs, cfg.lr, cfg.weight_decay)
+        module.NO_DECAY = (*WindowModule.NO_DECAY, *ES_NO_DECAY)
         data = WindowData(train, val if self.plan.val_size else None, self.plan.batch_size)
         outcome = fit_module(module, data, max_epochs=self.plan.max_epochs, seed=cfg.seed,
                              has_val=self.plan.val_size > 0, patience=self.plan.patience,
@@ -266,7 +332,7 @@ class Forecaster:
             fut = future_dates(ds[-1], self.freq, H)
             fx = future_x[i] if future_x is not None else np.zeros((H, x.shape[1]))
             xs.append(self.scaling.transform(uid, y[-Lmax:]))
-            fs.append(np.concatenate([self._features(ds[-Lmax:], x[-Lmax:]), self._features(fut, fx)]))
+            fs.append(np.concatenate([self._features(ds[-Lmax:], x[-Lmax:], uid), self._features(fut, fx, uid)]))
             dates.append(fut)
         with torch.no_grad():
             out = self.net.predict(torch.tensor(np.stack(xs), dtype=torch.float32),

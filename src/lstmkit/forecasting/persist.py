@@ -38,6 +38,7 @@ def save(model, path) -> str:
             "y": [v.tolist() for v in t.y],
             "x": [v.tolist() for v in t.x],
         },
+        "series_ids": list(model.series_ids),
         "fit": {"epochs": int(getattr(model, "epochs_run", 0)), "seconds": float(model.fit_seconds)},
     }
     config = {"forecaster": model.config.to_dict(), "net": model.net.cfg.to_dict()}
@@ -47,7 +48,8 @@ def save(model, path) -> str:
 def load(cls, path, trainer_kwargs: dict):
     config, tensors, state, _ = load_model(path, TASK)
     try:
-        cfg = ForecasterConfig(**config["forecaster"])
+        # configs saved before the "es" smoothing mode are "profile" models
+        cfg = ForecasterConfig(**{"smoothing": "profile", **config["forecaster"]})
         net_cfg = ForecastNetConfig(**config["net"])
         p = Plan(**state["plan"])
         tails = state["tails"]
@@ -57,11 +59,16 @@ def load(cls, path, trainer_kwargs: dict):
     if net_cfg.lookbacks != p.lookbacks or net_cfg.horizon != cfg.horizon:
         raise InputError(f"{path}: the network config (horizon {net_cfg.horizon}, lookbacks "
                          f"{net_cfg.lookbacks}) disagrees with the forecaster's ({cfg.horizon}, {p.lookbacks})")
+    series_ids = [str(u) for u in state.get("series_ids", [])]  # absent before "es" smoothing
+    if net_cfg.smoothing != p.smoothing or (p.smoothing == "es" and len(series_ids) != net_cfg.n_series):
+        raise InputError(f"{path}: the network config (smoothing {net_cfg.smoothing!r}, {net_cfg.n_series} "
+                         f"series) disagrees with the forecaster's ({p.smoothing!r}, {len(series_ids)} series)")
     net = ForecastNet(net_cfg)
     load_weights(net, tensors, where=str(path))
     model = cls(**cfg.to_dict(), **trainer_kwargs)
     model.net = net.eval()
     model.plan = p
+    model.series_ids = series_ids
     model.freq = freq
     model.scaling = Scaling.from_dict(state["scaling"])
     model.cov_scaling = ColumnScaling(list(state["cov_scaling"]["mean"]), list(state["cov_scaling"]["std"]))

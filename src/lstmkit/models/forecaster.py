@@ -25,10 +25,31 @@ nothing is fed back):
    forecasting the rest, as in regression-with-ARIMA-errors models). The head starts at zero and its dropout and weight decay keep it a
    correction on top of the highway: on small data an unregularised LSTM head
    overfits (docs/forecasting.md has the ablation);
-6. damping (``ForecastNetConfig.damping`` = phi < 1; the Forecaster's default is 0.9
-   for seasonal data): at forecast time only, the change of the deseasonalised median
+6. damping (``ForecastNetConfig.damping`` = phi < 1; the Forecaster's default for
+   seasonal data is 0.9, or 0.98 with ``smoothing="es"``): at forecast time only, the change of the deseasonalised median
    path from step h-1 to h is multiplied by phi^(h-1), as a damped trend does (Gardner &
    McKenzie 1985), and the quantiles move with the median.
+
+With ``smoothing="es"`` steps 1-2 are replaced by per-series exponential smoothing,
+the hybrid of Smyl (ES-RNN, IJF 2020), on the (log-)scaled values, where multiplicative
+Holt-Winters is additive: every series i has its own level coefficient alpha_i, seasonal
+coefficient gamma_i and m initial seasonal indices s0_i (mean zero: in the original
+units the indices multiply to one), learned by gradient descent jointly with the global
+network. Over the window x_1..x_L (phase p_t of step t in the season)::
+
+    l_1 = x_1 - s_p1                     s_p <- s0_i[p] at the window start
+    l_t = alpha_i (x_t - s_pt) + (1 - alpha_i) l_(t-1)
+    s_pt <- gamma_i (x_t - l_t) + (1 - gamma_i) s_pt        (after step t)
+
+The network sees x_t - s_pt - l_L (log(y / (season * last level)) in the original
+units) and predicts the horizon on that scale; the forecast adds back l_L and the
+seasonal indices of the future phases (re-multiplies them in the original units).
+Unlike ES-RNN the recursion runs over each input window from its first step (with the
+series' learned indices s0_i at the window's calendar phase), not over the whole
+history: any L points of a series are enough to forecast, as in the other mode. A
+series unseen in training gets the means of the learned coefficients and indices. The
+series index and the phase travel as the last two columns of ``feats`` (stripped before
+the network sees the features).
 
 An ensemble is E members (own weights, own lookback) trained side by side; the
 forecast is their median.
@@ -44,6 +65,8 @@ from torch import Tensor, nn
 from lstmkit.errors import InputError
 
 CELLS = ("lstm", "gru", "rnn")
+SMOOTHINGS = ("profile", "es")  # window normalisation + seasonal profile, or per-series ES
+ES_META = 2  # trailing feats columns in "es" mode: series index (-1: unseen), seasonal phase
 
 
 def make_rnn(cell: str, input_size: int, hidden_size: int, num_layers: int, **options) -> nn.Module:
@@ -75,6 +98,8 @@ class ForecastNetConfig:
     deseasonalize: bool = True
     n_covariates: int = 0  # the last n_covariates of the n_features are user covariates
     damping: float = 1.0  # forecast-time damping of the step-to-step changes (1 = none)
+    smoothing: str = "profile"  # "es": per-series Holt-Winters (configs saved before it: profile)
+    n_series: int = 0  # series with their own smoothing parameters ("es" only)
 
     def __post_init__(self) -> None:
         if self.horizon < 1:
@@ -91,6 +116,10 @@ class ForecastNetConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if not 0 < self.damping <= 1:
             raise ValueError(f"damping must be in (0, 1], got {self.damping}")
+        if self.smoothing not in SMOOTHINGS:
+            raise ValueError(f"smoothing must be one of {SMOOTHINGS}, got {self.smoothing!r}")
+        if self.smoothing == "es" and self.n_series < 1:
+            raise ValueError(f"smoothing='es' needs n_series >= 1, got {self.n_series}")
         if not 0 <= self.n_covariates <= self.n_features:
             raise ValueError(f"n_covariates must be in [0, n_features], got {self.n_covariates}")
         if self.hidden_size < 1 or self.num_layers < 1 or self.n_features < 0 or self.season_length < 1:
@@ -124,7 +153,16 @@ class ForecastMember(nn.Module):
         C = cfg.n_covariates
         self.n_cov = C
         self.step_effect = nn.Linear(C, 1) if C else None
-        self.seasonal = cfg.deseasonalize and m > 1 and L >= m
+        self.es = cfg.smoothing == "es"
+        self.m = m if cfg.deseasonalize else 1  # "es" without a season: level only
+        if self.es:
+            # per-series smoothing parameters (logits of alpha and gamma, log seasonal
+            # indices); the Forecaster starts the indices from each series' own profile
+            S = cfg.n_series
+            self.es_alpha = nn.Parameter(torch.zeros(S))  # alpha starts at 0.5
+            self.es_gamma = nn.Parameter(torch.full((S,), -2.0))  # gamma starts at 0.12
+            self.es_season = nn.Parameter(torch.zeros(S, self.m))
+        self.seasonal = not self.es and cfg.deseasonalize and m > 1 and L >= m
         if self.seasonal:
             k = (L // m) * m  # the last k window steps hold whole seasons
             # step t of window+horizon sits at seasonal position (t - (L - k)) mod m
@@ -136,11 +174,47 @@ class ForecastMember(nn.Module):
             # it instead of repeating last weeks' noise
             self.season_weight = nn.Parameter(torch.ones(()))
 
+    def smoothing_params(self, sid: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """alpha (B,), gamma (B,), initial seasonal indices (B, m) (mean zero) of the
+        series ``sid`` (B,) ("es" mode); -1 (a series unseen in training) gets the means."""
+        known = sid >= 0
+        idx = sid.clamp(min=0)
+        a, g, s = self.es_alpha, self.es_gamma, self.es_season
+        a = torch.where(known, a[idx], a.mean())
+        g = torch.where(known, g[idx], g.mean())
+        s = torch.where(known[:, None], s[idx], s.mean(0, keepdim=True))
+        return torch.sigmoid(a), torch.sigmoid(g), s - s.mean(1, keepdim=True)
+
+    def smooth(self, x: Tensor, sid: Tensor, phase: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Holt-Winters over the window (module docstring): x (B, L), sid (B,), phase (B,)
+        of the first step -> levels (B, L), seasonal index used at each step (B, L), and
+        the indices of the H future steps (B, H)."""
+        L, H, m = x.shape[1], self.horizon, self.m
+        alpha, gamma, s0 = self.smoothing_params(sid)
+        # rotate each series' indices so that slot j holds the phase of window step j
+        rot = (phase[:, None] + torch.arange(m, device=x.device)) % m  # (B, m)
+        slots = list(torch.gather(s0, 1, rot).unbind(1))  # m tensors (B,)
+        keep_level, keep_season = 1 - alpha, 1 - gamma
+        xs = x.unbind(1)
+        level = xs[0] - slots[0]
+        levels, used = [level], [slots[0]]  # step 1: the update leaves the index as it is
+        for t in range(1, L):
+            s_t = slots[t % m]
+            level = alpha * (xs[t] - s_t) + keep_level * level
+            if m > 1:
+                slots[t % m] = gamma * (xs[t] - level) + keep_season * s_t
+            levels.append(level)
+            used.append(s_t)
+        future = torch.stack([slots[(L + h) % m] for h in range(H)], 1) if m > 1 else x.new_zeros(len(x), H)
+        return torch.stack(levels, 1), torch.stack(used, 1), future
+
     def forward(self, x: Tensor, feats: Tensor) -> Tensor:
         """x (B, L_max) scaled values, feats (B, L_max + H, F) -> (B, H, Q) scaled."""
         L, H = self.lookback, self.horizon
         x = x[:, -L:]  # (B, L)
         feats = feats[:, feats.shape[1] - L - H:]  # (B, L + H, F)
+        if self.es:
+            return self._forward_es(x, feats)
         effect = None
         if self.step_effect is not None:
             effect = self.step_effect(feats[..., -self.n_cov:])[..., 0]  # (B, L + H)
@@ -172,6 +246,26 @@ class ForecastMember(nn.Module):
         if effect is not None:
             y = y + effect[:, L:, None]  # (B, H, Q)
         return y
+
+    def _forward_es(self, x: Tensor, feats: Tensor) -> Tensor:
+        sid, phase = feats[:, 0, -2].round().long(), feats[:, 0, -1].round().long()
+        feats = feats[..., :-ES_META]
+        effect = None
+        if self.step_effect is not None:
+            effect = self.step_effect(feats[..., -self.n_cov:])[..., 0]  # (B, L + H)
+            x = x - effect[:, :self.lookback]
+        levels, used, season_future = self.smooth(x, sid, phase)
+        last = levels[:, -1:]  # (B, 1)
+        xn = x - used - last  # (B, L): log(y / (season * last level)) on the scaled axis
+        inp = torch.cat([xn[..., None], feats[:, :self.lookback]], dim=-1)  # (B, L, 1 + F)
+        out, _ = self.rnn(inp)
+        h = torch.cat([self.drop(out[:, -1]), feats[:, self.lookback:].flatten(1)], dim=1)
+        y = self.head(h).view(-1, self.horizon, self.n_q) + self.highway(xn)[..., None] \
+            + self.last_weight * xn[:, -1:, None]  # (B, H, Q)
+        if self.damping < 1 and not self.training and self.horizon > 1:
+            y = self._damp(y)
+        y = y + (last + season_future)[..., None]
+        return y if effect is None else y + effect[:, self.lookback:, None]
 
     def _damp(self, y: Tensor) -> Tensor:
         """Damp the deseasonalised median path y (B, H, Q) as a damped trend does

@@ -52,6 +52,14 @@ def add_parser(subparsers) -> None:
     model.add_argument("--season-length", type=int)
     model.add_argument("--quantiles", default="0.1,0.9", help="comma-separated levels ('' for none)")
     model.add_argument("--ensemble", type=int, default=1)
+    model.add_argument("--smoothing", choices=["es", "profile"], default=None,
+                       help="'es': per-series Holt-Winters smoothing learned with the network "
+                            "(ES-RNN); 'profile': window normalisation and seasonal profile "
+                            "(default: the rule of docs/forecasting.md: 'es' on seasonal data whose "
+                            "windows fit one batch, else 'profile')")
+    model.add_argument("--damping", type=float, default=None,
+                       help="per-step damping of the forecast path in (0, 1] "
+                            "(default: 0.98 with 'es', 0.9 with 'profile'; 1: none)")
     model.add_argument("--max-epochs", type=int)
     model.add_argument("--val-size", type=int, help="points per series held out for early stopping")
     model.add_argument("--seed", type=int, default=0)
@@ -162,7 +170,8 @@ def build_model(args, series) -> tuple:
         num_layers=args.num_layers, cell=args.cell, season_length=args.season_length,
         quantiles=_quantiles(args.quantiles), max_epochs=args.max_epochs, seed=args.seed,
         ensemble=args.ensemble, covariates=series.covariates, val_size=args.val_size,
-        checkpoint_dir=args.checkpoint_dir, **_trainer_kwargs(args))
+        checkpoint_dir=args.checkpoint_dir, smoothing=args.smoothing, damping=args.damping,
+        **_trainer_kwargs(args))
     return model, True
 
 
@@ -194,7 +203,8 @@ def benchmark(args: argparse.Namespace) -> int:
     out = Path(args.out)
     _check_out(out)  # all checked: only now is anything created
     kwargs = {k: v for k, v in (("lookback", args.lookback), ("max_epochs", args.max_epochs),
-                                ("val_size", args.val_size)) if v is not None}
+                                ("val_size", args.val_size), ("smoothing", args.smoothing),
+                                ("damping", args.damping)) if v is not None}
     if args.cell != "lstm" or args.hidden_size is not None or args.num_layers is not None or args.ensemble != 1:
         kwargs.update(cell=args.cell, hidden_size=args.hidden_size, num_layers=args.num_layers,
                       ensemble=args.ensemble)

@@ -2,7 +2,7 @@
 
     lstmkit textgen train [--data file.txt] [--max-time 600] [--out textgen-model]
     lstmkit textgen sample --load textgen-model --prompt "ROMEO:" --length 300
-    lstmkit textgen evaluate --load textgen-model --data other.txt
+    lstmkit textgen evaluate --load textgen-model --data other.txt [--dynamic]
 
 Without ``--data``, training uses the bundled tiny Shakespeare; the first 90% trains,
 the last 10% validates (``--val-fraction``).
@@ -20,6 +20,10 @@ from lstmkit.text.corpus import read_text, shakespeare, split_text
 from lstmkit.text.generator import TextGenerator
 
 LN2 = math.log(2.0)
+DYNAMIC_HELP = (
+    "also score with dynamic evaluation: the weights keep adapting to the text as it is "
+    "read, each character still predicted before it is seen (Krause et al. 2018)"
+)
 
 
 def _fmt(row: dict) -> str:
@@ -80,6 +84,12 @@ def train(args: argparse.Namespace) -> int:
         f"after {final['train_time']:.0f}s of training ({time.perf_counter() - t0:.0f}s with "
         f"validation), {final['chars']:,} characters seen"
     )
+    if args.dynamic:
+        dyn = gen.evaluate(val_text, dynamic=True)
+        print(
+            f"validation with dynamic evaluation (the weights adapt as it reads): "
+            f"{dyn:.3f} bits/char = {dyn * LN2:.3f} nats/char"
+        )
     gen.save(args.out)
     print(f"saved to {args.out}")
     if args.curve:
@@ -109,8 +119,9 @@ def evaluate(args: argparse.Namespace) -> int:
     apply_threads(args)
     gen = TextGenerator.load(args.load)
     with notes_to_stderr("textgen"):
-        bpc = gen.evaluate(read_text(args.data))
-    print(f"{args.data}: {bpc:.3f} bits/char = {bpc * LN2:.3f} nats/char")
+        bpc = gen.evaluate(read_text(args.data), dynamic=args.dynamic)
+    how = " (dynamic evaluation)" if args.dynamic else ""
+    print(f"{args.data}: {bpc:.3f} bits/char = {bpc * LN2:.3f} nats/char{how}")
     return 0
 
 
@@ -147,6 +158,7 @@ def add_parser(subparsers) -> None:
     t.add_argument("--backend", help="lstmkit backend of the recurrent layer (auto)")
     t.add_argument("--curve", help="also write the learning curve to this PNG")
     t.add_argument("--sample-length", type=int, default=200, help="characters to sample at the end")
+    t.add_argument("--dynamic", action="store_true", help=DYNAMIC_HELP)
     add_threads_arg(t)
     t.set_defaults(func=train)
 
@@ -163,5 +175,6 @@ def add_parser(subparsers) -> None:
     e = sub.add_parser("evaluate", help="bits per character of a text file")
     e.add_argument("--load", required=True)
     e.add_argument("--data", required=True)
+    e.add_argument("--dynamic", action="store_true", help=DYNAMIC_HELP.replace("also score", "score"))
     add_threads_arg(e)
     e.set_defaults(func=evaluate)

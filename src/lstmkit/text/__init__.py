@@ -10,10 +10,12 @@ from lstmkit.text.corpus import (
     stratified_split,
 )
 from lstmkit.text.generator import TextGenerator, TextGeneratorConfig, UnknownCharactersWarning
+from lstmkit.text.lm_training import DynamicEval
 from lstmkit.text.vocab import CharVocab, TokenVocab, tokenize
 
 __all__ = [
     "CharVocab",
+    "DynamicEval",
     "TextGenerator",
     "TextGeneratorConfig",
     "TokenVocab",

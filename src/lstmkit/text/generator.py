@@ -15,7 +15,14 @@ import torch
 from lstmkit import io
 from lstmkit.errors import InputError
 from lstmkit.models.char_lm import CharLM, CharLMConfig, make_rnn
-from lstmkit.text.lm_training import TBPTTConfig, bits_per_char, train_tbptt
+from lstmkit.text.lm_training import (
+    LN2,
+    DynamicEval,
+    TBPTTConfig,
+    bits_per_char,
+    score_dynamic,
+    train_tbptt,
+)
 from lstmkit.text.vocab import CharVocab
 
 TASK = "textgen"
@@ -136,13 +143,26 @@ class TextGenerator:
         if self.model is None:
             raise InputError("this TextGenerator is not trained: call fit(text) or load(dir) first")
 
-    def evaluate(self, text: str) -> float:
+    def evaluate(self, text: str, dynamic: bool | DynamicEval = False) -> float:
         """Bits per character of ``text`` (predicting every character after the first).
-        Characters outside the vocabulary count as the unknown id and are reported."""
+        Characters outside the vocabulary count as the unknown id and are reported.
+
+        ``dynamic=True`` (or a :class:`~lstmkit.text.lm_training.DynamicEval` with its
+        own ``lr``, ``decay``, ``steps``) scores with dynamic evaluation: a copy of the
+        model keeps adapting its weights to the text as it reads it, each character still
+        predicted before it is seen (Krause et al. 2018). The model itself is unchanged."""
         self._require_model()
         text = _as_text(text, "the text to evaluate")
         self._warn_unknown(text, "the text to evaluate", "they are scored as 'unknown'")
-        return bits_per_char(self.model, self.vocab.encode(text))
+        ids = self.vocab.encode(text)
+        if dynamic is False:
+            return bits_per_char(self.model, ids)
+        if dynamic is True:
+            dynamic = DynamicEval()
+        if not isinstance(dynamic, DynamicEval):
+            raise InputError(f"dynamic must be True, False or a DynamicEval, got {dynamic!r}")
+        total, n = score_dynamic(self.model, ids, dynamic)
+        return total / n / LN2
 
     def _warn_unknown(self, text: str, what: str, consequence: str) -> list[str]:
         unknown = self.vocab.unknown(text)
