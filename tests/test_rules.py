@@ -58,6 +58,7 @@ def test_failed_build_is_reported_everywhere(failed_build):
 @needs_ext
 @pytest.mark.parametrize("shape,cell,variant,grad,chosen,why", [
     ("1,1000,10,20", "lstm", None, True, "compiled", "H=20 <= "),
+    ("64,100,8,64", "lstm", None, True, "native", "one layer, I=8 < 16, 16 <= B=64 <= 128: oneDNN (native) measured faster"),
     ("16,500,64,512", "lstm", None, True, "compiled", "forward+backward, H=512 <= 512"),
     ("16,500,64,1024", "lstm", None, True, "native", "H=1024 > 512: beyond the measured range"),
     ("16,500,64,512", "lstm", None, False, "native", "forward only (no_grad), H=512 > 64, B=16 > 4"),
@@ -115,7 +116,7 @@ def test_cuda_puts_triton_first_only_where_measured(monkeypatch):
 
 def test_cpu_rules_by_configuration():
     names = backends.names()
-    x = torch.zeros(20, 8, 4)
+    x = torch.zeros(20, 8, 4)  # B=8 < LSTM_SMALL_INPUT_MIN_B: the narrow-input rule does not apply
     small, big = LayerSpec("LSTM", 4, rules.LSTM_COMPILED_MAX_H), LayerSpec("LSTM", 4, 4 * rules.LSTM_COMPILED_MAX_H)
     assert rules.auto_order(small, x, names)[:2] == ["compiled", "native"]
     assert rules.auto_order(big, x, names)[:2] == ["native", "compiled"]
@@ -127,6 +128,20 @@ def test_cpu_rules_by_configuration():
         assert rules.auto_order(wide, x, names)[0] == "native"
         thin = torch.zeros(20, rules.LSTM_COMPILED_MAX_B_NO_GRAD, 4)
         assert rules.auto_order(wide, thin, names)[0] == "compiled"
+    # training with a narrow input and a batch of 16 or more: oneDNN first; wider input: compiled
+    narrow, wide_in = LayerSpec("LSTM", rules.LSTM_COMPILED_MIN_I - 1, 64), LayerSpec("LSTM", rules.LSTM_COMPILED_MIN_I, 64)
+    batch = torch.zeros(20, rules.LSTM_SMALL_INPUT_MIN_B, rules.LSTM_COMPILED_MIN_I - 1)
+    order, why = rules.decide(narrow, batch, names)
+    assert order[:2] == ["native", "compiled"] and f"I={rules.LSTM_COMPILED_MIN_I - 1} <" in why
+    assert rules.auto_order(wide_in, torch.zeros(20, rules.LSTM_SMALL_INPUT_MIN_B, rules.LSTM_COMPILED_MIN_I),
+                            names)[0] == "compiled"
+    assert rules.auto_order(narrow, batch[:, :rules.LSTM_SMALL_INPUT_MIN_B - 1], names)[0] == "compiled"
+    big_batch = torch.zeros(20, rules.LSTM_SMALL_INPUT_MAX_B + 1, rules.LSTM_COMPILED_MIN_I - 1)
+    assert rules.auto_order(narrow, big_batch, names)[0] == "compiled"
+    stack = LayerSpec("LSTM", rules.LSTM_COMPILED_MIN_I - 1, 64, num_layers=2)  # later layers are wide
+    assert rules.auto_order(stack, batch, names)[0] == "compiled"
+    with torch.no_grad():  # forward only: the no_grad rules, not this one
+        assert rules.auto_order(narrow, batch, names)[0] == "compiled"
     ln = LayerSpec("LSTM", 4, 512, layer_norm=True)
     assert rules.auto_order(ln, x, names)[:2] == ["compiled", "fused"]
     half = rules.decide(small, x.to(torch.bfloat16), names)
