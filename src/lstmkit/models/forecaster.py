@@ -214,26 +214,40 @@ class ForecastMember(nn.Module):
         x = x[:, -L:]  # (B, L)
         feats = feats[:, feats.shape[1] - L - H:]  # (B, L + H, F)
         if self.es:
-            return self._forward_es(x, feats)
+            sid, phase = feats[:, 0, -2].round().long(), feats[:, 0, -1].round().long()
+            feats = feats[..., :-ES_META]
         effect = None
         if self.step_effect is not None:
             effect = self.step_effect(feats[..., -self.n_cov:])[..., 0]  # (B, L + H)
             x = x - effect[:, :L]
-        mu = x.mean(1, keepdim=True)  # (B, 1)
-        sd = torch.sqrt(x.var(1, keepdim=True, unbiased=False) + 1e-4)  # (B, 1)
-        xn = (x - mu) / sd  # (B, L)
-        season_future = 0.0
-        if self.seasonal:
-            # not centred: it keeps the level of the last whole seasons, so with a zero
-            # head and highway a periodic window is continued exactly
-            prof = xn[:, L - self.k:].reshape(-1, self.k // self.m, self.m).mean(1)  # (B, m)
-            full = self.season_weight * prof[:, self.pos]  # (B, L + H)
-            xn = xn - full[:, :L]
-            season_future = full[:, L:, None]  # (B, H, 1)
+        if self.es:
+            levels, used, season_future = self.smooth(x, sid, phase)
+            last = levels[:, -1:]  # (B, 1)
+            xn = x - used - last  # (B, L): log(y / (season * last level)) on the scaled axis
+            y = self._network(xn, feats) + (last + season_future)[..., None]
+        else:
+            mu = x.mean(1, keepdim=True)  # (B, 1)
+            sd = torch.sqrt(x.var(1, keepdim=True, unbiased=False) + 1e-4)  # (B, 1)
+            xn = (x - mu) / sd  # (B, L)
+            season_future = 0.0
+            if self.seasonal:
+                # not centred: it keeps the level of the last whole seasons, so with a zero
+                # head and highway a periodic window is continued exactly
+                prof = xn[:, L - self.k:].reshape(-1, self.k // self.m, self.m).mean(1)  # (B, m)
+                full = self.season_weight * prof[:, self.pos]  # (B, L + H)
+                xn = xn - full[:, :L]
+                season_future = full[:, L:, None]  # (B, H, 1)
+            y = (self._network(xn, feats) + season_future) * sd[..., None] + mu[..., None]
+        return y if effect is None else y + effect[:, L:, None]  # (B, H, Q)
+
+    def _network(self, xn: Tensor, feats: Tensor) -> Tensor:
+        """The normalised, deseasonalised window xn (B, L) and the features (B, L + H, F)
+        -> the normalised path (B, H, Q): LSTM head + linear highway + level, damped at
+        forecast time."""
+        L, H = self.lookback, self.horizon
         inp = torch.cat([xn[..., None], feats[:, :L]], dim=-1)  # (B, L, 1 + F)
         out, _ = self.rnn(inp)  # (B, L, D)
-        h = self.drop(out[:, -1])  # (B, D)
-        h = torch.cat([h, feats[:, L:].flatten(1)], dim=1)  # (B, D + H*F)
+        h = torch.cat([self.drop(out[:, -1]), feats[:, L:].flatten(1)], dim=1)  # (B, D + H*F)
         # the level the highway starts from: the window mean (0 here) or, as far as the
         # data asks for it, the last deseasonalised value (the naive forecast, right for a
         # random walk). A learned, undecayed weight; weight decay on the highway then
@@ -242,30 +256,7 @@ class ForecastMember(nn.Module):
         y = self.head(h).view(-1, H, self.n_q) + self.highway(xn)[..., None] + level  # (B, H, Q)
         if self.damping < 1 and not self.training and H > 1:
             y = self._damp(y)
-        y = (y + season_future) * sd[..., None] + mu[..., None]
-        if effect is not None:
-            y = y + effect[:, L:, None]  # (B, H, Q)
         return y
-
-    def _forward_es(self, x: Tensor, feats: Tensor) -> Tensor:
-        sid, phase = feats[:, 0, -2].round().long(), feats[:, 0, -1].round().long()
-        feats = feats[..., :-ES_META]
-        effect = None
-        if self.step_effect is not None:
-            effect = self.step_effect(feats[..., -self.n_cov:])[..., 0]  # (B, L + H)
-            x = x - effect[:, :self.lookback]
-        levels, used, season_future = self.smooth(x, sid, phase)
-        last = levels[:, -1:]  # (B, 1)
-        xn = x - used - last  # (B, L): log(y / (season * last level)) on the scaled axis
-        inp = torch.cat([xn[..., None], feats[:, :self.lookback]], dim=-1)  # (B, L, 1 + F)
-        out, _ = self.rnn(inp)
-        h = torch.cat([self.drop(out[:, -1]), feats[:, self.lookback:].flatten(1)], dim=1)
-        y = self.head(h).view(-1, self.horizon, self.n_q) + self.highway(xn)[..., None] \
-            + self.last_weight * xn[:, -1:, None]  # (B, H, Q)
-        if self.damping < 1 and not self.training and self.horizon > 1:
-            y = self._damp(y)
-        y = y + (last + season_future)[..., None]
-        return y if effect is None else y + effect[:, self.lookback:, None]
 
     def _damp(self, y: Tensor) -> Tensor:
         """Damp the deseasonalised median path y (B, H, Q) as a damped trend does
