@@ -233,7 +233,8 @@ class Forecaster:
         if self.covariates:
             self._start_covariate_effect(zs, [self.cov_scaling.transform(x) for x in series.x])
         if es and cfg.deseasonalize:
-            start = np.stack([seasonal_start(z, phases(d, self.freq, m), m) for z, d in zip(zs, series.ds)])
+            # each step's phase is the last feature column (what the network reads too)
+            start = np.stack([seasonal_start(z, f[:, -1].astype(np.int64), m) for z, f in zip(zs, fs)])
             with torch.no_grad():
                 for member in self.net.members:
                     member.es_season.copy_(torch.as_tensor(start, dtype=torch.float32))

@@ -21,8 +21,8 @@ from lstmkit.text.generator import TextGenerator
 
 LN2 = math.log(2.0)
 DYNAMIC_HELP = (
-    "also score with dynamic evaluation: the weights keep adapting to the text as it is "
-    "read, each character still predicted before it is seen (Krause et al. 2018)"
+    "score with dynamic evaluation: the weights keep adapting to the text as it is read, "
+    "each character still predicted before it is seen (Krause et al. 2018)"
 )
 
 
@@ -158,7 +158,7 @@ def add_parser(subparsers) -> None:
     t.add_argument("--backend", help="lstmkit backend of the recurrent layer (auto)")
     t.add_argument("--curve", help="also write the learning curve to this PNG")
     t.add_argument("--sample-length", type=int, default=200, help="characters to sample at the end")
-    t.add_argument("--dynamic", action="store_true", help=DYNAMIC_HELP)
+    t.add_argument("--dynamic", action="store_true", help="at the end, also " + DYNAMIC_HELP)
     add_threads_arg(t)
     t.set_defaults(func=train)
 
@@ -175,6 +175,6 @@ def add_parser(subparsers) -> None:
     e = sub.add_parser("evaluate", help="bits per character of a text file")
     e.add_argument("--load", required=True)
     e.add_argument("--data", required=True)
-    e.add_argument("--dynamic", action="store_true", help=DYNAMIC_HELP.replace("also score", "score"))
+    e.add_argument("--dynamic", action="store_true", help=DYNAMIC_HELP)
     add_threads_arg(e)
     e.set_defaults(func=evaluate)
