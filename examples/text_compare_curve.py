@@ -21,8 +21,9 @@ plot_lm_curve(
     out,
     title=(
         f"tiny Shakespeare, validation = last 10%\nlstmkit recipe: {c.cell} "
-        f"{c.num_layers}x{c.hidden_size}, dropout {c.dropout:g}, batch {c.batch_size}x{c.seq_len}, "
-        f"peak lr {c.lr:g}, cosine  vs  plain torch.nn.LSTM"
+        f"{c.num_layers}x{c.hidden_size}{' layer-norm' if c.layer_options.get('layer_norm') else ''}, "
+        f"dropout {c.dropout:g}, wd {c.weight_decay:g}, batch {c.batch_size}x{c.seq_len}, "
+        f"peak lr {c.lr:g}, cosine\nagainst a plain torch.nn.LSTM"
     ),
     reference=1.40 / math.log(2),
     others={"plain torch.nn.LSTM 1x512, 32x100, Adam 2e-3, validation": baseline},

@@ -281,3 +281,33 @@ def test_cells_with_variants_match_layer(backend):
         h, c = cell(x[t], (h, c))
         assert_close(h, out[t], torch.float64, f"cell step {t}")
     assert_close(c, c_n[0], torch.float64, "final cell state")
+
+
+def test_bernoulli_mask_rate_and_dtype():
+    from lstmkit.variants import bernoulli_mask
+
+    torch.manual_seed(0)
+    like = torch.zeros(1, dtype=torch.float64)
+    m = bernoulli_mask((400, 500), 0.7, like)
+    assert m.dtype == torch.float64 and m.shape == (400, 500)
+    assert set(m.unique().tolist()) == {0.0, 1.0}
+    assert abs(m.mean().item() - 0.7) < 0.005  # 200,000 draws: 4.5 standard errors
+
+
+def test_dropout_matches_nn_dropout_maths():
+    from lstmkit.variants import Dropout
+
+    torch.manual_seed(0)
+    d = Dropout(0.25)
+    x = torch.randn(300, 400, requires_grad=True)
+    y = d(x)
+    kept = y != 0
+    assert abs(1 - kept.float().mean().item() - 0.25) < 0.006
+    assert_close(y[kept], x[kept] / 0.75, torch.float32, "kept elements scaled by 1/(1-p)")
+    y.sum().backward()
+    assert_close(x.grad, kept.float() / 0.75, torch.float32, "gradient is the scaled mask")
+    d.eval()
+    assert d(x) is x
+    assert Dropout(0.0).train()(x) is x
+    with pytest.raises(ValueError, match=r"dropout must be a number in \[0, 1\), got 1"):
+        Dropout(1)

@@ -52,9 +52,11 @@ def train(args: argparse.Namespace) -> int:
             "batch_size": args.batch_size,
             "seq_len": args.seq_len,
             "lr": args.lr,
+            "weight_decay": args.weight_decay,
             "eval_every": args.eval_every,
             "seed": args.seed,
             "backend": args.backend,
+            "layer_norm": args.layer_norm,
         }.items()
         if v is not None
     }
@@ -63,8 +65,9 @@ def train(args: argparse.Namespace) -> int:
     max_time = args.max_time if args.max_time > 0 else None
     print(
         f"textgen: {source}: {len(train_text):,} training / {len(val_text):,} validation characters; "
-        f"{c.cell} {c.num_layers}x{c.hidden_size}, dropout {c.dropout:g}, "
-        f"batch {c.batch_size}x{c.seq_len}, lr {c.lr:g}, "
+        f"{c.cell} {c.num_layers}x{c.hidden_size}"
+        f"{', layer norm' if c.layer_options.get('layer_norm') else ''}, dropout {c.dropout:g}, "
+        f"batch {c.batch_size}x{c.seq_len}, lr {c.lr:g}, weight decay {c.weight_decay:g}, "
         f"seed {c.seed}; budget: {f'{max_time:g}s' if max_time else 'no time limit'}"
         f"{f', {args.max_steps} steps' if args.max_steps else ''}",
         flush=True,
@@ -153,6 +156,13 @@ def add_parser(subparsers) -> None:
     t.add_argument("--batch-size", type=int)
     t.add_argument("--seq-len", type=int, help="characters per TBPTT chunk")
     t.add_argument("--lr", type=float, help="peak learning rate")
+    t.add_argument("--weight-decay", type=float, help="AdamW's decoupled weight decay (0.05)")
+    t.add_argument(
+        "--layer-norm",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="layer-normalised LSTM/GRU (on by default for those cells)",
+    )
     t.add_argument("--eval-every", type=float, help="seconds of training between validations")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--backend", help="lstmkit backend of the recurrent layer (auto)")
