@@ -177,11 +177,11 @@ def direction_params(module: nn.Module, sfx: str, v: Variants, T: int, B: int, P
     w_hh = g("weight_hh")
     if v.weight_drop and training:
         keep = 1 - v.weight_drop
-        w_hh = w_hh * (bernoulli_mask(w_hh.shape, keep, w_hh) / keep)
+        w_hh = w_hh * keep_mask(w_hh.shape, keep, w_hh)
     rec_mask = None
     if v.recurrent_dropout and training:
         keep = 1 - v.recurrent_dropout
-        rec_mask = bernoulli_mask((B, P), keep, ref) / keep
+        rec_mask = keep_mask((B, P), keep, ref)
     zc, zh = v.zoneout
     zone_c = _zone(zc, (T, B, H), ref, training) if module.mode == "LSTM" else None
     zone_h = _zone(zh, (T, B, P), ref, training)
@@ -202,10 +202,15 @@ def bernoulli_mask(shape, p: float, like: Tensor) -> Tensor:
     return torch.rand(shape, dtype=like.dtype, device=like.device).lt_(p)
 
 
+def keep_mask(shape, keep: float, like: Tensor) -> Tensor:
+    """A dropout mask: 1/keep with probability ``keep``, else 0 (its mean is 1)."""
+    return bernoulli_mask(shape, keep, like).div_(keep)
+
+
 class Dropout(nn.Module):
     """``nn.Dropout``'s maths (each element zeroed with probability ``p`` in training, the
     rest scaled by 1/(1-p); the identity in eval) with the mask drawn by
-    :func:`bernoulli_mask`. In a character model's training step ``nn.Dropout``'s
+    :func:`keep_mask`. In a character model's training step ``nn.Dropout``'s
     ``bernoulli_`` took 10% of the time on the CPU (torch.profiler, docs/text.md)."""
 
     def __init__(self, p: float = 0.5):
@@ -215,7 +220,7 @@ class Dropout(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or self.p == 0.0:
             return x
-        return x * bernoulli_mask(x.shape, 1.0 - self.p, x).mul_(1.0 / (1.0 - self.p))
+        return x * keep_mask(x.shape, 1.0 - self.p, x)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
