@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from lstmkit.backends.base import DirectionalBackend, stack_records
+from lstmkit.backends.base import DirectionalBackend, DirParams, stack_records
 from lstmkit.cells.layernorm import EPS
 
 
@@ -45,3 +45,36 @@ class ReferenceBackend(DirectionalBackend):
         if record is not None:
             record.append(stack_records(steps))
         return torch.stack(outs), h, c
+
+
+def direction_outputs(cell, gx, h0, c0, w_hh, b_hh, w_hr, ln_w, ln_b, p_i, p_f, p_o,
+                      lnc_w, lnc_b, rec_mask, zone_h, zone_c, mask, lnx_w=None, lnx_b=None,
+                      b_x=None):
+    """One direction on the reference path from the flat arguments the compiled and
+    fused operators take: ``(out, h_n, c_n | None)``, differentiable to any order.
+    With ``lnx_w`` ``gx`` is the raw x W_ih^T, normalised here (gain lnx_w, bias lnx_b)
+    before b_x is added, as the compiled loop does."""
+    if lnx_w is not None:
+        gx = F.layer_norm(gx, (gx.shape[-1],), lnx_w, lnx_b, EPS)
+        if b_x is not None:
+            gx = gx + b_x
+    p = DirParams(w_ih=None, w_hh=w_hh, b_hh=b_hh, w_hr=w_hr,
+                  ln_hh=None if ln_w is None else (ln_w, ln_b),
+                  cp=(p_i, p_f, p_o, lnc_w, lnc_b), rec_mask=rec_mask, zone_h=zone_h, zone_c=zone_c)
+    return ReferenceBackend().run_direction(cell, gx, h0, c0, p, mask, None)
+
+
+def direction_grads(cell, tensors, grad_outputs, want):
+    """Gradients of one direction w.r.t. ``tensors[i]`` for ``i`` in ``want``, as
+    differentiable functions of ``tensors`` and ``grad_outputs`` (``create_graph``):
+    what a backend's backward returns when it is itself being differentiated (double
+    backward, gradient penalties). ``tensors`` in the order of
+    :data:`lstmkit.backends.compiled.function.TENSOR_ARGS`; ``grad_outputs`` =
+    (d out, d h_n, d c_n), None entries meaning zero."""
+    with torch.enable_grad():
+        outs = direction_outputs(cell, *tensors)
+        pairs = [(o, g) for o, g in zip(outs, grad_outputs) if o is not None and g is not None]
+        inputs = [tensors[i] for i in want]
+        grads = torch.autograd.grad([o for o, _ in pairs], inputs, [g for _, g in pairs],
+                                    create_graph=True, allow_unused=True)
+    return [torch.zeros_like(t) if g is None else g for t, g in zip(inputs, grads)]

@@ -71,6 +71,21 @@ class CompiledBackend(DirectionalBackend):
             return f"compiled runs float32 and float64, not {x.dtype}"
         return None
 
+    def unsupported_under(self, tools: frozenset[str]) -> str | None:
+        """Why this backend cannot run under the named tools (see
+        :mod:`lstmkit.backends.tools`), or None. The recurrence is a pair of
+        torch.library operators with fake kernels and registered autograd
+        (:mod:`~lstmkit.backends.compiled.function`), so jit_trace (saved and reloaded),
+        export (dynamic batch and time), compile (fullgraph, training too), functorch's
+        grad/vjp and double backward run it; ONNX has no such operator, and autocast
+        would hand it bfloat16/float16 projections it does not run."""
+        if "onnx_export" in tools:
+            return ("ONNX has no lstmkit::compiled_forward operator; export the layer "
+                    "through native (plain cells), the reference loop or lstmkit.export")
+        if "autocast" in tools:
+            return "the compiled recurrence runs float32 and float64 only, not autocast's lower precision"
+        return None
+
     def run_direction(self, cell, gx, h0, c0, p, mask, record):
         return run_direction(extension(), cell, gx, h0, c0, p, mask)
 

@@ -87,6 +87,39 @@ Direction::Direction(int64_t mode_, bool peephole_, bool coupled_, double clip_,
   TORCH_CHECK(mode != kLSTM || c0.defined(), "the LSTM needs c0");
 }
 
+namespace {
+
+// (buffer, shape) of what a saving forward keeps, in order; see direction.h
+template <typename F>
+void for_each_buffer(Direction& d, F&& f) {
+  const int64_t T = d.steps(), B = d.batch(), G = d.gates(), H = d.hidden(), P = d.hsize();
+  const bool lstm = d.mode == kLSTM;
+  const bool plain = !(d.peephole || d.coupled || d.ln_cell || d.clip >= 0);
+  f(d.hs, std::vector<int64_t>{T + 1, B, P});
+  f(d.act, std::vector<int64_t>{T, B, G});
+  if (lstm) {
+    f(d.cs, std::vector<int64_t>{T + 1, B, H});
+    f(d.tc, std::vector<int64_t>{T, B, H});
+    if (!plain) f(d.craw, std::vector<int64_t>{T, B, H});
+    if (d.ln_cell) f(d.cstat, std::vector<int64_t>{T, B, 2});
+  }
+  if (d.ln_w.defined()) {
+    f(d.a_hat, std::vector<int64_t>{T, B, G});
+    f(d.rstat, std::vector<int64_t>{T, B});
+  }
+  if (d.w_hr.defined()) f(d.hraw, std::vector<int64_t>{T, B, H});
+  if (d.mode == kGRU) f(d.ghn, std::vector<int64_t>{T, B, H});
+  if (d.ln_x_w.defined()) f(d.xstat, std::vector<int64_t>{T, B, 2});
+}
+
+int64_t numel_of(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (auto s : shape) n *= s;
+  return n;
+}
+
+}  // namespace
+
 template <typename T>
 static Loop<T> make_loop(const Direction& d, bool save) {
   Loop<T> L;
@@ -138,35 +171,39 @@ void Direction::run_forward(bool save, std::vector<at::Tensor>& res) {
   if (ln_b.defined()) bias.add_(ln_b);
   L.bias = ptr<T>(bias);
   L.zero_g = ptr<T>(zero_g);
-  hs = at::empty({HS, B, P}, o);
-  hs[0].copy_(h0);
-  L.hs = ptr<T>(hs);
-  if (lstm) {
-    cs = at::empty({HS, B, H}, o);
-    cs[0].copy_(c0);
-    L.cs = ptr<T>(cs);
-    tc = at::empty({S, B, H}, o);
-    L.tc = ptr<T>(tc);
-    if (save && !L.cell.plain()) craw = at::empty({S, B, H}, o);
-    if (ln_cell) cstat = at::empty({S, B, 2}, o);
-    L.craw = ptr<T>(craw);
-    L.cstat = ptr<T>(cstat);
-  }
   at::Tensor out = at::empty({L.steps, B, P}, o);
-  L.out = ptr<T>(out);
-  act = at::empty({S, B, G}, o);
-  L.act = ptr<T>(act);
-  if (ln_w.defined()) {
-    a_hat = at::empty({S, B, G}, o);
-    rstat = at::empty({S, B}, o);
-    L.a_hat = ptr<T>(a_hat);
-    L.rstat = ptr<T>(rstat);
+  if (save) {  // one tensor per buffer (separate allocations the allocator reuses)
+    for_each_buffer(*this, [&](at::Tensor& buf, const std::vector<int64_t>& shape) {
+      buf = at::empty(shape, o);
+    });
+  } else {
+    hs = at::empty({HS, B, P}, o);
+    act = at::empty({S, B, G}, o);
+    if (lstm) {
+      cs = at::empty({HS, B, H}, o);
+      tc = at::empty({S, B, H}, o);
+      if (ln_cell) cstat = at::empty({S, B, 2}, o);
+    }
+    if (ln_w.defined()) {
+      a_hat = at::empty({S, B, G}, o);
+      rstat = at::empty({S, B}, o);
+    }
+    if (mode == kGRU) ghn = at::empty({S, B, H}, o);
+    if (ln_x_w.defined()) xstat = at::empty({S, B, 2}, o);
   }
-  if (w_hr.defined() && save) hraw = at::empty({S, B, H}, o);
+  hs[0].copy_(h0);
+  if (lstm) cs[0].copy_(c0);
+  L.hs = ptr<T>(hs);
+  L.cs = ptr<T>(cs);
+  L.tc = ptr<T>(tc);
+  L.craw = ptr<T>(craw);
+  L.cstat = ptr<T>(cstat);
+  L.out = ptr<T>(out);
+  L.act = ptr<T>(act);
+  L.a_hat = ptr<T>(a_hat);
+  L.rstat = ptr<T>(rstat);
   L.hraw = ptr<T>(hraw);
-  if (mode == kGRU) ghn = at::empty({S, B, H}, o);
   L.ghn = ptr<T>(ghn);
-  if (ln_x_w.defined()) xstat = at::empty({S, B, 2}, o);
   L.xstat = ptr<T>(xstat);
   // scratch: gh gxn (B, G), hin (B, P), hnew (B, P), cnew (B, H), hcell (B, H)
   at::Tensor work = at::empty({B * (2 * G + 2 * P + 2 * H)}, o);
@@ -309,6 +346,86 @@ std::vector<at::Tensor> Direction::backward(OptTensor dout, OptTensor dhn, OptTe
 void Direction::release() {
   saved = false;
   hs = cs = act = tc = craw = cstat = a_hat = rstat = hraw = ghn = xstat = at::Tensor();
+}
+
+
+std::vector<at::Tensor> Direction::buffers() {
+  std::vector<at::Tensor> res;
+  for_each_buffer(*this, [&](at::Tensor& buf, const std::vector<int64_t>&) { res.push_back(buf); });
+  return res;
+}
+
+void Direction::attach(const std::vector<at::Tensor>& bufs) {
+  size_t k = 0;
+  for_each_buffer(*this, [&](at::Tensor& buf, const std::vector<int64_t>& shape) {
+    TORCH_CHECK(k < bufs.size() && bufs[k].sizes() == at::IntArrayRef(shape) &&
+                    bufs[k].scalar_type() == gx.scalar_type(),
+                "lstmkit: saved buffer ", k, " does not match this direction (expected shape ",
+                at::IntArrayRef(shape), ")");
+    buf = bufs[k++].contiguous();
+  });
+  TORCH_CHECK(k == bufs.size(), "lstmkit: expected ", k, " saved buffers, got ", bufs.size());
+}
+
+namespace {
+
+at::Tensor or_empty(const at::Tensor& t, const at::TensorOptions& o) {
+  return t.defined() ? t : at::empty({0}, o);
+}
+
+}  // namespace
+
+std::vector<at::Tensor> forward_op(int64_t mode, bool peephole, bool coupled, double clip,
+                                   bool ln_cell, at::Tensor gx, at::Tensor h0, OptTensor c0,
+                                   at::Tensor w_hh, OptTensor b_hh, OptTensor w_hr,
+                                   OptTensor ln_w, OptTensor ln_b, OptTensor p_i,
+                                   OptTensor p_f, OptTensor p_o, OptTensor lnc_w,
+                                   OptTensor lnc_b, OptTensor rec_mask, OptTensor zone_h,
+                                   OptTensor zone_c, OptTensor mask, OptTensor ln_x_w,
+                                   OptTensor ln_x_b, OptTensor b_x, bool save) {
+  Direction d(mode, peephole, coupled, clip, ln_cell, gx, h0, c0, w_hh, b_hh, w_hr, ln_w, ln_b,
+              p_i, p_f, p_o, lnc_w, lnc_b, rec_mask, zone_h, zone_c, mask, ln_x_w, ln_x_b, b_x);
+  std::vector<at::Tensor> res = d.forward(save);
+  auto o = d.gx.options();
+  std::vector<at::Tensor> all = {res[0], res[1], or_empty(res[2], o)};
+  if (save) {
+    for (auto& b : d.buffers()) all.push_back(b);
+  }
+  return all;
+}
+
+std::vector<at::Tensor> backward_op(int64_t mode, bool peephole, bool coupled, double clip,
+                                    bool ln_cell, at::Tensor gx, at::Tensor h0, OptTensor c0,
+                                    at::Tensor w_hh, OptTensor b_hh, OptTensor w_hr,
+                                    OptTensor ln_w, OptTensor ln_b, OptTensor p_i,
+                                    OptTensor p_f, OptTensor p_o, OptTensor lnc_w,
+                                    OptTensor lnc_b, OptTensor rec_mask, OptTensor zone_h,
+                                    OptTensor zone_c, OptTensor mask, OptTensor ln_x_w,
+                                    OptTensor ln_x_b, OptTensor b_x, std::vector<at::Tensor> saved,
+                                    OptTensor dout, OptTensor dhn, OptTensor dcn,
+                                    std::vector<bool> need) {
+  Direction d(mode, peephole, coupled, clip, ln_cell, gx, h0, c0, w_hh, b_hh, w_hr, ln_w, ln_b,
+              p_i, p_f, p_o, lnc_w, lnc_b, rec_mask, zone_h, zone_c, mask, ln_x_w, ln_x_b, b_x);
+  TORCH_CHECK(!saved.empty(),
+              "lstmkit: this backward needs the buffers of a forward run with autograd "
+              "(save=True); the forward ran without it (no_grad or a graph traced without grad)");
+  d.attach(saved);
+  d.saved = true;
+  std::vector<at::Tensor> res = d.backward(dout, dhn, dcn, need);
+  auto o = d.gx.options();
+  for (size_t i = 0; i < res.size(); ++i) {
+    if (!res[i].defined()) {
+      res[i] = at::empty({0}, o);
+      continue;
+    }
+    for (size_t j = 0; j < i; ++j) {  // b_hh and the LN bias share one sum, for example
+      if (res[j].defined() && res[j].numel() > 0 && res[j].is_alias_of(res[i])) {
+        res[i] = res[i].clone();
+        break;
+      }
+    }
+  }
+  return res;
 }
 
 bool uses_blas() { return have_blas(); }

@@ -1,7 +1,9 @@
-// One direction of one layer as a Python object: built from the same tensors that
-// _FusedDirection takes, `forward(save)` runs the loop, `backward(...)` the loop back
-// through time and the weight gradients. The object keeps its inputs and the saved
-// buffers alive between the two (it lives on the autograd context).
+// One direction of one layer: built from the same tensors that _FusedDirection takes,
+// `forward(save)` runs the loop, `backward(...)` the loop back through time and the
+// weight gradients. What forward keeps for backward is a list of tensors (buffers(),
+// their shapes mirrored in Python for the fake kernels), so the functional ops
+// `forward_op` / `backward_op` below hand them to torch's autograd as ordinary tensors:
+// no object survives between the two calls.
 //
 // Shapes: T time, B batch, H hidden, P = proj_size or H, G = n_gates * H.
 #pragma once
@@ -46,6 +48,14 @@ struct Direction {
   // Drop the saved buffers (after backward, unless the graph is retained).
   void release();
 
+  // The buffers a saving forward keeps, and setting them from such a list, in this
+  // order: hs (T+1, B, P), act (T, B, G); LSTM: cs (T+1, B, H), tc (T, B, H), craw
+  // (T, B, H) unless the cell is plain, cstat (T, B, 2) with ln_cell; recurrent LN: a_hat
+  // (T, B, G), rstat (T, B); projection: hraw (T, B, H); GRU: ghn (T, B, H); LN of the
+  // input: xstat (T, B, 2). lstmkit.backends.compiled.function.saved_shapes mirrors it.
+  std::vector<at::Tensor> buffers();
+  void attach(const std::vector<at::Tensor>& bufs);
+
   int64_t steps() const { return gx.size(0); }
   int64_t batch() const { return gx.size(1); }
   int64_t gates() const { return gx.size(2); }
@@ -70,6 +80,30 @@ std::vector<at::Tensor> step(int64_t mode, bool peephole, bool coupled, double c
                              OptTensor b_hh, OptTensor w_hr, OptTensor ln_w, OptTensor ln_b,
                              OptTensor p_i, OptTensor p_f, OptTensor p_o, OptTensor lnc_w,
                              OptTensor lnc_b, double zone_c, double zone_h);
+
+// The functional form (what the torch.library ops call): forward returns
+// [out (T, B, P), h_n (B, P), c_n (B, H) or empty, saved buffers... (none when
+// save=false)]; backward takes those buffers and returns the 16 gradients of Direction::backward,
+// empty (0 elements) where not needed, no two of them sharing memory.
+std::vector<at::Tensor> forward_op(int64_t mode, bool peephole, bool coupled, double clip,
+                                   bool ln_cell, at::Tensor gx, at::Tensor h0, OptTensor c0,
+                                   at::Tensor w_hh, OptTensor b_hh, OptTensor w_hr,
+                                   OptTensor ln_w, OptTensor ln_b, OptTensor p_i,
+                                   OptTensor p_f, OptTensor p_o, OptTensor lnc_w,
+                                   OptTensor lnc_b, OptTensor rec_mask, OptTensor zone_h,
+                                   OptTensor zone_c, OptTensor mask, OptTensor ln_x_w,
+                                   OptTensor ln_x_b, OptTensor b_x, bool save);
+
+std::vector<at::Tensor> backward_op(int64_t mode, bool peephole, bool coupled, double clip,
+                                    bool ln_cell, at::Tensor gx, at::Tensor h0, OptTensor c0,
+                                    at::Tensor w_hh, OptTensor b_hh, OptTensor w_hr,
+                                    OptTensor ln_w, OptTensor ln_b, OptTensor p_i,
+                                    OptTensor p_f, OptTensor p_o, OptTensor lnc_w,
+                                    OptTensor lnc_b, OptTensor rec_mask, OptTensor zone_h,
+                                    OptTensor zone_c, OptTensor mask, OptTensor ln_x_w,
+                                    OptTensor ln_x_b, OptTensor b_x, std::vector<at::Tensor> saved,
+                                    OptTensor dout, OptTensor dhn, OptTensor dcn,
+                                    std::vector<bool> need);
 
 bool uses_blas();
 

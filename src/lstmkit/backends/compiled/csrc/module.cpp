@@ -6,22 +6,15 @@
 #include "direction.h"
 
 namespace py = pybind11;
-using lstmkit::Direction;
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "lstmkit: the LSTM/GRU/RNN recurrence in C++ (forward and backward loops)";
-  py::class_<Direction>(m, "Direction")
-      .def(py::init<int64_t, bool, bool, double, bool, at::Tensor, at::Tensor,
-                    lstmkit::OptTensor, at::Tensor, lstmkit::OptTensor, lstmkit::OptTensor,
-                    lstmkit::OptTensor, lstmkit::OptTensor, lstmkit::OptTensor,
-                    lstmkit::OptTensor, lstmkit::OptTensor, lstmkit::OptTensor,
-                    lstmkit::OptTensor, lstmkit::OptTensor, lstmkit::OptTensor,
-                    lstmkit::OptTensor, lstmkit::OptTensor, lstmkit::OptTensor,
-                    lstmkit::OptTensor, lstmkit::OptTensor>())
-      .def("forward", &Direction::forward, py::arg("save"),
-           py::call_guard<py::gil_scoped_release>())
-      .def("backward", &Direction::backward, py::call_guard<py::gil_scoped_release>())
-      .def("release", &Direction::release);
+  // the functional ops behind lstmkit::compiled_forward / compiled_backward
+  // (lstmkit/backends/compiled/function.py registers them with torch.library)
+  m.def("forward", &lstmkit::forward_op, "one direction's forward loop",
+        py::call_guard<py::gil_scoped_release>());
+  m.def("backward", &lstmkit::backward_op, "one direction's loop back through time",
+        py::call_guard<py::gil_scoped_release>());
   m.def("step", &lstmkit::step, "one streaming inference step of one layer");
   m.def("uses_blas", &lstmkit::uses_blas, "whether the GEMMs call the BLAS directly");
 }
