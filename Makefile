@@ -33,9 +33,14 @@ test: install
 test-all: install
 	$(PY) -m pytest -m ""
 
+# `make bench QUICK=1`: a smoke run (few shapes and rounds). Run the full one on an idle machine.
 bench: install
-	$(PY) benchmarks/speed.py --out benchmarks/latest.md
-	@echo "wrote benchmarks/latest.md (docs/benchmarks.md keeps the curated table with its date, machine and load)"
+	$(PY) benchmarks/speed.py $(if $(QUICK),--quick) --out benchmarks/latest.md
+	$(PY) benchmarks/streaming.py $(if $(QUICK),--rounds 3) > benchmarks/latest_streaming.md
+	$(PY) benchmarks/never_slower.py $(if $(QUICK),--quick) --out benchmarks/latest_never_slower.md \
+	  --json benchmarks/latest_never_slower.json
+	@echo "wrote benchmarks/latest.md, latest_streaming.md, latest_never_slower.md and .json" \
+	  "(docs/benchmarks.md keeps the curated table with its date, machine and load)"
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

@@ -16,49 +16,28 @@ from __future__ import annotations
 import argparse
 import datetime
 import platform
-import statistics
 import sys
 import time
 
 import torch
-
-import lstmkit
-
-KIT = {"lstm": lstmkit.LSTM, "gru": lstmkit.GRU, "rnn": lstmkit.RNN}
+from _timing import CLOCKS, KIT, PASSES, interleaved
 
 
 def _ints(text: str) -> list[int]:
     return [int(v) for v in text.split(",")]
 
 
-CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
-
-
 def measure(cell: str, B: int, H: int, T: int, I: int, backends: list[str], rounds: int,
-            clock=time.perf_counter):
+            clock=time.perf_counter, budget_s: float = 0.0):
+    """``{pass: {backend: median s}}``, each pass's backends in interleaved rounds."""
     torch.manual_seed(0)
     x = torch.randn(T, B, I)
     mods = {b: KIT[cell](I, H, backend=b) for b in backends}
-
-    def fwd(m):
-        with torch.no_grad():
-            m(x)
-
-    def fwd_bwd(m):
-        xi = x.detach().requires_grad_()
-        m(xi)[0].sum().backward()
-
     res = {}
-    for name, fn in (("fwd", fwd), ("fwd+bwd", fwd_bwd)):
-        for m in mods.values():
-            fn(m)
-        times = {b: [] for b in mods}
-        for _ in range(rounds):
-            for b, m in mods.items():
-                t0 = clock()
-                fn(m)
-                times[b].append(clock() - t0)
-        res[name] = {b: statistics.median(v) for b, v in times.items()}
+    for name, run in PASSES.items():
+        times = interleaved({b: run(m, x) for b, m in mods.items()}, rounds, budget_s=budget_s,
+                            clock=clock)
+        res[name] = {b: t.median for b, t in times.items()}
     return res
 
 
@@ -73,19 +52,23 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--clock", choices=sorted(CLOCKS), default="wall")
+    ap.add_argument("--budget-ms", type=float, default=10.0,
+                    help="repeat a call in a loop so that one timing lasts at least this long")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     backends = args.backends.split(",")
     print(f"Measured {datetime.date.today().isoformat()}, torch {torch.__version__}, "
           f"{platform.machine()}, {args.threads} thread(s), {args.clock} clock, median of "
-          f"{args.rounds} interleaved rounds; float32; I={args.input}.\n")
+          f"{args.rounds} interleaved rounds (calls repeated to at least {args.budget_ms:g} ms per "
+          f"timing); float32; I={args.input}.\n")
     print("| cell | B | T | H | pass | " + " | ".join(f"{b} ms" for b in backends) + " | fastest | compiled / native |")
     print("|---|---:|---:|---:|---|" + "---:|" * len(backends) + "---|---:|")
     for cell in args.cells.split(","):
         for B in _ints(args.batches):
             for H in _ints(args.hidden):
                 T = args.steps or max(50, min(500, 20000 // max(B, 1) // 4))
-                res = measure(cell, B, H, T, args.input, backends, args.rounds, CLOCKS[args.clock])
+                res = measure(cell, B, H, T, args.input, backends, args.rounds, CLOCKS[args.clock],
+                              args.budget_ms / 1e3)
                 for name, r in res.items():
                     best = min(r, key=r.get)
                     ratio = r["compiled"] / r["native"] if "compiled" in r and "native" in r else float("nan")

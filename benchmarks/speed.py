@@ -19,20 +19,15 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
-from torch import nn
+from _timing import CLOCKS, KIT, PASSES, TORCH, interleaved, machine_line
 
 import lstmkit
 
 SHAPES = [(32, 100, 32, 128), (64, 200, 128, 256), (16, 500, 64, 512), (1, 1000, 10, 20)]
-TORCH = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
-KIT = {"lstm": lstmkit.LSTM, "gru": lstmkit.GRU, "rnn": lstmkit.RNN}
 
 
 def configs(cells: list[str], backends: list[str], variants: dict[str, dict]) -> list[tuple]:
@@ -48,57 +43,20 @@ def configs(cells: list[str], backends: list[str], variants: dict[str, dict]) ->
     return out
 
 
-CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
-_clock = time.perf_counter
-
-
-def _time(fn) -> float:
-    t0 = _clock()
-    fn()
-    return _clock() - t0
-
-
-def bench_shape(shape, cfgs, rounds: int, warmup: int) -> dict[str, tuple[float, float]]:
+def bench_shape(shape, cfgs, rounds: int, warmup: int, budget_s: float = 0.0,
+                clock=None) -> dict[str, tuple[float, float]]:
+    """``{label: (forward s, fwd+bwd s)}``: medians of interleaved rounds."""
     B, T, I, H = shape
     torch.manual_seed(0)
     x = torch.randn(T, B, I)
-    runs = {}
+    fns = {}
     for label, _, make in cfgs:
         m = make(I, H)
         m.train()
-
-        def fwd(m=m):
-            with torch.no_grad():
-                m(x)
-
-        def fwd_bwd(m=m):
-            xi = x.detach().requires_grad_()
-            out = m(xi)[0]
-            out.sum().backward()
-
-        runs[label] = (fwd, fwd_bwd)
-    for fwd, fb in runs.values():
-        for _ in range(warmup):
-            fwd()
-            fb()
-    times = {label: ([], []) for label in runs}
-    for _ in range(rounds):  # interleaved, so drift in machine load hits every config alike
-        for label, (fwd, fb) in runs.items():
-            times[label][0].append(_time(fwd))
-            times[label][1].append(_time(fb))
-    return {k: (statistics.median(a), statistics.median(b)) for k, (a, b) in times.items()}
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}, Python {platform.python_version()}"
+        for p, run in PASSES.items():
+            fns[label, p] = run(m, x)
+    res = interleaved(fns, rounds, warmup=warmup, budget_s=budget_s, clock=clock or CLOCKS["wall"])
+    return {label: (res[label, "forward"].median, res[label, "fwd+bwd"].median) for label, _, _ in cfgs}
 
 
 def table(results, cfgs) -> str:
@@ -154,6 +112,8 @@ def main(argv=None) -> int:
     ap.add_argument("--shapes", default=None, help="semicolon-separated B,T,I,H")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--budget-ms", type=float, default=10.0,
+                    help="repeat a call in a loop so that one timing lasts at least this long")
     ap.add_argument("--quick", action="store_true", help="3 rounds, 1 warm-up")
     ap.add_argument("--out", type=Path, help="write the markdown report here")
     ap.add_argument("--threads", type=int, default=None,
@@ -164,8 +124,6 @@ def main(argv=None) -> int:
                          "shared with other work measures the work rather than the neighbours "
                          "(meaningful with --threads 1)")
     args = ap.parse_args(argv)
-    global _clock
-    _clock = CLOCKS[args.clock]
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.quick:
@@ -176,10 +134,12 @@ def main(argv=None) -> int:
     results = {}
     for shape in shapes:
         print(f"shape {shape} ...", file=sys.stderr, flush=True)
-        results[shape] = bench_shape(shape, cfgs, args.rounds, args.warmup)
+        results[shape] = bench_shape(shape, cfgs, args.rounds, args.warmup, args.budget_ms / 1e3,
+                                      CLOCKS[args.clock])
     report = (
-        f"Measured {datetime.date.today().isoformat()} on {machine()}; median of "
-        f"{args.rounds} interleaved rounds after {args.warmup} warm-up ({args.clock} clock); "
+        f"Measured {datetime.date.today().isoformat()} on {machine_line()}; median of "
+        f"{args.rounds} interleaved rounds after {args.warmup} warm-up ({args.clock} clock; calls "
+        f"repeated to at least {args.budget_ms:g} ms per timing); "
         f"float32, training mode. "
         f"Ratio = time / torch.nn's time for the same cell in the same run (lower is better).\n\n"
         + table(results, cfgs)
@@ -197,10 +157,10 @@ def main(argv=None) -> int:
 
 # the variants issue's rows: forward+backward against plain torch.nn.LSTM, backend auto
 VARIANTS: dict[str, dict] = {
-    "layer_norm": dict(layer_norm=True),
-    "peephole": dict(peephole=True),
-    "recurrent_dropout=0.25": dict(recurrent_dropout=0.25),
-    "zoneout=0.1": dict(zoneout=0.1),
+    "layer_norm": {"layer_norm": True},
+    "peephole": {"peephole": True},
+    "recurrent_dropout=0.25": {"recurrent_dropout": 0.25},
+    "zoneout=0.1": {"zoneout": 0.1},
 }
 
 if __name__ == "__main__":

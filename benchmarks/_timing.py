@@ -1,0 +1,126 @@
+"""Timing helpers shared by the benchmark scripts: the clocks, the forward and
+forward+backward passes of a recurrent layer, interleaved rounds with a calibrated repeat
+count, and a description of the machine.
+
+A timing repeats the call ``repeat`` times and divides; ``repeat`` is calibrated once per
+call after warm-up so that one timing lasts at least ``budget_s`` (calls of a fraction of
+a millisecond are otherwise dominated by the clock and the scheduler). Rounds are
+interleaved, so a drift in machine load hits every configuration alike; the median over
+rounds is reported.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+import lstmkit
+
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+TORCH = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+KIT = {"lstm": lstmkit.LSTM, "gru": lstmkit.GRU, "rnn": lstmkit.RNN}
+
+
+def forward(module, x, **kwargs) -> Callable[[], None]:
+    """Inference: ``module(x)`` under no_grad."""
+
+    def run():
+        with torch.no_grad():
+            module(x, **kwargs)
+
+    return run
+
+
+def forward_backward(module, x, **kwargs) -> Callable[[], None]:
+    """Training: ``module(x)``, the sum of the outputs as the loss, backward (into the
+    parameters and the input)."""
+
+    def run():
+        xi = x.detach().requires_grad_()
+        module(xi, **kwargs)[0].sum().backward()
+
+    return run
+
+
+PASSES = {"forward": forward, "fwd+bwd": forward_backward}
+
+
+def per_call(fn: Callable[[], None], repeat: int = 1, clock=time.perf_counter) -> float:
+    """Seconds per call of ``fn``, over ``repeat`` calls in a loop."""
+    t0 = clock()
+    for _ in range(repeat):
+        fn()
+    return (clock() - t0) / repeat
+
+
+def calibrate(fn: Callable[[], None], budget_s: float, clock=time.perf_counter) -> int:
+    """The number of calls of ``fn`` that take at least ``budget_s`` (1 if one call does)."""
+    if budget_s <= 0:
+        return 1
+    t = per_call(fn, 1, clock)
+    if t < budget_s:  # a short call: the fastest of two loops of them, a preemption aside
+        n = max(1, int(budget_s / 4 / max(t, 1e-9)))
+        t = min(per_call(fn, n, clock) for _ in range(2))
+    return max(1, math.ceil(1.1 * budget_s / max(t, 1e-9)))
+
+
+@dataclass
+class Timing:
+    """Seconds per call in each round, and the repeat count of each timing."""
+
+    times: list[float]
+    repeat: int = 1
+    median: float = field(init=False)
+
+    def __post_init__(self):
+        self.median = statistics.median(self.times)
+
+
+def interleaved(fns: dict, rounds: int, *, warmup: int = 1, budget_s: float = 0.0,
+                clock=time.perf_counter) -> dict:
+    """``{key: Timing}``: each of ``fns`` warmed up ``warmup`` times, its repeat count
+    calibrated to ``budget_s``, then timed once per round, the rounds interleaved."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    repeats = {k: calibrate(fn, budget_s, clock) for k, fn in fns.items()}
+    times = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            times[k].append(per_call(fn, repeats[k], clock))
+    return {k: Timing(times[k], repeats[k]) for k in fns}
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict:
+    """CPU model, cores, torch and Python versions, and torch's thread count now."""
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def machine_line() -> str:
+    m = machine()
+    return f"{m['cpu']}, {m['threads']} threads, torch {m['torch']}, Python {m['python']}"
