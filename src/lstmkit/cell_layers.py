@@ -19,8 +19,13 @@ from torch import Tensor, nn
 from lstmkit import backends
 from lstmkit.backends import LayerSpec
 from lstmkit.backends.compiled.streaming import cell_step
+from lstmkit.backends.tools import active_tools
 from lstmkit.cells import cell_math
 from lstmkit.variants import Variants, direction_params, register_direction, reset_variants
+
+#: what torch.nn.LSTMCell / GRUCell / RNNCell call
+_TORCH_CELLS = {"LSTM": torch._VF.lstm_cell, "GRU": torch._VF.gru_cell,
+                "RNN_TANH": torch._VF.rnn_tanh_cell, "RNN_RELU": torch._VF.rnn_relu_cell}
 
 _NO_VARIANTS = dict(layer_norm=False, peephole=False, coupled_gates=False, forget_bias=0.0,
                     cell_clip=None, recurrent_dropout=0.0, zoneout=0.0, weight_drop=0.0)
@@ -91,17 +96,28 @@ class _CellBase(nn.Module):
         h = x.new_zeros(x.shape[0], self.hidden_size) if h is None else self._check("hx", h, input)
         if self._cell.has_cell:
             c = x.new_zeros(x.shape[0], self.hidden_size) if c is None else self._check("cx", c, input)
-        fast = cell_step(self, x, h, c)
-        if fast is not None:  # compiled streaming path (inference): one C++ call
+        tools = active_tools(x)
+        # the compiled streaming path (inference, one C++ call) is opaque to torch's tools
+        fast = None if tools else cell_step(self, x, h, c)
+        if fast is not None:
             hn, cn = fast
             if input.dim() == 1:
                 hn, cn = hn[0], None if cn is None else cn[0]
             return hn, cn
         spec = self.spec
-        backend = backends.select(spec, x, self.backend)
+        backend = backends.select(spec, x, self.backend, tools=tools)
         x3 = x.unsqueeze(0)  # (1, B, I)
         p = direction_params(self, "", self.variants, 1, x.shape[0], self.hidden_size,
                              self.hidden_size, x3, self.training)
+        if backend.name == "native":  # torch.nn's own cell function: its numbers under every tool
+            fn = _TORCH_CELLS[self.mode]
+            if c is not None:
+                hn, cn = fn(x, (h, c), p.w_ih, p.w_hh, p.b_ih, p.b_hh)
+            else:
+                hn, cn = fn(x, h, p.w_ih, p.w_hh, p.b_ih, p.b_hh), None
+            if input.dim() == 1:
+                hn, cn = hn[0], None if cn is None else cn[0]
+            return hn, cn
         _, hn, cn = backend.run_layer(
             spec, self._cell, x3, h.unsqueeze(0), None if c is None else c.unsqueeze(0),
             [p], None, self.training,

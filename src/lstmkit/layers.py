@@ -11,6 +11,7 @@ D directions (2 if bidirectional).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import warnings
@@ -22,12 +23,18 @@ from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 from lstmkit import backends
 from lstmkit.backends import LayerSpec
 from lstmkit.backends.compiled.streaming import layer_step
+from lstmkit.backends.tools import active_tools
 from lstmkit.cells import cell_math
 from lstmkit.recording import active_recorder
 from lstmkit.variants import Variants, direction_params, register_direction, reset_variants
 
 
-def _check_lengths(lengths, T: int, B: int, device) -> Tensor | None:
+#: tools under which reading the lengths' values on the host would break the capture
+#: (a data-dependent branch): the values are then not checked
+_NO_HOST_READS = frozenset({"jit_trace", "export", "compile"})
+
+
+def _check_lengths(lengths, T: int, B: int, device, tools=frozenset()) -> Tensor | None:
     if lengths is None:
         return None
     if not isinstance(lengths, Tensor):
@@ -40,6 +47,8 @@ def _check_lengths(lengths, T: int, B: int, device) -> Tensor | None:
     if lengths.dtype.is_floating_point or lengths.dtype == torch.bool or lengths.is_complex():
         raise ValueError(f"lengths must be an integer tensor, got {lengths.dtype}")
     lengths = lengths.to(device=device, dtype=torch.int64)
+    if tools & _NO_HOST_READS:
+        return lengths
     lo, hi = int(lengths.min()), int(lengths.max())
     if lo <= 0:
         raise ValueError(f"lengths must be positive (at least 1), got a length of {lo}")
@@ -58,6 +67,42 @@ def _pack_like(out: Tensor, template: PackedSequence) -> PackedSequence:
     t_idx = torch.repeat_interleave(torch.arange(len(bs), device=out.device), bs.to(out.device))
     b_idx = torch.cat([order[: int(n)] for n in bs])
     return PackedSequence(out[t_idx, b_idx], bs, template.sorted_indices, template.unsorted_indices)
+
+
+def _torch_kernel_flags(backend, tools, x: Tensor):
+    """Under autocast on the CPU, torch's LSTM kernel without oneDNN.
+
+    With oneDNN, torch.nn.LSTM under ``torch.autocast("cpu", torch.bfloat16)`` sends the
+    whole layer to oneDNN's bf16 LSTM primitive, which this CPU lacks ("could not create
+    a primitive descriptor"; measured with torch 2.13), so torch.nn.LSTM raises there.
+    torch's other path, ATen's loop of ``lstm_cell`` steps, runs under autocast on every
+    CPU, each matmul in bf16 and the state in float32: step for step what
+    torch.nn.LSTMCell computes under autocast, and what torch.nn.GRU and RNN run anyway."""
+    if backend.name == "native" and "autocast" in tools and x.device.type == "cpu" \
+            and "compile" not in tools:
+        return _without_onednn()
+    return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _without_onednn():
+    was = torch._C._get_mkldnn_enabled()
+    torch._C._set_mkldnn_enabled(False)
+    try:
+        yield
+    finally:
+        torch._C._set_mkldnn_enabled(was)
+
+
+def _pin_length(x: Tensor) -> Tensor:
+    """Under ``torch.jit.trace``, a Python time loop is recorded unrolled for this input's
+    length; pin that length into the trace (an ``expand`` to the constant T, a no-op here)
+    so that running the trace on another length raises instead of silently computing the
+    traced number of steps."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TracerWarning is the point: T is a constant
+        T = int(x.shape[0])
+    return x.expand(T, *x.shape[1:])
 
 
 class _RNNBase(nn.Module):
@@ -293,7 +338,7 @@ class _RNNBase(nn.Module):
         if state.device != x.device:
             raise ValueError(f"{name} must be on the input's device {x.device}, got {state.device}")
 
-    def _prepare(self, input, hx, lengths):
+    def _prepare(self, input, hx, lengths, tools=frozenset()):
         """Normalise the input to time-major (T, B, I) and the states to (L*D, B, .)."""
         name = type(self).__name__
         packed = input if isinstance(input, PackedSequence) else None
@@ -327,7 +372,7 @@ class _RNNBase(nn.Module):
         T, B = x.shape[0], x.shape[1]
         if T == 0:
             raise ValueError(f"{name}: expected at least one time step, got an empty sequence")
-        lengths = _check_lengths(lengths, T, B, x.device)
+        lengths = _check_lengths(lengths, T, B, x.device, tools)
         h_shape, c_shape = self._state_shapes(B)
         if hx is None:
             h0 = x.new_zeros(h_shape)
@@ -349,10 +394,13 @@ class _RNNBase(nn.Module):
         return x, h0, c0, lengths, packed, batched
 
     def _run(self, input, hx, lengths):
-        x, h0, c0, lengths, packed, batched = self._prepare(input, hx, lengths)
+        tools = active_tools(input if isinstance(input, Tensor) else None)
+        x, h0, c0, lengths, packed, batched = self._prepare(input, hx, lengths, tools)
         recorder = active_recorder(self)
         requested = "reference" if recorder is not None else self.backend
-        backend = backends.select(self.spec, x, requested)
+        backend = backends.select(self.spec, x, requested, lengths=lengths is not None, tools=tools)
+        if "jit_trace" in tools and backend.name == "reference":
+            x = _pin_length(x)
         if recorder is not None:
             recorder.begin(lengths)
         D = self._num_directions
@@ -361,17 +409,18 @@ class _RNNBase(nn.Module):
         for layer in range(self.num_layers):
             s = slice(layer * D, (layer + 1) * D)
             record = [] if recorder is not None else None
-            out, hn, cn = backend.run_layer(
-                self.spec,
-                self._cell,
-                layer_in,
-                h0[s],
-                None if c0 is None else c0[s],
-                self._layer_params(layer, layer_in),
-                lengths,
-                self.training,
-                record,
-            )
+            with _torch_kernel_flags(backend, tools, x):
+                out, hn, cn = backend.run_layer(
+                    self.spec,
+                    self._cell,
+                    layer_in,
+                    h0[s],
+                    None if c0 is None else c0[s],
+                    self._layer_params(layer, layer_in),
+                    lengths,
+                    self.training,
+                    record,
+                )
             if recorder is not None:
                 recorder.layers.append(record)
             hns.append(hn)
@@ -399,7 +448,7 @@ class _RNNBase(nn.Module):
         if not isinstance(x_t, Tensor) or x_t.dim() not in (1, 2):
             got = f"{x_t.dim()}-D" if isinstance(x_t, Tensor) else type(x_t).__name__
             raise ValueError(f"step() expects one time step, (B, {self.input_size}) or ({self.input_size},); got {got}")
-        fast = layer_step(self, x_t, state)
+        fast = None if active_tools(x_t) else layer_step(self, x_t, state)
         if fast is not None:  # compiled streaming path (inference): one C++ call per layer
             return fast
         was_bf = self.batch_first

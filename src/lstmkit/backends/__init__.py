@@ -4,6 +4,19 @@ Each backend declares why it cannot run a configuration (``unsupported`` returns
 reason or None). ``backend="auto"`` takes the supported backend of highest priority;
 an explicit request that cannot run raises ValueError with the reason. Nothing falls
 back silently.
+
+Under torch's tools (tracing, export, compile, torch.func, autocast; see
+:mod:`lstmkit.backends.tools`) a backend may also declare, with the optional method
+``unsupported_under(tools) -> str | None``, why it cannot run under them. ``auto`` skips
+such backends, and an explicit request for one raises ValueError naming the tool. A
+backend that does not declare the method is trusted under a tool only where
+:data:`TRUSTED_UNDER_TOOLS` says so (torch's own kernels, and the reference loop of
+autograd operations); otherwise it is treated as unsupported there. Under
+``torch.onnx.export`` the backend choice does not matter (onnxruntime runs the graph),
+so every request, explicit or ``auto``, runs on the form the exporter can write:
+torch's kernels for the plain cells (ONNX's own LSTM/GRU/RNN operators), the reference
+loop for the variants under the dynamo exporter, and an error naming what to use
+instead under the TorchScript exporter.
 """
 
 from __future__ import annotations
@@ -15,6 +28,7 @@ from lstmkit.backends.fused import FusedBackend
 from lstmkit.backends.native import NativeBackend
 from lstmkit.backends.reference import ReferenceBackend
 from lstmkit.backends.rules import decide
+from lstmkit.backends.tools import active_tools, describe
 
 _REGISTRY: dict[str, Backend] = {}
 
@@ -64,20 +78,102 @@ def check_name(name: str) -> str:
     return name
 
 
-def select(spec: LayerSpec, x: Tensor, requested: str = "auto") -> Backend:
+#: backends trusted under a tool without declaring ``unsupported_under``: torch's own
+#: kernels (what torch.nn runs, so every tool handles them as it handles torch.nn), and
+#: the reference loop of plain autograd operations. Everything else that does not declare
+#: the method is taken not to run under any tool.
+TRUSTED_UNDER_TOOLS = {
+    "native": frozenset({"autocast", "jit_trace", "onnx_export", "export", "compile", "functorch"}),
+    "reference": frozenset({"autocast", "jit_trace", "onnx_export", "export", "compile", "functorch"}),
+}
+
+#: tools under which torch's packed-sequence kernel cannot run (it reads the lengths on
+#: the host, a data-dependent step that export and compile cannot capture)
+_NO_HOST_LENGTHS = frozenset({"export", "compile"})
+
+
+#: tools that capture the forward into a graph
+_CAPTURING = frozenset({"jit_trace", "onnx_export", "export", "compile"})
+
+
+def unsupported_under(backend: Backend, tools: frozenset, lengths: bool = False) -> str | None:
+    """Why ``backend`` cannot run under ``tools`` (names from
+    :data:`lstmkit.backends.tools.TOOLS`), or None."""
+    if not tools:
+        return None
+    if lengths and backend.name == "native" and tools & _NO_HOST_LENGTHS:
+        return (f"torch's packed kernel reads the lengths on the host, which "
+                f"{describe(tools & _NO_HOST_LENGTHS)} cannot capture")
+    declared = getattr(backend, "unsupported_under", None)
+    if declared is not None:
+        return declared(tools)
+    untrusted = tools - TRUSTED_UNDER_TOOLS.get(backend.name, frozenset())
+    if untrusted:
+        return f"it does not declare that it runs under {describe(untrusted)}"
+    return None
+
+
+def _for_onnx(spec: LayerSpec, x: Tensor, tools: frozenset, lengths: bool) -> Backend:
+    """The backend whose operations torch.onnx.export writes correctly for ``spec``."""
+    native = _REGISTRY["native"]
+    if native.unsupported(spec, x) is None:
+        return native
+    if "jit_trace" in tools:  # the TorchScript exporter (dynamo=False)
+        raise ValueError(
+            f"torch.onnx.export(dynamo=False) cannot write this {spec.mode} layer: ONNX's "
+            f"{spec.mode.split('_')[0]} operator has no {', '.join(spec.variants)}, and a "
+            "traced time loop would hold one sequence length. Export it with "
+            "lstmkit.export.to_onnx(model, path, example_inputs=...) or `lstmkit export` "
+            "(an ONNX Scan loop with dynamic batch and time), or with "
+            "torch.onnx.export(..., dynamo=True) at a fixed sequence length")
+    reference = _REGISTRY["reference"]
+    reason = reference.unsupported(spec, x) or unsupported_under(reference, tools, lengths)
+    if reason:  # pragma: no cover - the reference runs everything
+        raise ValueError(f"torch.onnx.export cannot write this layer: {reason}")
+    return reference
+
+
+def select(spec: LayerSpec, x: Tensor, requested: str = "auto", *, lengths: bool = False,
+           tools: frozenset | None = None) -> Backend:
     """The backend that runs ``spec`` on ``x``: the requested one, or for ``"auto"`` the
-    supported one of highest priority. Raises ValueError naming why it can't run."""
+    supported one of highest priority. ``lengths``: the forward has variable lengths.
+    ``tools``: the tools in effect (default :func:`~lstmkit.backends.tools.active_tools`
+    of ``x``). Raises ValueError naming why it can't run."""
+    if tools is None:
+        tools = active_tools(x)
+    if "onnx_export" in tools:
+        if requested != "auto":
+            get(requested)  # the name must still exist
+        return _for_onnx(spec, x, tools, lengths)
     if requested != "auto":
         backend = get(requested)
+        reason = unsupported_under(backend, tools, lengths)
+        if reason:
+            raise ValueError(
+                f"backend {requested!r} cannot run this layer under {describe(tools)}: {reason}; "
+                "use backend='auto' (it picks one that runs there), 'native' (plain cells) or "
+                "'reference'")
         reason = backend.unsupported(spec, x)
         if reason:
             raise ValueError(f"backend {requested!r} cannot run this layer: {reason}")
         return backend
-    for name in auto_order(spec, x):
+    skipped = []
+    # the measured rules read the input's shape; a tracer or a capture would record each
+    # comparison (a guard on a dynamic batch, a constant in a trace). There the only
+    # candidates are the backends that run under the tool, so their priority decides.
+    order = names() if tools & _CAPTURING else auto_order(spec, x)
+    for name in order:
         backend = _REGISTRY[name]
-        if backend.unsupported(spec, x) is None:
+        # the tool first: a backend that does not run under it is not asked anything else
+        # (its own checks need not be traceable there)
+        reason = unsupported_under(backend, tools, lengths)
+        if reason is not None:
+            skipped.append(f"{name}: {reason}")
+        elif backend.unsupported(spec, x) is None:
             return backend
-    raise ValueError("no backend can run this layer")  # reference runs everything
+    why = "; ".join(skipped)
+    raise ValueError(f"no backend can run this layer{' under ' + describe(tools) if tools else ''}"
+                     f"{' (' + why + ')' if why else ''}")
 
 
 def auto_order(spec: LayerSpec, x: Tensor) -> list[str]:
@@ -97,5 +193,5 @@ def explain(spec: LayerSpec, x: Tensor) -> list[tuple[str, str | None]]:
     return [(n, _REGISTRY[n].unsupported(spec, x)) for n in names()]
 
 
-__all__ = ["Backend", "LayerSpec", "register", "names", "get", "select", "auto_order", "auto_rule",
-           "explain"]
+__all__ = ["Backend", "LayerSpec", "TRUSTED_UNDER_TOOLS", "active_tools", "register", "names", "get",
+           "select", "unsupported_under", "auto_order", "auto_rule", "explain"]

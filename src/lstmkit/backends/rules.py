@@ -10,6 +10,11 @@ first backend in that order that can run the layer, so a backend that is unavail
 The rules (measured with ``benchmarks/auto_rules.py``; the tables, the commands, the
 date and the machine are in docs/compiled.md):
 
+* Under ``torch.autocast``: the input stays float32 while autocast runs the matmuls in
+  its lower precision, so ``x.dtype`` does not say what runs. Plain cells: ``native``
+  first, torch's kernel, which is what torch.nn runs under autocast (the same numbers);
+  variants: ``fused`` (``compiled`` runs float32 and float64 only). ``select`` also skips
+  any backend that does not run under autocast (:mod:`lstmkit.backends.tools`).
 * CUDA: ``triton`` first where :func:`lstmkit.backends.triton.auto.prefers_triton` has a
   measurement showing it faster than its rival; otherwise the priority order (cuDNN's
   ``native`` for the plain cells, ``fused`` for the variants).
@@ -88,6 +93,14 @@ def decide(spec: LayerSpec, x: Tensor, names: list[str]) -> tuple[list[str], str
     ``names`` (given in priority order) for ``spec`` on input ``x`` (T, B, I), and the
     rule that gave it, in words."""
     names = list(names)
+    if torch.is_autocast_enabled(x.device.type):
+        dt = str(torch.get_autocast_dtype(x.device.type)).removeprefix("torch.")
+        if spec.variants:
+            return (_first(["fused"], names),
+                    f"autocast ({dt}) with a variant ({', '.join(spec.variants)}): fused "
+                    f"(compiled runs float32 and float64 only)")
+        return (_first(["native", "fused"], names),
+                f"autocast ({dt}), plain {spec.mode}: torch's kernel, as torch.nn runs under autocast")
     if x.device.type == "cuda":
         if "triton" in names and _prefers_triton(spec, x):
             return _first(["triton"], names), "CUDA: triton measured faster for this shape (triton.auto.MEASURED)"

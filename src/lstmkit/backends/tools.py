@@ -1,0 +1,98 @@
+"""Which of torch's program-transforming tools is running a forward.
+
+A layer's forward is not always run eagerly: it may be traced (``torch.jit.trace``, the
+TorchScript ONNX exporter), captured (``torch.export``, ``torch.compile``, the dynamo ONNX
+exporter), transformed (``torch.func.grad``/``vmap``/``jvp``) or autocast. A backend that
+calls opaque code (a C++ extension through pybind11, an old-style autograd.Function)
+can be invisible to such a tool or unsupported by it, and the result would then be
+wrong without a word. :func:`active_tools` names the tools in effect so that
+:func:`lstmkit.backends.select` can route ``auto`` to a backend that works under them,
+and refuse an explicit backend that would not.
+
+Tool names:
+
+==============  ==========================================================================
+``autocast``    ``torch.autocast`` is on for the input's device
+``jit_trace``   ``torch.jit.trace`` (also the TorchScript ONNX exporter, ``dynamo=False``)
+``onnx_export`` ``torch.onnx.export``, either exporter (``dynamo=False`` sets
+                ``jit_trace`` too; ``dynamo=True`` sets ``export`` and ``compile`` too)
+``export``      ``torch.export.export`` (strict or not)
+``compile``     ``torch.compile`` / dynamo, and ``torch.export`` (which captures through it)
+``functorch``   a ``torch.func`` transform (grad, vjp, jvp, vmap, ...) is active
+==============  ==========================================================================
+
+``lstmkit.export.to_onnx`` runs the real layer with the tracer switched off (it writes
+the layer's ONNX nodes itself), so there ``onnx_export`` is not reported.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+TOOLS = ("autocast", "jit_trace", "onnx_export", "export", "compile", "functorch")
+
+_NONE: frozenset[str] = frozenset()
+
+
+def _onnx_exporting() -> bool:
+    try:
+        return torch.onnx.is_in_onnx_export()
+    except Exception:  # pragma: no cover - a torch without the exporter's flags
+        return False
+
+
+def _functorch_level() -> bool:
+    try:
+        return torch._C._functorch.maybe_current_level() is not None
+    except AttributeError:  # pragma: no cover - a torch without functorch's C API
+        return False
+
+
+def active_tools(x: Tensor | None = None) -> frozenset[str]:
+    """The names (from :data:`TOOLS`) of the tools in effect for a forward on ``x``;
+    empty in plain eager mode. Cheap: a handful of flag reads."""
+    device = x.device.type if isinstance(x, Tensor) else "cpu"
+    autocast = torch.is_autocast_enabled(device)
+    if torch.compiler.is_compiling():
+        # read only flags dynamo can trace: under compile there is no jit tracer, and
+        # functorch's transforms are dynamo's own
+        found = ["compile"]
+        if torch.compiler.is_exporting():
+            found.append("export")
+            if _onnx_exporting():
+                found.append("onnx_export")
+        if autocast:
+            found.append("autocast")
+        return frozenset(found)
+    found = []
+    if torch._C._get_tracing_state() is not None:
+        found.append("jit_trace")
+        if _onnx_exporting():
+            found.append("onnx_export")
+    if autocast:
+        found.append("autocast")
+    if _functorch_level():
+        found.append("functorch")
+    return frozenset(found) if found else _NONE
+
+
+def describe(tools) -> str:
+    """The tools as the user knows them, for error messages."""
+    words = {
+        "autocast": "torch.autocast",
+        "jit_trace": "torch.jit.trace",
+        "onnx_export": "torch.onnx.export",
+        "export": "torch.export",
+        "compile": "torch.compile",
+        "functorch": "a torch.func transform",
+    }
+    names = [words[t] for t in TOOLS if t in tools]
+    if "onnx_export" in tools:  # the exporter brings the others with it
+        names = [words["onnx_export"]]
+    elif "export" in tools:
+        names = [n for n in names if n != words["compile"]]
+    return ", ".join(names)
+
+
+__all__ = ["TOOLS", "active_tools", "describe"]

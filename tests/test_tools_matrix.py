@@ -1,0 +1,445 @@
+"""lstmkit's layers and cells under torch's own tools, against torch.nn.
+
+Every case is ``tool-module-variant-backend`` and fails on any mismatch with the truth:
+torch.nn's module holding the same weights for the plain cells, lstmkit's reference
+backend run eagerly for the variants (layer_norm, peephole, zoneout in eval mode and in
+training mode with a fixed seed). The model is ``rnn -> Linear`` (T=7, B=3, I=8, H=16);
+it returns the head's output and the final states.
+
+Tools: ``torch.onnx.export`` (dynamo=False and dynamo=True, then onnxruntime),
+``torch.jit.trace`` (with and without grad, saved and reloaded, run on new inputs),
+``torch.export`` (static; dynamic batch and time), ``torch.compile(fullgraph=True)``
+(the aot_eager backend: dynamo's graph capture and AOTAutograd's fake-tensor tracing,
+without building C++), double backward (a gradient penalty with create_graph),
+``torch.func.grad``, and ``torch.autocast("cpu", torch.bfloat16)``.
+
+Where a tool cannot express a case it must raise instead: ``torch.onnx.export(dynamo=False)``
+of a variant layer (one error naming ``lstmkit.export.to_onnx``); a jit trace of a
+Python time loop run on another sequence length; ``torch.export`` of a layer with a
+dynamic time axis where the backend specialises the length (torch's ConstraintViolation,
+as for torch.nn.LSTM). Where it does not raise, the numbers must be right.
+
+The default run takes every tool x module on the default backend (``auto``) plus one
+variant (layer norm); the full matrix (every CPU backend, every variant) is marked slow:
+``pytest -m slow tests/test_tools_matrix.py``.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+import lstmkit
+from lstmkit.layers import _without_onednn
+
+I, H, T, B = 8, 16, 7, 3
+T2, B2 = 5, 2  # another length and batch for the tools that keep them dynamic
+TOL = 1e-5  # float32, max abs error
+AUTOCAST_TOL = {"exact": 0.0, "bf16": 3e-2}
+
+# id -> (torch.nn class, lstmkit class, is a cell, is an LSTM)
+MODULES = {
+    "lstm": (nn.LSTM, lstmkit.LSTM, False, True),
+    "gru": (nn.GRU, lstmkit.GRU, False, False),
+    "rnn": (nn.RNN, lstmkit.RNN, False, False),
+    "lstm_cell": (nn.LSTMCell, lstmkit.LSTMCell, True, True),
+    "gru_cell": (nn.GRUCell, lstmkit.GRUCell, True, False),
+    "rnn_cell": (nn.RNNCell, lstmkit.RNNCell, True, False),
+}
+# id -> (module id, constructor keywords, training mode)
+VARIANTS = {
+    "plain": (None, {}, False),
+    "layer_norm": ("lstm", {"layer_norm": True}, False),
+    "peephole": ("lstm", {"peephole": True}, False),
+    "zoneout_eval": ("lstm", {"zoneout": 0.3}, False),
+    "zoneout_train": ("lstm", {"zoneout": 0.3}, True),
+}
+TOOLS = ["onnx_ts", "onnx_dynamo", "jit_trace_grad", "jit_trace_nograd", "export_static",
+         "export_dynamic", "compile", "double_backward", "func_grad", "autocast"]
+BACKENDS = ["auto", "native", "reference", "compiled", "fused"]
+
+
+class Net(nn.Module):
+    """``rnn -> Linear``; returns (head output, h_n[, c_n]) as plain tensors."""
+
+    def __init__(self, rnn: nn.Module, cell: bool):
+        super().__init__()
+        self.rnn, self.cell = rnn, cell
+        self.fc = nn.Linear(H, 2)
+
+    def forward(self, x):
+        if self.cell:
+            out = self.rnn(x)
+            if isinstance(out, tuple):
+                return self.fc(out[0]), out[0], out[1]
+            return self.fc(out), out
+        out, state = self.rnn(x)
+        if isinstance(state, tuple):
+            return self.fc(out), state[0], state[1]
+        return self.fc(out), state
+
+
+def _pair(module_id: str, variant: str, backend: str):
+    """(net under test, truth net, training) with the same weights."""
+    torch_cls, kit_cls, cell, _ = MODULES[module_id]
+    _, kw, training = VARIANTS[variant]
+    torch.manual_seed(0)
+    kit = Net(kit_cls(I, H, backend=backend, **kw), cell)
+    if kw:  # the truth is the reference backend, eager
+        truth = Net(kit_cls(I, H, backend="reference", **kw), cell)
+        with torch.no_grad():  # off the initialisation (layer-norm gains 1, biases 0)
+            for p in kit.parameters():
+                p.add_(0.2 * torch.randn_like(p))
+    else:
+        truth = Net(torch_cls(I, H), cell)
+    truth.load_state_dict(kit.state_dict())
+    kit.train(training)
+    truth.train(training)
+    return kit, truth, training
+
+
+def _input(cell: bool, t: int = T, b: int = B, seed: int = 1):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn((b, I) if cell else (t, b, I), generator=g)
+
+
+def _close(got, want, what: str, tol: float = TOL, scaled: bool = False):
+    """Max abs error within ``tol`` (times max(1, max |want|) when ``scaled``: second
+    derivatives of float32 reach hundreds, and their rounding with them)."""
+    got = got if isinstance(got, (tuple, list)) else (got,)
+    want = want if isinstance(want, (tuple, list)) else (want,)
+    assert len(got) == len(want), f"{what}: {len(got)} outputs, expected {len(want)}"
+    for i, (a, b) in enumerate(zip(got, want)):
+        a = torch.as_tensor(a)
+        assert a.shape == b.shape, f"{what}[{i}]: shape {tuple(a.shape)} != {tuple(b.shape)}"
+        err = (a.double() - b.double()).abs().max().item()
+        bound = tol * max(1.0, b.abs().max().item()) if scaled else tol
+        assert err <= bound, f"{what}[{i}]: max abs error {err:.3g} > {bound:g}"
+
+
+def _seeded(f, *args, **kwargs):
+    torch.manual_seed(123)  # the same random masks (zoneout in training) in every run
+    return f(*args, **kwargs)
+
+
+def _truth_out(truth, x):
+    with torch.no_grad():
+        return _seeded(truth, x)
+
+
+def _ort(proto_bytes: bytes, x):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    sess = ort.InferenceSession(proto_bytes, opts, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    return [torch.from_numpy(a) for a in sess.run(None, {name: x.numpy()})]
+
+
+# ---- the tools ------------------------------------------------------------------------
+def tool_onnx_ts(kit, truth, cell, variant):
+    kit.eval()
+    truth.eval()
+    x = _input(cell)
+    n_out = 3 if MODULES[_module_of(kit)][3] else 2
+    axes = {"x": {0: "batch"}} if cell else {"x": {0: "time", 1: "batch"}}
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if variant != "plain":
+            with pytest.raises(Exception, match="lstmkit.export.to_onnx"):
+                torch.onnx.export(kit, (x,), buf, dynamo=False, input_names=["x"],
+                                  dynamic_axes=axes)
+            return
+        torch.onnx.export(kit, (x,), buf, dynamo=False, input_names=["x"],
+                          output_names=[f"y{i}" for i in range(n_out)], dynamic_axes=axes)
+    proto = buf.getvalue()
+    import onnx
+
+    model = onnx.load_from_string(proto)
+    assert [i.name for i in model.graph.input] == ["x"], "the graph must read its input"
+    for x2 in (_input(cell, seed=2), _input(cell, T2, B2, seed=3)):
+        _close(_ort(proto, x2), _truth_out(truth, x2), "onnxruntime vs torch.nn")
+
+
+def _module_of(net) -> str:
+    for k, (_, kit_cls, _, _) in MODULES.items():
+        if type(net.rnn) is kit_cls:
+            return k
+    raise KeyError(type(net.rnn))
+
+
+def tool_onnx_dynamo(kit, truth, cell, variant):
+    kit.eval()
+    truth.eval()
+    x = _input(cell)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prog = torch.onnx.export(kit, (x,), dynamo=True, verbose=False)
+    buf = io.BytesIO()
+    prog.save(buf) if hasattr(prog, "save") else None
+    proto = prog.model_proto.SerializeToString()
+    x2 = _input(cell, seed=2)
+    _close(_ort(proto, x2), _truth_out(truth, x2), "onnxruntime (dynamo export) vs truth")
+
+
+def _jit_trace(kit, truth, cell, variant, grad: bool):
+    x = _input(cell)
+    with torch.set_grad_enabled(grad), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = _seeded(torch.jit.trace, kit, (x,), check_trace=False)
+    buf = io.BytesIO()
+    torch.jit.save(traced, buf)
+    buf.seek(0)
+    loaded = torch.jit.load(buf)
+    x2 = _input(cell, seed=2)
+    with torch.set_grad_enabled(grad):
+        got = _seeded(loaded, x2)
+    _close([g.detach() for g in got], _truth_out(truth, x2), "saved trace, new input")
+    if grad:  # the trace's backward
+        kit_p = dict(loaded.named_parameters())
+        _seeded(loaded, x2)[0].sum().backward()
+        _seeded(truth, x2)[0].sum().backward()
+        for n, p in truth.named_parameters():
+            _close(kit_p[n].grad, p.grad, f"trace grad {n}", tol=2e-5, scaled=True)
+    x3 = _input(cell, T2, B2, seed=3)
+    with torch.no_grad():
+        try:
+            got3 = _seeded(loaded, x3)
+        except RuntimeError as e:  # a time loop traced for one length refuses another
+            assert variant != "plain" and not cell and "expand" in str(e), e
+        else:
+            _close(got3, _truth_out(truth, x3), "saved trace, other T and B")
+
+
+def tool_jit_trace_grad(kit, truth, cell, variant):
+    _jit_trace(kit, truth, cell, variant, True)
+
+
+def tool_jit_trace_nograd(kit, truth, cell, variant):
+    _jit_trace(kit, truth, cell, variant, False)
+
+
+def tool_export_static(kit, truth, cell, variant):
+    x = _input(cell)
+    ep = _seeded(torch.export.export, kit, (x,))
+    x2 = _input(cell, seed=2)
+    _close(_seeded(ep.module(), x2), _truth_out(truth, x2), "exported program, new input")
+
+
+def tool_export_dynamic(kit, truth, cell, variant):
+    """Dynamic batch (cells and layers). A layer's time axis cannot be dynamic, as for
+    torch.nn.LSTM (its kernel, and a Python time loop, specialise the length): that
+    raises torch's ConstraintViolation, never a wrong program."""
+    from torch.export import Dim
+
+    x = _input(cell)
+    batch = Dim("batch", min=1, max=64)
+    if not cell:
+        try:
+            ep = _seeded(torch.export.export, kit, (x,),
+                         dynamic_shapes={"x": {0: Dim("time", min=1, max=512), 1: batch}})
+        except Exception as e:  # torch's ConstraintViolation: the time axis was specialised
+            assert "time" in str(e), e
+        else:
+            x3 = _input(cell, T2, B2, seed=3)
+            _close(_seeded(ep.module(), x3), _truth_out(truth, x3), "exported program, other T and B")
+    ep = _seeded(torch.export.export, kit, (x,), dynamic_shapes={"x": {0 if cell else 1: batch}})
+    x3 = _input(cell, T, B2, seed=3)
+    _close(_seeded(ep.module(), x3), _truth_out(truth, x3), "exported program, another batch")
+
+
+def _grads(net, x, loss=lambda y: sum(t.square().sum() for t in y)):
+    params = [p for p in net.parameters()]
+    out = _seeded(net, x)
+    return out, torch.autograd.grad(loss(out), [x, *params])
+
+
+def tool_compile(kit, truth, cell, variant):
+    torch._dynamo.reset()
+    compiled = torch.compile(kit, fullgraph=True, backend="aot_eager")
+    x = _input(cell).requires_grad_()
+    got, g_got = _grads(compiled, x)
+    want, g_want = _grads(truth, x)
+    _close([t.detach() for t in got], [t.detach() for t in want], "compiled forward")
+    _close(g_got, g_want, "compiled gradients (x, parameters)", scaled=True)
+    x3 = _input(cell, T2, B2, seed=3)
+    with torch.no_grad():
+        _close(_seeded(compiled, x3), _truth_out(truth, x3), "compiled, other T and B")
+
+
+def tool_double_backward(kit, truth, cell, variant):
+    x = _input(cell).requires_grad_()
+
+    def penalty(net):
+        params = list(net.parameters())
+        out = _seeded(net, x)
+        gs = torch.autograd.grad(sum(t.square().sum() for t in out), [x, *params], create_graph=True)
+        pen = sum(g.square().sum() for g in gs)
+        return torch.autograd.grad(pen, [x, *params])
+
+    _close(penalty(kit), penalty(truth), "gradient of a gradient penalty (x, parameters)",
+           tol=1e-5, scaled=True)
+
+
+def tool_func_grad(kit, truth, cell, variant):
+    x = _input(cell)
+
+    def grads(net):
+        params = dict(net.named_parameters())
+
+        def loss(p):
+            out = _seeded(torch.func.functional_call, net, p, (x,))
+            return sum(t.square().sum() for t in out)
+
+        g = torch.func.grad(loss)(params)
+        return [g[n] for n in params]
+
+    _close(grads(kit), grads(truth), "torch.func.grad", tol=2e-5, scaled=True)
+
+
+def tool_autocast(kit, truth, cell, variant):
+    x = _input(cell)
+    with torch.autocast("cpu", torch.bfloat16), torch.no_grad():
+        got = _seeded(kit, x)
+        # torch.nn.LSTM's oneDNN path has no bf16 LSTM primitive on CPUs without
+        # AVX512-BF16 ("could not create a primitive descriptor"); its ATen path (a loop
+        # of lstm_cell steps, as torch.nn.GRU and RNN always run) is the truth
+        with _without_onednn():
+            want = _seeded(truth, x)
+    # torch.nn's numbers exactly where lstmkit runs torch's kernel (plain cells on auto
+    # and native); the reference's own bf16 rounding elsewhere
+    backend = kit.rnn.backend
+    exact = variant != "plain" and backend in ("auto", "reference") or \
+        variant == "plain" and backend in ("auto", "native")
+    _close([t.float() for t in got], [t.float() for t in want], "autocast bf16",
+           tol=AUTOCAST_TOL["exact" if exact else "bf16"])
+    for a, b in zip(got, want):
+        assert a.dtype == b.dtype, f"autocast output dtype {a.dtype}, torch.nn gives {b.dtype}"
+
+
+# ---- the matrix -----------------------------------------------------------------------
+def _cases():
+    for tool in TOOLS:
+        for backend in BACKENDS:
+            for variant, (only, _, training) in VARIANTS.items():
+                for module_id in MODULES:
+                    if only is not None and module_id != only:
+                        continue
+                    if backend == "native" and variant != "plain":
+                        continue  # torch's kernels run only the plain cells
+                    if training and tool.startswith("onnx"):
+                        continue  # an ONNX graph is eval mode
+                    default = backend == "auto" and (variant == "plain" or variant == "layer_norm")
+                    marks = () if default else (pytest.mark.slow,)
+                    yield pytest.param(tool, module_id, variant, backend, marks=marks,
+                                       id=f"{tool}-{module_id}-{variant}-{backend}")
+
+
+@pytest.mark.parametrize("tool,module_id,variant,backend", list(_cases()))
+def test_tool(tool, module_id, variant, backend):
+    kit, truth, _ = _pair(module_id, variant, backend)
+    cell = MODULES[module_id][2]
+    globals()[f"tool_{tool}"](kit, truth, cell, variant)
+
+
+# ---- routing and refusals ---------------------------------------------------------------
+def test_active_tools_names_each_tool():
+    from lstmkit.backends.tools import active_tools
+
+    seen = []
+
+    class Spy(nn.Module):
+        def forward(self, x):
+            seen.append(active_tools(x))
+            return x * 2
+
+    x = torch.randn(2, 3)
+    m = Spy()
+
+    def autocast():
+        with torch.autocast("cpu", torch.bfloat16):
+            m(x)
+
+    runs = {
+        "eager": (lambda: m(x), set()),
+        "trace": (lambda: torch.jit.trace(m, (x,), check_trace=False), {"jit_trace"}),
+        "onnx_ts": (lambda: torch.onnx.export(m, (x,), io.BytesIO(), dynamo=False),
+                    {"jit_trace", "onnx_export"}),
+        "export": (lambda: torch.export.export(m, (x,)), {"compile", "export"}),
+        "func.grad": (lambda: torch.func.grad(lambda x: m(x).sum())(x), {"functorch"}),
+        "vmap": (lambda: torch.func.vmap(m)(x), {"functorch"}),
+        "autocast": (autocast, {"autocast"}),
+    }
+    for name, (run, expected) in runs.items():
+        seen.clear()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            run()
+        assert seen and all(s == expected for s in seen), f"{name}: {seen}"
+
+
+def test_explicit_backend_without_declared_tool_support_raises(monkeypatch):
+    from lstmkit import backends
+
+    class Opaque(backends.Backend):  # an opaque kernel that declares nothing
+        name, priority = "opaque_test", 99
+
+        def run_layer(self, *a, **k):
+            raise AssertionError("must not run under a tool")
+
+    backends.register(Opaque())
+    try:
+        lstm = lstmkit.LSTM(I, H, backend="opaque_test")
+        with pytest.raises(ValueError, match="torch.autocast.*'opaque_test'|'opaque_test'.*torch.autocast"):
+            with torch.autocast("cpu", torch.bfloat16):
+                lstm(_input(False))
+        auto = lstmkit.LSTM(I, H)
+        with torch.autocast("cpu", torch.bfloat16):
+            auto(_input(False))  # auto skips it
+    finally:
+        backends._REGISTRY.pop("opaque_test")
+
+
+def test_auto_under_autocast_runs_torch_kernel_for_plain_cells():
+    from lstmkit import backends
+    from lstmkit.backends import LayerSpec
+
+    x = _input(False)
+    with torch.autocast("cpu", torch.bfloat16):
+        assert backends.select(LayerSpec("LSTM", I, H), x).name == "native"
+        assert backends.select(LayerSpec("GRU", I, H), x).name == "native"
+        order = backends.auto_order(LayerSpec("LSTM", I, H, layer_norm=True), x)
+        assert order.index("fused") < order.index("compiled")
+
+
+def test_lengths_under_tools():
+    """Variable lengths under export and trace: the reference loop's masks, no host read."""
+    torch.manual_seed(0)
+    lstm = lstmkit.LSTM(I, H)
+    ref = lstmkit.LSTM(I, H, backend="reference")
+    ref.load_state_dict(lstm.state_dict())
+    x, lengths = _input(False), torch.tensor([7, 3, 5])
+
+    class WithLengths(nn.Module):
+        def __init__(self, rnn):
+            super().__init__()
+            self.rnn = rnn
+
+        def forward(self, x, lengths):
+            out, (h, c) = self.rnn(x, lengths=lengths)
+            return out, h, c
+
+    want = WithLengths(ref)(x, lengths)
+    ep = torch.export.export(WithLengths(lstm), (x, lengths))
+    _close(ep.module()(x, torch.tensor([7, 3, 5])), [w.detach() for w in want], "export with lengths")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tr = torch.jit.trace(WithLengths(lstm), (x, lengths), check_trace=False)
+    lengths2 = torch.tensor([2, 7, 4])
+    _close(tr(x, lengths2), [w.detach() for w in WithLengths(ref)(x, lengths2)], "trace with lengths")
