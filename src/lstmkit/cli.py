@@ -2,8 +2,11 @@
 
 Each task module registers its own subcommand: a module listed in ``_COMMANDS`` defines
 ``add_parser(subparsers)``, which adds a parser whose ``func`` default takes the parsed
-arguments and returns an exit code. User errors (:class:`lstmkit.errors.InputError`,
-``FileNotFoundError``) print one line and exit 2; nothing else is swallowed.
+arguments and returns an exit code. Before the command runs, every flag is checked in
+one place, :func:`lstmkit.tasks.flags.check` (bounds, devices, backends, input paths,
+output locations). User errors (:class:`lstmkit.errors.InputError`, a bad flag,
+``FileNotFoundError``) print one line and exit 2; nothing else is swallowed. Ctrl-C
+exits 130 (a training command first saves what it trained and says where).
 """
 
 from __future__ import annotations
@@ -27,8 +30,15 @@ _COMMANDS = (
 )
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with the CLI's error form: one line on stderr, exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="lstmkit", description="LSTM networks on PyTorch: layers, backends and tasks."
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -52,10 +62,15 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    from lstmkit.tasks.flags import check
+
     try:
+        check(args)
         return int(args.func(args) or 0)
-    except (InputError, FileNotFoundError, IsADirectoryError, UnicodeDecodeError) as exc:
-        print(f"lstmkit {args.command}: error: {exc}", file=sys.stderr)
+    except (InputError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError,
+            UnicodeDecodeError) as exc:
+        line = str(exc).splitlines()[0] if str(exc) else repr(exc)
+        print(f"lstmkit {args.command}: error: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

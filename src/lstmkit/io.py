@@ -116,6 +116,15 @@ def _is_saved_model(path: Path) -> bool:
         return False
 
 
+def replaceable_model_dir(path: str | os.PathLike) -> bool:
+    """Whether :func:`save_model` may write to ``path``: it does not exist, or it is a
+    saved model or an empty directory."""
+    path = Path(path)
+    if not path.exists():
+        return not path.is_symlink()
+    return path.is_dir() and (_is_saved_model(path) or not any(path.iterdir()))
+
+
 def _umask() -> int:
     mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
     os.umask(mask)
@@ -181,8 +190,7 @@ def save_model(
     path = Path(path)
     if not isinstance(task, str) or not task:
         raise TypeError(f"task must be a non-empty str, got {task!r}")
-    replaceable = path.is_dir() and (_is_saved_model(path) or not any(path.iterdir()))
-    if path.exists() and not replaceable:
+    if path.exists() and not replaceable_model_dir(path):
         raise InputError(f"refusing to overwrite {path}: it exists and is not a saved lstmkit model "
                          "(choose a new directory, or remove it first)")
     tensors = _unshare(tensors)
@@ -335,3 +343,62 @@ def load_weights(module: torch.nn.Module, tensors: dict[str, torch.Tensor], wher
         raise InputError(f"{where}: the weights do not fit the network its config describes: "
                          + _difference(*shapes))
     module.load_state_dict(tensors, strict=True)
+
+
+class Staged:
+    """Several files that appear together or not at all: :meth:`write` fills a
+    temporary sibling of each path; leaving the ``with`` block normally puts them all in
+    place (one rename each), an exception removes them and any folder made for them.
+    Use it where a command writes several outputs, so a failure in a later one leaves
+    nothing of the earlier ones::
+
+        with Staged() as stage:
+            stage.write("out/a.csv", lambda tmp: frame.to_csv(tmp))
+            stage.write("out/a.png", lambda tmp: fig.savefig(tmp, format="png"))
+            model.save("out/model")        # an atomic directory of its own, last
+    """
+
+    def __init__(self) -> None:
+        self._files: list[tuple[Path, Path]] = []
+        self._made: list[Path] = []
+
+    def write(self, path: str | os.PathLike, write) -> Path:
+        path = Path(path)
+        missing = []
+        p = path.parent.absolute()
+        while not p.exists() and p != p.parent:
+            missing.append(p)
+            p = p.parent
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._made += missing
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+        os.close(fd)
+        self._files.append((Path(tmp), path))
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
+        return path
+
+    def commit(self) -> None:
+        for tmp, path in self._files:
+            os.replace(tmp, path)
+        self._files = []
+
+    def discard(self) -> None:
+        for tmp, _ in self._files:
+            tmp.unlink(missing_ok=True)
+        self._files = []
+        for folder in self._made:  # deepest first
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+        self._made = []
+
+    def __enter__(self) -> Staged:
+        return self
+
+    def __exit__(self, kind, value, tb) -> None:
+        if kind is None:
+            self.commit()
+        else:
+            self.discard()

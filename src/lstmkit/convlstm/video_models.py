@@ -13,9 +13,10 @@ from torch import Tensor, nn
 
 from lstmkit.convlstm.layer import ConvLSTM
 from lstmkit.convlstm.moving_digits import DIRECTIONS
-from lstmkit.errors import InputError
+from lstmkit.errors import InputError, strict_keywords
 
 
+@strict_keywords
 @dataclass
 class VideoConfig:
     """Hyperparameters of a video model and of its training run."""

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from lstmkit.convlstm.moving_digits import bouncing_clips, direction_clips
 from lstmkit.convlstm.video_models import VideoConfig, build_model
+from lstmkit.errors import TrainingInterrupted
 from lstmkit.io import load_model, save_model
 
 TASK = "video"
@@ -60,21 +61,25 @@ def train_video(config: VideoConfig, log=None) -> VideoRun:
     run = VideoRun(model, config)
     t0 = time.perf_counter()
     model.train()
-    for step in range(1, config.max_steps + 1):
-        clips, labels = _batch(config, config.batch_size, "train", rng)
-        loss = _loss(model, config, clips, labels)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        run.steps, run.train_time = step, time.perf_counter() - t0
-        if step % 50 == 0 or step == config.max_steps:
-            row = {"step": step, "loss": loss.item(), "time": run.train_time}
-            run.history.append(row)
-            if log:
-                log(row)
-        if config.max_time is not None and run.train_time >= config.max_time:
-            break
+    try:
+        for step in range(1, config.max_steps + 1):
+            clips, labels = _batch(config, config.batch_size, "train", rng)
+            loss = _loss(model, config, clips, labels)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            run.steps, run.train_time = step, time.perf_counter() - t0
+            if step % 50 == 0 or step == config.max_steps:
+                row = {"step": step, "loss": loss.item(), "time": run.train_time}
+                run.history.append(row)
+                if log:
+                    log(row)
+            if config.max_time is not None and run.train_time >= config.max_time:
+                break
+    except KeyboardInterrupt:
+        model.eval()
+        raise TrainingInterrupted(run.steps, run.history, result=run) from None
     model.eval()
     return run
 
@@ -88,7 +93,14 @@ def eval_clips(config: VideoConfig, n: int = 256, seed: int = 1234):
 def evaluate_predictor(model: nn.Module, clips: Tensor) -> dict:
     """Next-frame MSE at the last step (frame T from frames 1..T-1) against the baseline
     that copies frame T-1, both per pixel, and the model's MSE over every step t >= 2
-    (a single frame shows no motion, so step 1 is left out of both)."""
+    (a single frame shows no motion, so step 1 is left out of both).
+
+    Digits cover a small part of a black frame, so a blank prediction already has a
+    low MSE, lower than copying the previous frame: ``ratio`` (against copying) can be
+    below 1 for a model that draws nothing. ``baseline_mse`` is the better of copying
+    and a blank frame (``blank_mse``), and ``ratio_to_baseline`` the model's MSE over
+    it: a blank prediction scores 1 or more there, and only drawing the moving digit
+    in its next place gets below 1."""
     model.eval()
     logits, _ = model(clips[:, :-1])
     pred = torch.sigmoid(logits)  # (B, T-1, 1, S, S): frames 2..T
@@ -97,7 +109,11 @@ def evaluate_predictor(model: nn.Module, clips: Tensor) -> dict:
     copy_last = F.mse_loss(clips[:, -2], clips[:, -1]).item()
     all_steps = F.mse_loss(pred[:, 1:], target[:, 1:]).item()
     copy_all = F.mse_loss(clips[:, 1:-1], clips[:, 2:]).item()
+    blank = clips[:, -1].square().mean().item()  # predicting an empty (black) frame
+    best, name = min((copy_last, "copy the previous frame"), (blank, "blank frame"))
     return {"mse": last, "copy_last_mse": copy_last, "ratio": last / copy_last,
+            "blank_mse": blank, "baseline_mse": best, "baseline": name,
+            "ratio_to_baseline": last / best,
             "mse_all_steps": all_steps, "copy_last_mse_all_steps": copy_all}
 
 

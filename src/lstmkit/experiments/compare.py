@@ -166,7 +166,10 @@ def save_json(comp: Comparison, path) -> None:
             "cpu_seconds": comp.cpu_seconds,
             "unavailable": comp.unavailable, "errors": comp.errors,
             "results": [r.to_dict() for r in comp.results]}
-    Path(path).write_text(json.dumps(data, indent=1))
+    from lstmkit.io import atomic_write
+
+    text = json.dumps(data, indent=1)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def load_json(path, config: CompareConfig | None = None) -> Comparison:

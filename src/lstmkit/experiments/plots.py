@@ -21,11 +21,12 @@ _TITLES = {"adding": "adding", "temporal_order": "temporal order", "copy": "copy
 
 
 def _save(fig, path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    from lstmkit.io import atomic_write
+
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png"))
+    finally:
+        plt.close(fig)
 
 
 def learning_curves(comp: Comparison, path) -> Path:

@@ -165,8 +165,6 @@ def write_section(path, key: str, text: str, title: str = "# Experiments\n") -> 
         doc = pre + block + rest.split(end, 1)[1]
     else:
         doc = doc.rstrip("\n") + "\n\n" + block + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(doc)
-    tmp.replace(path)
-    return path
+    from lstmkit.io import atomic_write
+
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(doc))

@@ -42,10 +42,32 @@ def load_saved(path):
     return task, getattr(importlib.import_module(module), cls).load(path)
 
 
+def _check_native(model) -> None:
+    """``--recurrent native`` on a model with a layer ONNX's operators cannot express:
+    one line naming the layer's variant and the flag to use instead."""
+    from torch import nn
+
+    from lstmkit.errors import InputError
+    from lstmkit.export.layer import is_recurrent, why_not_native
+
+    nets = [v for v in vars(model).values() if isinstance(v, nn.Module)]
+    for net in nets:
+        for name, m in net.named_modules():
+            if is_recurrent(m):
+                why = why_not_native(m)
+                if why:
+                    kind = getattr(m, "mode", type(m).__name__).split("_")[0]
+                    raise InputError(f"--recurrent native: the model's {kind} layer {name or '(root)'} uses "
+                                     f"{why}, which ONNX's {kind} operator cannot express; use "
+                                     "--recurrent loop (or --recurrent auto, the default)")
+
+
 def run(args: argparse.Namespace) -> int:
     from lstmkit.export.api import check_model, to_onnx
 
     task, model = load_saved(args.model_dir)
+    if args.recurrent == "native":
+        _check_native(model)
     out = to_onnx(model, args.onnx, recurrent=args.recurrent)
     line = f"wrote {out} ({task} model, recurrent layers: {args.recurrent})"
     if args.check:

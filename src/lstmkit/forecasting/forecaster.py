@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lstmkit.errors import InputError
+from lstmkit.errors import InputError, TrainingInterrupted
 from lstmkit.forecasting.config import ForecasterConfig, Plan, plan
 from lstmkit.forecasting.features import ColumnScaling, Scaling, calendar_cycles, calendar_features
 from lstmkit.forecasting.frame import (
@@ -66,6 +66,33 @@ def seasonal_start(z: np.ndarray, phase: np.ndarray, m: int) -> np.ndarray:
     ok = ~np.isnan(dev)
     prof = np.array([dev[ok & (phase == p)].mean() if np.any(ok & (phase == p)) else 0.0 for p in range(m)])
     return prof - prof.mean()
+
+
+def _digest(*arrays) -> str:
+    """SHA-256 of the training data (lists of arrays), to tell one run's data from another's."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for group in arrays:
+        for a in group:
+            a = np.ascontiguousarray(a)
+            h.update(str(a.shape).encode())
+            h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _check_trainer_keywords(trainer_kwargs: dict) -> None:
+    """Keywords beyond the Forecaster's own go to ``lightning.Trainer``: refuse, at
+    construction, any that neither takes (naming the closest valid one)."""
+    import inspect
+
+    from lightning import Trainer
+
+    from lstmkit.errors import check_keywords
+
+    own = [p for p in inspect.signature(Forecaster.__init__).parameters if p not in ("self", "trainer_kwargs")]
+    trainer = [p for p in inspect.signature(Trainer.__init__).parameters if p != "self"]
+    check_keywords(trainer_kwargs, {*own, *trainer}, "Forecaster")
 
 
 class Forecaster:
@@ -126,6 +153,8 @@ class Forecaster:
                  lr: float = 1e-2, weight_decay: float = 1e-2, dropout: float = 0.3,
                  deseasonalize: bool = True, checkpoint_dir: str | None = None, damping: float | None = None,
                  smoothing: str | None = None, **trainer_kwargs) -> None:
+        if trainer_kwargs:
+            _check_trainer_keywords(trainer_kwargs)
         self.config = ForecasterConfig(
             horizon, lookback, hidden_size, num_layers, cell, season_length, quantiles, max_epochs, seed,
             ensemble, list(covariates or ()), cell_options or {}, transform, val_size, patience,
@@ -137,6 +166,7 @@ class Forecaster:
         self.plan: Plan | None = None
         self.history = None
         self.fit_seconds = float("nan")
+        self.resumed_from: dict | None = None  # {"path", "epoch", "step"} after fit(resume=True)
         self.is_global_zero = True
 
     # -- the API shared with the baselines ------------------------------------------
@@ -241,9 +271,25 @@ class Forecaster:
         module = WindowModule(self.net, qs, cfg.lr, cfg.weight_decay)
         module.NO_DECAY = (*WindowModule.NO_DECAY, *ES_NO_DECAY)
         data = WindowData(train, val if self.plan.val_size else None, self.plan.batch_size)
-        outcome = fit_module(module, data, max_epochs=self.plan.max_epochs, seed=cfg.seed,
-                             has_val=self.plan.val_size > 0, patience=self.plan.patience,
-                             checkpoint_dir=cfg.checkpoint_dir, resume=resume, **self.trainer_kwargs)
+        fingerprint = None
+        if cfg.checkpoint_dir is not None:  # what a resumed run must match
+            fingerprint = {**{k: v for k, v in cfg.to_dict().items() if k != "checkpoint_dir"},
+                           "data": _digest(zs, fs)}
+        try:
+            outcome = fit_module(module, data, max_epochs=self.plan.max_epochs, seed=cfg.seed,
+                                 has_val=self.plan.val_size > 0, patience=self.plan.patience,
+                                 checkpoint_dir=cfg.checkpoint_dir, resume=resume,
+                                 fingerprint=fingerprint, **self.trainer_kwargs)
+        except TrainingInterrupted as exc:  # Ctrl-C: keep what was learned, usable and savable
+            self.net = module.net.cpu().eval()
+            self.history, self.stopped_early = exc.history, False
+            self.epochs_run = len(exc.history.train) if exc.history is not None else 0
+            self.resumed_from = None
+            self._keep_tails(series)
+            self.fit_seconds = time.perf_counter() - t0
+            exc.result = self
+            raise
+        self.resumed_from = outcome.resumed_from
         self.net = module.net.cpu().eval()
         self.history, self.is_global_zero = outcome.history, outcome.is_global_zero
         self.world_size = outcome.world_size  # processes that trained it (DDP)

@@ -135,6 +135,7 @@ def _freq_of(uid: str, ds: pd.DatetimeIndex) -> str:
         raise InputError(f"series {uid!r}: expected at least 3 timestamps to tell the frequency, found {len(ds)}")
     freq = pd.infer_freq(ds)
     if freq is None:
+        _missing_steps(uid, ds)
         gaps = pd.Series(ds[1:] - ds[:-1])
         common = gaps.mode().iloc[0]
         where = int(np.argmax(gaps.to_numpy() != common))
@@ -143,6 +144,29 @@ def _freq_of(uid: str, ds: pd.DatetimeIndex) -> str:
             f"(steps of {common} but {gaps.iloc[where]} between {ds[where]} and {ds[where + 1]})"
         )
     return freq
+
+
+def _missing_steps(uid: str, ds: pd.DatetimeIndex) -> None:
+    """Where the timestamps are a regular calendar with some steps left out (a missing
+    month), raise InputError naming the gap rather than the uneven step it makes."""
+    candidates = {}
+    for k in range(len(ds) - 2):  # the frequency each run of three points shows
+        f = pd.infer_freq(ds[k:k + 3])
+        if f is not None:
+            candidates[f] = candidates.get(f, 0) + 1
+    for f in sorted(candidates, key=candidates.get, reverse=True):
+        try:
+            full = pd.date_range(ds[0], ds[-1], freq=f)
+        except (ValueError, TypeError):
+            continue
+        if len(full) > 4 * len(ds) or not ds.isin(full).all():
+            continue
+        missing = full.difference(ds)
+        if len(missing):
+            shown = ", ".join(str(d.date()) if d == d.normalize() else str(d) for d in missing[:3])
+            more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+            raise InputError(f"series {uid!r}: expected one row per step at frequency {f}, found "
+                             f"{len(missing)} missing: {shown}{more} (fill or interpolate them)")
 
 
 def validate(frame: pd.DataFrame, min_length: int = 3) -> SeriesSet:

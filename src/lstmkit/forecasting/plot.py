@@ -16,7 +16,7 @@ MAX_PANELS = 4
 
 def plot_forecast(history: pd.DataFrame, forecast: pd.DataFrame, path: str | os.PathLike,
                   quantiles: list[float] = (), actual: pd.DataFrame | None = None,
-                  title: str = "", show_last: int | None = None) -> Path:
+                  title: str = "", show_last: int | None = None, write=atomic_write) -> Path:
     """Draw up to four series: the last ``show_last`` history points (default: four
     horizons), the forecast ``y_hat``, the band between the outermost quantiles and,
     when given, the actual values over the forecast period. Written atomically."""
@@ -49,6 +49,6 @@ def plot_forecast(history: pd.DataFrame, forecast: pd.DataFrame, path: str | os.
         ax.grid(alpha=0.3)
     fig.tight_layout()
     try:
-        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+        return write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     finally:
         plt.close(fig)

@@ -9,7 +9,7 @@ import pandas as pd
 
 from lstmkit.errors import InputError
 from lstmkit.forecasting.backtest import BacktestResult, backtest, compare
-from lstmkit.io import atomic_write
+from lstmkit.io import Staged, atomic_write
 from lstmkit.forecasting.forecaster import Forecaster
 from lstmkit.forecasting.frame import SeriesSet
 
@@ -43,9 +43,9 @@ def format_table(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def write_csv(frame: pd.DataFrame, path: Path) -> Path:
-    """Write ``frame`` to ``path`` atomically."""
-    return atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+def write_csv(frame: pd.DataFrame, path: Path, write=atomic_write) -> Path:
+    """Write ``frame`` to ``path`` atomically (``write``: how, e.g. a :class:`~lstmkit.io.Staged`'s)."""
+    return write(path, lambda tmp: frame.to_csv(tmp, index=False))
 
 
 def _horizon(requested: int | None, loaded: Forecaster | None) -> int:
@@ -82,20 +82,30 @@ def evaluate(series: SeriesSet, name: str, out: Path, model: Forecaster, *, wind
          f"{model.season(series.freq)}{'' if fit else '; saved model, not retrained'}")
     echo(format_table(compare(results)))
     lstm = results[0]
-    csv = write_csv(lstm.forecasts, out / f"{name}_forecast.csv")
-    echo(f"forecast: {csv}")
-    if plot:
-        from lstmkit.forecasting.plot import plot_forecast
+    _resumed(lstm.fitted, echo)
+    lines = []
+    with Staged() as stage:  # the CSV, the plot and the model appear together or not at all
+        lines.append(f"forecast: {write_csv(lstm.forecasts, out / f'{name}_forecast.csv', stage.write)}")
+        if plot:
+            from lstmkit.forecasting.plot import plot_forecast
 
-        last = lstm.forecasts[lstm.forecasts["cutoff"] == lstm.forecasts["cutoff"].max()]
-        hist = series.head(H).to_frame()
-        actual = last.rename(columns={"y": "y_out"})[["unique_id", "ds", "y_out"]].rename(columns={"y_out": "y"})
-        png = plot_forecast(hist, last, out / f"{name}_forecast.png", model.quantiles, actual,
-                            title="LSTM forecast")
-        echo(f"plot:     {png}")
-    if save:
-        echo(f"model:    {lstm.fitted.save(save)} (trained on the data before the held-out period)")
+            last = lstm.forecasts[lstm.forecasts["cutoff"] == lstm.forecasts["cutoff"].max()]
+            hist = series.head(H).to_frame()
+            actual = last.rename(columns={"y": "y_out"})[["unique_id", "ds", "y_out"]].rename(columns={"y_out": "y"})
+            png = plot_forecast(hist, last, out / f"{name}_forecast.png", model.quantiles, actual,
+                                title="LSTM forecast", write=stage.write)
+            lines.append(f"plot:     {png}")
+        if save:
+            lines.append(f"model:    {lstm.fitted.save(save)} (trained on the data before the held-out period)")
+    for line in lines:
+        echo(line)
     return results
+
+
+def _resumed(model, echo) -> None:
+    point = getattr(model, "resumed_from", None)
+    if point:
+        echo(f"resumed from step {point['step']} (epoch {point['epoch']}) of {point['path']}")
 
 
 def forecast_future(series: SeriesSet, name: str, out: Path, model: Forecaster, *, fit: bool = True,
@@ -109,19 +119,23 @@ def forecast_future(series: SeriesSet, name: str, out: Path, model: Forecaster, 
     frame = series.to_frame()
     if fit:
         model._fit_series(series, resume)
+        _resumed(model, echo)
         echo(f"{describe(series, name)}; trained in {model.fit_seconds:.1f} s "
              f"({model.epochs_run} epochs, lookback {max(model.plan.lookbacks)})")
     else:
         echo(f"{describe(series, name)}; saved model, horizon {model.horizon}")
     fc = model._predict_series(series)
-    csv = write_csv(fc, out / f"{name}_forecast.csv")
-    echo(f"forecast: {csv}")
-    if plot:
-        from lstmkit.forecasting.plot import plot_forecast
+    lines = []
+    with Staged() as stage:  # the CSV, the plot and the model appear together or not at all
+        lines.append(f"forecast: {write_csv(fc, out / f'{name}_forecast.csv', stage.write)}")
+        if plot:
+            from lstmkit.forecasting.plot import plot_forecast
 
-        png = plot_forecast(frame, fc, out / f"{name}_forecast.png", model.quantiles,
-                            title="LSTM forecast")
-        echo(f"plot:     {png}")
-    if save:
-        echo(f"model:    {model.save(save)}")
+            png = plot_forecast(frame, fc, out / f"{name}_forecast.png", model.quantiles,
+                                title="LSTM forecast", write=stage.write)
+            lines.append(f"plot:     {png}")
+        if save:
+            lines.append(f"model:    {model.save(save)}")
+    for line in lines:
+        echo(line)
     return fc

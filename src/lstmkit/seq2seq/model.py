@@ -24,6 +24,7 @@ target vocabulary, L layers.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -31,7 +32,7 @@ import torch
 from torch import Tensor, nn
 
 import lstmkit
-from lstmkit.errors import InputError
+from lstmkit.errors import InputError, check_keywords, strict_keywords
 from lstmkit.io import load_model, save_model
 from lstmkit.seq2seq.attention import make_attention
 from lstmkit.seq2seq.vocab import EOS, PAD, Vocab
@@ -39,6 +40,7 @@ from lstmkit.seq2seq.vocab import EOS, PAD, Vocab
 TASK = "seq2seq"
 
 
+@strict_keywords
 @dataclass
 class Seq2SeqConfig:
     """Architecture of a :class:`Seq2Seq`."""
@@ -98,6 +100,7 @@ class Seq2Seq(nn.Module):
     def __init__(self, src_vocab: Vocab | str, tgt_vocab: Vocab | str,
                  config: Seq2SeqConfig | None = None, **options) -> None:
         super().__init__()
+        check_keywords(options, [f.name for f in dataclasses.fields(Seq2SeqConfig)], "Seq2Seq")
         if config is not None and options:
             raise InputError("give either a Seq2SeqConfig or its fields as keywords, not both")
         self.config = c = config or Seq2SeqConfig(**options)

@@ -82,7 +82,13 @@ def train_dates(model: Seq2Seq, config: TrainConfig, log=None) -> list[dict]:
 def read_pairs(path: str | Path) -> Pairs:
     """A UTF-8 file of ``source<TAB>target`` lines (blank lines skipped)."""
     pairs = []
-    for no, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+    data = Path(path).read_bytes()
+    try:
+        text = data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path} is not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start} "
+                         "cannot be decoded (convert the file to UTF-8)") from None
+    for no, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         parts = line.split("\t")

@@ -18,13 +18,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lstmkit.errors import InputError
+from lstmkit.errors import InputError, TrainingInterrupted, strict_keywords
 from lstmkit.seq2seq.vocab import PAD
 
 Pairs = list[tuple[str, str]]
 Sampler = Callable[[int, np.random.Generator], Pairs]
 
 
+@strict_keywords
 @dataclass
 class TrainConfig:
     """How a Seq2Seq trains."""
@@ -88,23 +89,29 @@ def fit(model, sampler: Sampler, config: TrainConfig | None = None,
     history: list[dict] = []
     model.train()
     t0, running, count = time.perf_counter(), 0.0, 0
-    for step in range(1, config.max_steps + 1):
-        loss = batch_loss(model, sampler(config.batch_size, rng), config.teacher_forcing)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
-        opt.step()
-        sched.step()
-        running, count = running + loss.item(), count + 1
-        elapsed = time.perf_counter() - t0
-        out_of_time = config.max_time is not None and elapsed >= config.max_time
-        if step % config.log_every == 0 or step == config.max_steps or out_of_time:
-            history.append({"step": step, "loss": running / count, "time": elapsed})
-            running, count = 0.0, 0
-            if log:
-                log(history[-1])
-        if out_of_time:
-            break
+    done = 0
+    try:
+        for step in range(1, config.max_steps + 1):
+            loss = batch_loss(model, sampler(config.batch_size, rng), config.teacher_forcing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
+            opt.step()
+            sched.step()
+            done = step
+            running, count = running + loss.item(), count + 1
+            elapsed = time.perf_counter() - t0
+            out_of_time = config.max_time is not None and elapsed >= config.max_time
+            if step % config.log_every == 0 or step == config.max_steps or out_of_time:
+                history.append({"step": step, "loss": running / count, "time": elapsed})
+                running, count = 0.0, 0
+                if log:
+                    log(history[-1])
+            if out_of_time:
+                break
+    except KeyboardInterrupt:
+        model.eval()
+        raise TrainingInterrupted(done, history, result=model) from None
     model.eval()
     return history
 

@@ -13,12 +13,15 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from lstmkit.errors import TrainingInterrupted, check_estimator_keywords
+
 
 def config_from_kwargs(config_cls, kwargs: dict):
     """``config_cls(...)`` from a constructor's keywords: its own fields go to it, every
     other keyword joins ``layer_options`` (default ``{"backend": "auto"}``) for the
     lstmkit layer (``backend=``, LSTM variants)."""
     fields = {f.name for f in dataclasses.fields(config_cls)}
+    check_estimator_keywords(kwargs, fields, config_cls.__name__.removesuffix("Config"))
     known = {k: v for k, v in kwargs.items() if k in fields}
     options = dict(known.pop("layer_options", {"backend": "auto"}))
     options.update({k: v for k, v in kwargs.items() if k not in fields})
@@ -67,23 +70,29 @@ def train_one_cycle(
         opt, max_lr=lr, total_steps=epochs * steps_per_epoch(n_items, batch_size),
         pct_start=pct_start,
     )
-    for epoch in range(epochs):
-        model.train()
-        order = torch.randperm(n_items, generator=gen).tolist()
-        total = 0.0
-        for i in range(0, len(order), batch_size):
-            idx = order[i : i + batch_size]
-            loss = batch_loss(idx)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
-            opt.step()
-            sched.step()
-            total += loss.item() * len(idx)
-        row = {"epoch": epoch + 1, "train_loss": total / n_items}
-        if validate is not None:
-            row.update(validate())
-        history.append(row)
-        if log is not None:
-            log(row)
+    updates = 0
+    try:
+        for epoch in range(epochs):
+            model.train()
+            order = torch.randperm(n_items, generator=gen).tolist()
+            total = 0.0
+            for i in range(0, len(order), batch_size):
+                idx = order[i : i + batch_size]
+                loss = batch_loss(idx)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+                opt.step()
+                sched.step()
+                updates += 1
+                total += loss.item() * len(idx)
+            row = {"epoch": epoch + 1, "train_loss": total / n_items}
+            if validate is not None:
+                row.update(validate())
+            history.append(row)
+            if log is not None:
+                log(row)
+    except KeyboardInterrupt:
+        model.eval()
+        raise TrainingInterrupted(updates, history, "update") from None
     model.eval()

@@ -65,16 +65,19 @@ def wav_bytes_to_array(data: bytes) -> tuple[np.ndarray, int]:
 
 
 def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate: int) -> Path:
-    """Write mono float samples in [-1, 1] as a 16-bit PCM WAV file."""
-    path = Path(path)
+    """Write mono float samples in [-1, 1] as a 16-bit PCM WAV file (atomically)."""
+    from lstmkit.io import atomic_write
+
     pcm = np.round(np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0) * 32767.0).astype("<i2")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(int(sample_rate))
-        w.writeframes(pcm.tobytes())
-    return path
+
+    def write(tmp):
+        with wave.open(str(tmp), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(int(sample_rate))
+            w.writeframes(pcm.tobytes())
+
+    return atomic_write(path, write)
 
 
 def add_noise(samples: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:

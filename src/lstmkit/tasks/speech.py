@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from lstmkit.tasks import flags
+from lstmkit.tasks.common import save_on_interrupt
 from lstmkit.text.cli_support import add_threads_arg, apply_threads
 
 
@@ -41,16 +43,24 @@ def train(args: argparse.Namespace) -> int:
           f"{len(set(data.train_voices))} in training, {len(set(data.test_voices))} in the test, whose "
           f"{len(variants[1])} variants training never hears", flush=True)
     t0 = time.perf_counter()
-    rec.fit(data.train_features, data.train_text, log=lambda r: print(
-        f"epoch {r['epoch']:3d}  CTC loss {r['train_loss']:.4f}  ({time.perf_counter() - t0:.0f}s)",
-        flush=True))
-    print(f"trained in {time.perf_counter() - t0:.0f}s")
-    greedy = rec.evaluate(data.test_features, data.test_text, beam=0)
-    print(f"test voices, greedy decoding: CER {greedy['cer']:.2%}, exact {greedy['exact']:.2%} "
-          f"({greedy['n']} utterances)")
-    if args.beam > 0:
-        beam = rec.evaluate(data.test_features, data.test_text, beam=args.beam)
-        print(f"test voices, beam search ({args.beam}): CER {beam['cer']:.2%}, exact {beam['exact']:.2%}")
+
+    def save_partial():
+        if getattr(rec, "model", None) is None:
+            return None
+        rec.save(args.out)
+        return args.out
+
+    with save_on_interrupt("speech train", save_partial):
+        rec.fit(data.train_features, data.train_text, log=lambda r: print(
+            f"epoch {r['epoch']:3d}  CTC loss {r['train_loss']:.4f}  ({time.perf_counter() - t0:.0f}s)",
+            flush=True))
+        print(f"trained in {time.perf_counter() - t0:.0f}s")
+        greedy = rec.evaluate(data.test_features, data.test_text, beam=0)
+        print(f"test voices, greedy decoding: CER {greedy['cer']:.2%}, exact {greedy['exact']:.2%} "
+              f"({greedy['n']} utterances)")
+        if args.beam > 0:
+            beam = rec.evaluate(data.test_features, data.test_text, beam=args.beam)
+            print(f"test voices, beam search ({args.beam}): CER {beam['cer']:.2%}, exact {beam['exact']:.2%}")
     rec.save(args.out)
     print(f"saved to {args.out}")
     return 0
@@ -106,6 +116,7 @@ def add_parser(subparsers) -> None:
     t.add_argument("--backend", help="lstmkit backend of the recurrent layers (auto)")
     t.add_argument("--no-cache", action="store_true", help="synthesise afresh, write no cache")
     add_threads_arg(t)
+    flags.outputs(t, out="model")
     t.set_defaults(func=train)
 
     r = sub.add_parser("transcribe", help="print the digits spoken in WAV files")
@@ -122,5 +133,6 @@ def add_parser(subparsers) -> None:
     s.add_argument("--speed", type=int, default=160, help="words per minute (160)")
     s.add_argument("--pitch", type=int, default=50, help="0 to 99 (50)")
     s.add_argument("--snr", type=float, help="add white noise at this signal-to-noise ratio (dB)")
+    flags.outputs(s, out="file")
     s.set_defaults(func=say)
 

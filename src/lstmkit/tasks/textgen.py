@@ -15,6 +15,8 @@ import math
 import sys
 import time
 
+from lstmkit.tasks import flags
+from lstmkit.tasks.common import save_on_interrupt
 from lstmkit.text.cli_support import add_threads_arg, apply_threads, notes_to_stderr, plot_lm_curve
 from lstmkit.text.corpus import read_text, shakespeare, split_text
 from lstmkit.text.generator import TextGenerator
@@ -73,7 +75,14 @@ def train(args: argparse.Namespace) -> int:
         flush=True,
     )
     t0 = time.perf_counter()
-    with notes_to_stderr("textgen"):
+
+    def save_partial():
+        if gen.model is None:
+            return None
+        gen.save(args.out)
+        return args.out
+
+    with notes_to_stderr("textgen"), save_on_interrupt("textgen train", save_partial):
         gen.fit(
             train_text,
             max_steps=args.max_steps,
@@ -81,18 +90,18 @@ def train(args: argparse.Namespace) -> int:
             val_text=val_text,
             log=lambda row: print(_fmt(row), flush=True),
         )
-    final = gen.history[-1]
-    print(
-        f"validation: {final['val_bpc']:.3f} bits/char = {final['val_bpc'] * LN2:.3f} nats/char "
-        f"after {final['train_time']:.0f}s of training ({time.perf_counter() - t0:.0f}s with "
-        f"validation), {final['chars']:,} characters seen"
-    )
-    if args.dynamic:
-        dyn = gen.evaluate(val_text, dynamic=True)
+        final = gen.history[-1]
         print(
-            f"validation with dynamic evaluation (the weights adapt as it reads): "
-            f"{dyn:.3f} bits/char = {dyn * LN2:.3f} nats/char"
+            f"validation: {final['val_bpc']:.3f} bits/char = {final['val_bpc'] * LN2:.3f} nats/char "
+            f"after {final['train_time']:.0f}s of training ({time.perf_counter() - t0:.0f}s with "
+            f"validation), {final['chars']:,} characters seen"
         )
+        if args.dynamic:
+            dyn = gen.evaluate(val_text, dynamic=True)
+            print(
+                f"validation with dynamic evaluation (the weights adapt as it reads): "
+                f"{dyn:.3f} bits/char = {dyn * LN2:.3f} nats/char"
+            )
     gen.save(args.out)
     print(f"saved to {args.out}")
     if args.curve:
@@ -170,6 +179,7 @@ def add_parser(subparsers) -> None:
     t.add_argument("--sample-length", type=int, default=200, help="characters to sample at the end")
     t.add_argument("--dynamic", action="store_true", help="at the end, also " + DYNAMIC_HELP)
     add_threads_arg(t)
+    flags.outputs(t, out="model")
     t.set_defaults(func=train)
 
     s = sub.add_parser("sample", help="stream characters from a saved model")

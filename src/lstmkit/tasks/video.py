@@ -15,6 +15,10 @@ from __future__ import annotations
 
 import argparse
 
+from lstmkit.errors import TrainingInterrupted
+from lstmkit.tasks import flags
+from lstmkit.tasks.common import save_on_interrupt
+
 
 def _config(args, task: str):
     from lstmkit.convlstm.video_models import VideoConfig
@@ -34,7 +38,10 @@ def _report(model, config, args) -> None:
     if config.task == "predict":
         r = evaluate_predictor(model, clips)
         print(f"next-frame MSE on {args.eval_clips} test clips (last frame): {r['mse']:.5f}; "
-              f"copying the previous frame: {r['copy_last_mse']:.5f} (ratio {r['ratio']:.3f})")
+              f"best baseline ({r['baseline']}): {r['baseline_mse']:.5f} (ratio {r['ratio_to_baseline']:.3f}; "
+              f"below 1 beats both baselines)")
+        print(f"baselines: copying the previous frame {r['copy_last_mse']:.5f} (ratio {r['ratio']:.3f}), "
+              f"a blank frame {r['blank_mse']:.5f}")
         print(f"all steps t>=2: {r['mse_all_steps']:.5f} vs copy-last {r['copy_last_mse_all_steps']:.5f}")
         if args.strip:
             from lstmkit.convlstm.plot import prediction_strip
@@ -57,8 +64,20 @@ def _train(args, task: str) -> int:
     print(f"video {task}: {config.frame_size}x{config.frame_size} frames, {config.frames} per clip; "
           f"ConvLSTM {config.num_layers}x{config.hidden_channels} channels, kernel {config.kernel_size}; "
           f"{config.max_steps} steps of {config.batch_size} clips", flush=True)
-    run = train_video(config, log=lambda r: print(
-        f"step {r['step']:6d}  loss {r['loss']:.5f}  time {r['time']:7.1f}s", flush=True))
+    def save_partial():
+        if not args.out or partial.get("run") is None:
+            return None
+        save_video(partial["run"], args.out)
+        return args.out
+
+    partial: dict = {}
+    with save_on_interrupt(f"video {task}", save_partial):
+        try:
+            run = train_video(config, log=lambda r: print(
+                f"step {r['step']:6d}  loss {r['loss']:.5f}  time {r['time']:7.1f}s", flush=True))
+        except TrainingInterrupted as exc:
+            partial["run"] = exc.result
+            raise
     _report(run.model, config, args)
     if args.out:
         save_video(run, args.out)
@@ -103,11 +122,13 @@ def add_parser(subparsers) -> None:
     pr.add_argument("--n-digits", type=int, help="digits per clip (1)")
     pr.add_argument("--strip", help="write true vs predicted frames to this PNG")
     pr.add_argument("--out", default="video-predict-model", help="where to save ('' to skip)")
-    pr.set_defaults(func=lambda a: _train(a, "predict"))
+    flags.outputs(pr, out="model")
+    pr.set_defaults(func=lambda a: _train(a, "predict"), _probe_backend=False)
     cl = sub.add_parser("classify", help="train a motion-direction classifier")
     _common(cl, 300)
     cl.add_argument("--out", default="video-classify-model", help="where to save ('' to skip)")
-    cl.set_defaults(func=lambda a: _train(a, "classify"), strip=None)
+    flags.outputs(cl, out="model")
+    cl.set_defaults(func=lambda a: _train(a, "classify"), strip=None, _probe_backend=False)
     ev = sub.add_parser("evaluate", help="evaluate a saved video model")
     ev.add_argument("--load", required=True)
     ev.add_argument("--eval-clips", type=int, default=256)

@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from lstmkit import io
-from lstmkit.errors import InputError
+from lstmkit.errors import InputError, TrainingInterrupted, check_estimator_keywords
 from lstmkit.models.text_classifier import TextClassifierNet, TextClassifierNetConfig
 from lstmkit.text.corpus import check_labels
 from lstmkit.text.metrics import classification_report
@@ -81,6 +81,19 @@ class TextClassifierConfig:
         )
 
 
+def _plain_labels(labels) -> list:
+    """Labels as plain Python values: integers (Python, numpy or tensor elements) as int,
+    anything else as str."""
+    if isinstance(labels, torch.Tensor):
+        labels = labels.detach().cpu().tolist()
+    elif isinstance(labels, np.ndarray):
+        labels = labels.tolist()
+    elif isinstance(labels, str):
+        raise InputError("expected a list of labels, found a single string")
+    return [int(y) if isinstance(y, (int, np.integer)) and not isinstance(y, (bool, np.bool_)) else str(y)
+            for y in labels]
+
+
 def _check_texts(texts, what: str = "texts") -> list[str]:
     if isinstance(texts, str):
         raise InputError(
@@ -114,6 +127,7 @@ class TextClassifier:
 
     def __init__(self, **kwargs):
         fields = {f.name for f in dataclasses.fields(TextClassifierConfig)}
+        check_estimator_keywords(kwargs, fields, "TextClassifier")
         known = {k: v for k, v in kwargs.items() if k in fields}
         options = dict(known.pop("layer_options", {"backend": "auto"}))
         options.update({k: v for k, v in kwargs.items() if k not in fields})
@@ -151,7 +165,7 @@ class TextClassifier:
         labels = [str(y) for y in labels]
         if len(labels) != n:
             raise InputError(f"expected one label per text, got {n} texts and {len(labels)} labels")
-        index = {c: i for i, c in enumerate(self.classes_)}
+        index = {str(c): i for i, c in enumerate(self.classes_)}
         unknown = sorted(set(labels) - set(index))
         if unknown:
             raise InputError(
@@ -174,18 +188,20 @@ class TextClassifier:
         validation accuracy after each epoch (it is never used to pick a model)."""
         c = self.config
         texts = _check_texts(texts)
-        labels = [str(y) for y in labels]
+        labels = _plain_labels(labels)
         if len(labels) != len(texts):
             raise InputError(
                 f"expected one label per text, got {len(texts)} texts and {len(labels)} labels"
             )
-        check_labels(labels, "the training labels")
+        check_labels([str(y) for y in labels], "the training labels")
         torch.manual_seed(c.seed)
-        self.classes_ = sorted(set(labels))
+        # integer labels stay integers (in numeric order); any others are compared as text
+        ints = all(isinstance(y, int) for y in labels)
+        self.classes_ = sorted(set(labels)) if ints else sorted({str(y) for y in labels})
         docs = [tokenize(t, c.level, c.lowercase)[: c.max_length] for t in texts]
         self.vocab = TokenVocab.build(docs, c.max_vocab, c.min_freq)
         seqs = self._encode(texts)
-        y = torch.tensor(self._label_ids(labels, len(texts), "the training data"))
+        y = torch.tensor(self._label_ids(labels, len(texts), "the training data"))  # by str(label)
         self.model = TextClassifierNet(c.net_config(len(self.vocab), len(self.classes_)))
         opt = torch.optim.AdamW(self.model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
         gen = torch.Generator().manual_seed(c.seed)
@@ -194,24 +210,30 @@ class TextClassifier:
             opt, max_lr=c.lr, total_steps=c.epochs * steps_per_epoch, pct_start=0.1
         )
         self.history = []
-        for epoch in range(c.epochs):
-            self.model.train()
-            total = 0.0
-            for idx in self._batches([len(q) for q in seqs], gen):
-                tokens, lengths = self._pad([seqs[j] for j in idx])
-                loss = F.cross_entropy(self.model(tokens, lengths), y[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
-                opt.step()
-                sched.step()
-                total += loss.item() * len(idx)
-            row = {"epoch": epoch + 1, "train_loss": total / len(seqs)}
-            if val_texts is not None:
-                row["val_accuracy"] = self.evaluate(val_texts, val_labels)["accuracy"]
-            self.history.append(row)
-            if log is not None:
-                log(row)
+        updates = 0
+        try:
+            for epoch in range(c.epochs):
+                self.model.train()
+                total = 0.0
+                for idx in self._batches([len(q) for q in seqs], gen):
+                    tokens, lengths = self._pad([seqs[j] for j in idx])
+                    loss = F.cross_entropy(self.model(tokens, lengths), y[idx])
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
+                    opt.step()
+                    sched.step()
+                    updates += 1
+                    total += loss.item() * len(idx)
+                row = {"epoch": epoch + 1, "train_loss": total / len(seqs)}
+                if val_texts is not None:
+                    row["val_accuracy"] = self.evaluate(val_texts, val_labels)["accuracy"]
+                self.history.append(row)
+                if log is not None:
+                    log(row)
+        except KeyboardInterrupt:
+            self.model.eval()
+            raise TrainingInterrupted(updates, self.history, "update") from None
         self.model.eval()
         return self
 
@@ -248,8 +270,9 @@ class TextClassifier:
             proba[idx] = torch.softmax(self.model(tokens, lengths).double(), dim=-1)
         return proba.numpy()
 
-    def predict(self, texts: Sequence[str]) -> list[str]:
-        """The most probable label of each text."""
+    def predict(self, texts: Sequence[str]) -> list:
+        """The most probable label of each text: an int where the training labels were
+        integers, else a str."""
         return [self.classes_[k] for k in self.predict_proba(texts).argmax(axis=1)]
 
     def evaluate(self, texts: Sequence[str], labels: Sequence) -> dict:
@@ -259,7 +282,7 @@ class TextClassifier:
         texts = _check_texts(texts)
         true = self._label_ids(labels, len(texts), "the evaluation data")
         pred = self.predict_proba(texts).argmax(axis=1).tolist()
-        return classification_report(true, pred, self.classes_)
+        return classification_report(true, pred, [str(c) for c in self.classes_])
 
     # ---- persistence --------------------------------------------------------------------
     def save(self, path: str | os.PathLike):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from lstmkit import io
-from lstmkit.errors import InputError
+from lstmkit.errors import InputError, TrainingInterrupted, check_estimator_keywords
 from lstmkit.models.char_lm import CharLM, CharLMConfig, make_rnn
 from lstmkit.text.lm_training import (
     LN2,
@@ -117,6 +117,7 @@ class TextGenerator:
 
     def __init__(self, **kwargs):
         fields = {f.name for f in dataclasses.fields(TextGeneratorConfig)}
+        check_estimator_keywords(kwargs, fields, "TextGenerator")
         known = {k: v for k, v in kwargs.items() if k in fields}
         options = known.pop("layer_options", None)
         extra = {k: v for k, v in kwargs.items() if k not in fields}
@@ -154,9 +155,13 @@ class TextGenerator:
         self.counts = torch.bincount(ids, minlength=len(self.vocab)).tolist()
         self.model = CharLM(cfg.model_config(len(self.vocab)))
         val_ids = self.vocab.encode(val_text) if val_text is not None else None
-        self.history = train_tbptt(
-            self.model, ids, val_ids, cfg.train_config(), max_steps, max_time, cfg.seed, log
-        )
+        try:
+            self.history = train_tbptt(
+                self.model, ids, val_ids, cfg.train_config(), max_steps, max_time, cfg.seed, log
+            )
+        except TrainingInterrupted as exc:  # Ctrl-C: the model keeps what it learned
+            self.history = list(exc.history or [])
+            raise
         return self
 
     def _require_model(self) -> None:

@@ -31,7 +31,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from lstmkit.errors import InputError
+from lstmkit.errors import InputError, TrainingInterrupted
 from lstmkit.models.char_lm import CharLM
 
 LN2 = math.log(2.0)
@@ -248,32 +248,36 @@ def train_tbptt(
 
     model.train()
     epoch = 0
-    while progress() < 1.0:
-        offset = 0 if epoch == 0 else int(torch.randint(0, T, (1,), generator=gen))
-        state = None  # a new pass starts every stream afresh
-        for x, y in stream_batches(train_ids, B, T, offset):
-            if progress() >= 1.0:
-                break
-            t0 = time.perf_counter()
-            lr = cfg.lr_at(step, progress())
-            for group in opt.param_groups:
-                group["lr"] = lr
-            logits, state = model(x, state)
-            loss = F.cross_entropy(logits.reshape(-1, V), y.reshape(-1))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
-            state = CharLM.detach_state(state)
-            train_time += time.perf_counter() - t0
-            step += 1
-            chars += y.numel()
-            loss_sum += loss.item() * y.numel()
-            loss_n += y.numel()
-            if train_time - last_eval >= cfg.eval_every:
-                last_eval = train_time
-                record(final=False)
-        epoch += 1
+    try:
+        while progress() < 1.0:
+            offset = 0 if epoch == 0 else int(torch.randint(0, T, (1,), generator=gen))
+            state = None  # a new pass starts every stream afresh
+            for x, y in stream_batches(train_ids, B, T, offset):
+                if progress() >= 1.0:
+                    break
+                t0 = time.perf_counter()
+                lr = cfg.lr_at(step, progress())
+                for group in opt.param_groups:
+                    group["lr"] = lr
+                logits, state = model(x, state)
+                loss = F.cross_entropy(logits.reshape(-1, V), y.reshape(-1))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                opt.step()
+                state = CharLM.detach_state(state)
+                train_time += time.perf_counter() - t0
+                step += 1
+                chars += y.numel()
+                loss_sum += loss.item() * y.numel()
+                loss_n += y.numel()
+                if train_time - last_eval >= cfg.eval_every:
+                    last_eval = train_time
+                    record(final=False)
+            epoch += 1
+    except KeyboardInterrupt:
+        model.eval()
+        raise TrainingInterrupted(step, history) from None
     record(final=True)
     model.eval()
     return history

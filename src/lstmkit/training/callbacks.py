@@ -57,3 +57,16 @@ class LossHistory(L.Callback):
     def load_state_dict(self, state_dict: dict) -> None:
         self.train, self.val = list(state_dict["train"]), list(state_dict["val"])
 
+
+
+class RunFingerprint(L.Callback):
+    """Writes what a run is (its settings and a digest of its data) into every
+    checkpoint, so a resume can refuse a checkpoint from another run."""
+
+    KEY = "lstmkit_fingerprint"
+
+    def __init__(self, fingerprint: dict) -> None:
+        self.fingerprint = fingerprint
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        checkpoint[self.KEY] = self.fingerprint

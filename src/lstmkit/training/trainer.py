@@ -12,14 +12,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
-from lstmkit.training.callbacks import KeepBest, LossHistory
+from lstmkit.errors import InputError, TrainingInterrupted
+from lstmkit.training.callbacks import KeepBest, LossHistory, RunFingerprint
+
+CHECKPOINT = "last.ckpt"
 
 
 @dataclass
@@ -31,6 +36,7 @@ class FitOutcome:
     stopped_early: bool
     is_global_zero: bool
     world_size: int
+    resumed_from: dict | None = None  # {"path", "epoch", "step"} of the checkpoint resumed
 
 
 @contextlib.contextmanager
@@ -55,12 +61,17 @@ def _quiet_lightning():
 
 
 def make_trainer(max_epochs: int, *, has_val: bool, patience: int | None = None,
-                 checkpoint_dir: str | Path | None = None, **trainer_kwargs) -> tuple[L.Trainer, LossHistory]:
+                 checkpoint_dir: str | Path | None = None, fingerprint: dict | None = None,
+                 **trainer_kwargs) -> tuple[L.Trainer, LossHistory]:
     """A Trainer with early stopping on ``val_loss`` (when ``has_val`` and ``patience``),
     best-weight restore, a loss history and, with ``checkpoint_dir``, a ``last.ckpt``
-    written every few epochs. ``trainer_kwargs`` override the defaults."""
+    written every few epochs (carrying ``fingerprint``, what the run was: its settings
+    and data, checked when it is resumed). ``trainer_kwargs`` override the defaults; a
+    device, strategy or precision Lightning cannot use here raises InputError."""
     history = LossHistory()
     callbacks: list[L.Callback] = [history]
+    if fingerprint is not None:
+        callbacks.append(RunFingerprint(fingerprint))
     if has_val:
         callbacks.append(KeepBest("val_loss"))
         if patience:
@@ -83,26 +94,75 @@ def make_trainer(max_epochs: int, *, has_val: bool, patience: int | None = None,
     if not has_val:
         options["limit_val_batches"] = 0
     options.update(trainer_kwargs)
-    return L.Trainer(callbacks=callbacks, **options), history
+    try:
+        trainer = L.Trainer(callbacks=callbacks, **options)
+    except (MisconfigurationException, ValueError, TypeError) as exc:
+        raise InputError(f"lightning.Trainer cannot run with these settings here: "
+                         f"{str(exc).splitlines()[0]}") from None
+    return trainer, history
+
+
+def _resume_point(checkpoint_dir, module: L.LightningModule, fingerprint: dict | None) -> dict:
+    """The checkpoint to resume from, checked: it exists, and it was written by a run of
+    the same settings on the same data (its fingerprint, else its weights' shapes)."""
+    import torch
+
+    folder = Path(checkpoint_dir)
+    if not folder.is_dir():
+        raise InputError(f"cannot resume: the checkpoint directory {folder} does not exist")
+    path = folder / CHECKPOINT
+    if not path.is_file():
+        raise InputError(f"cannot resume: {folder} holds no {CHECKPOINT} (the interrupted run had written "
+                         "none yet); start again without resume")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # a truncated or foreign file
+        raise InputError(f"cannot resume from {path}: not a readable checkpoint ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise InputError(f"cannot resume from {path}: not a Lightning checkpoint")
+    saved = ckpt.get(RunFingerprint.KEY)
+    if fingerprint is not None and saved is not None and saved != fingerprint:
+        keys = sorted(k for k in set(saved) | set(fingerprint) if saved.get(k) != fingerprint.get(k))
+        raise InputError(f"cannot resume from {path}: it was written by a run with other settings or "
+                         f"data (differs in: {', '.join(keys)}); use the same settings and data, or a "
+                         "new checkpoint directory")
+    ours = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    theirs = {k: tuple(v.shape) for k, v in ckpt["state_dict"].items() if hasattr(v, "shape")}
+    if ours != theirs:
+        differ = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
+        raise InputError(f"cannot resume from {path}: it was written by a run with another network "
+                         f"(weights differ: {', '.join(differ[:3])}{' ...' if len(differ) > 3 else ''}); "
+                         "use the same settings and data, or a new checkpoint directory")
+    return {"path": str(path), "epoch": int(ckpt.get("epoch", 0)), "step": int(ckpt.get("global_step", 0))}
 
 
 def fit_module(module: L.LightningModule, data: L.LightningDataModule, *, max_epochs: int,
                seed: int, has_val: bool, patience: int | None = None,
                checkpoint_dir: str | Path | None = None, resume: bool = False,
-               **trainer_kwargs) -> FitOutcome:
+               fingerprint: dict | None = None, **trainer_kwargs) -> FitOutcome:
     """Train ``module`` on ``data``; with ``resume`` continue from ``checkpoint_dir/last.ckpt``
-    when it exists (else start afresh). Returns the loss history and where it stopped."""
+    (InputError when there is none, or when it comes from a run whose ``fingerprint``
+    or network differs). Returns the loss history, where it stopped and where it
+    resumed from. Ctrl-C raises :class:`~lstmkit.errors.TrainingInterrupted` (``step``:
+    optimiser steps done), the module keeping what it learned."""
     if resume and checkpoint_dir is None:
-        raise ValueError("resume=True needs a checkpoint directory to resume from")
+        raise InputError("resume=True needs a checkpoint directory to resume from")
+    point = _resume_point(checkpoint_dir, module, fingerprint) if resume else None
     with _quiet_lightning():  # the Trainer's constructor announces the devices
         trainer, history = make_trainer(max_epochs, has_val=has_val, patience=patience,
-                                        checkpoint_dir=checkpoint_dir, **trainer_kwargs)
-    ckpt = None
-    if resume:
-        last = Path(checkpoint_dir) / "last.ckpt"
-        ckpt = str(last) if last.is_file() else None
+                                        checkpoint_dir=checkpoint_dir, fingerprint=fingerprint,
+                                        **trainer_kwargs)
+    handler = signal.getsignal(signal.SIGINT)
     with _quiet_lightning():
         L.seed_everything(seed, workers=True, verbose=False)
-        trainer.fit(module, datamodule=data, ckpt_path=ckpt)
+        try:
+            trainer.fit(module, datamodule=data, ckpt_path=point["path"] if point else None)
+        except SystemExit:
+            # Lightning turns Ctrl-C into a shutdown and sys.exit(1), leaving SIGINT ignored
+            if not trainer.interrupted:
+                raise
+            signal.signal(signal.SIGINT, handler)
+            raise TrainingInterrupted(trainer.global_step, history) from None
     return FitOutcome(history, trainer.current_epoch, trainer.should_stop and trainer.current_epoch < max_epochs,
-                      trainer.is_global_zero, trainer.world_size)
+                      trainer.is_global_zero, trainer.world_size, point)
