@@ -308,6 +308,12 @@ def test_a_missing_month_is_named(tmp_path, capsys):
     pd.DataFrame({"ds": ds, "y": np.arange(39.0) + 1}).to_csv(path, index=False)
     one_line_error(capsys, main(["forecast", "--data", str(path), "--out", str(tmp_path / "o")]),
                    "1 missing: 2001-02-01")
+    from lstmkit.errors import InputError
+    from lstmkit.forecasting.frame import validate
+
+    uneven = pd.to_datetime("2000-01-01") + pd.to_timedelta([0, 1, 3, 6, 10, 15, 21], unit="D")
+    with pytest.raises(InputError, match="irregular frequency"):
+        validate(pd.DataFrame({"unique_id": "s", "ds": uneven, "y": np.arange(7.0)}))
 
 
 def test_a_horizon_longer_than_the_series_says_so(tmp_path, capsys):

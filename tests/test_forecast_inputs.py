@@ -50,7 +50,7 @@ CASES = {
     "non-numeric": "expected numeric values in the target column, found 'n/a'",
     "duplicate": "duplicate timestamp",
     "unsorted": "sorted in increasing order",
-    "irregular": "irregular frequency",
+    "irregular": "found 2 missing: ",
     "short": "expected at least lookback \\+ horizon",
     "unknown column": "unknown column\\(s\\) \\['extra'\\]",
     "bad timestamp": "do not parse",

@@ -162,7 +162,7 @@ def check_input(path: str, kind: str, flag: str) -> None:
     p = Path(path)
     if not p.exists():
         if kind == "file":
-            raise InputError(f"{flag} {path}: no such file or directory")
+            raise InputError(f"{flag} {path}: No such file or directory")
         raise InputError(f"{flag}: expected a saved-model directory, found no directory at {path}")
     if kind == "file" and p.is_dir():
         raise InputError(f"{flag} {path}: expected a file, found a directory")

@@ -110,7 +110,9 @@ def train(args: argparse.Namespace) -> int:
         )
         print(f"curve written to {args.curve}")
     if args.sample_length:
-        print("sample:\n" + gen.generate("\n", args.sample_length, temperature=0.8, seed=args.seed))
+        with notes_to_stderr("textgen"):
+            text = gen.generate("\n", args.sample_length, temperature=0.8, seed=args.seed)
+        print("sample:\n" + text)
     return 0
 
 
