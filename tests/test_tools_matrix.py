@@ -443,3 +443,25 @@ def test_lengths_under_tools():
         tr = torch.jit.trace(WithLengths(lstm), (x, lengths), check_trace=False)
     lengths2 = torch.tensor([2, 7, 4])
     _close(tr(x, lengths2), [w.detach() for w in WithLengths(ref)(x, lengths2)], "trace with lengths")
+
+
+def test_quantization_refuses_instead_of_staying_float():
+    """quantize_dynamic targeting lstmkit's types raises; its default spec (torch.nn's
+    types only) quantizes the Linear and leaves the layer float, as for any module it
+    does not know; an explicit qconfig = None keeps a layer float in any flow."""
+    from torch.ao.quantization import default_dynamic_qconfig, quantize_dynamic
+
+    for module_id in ("lstm", "gru_cell"):
+        _, kit_cls, cell, _ = MODULES[module_id]
+        net = Net(kit_cls(I, H), cell)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with pytest.raises(ValueError, match="no int8 form"):
+                quantize_dynamic(net, {kit_cls, nn.Linear})
+            with pytest.raises(ValueError, match="no int8 form"):
+                quantize_dynamic(net, {"rnn": default_dynamic_qconfig})
+            q = quantize_dynamic(Net(kit_cls(I, H), cell))
+            assert type(q.rnn) is kit_cls and type(q.fc) is not nn.Linear
+            net.rnn.qconfig = None
+            q = quantize_dynamic(net, {kit_cls, nn.Linear})
+            assert type(q.rnn) is kit_cls

@@ -21,6 +21,7 @@ from lstmkit.backends import LayerSpec
 from lstmkit.backends.compiled.streaming import cell_step
 from lstmkit.backends.tools import active_tools
 from lstmkit.cells import cell_math
+from lstmkit.layers import RefusesQuantization
 from lstmkit.variants import Variants, direction_params, register_direction, reset_variants
 
 #: what torch.nn.LSTMCell / GRUCell / RNNCell call
@@ -31,7 +32,7 @@ _NO_VARIANTS = dict(layer_norm=False, peephole=False, coupled_gates=False, forge
                     cell_clip=None, recurrent_dropout=0.0, zoneout=0.0, weight_drop=0.0)
 
 
-class _CellBase(nn.Module):
+class _CellBase(RefusesQuantization, nn.Module):
     def __init__(self, mode, input_size, hidden_size, bias=True, device=None, dtype=None, *,
                  backend="auto", **variants):
         super().__init__()

@@ -105,7 +105,32 @@ def _pin_length(x: Tensor) -> Tensor:
     return x.expand(T, *x.shape[1:])
 
 
-class _RNNBase(nn.Module):
+class RefusesQuantization:
+    """Mixin: a clear refusal where ``torch.ao.quantization`` would leave the layer float
+    without a word.
+
+    torch's quantization flows assign ``module.qconfig`` to each module they mean to
+    quantize (``quantize_dynamic(model, {lstmkit.LSTM, ...})``, a qconfig propagated from
+    a parent for static quantization) and later swap only the types they have an int8
+    class for, silently keeping the rest float. lstmkit has no int8 layer (torch's dynamic
+    int8 LSTM measured 1.85x slower than float32 on this CPU), so assigning a qconfig
+    raises. ``quantize_dynamic(model)`` with its default spec never targets lstmkit's
+    types (it lists torch.nn's own) and leaves the layers float, as it does every module
+    it does not know."""
+
+    def __setattr__(self, name, value):
+        if name == "qconfig" and value is not None:
+            kind = type(self).__name__
+            raise ValueError(
+                f"lstmkit.{kind} has no int8 form, and torch.ao.quantization would keep it "
+                f"float32 without a word (it was given a qconfig). Keep it float explicitly: set "
+                f"<layer>.qconfig = None before quantizing the rest of the model; for torch's "
+                f"dynamic int8 {kind.removesuffix('Cell')} (measured 1.85x slower than float32 on "
+                f"the CPU) convert a plain layer with .to_torch() first")
+        super().__setattr__(name, value)
+
+
+class _RNNBase(RefusesQuantization, nn.Module):
     """Shared machinery of :class:`LSTM`, :class:`GRU` and :class:`RNN`."""
 
     def __init__(
