@@ -84,6 +84,51 @@ class DirParams:
         return [t for t in (self.w_ih, self.w_hh, self.b_ih, self.b_hh, self.w_hr) if t is not None]
 
 
+#: the cell's mode as the operators (lstmkit::compiled_*, lstmkit::fused_*) take it
+CELL_MODES = {"LSTM": 0, "GRU": 1, "RNN_TANH": 2, "RNN_RELU": 3}
+
+
+def cell_options(cell: CellMath) -> tuple[int, bool, bool, float, bool]:
+    """(mode, peephole, coupled, clip or -1, layer norm of c): a cell as plain values,
+    what the operators take in place of the :class:`CellMath` object."""
+    clip = getattr(cell, "cell_clip", None)
+    return (
+        CELL_MODES[cell.mode],
+        bool(getattr(cell, "peephole", False)),
+        bool(getattr(cell, "coupled", False)),
+        -1.0 if clip is None else float(clip),
+        bool(getattr(cell, "layer_norm", False)),
+    )
+
+
+def cell_from_options(mode: int, peephole: bool, coupled: bool, clip: float, ln_cell: bool) -> CellMath:
+    """The :class:`CellMath` that :func:`cell_options` describes."""
+    from lstmkit.cells import cell_math
+
+    name = next(k for k, v in CELL_MODES.items() if v == mode)
+    if name != "LSTM":
+        return cell_math(name)
+    return cell_math(name, peephole=peephole, coupled=coupled,
+                     cell_clip=None if clip < 0 else clip, layer_norm=ln_cell)
+
+
+def hidden_of(mode: int, coupled: bool, G):
+    """H from G = n_gates * H (works on symbolic sizes)."""
+    if mode == 0:
+        return G // 3 if coupled else G // 4
+    if mode == 1:
+        return G // 3
+    return G
+
+
+def functorch_active() -> bool:
+    """Whether a torch.func transform (grad, vjp, jvp, vmap, ...) is running."""
+    try:
+        return torch._C._functorch.maybe_current_level() is not None
+    except AttributeError:  # pragma: no cover - a torch without functorch's C API
+        return False
+
+
 class Backend:
     """A way to run one layer (all its directions) of a recurrent network."""
 

@@ -33,11 +33,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from lstmkit.backends.base import DirParams
+from lstmkit.backends.base import (DirParams, cell_from_options, cell_options, functorch_active,
+                                   hidden_of)
 from lstmkit.cells import CellMath
-
-_MODES = {"LSTM": 0, "GRU": 1, "RNN_TANH": 2, "RNN_RELU": 3}
-MODE_NAMES = {v: k for k, v in _MODES.items()}
 
 #: the tensor arguments of one direction, in the operators' order
 TENSOR_ARGS = ("gx", "h0", "c0", "w_hh", "b_hh", "w_hr", "ln_w", "ln_b", "p_i", "p_f", "p_o",
@@ -59,44 +57,13 @@ torch.library.define(
 )
 
 
-def cell_options(cell: CellMath) -> tuple[int, bool, bool, float, bool]:
-    """(mode, peephole, coupled, clip or -1, layer norm of c) for the C++ side."""
-    clip = getattr(cell, "cell_clip", None)
-    return (
-        _MODES[cell.mode],
-        bool(getattr(cell, "peephole", False)),
-        bool(getattr(cell, "coupled", False)),
-        -1.0 if clip is None else float(clip),
-        bool(getattr(cell, "layer_norm", False)),
-    )
-
-
-def cell_from_options(mode: int, peephole: bool, coupled: bool, clip: float, ln_cell: bool) -> CellMath:
-    """The :class:`CellMath` that :func:`cell_options` describes."""
-    from lstmkit.cells import cell_math
-
-    name = MODE_NAMES[mode]
-    if name != "LSTM":
-        return cell_math(name)
-    return cell_math(name, peephole=peephole, coupled=coupled,
-                     cell_clip=None if clip < 0 else clip, layer_norm=ln_cell)
-
-
-def hidden_size(mode: int, coupled: bool, G):
-    if mode == 0:
-        return G // 3 if coupled else G // 4
-    if mode == 1:
-        return G // 3
-    return G
-
-
 def saved_shapes(gx: Tensor, w_hh: Tensor, w_hr, ln_w, lnx_w, mode: int, peephole: bool,
                  coupled: bool, clip: float, ln_cell: bool) -> list[tuple]:
     """Shapes of the buffers a saving forward returns, in ``Direction::buffers``'s order
     (csrc/direction.h); symbolic shapes give symbolic sizes."""
     T, B, G = gx.shape
     P = w_hh.shape[1]
-    H = hidden_size(mode, coupled, G)
+    H = hidden_of(mode, coupled, G)
     shapes = [(T + 1, B, P), (T, B, G)]  # hs, act
     if mode == 0:
         shapes += [(T + 1, B, H), (T, B, H)]  # cs, tc
@@ -139,7 +106,7 @@ def _forward_fake(*args):
     mode, peephole, coupled, clip, ln_cell, save = args[_N:]
     T, B, G = gx.shape
     P = w_hh.shape[1]
-    H = hidden_size(mode, coupled, G)
+    H = hidden_of(mode, coupled, G)
     out = gx.new_empty((T, B, P))
     hn = gx.new_empty((B, P))
     cn = gx.new_empty((B, H)) if mode == 0 else gx.new_empty((0,))
@@ -216,13 +183,6 @@ class _UnderFunctorch(torch.autograd.Function):
         return _backward(ctx, dout, dhn, dcn, None)[:_N + 5]
 
 
-def _functorch_active() -> bool:
-    try:
-        return torch._C._functorch.maybe_current_level() is not None
-    except AttributeError:  # pragma: no cover - a torch without functorch's C API
-        return False
-
-
 def run_direction(ext, cell: CellMath, gx: Tensor, h0: Tensor, c0: Tensor | None,
                   p: DirParams, mask: Tensor | None, ln_x: tuple | None = None):
     """One direction: ``(output (T, B, P), h_n (B, P), c_n (B, H) | None)``.
@@ -235,7 +195,7 @@ def run_direction(ext, cell: CellMath, gx: Tensor, h0: Tensor, c0: Tensor | None
     args = (gx, h0, c0, p.w_hh, p.b_hh, p.w_hr, ln_w, ln_b, *p.cp,
             p.rec_mask, p.zone_h, p.zone_c, mask, *lnx)
     save = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in args)
-    if save and not torch.compiler.is_compiling() and _functorch_active():
+    if save and not torch.compiler.is_compiling() and functorch_active():
         out, hn, cn = _UnderFunctorch.apply(*args, *cell_options(cell))[:3]
     else:
         out, hn, cn, _ = torch.ops.lstmkit.compiled_forward(*args, *cell_options(cell), save)
