@@ -211,8 +211,8 @@ def _jit_trace(kit, truth, cell, variant, grad: bool):
     with torch.no_grad():
         try:
             got3 = _seeded(loaded, x3)
-        except RuntimeError as e:  # a time loop traced for one length refuses another
-            assert variant != "plain" and not cell and "expand" in str(e), e
+        except RuntimeError as e:  # a Python time loop traced for one length refuses another
+            assert not cell and "expand" in str(e), e
         else:
             _close(got3, _truth_out(truth, x3), "saved trace, other T and B")
 
@@ -345,7 +345,12 @@ def _cases():
 def test_tool(tool, module_id, variant, backend):
     kit, truth, _ = _pair(module_id, variant, backend)
     cell = MODULES[module_id][2]
-    globals()[f"tool_{tool}"](kit, truth, cell, variant)
+    try:
+        globals()[f"tool_{tool}"](kit, truth, cell, variant)
+    except ValueError as e:  # an explicit backend's declared refusal: clear, never silent
+        if backend == "auto" or "cannot run this layer under" not in str(e):
+            raise
+        pytest.xfail(f"refused: {e}")
 
 
 # ---- routing and refusals ---------------------------------------------------------------
