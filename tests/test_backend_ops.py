@@ -273,3 +273,34 @@ def test_opcheck(mode, ln, proj):
 
         extension()
         torch.library.opcheck(torch.ops.lstmkit.compiled_forward.default, (*args, None, None, None, *opts, True))
+
+
+@pytest.mark.skipif(not _available("compiled"), reason="compiled backend unavailable")
+def test_traced_without_grad_refuses_backward():
+    """A graph traced under no_grad kept nothing for backward: differentiating the
+    reloaded graph raises one clear error instead of returning wrong gradients."""
+    m, _ = pair("lstm", "compiled")
+    x = torch.randn(T, B, I)
+    with torch.no_grad():
+        traced = torch.jit.trace(m, x, check_trace=False)
+    with pytest.raises(RuntimeError, match="without autograd"):
+        traced(x).sum().backward()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ddp(backend, tmp_path):
+    """DistributedDataParallel (one gloo process) wraps and trains a model on the backend."""
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        m, r = pair("gru", backend)
+        x = torch.randn(T, B, I)
+        ddp = DistributedDataParallel(m)
+        out, g = grads(ddp, x)
+        out_r, g_r = grads(r, x)
+        for a, b in zip(g, g_r):
+            close(a, b)
+    finally:
+        dist.destroy_process_group()
