@@ -304,3 +304,25 @@ def test_ddp(backend, tmp_path):
             close(a, b)
     finally:
         dist.destroy_process_group()
+
+
+@pytest.mark.skipif(not _available("compiled"), reason="compiled backend unavailable")
+def test_compile_dynamic_as_first_use():
+    """torch.compile(dynamic=True) as the first thing to touch the compiled backend (the
+    extension not yet loaded: dynamo must not trace the build), then other shapes."""
+    from lstmkit.backends.compiled import _build
+
+    _build.reset()
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    m = lstmkit.GRU(I, H, backend="compiled")
+    r = lstmkit.GRU(I, H, backend="reference")
+    r.load_state_dict(m.state_dict())
+    compiled = torch.compile(m, fullgraph=True, dynamic=True)
+    for t, b in ((T, B), (T + 3, B + 2)):
+        x = torch.randn(t, b, I, requires_grad=True)
+        compiled(x)[0].square().sum().backward()
+        g = x.grad
+        x.grad = None
+        r(x)[0].square().sum().backward()
+        close(g, x.grad)

@@ -239,6 +239,8 @@ def _op_backward(*args):
     tensors, (dout, dhn, dcn), opts, need = args[:_N], args[_N:_N + 3], args[_N + 3:_N + 8], args[-1]
     ctx = _Ctx((False, *need))
     _FusedDirection.forward(ctx, cell_from_options(*opts), *tensors)  # the lists backward reads
+    if opts[0] == 0 and dcn is None:  # the loop reads dL/dc_T (zoneout, masks)
+        dcn = torch.zeros_like(tensors[2])
     grads = _backward_loop(ctx, ctx.saved_tensors, dout, dhn, dcn if opts[0] == 0 else None)[1:]
     res, seen = [], {t.data_ptr() for t in tensors if t is not None and t.numel()}
     for t, g, n in zip(tensors, grads, need):

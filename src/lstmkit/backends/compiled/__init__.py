@@ -87,13 +87,13 @@ class CompiledBackend(DirectionalBackend):
         return None
 
     def run_direction(self, cell, gx, h0, c0, p, mask, record):
-        return run_direction(extension(), cell, gx, h0, c0, p, mask)
+        return run_direction(None, cell, gx, h0, c0, p, mask)
 
     def run_layer(self, spec, cell, x, h0, c0, params, lengths, training, record=None):
         """As DirectionalBackend.run_layer, except that with layer_norm the input's layer
         norm and b_ih run inside the loop (on each step's rows while they are in cache)
         instead of as passes of their own over the whole (T, B, G) projection."""
-        ext = extension()
+        ext = None  # the operators load the extension themselves (dynamo must not trace the build)
         mask = time_mask(lengths, x.shape[0])
         outs, hns, cns = [], [], []
         for d, p in enumerate(params):

@@ -145,8 +145,12 @@ def load(verbose: bool = False) -> ModuleType | None:
     return _module
 
 
+@torch.compiler.assume_constant_result
 def reason() -> str | None:
-    """Why the extension is not available (after :func:`load`), or None."""
+    """Why the extension is not available (after :func:`load`), or None. Under
+    ``torch.compile`` dynamo runs it once while tracing and keeps the answer as a
+    constant (the build cannot be traced, and may be the first thing a compiled model
+    touches)."""
     load()
     return _reason
 
