@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
+from torch.utils._python_dispatch import is_in_torch_dispatch_mode
 
 from lstmkit.backends.base import (DirectionalBackend, cell_from_options, cell_options,
                                    functorch_active, hidden_of)
@@ -310,10 +311,10 @@ class _UnderFunctorch(torch.autograd.Function):
 
 def _under_tools(gx: Tensor) -> bool:
     """Whether a tool that cannot follow the eager autograd.Function runs this forward:
-    dynamo / export, the jit tracer, a torch.func transform, or tensors of a tracing
-    mode (fake or functional tensors)."""
+    dynamo / export, the jit tracer, a torch.func transform, or a tracing mode (fake,
+    functional or proxy tensors, make_fx)."""
     return (torch.compiler.is_compiling() or torch._C._get_tracing_state() is not None
-            or functorch_active() or type(gx) is not Tensor)
+            or functorch_active() or type(gx) is not Tensor or is_in_torch_dispatch_mode())
 
 
 class FusedBackend(DirectionalBackend):
