@@ -35,10 +35,12 @@ def test_airline_benchmark_prints_and_writes_the_table(tmp_path, capsys):
 
 def test_benchmark_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, monkeypatch):
     out = tmp_path / "out"
+    csv = tmp_path / "x.csv"
+    csv.write_text("date,value\n2000-01-01,1\n")
     cases = [(["--dataset", "m5-daily"], "expected a benchmark set among"),
              (["--dataset", "airline", "--seeds", "a"], "--seeds"),
              (["--dataset", "airline", "--baselines", "arima"], "expected baselines among"),
-             (["--data", "x.csv"], "benchmark takes --dataset")]
+             (["--data", str(csv)], "benchmark takes --dataset")]
     for flags, message in cases:
         assert main(["forecast", "benchmark", *flags, "--out", str(out)]) == 2
         err = capsys.readouterr().err
