@@ -57,12 +57,12 @@ def test_failed_build_is_reported_everywhere(failed_build):
 
 @needs_ext
 @pytest.mark.parametrize("shape,cell,variant,grad,chosen,why", [
-    ("1,1000,10,20", "lstm", None, True, "compiled", "H=20 <= "),
-    ("64,100,8,64", "lstm", None, True, "native", "one layer, I=8 < 16, 16 <= B=64 <= 128: oneDNN (native) measured faster"),
-    ("16,500,64,512", "lstm", None, True, "compiled", "forward+backward, H=512 <= 512"),
-    ("16,500,64,1024", "lstm", None, True, "native", "H=1024 > 512: beyond the measured range"),
-    ("16,500,64,512", "lstm", None, False, "native", "forward only (no_grad), H=512 > 64, B=16 > 4"),
-    ("4,500,64,512", "lstm", None, False, "compiled", "forward only (no_grad), H=512 > 64, B=4 <= 4"),
+    ("1,1000,10,20", "lstm", None, True, "compiled", "B=1 <= 8, H=20 <= 512"),
+    ("64,100,8,64", "lstm", None, True, "native", "B=64 > 8: torch's own kernel"),
+    ("8,500,64,512", "lstm", None, True, "compiled", "forward+backward, B=8 <= 8, H=512 <= 512"),
+    ("4,500,64,1024", "lstm", None, True, "native", "H=1024 > 512: torch's own kernel"),
+    ("16,500,64,512", "lstm", None, False, "native", "forward only, B=16 > 8"),
+    ("4,500,64,1024", "lstm", None, False, "compiled", "forward only, B=4 <= 8"),
     ("32,100,32,128", "lstm", "layer_norm", True, "compiled", "a variant (layer_norm)"),
     ("32,100,32,128", "gru", "zoneout,recurrent_dropout", True, "compiled", "recurrent_dropout, zoneout"),
     ("64,200,128,256", "gru", None, True, "compiled", "plain GRU"),
@@ -116,32 +116,21 @@ def test_cuda_puts_triton_first_only_where_measured(monkeypatch):
 
 def test_cpu_rules_by_configuration():
     names = backends.names()
-    x = torch.zeros(20, 8, 4)  # B=8 < LSTM_SMALL_INPUT_MIN_B: the narrow-input rule does not apply
-    small, big = LayerSpec("LSTM", 4, rules.LSTM_COMPILED_MAX_H), LayerSpec("LSTM", 4, 4 * rules.LSTM_COMPILED_MAX_H)
+    B = rules.LSTM_COMPILED_MAX_B
+    x, wide_batch = torch.zeros(20, B, 4), torch.zeros(20, B + 1, 4)
+    small, big = LayerSpec("LSTM", 4, rules.LSTM_COMPILED_MAX_H), LayerSpec("LSTM", 4, 2 * rules.LSTM_COMPILED_MAX_H)
     assert rules.auto_order(small, x, names)[:2] == ["compiled", "native"]
-    assert rules.auto_order(big, x, names)[:2] == ["native", "compiled"]
-    assert rules.auto_order(big, torch.zeros(1, 8, 4), names)[0] == "compiled"  # one step
-    with torch.no_grad():
-        nograd = LayerSpec("LSTM", 4, rules.LSTM_COMPILED_MAX_H_NO_GRAD)
-        assert rules.auto_order(nograd, x, names)[0] == "compiled"
-        wide = LayerSpec("LSTM", 4, rules.LSTM_COMPILED_MAX_H_NO_GRAD + 1)
-        assert rules.auto_order(wide, x, names)[0] == "native"
-        thin = torch.zeros(20, rules.LSTM_COMPILED_MAX_B_NO_GRAD, 4)
-        assert rules.auto_order(wide, thin, names)[0] == "compiled"
-    # training with a narrow input and a batch of 16 or more: oneDNN first; wider input: compiled
-    narrow, wide_in = LayerSpec("LSTM", rules.LSTM_COMPILED_MIN_I - 1, 64), LayerSpec("LSTM", rules.LSTM_COMPILED_MIN_I, 64)
-    batch = torch.zeros(20, rules.LSTM_SMALL_INPUT_MIN_B, rules.LSTM_COMPILED_MIN_I - 1)
-    order, why = rules.decide(narrow, batch, names)
-    assert order[:2] == ["native", "compiled"] and f"I={rules.LSTM_COMPILED_MIN_I - 1} <" in why
-    assert rules.auto_order(wide_in, torch.zeros(20, rules.LSTM_SMALL_INPUT_MIN_B, rules.LSTM_COMPILED_MIN_I),
-                            names)[0] == "compiled"
-    assert rules.auto_order(narrow, batch[:, :rules.LSTM_SMALL_INPUT_MIN_B - 1], names)[0] == "compiled"
-    big_batch = torch.zeros(20, rules.LSTM_SMALL_INPUT_MAX_B + 1, rules.LSTM_COMPILED_MIN_I - 1)
-    assert rules.auto_order(narrow, big_batch, names)[0] == "compiled"
-    stack = LayerSpec("LSTM", rules.LSTM_COMPILED_MIN_I - 1, 64, num_layers=2)  # later layers are wide
-    assert rules.auto_order(stack, batch, names)[0] == "compiled"
-    with torch.no_grad():  # forward only: the no_grad rules, not this one
-        assert rules.auto_order(narrow, batch, names)[0] == "compiled"
+    assert rules.auto_order(small, wide_batch, names)[:2] == ["native", "compiled"]
+    assert rules.auto_order(big, x, names)[:2] == ["native", "compiled"]  # training, H beyond
+    with torch.no_grad():  # forward only: the batch alone decides
+        assert rules.auto_order(big, x, names)[0] == "compiled"
+        assert rules.auto_order(big, wide_batch, names)[0] == "native"
+    for mode in ("GRU", "RNN_TANH"):
+        cell = LayerSpec(mode, 4, 64)
+        assert rules.auto_order(cell, wide_batch, names)[0] == "compiled"
+        assert rules.auto_order(cell, torch.zeros(1, B, 4), names)[0] == "compiled"
+        order, why = rules.decide(cell, torch.zeros(1, B + 1, 4), names)  # one step, wide batch
+        assert order[0] == "native" and "one step" in why
     ln = LayerSpec("LSTM", 4, 512, layer_norm=True)
     assert rules.auto_order(ln, x, names)[:2] == ["compiled", "fused"]
     half = rules.decide(small, x.to(torch.bfloat16), names)

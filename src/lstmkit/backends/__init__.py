@@ -21,6 +21,7 @@ instead under the TorchScript exporter.
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from lstmkit.backends.base import Backend, LayerSpec
@@ -28,14 +29,21 @@ from lstmkit.backends.fused import FusedBackend
 from lstmkit.backends.native import NativeBackend
 from lstmkit.backends.reference import ReferenceBackend
 from lstmkit.backends.rules import decide
-from lstmkit.backends.tools import active_tools, describe
+from lstmkit.backends.tools import TOOLS, active_tools, describe
 
 _REGISTRY: dict[str, Backend] = {}
+
+
+#: the backend ``select`` chose per call signature (spec, request, shape, dtype, device,
+#: grad mode, tools): the choice is a pure function of these, and a layer called in a loop
+#: should not pay the rules and every backend's checks on each call
+_CHOICES: dict[tuple, Backend] = {}
 
 
 def register(backend: Backend) -> Backend:
     """Add ``backend`` to the registry (replacing one of the same name)."""
     _REGISTRY[backend.name] = backend
+    _CHOICES.clear()
     return backend
 
 
@@ -83,8 +91,10 @@ def check_name(name: str) -> str:
 #: the reference loop of plain autograd operations. Everything else that does not declare
 #: the method is taken not to run under any tool.
 TRUSTED_UNDER_TOOLS = {
-    "native": frozenset({"autocast", "jit_trace", "onnx_export", "export", "compile", "functorch"}),
-    "reference": frozenset({"autocast", "jit_trace", "onnx_export", "export", "compile", "functorch"}),
+    # vmap and forward-mode AD have no rule for torch's fused LSTM kernel (torch.nn.LSTM
+    # itself fails there): the reference loop runs them
+    "native": frozenset(TOOLS) - {"functorch_forward"},
+    "reference": frozenset(TOOLS),
 }
 
 #: tools under which torch's packed-sequence kernel cannot run (it reads the lengths on
@@ -141,6 +151,22 @@ def select(spec: LayerSpec, x: Tensor, requested: str = "auto", *, lengths: bool
     of ``x``). Raises ValueError naming why it can't run."""
     if tools is None:
         tools = active_tools(x)
+    if tools & _CAPTURING or "functorch" in tools:  # symbolic or wrapped inputs: no cache
+        return _select(spec, x, requested, lengths, tools)
+    amp = torch.get_autocast_dtype(x.device.type) if "autocast" in tools else None
+    key = (spec, requested, lengths, tools, amp, tuple(x.shape), x.dtype, x.device,
+           torch.is_grad_enabled())
+    backend = _CHOICES.get(key)
+    if backend is None or _REGISTRY.get(backend.name) is not backend:  # new or replaced
+        backend = _select(spec, x, requested, lengths, tools)
+        if len(_CHOICES) >= 4096:  # many distinct shapes: start over rather than grow
+            _CHOICES.clear()
+        _CHOICES[key] = backend
+    return backend
+
+
+def _select(spec: LayerSpec, x: Tensor, requested: str, lengths: bool,
+            tools: frozenset) -> Backend:
     if "onnx_export" in tools:
         if requested != "auto":
             get(requested)  # the name must still exist

@@ -332,6 +332,9 @@ class FusedBackend(DirectionalBackend):
         functorch it runs as the lstmkit::fused_* operators (module docstring); double
         backward recomputes on the reference path. ONNX has no such operator, and the
         hand-written backward does not follow autocast's mixed dtypes."""
+        if "functorch_forward" in tools:
+            return ("its operators have autograd rules but no vmap or forward-mode (jvp) rule; "
+                    "use backend='auto' (it picks one that runs there) or 'reference'")
         if "onnx_export" in tools:
             return ("ONNX has no lstmkit::fused_forward operator; export the layer through "
                     "native (plain cells), the reference loop or lstmkit.export")

@@ -19,6 +19,8 @@ Tool names:
 ``export``      ``torch.export.export`` (strict or not)
 ``compile``     ``torch.compile`` / dynamo, and ``torch.export`` (which captures through it)
 ``functorch``   a ``torch.func`` transform (grad, vjp, jvp, vmap, ...) is active
+``functorch_forward``  one of them is ``vmap``, ``jvp`` or functionalize: a transform that
+                runs the forward itself, rather than differentiating it by autograd
 ==============  ==========================================================================
 
 ``lstmkit.export.to_onnx`` runs the real layer with the tracer switched off (it writes
@@ -30,7 +32,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-TOOLS = ("autocast", "jit_trace", "onnx_export", "export", "compile", "functorch")
+TOOLS = ("autocast", "jit_trace", "onnx_export", "export", "compile", "functorch", "functorch_forward")
 
 _NONE: frozenset[str] = frozenset()
 
@@ -47,6 +49,16 @@ def _functorch_level() -> bool:
         return torch._C._functorch.maybe_current_level() is not None
     except AttributeError:  # pragma: no cover - a torch without functorch's C API
         return False
+
+
+def _functorch_forward() -> bool:
+    """Whether a vmap, jvp or functionalize transform is on functorch's stack."""
+    try:
+        kinds = torch._C._functorch.TransformType
+        forward = (kinds.Vmap, kinds.Jvp, kinds.Functionalize)
+        return any(i.key() in forward for i in torch._C._functorch.get_interpreter_stack())
+    except AttributeError:  # pragma: no cover - a torch without functorch's C API
+        return True  # unknown: assume the strictest
 
 
 def active_tools(x: Tensor | None = None) -> frozenset[str]:
@@ -74,6 +86,8 @@ def active_tools(x: Tensor | None = None) -> frozenset[str]:
         found.append("autocast")
     if _functorch_level():
         found.append("functorch")
+        if _functorch_forward():
+            found.append("functorch_forward")
     return frozenset(found) if found else _NONE
 
 
@@ -86,11 +100,14 @@ def describe(tools) -> str:
         "export": "torch.export",
         "compile": "torch.compile",
         "functorch": "a torch.func transform",
+        "functorch_forward": "torch.func.vmap or jvp",
     }
     names = [words[t] for t in TOOLS if t in tools]
     if "onnx_export" in tools:  # the exporter brings the others with it
         names = [words["onnx_export"]]
-    elif "export" in tools:
+    elif "functorch_forward" in tools:
+        names = [n for n in names if n != words["functorch"]]
+    if "export" in tools and "onnx_export" not in tools:
         names = [n for n in names if n != words["compile"]]
     return ", ".join(names)
 

@@ -79,6 +79,9 @@ class CompiledBackend(DirectionalBackend):
         export (dynamic batch and time), compile (fullgraph, training too), functorch's
         grad/vjp and double backward run it; ONNX has no such operator, and autocast
         would hand it bfloat16/float16 projections it does not run."""
+        if "functorch_forward" in tools:
+            return ("its operators have autograd rules but no vmap or forward-mode (jvp) rule; "
+                    "use backend='auto' (it picks one that runs there) or 'reference'")
         if "onnx_export" in tools:
             return ("ONNX has no lstmkit::compiled_forward operator; export the layer "
                     "through native (plain cells), the reference loop or lstmkit.export")
