@@ -32,6 +32,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from lstmkit.backends.base import functorch_active
+
 TOOLS = ("autocast", "jit_trace", "onnx_export", "export", "compile", "functorch", "functorch_forward")
 
 _NONE: frozenset[str] = frozenset()
@@ -41,13 +43,6 @@ def _onnx_exporting() -> bool:
     try:
         return torch.onnx.is_in_onnx_export()
     except Exception:  # pragma: no cover - a torch without the exporter's flags
-        return False
-
-
-def _functorch_level() -> bool:
-    try:
-        return torch._C._functorch.maybe_current_level() is not None
-    except AttributeError:  # pragma: no cover - a torch without functorch's C API
         return False
 
 
@@ -84,7 +79,7 @@ def active_tools(x: Tensor | None = None) -> frozenset[str]:
             found.append("onnx_export")
     if autocast:
         found.append("autocast")
-    if _functorch_level():
+    if functorch_active():
         found.append("functorch")
         if _functorch_forward():
             found.append("functorch_forward")
