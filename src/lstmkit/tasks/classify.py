@@ -17,7 +17,7 @@ import time
 
 from lstmkit.errors import InputError
 from lstmkit.tasks import flags
-from lstmkit.tasks.common import save_on_interrupt
+from lstmkit.tasks.common import estimator_saver, save_on_interrupt
 from lstmkit.text.classifier import TextClassifier
 from lstmkit.text.cli_support import add_threads_arg, apply_threads, notes_to_stderr
 from lstmkit.text.corpus import check_labels, read_labelled, sentiment_sentences, stratified_split
@@ -68,13 +68,7 @@ def train(args: argparse.Namespace) -> int:
     )
     t0 = time.perf_counter()
 
-    def save_partial():
-        if clf.model is None:
-            return None
-        clf.save(args.out)
-        return args.out
-
-    with notes_to_stderr("classify"), save_on_interrupt("classify train", save_partial):
+    with notes_to_stderr("classify"), save_on_interrupt("classify train", estimator_saver(clf, args.out)):
         clf.fit(
             tr_x,
             tr_y,

@@ -17,7 +17,7 @@ import time
 
 from lstmkit.sequences import DATASETS, SequenceClassifier, load_ucr
 from lstmkit.tasks import flags
-from lstmkit.tasks.common import save_on_interrupt
+from lstmkit.tasks.common import estimator_saver, save_on_interrupt
 from lstmkit.text.cli_support import add_threads_arg, apply_threads
 
 
@@ -55,13 +55,7 @@ def run(args: argparse.Namespace) -> int:
         every = max(1, clf.config.resolve_epochs(len(data.X_train)) // 10)
         t0 = time.perf_counter()
 
-        def save_partial():
-            if not args.out or getattr(clf, "model", None) is None:
-                return None
-            clf.save(args.out)
-            return args.out
-
-        with save_on_interrupt("classify-series", save_partial):
+        with save_on_interrupt("classify-series", estimator_saver(clf, args.out)):
             clf.fit(data.X_train, data.y_train, log=lambda r: r["epoch"] % every == 0 and print(
                 f"epoch {r['epoch']:3d}  train loss {r['train_loss']:.4f}", flush=True))
         print(f"trained in {time.perf_counter() - t0:.0f}s")

@@ -33,3 +33,14 @@ def save_on_interrupt(command: str, save: Callable[[], object | None]):
             print(f"lstmkit {command}: interrupted{done}; saved what was trained to {where}",
                   file=sys.stderr, flush=True)
         raise SystemExit(130) from None
+
+
+def estimator_saver(estimator, out) -> Callable[[], object | None]:
+    """The ``save`` of :func:`save_on_interrupt` for an estimator with a ``model`` that
+    is None until training has built it: saves to ``out`` (when given) and returns it."""
+    def save():
+        if not out or getattr(estimator, "model", None) is None:
+            return None
+        estimator.save(out)
+        return out
+    return save

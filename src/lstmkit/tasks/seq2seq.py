@@ -67,7 +67,13 @@ def train(args: argparse.Namespace) -> int:
 def _fit(args, options: dict, config, log, partial: dict):
     """Train on --data or the date task; print its figures. Returns the model and a
     few sources for the heat map; ``partial["model"]`` holds it once trained."""
-    from lstmkit.seq2seq.tasks import date_model, evaluate_dates, read_pairs, train_dates, train_pairs
+    from lstmkit.seq2seq.tasks import (
+        date_model,
+        evaluate_dates,
+        read_pairs,
+        train_dates,
+        train_pairs,
+    )
 
     if args.data:
         pairs = read_pairs(args.data)

@@ -18,7 +18,7 @@ import argparse
 import time
 
 from lstmkit.tasks import flags
-from lstmkit.tasks.common import save_on_interrupt
+from lstmkit.tasks.common import estimator_saver, save_on_interrupt
 from lstmkit.text.cli_support import add_threads_arg, apply_threads
 
 
@@ -44,13 +44,7 @@ def train(args: argparse.Namespace) -> int:
           f"{len(variants[1])} variants training never hears", flush=True)
     t0 = time.perf_counter()
 
-    def save_partial():
-        if getattr(rec, "model", None) is None:
-            return None
-        rec.save(args.out)
-        return args.out
-
-    with save_on_interrupt("speech train", save_partial):
+    with save_on_interrupt("speech train", estimator_saver(rec, args.out)):
         rec.fit(data.train_features, data.train_text, log=lambda r: print(
             f"epoch {r['epoch']:3d}  CTC loss {r['train_loss']:.4f}  ({time.perf_counter() - t0:.0f}s)",
             flush=True))

@@ -16,7 +16,7 @@ import sys
 import time
 
 from lstmkit.tasks import flags
-from lstmkit.tasks.common import save_on_interrupt
+from lstmkit.tasks.common import estimator_saver, save_on_interrupt
 from lstmkit.text.cli_support import add_threads_arg, apply_threads, notes_to_stderr, plot_lm_curve
 from lstmkit.text.corpus import read_text, shakespeare, split_text
 from lstmkit.text.generator import TextGenerator
@@ -76,13 +76,7 @@ def train(args: argparse.Namespace) -> int:
     )
     t0 = time.perf_counter()
 
-    def save_partial():
-        if gen.model is None:
-            return None
-        gen.save(args.out)
-        return args.out
-
-    with notes_to_stderr("textgen"), save_on_interrupt("textgen train", save_partial):
+    with notes_to_stderr("textgen"), save_on_interrupt("textgen train", estimator_saver(gen, args.out)):
         gen.fit(
             train_text,
             max_steps=args.max_steps,
