@@ -13,7 +13,7 @@ import numpy as np
 import onnxruntime as ort
 
 from lstmkit.export import to_onnx
-from lstmkit.text import TextGenerator, shakespeare, split_text
+from lstmkit.textgen import TextGenerator, shakespeare, split_text
 
 seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 60.0
 train, val = split_text(shakespeare(), 0.1)

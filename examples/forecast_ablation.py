@@ -11,7 +11,7 @@ import argparse
 import numpy as np
 import torch
 
-from lstmkit import datasets, metrics
+from lstmkit.forecasting import datasets, metrics
 from lstmkit.forecasting import Forecaster
 
 VARIANTS = {

@@ -12,8 +12,8 @@ import time
 import numpy as np
 import torch
 
-from lstmkit import datasets, metrics
-from lstmkit.baselines import ETS, Naive, SeasonalNaive, Theta
+from lstmkit.forecasting import datasets, metrics
+from lstmkit.forecasting.baselines import ETS, Naive, SeasonalNaive, Theta
 from lstmkit.forecasting import Forecaster
 
 

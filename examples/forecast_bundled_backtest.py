@@ -15,8 +15,8 @@ import time
 import pandas as pd
 import torch
 
-from lstmkit import datasets
-from lstmkit.baselines import ETS, Naive, SeasonalNaive, Theta
+from lstmkit.forecasting import datasets
+from lstmkit.forecasting.baselines import ETS, Naive, SeasonalNaive, Theta
 from lstmkit.forecasting import Forecaster, compare
 
 HORIZONS = {"airline": 12, "co2": 12, "electricity": 48, "weather": 14, "stock": 5, "sunspots": 11}

@@ -8,7 +8,7 @@ several nodes; only the Trainer arguments change.
 
 from __future__ import annotations
 
-from lstmkit import datasets, metrics
+from lstmkit.forecasting import datasets, metrics
 from lstmkit.forecasting import Forecaster
 
 y = datasets.airline()

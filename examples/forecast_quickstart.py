@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import tempfile
 
-from lstmkit import datasets, metrics
-from lstmkit.baselines import SeasonalNaive
+from lstmkit.forecasting import datasets, metrics
+from lstmkit.forecasting.baselines import SeasonalNaive
 from lstmkit.forecasting import Forecaster
 
 y = datasets.airline()  # a pandas Series with a monthly DatetimeIndex

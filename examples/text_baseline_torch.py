@@ -1,7 +1,7 @@
 """The reference point of issue 11: a plain torch.nn.LSTM character model (1 layer of 512
 units, batch 32 x 100 characters, Adam at a constant 2e-3, no clipping, no schedule),
 trained with the state carried across batches on the same 90/10 split of tiny
-Shakespeare, scored the same way (lstmkit.text.lm_training.score) on the whole
+Shakespeare, scored the same way (lstmkit.textgen.training.score) on the whole
 validation tail. Writes its curve as JSON for docs/text.md.
 
     python examples/text_baseline_torch.py 600 baseline.json        # 600 s of training
@@ -16,8 +16,8 @@ import time
 import torch
 from torch import nn
 
-from lstmkit.text import CharVocab, shakespeare, split_text
-from lstmkit.text.lm_training import score, stream_batches
+from lstmkit.textgen import CharVocab, shakespeare, split_text
+from lstmkit.textgen.training import score, stream_batches
 
 
 class PlainCharLSTM(nn.Module):

@@ -9,7 +9,7 @@ import math
 import sys
 
 import lstmkit
-from lstmkit.text.cli_support import plot_lm_curve
+from lstmkit.textgen.plot import plot_lm_curve
 
 model_dir, baseline_json, out = sys.argv[1:4]
 gen = lstmkit.TextGenerator.load(model_dir)

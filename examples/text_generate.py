@@ -7,7 +7,7 @@ python examples/text_generate.py 600        # the 10-minute recipe of docs/text.
 import sys
 
 import lstmkit
-from lstmkit.text import shakespeare, split_text
+from lstmkit.textgen import shakespeare, split_text
 
 seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 60.0
 train, val = split_text(shakespeare(), 0.1)  # first 90% trains, last 10% validates

@@ -15,8 +15,8 @@ import sys
 import torch
 
 import lstmkit
-from lstmkit.text import shakespeare, split_text
-from lstmkit.text.lm_training import LN2, bits_per_char
+from lstmkit.textgen import shakespeare, split_text
+from lstmkit.textgen.training import LN2, bits_per_char
 
 name, options = sys.argv[1], json.loads(sys.argv[2])
 budget = float(sys.argv[3]) if len(sys.argv) > 3 else 600.0

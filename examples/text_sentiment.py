@@ -4,7 +4,7 @@ python examples/text_sentiment.py
 """
 
 import lstmkit
-from lstmkit.text import sentiment_sentences, stratified_split
+from lstmkit.classify import sentiment_sentences, stratified_split
 
 texts, labels = sentiment_sentences()  # 3,000 sentences, Kotzias et al. 2015, CC BY 4.0
 train_x, train_y, test_x, test_y = stratified_split(texts, labels, test_fraction=0.2, seed=0)

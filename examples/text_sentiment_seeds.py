@@ -11,7 +11,7 @@ import time
 import torch
 
 from lstmkit import TextClassifier
-from lstmkit.text import sentiment_sentences, stratified_split
+from lstmkit.classify import sentiment_sentences, stratified_split
 
 torch.set_num_threads(1)
 texts, labels = sentiment_sentences()

@@ -17,7 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 
 import lstmkit.variants as variants
-from lstmkit.models.char_lm import CharLM, CharLMConfig
+from lstmkit.textgen.network import CharLM, CharLMConfig
 
 B, T, V, H, ROUNDS, STEPS = 32, 50, 66, 384, 12, 15
 torch.set_num_threads(int(sys.argv[1]) if len(sys.argv) > 1 else 2)

@@ -11,7 +11,7 @@ import time
 import torch
 from torch import nn
 
-from lstmkit.models.char_lm import CharLM, CharLMConfig
+from lstmkit.textgen.network import CharLM, CharLMConfig
 
 seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 90.0
 torch.set_num_threads(int(sys.argv[2]) if len(sys.argv) > 2 else 1)

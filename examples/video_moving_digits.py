@@ -10,9 +10,9 @@ import sys
 
 import torch
 
-from lstmkit.convlstm.plot import prediction_strip
-from lstmkit.convlstm.video_models import VideoConfig
-from lstmkit.convlstm.video_training import eval_clips, evaluate_predictor, train_video
+from lstmkit.video.plot import prediction_strip
+from lstmkit.video.network import VideoConfig
+from lstmkit.video.training import eval_clips, evaluate_predictor, train_video
 
 torch.set_num_threads(1)
 steps = int(sys.argv[1]) if len(sys.argv) > 1 else 150

@@ -10,9 +10,14 @@ import pytest
 import torch
 
 import lstmkit
+from lstmkit.classify import (
+    TextClassifier,
+    TruncatedTextWarning,
+    sentiment_sentences,
+    stratified_split,
+)
+from lstmkit.classify.network import POOLINGS, TextClassifierNet, TextClassifierNetConfig
 from lstmkit.errors import InputError
-from lstmkit.models.text_classifier import POOLINGS, TextClassifierNet, TextClassifierNetConfig
-from lstmkit.text import TextClassifier, TruncatedTextWarning, sentiment_sentences, stratified_split
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +132,7 @@ def test_seed_reproducibility_and_save_load(tmp_path):
     np.testing.assert_allclose(back.predict_proba(x[:20]), a.predict_proba(x[:20]), atol=1e-12)
     assert back.classes_ == a.classes_ and back.vocab.tokens == a.vocab.tokens
     with pytest.raises(InputError, match="holds a 'classify' model, expected a 'textgen'"):
-        lstmkit.text.TextGenerator.load(tmp_path / "clf")
+        lstmkit.TextGenerator.load(tmp_path / "clf")
 
 
 def test_long_texts_are_truncated_with_one_warning(recwarn):

@@ -40,7 +40,7 @@ def tiny_tsv(tmp_path) -> Path:
 
 @pytest.fixture
 def airline_csv(tmp_path) -> Path:
-    from lstmkit import datasets
+    from lstmkit.forecasting import datasets
 
     path = tmp_path / "air.csv"
     datasets.load("airline", long=True).drop(columns="unique_id").to_csv(path, index=False)
@@ -240,7 +240,7 @@ def test_resume_refuses_a_missing_or_foreign_checkpoint_and_says_where_it_resume
     (lambda: __import__("lstmkit.speech", fromlist=["_"]).SpeechRecognizer(epoch=1), "epochs"),
     (lambda: lstmkit.Seq2Seq("ab", "cd", hiden_size=8), "hidden_size"),
     (lambda: __import__("lstmkit.seq2seq", fromlist=["_"]).TrainConfig(max_step=3), "max_steps"),
-    (lambda: __import__("lstmkit.convlstm.video_models", fromlist=["_"]).VideoConfig(max_step=3), "max_steps"),
+    (lambda: __import__("lstmkit.video.network", fromlist=["_"]).VideoConfig(max_step=3), "max_steps"),
 ], ids=["forecaster", "textgen", "classifier", "layer-option", "sequences", "speech", "seq2seq",
         "seq2seq-train", "video"])
 def test_unknown_keywords_are_refused_at_once_naming_the_closest(make, near):
@@ -271,7 +271,7 @@ def test_integer_labels_come_back_as_integers(tmp_path):
 def test_the_textgen_curve_keeps_every_point_on_its_axes(tmp_path, monkeypatch):
     from matplotlib.figure import Figure
 
-    from lstmkit.text.cli_support import plot_lm_curve
+    from lstmkit.textgen.plot import plot_lm_curve
 
     seen = {}
     original = Figure.savefig
@@ -288,8 +288,8 @@ def test_the_textgen_curve_keeps_every_point_on_its_axes(tmp_path, monkeypatch):
 
 
 def test_a_blank_prediction_does_not_beat_the_video_baseline():
-    from lstmkit.convlstm.video_models import VideoConfig
-    from lstmkit.convlstm.video_training import eval_clips, evaluate_predictor
+    from lstmkit.video.network import VideoConfig
+    from lstmkit.video.training import eval_clips, evaluate_predictor
 
     class Blank(torch.nn.Module):
         def forward(self, clips):

@@ -13,7 +13,8 @@ import torch
 
 from lstmkit.cli import main
 from lstmkit.convlstm import ConvLSTM
-from lstmkit.convlstm.moving_digits import (
+from lstmkit.errors import InputError
+from lstmkit.video.moving_digits import (
     DIRECTIONS,
     TEST_DIGITS,
     TRAIN_DIGITS,
@@ -21,9 +22,9 @@ from lstmkit.convlstm.moving_digits import (
     direction_clips,
     load_digits,
 )
-from lstmkit.convlstm.plot import prediction_strip
-from lstmkit.convlstm.video_models import VideoConfig
-from lstmkit.convlstm.video_training import (
+from lstmkit.video.network import VideoConfig
+from lstmkit.video.plot import prediction_strip
+from lstmkit.video.training import (
     eval_clips,
     evaluate_classifier,
     evaluate_predictor,
@@ -31,7 +32,6 @@ from lstmkit.convlstm.video_training import (
     save_video,
     train_video,
 )
-from lstmkit.errors import InputError
 
 
 def test_bundled_digits_are_the_uci_set():

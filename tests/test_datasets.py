@@ -9,8 +9,8 @@ from importlib import resources
 import pandas as pd
 import pytest
 
-from lstmkit import datasets
 from lstmkit.errors import InputError
+from lstmkit.forecasting import datasets
 
 EXPECTED = {  # name: (points, frequency, first timestamp)
     "airline": (144, "MS", "1949-01-01"),

@@ -13,7 +13,7 @@ import torch
 from lstmkit.errors import InputError
 from lstmkit.forecasting import Forecaster
 from lstmkit.forecasting.forecaster import phases, seasonal_start
-from lstmkit.models.forecaster import ForecastNet, ForecastNetConfig
+from lstmkit.forecasting.network import ForecastNet, ForecastNetConfig
 
 BIG = 30.0  # a logit whose sigmoid is 1 (and -BIG: 0) to float precision
 

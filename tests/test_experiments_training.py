@@ -15,8 +15,9 @@ import lstmkit
 from lstmkit.errors import InputError
 from lstmkit.experiments import TrainConfig, run
 from lstmkit.experiments.gates import trace_gates
-from lstmkit.experiments.model import init_gates, make_rnn
+from lstmkit.experiments.model import init_gates
 from lstmkit.experiments.plots import gate_heatmap
+from lstmkit.spine.nets import make_rnn
 
 BUDGET = 600  # steps; the LSTM needs about 275 at T=50
 SMALL = TrainConfig(val_size=32, test_size=64)  # for runs that only check plumbing

@@ -14,8 +14,8 @@ import torch
 import lstmkit
 from lstmkit.export import to_onnx
 from lstmkit.export.streaming import ForecastStream, LayerStream, LMStream, OnnxStream
-from lstmkit.models.char_lm import CharLM
-from lstmkit.text import CharVocab, TextGenerator
+from lstmkit.textgen import CharVocab, TextGenerator
+from lstmkit.textgen.network import CharLM
 
 TOL = 1e-5
 LAYERS = {
@@ -130,8 +130,7 @@ def test_stream_errors(tmp_path):
 
 @pytest.fixture(scope="module")
 def forecaster():
-    from lstmkit import datasets
-    from lstmkit.forecasting import Forecaster
+    from lstmkit.forecasting import Forecaster, datasets
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

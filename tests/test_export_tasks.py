@@ -12,13 +12,15 @@ import pytest
 import torch
 
 import lstmkit
-from lstmkit import datasets, io
+from lstmkit.classify import TextClassifier
+from lstmkit.classify.network import TextClassifierNet, TextClassifierNetConfig
 from lstmkit.cli import main
 from lstmkit.export import check_model, run_onnx, to_onnx
-from lstmkit.models.char_lm import CharLM, CharLMConfig
-from lstmkit.models.forecaster import ForecastNet, ForecastNetConfig
-from lstmkit.models.text_classifier import TextClassifierNet, TextClassifierNetConfig
-from lstmkit.text import CharVocab, TextClassifier, TextGenerator
+from lstmkit.forecasting import datasets
+from lstmkit.forecasting.network import ForecastNet, ForecastNetConfig
+from lstmkit.spine import io
+from lstmkit.textgen import CharVocab, TextGenerator
+from lstmkit.textgen.network import CharLM, CharLMConfig
 
 TOL = 1e-5
 

@@ -11,10 +11,9 @@ import pandas as pd
 import pytest
 from safetensors.torch import load_file, save_file
 
-from lstmkit import datasets, metrics
-from lstmkit.baselines import SeasonalNaive
 from lstmkit.errors import InputError
-from lstmkit.forecasting import Forecaster
+from lstmkit.forecasting import Forecaster, datasets, metrics
+from lstmkit.forecasting.baselines import SeasonalNaive
 
 SMALL = {"hidden_size": 16, "num_layers": 1, "enable_progress_bar": False}
 

@@ -7,11 +7,10 @@ import sys
 import pandas as pd
 import pytest
 
-from lstmkit import datasets
-from lstmkit.baselines import SeasonalNaive
 from lstmkit.cli import main
 from lstmkit.errors import InputError
-from lstmkit.forecasting import backtest
+from lstmkit.forecasting import backtest, datasets
+from lstmkit.forecasting.baselines import SeasonalNaive
 
 SMALL = ["--hidden-size", "16", "--num-layers", "1", "--max-epochs", "30"]
 

@@ -90,8 +90,7 @@ def test_resume_continues_an_interrupted_run_from_its_checkpoint(tmp_path, capsy
 
     from test_forecast import Interrupt
 
-    from lstmkit import datasets
-    from lstmkit.forecasting import Forecaster
+    from lstmkit.forecasting import Forecaster, datasets
 
     frame = datasets.load("airline", long=True)
     csv, ckpt = tmp_path / "air.csv", tmp_path / "ckpt"

@@ -13,7 +13,7 @@ SCRIPT = textwrap.dedent('''
     import json, sys
     import torch
     torch.set_num_threads(1)
-    from lstmkit import datasets, metrics
+    from lstmkit.forecasting import datasets, metrics
     from lstmkit.forecasting import Forecaster
 
     y = datasets.airline()

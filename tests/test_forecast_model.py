@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from lstmkit.errors import InputError
+from lstmkit.forecasting.network import ForecastNet, ForecastNetConfig, pinball_loss
 from lstmkit.layers import LSTM
-from lstmkit.models.forecaster import ForecastNet, ForecastNetConfig, pinball_loss
 
 
 def net(lookbacks=(24,), H=6, F=2, quantiles=(0.1, 0.5, 0.9), m=12, **kw) -> ForecastNet:

@@ -6,9 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lstmkit import datasets, metrics
-from lstmkit.baselines import SeasonalNaive
-from lstmkit.forecasting import Forecaster
+from lstmkit.forecasting import Forecaster, datasets, metrics
+from lstmkit.forecasting.baselines import SeasonalNaive
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""The saved-model format (lstmkit.io): round trip, atomic replacement (a crash at any
+"""The saved-model format (lstmkit.spine.io): round trip, atomic replacement (a crash at any
 point leaves the old model or the new one), refusal to overwrite what is not a model,
 and one clear InputError, never a half-loaded model, for truncated, corrupted or
 mismatched files."""
@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from lstmkit import io
 from lstmkit.errors import InputError
+from lstmkit.spine import io
 
 
 def _tensors(scale: float = 1.0) -> dict[str, torch.Tensor]:
@@ -117,7 +117,7 @@ def test_crash_leaves_old_or_new_model(point, tmp_path):
     path = _save(tmp_path / "m")
     script = "\n".join([
         "import os, sys, torch",
-        "from lstmkit import io",
+        "from lstmkit.spine import io",
         CRASH[point],
         "io.save_model(sys.argv[1], 'textgen', {'hidden_size': 2, 'scale': 2.0},",
         "              {'w': torch.zeros(1000)}, {})",

@@ -1,4 +1,4 @@
-"""lstmkit.metrics against values worked out by hand."""
+"""lstmkit.forecasting.metrics against values worked out by hand."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from lstmkit import metrics
 from lstmkit.errors import InputError
+from lstmkit.forecasting import metrics
 
 Y = np.array([10.0, 20.0, 30.0, 40.0])
 F = np.array([12.0, 18.0, 33.0, 40.0])  # errors -2, 2, -3, 0

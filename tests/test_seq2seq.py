@@ -134,7 +134,7 @@ def test_save_and_load_give_the_same_translations(tmp_path):
     assert loaded.config == m.config and loaded.src_vocab == m.src_vocab
     assert loaded.translate(TEXTS, beam_size=2) == m.translate(TEXTS, beam_size=2)
     with pytest.raises(InputError, match="expected a 'seq2seq' model"):
-        from lstmkit.io import save_model
+        from lstmkit.spine.io import save_model
 
         save_model(tmp_path / "other", "forecast", {}, {"w": torch.zeros(1)})
         Seq2Seq.load(tmp_path / "other")

@@ -174,7 +174,7 @@ def test_save_load_round_trip(tmp_path, jv, jv_model):
     np.testing.assert_array_equal(back.predict_proba(jv.X_test[:30]), jv_model.predict_proba(jv.X_test[:30]))
     assert back.classes_ == jv_model.classes_ and back.config == jv_model.config
     with pytest.raises(InputError, match="classify-series"):
-        lstmkit.io.load_model(tmp_path / "m", "speech")
+        lstmkit.spine.io.load_model(tmp_path / "m", "speech")
 
 
 def test_int_labels_come_back_as_ints():

@@ -1,24 +1,23 @@
-"""Vocabularies, tokenisation, file reading, splits and metrics of lstmkit.text (no training)."""
+"""Vocabularies, tokenisation, file reading, splits and metrics of the text tasks
+(lstmkit.textgen, lstmkit.classify; no training)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from lstmkit.errors import InputError
-from lstmkit.text import (
-    CharVocab,
+from lstmkit.classify import (
     TokenVocab,
     read_labelled,
-    read_text,
     sentiment_sentences,
-    shakespeare,
-    split_text,
     stratified_split,
     tokenize,
 )
-from lstmkit.text.corpus import check_labels, parse_labelled
-from lstmkit.text.metrics import classification_report, macro_f1
+from lstmkit.classify.data import check_labels, parse_labelled
+from lstmkit.errors import InputError
+from lstmkit.spine.metrics import classification_report, macro_f1
+from lstmkit.spine.text import read_text
+from lstmkit.textgen import CharVocab, shakespeare, split_text
 
 
 def test_char_vocab_round_trip_and_unknown_id():

@@ -16,8 +16,14 @@ import torch
 
 import lstmkit
 from lstmkit.errors import InputError
-from lstmkit.text import CharVocab, TextGenerator, UnknownCharactersWarning, shakespeare, split_text
-from lstmkit.text.lm_training import DynamicEval, score, score_dynamic, stream_batches
+from lstmkit.textgen import (
+    CharVocab,
+    TextGenerator,
+    UnknownCharactersWarning,
+    shakespeare,
+    split_text,
+)
+from lstmkit.textgen.training import DynamicEval, score, score_dynamic, stream_batches
 
 # entropy of the next character given the previous one, measured on all of tiny
 # Shakespeare (3.54 bits): a model that only learned character pairs gets no lower
@@ -59,14 +65,14 @@ def test_batches_are_consecutive_chunks_of_parallel_streams():
 def test_training_carries_the_state_across_batches(monkeypatch):
     seen = []
     gen = TextGenerator(hidden_size=8, embedding_dim=4, batch_size=2, seq_len=5, eval_every=1e9)
-    forward = lstmkit.text.generator.CharLM.forward
+    forward = lstmkit.textgen.estimator.CharLM.forward
 
     def spy(self, x, state=None):
         if self.training:
             seen.append(state)
         return forward(self, x, state)
 
-    monkeypatch.setattr(lstmkit.text.generator.CharLM, "forward", spy)
+    monkeypatch.setattr(lstmkit.textgen.estimator.CharLM, "forward", spy)
     gen.fit("abcdefghij" * 5, max_steps=6)  # 49 targets / 2 streams = 24 -> 5 chunks a pass
     assert seen[0] is None and seen[5] is None  # each pass starts afresh
     for k in (1, 2, 3, 4):

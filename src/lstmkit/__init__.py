@@ -20,13 +20,20 @@ from lstmkit.recording import record_states
 # public name -> module that defines it, imported on first access
 _LAZY = {
     "Forecaster": "lstmkit.forecasting",
-    "TextGenerator": "lstmkit.text",
-    "TextClassifier": "lstmkit.text",
+    "TextGenerator": "lstmkit.textgen",
+    "TextClassifier": "lstmkit.classify",
     "SequenceClassifier": "lstmkit.sequences",
     "SpeechRecognizer": "lstmkit.speech",
     "Seq2Seq": "lstmkit.seq2seq",
     "ConvLSTM": "lstmkit.convlstm",
     "ConvLSTMCell": "lstmkit.convlstm",
+}
+
+# submodules reachable as attributes of the package before they are imported
+_MODULES = {
+    "export": "lstmkit.export",
+    "experiments": "lstmkit.experiments",
+    "io": "lstmkit.spine.io",
 }
 
 
@@ -35,8 +42,8 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
-    if name in ("export", "io", "metrics", "datasets", "experiments"):
-        return importlib.import_module(f"lstmkit.{name}")
+    if name in _MODULES:
+        return importlib.import_module(_MODULES[name])
     raise AttributeError(f"module 'lstmkit' has no attribute {name!r}")
 
 

@@ -3,7 +3,7 @@
 Each task module registers its own subcommand: a module listed in ``_COMMANDS`` defines
 ``add_parser(subparsers)``, which adds a parser whose ``func`` default takes the parsed
 arguments and returns an exit code. Before the command runs, every flag is checked in
-one place, :func:`lstmkit.tasks.flags.check` (bounds, devices, backends, input paths,
+one place, :func:`lstmkit.spine.flags.check` (bounds, devices, backends, input paths,
 output locations). User errors (:class:`lstmkit.errors.InputError`, a bad flag,
 ``FileNotFoundError``) print one line and exit 2; nothing else is swallowed. Ctrl-C
 exits 130 (a training command first saves what it trained and says where).
@@ -18,14 +18,14 @@ import sys
 # subcommand modules, in the order `lstmkit --help` lists them
 _COMMANDS = (
     "lstmkit.info",
-    "lstmkit.tasks.forecast",
-    "lstmkit.tasks.textgen",
-    "lstmkit.tasks.classify",
-    "lstmkit.tasks.experiments",
-    "lstmkit.tasks.classify_series",
-    "lstmkit.tasks.speech",
-    "lstmkit.tasks.seq2seq",
-    "lstmkit.tasks.video",
+    "lstmkit.forecasting.cli",
+    "lstmkit.textgen.cli",
+    "lstmkit.classify.cli",
+    "lstmkit.experiments.cli",
+    "lstmkit.sequences.cli",
+    "lstmkit.speech.cli",
+    "lstmkit.seq2seq.cli",
+    "lstmkit.video.cli",
     "lstmkit.export",
 )
 
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    from lstmkit.tasks.flags import check
+    from lstmkit.spine.flags import check
 
     try:
         check(args)

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from lstmkit.errors import InputError
-from lstmkit.experiments.model import CELLS, make_rnn
+from lstmkit.experiments.model import CELLS, recurrent_layer
 from lstmkit.experiments.problems import PROBLEMS, make_problem
 from lstmkit.experiments.runner import ExperimentResult, TrainConfig, run
 
@@ -166,7 +166,7 @@ def save_json(comp: Comparison, path) -> None:
             "cpu_seconds": comp.cpu_seconds,
             "unavailable": comp.unavailable, "errors": comp.errors,
             "results": [r.to_dict() for r in comp.results]}
-    from lstmkit.io import atomic_write
+    from lstmkit.spine.io import atomic_write
 
     text = json.dumps(data, indent=1)
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
@@ -198,7 +198,7 @@ def load_json(path, config: CompareConfig | None = None) -> Comparison:
 def _available(spec: CellSpec) -> str | None:
     """Why this build cannot make the cell, or None."""
     try:
-        make_rnn(spec.cell, 2, 4, **spec.options)
+        recurrent_layer(spec.cell, 2, 4, **spec.options)
     except InputError as exc:
         return str(exc)
     return None

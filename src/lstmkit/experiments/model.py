@@ -1,8 +1,9 @@
 """The network every experiment trains: one lstmkit recurrent layer and a linear read-out.
 
-``make_rnn(cell, input_size, hidden_size, **options)`` is the single place that maps a
-cell name to a layer, so the comparison runs the same code for RNN, GRU, LSTM and the
-LSTM variants (keyword options such as ``layer_norm=True`` go straight to the layer).
+:func:`recurrent_layer` builds the layer through :func:`lstmkit.spine.nets.make_rnn`, the
+single place that maps a cell name to a layer, so the comparison runs the same code for
+RNN, GRU, LSTM and the LSTM variants (keyword options such as ``layer_norm=True`` go
+straight to the layer).
 
 Shape legend: T time, B batch, I input, H hidden, K read-out steps, O outputs.
 """
@@ -12,23 +13,22 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-import lstmkit
 from lstmkit.errors import InputError
+from lstmkit.spine.nets import make_rnn
 
-CELLS = ("rnn", "gru", "lstm")
+CELLS = ("rnn", "gru", "lstm")  # the cells of lstmkit.spine.nets, simplest first
 
 
-def make_rnn(cell: str, input_size: int, hidden_size: int, **options) -> nn.Module:
+def recurrent_layer(cell: str, input_size: int, hidden_size: int, **options) -> nn.Module:
     """An ``lstmkit.RNN`` / ``GRU`` / ``LSTM`` layer (time-major); ``options`` are passed
-    to its constructor (variants, ``num_layers``, ``backend``...)."""
-    layers = {"rnn": lstmkit.RNN, "gru": lstmkit.GRU, "lstm": lstmkit.LSTM}
-    if cell not in layers:
-        raise InputError(f"unknown cell {cell!r}; expected one of {', '.join(CELLS)}")
-    try:
-        return layers[cell](input_size, hidden_size, **options)
-    except TypeError as exc:
-        # an option this build's layer does not know (e.g. a variant not yet there)
-        raise InputError(f"cell {cell!r} does not accept the options {options}: {exc}") from None
+    to its constructor (variants, ``num_layers``, ``backend``...). A cell or an option
+    this build does not know (e.g. a variant not yet there) raises InputError."""
+    return make_rnn(
+        cell, input_size, hidden_size,
+        unknown_cell="unknown cell {cell!r}; expected one of " + ", ".join(CELLS),
+        bad_options=lambda exc: f"cell {cell!r} does not accept the options {options}: {exc}",
+        **options,
+    )
 
 
 def _gate_rows(layer: nn.Module) -> tuple[slice | None, slice]:
@@ -102,7 +102,7 @@ class SequenceModel(nn.Module):
         super().__init__()
         self.cell = cell
         self.readout_steps = readout_steps
-        self.rnn = make_rnn(cell, input_size, hidden_size, **options)
+        self.rnn = recurrent_layer(cell, input_size, hidden_size, **options)
         width = hidden_size * (2 if getattr(self.rnn, "bidirectional", False) else 1)
         self.head = nn.Linear(width, output_size)
 

@@ -21,7 +21,7 @@ _TITLES = {"adding": "adding", "temporal_order": "temporal order", "copy": "copy
 
 
 def _save(fig, path) -> Path:
-    from lstmkit.io import atomic_write
+    from lstmkit.spine.io import atomic_write
 
     try:
         return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png"))

@@ -165,6 +165,6 @@ def write_section(path, key: str, text: str, title: str = "# Experiments\n") -> 
         doc = pre + block + rest.split(end, 1)[1]
     else:
         doc = doc.rstrip("\n") + "\n\n" + block + "\n"
-    from lstmkit.io import atomic_write
+    from lstmkit.spine.io import atomic_write
 
     return atomic_write(path, lambda tmp: Path(tmp).write_text(doc))

@@ -7,8 +7,8 @@ import argparse
 # task name in config.json -> (module, class) that loads it
 LOADERS = {
     "forecast": ("lstmkit.forecasting", "Forecaster"),
-    "textgen": ("lstmkit.text", "TextGenerator"),
-    "classify": ("lstmkit.text", "TextClassifier"),
+    "textgen": ("lstmkit.textgen", "TextGenerator"),
+    "classify": ("lstmkit.classify", "TextClassifier"),
 }
 
 
@@ -32,8 +32,8 @@ def load_saved(path):
     """The task model saved at ``path``, loaded by its own class."""
     import importlib
 
-    from lstmkit import io
     from lstmkit.errors import InputError
+    from lstmkit.spine import io
 
     task = io.read_config(path)["task"]
     if task not in LOADERS:

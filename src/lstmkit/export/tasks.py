@@ -103,7 +103,7 @@ def _classifier_spec(net, state: dict | None) -> ExportSpec:
 
 
 def _forecast_spec(net, state: dict | None) -> ExportSpec:
-    from lstmkit.models.forecaster import ES_META
+    from lstmkit.forecasting.network import ES_META
 
     c = net.cfg
     L = max(c.lookbacks)
@@ -124,9 +124,9 @@ def _forecast_spec(net, state: dict | None) -> ExportSpec:
 
 def task_spec(obj) -> ExportSpec | None:
     """The export spec of a task model (the high-level class or its network), else None."""
-    from lstmkit.models.char_lm import CharLM
-    from lstmkit.models.forecaster import ForecastNet
-    from lstmkit.models.text_classifier import TextClassifierNet
+    from lstmkit.classify.network import TextClassifierNet
+    from lstmkit.forecasting.network import ForecastNet
+    from lstmkit.textgen.network import CharLM
 
     name = type(obj).__name__
     if isinstance(obj, CharLM):

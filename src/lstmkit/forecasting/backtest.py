@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lstmkit import metrics
 from lstmkit.errors import InputError
+from lstmkit.forecasting import metrics
 from lstmkit.forecasting.frame import ID, quantile_column, to_long, validate
 
 

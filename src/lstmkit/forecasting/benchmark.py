@@ -1,7 +1,7 @@
 """``lstmkit forecast benchmark``: the Forecaster at its defaults against the statistical
 baselines on a forecasting-competition set with its official train/test split.
 
-Each set (:func:`lstmkit.datasets.competition`) is scored as a one-window backtest of
+Each set (:func:`lstmkit.forecasting.datasets.competition`) is scored as a one-window backtest of
 train + test: every model sees only the training part of each series and forecasts its
 test part. The table has, per model, the means over series of sMAPE and MASE (the
 seasonal in-sample scale, m = the set's period), the coverage of the outermost interval
@@ -22,8 +22,8 @@ import pandas as pd
 
 from lstmkit.errors import InputError
 from lstmkit.forecasting.backtest import BacktestResult, backtest
-from lstmkit.io import atomic_write
 from lstmkit.forecasting.forecaster import Forecaster
+from lstmkit.spine.io import atomic_write
 
 BASELINE_NAMES = ("naive", "seasonal_naive", "theta", "ets")
 COLUMNS = ("smape", "mase", "coverage", "fit_s", "predict_s")
@@ -52,10 +52,10 @@ def _row(result: BacktestResult) -> dict:
 def run(name, seeds=(0,), quantiles=None, baselines=BASELINE_NAMES, echo=print,
         **forecaster_kwargs) -> pd.DataFrame:
     """Benchmark the default Forecaster (one fit per seed) and ``baselines`` on the set
-    ``name`` (or a loaded :class:`lstmkit.datasets.Competition`); returns the table (one
+    ``name`` (or a loaded :class:`lstmkit.forecasting.datasets.Competition`); returns the table (one
     row per model, columns :data:`COLUMNS` present). The baselines are local models
     whose work happens when they forecast: their time shows as predict seconds."""
-    from lstmkit import datasets
+    from lstmkit.forecasting import datasets
     from lstmkit.forecasting.report import baselines as make_baselines
 
     seeds = list(seeds)

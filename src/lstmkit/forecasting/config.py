@@ -28,7 +28,7 @@ training windows); each is the value used when the argument is left at None:
   development backtest, damping 0.9: MASE 0.736 against 0.735) in about half the
   fit time. Every competition set has tens of thousands of windows and keeps 2 layers;
 - smoothing: "es" (per-series Holt-Winters learned with the network, Smyl's ES-RNN; see
-  :mod:`lstmkit.models.forecaster`) on seasonal data (m > 1) when all N windows at the
+  :mod:`lstmkit.forecasting.network`) on seasonal data (m > 1) when all N windows at the
   two-season lookback fit one batch (N <= 256, the small-data threshold of the
   network-size rule), else "profile" (on non-seasonal data "es" was not measured, and
   "profile" keeps its measured behaviour there, e.g. the sunspots' cycle). "es" won the airline development backtest (mean MASE of seeds 0-2,
@@ -40,7 +40,7 @@ training windows); each is the value used when the argument is left at None:
 Not derived, but a default with a reason: with "es", damping phi = 0.98 per step, the
 top of the usual range below (development backtest: 0.98 0.642, 0.95 0.646, 1 (none)
 0.653, 0.9 0.687; the best of these). With "profile": damping phi = 0.9 per step (forecast time
-only; see :meth:`lstmkit.models.forecaster.ForecastMember._damp`), the middle of the
+only; see :meth:`lstmkit.forecasting.network.ForecastMember._damp`), the middle of the
 range [0.8, 0.98] in which damped-trend exponential smoothing estimates phi (Hyndman et
 al. 2008), for seasonal data only (m > 1): the damped path is the deseasonalised one,
 which on seasonal data is mostly trend, while on non-seasonal data it also carries the
@@ -57,7 +57,7 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from lstmkit.errors import InputError
-from lstmkit.models.forecaster import CELLS, SMOOTHINGS
+from lstmkit.forecasting.network import CELLS, SMOOTHINGS
 
 TARGET_STEPS = 300
 MAX_STEPS = 600

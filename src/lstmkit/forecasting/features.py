@@ -8,7 +8,7 @@ alone, so they are known for every future step.
 Scaling is per series: an optional log (chosen when every training value of every
 series is positive, so multiplicative seasonality and growth become additive), then
 standardisation by that series' own training mean and standard deviation. The network
-additionally normalises each input window (see :mod:`lstmkit.models.forecaster`).
+additionally normalises each input window (see :mod:`lstmkit.forecasting.network`).
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@ from lstmkit.forecasting.frame import (
     to_long,
     validate,
 )
+from lstmkit.forecasting.network import ES_META, ForecastNet, ForecastNetConfig
 from lstmkit.forecasting.windows import count_windows, make_windows
-from lstmkit.models.forecaster import ES_META, ForecastNet, ForecastNetConfig
 
 # kept out of weight decay, besides the window module's own: the per-series smoothing
 # parameters ("es" mode) are a few numbers per series with a meaning (how fast level and
@@ -100,7 +100,7 @@ class Forecaster:
 
     The whole horizon comes out of one forward pass (direct multi-horizon): no forecast
     is fed back as an input, so errors do not compound along the horizon and a forecast
-    costs one network call. See :mod:`lstmkit.models.forecaster` for the network and
+    costs one network call. See :mod:`lstmkit.forecasting.network` for the network and
     :mod:`lstmkit.forecasting.config` for how unset hyperparameters follow from the data.
 
     Args:
@@ -123,7 +123,7 @@ class Forecaster:
         checkpoint_dir: where Lightning writes ``last.ckpt`` (for ``fit(resume=True)``).
         smoothing: ``"es"`` (per-series Holt-Winters smoothing: alpha, gamma and
             initial seasonal indices learned per series with the network, as in Smyl's
-            ES-RNN; see :mod:`lstmkit.models.forecaster`) or ``"profile"`` (each window
+            ES-RNN; see :mod:`lstmkit.forecasting.network`) or ``"profile"`` (each window
             normalised by its mean and std, seasonal profile from the window); None
             derives it: "es" on seasonal data whose training windows all fit one batch
             of 256 (a single short series such as airline), else "profile".
@@ -138,7 +138,7 @@ class Forecaster:
 
     Example::
 
-        >>> fc = Forecaster(horizon=12, quantiles=[0.1, 0.9]).fit(lstmkit.datasets.airline())
+        >>> fc = Forecaster(horizon=12, quantiles=[0.1, 0.9]).fit(lstmkit.forecasting.datasets.airline())
         >>> fc.predict().columns.tolist()
         ['unique_id', 'ds', 'y_hat', 'y_hat_q10', 'y_hat_q90']
     """

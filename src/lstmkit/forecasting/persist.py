@@ -19,8 +19,8 @@ from lstmkit.errors import InputError
 from lstmkit.forecasting.config import ForecasterConfig, Plan, plan_to_dict
 from lstmkit.forecasting.features import ColumnScaling, Scaling
 from lstmkit.forecasting.frame import SeriesSet
-from lstmkit.io import load_model, load_weights, save_model
-from lstmkit.models.forecaster import ForecastNet, ForecastNetConfig
+from lstmkit.forecasting.network import ForecastNet, ForecastNetConfig
+from lstmkit.spine.io import load_model, load_weights, save_model
 
 TASK = "forecast"
 

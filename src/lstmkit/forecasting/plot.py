@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lstmkit.io import atomic_write
 from lstmkit.forecasting.frame import DS, ID, Y, quantile_column
+from lstmkit.spine.io import atomic_write
 
 MAX_PANELS = 4
 

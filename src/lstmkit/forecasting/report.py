@@ -9,18 +9,18 @@ import pandas as pd
 
 from lstmkit.errors import InputError
 from lstmkit.forecasting.backtest import BacktestResult, backtest, compare
-from lstmkit.io import Staged, atomic_write
 from lstmkit.forecasting.forecaster import Forecaster
 from lstmkit.forecasting.frame import SeriesSet
+from lstmkit.spine.io import Staged, atomic_write
 
 DEMO_HORIZON = 12
 
 
 def baselines(horizon: int, season_length: int | None, quantiles: list[float],
               names=("naive", "seasonal_naive", "ets")) -> list:
-    """The baseline models ``names`` (from :data:`lstmkit.baselines.BASELINES`); ETS and
+    """The baseline models ``names`` (from :data:`lstmkit.forecasting.baselines.BASELINES`); ETS and
     Theta are skipped where statsmodels is not installed."""
-    from lstmkit.baselines import BASELINES
+    from lstmkit.forecasting.baselines import BASELINES
 
     unknown = [n for n in names if n not in BASELINES]
     if unknown:
@@ -44,7 +44,7 @@ def format_table(table: pd.DataFrame) -> str:
 
 
 def write_csv(frame: pd.DataFrame, path: Path, write=atomic_write) -> Path:
-    """Write ``frame`` to ``path`` atomically (``write``: how, e.g. a :class:`~lstmkit.io.Staged`'s)."""
+    """Write ``frame`` to ``path`` atomically (``write``: how, e.g. a :class:`~lstmkit.spine.io.Staged`'s)."""
     return write(path, lambda tmp: frame.to_csv(tmp, index=False))
 
 

@@ -33,9 +33,9 @@ from torch import Tensor, nn
 
 import lstmkit
 from lstmkit.errors import InputError, check_keywords, strict_keywords
-from lstmkit.io import load_model, save_model
 from lstmkit.seq2seq.attention import make_attention
 from lstmkit.seq2seq.vocab import EOS, PAD, Vocab
+from lstmkit.spine.io import load_model, save_model
 
 TASK = "seq2seq"
 

@@ -21,8 +21,8 @@ def attention_heatmap(model, texts: list[str] | str, path: str | Path, beam_size
     matplotlib.use("Agg")  # files only; never needs a display
     import matplotlib.pyplot as plt
 
-    from lstmkit.io import atomic_write
     from lstmkit.seq2seq.decoding import decode
+    from lstmkit.spine.io import atomic_write
 
     texts = [texts] if isinstance(texts, str) else list(texts)
     if not texts:

@@ -12,18 +12,18 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from lstmkit import io
 from lstmkit.errors import InputError
-from lstmkit.sequences.fitting import (
+from lstmkit.sequences.inputs import as_sequences, check_labels, pad
+from lstmkit.sequences.model import SequenceClassifierNet, SequenceNetConfig
+from lstmkit.sequences.scaling import SCALINGS, ChannelScaler
+from lstmkit.spine import io
+from lstmkit.spine.fitting import (
     config_from_kwargs,
     seeded_generator,
     steps_per_epoch,
     train_one_cycle,
 )
-from lstmkit.sequences.inputs import as_sequences, check_labels, pad
-from lstmkit.sequences.model import SequenceClassifierNet, SequenceNetConfig
-from lstmkit.sequences.scaling import SCALINGS, ChannelScaler
-from lstmkit.text.metrics import classification_report
+from lstmkit.spine.metrics import classification_report
 
 TASK = "classify-series"
 

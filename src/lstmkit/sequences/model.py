@@ -17,8 +17,8 @@ import torch  # noqa: F401  (the docstring examples)
 from torch import Tensor, nn
 
 from lstmkit.errors import InputError
-from lstmkit.models.char_lm import make_rnn
-from lstmkit.models.pooled import POOLINGS, check_pooled_config, masked_pool, pool  # noqa: F401
+from lstmkit.spine.nets import make_rnn
+from lstmkit.spine.pooling import POOLINGS, check_pooled_config, masked_pool, pool  # noqa: F401
 
 
 @dataclass

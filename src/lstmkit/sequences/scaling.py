@@ -58,7 +58,7 @@ class ChannelScaler:
         return [(s - mean) / std for s in seqs]
 
     def to_state(self) -> dict:
-        """JSON-able state (for :func:`lstmkit.io.save_model`)."""
+        """JSON-able state (for :func:`lstmkit.spine.io.save_model`)."""
         return {
             "mode": self.mode,
             "mean": None if self.mean is None else self.mean.tolist(),

@@ -66,7 +66,7 @@ def wav_bytes_to_array(data: bytes) -> tuple[np.ndarray, int]:
 
 def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate: int) -> Path:
     """Write mono float samples in [-1, 1] as a 16-bit PCM WAV file (atomically)."""
-    from lstmkit.io import atomic_write
+    from lstmkit.spine.io import atomic_write
 
     pcm = np.round(np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0) * 32767.0).astype("<i2")
 

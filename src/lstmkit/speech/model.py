@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from lstmkit.errors import InputError
-from lstmkit.models.char_lm import make_rnn
+from lstmkit.spine.nets import make_rnn
 
 
 @dataclass

@@ -12,13 +12,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from lstmkit import io
 from lstmkit.errors import InputError
-from lstmkit.sequences.fitting import config_from_kwargs, seeded_generator, train_one_cycle
 from lstmkit.speech.audio import read_wav
 from lstmkit.speech.decode import beam_search_decode, character_error_rate, greedy_decode
 from lstmkit.speech.features import FeatureConfig, log_mel
 from lstmkit.speech.model import AcousticModel, AcousticModelConfig
+from lstmkit.spine import io
+from lstmkit.spine.fitting import config_from_kwargs, seeded_generator, train_one_cycle
 
 TASK = "speech"
 

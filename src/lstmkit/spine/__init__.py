@@ -1,0 +1,21 @@
+"""The spine: what every task shares, so that no task imports another.
+
+- ``engine/``: the training engine on Lightning (devices, precision, checkpoints,
+  progress, early stopping);
+- ``estimator``: the contract every task's estimator follows (config, fit, predict,
+  evaluate, save, load);
+- ``io``: the saved-model format (config JSON + safetensors), atomic writes;
+- ``metrics``: classification metrics (accuracy, confusion matrix, macro F1);
+- ``nets``: the recurrent layer of every task's network by cell name (``make_rnn``,
+  ``CELLS``); ``pooling``: pooling a layer's outputs over each sequence's true length;
+- ``fitting``: the seeded one-cycle training loop of the classify-series and speech
+  estimators;
+- ``text``: reading UTF-8 text files (the text tasks);
+- ``flags``: the command-line flags the tasks share, checked in one place;
+  ``cli``: what the task commands share when they run (Ctrl-C saving, threads, notes).
+
+Each task lives in its own folder (``forecasting``, ``textgen``, ``classify``,
+``sequences``, ``speech``, ``seq2seq``, ``video``, ``experiments``) with its network, its
+estimator, its data handling and its ``cli`` module, and imports only the core and the
+spine.
+"""

@@ -1,0 +1,37 @@
+"""Reading text: UTF-8 text files and the folder of the bundled corpora, for the text
+tasks (:mod:`lstmkit.textgen`, :mod:`lstmkit.classify`).
+
+Every user error (a missing or empty file, bytes that are not UTF-8) raises
+:class:`~lstmkit.errors.InputError` naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from lstmkit.errors import InputError
+
+TEXT_DIR = Path(__file__).resolve().parent.parent / "data" / "files" / "text"
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """The whole of a UTF-8 text file. Raises InputError for an empty file or one that is
+    not UTF-8 (naming the first bad byte), FileNotFoundError for a missing one."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"expected a text file, found a directory at {path}")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{path} is not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start} "
+            "cannot be decoded (convert the file to UTF-8)"
+        ) from None
+    text = text.removeprefix("\ufeff")  # a byte-order mark is not part of the text
+    if not text.strip():
+        raise InputError(
+            f"{path} is empty: expected some text, found {len(data)} bytes of whitespace"
+        )
+    return text
