@@ -26,6 +26,7 @@ BOUNDS: dict[str, tuple[float | None, float | None, bool]] = {
     "max_time": (0, None, True),  # seconds; 0 is "no limit" where a task says so
     "max_steps": (1, None, True),
     "max_epochs": (1, None, True),
+    "checkpoint_every": (1, None, True),
     "epochs": (1, None, True),
     "beam": (0, None, True),
     "threads": (1, None, True),

@@ -1,0 +1,150 @@
+"""Callbacks: keep the best weights in memory, record the loss curve."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import lightning as L
+
+
+class KeepBest(L.Callback):
+    """Remember the weights of the epoch with the lowest ``monitor`` value and load them
+    when training ends, so early stopping returns the best model rather than the last.
+    Its state travels in checkpoints, so a resumed run still knows the best so far."""
+
+    def __init__(self, monitor: str = "val_loss") -> None:
+        self.monitor = monitor
+        self.best = math.inf
+        self.state: dict | None = None
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        value = trainer.callback_metrics.get(self.monitor)
+        if value is not None and float(value) < self.best:
+            self.best = float(value)
+            self.state = copy.deepcopy({k: v.detach().cpu() for k, v in pl_module.state_dict().items()})
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.state is not None:
+            pl_module.load_state_dict(self.state)
+
+    def state_dict(self) -> dict:
+        return {"best": self.best, "state": self.state}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.best, self.state = state_dict["best"], state_dict["state"]
+
+
+class LossHistory(L.Callback):
+    """Per-epoch ``train_loss`` (and ``val_loss`` when there is a validation split)."""
+
+    def __init__(self) -> None:
+        self.train: list[float] = []
+        self.val: list[float] = []
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        m = trainer.callback_metrics
+        if "train_loss" in m:
+            self.train.append(float(m["train_loss"]))
+        if "val_loss" in m:
+            self.val.append(float(m["val_loss"]))
+
+    def state_dict(self) -> dict:
+        return {"train": self.train, "val": self.val}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.train, self.val = list(state_dict["train"]), list(state_dict["val"])
+
+
+
+class RunFingerprint(L.Callback):
+    """Writes what a run is (its settings and a digest of its data) into every
+    checkpoint, so a resume can refuse a checkpoint from another run."""
+
+    KEY = "lstmkit_fingerprint"
+
+    def __init__(self, fingerprint: dict) -> None:
+        self.fingerprint = fingerprint
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        checkpoint[self.KEY] = self.fingerprint
+
+
+class RandomState(L.Callback):
+    """Carries the random generators' states (torch, numpy, Python) in checkpoints and
+    restores them on resume, so dropout and other draws continue where the interrupted
+    run left them rather than restarting from the seed."""
+
+    def state_dict(self) -> dict:
+        import random
+
+        import numpy as np
+        import torch
+
+        name, keys, pos, has_gauss, cached = np.random.get_state()
+        # plain types and tensors only: Lightning reads checkpoints with weights_only
+        return {"torch": torch.get_rng_state(), "python": random.getstate(),
+                "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)]}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        import random
+
+        import numpy as np
+        import torch
+
+        torch.set_rng_state(state_dict["torch"])
+        name, keys, pos, has_gauss, cached = state_dict["numpy"]
+        np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+        random.setstate(state_dict["python"])
+
+
+class Checkpointing(L.Callback):
+    """Writes ``folder/last.ckpt`` every ``every_n_steps`` optimiser steps or every
+    ``every_seconds`` seconds of training, whichever comes first (default steps: a
+    twentieth of the planned run when it is known). Each write goes to a temporary file
+    that then replaces the last one, so a run killed while writing leaves the previous
+    checkpoint whole. Under DDP rank 0 decides when, and every process takes part."""
+
+    FILE = "last.ckpt"
+
+    def __init__(self, folder, every_n_steps: int | None = None, every_seconds: float | None = 60.0) -> None:
+        from pathlib import Path
+
+        self.folder = Path(folder)
+        self.every_n_steps = every_n_steps
+        self.every_seconds = every_seconds
+        self._n: int | None = every_n_steps
+        self._last_step = 0
+        self._last_time = 0.0
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        import time
+
+        if self.every_n_steps is None:
+            planned = trainer.estimated_stepping_batches
+            self._n = max(1, int(planned) // 20) if math.isfinite(planned) else None
+        self._last_step = trainer.global_step
+        self._last_time = time.monotonic()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        import time
+
+        due = bool(self._n and trainer.global_step - self._last_step >= self._n)
+        due = due or bool(self.every_seconds and time.monotonic() - self._last_time >= self.every_seconds)
+        if trainer.world_size > 1:
+            due = trainer.strategy.broadcast(due)
+        if due:
+            self.save(trainer)
+
+    def save(self, trainer: L.Trainer) -> None:
+        import os
+        import time
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / f".{self.FILE}.partial"
+        trainer.save_checkpoint(tmp)
+        if trainer.is_global_zero:
+            os.replace(tmp, self.folder / self.FILE)
+        self._last_step, self._last_time = trainer.global_step, time.monotonic()

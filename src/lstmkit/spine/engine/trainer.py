@@ -1,0 +1,212 @@
+"""Running a fit on Lightning with lstmkit's defaults.
+
+Every task trains through :func:`fit_module`. What it adds to ``lightning.Trainer``:
+no logger directory, no model summary, no sanity validation pass; progress as a live bar
+on a terminal, a line every few seconds off one, nothing with ``verbose=False``; early
+stopping on ``val_loss`` and the best weights restored at the end; with
+``checkpoint_dir`` a ``last.ckpt`` written every few steps or seconds (atomically), with
+the run's fingerprint and the random generators' states, and ``resume`` that checks the
+checkpoint against the run before continuing from it. Every other Trainer argument
+(``accelerator``, ``devices``, ``strategy``, ``num_nodes``, ``precision``, ``max_time``,
+``max_steps``, ...) passes through unchanged, so DDP over CPU processes, GPUs or nodes
+(torchrun, SLURM) needs no task code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+import signal
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+from lightning.fabric.utilities.exceptions import MisconfigurationException
+from lightning.pytorch.callbacks import EarlyStopping
+
+from lstmkit.errors import InputError, TrainingInterrupted, check_keywords
+from lstmkit.spine.engine.callbacks import (
+    Checkpointing,
+    KeepBest,
+    LossHistory,
+    RandomState,
+    RunFingerprint,
+)
+from lstmkit.spine.engine.progress import progress_callbacks
+
+CHECKPOINT = Checkpointing.FILE
+# keywords the engine takes besides lightning.Trainer's own
+ENGINE_KEYWORDS = ("checkpoint_dir", "checkpoint_every_n_steps", "checkpoint_every_seconds", "verbose")
+
+
+def trainer_keywords() -> set[str]:
+    """Every keyword a task's ``trainer_kwargs`` may hold."""
+    return {p for p in inspect.signature(L.Trainer.__init__).parameters if p != "self"} | set(ENGINE_KEYWORDS)
+
+
+def split_keywords(kwargs: dict, own: set[str] | list[str], where: str,
+                   extra: set[str] | list[str] = ()) -> tuple[dict, dict]:
+    """(the estimator's own keywords, those for the engine) out of a constructor's
+    ``kwargs``; a keyword that is neither (nor in ``extra``, e.g. recurrent layer options,
+    which stay with the own ones) raises, naming the closest valid one."""
+    engine = trainer_keywords()
+    check_keywords(kwargs, {*own, *engine, *extra}, where)
+    mine = {k: v for k, v in kwargs.items() if k in own or (k in extra and k not in engine)}
+    return mine, {k: v for k, v in kwargs.items() if k not in mine}
+
+
+@dataclass
+class FitOutcome:
+    """What a fit leaves behind besides the trained module."""
+
+    history: LossHistory
+    epochs: int
+    steps: int
+    stopped_early: bool
+    is_global_zero: bool
+    world_size: int
+    resumed_from: dict | None = None  # {"path", "epoch", "step"} of the checkpoint resumed
+
+
+@contextlib.contextmanager
+def _quiet_lightning():
+    # Lightning announces devices, tips and stop reasons at INFO on every fit: during
+    # our fits keep the output to what matters, then give the user's levels back
+    logs = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric", "lightning")]
+    levels = [log.level for log in logs]
+    for log in logs:
+        log.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            # in-memory batches need no loader workers, and a run without a validation
+            # split has no validation batches: Lightning warns about both anyway
+            for text in (".*does not have many workers.*", ".*smaller than the logging interval.*",
+                         ".*across ranks is zero.*", ".*LeafSpec.*", ".*exists and is not empty.*",
+                         ".*fault-tolerant.*", ".*resuming from a checkpoint.*mid-epoch.*"):
+                warnings.filterwarnings("ignore", text)
+            yield
+    finally:
+        for log, level in zip(logs, levels):
+            log.setLevel(level)
+
+
+def make_trainer(*, has_val: bool, patience: int | None = None, checkpoint_dir: str | Path | None = None,
+                 checkpoint_every_n_steps: int | None = None, checkpoint_every_seconds: float | None = 60.0,
+                 fingerprint: dict | None = None, verbose: bool = True, monitor: str = "val_loss",
+                 **trainer_kwargs) -> tuple[L.Trainer, LossHistory]:
+    """A Trainer with lstmkit's defaults (module docstring). ``trainer_kwargs`` override
+    them; a device, strategy or precision Lightning cannot use here raises InputError."""
+    history = LossHistory()
+    callbacks: list[L.Callback] = [history, RandomState()]
+    if fingerprint is not None:
+        callbacks.append(RunFingerprint(fingerprint))
+    if has_val:
+        callbacks.append(KeepBest(monitor))
+        if patience:
+            callbacks.append(EarlyStopping(monitor, patience=patience, mode="min"))
+    if checkpoint_dir is not None:
+        callbacks.append(Checkpointing(checkpoint_dir, checkpoint_every_n_steps, checkpoint_every_seconds))
+    bar_callbacks, bar = progress_callbacks(verbose)
+    callbacks += bar_callbacks
+    callbacks += list(trainer_kwargs.pop("callbacks", None) or [])
+    options = {
+        "logger": False,
+        "enable_model_summary": False,
+        "enable_checkpointing": False,  # Checkpointing writes last.ckpt itself
+        "enable_progress_bar": bar,
+        "num_sanity_val_steps": 0,
+        "log_every_n_steps": 1,
+        "deterministic": False,
+    }
+    if not has_val:
+        options["limit_val_batches"] = 0
+    options.update(trainer_kwargs)
+    if isinstance(options.get("max_time"), (int, float)):  # seconds, as the CLI's --max-time
+        import datetime
+
+        options["max_time"] = datetime.timedelta(seconds=float(options["max_time"]))
+    try:
+        trainer = L.Trainer(callbacks=callbacks, **options)
+    except (MisconfigurationException, ValueError, TypeError, RuntimeError) as exc:
+        raise InputError(f"lightning.Trainer cannot run with these settings here: "
+                         f"{str(exc).splitlines()[0]}") from None
+    return trainer, history
+
+
+def check_checkpoint(checkpoint_dir, fingerprint: dict | None, shapes: dict[str, tuple] | None,
+                     state_key: str = "state_dict") -> tuple[dict, Path]:
+    """The checkpoint ``checkpoint_dir/last.ckpt`` read and checked (InputError, one line,
+    otherwise): the directory and the file exist, the file is a checkpoint, it was
+    written by a run of the same ``fingerprint`` (settings and data), and its weights
+    have the ``shapes`` of the network about to be trained."""
+    import torch
+
+    folder = Path(checkpoint_dir)
+    if not folder.is_dir():
+        raise InputError(f"cannot resume: the checkpoint directory {folder} does not exist")
+    path = folder / CHECKPOINT
+    if not path.is_file():
+        raise InputError(f"cannot resume: {folder} holds no {CHECKPOINT} (the interrupted run had written "
+                         "none yet); start again without resume")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - a truncated or foreign file, whatever unpickling raises
+        raise InputError(f"cannot resume from {path}: not a readable checkpoint ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+    if not isinstance(ckpt, dict) or state_key not in ckpt:
+        raise InputError(f"cannot resume from {path}: not an lstmkit training checkpoint")
+    saved = ckpt.get(RunFingerprint.KEY)
+    if fingerprint is not None and saved is not None and saved != fingerprint:
+        keys = sorted(k for k in set(saved) | set(fingerprint) if saved.get(k) != fingerprint.get(k))
+        raise InputError(f"cannot resume from {path}: it was written by a run with other settings or "
+                         f"data (differs in: {', '.join(keys)}); use the same settings and data, or a "
+                         "new checkpoint directory")
+    if shapes is not None:
+        theirs = {k: tuple(v.shape) for k, v in ckpt[state_key].items() if hasattr(v, "shape")}
+        if shapes != theirs:
+            differ = sorted(k for k in set(shapes) | set(theirs) if shapes.get(k) != theirs.get(k))
+            raise InputError(f"cannot resume from {path}: it was written by a run with another network "
+                             f"(weights differ: {', '.join(differ[:3])}{' ...' if len(differ) > 3 else ''}); "
+                             "use the same settings and data, or a new checkpoint directory")
+    return ckpt, path
+
+
+def fit_module(module: L.LightningModule, data: L.LightningDataModule, *, seed: int, has_val: bool,
+               patience: int | None = None, checkpoint_dir: str | Path | None = None, resume: bool = False,
+               fingerprint: dict | None = None, verbose: bool = True, **trainer_kwargs) -> FitOutcome:
+    """Train ``module`` on ``data``; with ``resume`` continue from
+    ``checkpoint_dir/last.ckpt`` (checked by :func:`check_checkpoint`), saying so on
+    stderr when ``verbose``. Returns the loss history, where it stopped and where it
+    resumed from. Ctrl-C raises :class:`~lstmkit.errors.TrainingInterrupted` (``step``:
+    optimiser steps done), the module keeping what it learned."""
+    if resume and checkpoint_dir is None:
+        raise InputError("resume needs a checkpoint directory to resume from (checkpoint_dir)")
+    point = None
+    if resume:
+        shapes = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+        ckpt, path = check_checkpoint(checkpoint_dir, fingerprint, shapes)
+        point = {"path": str(path), "epoch": int(ckpt.get("epoch", 0)), "step": int(ckpt.get("global_step", 0))}
+    with _quiet_lightning():  # the Trainer's constructor announces the devices
+        trainer, history = make_trainer(has_val=has_val, patience=patience, checkpoint_dir=checkpoint_dir,
+                                        fingerprint=fingerprint, verbose=verbose, **trainer_kwargs)
+    if point is not None and verbose and trainer.is_global_zero:
+        print(f"resumed from step {point['step']} (epoch {point['epoch']}) of {point['path']}",
+              file=sys.stderr, flush=True)
+    handler = signal.getsignal(signal.SIGINT)
+    with _quiet_lightning():
+        L.seed_everything(seed, workers=True, verbose=False)
+        try:
+            trainer.fit(module, datamodule=data, ckpt_path=point["path"] if point else None)
+        except SystemExit:
+            # Lightning turns Ctrl-C into a shutdown and sys.exit(1), leaving SIGINT ignored
+            if not trainer.interrupted:
+                raise
+            signal.signal(signal.SIGINT, handler)
+            raise TrainingInterrupted(trainer.global_step, history) from None
+    max_epochs = trainer.max_epochs if trainer.max_epochs is not None else -1
+    early = trainer.should_stop and (max_epochs < 0 or trainer.current_epoch < max_epochs)
+    return FitOutcome(history, trainer.current_epoch, trainer.global_step, early, trainer.is_global_zero,
+                      trainer.world_size, point)

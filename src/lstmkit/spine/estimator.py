@@ -1,0 +1,147 @@
+"""The contract every task's estimator keeps, and the table of tasks.
+
+An estimator (``Forecaster``, ``TextGenerator``, ``TextClassifier``,
+``SequenceClassifier``, ``SpeechRecognizer``, ``Translator``, ``VideoPredictor``,
+``VideoClassifier``) is built from keywords: the fields of its config dataclass (checked
+by the dataclass, ``seed`` among them), Lightning's settings for the engine
+(``accelerator``, ``devices``, ``strategy``, ``num_nodes``, ``precision``, ``max_time``,
+``max_steps``, ``checkpoint_dir``, ``verbose``, ...; kept apart, never saved with the
+model) and, for tasks whose network is an lstmkit recurrent layer, the layer's options
+(``backend``, ``layer_norm``, ...). Anything else is refused at once, naming the closest
+valid keyword. Then:
+
+- ``fit(...)`` trains through :func:`lstmkit.spine.engine.fit_module` (``resume=True``
+  continues from ``checkpoint_dir``) and returns the estimator;
+- ``predict(...)`` and ``evaluate(...) -> dict``;
+- ``save(dir)`` writes the one saved-model format of :mod:`lstmkit.spine.io` (config,
+  preprocessing state, weights); ``Estimator.load(dir)`` is its inverse;
+- ``export(path)`` writes ONNX through the estimator's :meth:`Estimator.export_spec`.
+
+A task adds itself to :data:`TASKS` (task name -> ``module:Class``), which is how
+``lstmkit export --load DIR`` and :func:`load` find the class of a saved model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+from lstmkit.errors import InputError, layer_option_names
+
+# task name (as saved in config.json) -> the estimator class, imported on first use
+TASKS: dict[str, str] = {
+    "forecast": "lstmkit.forecasting:Forecaster",
+    "textgen": "lstmkit.textgen:TextGenerator",
+    "classify": "lstmkit.classify:TextClassifier",
+    "classify-series": "lstmkit.sequences:SequenceClassifier",
+    "speech": "lstmkit.speech:SpeechRecognizer",
+    "seq2seq": "lstmkit.seq2seq:Translator",
+    "video-predict": "lstmkit.video:VideoPredictor",
+    "video-classify": "lstmkit.video:VideoClassifier",
+}
+
+
+def estimator_class(task: str) -> type:
+    """The estimator class of a task name, as written in a saved model's config.json."""
+    if task not in TASKS:
+        raise InputError(f"no lstmkit task is called {task!r}; known: {', '.join(sorted(TASKS))}")
+    module, name = TASKS[task].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def load(path: str | os.PathLike, **trainer_kwargs) -> Estimator:
+    """Any saved model, as the estimator of its task."""
+    from lstmkit.spine import io
+
+    task = io.read_config(path)["task"]
+    return estimator_class(task).load(path, **trainer_kwargs)
+
+
+class Estimator:
+    """Base of the task estimators (module docstring). A subclass sets ``TASK`` and
+    ``Config`` and implements ``fit``, ``predict``, ``evaluate`` and the hooks
+    ``_network()`` (the trained ``nn.Module`` or None), ``_state()`` (JSON-able
+    preprocessing state: vocabulary, scaling, classes) and ``_restore(state)`` (rebuilds
+    the untrained network and preprocessing from the config and that state), and
+    ``export_spec()`` for ONNX."""
+
+    TASK: ClassVar[str] = ""
+    Config: ClassVar[type] = object
+    LAYER_OPTIONS: ClassVar[bool] = False  # unknown keywords join config.layer_options
+
+    def __init__(self, **kwargs: Any) -> None:
+        from lstmkit.spine.engine import split_keywords
+
+        own = {f.name for f in dataclasses.fields(self.Config) if f.init}
+        extra = layer_option_names() if self.LAYER_OPTIONS else ()
+        mine, self.trainer_kwargs = split_keywords(kwargs, own, type(self).__name__, extra)
+        if self.LAYER_OPTIONS:
+            options = dict(mine.pop("layer_options", None) or {"backend": "auto"})
+            options.update({k: mine.pop(k) for k in list(mine) if k not in own})
+            mine["layer_options"] = options
+        self.config = self.Config(**mine)
+        self.history: list[dict] = []
+        self.resumed_from: dict | None = None
+
+    # ---- what a subclass provides -------------------------------------------------------
+    def _network(self):
+        raise NotImplementedError
+
+    def _state(self) -> dict:
+        return {}
+
+    def _restore(self, state: dict) -> None:
+        raise NotImplementedError
+
+    def export_spec(self):
+        raise NotImplementedError(f"{type(self).__name__} has no ONNX export")
+
+    # ---- shared -------------------------------------------------------------------------
+    @property
+    def seed(self) -> int:
+        return self.config.seed
+
+    def _require_fitted(self) -> None:
+        if self._network() is None:
+            raise InputError(f"this {type(self).__name__} is not trained: call fit(...) or "
+                             f"{type(self).__name__}.load(dir) first")
+
+    def _engine_kwargs(self, **defaults) -> dict:
+        """The engine's settings for a fit: the task's ``defaults`` under the user's."""
+        return {**defaults, **self.trainer_kwargs}
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the trained estimator to the directory ``path`` (atomically; see
+        :mod:`lstmkit.spine.io`)."""
+        from lstmkit.spine import io
+
+        self._require_fitted()
+        state = {**self._state(), "history": self.history}
+        return io.save_model(path, self.TASK, dataclasses.asdict(self.config),
+                             dict(self._network().state_dict()), state)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, **trainer_kwargs: Any):
+        """An estimator saved by :meth:`save` (the config checked against the weights);
+        ``trainer_kwargs`` set the engine for further training or prediction devices."""
+        from lstmkit.spine import io
+
+        config, tensors, state, _ = io.load_model(path, cls.TASK)
+        self = cls(**config, **trainer_kwargs)
+        self.history = list(state.pop("history", []) or [])
+        self._restore(state)
+        net = self._network()
+        io.load_weights(net, tensors, path)
+        net.eval()
+        return self
+
+    def export(self, path: str | os.PathLike, **options: Any) -> Path:
+        """Write the trained network as an ONNX model (see :meth:`export_spec` for what
+        the graph takes and returns; the preprocessing state travels in its metadata)."""
+        from lstmkit.export.api import to_onnx
+
+        self._require_fitted()
+        return to_onnx(self, path, **options)
