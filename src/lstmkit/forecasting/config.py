@@ -100,7 +100,6 @@ class ForecasterConfig:
     weight_decay: float = 1e-2
     dropout: float = 0.3
     deseasonalize: bool = True
-    checkpoint_dir: str | None = None
     damping: float | None = None  # None: DAMPING or ES_DAMPING, by smoothing
     smoothing: str | None = None  # None: "es" on small data, else "profile" (module docstring)
 

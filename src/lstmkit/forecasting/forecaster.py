@@ -23,6 +23,7 @@ from lstmkit.forecasting.frame import (
 )
 from lstmkit.forecasting.network import ES_META, ForecastNet, ForecastNetConfig
 from lstmkit.forecasting.windows import count_windows, make_windows
+from lstmkit.spine.estimator import Estimator
 
 # kept out of weight decay, besides the window module's own: the per-series smoothing
 # parameters ("es" mode) are a few numbers per series with a meaning (how fast level and
@@ -81,21 +82,7 @@ def _digest(*arrays) -> str:
     return h.hexdigest()
 
 
-def _check_trainer_keywords(trainer_kwargs: dict) -> None:
-    """Keywords beyond the Forecaster's own go to ``lightning.Trainer``: refuse, at
-    construction, any that neither takes (naming the closest valid one)."""
-    import inspect
-
-    from lightning import Trainer
-
-    from lstmkit.errors import check_keywords
-
-    own = [p for p in inspect.signature(Forecaster.__init__).parameters if p not in ("self", "trainer_kwargs")]
-    trainer = [p for p in inspect.signature(Trainer.__init__).parameters if p != "self"]
-    check_keywords(trainer_kwargs, {*own, *trainer}, "Forecaster")
-
-
-class Forecaster:
+class Forecaster(Estimator):
     """A global LSTM forecaster: fit on many series at once, forecast ``horizon`` steps.
 
     The whole horizon comes out of one forward pass (direct multi-horizon): no forecast
@@ -120,7 +107,8 @@ class Forecaster:
         cell_options: keyword arguments for the layer, e.g. ``{"layer_norm": True}``.
         transform: ``"auto"`` (log when all values are positive), ``"log"``, ``"none"``.
         val_size: points per series held out for validation and early stopping.
-        checkpoint_dir: where Lightning writes ``last.ckpt`` (for ``fit(resume=True)``).
+        checkpoint_dir: where the engine writes ``last.ckpt`` (for ``fit(resume=True)``);
+            an engine setting like the ones below, not saved with the model.
         smoothing: ``"es"`` (per-series Holt-Winters smoothing: alpha, gamma and
             initial seasonal indices learned per series with the network, as in Smyl's
             ES-RNN; see :mod:`lstmkit.forecasting.network`) or ``"profile"`` (each window
@@ -133,8 +121,10 @@ class Forecaster:
             ``"profile"``; 1: none). Training is undamped. Only
             seasonal data (season length > 1) is damped: without a seasonal profile the
             path also carries the series' cycles (sunspots), which damping would flatten.
-        **trainer_kwargs: passed to ``lightning.Trainer`` (``accelerator``, ``devices``,
-            ``strategy``, ``num_nodes``, ``precision``, ``enable_progress_bar``, ...).
+        **trainer_kwargs: the engine's settings (:mod:`lstmkit.spine.engine`):
+            ``accelerator``, ``devices``, ``strategy``, ``num_nodes``, ``precision``,
+            ``max_time``, ``max_steps``, ``verbose``, ``checkpoint_every_n_steps`` and any
+            other ``lightning.Trainer`` argument.
 
     Example::
 
@@ -144,6 +134,8 @@ class Forecaster:
     """
 
     global_model = True
+    TASK = "forecast"
+    Config = ForecasterConfig
 
     def __init__(self, horizon: int, lookback: int | list[int] | None = None, hidden_size: int | None = None,
                  num_layers: int | None = None, cell: str = "lstm", season_length: int | None = None,
@@ -153,14 +145,15 @@ class Forecaster:
                  lr: float = 1e-2, weight_decay: float = 1e-2, dropout: float = 0.3,
                  deseasonalize: bool = True, checkpoint_dir: str | None = None, damping: float | None = None,
                  smoothing: str | None = None, **trainer_kwargs) -> None:
-        if trainer_kwargs:
-            _check_trainer_keywords(trainer_kwargs)
+        from lstmkit.spine.engine import split_keywords
+
+        _, self.trainer_kwargs = split_keywords(trainer_kwargs, (), "Forecaster")
+        if checkpoint_dir is not None:
+            self.trainer_kwargs["checkpoint_dir"] = str(checkpoint_dir)
         self.config = ForecasterConfig(
             horizon, lookback, hidden_size, num_layers, cell, season_length, quantiles, max_epochs, seed,
             ensemble, list(covariates or ()), cell_options or {}, transform, val_size, patience,
-            batch_size, lr, weight_decay, dropout, deseasonalize,
-            None if checkpoint_dir is None else str(checkpoint_dir), damping, smoothing)
-        self.trainer_kwargs = trainer_kwargs
+            batch_size, lr, weight_decay, dropout, deseasonalize, damping, smoothing)
         self.net: ForecastNet | None = None
         self.series_ids: list[str] = []  # series with their own smoothing parameters ("es")
         self.plan: Plan | None = None
@@ -214,7 +207,7 @@ class Forecaster:
         """Train on ``df``: a long frame (``unique_id``, ``ds``, ``y`` and the covariate
         columns) or a Series with a datetime index. ``resume`` continues an interrupted
         run from ``checkpoint_dir/last.ckpt``. Returns self."""
-        if resume and self.config.checkpoint_dir is None:
+        if resume and self.trainer_kwargs.get("checkpoint_dir") is None:
             raise InputError("resume=True needs checkpoint_dir: the run to resume wrote its checkpoints there")
         return self._fit_series(self._series_of(df, id_col, time_col, target_col), resume)
 
@@ -236,7 +229,8 @@ class Forecaster:
         return np.concatenate(parts, axis=1)
 
     def _fit_series(self, series: SeriesSet, resume: bool = False) -> Forecaster:
-        from lstmkit.training import WindowData, WindowModule, fit_module
+        from lstmkit.forecasting.module import WindowModule
+        from lstmkit.spine.engine import WindowData, fit_module
 
         cfg, H = self.config, self.config.horizon
         t0 = time.perf_counter()
@@ -271,15 +265,11 @@ class Forecaster:
         module = WindowModule(self.net, qs, cfg.lr, cfg.weight_decay)
         module.NO_DECAY = (*WindowModule.NO_DECAY, *ES_NO_DECAY)
         data = WindowData(train, val if self.plan.val_size else None, self.plan.batch_size)
-        fingerprint = None
-        if cfg.checkpoint_dir is not None:  # what a resumed run must match
-            fingerprint = {**{k: v for k, v in cfg.to_dict().items() if k != "checkpoint_dir"},
-                           "data": _digest(zs, fs)}
+        fingerprint = {**cfg.to_dict(), "data": _digest(zs, fs)}  # what a resumed run must match
         try:
-            outcome = fit_module(module, data, max_epochs=self.plan.max_epochs, seed=cfg.seed,
-                                 has_val=self.plan.val_size > 0, patience=self.plan.patience,
-                                 checkpoint_dir=cfg.checkpoint_dir, resume=resume,
-                                 fingerprint=fingerprint, **self.trainer_kwargs)
+            outcome = fit_module(module, data, seed=cfg.seed, has_val=self.plan.val_size > 0,
+                                 patience=self.plan.patience, resume=resume, fingerprint=fingerprint,
+                                 **self._engine_kwargs(max_epochs=self.plan.max_epochs))
         except TrainingInterrupted as exc:  # Ctrl-C: keep what was learned, usable and savable
             self.net = module.net.cpu().eval()
             self.history, self.stopped_early = exc.history, False
@@ -322,6 +312,12 @@ class Forecaster:
     def _check_fitted(self) -> None:
         if self.net is None:
             raise InputError("this Forecaster is not fitted: call fit(df) or Forecaster.load(dir) first")
+
+    def _network(self):
+        return self.net
+
+    def _require_fitted(self) -> None:
+        self._check_fitted()
 
     def predict(self, df=None, future: pd.DataFrame | None = None, id_col: str | None = "unique_id",
                 time_col: str = "ds", target_col: str = "y") -> pd.DataFrame:
@@ -399,6 +395,32 @@ class Forecaster:
         from lstmkit.forecasting.backtest import backtest
 
         return backtest(self, df, windows=windows, step=step, refit=refit, **columns)
+
+    def evaluate(self, df, future: pd.DataFrame | None = None, id_col: str | None = "unique_id",
+                 time_col: str = "ds", target_col: str = "y") -> dict:
+        """Score the model on the last ``horizon`` points of each series of ``df``: it
+        forecasts them from the points before (no refit) and the forecast is compared
+        with what happened. Returns the mean over series of ``mae``, ``rmse``,
+        ``smape``, ``mase`` (and ``coverage`` of the outer quantiles when the model has
+        them), and ``n_series``."""
+        from lstmkit.forecasting.backtest import backtest
+
+        self._check_fitted()
+        result = backtest(self, df, windows=1, fit=False, id_col=id_col, time_col=time_col,
+                          target_col=target_col)
+        return {**{k: float(v) for k, v in result.mean.items()}, "n_series": len(result.per_series)}
+
+    def export_spec(self):
+        """The network as an ONNX graph (:mod:`lstmkit.export.tasks`): scaled windows and
+        features in, the members' median forecast per quantile out; the scaling, the
+        calendar and the quantiles travel in the metadata."""
+        from lstmkit.export.tasks import forecast_spec
+
+        self._check_fitted()
+        state = {"freq": self.freq, "scaling": self.scaling.to_dict(),
+                 "cov_scaling": {"mean": self.cov_scaling.mean, "std": self.cov_scaling.std},
+                 "quantiles": list(self.net.cfg.quantiles), "calendar": self.calendar()}
+        return forecast_spec(self.net, state)
 
     def save(self, path) -> str:
         """Write config JSON + safetensors weights + scalers to the directory ``path``

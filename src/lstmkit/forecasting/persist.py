@@ -49,7 +49,9 @@ def load(cls, path, trainer_kwargs: dict):
     config, tensors, state, _ = load_model(path, TASK)
     try:
         # configs saved before the "es" smoothing mode are "profile" models
-        cfg = ForecasterConfig(**{"smoothing": "profile", **config["forecaster"]})
+        # configs saved before the engine kept checkpoint_dir among its own settings hold it
+        saved = {k: v for k, v in config["forecaster"].items() if k != "checkpoint_dir"}
+        cfg = ForecasterConfig(**{"smoothing": "profile", **saved})
         net_cfg = ForecastNetConfig(**config["net"])
         p = Plan(**state["plan"])
         tails = state["tails"]

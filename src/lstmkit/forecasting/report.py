@@ -82,7 +82,6 @@ def evaluate(series: SeriesSet, name: str, out: Path, model: Forecaster, *, wind
          f"{model.season(series.freq)}{'' if fit else '; saved model, not retrained'}")
     echo(format_table(compare(results)))
     lstm = results[0]
-    _resumed(lstm.fitted, echo)
     lines = []
     with Staged() as stage:  # the CSV, the plot and the model appear together or not at all
         lines.append(f"forecast: {write_csv(lstm.forecasts, out / f'{name}_forecast.csv', stage.write)}")
@@ -102,12 +101,6 @@ def evaluate(series: SeriesSet, name: str, out: Path, model: Forecaster, *, wind
     return results
 
 
-def _resumed(model, echo) -> None:
-    point = getattr(model, "resumed_from", None)
-    if point:
-        echo(f"resumed from step {point['step']} (epoch {point['epoch']}) of {point['path']}")
-
-
 def forecast_future(series: SeriesSet, name: str, out: Path, model: Forecaster, *, fit: bool = True,
                     plot: bool = True, save: str | None = None, resume: bool = False,
                     echo=print) -> pd.DataFrame:
@@ -119,7 +112,6 @@ def forecast_future(series: SeriesSet, name: str, out: Path, model: Forecaster, 
     frame = series.to_frame()
     if fit:
         model._fit_series(series, resume)
-        _resumed(model, echo)
         echo(f"{describe(series, name)}; trained in {model.fit_seconds:.1f} s "
              f"({model.epochs_run} epochs, lookback {max(model.plan.lookbacks)})")
     else:

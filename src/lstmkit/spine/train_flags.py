@@ -16,15 +16,17 @@ import argparse
 ENGINE_FLAGS = ("accelerator", "devices", "strategy", "num_nodes", "precision")
 
 
-def add_train_flags(parser: argparse.ArgumentParser, *, out_default: str, data_help: str,
+def add_train_flags(parser: argparse.ArgumentParser, *, out_default: str | None, data_help: str | None,
                     max_time_default: float | None = None, threads_default: int | None = 1,
-                    backend: bool = True) -> None:
+                    backend: bool = True, out_help: str | None = None) -> None:
     """Add the common training flags to a task's ``train`` parser (module docstring).
     ``max_time_default`` is the task's time budget in seconds (None: no limit; the
-    help says which)."""
+    help says which). ``data_help`` None: the parser declares ``--data`` itself."""
     g = parser.add_argument_group("training (the same flags for every task)")
-    g.add_argument("--data", help=data_help)
-    g.add_argument("--out", default=out_default, help=f"directory for the trained model (default {out_default})")
+    if data_help is not None:
+        g.add_argument("--data", help=data_help)
+    g.add_argument("--out", default=out_default,
+                   help=out_help or f"directory for the trained model (default {out_default})")
     g.add_argument("--seed", type=int, default=0, help="random seed: the same seed, the same run (default 0)")
     budget = f"default {max_time_default:g} s" if max_time_default else "default: no limit"
     g.add_argument("--max-time", type=float, default=max_time_default,

@@ -103,7 +103,8 @@ class RandomState(L.Callback):
 class Checkpointing(L.Callback):
     """Writes ``folder/last.ckpt`` every ``every_n_steps`` optimiser steps or every
     ``every_seconds`` seconds of training, whichever comes first (default steps: a
-    twentieth of the planned run when it is known). Each write goes to a temporary file
+    twentieth of the planned run when it is known); one due at an epoch's last batch is
+    taken at the epoch's end, after its validation and loss record. Each write goes to a temporary file
     that then replaces the last one, so a run killed while writing leaves the previous
     checkpoint whole. Under DDP rank 0 decides when, and every process takes part."""
 
@@ -128,14 +129,23 @@ class Checkpointing(L.Callback):
         self._last_step = trainer.global_step
         self._last_time = time.monotonic()
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+    def _due(self, trainer: L.Trainer) -> bool:
         import time
 
         due = bool(self._n and trainer.global_step - self._last_step >= self._n)
         due = due or bool(self.every_seconds and time.monotonic() - self._last_time >= self.every_seconds)
         if trainer.world_size > 1:
             due = trainer.strategy.broadcast(due)
-        if due:
+        return due
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        # at an epoch's last batch, wait for its end (validation, the epoch's losses):
+        # a checkpoint taken there resumes with the whole epoch's record
+        if not trainer.fit_loop.epoch_loop.batch_progress.is_last_batch and self._due(trainer):
+            self.save(trainer)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._due(trainer):
             self.save(trainer)
 
     def save(self, trainer: L.Trainer) -> None:

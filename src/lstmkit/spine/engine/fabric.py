@@ -62,7 +62,7 @@ class LoopCheckpoints:
         self.every_n_steps, self.every_seconds = every_n_steps, every_seconds
         self._last_step, self._last_time = 0, time.monotonic()
 
-    def restore(self, fabric, state: dict, verbose: bool = True) -> dict:
+    def restore(self, fabric, state: dict) -> dict:
         """Load the checkpoint into ``state`` (model, optimiser, counters); returns
         ``{"path", "step"}`` and says ``resumed from step N`` on stderr."""
         if self.folder is None:
@@ -75,7 +75,7 @@ class LoopCheckpoints:
         state.update(rest)
         self._last_step, self._last_time = int(state.get("step", 0)), time.monotonic()
         point = {"path": str(path), "step": int(state.get("step", 0))}
-        if verbose and fabric.is_global_zero:
+        if fabric.is_global_zero:
             print(f"resumed from step {point['step']} of {point['path']}", file=sys.stderr, flush=True)
         return point
 

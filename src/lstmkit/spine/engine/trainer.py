@@ -109,6 +109,8 @@ def make_trainer(*, has_val: bool, patience: int | None = None, checkpoint_dir: 
             callbacks.append(EarlyStopping(monitor, patience=patience, mode="min"))
     if checkpoint_dir is not None:
         callbacks.append(Checkpointing(checkpoint_dir, checkpoint_every_n_steps, checkpoint_every_seconds))
+    if trainer_kwargs.get("enable_progress_bar") is False:  # Lightning's own switch says quiet too
+        verbose = False
     bar_callbacks, bar = progress_callbacks(verbose)
     callbacks += bar_callbacks
     callbacks += list(trainer_kwargs.pop("callbacks", None) or [])
@@ -179,7 +181,7 @@ def fit_module(module: L.LightningModule, data: L.LightningDataModule, *, seed: 
                fingerprint: dict | None = None, verbose: bool = True, **trainer_kwargs) -> FitOutcome:
     """Train ``module`` on ``data``; with ``resume`` continue from
     ``checkpoint_dir/last.ckpt`` (checked by :func:`check_checkpoint`), saying so on
-    stderr when ``verbose``. Returns the loss history, where it stopped and where it
+    stderr. Returns the loss history, where it stopped and where it
     resumed from. Ctrl-C raises :class:`~lstmkit.errors.TrainingInterrupted` (``step``:
     optimiser steps done), the module keeping what it learned."""
     if resume and checkpoint_dir is None:
@@ -192,7 +194,7 @@ def fit_module(module: L.LightningModule, data: L.LightningDataModule, *, seed: 
     with _quiet_lightning():  # the Trainer's constructor announces the devices
         trainer, history = make_trainer(has_val=has_val, patience=patience, checkpoint_dir=checkpoint_dir,
                                         fingerprint=fingerprint, verbose=verbose, **trainer_kwargs)
-    if point is not None and verbose and trainer.is_global_zero:
+    if point is not None and trainer.is_global_zero:  # said even when quiet: where the run went on from
         print(f"resumed from step {point['step']} (epoch {point['epoch']}) of {point['path']}",
               file=sys.stderr, flush=True)
     handler = signal.getsignal(signal.SIGINT)
