@@ -1,8 +1,10 @@
 """``run(task, cell, length, ...)``: train one cell on one problem under a budget.
 
-The loop is plain PyTorch rather than a Lightning Trainer on purpose: the experiment
-measures training time per step, steps of a few milliseconds, where a framework's
-per-step overhead would become part of what gets measured.
+The loop is the runner's own (on Lightning Fabric, through the engine every task
+shares: :func:`lstmkit.spine.engine.fabric.launch`) rather than a Trainer on purpose: the
+experiment times each training step alone, steps of a few milliseconds, and stops the
+moment a problem is solved; Fabric puts the model and batches on the chosen device
+(``TrainConfig.accelerator``) at the chosen ``precision`` and adds nothing else to a step.
 
 Data: training batches are drawn fresh at every step; a validation set is scored every
 ``eval_every`` steps for the learning curve, and when it meets the problem's criterion
@@ -49,6 +51,10 @@ class TrainConfig:
     #: models are tiny (H <= 64), where splitting each small matmul across threads costs
     #: more than it gains, and on a busy machine it can make every step 10-100x slower.
     threads: int | None = 1
+    #: the engine's device and precision (lightning.Fabric): "cpu" by default, since the
+    #: timings the comparison reports are CPU timings; "gpu"/"auto" and e.g. "bf16-mixed" run there
+    accelerator: str = "cpu"
+    precision: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("hidden_size", "batch_size", "eval_every", "val_size", "test_size", "threads"):
@@ -214,15 +220,19 @@ def _run(
         # a forget_bias given to the layer itself (the lstmkit variant) takes precedence
         if "forget_bias" not in cell_options:
             init_gates(model.rnn, cfg.init, problem.total_length, cfg.forget_bias)
+    from lstmkit.spine.engine.fabric import launch
+
+    fabric = launch({"accelerator": cfg.accelerator, "devices": 1, "precision": cfg.precision})
     opt = torch.optim.Adam(model.parameters(), lr=lr)
+    net, opt = fabric.setup(model, opt)
     rnn = model.rnn
-    x_probe = problem.sample(2, torch.Generator().manual_seed(0))[0]
+    x_probe = fabric.to_device(problem.sample(2, torch.Generator().manual_seed(0))[0])
     backend = backends.select(rnn.spec, x_probe, rnn.backend).name
     train_gen = _generator(seed, 1)
-    val = problem.sample(cfg.val_size, _generator(seed, 2))
-    test = problem.sample(cfg.test_size, _generator(seed, 3))
+    val = fabric.to_device(problem.sample(cfg.val_size, _generator(seed, 2)))
+    test = fabric.to_device(problem.sample(cfg.test_size, _generator(seed, 3)))
 
-    curve = [(0, *_evaluate(model, problem, val))]
+    curve = [(0, *_evaluate(net, problem, val))]
     steps, train_seconds, train_cpu, solved_at, stopped_by = 0, 0.0, 0.0, None, ""
     while True:
         if max_steps is not None and steps >= max_steps:
@@ -231,12 +241,12 @@ def _run(
         if max_time is not None and time.perf_counter() - start >= max_time:
             stopped_by = "time"
             break
-        x, y = problem.sample(batch, train_gen)
+        x, y = fabric.to_device(problem.sample(batch, train_gen))
         t0, c0 = time.perf_counter(), time.process_time()
-        loss = problem.loss(model(x), y)
+        loss = problem.loss(net(x), y)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+        fabric.backward(loss)
+        fabric.clip_gradients(net, opt, max_norm=cfg.clip)
         opt.step()
         train_seconds += time.perf_counter() - t0
         train_cpu += time.process_time() - c0
@@ -245,17 +255,18 @@ def _run(
             stopped_by = "diverged"  # report what there is rather than train on NaNs
             break
         if steps % cfg.eval_every == 0:
-            curve.append((steps, *_evaluate(model, problem, val)))
+            curve.append((steps, *_evaluate(net, problem, val)))
             if curve[-1][2] >= problem.solve_fraction:
                 # validation says solved: confirm on the test set before stopping, so a
                 # run never stops early on a lucky validation set and reports a failure
-                error, accuracy = _evaluate(model, problem, test)
+                error, accuracy = _evaluate(net, problem, test)
                 if accuracy >= problem.solve_fraction:
                     solved_at, stopped_by = steps, "solved"
                     break
 
     if solved_at is None:
-        error, accuracy = _evaluate(model, problem, test)
+        error, accuracy = _evaluate(net, problem, test)
+    model = model.cpu()
     return ExperimentResult(
         task=problem.name,
         cell=cell,
