@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 
+from lstmkit.spine.cli import apply_threads  # noqa: F401 - the one way to apply --threads, re-exported
+
 ENGINE_FLAGS = ("accelerator", "devices", "strategy", "num_nodes", "precision")
 
 
@@ -75,11 +77,3 @@ def engine_kwargs(args: argparse.Namespace) -> dict:
         kw["checkpoint_every_n_steps"] = int(args.checkpoint_every)
     kw["verbose"] = not getattr(args, "quiet", False)
     return kw
-
-
-def apply_threads(args: argparse.Namespace) -> None:
-    """``torch.set_num_threads(--threads)`` when the flag is given."""
-    if getattr(args, "threads", None):
-        import torch
-
-        torch.set_num_threads(int(args.threads))
