@@ -98,8 +98,11 @@ class IndexData(L.LightningDataModule):
         self._resume_batches = 0
 
     def state_dict(self) -> dict:
-        loop = self.trainer.fit_loop.epoch_loop.batch_progress.current if self.trainer else None
-        return {"batches_done": int(loop.processed) if loop is not None else 0}
+        progress = self.trainer.fit_loop.epoch_loop.batch_progress if self.trainer else None
+        if progress is None or progress.is_last_batch:
+            # taken at an epoch's end: a resumed run starts the next epoch, none of it done
+            return {"batches_done": 0}
+        return {"batches_done": int(progress.current.processed)}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self._resume_batches = int(state_dict.get("batches_done", 0))
