@@ -1,19 +1,24 @@
 """The date-normalisation task: the generator agrees with Python's own date parsing,
-training and test dates and formats are kept apart, a small model learns four formats
-in 150 steps (about 5 s of one core), and the CLI trains, saves, translates and reports
-bad input in one line. The documented full run (exact match on all training formats and
+training and test dates and formats are kept apart, a small Translator learns four
+formats in 150 steps (about 10 s of one core), and the CLI trains, saves, evaluates,
+translates and reports bad input in one line. The documented full run (exact match on all training formats and
 on the held-out ones) is under ``-m slow``.
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from datetime import date, datetime
 
 import numpy as np
 import pytest
 
 from lstmkit.cli import main
-from lstmkit.seq2seq import Seq2Seq, TrainConfig, exact_match, fit
+from lstmkit.seq2seq import Translator
 from lstmkit.seq2seq.dates import (
     FIRST,
     HELD_OUT_FORMATS,
@@ -27,7 +32,7 @@ from lstmkit.seq2seq.dates import (
     sample_dates,
     source_chars,
 )
-from lstmkit.seq2seq.tasks import date_model, evaluate_dates, train_dates
+from lstmkit.seq2seq.tasks import date_training_pairs, date_translator, evaluate_dates
 
 # our templates next to the strptime format that must read them back
 STRPTIME = {
@@ -82,27 +87,34 @@ def test_a_small_model_learns_four_formats():
     # 150 steps of H=64 on four English formats reached 0.995 exact match on 200 unseen
     # dates (docs/seq2seq_video.md); 0.9 leaves room for other CPUs' float rounding
     formats = tuple(DateFormat("en", t) for t in ("{d} {B} {Y}", "{m}/{d}/{Y}", "{Y}-{mm}-{dd}", "{b} {d}, {Y}"))
-    model = date_model(hidden_size=64, dropout=0.0)
-    history = fit(model, lambda n, rng: date_pairs(n, formats, "train", rng),
-                  TrainConfig(max_steps=150, lr=1e-2, warmup_steps=20, log_every=50))
-    assert history[-1]["loss"] < history[0]["loss"] / 5
+    tr = date_translator(hidden_size=64, dropout=0.0, lr=1e-2, warmup_steps=20, max_steps=150, verbose=False)
+    pairs = date_training_pairs(150, 64, seed=0, formats=formats)
+    assert len(pairs) == 150 * 64
+    tr.fit([s for s, _ in pairs], [t for _, t in pairs])
+    assert tr.steps == 150 and len(tr.history) == 1 and tr.history[0]["train_loss"] < 1.0
     test = date_pairs(200, formats, "test", np.random.default_rng(1))
-    assert exact_match(model, test) >= 0.9
-    assert model.translate("3 March 2021", beam_size=3) == "2021-03-03"
+    report = tr.evaluate([s for s, _ in test], [t for _, t in test])
+    assert report["exact_match"] >= 0.9 and report["cer"] < 0.05
+    assert tr.predict("3 March 2021", beam=3) == "2021-03-03"
 
 
-def test_cli_train_and_translate(tmp_path, capsys):
+def test_cli_train_evaluate_and_translate(tmp_path, capsys):
     out, png = tmp_path / "m", tmp_path / "attn.png"
     rc = main(["seq2seq", "train", "--max-steps", "3", "--hidden-size", "16", "--eval-per-format", "2",
-               "--out", str(out), "--heatmap", str(png), "--threads", "1"])
+               "--out", str(out), "--heatmap", str(png), "--quiet"])
     assert rc == 0 and png.read_bytes()[:4] == b"\x89PNG"
     text = capsys.readouterr().out
-    assert "exact match, seen formats" in text and "unseen formats" in text
-    assert main(["seq2seq", "translate", "--load", str(out), "--beam", "2", "--show-source",
-                 "3rd of March 2021", "Ωmega"]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("3rd of March 2021\t") and "unknown to the model: 'Ω'" in lines[1]
-    assert isinstance(Seq2Seq.load(out), Seq2Seq)
+    assert "exact match, seen formats" in text and "unseen formats" in text and "trained 3 steps" in text
+    for action in ("translate", "predict"):
+        assert main(["seq2seq", action, "--load", str(out), "--beam", "2", "--show-source",
+                     "3rd of March 2021", "Ωmega"]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[0].startswith("3rd of March 2021\t") and "unknown to the model: 'Ω'" in lines[1]
+    assert isinstance(Translator.load(out), Translator)
+    data = tmp_path / "pairs.tsv"
+    data.write_text("".join(f"{d} March 2021\t2021-03-{d:02d}\n" for d in range(1, 13)))
+    assert main(["seq2seq", "evaluate", "--load", str(out), "--data", str(data)]) == 0
+    assert "exact match: " in capsys.readouterr().out
 
 
 def test_cli_trains_on_a_file_of_pairs(tmp_path, capsys):
@@ -122,16 +134,40 @@ def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
     assert main(["seq2seq", "translate", "--load", str(tmp_path / "missing"), "x"]) == 2
 
 
+def test_ctrl_c_during_train_saves_what_was_trained(tmp_path):
+    out, ckpt = tmp_path / "m", tmp_path / "ckpt"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "lstmkit.cli", "seq2seq", "train", "--max-steps", "100000", "--hidden-size", "8",
+           "--embedding-dim", "4", "--out", str(out), "--checkpoint-dir", str(ckpt), "--checkpoint-every", "3"]
+    # a shell that ignores SIGINT in background jobs would pass that on: Ctrl-C as in a terminal
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509
+    try:
+        t0 = time.monotonic()
+        while not (ckpt / "last.ckpt").exists():
+            assert proc.poll() is None and time.monotonic() - t0 < 300, proc.stderr.read()
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert f"saved what was trained to {out}" in err and "Traceback" not in err
+    assert isinstance(Translator.load(out).predict("3 May 2001"), str)
+
+
 @pytest.mark.slow
 def test_dates_reach_the_issue_goal():
     # the default `lstmkit seq2seq train` run (docs/seq2seq_video.md): 4000 steps, H=128,
-    # dropout 0.2, about 3 minutes of CPU. Measured seen / held-out: 0.9999 / 0.9875
-    # (seed 0, this test), 1.0000 / 0.9819 (seed 1); the issue aims at 0.98. Held-out
-    # accuracy moves by points between float paths (seeds, CPUs, backends), so 0.95 here
-    model = date_model()
-    history = train_dates(model, TrainConfig(max_steps=4000, log_every=1000))
-    assert history[-1]["loss"] < 0.01
-    report = evaluate_dates(model, per_format=200)
+    # dropout 0.2, about 3 minutes of CPU. Measured seen / held-out on the engine (seeds
+    # 0/1/2): see docs; the issue aims at 0.98 held out. Held-out accuracy moves by points
+    # between float paths (seeds, CPUs, backends), so 0.95 here
+    tr = date_translator(verbose=False)
+    pairs = date_training_pairs(4000, 64, seed=0)
+    tr.fit([s for s, _ in pairs], [t for _, t in pairs])
+    assert tr.history[-1]["train_loss"] < 0.05
+    report = evaluate_dates(tr, per_format=200)
     assert report.seen >= 0.98, "\n".join(report.lines())
     assert report.unseen >= 0.95, "\n".join(report.lines())
-    assert model.translate("3rd of March 2021", beam_size=3) == "2021-03-03"
+    assert tr.predict("3rd of March 2021", beam=3) == "2021-03-03"

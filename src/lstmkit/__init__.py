@@ -25,6 +25,7 @@ _LAZY = {
     "SequenceClassifier": "lstmkit.sequences",
     "SpeechRecognizer": "lstmkit.speech",
     "Seq2Seq": "lstmkit.seq2seq",
+    "Translator": "lstmkit.seq2seq",
     "ConvLSTM": "lstmkit.convlstm",
     "ConvLSTMCell": "lstmkit.convlstm",
 }

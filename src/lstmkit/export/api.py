@@ -188,9 +188,12 @@ def check_onnx(layer, path, shapes=((7, 3), (2, 1)), *, lengths: bool = False,
 def check_model(obj, path, example_inputs=None) -> float:
     """Largest absolute difference between onnxruntime running ``path`` and PyTorch
     running ``obj`` (a task model, or a module with ``example_inputs``) on the example
-    inputs its export used."""
+    inputs its export used). An object with its own ``check_export(path)`` (an export of
+    more than one graph, e.g. the Translator's) checks itself."""
     from lstmkit.export.tasks import _leaves
 
+    if hasattr(obj, "check_export"):
+        return obj.check_export(path)
     spec = _spec_for(obj, example_inputs, None, None, None)
     was = spec.module.training
     spec.module.eval()

@@ -1,4 +1,5 @@
-"""Decoding a trained :class:`~lstmkit.seq2seq.Seq2Seq`: greedy and beam search.
+"""Decoding a trained :class:`~lstmkit.seq2seq.Seq2Seq`: greedy and beam search
+(strings in and out: :meth:`lstmkit.seq2seq.Translator.predict`).
 
 Both run whole batches; beam search keeps ``beam_size`` hypotheses per source as rows of
 one (B*K) batch, so each step is one decoder call. A hypothesis that has emitted ``</s>``
@@ -48,7 +49,7 @@ def beam_search(model, src: Tensor, lengths: Tensor, beam_size: int, max_len: in
     """The best of ``beam_size`` hypotheses per source: tokens (B, T), attention (B, T, S),
     and its log-probability (B,)."""
     mem, (h, c) = model.encode(src, lengths)
-    B, K, V = src.shape[0], beam_size, len(model.tgt_vocab)
+    B, K, V = src.shape[0], beam_size, model.target_size
     dev = src.device
     mem = mem.repeat(K)
     h, c = h.repeat_interleave(K, 1), c.repeat_interleave(K, 1)  # (L, B*K, H)
@@ -82,30 +83,32 @@ def beam_search(model, src: Tensor, lengths: Tensor, beam_size: int, max_len: in
     return toks[best], atts[best], scores.view(-1)[best]
 
 
-def decode(model, texts: list[str], beam_size: int = 1, max_len: int | None = None,
+def decode(model, src_vocab, tgt_vocab, texts: list[str], beam_size: int = 1, max_len: int = 40,
            length_penalty: float = 0.0, batch_size: int = 256) -> tuple[list[str], list[Tensor]]:
-    """Translate ``texts``; returns the outputs and, for each, its attention weights
+    """Translate ``texts`` with the network ``model`` and its vocabularies (beam 0 or 1:
+    greedy); returns the outputs and, for each, its attention weights
     (len(output) + 1, len(text) + 1): rows are the output characters and ``</s>``,
     columns the source characters and the source's ``</s>``."""
-    if not isinstance(beam_size, int) or beam_size < 1:
-        raise InputError(f"beam_size must be a positive integer, got {beam_size!r}")
-    max_len = max_len or model.config.max_len
+    if not isinstance(beam_size, int) or isinstance(beam_size, bool) or beam_size < 0:
+        raise InputError(f"beam must be a non-negative integer (0 or 1: greedy), got {beam_size!r}")
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device
     outs, alphas = [], []
     try:
         with torch.no_grad():
             for i in range(0, len(texts), batch_size):
                 chunk = texts[i : i + batch_size]
-                src, lengths = model.source_batch(chunk)
-                if beam_size == 1:
+                src, lengths = src_vocab.batch(chunk, eos=True)
+                src = src.to(device)
+                if beam_size <= 1:
                     toks, att, _ = greedy_search(model, src, lengths, max_len)
                 else:
                     toks, att, _ = beam_search(model, src, lengths, beam_size, max_len, length_penalty)
                 for b in range(len(chunk)):
                     ids = toks[b].tolist()
                     rows = ids.index(EOS) + 1 if EOS in ids else len(ids)  # through </s>
-                    outs.append(model.tgt_vocab.decode(ids))
+                    outs.append(tgt_vocab.decode(ids))
                     alphas.append(att[b, :rows, : int(lengths[b])].cpu())
     finally:
         model.train(was_training)

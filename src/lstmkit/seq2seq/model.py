@@ -1,4 +1,5 @@
-r"""The encoder-decoder with attention, :class:`Seq2Seq`.
+r"""The encoder-decoder with attention, :class:`Seq2Seq` (the network of
+:class:`~lstmkit.seq2seq.Translator`, which holds the vocabularies and trains it).
 
 Encoder: embeddings -> :class:`lstmkit.LSTM` (optionally bidirectional; padded batches
 run with ``lengths=``, so padding never leaks into the states or the memory). Its outputs
@@ -25,8 +26,7 @@ target vocabulary, L layers.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -34,10 +34,7 @@ from torch import Tensor, nn
 import lstmkit
 from lstmkit.errors import InputError, check_keywords, strict_keywords
 from lstmkit.seq2seq.attention import make_attention
-from lstmkit.seq2seq.vocab import EOS, PAD, Vocab
-from lstmkit.spine.io import load_model, save_model
-
-TASK = "seq2seq"
+from lstmkit.seq2seq.vocab import PAD
 
 
 @strict_keywords
@@ -51,11 +48,10 @@ class Seq2SeqConfig:
     bidirectional: bool = True
     attention: str = "luong"  # "luong" (general) or "bahdanau" (additive)
     dropout: float = 0.0
-    max_len: int = 40  # longest output decoding produces (</s> excluded)
     backend: str = "auto"  # lstmkit backend of the encoder and decoder LSTMs
 
     def __post_init__(self) -> None:
-        for name in ("embedding_dim", "hidden_size", "num_layers", "max_len"):
+        for name in ("embedding_dim", "hidden_size", "num_layers"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
                 raise InputError(f"{name} must be a positive integer, got {v!r}")
@@ -83,42 +79,37 @@ class Memory:
 
 
 class Seq2Seq(nn.Module):
-    """An LSTM encoder-decoder with attention over character vocabularies.
+    """An LSTM encoder-decoder with attention over token ids (``source_size`` and
+    ``target_size`` ids, the four specials of :mod:`lstmkit.seq2seq.vocab` first).
 
-    Example::
-
-        >>> model = lstmkit.Seq2Seq(src_chars, "0123456789-", hidden_size=128, attention="luong")
-        >>> lstmkit.seq2seq.fit(model, sample_pairs, TrainConfig(max_steps=3000))
-        >>> model.translate(["3rd of March 2021"], beam_size=3)
-        ['2021-03-03']
-
-    ``src_vocab``/``tgt_vocab`` are :class:`~lstmkit.seq2seq.Vocab` objects or strings of
-    their characters; the architecture is a :class:`Seq2SeqConfig` or its fields as keywords.
-    Sources get ``</s>`` appended; targets are framed by ``<s>`` ... ``</s>``.
+    The architecture is a :class:`Seq2SeqConfig` or its fields as keywords. Strings in
+    and out, training and decoding: :class:`~lstmkit.seq2seq.Translator`.
     """
 
-    def __init__(self, src_vocab: Vocab | str, tgt_vocab: Vocab | str,
-                 config: Seq2SeqConfig | None = None, **options) -> None:
+    def __init__(self, source_size: int, target_size: int, config: Seq2SeqConfig | None = None,
+                 **options) -> None:
         super().__init__()
         check_keywords(options, [f.name for f in dataclasses.fields(Seq2SeqConfig)], "Seq2Seq")
         if config is not None and options:
             raise InputError("give either a Seq2SeqConfig or its fields as keywords, not both")
         self.config = c = config or Seq2SeqConfig(**options)
-        self.src_vocab = src_vocab if isinstance(src_vocab, Vocab) else Vocab(src_vocab)
-        self.tgt_vocab = tgt_vocab if isinstance(tgt_vocab, Vocab) else Vocab(tgt_vocab)
         D = 2 if c.bidirectional else 1
         H, E, L = c.hidden_size, c.embedding_dim, c.num_layers
         between = c.dropout if L > 1 else 0.0
-        self.src_embed = nn.Embedding(len(self.src_vocab), E, padding_idx=PAD)
+        self.src_embed = nn.Embedding(source_size, E, padding_idx=PAD)
         self.encoder = lstmkit.LSTM(E, H // D, L, batch_first=True, bidirectional=c.bidirectional,
                                     dropout=between, backend=c.backend)
-        self.tgt_embed = nn.Embedding(len(self.tgt_vocab), E, padding_idx=PAD)
+        self.tgt_embed = nn.Embedding(target_size, E, padding_idx=PAD)
         dec_in = E + (H if c.attention == "bahdanau" else 0)
         self.decoder = lstmkit.LSTM(dec_in, H, L, batch_first=True, dropout=between, backend=c.backend)
         self.attention = make_attention(c.attention, H)
         self.combine = nn.Linear(2 * H, H)
-        self.out = nn.Linear(H, len(self.tgt_vocab))
+        self.out = nn.Linear(H, target_size)
         self.drop = nn.Dropout(c.dropout)
+
+    @property
+    def target_size(self) -> int:
+        return self.out.out_features
 
     # ---- encoder --------------------------------------------------------------------
     def encode(self, src: Tensor, lengths: Tensor) -> tuple[Memory, tuple[Tensor, Tensor]]:
@@ -135,16 +126,22 @@ class Seq2Seq(nn.Module):
     def _readout(self, s: Tensor, ctx: Tensor) -> Tensor:
         return self.out(self.drop(torch.tanh(self.combine(torch.cat((ctx, s), -1)))))
 
+    def _decoder_step(self, x: Tensor, state: tuple[Tensor, Tensor]):
+        if torch.jit.is_tracing():  # ONNX export sees the layer's forward, over one step
+            out, state = self.decoder(x.unsqueeze(1), state)
+            return out[:, 0], state
+        return self.decoder.step(x, state)
+
     def step(self, y_prev: Tensor, state: tuple[Tensor, Tensor], mem: Memory):
         """One decoder step: y_prev (B,) ids -> logits (B, V), attention (B, S), new state."""
         e = self.drop(self.tgt_embed(y_prev))  # (B, E)
         if self.config.attention == "luong":
-            s, state = self.decoder.step(e, state)  # (B, H)
+            s, state = self._decoder_step(e, state)  # (B, H)
             ctx, alpha = self.attention(s.unsqueeze(1), mem.keys, mem.memory, mem.mask)
         else:
             query = state[0][-1].unsqueeze(1)  # top layer's s_{t-1}, (B, 1, H)
             ctx, alpha = self.attention(query, mem.keys, mem.memory, mem.mask)
-            s, state = self.decoder.step(torch.cat((e, ctx[:, 0]), -1), state)
+            s, state = self._decoder_step(torch.cat((e, ctx[:, 0]), -1), state)
         return self._readout(s, ctx[:, 0]), alpha[:, 0], state
 
     def forward(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor,
@@ -171,60 +168,6 @@ class Seq2Seq(nn.Module):
                     own = torch.rand(y.shape, device=y.device) >= teacher_forcing
                     y = torch.where(own, lg.argmax(-1), y)
         return torch.stack(logits, 1), torch.stack(alphas, 1)
-
-    # ---- strings in, strings out ------------------------------------------------------
-    def source_batch(self, texts: list[str]) -> tuple[Tensor, Tensor]:
-        """Padded source ids (B, S) with ``</s>`` appended, and lengths (B,)."""
-        src, lengths = self.src_vocab.batch(texts, eos=True)
-        return src.to(self.out.weight.device), lengths
-
-    def target_batch(self, texts: list[str]) -> tuple[Tensor, Tensor]:
-        """Decoder inputs ``<s> y`` and targets ``y </s>``, both (B, T), PAD-filled."""
-        ids, _ = self.tgt_vocab.batch(texts, sos=True, eos=True)
-        ids = ids.to(self.out.weight.device)
-        tgt_in = ids[:, :-1].masked_fill(ids[:, :-1] == EOS, PAD)  # </s> is never an input
-        return tgt_in, ids[:, 1:]
-
-    @torch.no_grad()
-    def translate(self, texts: list[str] | str, beam_size: int = 1, max_len: int | None = None,
-                  length_penalty: float = 0.0):
-        """Decode strings: greedy for ``beam_size`` 1, else beam search. One string in, one
-        out; a list in, a list out."""
-        from lstmkit.seq2seq.decoding import decode
-
-        single = isinstance(texts, str)
-        outs, _ = decode(self, [texts] if single else list(texts), beam_size, max_len, length_penalty)
-        return outs[0] if single else outs
-
-    @torch.no_grad()
-    def attend(self, text: str, beam_size: int = 1) -> tuple[str, Tensor]:
-        """The output for ``text`` and its attention weights (T_out + 1, S + 1): one row
-        per output character and the final ``</s>``, one column per source character
-        and the source's ``</s>``."""
-        from lstmkit.seq2seq.decoding import decode
-
-        outs, alphas = decode(self, [text], beam_size)
-        return outs[0], alphas[0]
-
-    # ---- persistence ----------------------------------------------------------------
-    def save(self, path: str | Path) -> Path:
-        """Save config, vocabularies and weights (lstmkit's saved-model format)."""
-        state = {"src_chars": self.src_vocab.chars, "tgt_chars": self.tgt_vocab.chars}
-        return save_model(path, TASK, asdict(self.config), dict(self.state_dict()), state)
-
-    @classmethod
-    def load(cls, path: str | Path, backend: str | None = None) -> Seq2Seq:
-        """Load a model written by :meth:`save`, in eval mode (``backend`` overrides the
-        saved one)."""
-        cfg, tensors, state, _ = load_model(path, TASK)
-        if backend is not None:
-            cfg["backend"] = backend
-        for key in ("src_chars", "tgt_chars"):
-            if key not in state:
-                raise InputError(f"{path}: the saved state lacks {key!r}; not a seq2seq model")
-        model = cls(state["src_chars"], state["tgt_chars"], Seq2SeqConfig(**cfg))
-        model.load_state_dict(tensors)
-        return model.eval()
 
 
 __all__ = ["Memory", "Seq2Seq", "Seq2SeqConfig"]

@@ -11,9 +11,10 @@ def _label(ch: str) -> str:
     return "␣" if ch == " " else ch
 
 
-def attention_heatmap(model, texts: list[str] | str, path: str | Path, beam_size: int = 1,
+def attention_heatmap(translator, texts: list[str] | str, path: str | Path, beam: int = 0,
                       title: str | None = None) -> Path:
-    """Decode each of ``texts`` and draw its attention weights (one panel per text: rows
+    """Decode each of ``texts`` with the :class:`~lstmkit.seq2seq.Translator` and draw
+    its attention weights (one panel per text: rows
     the output characters and ``</s>``, columns the source characters and ``</s>``) to
     the PNG ``path``."""
     import matplotlib
@@ -21,13 +22,12 @@ def attention_heatmap(model, texts: list[str] | str, path: str | Path, beam_size
     matplotlib.use("Agg")  # files only; never needs a display
     import matplotlib.pyplot as plt
 
-    from lstmkit.seq2seq.decoding import decode
     from lstmkit.spine.io import atomic_write
 
     texts = [texts] if isinstance(texts, str) else list(texts)
     if not texts:
         raise InputError("attention_heatmap needs at least one text")
-    outs, alphas = decode(model, texts, beam_size)
+    outs, alphas = translator._decode(texts, beam, None, 0.0)
     widths = [a.shape[1] for a in alphas]
     fig, axes = plt.subplots(len(texts), 1, figsize=(max(6.0, 0.28 * max(widths) + 2), 3.2 * len(texts)),
                              squeeze=False)
@@ -42,7 +42,7 @@ def attention_heatmap(model, texts: list[str] | str, path: str | Path, beam_size
         ax.set_xlabel(f"source: {text!r}", fontsize=9)
         ax.set_ylabel(f"output: {out!r}", fontsize=9)
         fig.colorbar(im, ax=ax, fraction=0.025, pad=0.01)
-    c = model.config
+    c = translator.config
     fig.suptitle(title or f"Seq2Seq attention ({c.attention}, {'bi' if c.bidirectional else 'uni'}"
                  f"directional encoder, H={c.hidden_size})", fontsize=10)
     fig.tight_layout()
