@@ -17,9 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from lstmkit import backends
-from lstmkit.backends import LayerSpec
-from lstmkit.backends.compiled.streaming import cell_step
-from lstmkit.backends.tools import active_tools
+from lstmkit.backends import LayerSpec, active_tools, cell_step
 from lstmkit.cells import cell_math
 from lstmkit.layers import RefusesQuantization
 from lstmkit.variants import Variants, direction_params, register_direction, reset_variants

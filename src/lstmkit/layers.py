@@ -21,13 +21,10 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from lstmkit import backends
-from lstmkit.backends import LayerSpec
-from lstmkit.backends.compiled.streaming import layer_step
-from lstmkit.backends.tools import active_tools
+from lstmkit.backends import LayerSpec, active_tools, layer_step
 from lstmkit.cells import cell_math
 from lstmkit.recording import active_recorder
 from lstmkit.variants import Variants, direction_params, register_direction, reset_variants
-
 
 #: tools under which reading the lengths' values on the host would break the capture
 #: (a data-dependent branch): the values are then not checked

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from lstmkit.backends.base import DirParams
+from lstmkit.backends import DirParams
 
 LSTM_ONLY = ("peephole", "coupled_gates", "forget_bias", "cell_clip")
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from lstmkit.backends.base import Backend, LayerSpec
+from lstmkit.backends.base import Backend, DirParams, LayerSpec
 from lstmkit.backends.fused import FusedBackend
 from lstmkit.backends.native import NativeBackend
 from lstmkit.backends.reference import ReferenceBackend
@@ -219,5 +219,26 @@ def explain(spec: LayerSpec, x: Tensor) -> list[tuple[str, str | None]]:
     return [(n, _REGISTRY[n].unsupported(spec, x)) for n in names()]
 
 
-__all__ = ["Backend", "LayerSpec", "TRUSTED_UNDER_TOOLS", "active_tools", "register", "names", "get",
-           "select", "unsupported_under", "auto_order", "auto_rule", "explain"]
+# streaming inference, one step at a time: ``cell_step(cell, x, h, c)`` and
+# ``layer_step(layer, x_t, state)`` give the step on the fastest path, or None when no fast
+# path applies (the caller then takes its general path, with the same numbers). The layers
+# call these names, never a backend's own module.
+from lstmkit.backends.compiled.streaming import cell_step, layer_step
+
+__all__ = [
+    "TRUSTED_UNDER_TOOLS",
+    "Backend",
+    "DirParams",
+    "LayerSpec",
+    "active_tools",
+    "auto_order",
+    "auto_rule",
+    "cell_step",
+    "explain",
+    "get",
+    "layer_step",
+    "names",
+    "register",
+    "select",
+    "unsupported_under",
+]
