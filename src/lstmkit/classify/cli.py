@@ -1,18 +1,23 @@
 """``lstmkit classify``: train a sentence classifier, predict, evaluate.
 
-    lstmkit classify train [--data file.tsv] [--seed 0] [--out classify-model]
+    lstmkit classify train [--data file.tsv] [--seed 0] [--out classify-model] [--max-epochs N] ...
     lstmkit classify predict --load classify-model "What a great phone" "Never again"
-    lstmkit classify evaluate --load classify-model --data other.tsv
+    lstmkit classify evaluate --load classify-model [--data other.tsv]
 
 Data files hold one ``sentence<TAB>label`` per line (UTF-8; any labels, at least two
 classes). Without ``--data``, training uses the 3,000 bundled review sentences
 (Kotzias et al. 2015, CC BY 4.0). A seeded, stratified split holds out
-``--test-fraction`` (0.2) for the test figures.
+``--test-fraction`` (0.2) for the test figures; ``evaluate`` without ``--data`` measures
+the bundled sentences' split that ``train --seed S`` held out (``--seed``,
+``--test-fraction``). ``train`` takes the training flags every task takes (``--max-epochs``
+overrides ``--epochs``; ``--checkpoint-dir``/``--resume``; ``--accelerator``/``--devices``/
+``--strategy`` for GPUs and DDP).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 from lstmkit.classify.data import check_labels, read_labelled, sentiment_sentences, stratified_split
@@ -26,6 +31,9 @@ from lstmkit.spine.cli import (
     notes_to_stderr,
     save_on_interrupt,
 )
+from lstmkit.spine.train_flags import add_train_flags, engine_kwargs
+
+BUNDLED = "bundled review sentences (Kotzias et al. 2015)"
 
 
 def format_report(report: dict) -> str:
@@ -41,15 +49,26 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-def train(args: argparse.Namespace) -> int:
-    apply_threads(args)
-    if args.data:
-        texts, labels = read_labelled(args.data)
-        source = args.data
+def _labelled(path: str | None) -> tuple[list[str], list[str], str]:
+    if path:
+        texts, labels = read_labelled(path)
+        source = path
     else:
         texts, labels = sentiment_sentences()
-        source = "bundled review sentences (Kotzias et al. 2015)"
+        source = BUNDLED
     check_labels(labels, source)
+    return texts, labels, source
+
+
+def _first_process() -> bool:
+    # a DDP run re-runs this command in more processes (Lightning sets LOCAL_RANK there):
+    # what is said before the engine knows the ranks is said once
+    return os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"
+
+
+def train(args: argparse.Namespace) -> int:
+    apply_threads(args)
+    texts, labels, source = _labelled(args.data)
     tr_x, tr_y, te_x, te_y = stratified_split(texts, labels, args.test_fraction, args.seed)
     options = {
         k: v
@@ -58,6 +77,8 @@ def train(args: argparse.Namespace) -> int:
             "max_vocab": args.max_vocab,
             "max_length": args.max_length,
             "hidden_size": args.hidden_size,
+            "embedding_dim": args.embedding_dim,
+            "batch_size": args.batch_size,
             "pooling": args.pooling,
             "epochs": args.epochs,
             "seed": args.seed,
@@ -65,23 +86,22 @@ def train(args: argparse.Namespace) -> int:
         }.items()
         if v is not None
     }
-    clf = TextClassifier(**options)
-    print(
-        f"classify: {source}: {len(tr_x)} training / {len(te_x)} test texts, classes "
-        f"{sorted(set(labels))}, split seed {args.seed}",
-        flush=True,
-    )
-    t0 = time.perf_counter()
-
-    with notes_to_stderr("classify"), save_on_interrupt("classify train", estimator_saver(clf, args.out)):
-        clf.fit(
-            tr_x,
-            tr_y,
-            log=lambda r: print(
-                f"epoch {r['epoch']:3d}  train loss {r['train_loss']:.4f}", flush=True
-            ),
+    clf = TextClassifier(**options, **engine_kwargs(args))
+    if _first_process():
+        print(
+            f"classify: {source}: {len(tr_x)} training / {len(te_x)} test texts, classes "
+            f"{sorted(set(labels))}, split seed {args.seed}",
+            flush=True,
         )
-        fit_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    log = None if args.quiet else (
+        lambda r: print(f"epoch {r['epoch']:3d}  train loss {r['train_loss']:.4f}", flush=True))
+    with notes_to_stderr("classify"), save_on_interrupt("classify train", estimator_saver(clf, args.out)):
+        clf.fit(tr_x, tr_y, log=log, resume=args.resume)
+    if not clf.is_global_zero:  # a DDP helper process: the first one reports and saves
+        return 0
+    fit_s = time.perf_counter() - t0
+    with notes_to_stderr("classify"):
         report = clf.evaluate(te_x, te_y)
     print(f"test ({args.test_fraction:.0%} held out, seed {args.seed}; trained in {fit_s:.0f}s):")
     print(format_report(report))
@@ -115,7 +135,12 @@ def _read_lines(path: str) -> list[str]:
 def evaluate(args: argparse.Namespace) -> int:
     apply_threads(args)
     clf = TextClassifier.load(args.load)
-    texts, labels = read_labelled(args.data)
+    if args.data:
+        texts, labels, _ = _labelled(args.data)
+    else:  # the bundled sentences' held-out part, as `train --seed` split them
+        texts, labels, _ = _labelled(None)
+        _, _, texts, labels = stratified_split(texts, labels, args.test_fraction, args.seed)
+        print(f"{BUNDLED}: the {args.test_fraction:.0%} held out with split seed {args.seed}")
     with notes_to_stderr("classify"):
         report = clf.evaluate(texts, labels)
     print(format_report(report))
@@ -132,18 +157,19 @@ def add_parser(subparsers) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     t = sub.add_parser("train", help="train and test on a labelled file (default: bundled reviews)")
-    t.add_argument("--data", help="UTF-8 file of 'sentence<TAB>label' lines")
-    t.add_argument("--test-fraction", type=float, default=0.2)
-    t.add_argument("--seed", type=int, default=0, help="seeds the split and the training (0)")
-    t.add_argument("--out", default="classify-model", help="where to save the model")
-    t.add_argument("--level", choices=("word", "char"))
-    t.add_argument("--max-vocab", type=int)
-    t.add_argument("--max-length", type=int, help="tokens kept per text; longer ones are truncated")
-    t.add_argument("--hidden-size", type=int)
-    t.add_argument("--pooling", choices=("max", "mean", "max_mean", "last"))
-    t.add_argument("--epochs", type=int)
-    t.add_argument("--backend", help="lstmkit backend of the recurrent layer (auto)")
-    add_threads_arg(t)
+    add_train_flags(t, out_default="classify-model",
+                    data_help="UTF-8 file of 'sentence<TAB>label' lines (default: the bundled "
+                              "review sentences); --seed seeds its split and the training")
+    g = t.add_argument_group("the classifier")
+    g.add_argument("--test-fraction", type=float, default=0.2, help="share held out for the test figures (0.2)")
+    g.add_argument("--level", choices=("word", "char"))
+    g.add_argument("--max-vocab", type=int)
+    g.add_argument("--max-length", type=int, help="tokens kept per text; longer ones are truncated")
+    g.add_argument("--embedding-dim", type=int)
+    g.add_argument("--hidden-size", type=int)
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--pooling", choices=("max", "mean", "max_mean", "last"))
+    g.add_argument("--epochs", type=int, help="passes over the data (6); --max-epochs overrides it")
     flags.outputs(t, out="model")
     t.set_defaults(func=train)
 
@@ -158,6 +184,9 @@ def add_parser(subparsers) -> None:
         "evaluate", help="accuracy, macro F1 and confusion matrix on a labelled file"
     )
     e.add_argument("--load", required=True)
-    e.add_argument("--data", required=True)
+    e.add_argument("--data", help="UTF-8 file of 'sentence<TAB>label' lines (default: the bundled "
+                                  "sentences' held-out split, see --seed and --test-fraction)")
+    e.add_argument("--seed", type=int, default=0, help="split seed of the bundled sentences (0)")
+    e.add_argument("--test-fraction", type=float, default=0.2, help="held-out share of the bundled sentences (0.2)")
     add_threads_arg(e)
     e.set_defaults(func=evaluate)

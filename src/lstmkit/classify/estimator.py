@@ -1,24 +1,25 @@
 """``TextClassifier``: sentences in, labels out, through a bidirectional LSTM over each
-sentence's true length. Any number of classes; labels are strings."""
+sentence's true length, trained by the engine (:mod:`lstmkit.spine.engine`). Any number
+of classes; labels are strings, or integers that come back as integers."""
 
 from __future__ import annotations
 
 import dataclasses
-import os
+import hashlib
+import json
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from torch import nn
 from torch.nn import functional as F
 
 from lstmkit.classify.data import check_labels
 from lstmkit.classify.network import TextClassifierNet, TextClassifierNetConfig
 from lstmkit.classify.vocab import TokenVocab, tokenize
-from lstmkit.errors import InputError, TrainingInterrupted, check_estimator_keywords
-from lstmkit.spine import io
+from lstmkit.errors import InputError, TrainingInterrupted
+from lstmkit.spine.estimator import Estimator
 from lstmkit.spine.metrics import classification_report
 
 TASK = "classify"
@@ -44,7 +45,7 @@ class TextClassifierConfig:
     bidirectional: bool = True
     pooling: str = "max"
     dropout: float = 0.4
-    epochs: int = 6
+    epochs: int = 6  # the engine's max_epochs unless max_epochs= is given
     batch_size: int = 32
     lr: float = 1e-2  # peak of a one-cycle schedule
     weight_decay: float = 1e-4
@@ -108,14 +109,26 @@ def _check_texts(texts, what: str = "texts") -> list[str]:
     return texts
 
 
-class TextClassifier:
+def _digest(*parts) -> str:
+    """A short digest of texts and labels (what a resumed run must be trained on)."""
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(json.dumps(part, ensure_ascii=False).encode("utf-8"))
+        h.update(b"\x00")
+    return h.hexdigest()[:16]
+
+
+class TextClassifier(Estimator):
     """A sentence classifier: a word (or character) vocabulary with an unknown token and a
     size limit, embeddings, a bidirectional LSTM over each sentence's true length
     (``lengths=``, so padding never leaks), pooling over time and a linear head.
 
     Args: the fields of :class:`TextClassifierConfig` (``level="word", max_vocab=20000,
-    max_length=200, hidden_size=64, pooling="max", epochs=6, seed=0``...); other keywords
-    go to the lstmkit layer (``backend=``, LSTM variants).
+    max_length=200, hidden_size=64, pooling="max", epochs=6, seed=0``...); the engine's
+    settings (``max_epochs`` (default ``epochs``), ``max_steps``, ``max_time``,
+    ``accelerator``, ``devices``, ``strategy``, ``precision``, ``gradient_clip_val``
+    (default 5), ``checkpoint_dir``, ``verbose``...); other keywords go to the lstmkit
+    layer (``backend=``, LSTM variants).
 
     Example::
 
@@ -125,17 +138,46 @@ class TextClassifier:
         >>> clf.evaluate(test_texts, test_labels)["accuracy"]
     """
 
-    def __init__(self, **kwargs):
-        fields = {f.name for f in dataclasses.fields(TextClassifierConfig)}
-        check_estimator_keywords(kwargs, fields, "TextClassifier")
-        known = {k: v for k, v in kwargs.items() if k in fields}
-        options = dict(known.pop("layer_options", {"backend": "auto"}))
-        options.update({k: v for k, v in kwargs.items() if k not in fields})
-        self.config = TextClassifierConfig(**known, layer_options=options)
+    TASK = TASK
+    Config = TextClassifierConfig
+    LAYER_OPTIONS = True
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
         self.vocab: TokenVocab | None = None
-        self.classes_: list[str] = []
+        self.classes_: list = []
         self.model: TextClassifierNet | None = None
-        self.history: list[dict] = []
+        self.is_global_zero = True
+
+    # ---- the Estimator hooks ------------------------------------------------------------
+    def _network(self):
+        return self.model
+
+    def _state(self) -> dict:
+        return {"vocab": self.vocab.to_state(), "classes": list(self.classes_)}
+
+    def _restore(self, state: dict) -> None:
+        self.vocab = TokenVocab.from_state(state["vocab"])
+        self.classes_ = list(state["classes"])
+        self.model = TextClassifierNet(self.config.net_config(len(self.vocab), len(self.classes_)))
+
+    def export_spec(self):
+        """The whole network as one graph: ``tokens`` (batch, time) int64 (0 = padding)
+        and ``lengths`` (batch,) int64 in, ``logits`` (batch, classes) out; the metadata
+        holds the network's config (``lstmkit.config``) and what turns text into tokens
+        and logits into labels (``lstmkit.state``: vocabulary, classes in logit order,
+        ``level``, ``lowercase``, ``max_length``)."""
+        from lstmkit.export.tasks import ExportSpec
+
+        self._require_fitted()
+        net, c = self.model, self.config
+        example = (torch.randint(1, net.config.vocab_size, (3, 6)), torch.tensor([6, 2, 4]))
+        axes = {"tokens": {0: "batch", 1: "time"}, "lengths": {0: "batch"}, "logits": {0: "batch"}}
+        state = {"vocab": self.vocab.to_state(), "classes": list(self.classes_), "level": c.level,
+                 "lowercase": c.lowercase, "max_length": c.max_length}
+        meta = {"lstmkit.task": TASK, "lstmkit.config": json.dumps(net.config.to_dict()),
+                "lstmkit.state": json.dumps(state)}
+        return ExportSpec(net, example, ["tokens", "lengths"], ["logits"], axes, meta)
 
     # ---- preprocessing ------------------------------------------------------------------
     def _encode(self, texts: list[str]) -> list[list[int]]:
@@ -173,6 +215,16 @@ class TextClassifier:
             )
         return [index[y] for y in labels]
 
+    def _collate(self, seqs: list[list[int]], y: torch.Tensor) -> Callable:
+        """The engine's ``collate(indices) -> (tokens, lengths, labels)``: the texts of a
+        batch padded to its longest."""
+
+        def collate(idx: list[int]):
+            tokens, lengths = self._pad([seqs[i] for i in idx])
+            return tokens, lengths, y[idx]
+
+        return collate
+
     # ---- training -----------------------------------------------------------------------
     def fit(
         self,
@@ -182,10 +234,20 @@ class TextClassifier:
         val_texts: Sequence[str] | None = None,
         val_labels: Sequence | None = None,
         log: Callable[[dict], None] | None = None,
+        resume: bool = False,
     ) -> TextClassifier:
-        """Build the vocabulary from ``texts`` and train a fresh network for ``epochs``.
-        Labels are compared as strings. With ``val_texts``/``val_labels``, ``log`` gets the
-        validation accuracy after each epoch (it is never used to pick a model)."""
+        """Build the vocabulary from ``texts`` and train a fresh network for ``epochs``
+        (or the engine's ``max_epochs``/``max_steps``). Labels are compared as strings;
+        integer labels come back from :meth:`predict` as integers.
+
+        With ``val_texts``/``val_labels`` the validation loss and accuracy are measured
+        after each epoch and the weights of the epoch with the lowest validation loss are
+        kept (the engine's rule). ``log(row)`` gets each epoch's row of :attr:`history`
+        (``epoch``, ``train_loss``, and ``val_loss``/``val_accuracy`` with a validation
+        set). ``resume=True`` continues an interrupted run from ``checkpoint_dir``."""
+        from lstmkit.classify.training import CLIP, EpochRows, LengthBuckets, recipe
+        from lstmkit.spine.engine import IndexData, TaskModule, fit_module
+
         c = self.config
         texts = _check_texts(texts)
         labels = _plain_labels(labels)
@@ -194,7 +256,10 @@ class TextClassifier:
                 f"expected one label per text, got {len(texts)} texts and {len(labels)} labels"
             )
         check_labels([str(y) for y in labels], "the training labels")
-        torch.manual_seed(c.seed)
+        if (val_texts is None) != (val_labels is None):
+            raise InputError("give both val_texts and val_labels, or neither")
+        if resume and self.trainer_kwargs.get("checkpoint_dir") is None:
+            raise InputError("resume=True needs checkpoint_dir: the run to resume wrote its checkpoints there")
         # integer labels stay integers (in numeric order); any others are compared as text
         ints = all(isinstance(y, int) for y in labels)
         self.classes_ = sorted(set(labels)) if ints else sorted({str(y) for y in labels})
@@ -202,64 +267,57 @@ class TextClassifier:
         self.vocab = TokenVocab.build(docs, c.max_vocab, c.min_freq)
         seqs = self._encode(texts)
         y = torch.tensor(self._label_ids(labels, len(texts), "the training data"))  # by str(label)
+        data_parts = [texts, [str(v) for v in labels]]
+        n_val, val_collate = 0, None
+        if val_texts is not None:
+            vx = _check_texts(val_texts, "val_texts")
+            vy = self._label_ids(_plain_labels(val_labels), len(vx), "the validation data")
+            order = sorted(range(len(vx)), key=lambda i: len(vx[i]))  # similar lengths together
+            vseqs = self._encode([vx[i] for i in order])
+            n_val, val_collate = len(vx), self._collate(vseqs, torch.tensor([vy[i] for i in order]))
+            data_parts += [vx, [str(v) for v in val_labels]]
+        torch.manual_seed(c.seed)  # the initial weights
         self.model = TextClassifierNet(c.net_config(len(self.vocab), len(self.classes_)))
-        opt = torch.optim.AdamW(self.model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
-        gen = torch.Generator().manual_seed(c.seed)
-        steps_per_epoch = -(-len(seqs) // c.batch_size)
-        sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=c.lr, total_steps=c.epochs * steps_per_epoch, pct_start=0.1
-        )
-        self.history = []
-        updates = 0
+
+        def loss(net, batch):
+            tokens, lengths, target = batch
+            return F.cross_entropy(net(tokens, lengths), target)
+
+        def validate(net, batch):
+            tokens, lengths, target = batch
+            logits = net(tokens, lengths)
+            return {"loss": F.cross_entropy(logits, target),
+                    "accuracy": (logits.argmax(-1) == target).float().mean()}
+
+        module = TaskModule(self.model, loss, recipe(c.lr, c.weight_decay), validate)
+        data = IndexData(len(seqs), self._collate(seqs, y), c.batch_size, c.seed,
+                         n_val=n_val, val_collate=val_collate)
+        data.sampler = LengthBuckets([len(q) for q in seqs], c.batch_size, c.seed)
+        engine = self._engine_kwargs(max_epochs=c.epochs, gradient_clip_val=CLIP)
+        rows = EpochRows(log)
+        engine["callbacks"] = [*(engine.get("callbacks") or []), rows]
+        fingerprint = {**dataclasses.asdict(c), "data": _digest(*data_parts),
+                       "max_epochs": engine.get("max_epochs"), "max_steps": engine.get("max_steps")}
+        self.history, self.resumed_from = [], None
         try:
-            for epoch in range(c.epochs):
-                self.model.train()
-                total = 0.0
-                for idx in self._batches([len(q) for q in seqs], gen):
-                    tokens, lengths = self._pad([seqs[j] for j in idx])
-                    loss = F.cross_entropy(self.model(tokens, lengths), y[idx])
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
-                    opt.step()
-                    sched.step()
-                    updates += 1
-                    total += loss.item() * len(idx)
-                row = {"epoch": epoch + 1, "train_loss": total / len(seqs)}
-                if val_texts is not None:
-                    row["val_accuracy"] = self.evaluate(val_texts, val_labels)["accuracy"]
-                self.history.append(row)
-                if log is not None:
-                    log(row)
-        except KeyboardInterrupt:
-            self.model.eval()
-            raise TrainingInterrupted(updates, self.history, "update") from None
-        self.model.eval()
+            outcome = fit_module(module, data, seed=c.seed, has_val=n_val > 0, resume=resume,
+                                 fingerprint=fingerprint, **engine)
+        except TrainingInterrupted as exc:  # Ctrl-C: keep what was learned, usable and savable
+            self.model = module.net.cpu().eval()
+            self.history = list(rows.rows)
+            exc.result = self
+            raise
+        self.model = module.net.cpu().eval()
+        self.history = list(rows.rows)
+        self.resumed_from = outcome.resumed_from
+        self.is_global_zero = outcome.is_global_zero
         return self
 
-    def _batches(self, lengths: list[int], gen: torch.Generator) -> list[list[int]]:
-        """Shuffled batches of similar lengths: each block of 32 batches' worth of shuffled
-        texts is sorted by length before it is cut, so a batch runs about as many steps as
-        its texts have tokens, not as many as the longest text of a random draw."""
-        B = self.config.batch_size
-        order = torch.randperm(len(lengths), generator=gen).tolist()
-        batches = []
-        for start in range(0, len(order), 32 * B):
-            block = sorted(order[start : start + 32 * B], key=lengths.__getitem__)
-            batches += [block[i : i + B] for i in range(0, len(block), B)]
-        return [batches[k] for k in torch.randperm(len(batches), generator=gen).tolist()]
-
     # ---- prediction ---------------------------------------------------------------------
-    def _require_model(self) -> None:
-        if self.model is None:
-            raise InputError(
-                "this TextClassifier is not trained: call fit(texts, labels) or load(dir) first"
-            )
-
     @torch.inference_mode()
     def predict_proba(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
         """(N, C) class probabilities; columns follow ``classes_``."""
-        self._require_model()
+        self._require_fitted()
         seqs = self._encode(_check_texts(texts))
         self.model.eval()
         order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))  # similar lengths together
@@ -278,30 +336,8 @@ class TextClassifier:
     def evaluate(self, texts: Sequence[str], labels: Sequence) -> dict:
         """``{"accuracy", "macro_f1", "confusion_matrix", "labels", "n"}``; the matrix's
         rows are true labels and its columns predictions, both in ``labels`` order."""
-        self._require_model()
+        self._require_fitted()
         texts = _check_texts(texts)
-        true = self._label_ids(labels, len(texts), "the evaluation data")
+        true = self._label_ids(_plain_labels(labels), len(texts), "the evaluation data")
         pred = self.predict_proba(texts).argmax(axis=1).tolist()
         return classification_report(true, pred, [str(c) for c in self.classes_])
-
-    # ---- persistence --------------------------------------------------------------------
-    def save(self, path: str | os.PathLike):
-        """Write the classifier to the directory ``path`` (config.json + model.safetensors)."""
-        self._require_model()
-        state = {"vocab": self.vocab.to_state(), "classes": self.classes_, "history": self.history}
-        return io.save_model(
-            path, TASK, dataclasses.asdict(self.config), self.model.state_dict(), state
-        )
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> TextClassifier:
-        """A classifier saved by :meth:`save`."""
-        config, tensors, state, _ = io.load_model(path, TASK)
-        self = cls(**config)
-        self.vocab = TokenVocab.from_state(state["vocab"])
-        self.classes_ = list(state["classes"])
-        self.history = list(state.get("history", []))
-        self.model = TextClassifierNet(self.config.net_config(len(self.vocab), len(self.classes_)))
-        io.load_weights(self.model, tensors, path)
-        self.model.eval()
-        return self

@@ -142,12 +142,7 @@ def task_spec(obj) -> ExportSpec | None:
         return forecast_spec(obj, None)
     if name == "TextGenerator" and isinstance(getattr(obj, "model", None), CharLM):
         return _charlm_spec(obj.model, {"vocab": obj.vocab.to_state(), "counts": list(obj.counts)})
-    if name == "TextClassifier" and isinstance(getattr(obj, "model", None), TextClassifierNet):
-        c = obj.config
-        state = {"vocab": obj.vocab.to_state(), "classes": list(obj.classes_), "level": c.level,
-                 "lowercase": c.lowercase, "max_length": c.max_length}
-        return _classifier_spec(obj.model, state)
-    if name in ("TextGenerator", "TextClassifier"):
+    if name == "TextGenerator":
         from lstmkit.errors import InputError
 
         raise InputError(f"this {name} has no trained network to export: fit or load it first")
