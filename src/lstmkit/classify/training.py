@@ -8,7 +8,6 @@ from collections.abc import Callable
 
 import lightning as L
 import torch
-from torch import nn
 
 from lstmkit.spine.engine import EpochSampler, one_cycle
 
@@ -53,20 +52,8 @@ class LengthBuckets(EpochSampler):
 
 def recipe(lr: float, weight_decay: float) -> Callable:
     """AdamW (every parameter decayed) under a one-cycle learning rate peaking at ``lr``
-    after ``PCT_START`` of the run, stepped once per optimiser step.
-
-    torch's OneCycleLR divides by ``pct_start x total_steps - 1``, which is zero when the
-    warm-up is exactly one step (``total_steps`` 10 at 0.1: e.g. 300 texts, batch 32, one
-    epoch); there the warm-up is shortened by a hair, so the run starts at the peak as
-    every shorter run does."""
-
-    def configure(net: nn.Module, total_steps: int):
-        pct = PCT_START
-        if float(pct * max(2, total_steps)) - 1 == 0:
-            pct *= 1 - 1e-6
-        return one_cycle("adamw", lr, weight_decay, pct_start=pct)(net, total_steps)
-
-    return configure
+    after ``PCT_START`` of the run, stepped once per optimiser step."""
+    return one_cycle("adamw", lr, weight_decay, pct_start=PCT_START)
 
 
 class EpochRows(L.Callback):

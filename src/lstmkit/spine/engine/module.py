@@ -36,8 +36,12 @@ def one_cycle(optimizer: str = "adamw", lr: float = 3e-3, weight_decay: float = 
                               {"params": keep, "weight_decay": 0.0}) if g["params"]]
         cls = torch.optim.AdamW if optimizer == "adamw" else torch.optim.Adam
         opt = cls(groups, lr=lr, betas=betas)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(2, total_steps),
-                                                    pct_start=pct_start)
+        total = max(2, total_steps)
+        # torch's OneCycleLR divides by pct_start x total - 1, zero for a warm-up of exactly
+        # one step (e.g. 10 steps at 0.1): shorten it by a hair, so that such a run starts
+        # at the peak as every shorter one does
+        pct = pct_start * (1 - 1e-6) if float(pct_start * total) - 1 == 0 else pct_start
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total, pct_start=pct)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     return configure
