@@ -18,7 +18,7 @@ from lstmkit.textgen import TextGenerator, shakespeare, split_text
 seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 60.0
 train, val = split_text(shakespeare(), 0.1)
 gen = TextGenerator(hidden_size=256, seed=0).fit(train, max_time=seconds)
-print(f"validation: {gen.evaluate(val):.3f} bits per character")
+print(f"validation: {gen.evaluate(val)['bits_per_char']:.3f} bits per character")
 to_onnx(gen, "textgen.onnx")
 
 # ---- from here on, only onnxruntime and numpy: what a deployment needs ----

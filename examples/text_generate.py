@@ -21,7 +21,7 @@ gen.fit(
         f"{r['train_time']:6.0f}s  train {r['train_bpc']:.3f}  val {r['val_bpc']:.3f} bits/char"
     ),
 )
-print(f"validation: {gen.evaluate(val):.3f} bits per character")
+print(f"validation: {gen.evaluate(val)['bits_per_char']:.3f} bits per character")
 
 # streaming: the prompt is read once, then one recurrent step per character
 for ch in gen.stream("ROMEO:\n", length=400, temperature=0.8, seed=1):

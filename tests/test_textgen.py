@@ -1,5 +1,7 @@
 """TextGenerator: TBPTT training that carries the state, bits per character, streaming
-generation (one step per character, the same state as a full pass), save/load, bad input.
+generation (one step per character, the same state as a full pass), save/load, bad input;
+the engine's side: checkpoints and an exact resume (in process, and under ``-m slow``
+through the CLI after a SIGKILL), budgets, keywords, the estimator's report.
 
 A small model trains on 200,000 characters of tiny Shakespeare for 200 batches (about
 10 s on 2 cores) and must beat what character pairs alone can do. Under ``-m slow`` the
@@ -45,7 +47,7 @@ def trained(corpus):
 
 def test_learns_more_than_character_pairs(trained, corpus):
     _, held_out = corpus
-    bpc = trained.evaluate(held_out)
+    bpc = trained.evaluate(held_out)["bits_per_char"]
     assert bpc < BIGRAM_BITS - 0.3, f"held-out {bpc:.3f} bits/char, expected < {BIGRAM_BITS - 0.3}"
     assert trained.history[-1]["step"] == 200
     # the layer is lstmkit's, not torch.nn's
@@ -116,7 +118,7 @@ def test_unknown_prompt_characters_are_skipped_and_reported(trained):
         out = trained.generate("Romé€o", 30, temperature=0)
     assert out == trained.generate("Romo", 30, temperature=0)
     with pytest.warns(UnknownCharactersWarning, match="scored as 'unknown'"):
-        assert math.isfinite(trained.evaluate("Romeo é Juliet"))
+        assert math.isfinite(trained.evaluate("Romeo é Juliet")["bits_per_char"])
 
 
 def test_save_and_load_round_trip(trained, corpus, tmp_path):
@@ -124,9 +126,7 @@ def test_save_and_load_round_trip(trained, corpus, tmp_path):
     back = TextGenerator.load(tmp_path / "lm")
     assert back.config == trained.config and back.vocab.chars == trained.vocab.chars
     assert back.generate("To be", 50, seed=2) == trained.generate("To be", 50, seed=2)
-    assert back.evaluate(corpus[1][:3000]) == pytest.approx(
-        trained.evaluate(corpus[1][:3000]), abs=1e-9
-    )
+    assert back.evaluate(corpus[1][:3000]) == pytest.approx(trained.evaluate(corpus[1][:3000]), abs=1e-9)
     assert back.history == trained.history
 
 
@@ -144,12 +144,12 @@ def test_dynamic_evaluation_adapts_to_the_text_and_leaves_the_model_alone(traine
     passage = "Zorbax the unbeloved quoth: my quixotic zephyr, bring the jewel to Qwil! "
     text = passage * 3
     before = {k: v.clone() for k, v in trained.model.state_dict().items()}
-    static = trained.evaluate(text)
-    dynamic = trained.evaluate(text, dynamic=DynamicEval(lr=0.2, decay=1e-3, steps=25))
+    static = trained.evaluate(text)["bits_per_char"]
+    dynamic = trained.evaluate(text, dynamic=DynamicEval(lr=0.2, decay=1e-3, steps=25))["bits_per_char"]
     assert dynamic < static - 0.3, f"dynamic {dynamic:.3f} bpc, static {static:.3f}"
     for k, v in trained.model.state_dict().items():
         assert torch.equal(v, before[k]), f"{k} changed by dynamic evaluation"
-    assert trained.evaluate(text) == pytest.approx(static, abs=1e-12)
+    assert trained.evaluate(text)["bits_per_char"] == pytest.approx(static, abs=1e-12)
 
 
 def test_dynamic_evaluation_rejects_bad_settings(trained):
@@ -248,5 +248,127 @@ def test_default_recipe_beats_the_plain_model_on_its_10_minute_step_count():
     so that the check does not depend on the machine's speed or load."""
     train, val = split_text(shakespeare(), 0.1)
     gen = TextGenerator(seed=0).fit(train, max_steps=RECIPE_STEPS_IN_10_MINUTES)
-    bpc = gen.evaluate(val)
+    bpc = gen.evaluate(val)["bits_per_char"]
     assert bpc < PLAIN_MODEL_BITS_IN_10_MINUTES, f"{bpc:.3f} bits/char on the validation text"
+
+
+# ---- the engine: checkpoints, resume, the estimator contract's shape -------------------
+SMALL = {"hidden_size": 16, "embedding_dim": 8, "batch_size": 4, "seq_len": 16, "lr": 1e-2, "warmup_steps": 5,
+         "eval_every": 1e9}
+
+
+def test_a_resumed_run_continues_exactly_where_the_interrupted_one_stopped(tmp_path):
+    """An interrupted run (Ctrl-C at step 23, its last checkpoint at step 20) resumed
+    from its checkpoint ends where an uninterrupted one does: the same steps, characters,
+    history length and validation loss (the carried state, the streams' position, the
+    optimiser and the random generators all come back)."""
+    train, val = split_text(shakespeare()[:12_000], 0.1)
+    whole = TextGenerator(**SMALL, verbose=False).fit(train, max_steps=60, val_text=val)
+
+    ckpt = tmp_path / "ckpt"
+    calls = {"n": 0}
+    forward = lstmkit.textgen.estimator.CharLM.forward
+
+    def stop_at_23(self, x, state=None):
+        if self.training:
+            calls["n"] += 1
+            if calls["n"] == 24:
+                raise KeyboardInterrupt
+        return forward(self, x, state)
+
+    gen = TextGenerator(**SMALL, verbose=False, checkpoint_dir=ckpt, checkpoint_every_n_steps=10)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(lstmkit.textgen.estimator.CharLM, "forward", stop_at_23)
+        with pytest.raises(KeyboardInterrupt):
+            gen.fit(train, max_steps=60, val_text=val)
+    again = TextGenerator(**SMALL, verbose=False, checkpoint_dir=ckpt, checkpoint_every_n_steps=10)
+    again.fit(train, max_steps=60, val_text=val, resume=True)
+    assert again.resumed_from["step"] == 20
+    a, b = whole.history[-1], again.history[-1]
+    assert (b["step"], b["chars"]) == (a["step"], a["chars"]) == (60, 60 * 4 * 16)
+    assert b["val_bpc"] == pytest.approx(a["val_bpc"], abs=1e-6)
+    for k, v in whole.model.state_dict().items():
+        torch.testing.assert_close(again.model.state_dict()[k], v, rtol=1e-5, atol=1e-6)
+
+
+def test_resume_refuses_a_checkpoint_of_other_settings_or_text(tmp_path):
+    text = shakespeare()[:6_000]
+    ckpt = tmp_path / "ckpt"
+    TextGenerator(**SMALL, verbose=False, checkpoint_dir=ckpt, checkpoint_every_n_steps=5).fit(text, max_steps=5)
+    with pytest.raises(InputError, match="differs in: config"):
+        TextGenerator(**{**SMALL, "hidden_size": 12}, verbose=False, checkpoint_dir=ckpt).fit(
+            text, max_steps=5, resume=True)
+    with pytest.raises(InputError, match="differs in: text"):
+        TextGenerator(**SMALL, verbose=False, checkpoint_dir=ckpt).fit(text[:-1], max_steps=5, resume=True)
+    with pytest.raises(InputError, match="no last.ckpt"):
+        TextGenerator(**SMALL, verbose=False, checkpoint_dir=tmp_path).fit(text, max_steps=5, resume=True)
+
+
+def test_engine_budgets_and_keywords():
+    text = shakespeare()[:6_000]  # 5,999 targets / 4 streams / 16 = 94 steps a pass
+    gen = TextGenerator(**SMALL, verbose=False, max_epochs=1).fit(text)
+    assert gen.history[-1]["step"] == 94
+    gen = TextGenerator(**SMALL, verbose=False, max_steps=7).fit(text)
+    assert gen.history[-1]["step"] == 7
+    assert TextGenerator(**SMALL, verbose=False, max_steps=7).fit(text, max_steps=3).history[-1]["step"] == 3
+    with pytest.raises(InputError, match="not accumulate_grad_batches"):
+        TextGenerator(accumulate_grad_batches=2)
+    with pytest.raises(TypeError, match="did you mean 'max_steps'"):
+        TextGenerator(max_step=2)
+
+
+def test_evaluate_is_a_report_and_predict_generates(trained, corpus):
+    report = trained.evaluate(corpus[1][:3000])
+    assert set(report) == {"bits_per_char", "nats_per_char", "characters"} and report["characters"] == 2999
+    assert report["nats_per_char"] == pytest.approx(report["bits_per_char"] * math.log(2))
+    assert trained.predict("KING", 30, temperature=0.8, seed=4) == trained.generate("KING", 30, 0.8, seed=4)
+
+
+def _cli(args):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "lstmkit.cli", "textgen", "train", *map(str, args)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _final_bpc(out: str) -> float:
+    import re
+
+    return float(re.search(r"validation: ([0-9.]+) bits/char", out).group(1))
+
+
+@pytest.mark.slow
+def test_cli_killed_with_sigkill_resumes_to_the_same_validation_loss(tmp_path):
+    """``textgen train`` killed (SIGKILL) after its first checkpoint and run again with
+    ``--resume`` ends at the same step with the validation loss of an uninterrupted run
+    (one process, the same seed: within 2%; in practice the same figure)."""
+    import re
+    import signal
+    import time
+
+    data = tmp_path / "tiny.txt"
+    data.write_text(shakespeare()[:20_000], encoding="utf-8")
+    args = ["--data", data, "--max-steps", 300, "--max-time", 0, "--hidden-size", 32, "--embedding-dim", 8,
+            "--batch-size", 4, "--seq-len", 16, "--sample-length", 0, "--seed", 1, "--threads", 1]
+    whole = _cli([*args, "--out", tmp_path / "whole"])
+    out, err = whole.communicate(timeout=600)
+    assert whole.returncode == 0, err[-2000:]
+
+    ckpt = tmp_path / "ckpt"
+    run = _cli([*args, "--out", tmp_path / "killed", "--checkpoint-dir", ckpt, "--checkpoint-every", 20])
+    deadline = time.monotonic() + 300
+    while not (ckpt / "last.ckpt").exists() and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert run.poll() is None, "the run ended before its first checkpoint"
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    again = _cli([*args, "--out", tmp_path / "killed", "--checkpoint-dir", ckpt, "--resume"])
+    out2, err2 = again.communicate(timeout=600)
+    assert again.returncode == 0, err2[-2000:]
+    assert re.search(r"resumed from step \d+", err2), err2[-2000:]
+    steps = [int(re.findall(r"done: step (\d+)", e)[-1]) for e in (err, err2)]
+    assert steps == [300, 300]
+    assert _final_bpc(out2) == pytest.approx(_final_bpc(out), rel=0.02)

@@ -4,7 +4,7 @@ truncated backpropagation through time, its vocabulary and the bundled corpus; t
 
 from lstmkit.textgen.data import shakespeare, split_text
 from lstmkit.textgen.estimator import TextGenerator, TextGeneratorConfig, UnknownCharactersWarning
-from lstmkit.textgen.training import DynamicEval
+from lstmkit.textgen.scoring import DynamicEval
 from lstmkit.textgen.vocab import CharVocab
 
 __all__ = [

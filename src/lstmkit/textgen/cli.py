@@ -1,17 +1,21 @@
-"""``lstmkit textgen``: train a character language model, sample from it, score a text.
+"""``lstmkit textgen``: train a character language model, generate from it, score a text.
 
     lstmkit textgen train [--data file.txt] [--max-time 600] [--out textgen-model]
-    lstmkit textgen sample --load textgen-model --prompt "ROMEO:" --length 300
-    lstmkit textgen evaluate --load textgen-model --data other.txt [--dynamic]
+    lstmkit textgen predict --load textgen-model --prompt "ROMEO:" --length 300   (alias: sample)
+    lstmkit textgen evaluate --load textgen-model [--data other.txt] [--dynamic]
 
-Without ``--data``, training uses the bundled tiny Shakespeare; the first 90% trains,
-the last 10% validates (``--val-fraction``).
+``train`` takes the flags every task's train takes (``--max-steps``, ``--accelerator``,
+``--devices``, ``--strategy ddp``, ``--precision``, ``--checkpoint-dir``, ``--resume``,
+...; its default budget is 600 seconds of training). Without ``--data``, training uses
+the bundled tiny Shakespeare; the first 90% trains, the last 10% validates
+(``--val-fraction``); ``evaluate`` without ``--data`` scores that same last 10%.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 
@@ -24,15 +28,21 @@ from lstmkit.spine.cli import (
     save_on_interrupt,
 )
 from lstmkit.spine.text import read_text
+from lstmkit.spine.train_flags import add_train_flags, engine_kwargs
+from lstmkit.spine.train_flags import apply_threads as apply_train_threads
 from lstmkit.textgen.data import shakespeare, split_text
 from lstmkit.textgen.estimator import TextGenerator
 from lstmkit.textgen.plot import plot_lm_curve
 
 LN2 = math.log(2.0)
+MAX_TIME = 600.0  # seconds: train's default budget
 DYNAMIC_HELP = (
     "score with dynamic evaluation: the weights keep adapting to the text as it is read, "
     "each character still predicted before it is seen (Krause et al. 2018)"
 )
+# the model's own flags, passed to TextGenerator when given
+MODEL_FLAGS = ("hidden_size", "num_layers", "cell", "embedding_dim", "dropout", "batch_size", "seq_len",
+               "lr", "weight_decay", "eval_every", "seed", "backend", "layer_norm")
 
 
 def _fmt(row: dict) -> str:
@@ -45,52 +55,42 @@ def _fmt(row: dict) -> str:
     return s + ("  [final, whole validation text]" if row.get("final") else "")
 
 
+def _first_process() -> bool:
+    """Whether this is the first process of a run (before Lightning has started: a DDP
+    process it launched, torchrun or SLURM says its rank in the environment)."""
+    for name in ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK"):
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name]) == 0
+    return True
+
+
 def train(args: argparse.Namespace) -> int:
-    apply_threads(args)
+    apply_train_threads(args)
     text = read_text(args.data) if args.data else shakespeare()
     train_text, val_text = split_text(text, args.val_fraction)
     source = args.data or "tiny Shakespeare (bundled)"
-    options = {
-        k: v
-        for k, v in {
-            "hidden_size": args.hidden_size,
-            "num_layers": args.num_layers,
-            "cell": args.cell,
-            "embedding_dim": args.embedding_dim,
-            "dropout": args.dropout,
-            "batch_size": args.batch_size,
-            "seq_len": args.seq_len,
-            "lr": args.lr,
-            "weight_decay": args.weight_decay,
-            "eval_every": args.eval_every,
-            "seed": args.seed,
-            "backend": args.backend,
-            "layer_norm": args.layer_norm,
-        }.items()
-        if v is not None
-    }
-    gen = TextGenerator(**options)
+    options = {k: getattr(args, k) for k in MODEL_FLAGS if getattr(args, k, None) is not None}
+    engine = engine_kwargs(args)
+    gen = TextGenerator(**options, **engine)
     c = gen.config
-    max_time = args.max_time if args.max_time > 0 else None
-    print(
-        f"textgen: {source}: {len(train_text):,} training / {len(val_text):,} validation characters; "
-        f"{c.cell} {c.num_layers}x{c.hidden_size}"
-        f"{', layer norm' if c.layer_options.get('layer_norm') else ''}, dropout {c.dropout:g}, "
-        f"batch {c.batch_size}x{c.seq_len}, lr {c.lr:g}, weight decay {c.weight_decay:g}, "
-        f"seed {c.seed}; budget: {f'{max_time:g}s' if max_time else 'no time limit'}"
-        f"{f', {args.max_steps} steps' if args.max_steps else ''}",
-        flush=True,
-    )
-    t0 = time.perf_counter()
-
-    with notes_to_stderr("textgen"), save_on_interrupt("textgen train", estimator_saver(gen, args.out)):
-        gen.fit(
-            train_text,
-            max_steps=args.max_steps,
-            max_time=max_time,
-            val_text=val_text,
-            log=lambda row: print(_fmt(row), flush=True),
+    steps, seconds = engine.get("max_steps"), engine.get("max_time")
+    budget = (f"{seconds:g}s" if seconds else "no time limit") + (f", {steps} steps" if steps else "") \
+        + (f", {args.max_epochs} pass{'es' if args.max_epochs != 1 else ''}" if args.max_epochs else "")
+    if _first_process():
+        print(
+            f"textgen: {source}: {len(train_text):,} training / {len(val_text):,} validation characters; "
+            f"{c.cell} {c.num_layers}x{c.hidden_size}"
+            f"{', layer norm' if c.layer_options.get('layer_norm') else ''}, dropout {c.dropout:g}, "
+            f"batch {c.batch_size}x{c.seq_len}, lr {c.lr:g}, weight decay {c.weight_decay:g}, "
+            f"seed {c.seed}; budget: {budget}",
+            flush=True,
         )
+    t0 = time.perf_counter()
+    show = None if args.quiet else (lambda row: print(_fmt(row), flush=True))
+    with notes_to_stderr("textgen"), save_on_interrupt("textgen train", estimator_saver(gen, args.out)):
+        gen.fit(train_text, val_text=val_text, log=show, resume=args.resume)
+        if not gen.is_global_zero:  # another DDP process: the first one reports and saves
+            return 0
         final = gen.history[-1]
         print(
             f"validation: {final['val_bpc']:.3f} bits/char = {final['val_bpc'] * LN2:.3f} nats/char "
@@ -98,7 +98,7 @@ def train(args: argparse.Namespace) -> int:
             f"validation), {final['chars']:,} characters seen"
         )
         if args.dynamic:
-            dyn = gen.evaluate(val_text, dynamic=True)
+            dyn = gen.evaluate(val_text, dynamic=True)["bits_per_char"]
             print(
                 f"validation with dynamic evaluation (the weights adapt as it reads): "
                 f"{dyn:.3f} bits/char = {dyn * LN2:.3f} nats/char"
@@ -117,7 +117,7 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
-def sample(args: argparse.Namespace) -> int:
+def predict(args: argparse.Namespace) -> int:
     apply_threads(args)
     gen = TextGenerator.load(args.load)
     prompt = args.prompt.replace("\\n", "\n")
@@ -133,59 +133,55 @@ def sample(args: argparse.Namespace) -> int:
 def evaluate(args: argparse.Namespace) -> int:
     apply_threads(args)
     gen = TextGenerator.load(args.load)
+    if args.data:
+        text, name = read_text(args.data), args.data
+    else:
+        text, name = split_text(shakespeare(), 0.1)[1], "tiny Shakespeare, its last 10% (the validation text)"
     with notes_to_stderr("textgen"):
-        bpc = gen.evaluate(read_text(args.data), dynamic=args.dynamic)
+        report = gen.evaluate(text, dynamic=args.dynamic)
     how = " (dynamic evaluation)" if args.dynamic else ""
-    print(f"{args.data}: {bpc:.3f} bits/char = {bpc * LN2:.3f} nats/char{how}")
+    print(f"{name}: {report['bits_per_char']:.3f} bits/char = {report['nats_per_char']:.3f} nats/char{how}, "
+          f"{report['characters']:,} characters predicted")
     return 0
 
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "textgen",
-        help="character language model: train, sample, evaluate",
+        help="character language model: train, predict (generate), evaluate",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     t = sub.add_parser("train", help="train on a text file (default: tiny Shakespeare)")
-    t.add_argument("--data", help="a UTF-8 text file (default: the bundled tiny Shakespeare)")
-    t.add_argument("--val-fraction", type=float, default=0.1, help="tail kept for validation (0.1)")
-    t.add_argument("--out", default="textgen-model", help="where to save the model (textgen-model)")
-    t.add_argument(
-        "--max-time",
-        type=float,
-        default=600.0,
-        help="seconds of training, validation excluded (600; 0: no limit)",
-    )
-    t.add_argument("--max-steps", type=int, default=None, help="stop after this many batches")
-    t.add_argument("--hidden-size", type=int)
-    t.add_argument("--num-layers", type=int)
-    t.add_argument("--cell", choices=("lstm", "gru", "rnn"))
-    t.add_argument("--embedding-dim", type=int)
-    t.add_argument("--dropout", type=float)
-    t.add_argument("--batch-size", type=int)
-    t.add_argument("--seq-len", type=int, help="characters per TBPTT chunk")
-    t.add_argument("--lr", type=float, help="peak learning rate")
-    t.add_argument("--weight-decay", type=float, help="AdamW's decoupled weight decay (0.05)")
-    t.add_argument(
+    add_train_flags(t, out_default="textgen-model", max_time_default=MAX_TIME,
+                    data_help="a UTF-8 text file (default: the bundled tiny Shakespeare)")
+    m = t.add_argument_group("the language model")
+    m.add_argument("--val-fraction", type=float, default=0.1, help="tail kept for validation (0.1)")
+    m.add_argument("--hidden-size", type=int)
+    m.add_argument("--num-layers", type=int)
+    m.add_argument("--cell", choices=("lstm", "gru", "rnn"))
+    m.add_argument("--embedding-dim", type=int)
+    m.add_argument("--dropout", type=float)
+    m.add_argument("--batch-size", type=int, help="text streams per process")
+    m.add_argument("--seq-len", type=int, help="characters per TBPTT chunk")
+    m.add_argument("--lr", type=float, help="peak learning rate")
+    m.add_argument("--weight-decay", type=float, help="AdamW's decoupled weight decay (0.05)")
+    m.add_argument(
         "--layer-norm",
         action=argparse.BooleanOptionalAction,
         default=None,
         help="layer-normalised LSTM/GRU (on by default for those cells)",
     )
-    t.add_argument("--eval-every", type=float, help="seconds of training between validations")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--backend", help="lstmkit backend of the recurrent layer (auto)")
-    t.add_argument("--curve", help="also write the learning curve to this PNG")
-    t.add_argument("--sample-length", type=int, default=200, help="characters to sample at the end")
-    t.add_argument("--dynamic", action="store_true", help="at the end, also " + DYNAMIC_HELP)
-    add_threads_arg(t)
+    m.add_argument("--eval-every", type=float, help="seconds of training between validations")
+    m.add_argument("--curve", help="also write the learning curve to this PNG")
+    m.add_argument("--sample-length", type=int, default=200, help="characters to sample at the end")
+    m.add_argument("--dynamic", action="store_true", help="at the end, also " + DYNAMIC_HELP)
     flags.outputs(t, out="model")
     t.set_defaults(func=train)
 
-    s = sub.add_parser("sample", help="stream characters from a saved model")
+    s = sub.add_parser("predict", aliases=["sample"], help="generate text from a saved model (streamed)")
     s.add_argument("--load", required=True, help="a directory written by `textgen train`")
     s.add_argument("--prompt", default="", help="text to continue (\\n for a newline)")
     s.add_argument("--length", type=int, default=500)
@@ -193,11 +189,11 @@ def add_parser(subparsers) -> None:
     s.add_argument("--top-k", type=int, default=None)
     s.add_argument("--seed", type=int, default=None)
     add_threads_arg(s)
-    s.set_defaults(func=sample)
+    s.set_defaults(func=predict)
 
     e = sub.add_parser("evaluate", help="bits per character of a text file")
     e.add_argument("--load", required=True)
-    e.add_argument("--data", required=True)
+    e.add_argument("--data", help="a UTF-8 text file (default: tiny Shakespeare's validation text)")
     e.add_argument("--dynamic", action="store_true", help=DYNAMIC_HELP)
     add_threads_arg(e)
     e.set_defaults(func=evaluate)

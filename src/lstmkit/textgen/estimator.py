@@ -1,10 +1,11 @@
 """``TextGenerator``: a character language model you fit on any text, score in bits per
-character, sample from (streaming, one step per character) and save."""
+character, sample from (streaming, one step per character), save and export, on the
+:class:`~lstmkit.spine.estimator.Estimator` contract."""
 
 from __future__ import annotations
 
 import dataclasses
-import os
+import hashlib
 import random
 import warnings
 from collections.abc import Callable, Iterator
@@ -12,18 +13,12 @@ from dataclasses import dataclass
 
 import torch
 
-from lstmkit.errors import InputError, TrainingInterrupted, check_estimator_keywords
-from lstmkit.spine import io
+from lstmkit.errors import InputError, TrainingInterrupted
+from lstmkit.spine.estimator import Estimator
 from lstmkit.spine.nets import make_rnn
 from lstmkit.textgen.network import CharLM, CharLMConfig
-from lstmkit.textgen.training import (
-    LN2,
-    DynamicEval,
-    TBPTTConfig,
-    bits_per_char,
-    score_dynamic,
-    train_tbptt,
-)
+from lstmkit.textgen.scoring import LN2, DynamicEval, bits_per_char, score_dynamic
+from lstmkit.textgen.training import LOOP_KEYWORDS, TBPTTConfig, train_tbptt
 from lstmkit.textgen.vocab import CharVocab
 
 TASK = "textgen"
@@ -98,38 +93,68 @@ def _as_text(text, what: str) -> str:
     return text
 
 
-class TextGenerator:
+class TextGenerator(Estimator):
     """A character-level language model.
 
     Args: any field of :class:`TextGeneratorConfig` (``hidden_size=384, num_layers=1,
     cell="lstm", embedding_dim=64, dropout=0.2, batch_size=32, seq_len=50, lr=3e-3,
-    weight_decay=0.05, seed=0``...); other keywords are options of the lstmkit layer
-    (``backend="native"``, variants: ``layer_norm=False`` for the plain cell, on by
-    default for the LSTM and GRU; ``zoneout=0.1``...).
+    weight_decay=0.05, seed=0``...); the engine's settings for the training loop
+    (``accelerator``, ``devices``, ``strategy``, ``num_nodes``, ``precision``,
+    ``max_steps``, ``max_time`` in seconds, ``max_epochs``, ``gradient_clip_val``
+    (overrides ``grad_clip``), ``checkpoint_dir``, ``checkpoint_every_n_steps``,
+    ``checkpoint_every_seconds``, ``verbose``); other keywords are options of the
+    lstmkit layer (``backend="native"``, variants: ``layer_norm=False`` for the plain
+    cell, on by default for the LSTM and GRU; ``zoneout=0.1``...). ``batch_size`` is the
+    number of streams of each process (under DDP, W processes read W x ``batch_size``).
 
     Example::
 
         >>> gen = lstmkit.TextGenerator(hidden_size=256)
         >>> gen.fit(text, max_time=60)                 # TBPTT, state carried across batches
-        >>> gen.evaluate(held_out)                     # bits per character
-        >>> print(gen.generate("ROMEO:", length=200, temperature=0.8, seed=1))
+        >>> gen.evaluate(held_out)["bits_per_char"]    # also nats_per_char, characters
+        >>> print(gen.predict("ROMEO:", length=200, temperature=0.8, seed=1))  # = generate
         >>> gen.save("shakespeare-lm"); gen = lstmkit.TextGenerator.load("shakespeare-lm")
     """
 
+    TASK = TASK
+    Config = TextGeneratorConfig
+    LAYER_OPTIONS = True
+
     def __init__(self, **kwargs):
-        fields = {f.name for f in dataclasses.fields(TextGeneratorConfig)}
-        check_estimator_keywords(kwargs, fields, "TextGenerator")
-        known = {k: v for k, v in kwargs.items() if k in fields}
-        options = known.pop("layer_options", None)
-        extra = {k: v for k, v in kwargs.items() if k not in fields}
-        if extra:
-            base = options if options is not None else default_layer_options(known.get("cell", "lstm"))
-            options = {**base, **extra}
-        self.config = TextGeneratorConfig(**known, layer_options=options)
+        if kwargs.get("layer_options") is None:  # the cell's defaults, under any option given
+            kwargs["layer_options"] = default_layer_options(kwargs.get("cell", "lstm"))
+        super().__init__(**kwargs)
+        unused = sorted(set(self.trainer_kwargs) - set(LOOP_KEYWORDS))
+        if unused:
+            raise InputError(f"TextGenerator trains with its own loop (TBPTT on Lightning Fabric), which "
+                             f"takes {', '.join(LOOP_KEYWORDS)} of the engine's settings, not "
+                             f"{', '.join(unused)}")
         self.model: CharLM | None = None
         self.vocab: CharVocab | None = None
         self.counts: list[int] = []  # training frequency of each id: how an empty prompt starts
-        self.history: list[dict] = []
+        self.is_global_zero = True
+
+    # ---- the Estimator hooks -------------------------------------------------------------
+    def _network(self):
+        return self.model
+
+    def _state(self) -> dict:
+        return {"vocab": self.vocab.to_state(), "counts": self.counts}
+
+    def _restore(self, state: dict) -> None:
+        self.vocab = CharVocab.from_state(state["vocab"])
+        self.counts = list(state["counts"])
+        self.model = CharLM(self.config.model_config(len(self.vocab)))
+
+    def export_spec(self):
+        """The ONNX graph: ``tokens`` (batch, time) int64 and the state ``h_0`` (L, batch,
+        H) [, ``c_0`` for an LSTM] in; ``logits`` (batch, time, V), ``h_n`` [, ``c_n``]
+        out, so a deployment generates one character per call. The metadata holds the
+        vocabulary and the training counts (``lstmkit.state``)."""
+        from lstmkit.textgen.export import charlm_spec
+
+        self._require_fitted()
+        return charlm_spec(self.model, {"vocab": self.vocab.to_state(), "counts": list(self.counts)})
 
     # ---- training and scoring -----------------------------------------------------------
     def fit(
@@ -140,55 +165,79 @@ class TextGenerator:
         *,
         val_text: str | None = None,
         log: Callable[[dict], None] | None = None,
+        resume: bool = False,
     ) -> TextGenerator:
         """Train a fresh model on ``text`` for ``max_steps`` batches and/or ``max_time``
-        seconds of training (whichever ends first; neither: one pass over the text).
-        The alphabet is the characters of ``text`` and ``val_text``. With ``val_text``,
-        ``log`` gets a record with train and validation bits per character every
-        ``eval_every`` seconds, and ``history`` keeps them all."""
+        seconds of training (whichever ends first; given here or to the constructor, with
+        ``max_epochs`` passes; none: one pass over the text). The alphabet is the
+        characters of ``text`` and ``val_text``. With ``val_text``, ``log`` gets a record
+        with train and validation bits per character every ``eval_every`` seconds, and
+        ``history`` keeps them all. ``resume=True`` continues the run interrupted in
+        ``checkpoint_dir`` (the same settings and text, else refused)."""
         text = _as_text(text, "the training text")
         if val_text is not None:
             val_text = _as_text(val_text, "the validation text")
         cfg = self.config
+        engine = self._engine_kwargs()
+        if max_steps is not None:
+            engine["max_steps"] = max_steps
+        if max_time is not None:
+            engine["max_time"] = max_time
         torch.manual_seed(cfg.seed)
         self.vocab = CharVocab.from_text(text + (val_text or ""))
         ids = self.vocab.encode(text)
         self.counts = torch.bincount(ids, minlength=len(self.vocab)).tolist()
         self.model = CharLM(cfg.model_config(len(self.vocab)))
         val_ids = self.vocab.encode(val_text) if val_text is not None else None
+        settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("eval_every", "eval_chars")}
+        fingerprint = {"task": TASK, "config": settings, "text": _digest(text),
+                       "val_text": _digest(val_text) if val_text is not None else None}
         try:
-            self.history = train_tbptt(
-                self.model, ids, val_ids, cfg.train_config(), max_steps, max_time, cfg.seed, log
-            )
+            outcome = train_tbptt(self.model, ids, val_ids, cfg.train_config(), engine.pop("max_steps", None),
+                                  engine.pop("max_time", None), cfg.seed, log, resume=resume,
+                                  fingerprint=fingerprint, **engine)
         except TrainingInterrupted as exc:  # Ctrl-C: the model keeps what it learned
             self.history = list(exc.history or [])
             raise
+        self.history = outcome.history
+        self.resumed_from = outcome.resumed_from
+        self.is_global_zero = outcome.is_global_zero
         return self
 
-    def _require_model(self) -> None:
-        if self.model is None:
-            raise InputError("this TextGenerator is not trained: call fit(text) or load(dir) first")
-
-    def evaluate(self, text: str, dynamic: bool | DynamicEval = False) -> float:
-        """Bits per character of ``text`` (predicting every character after the first).
+    def evaluate(self, text: str, dynamic: bool | DynamicEval = False) -> dict:
+        """``{"bits_per_char", "nats_per_char", "characters"}`` of ``text`` (predicting
+        every character after the first; ``characters`` is how many were predicted).
         Characters outside the vocabulary count as the unknown id and are reported.
 
-        ``dynamic=True`` (or a :class:`~lstmkit.textgen.training.DynamicEval` with its
+        ``dynamic=True`` (or a :class:`~lstmkit.textgen.scoring.DynamicEval` with its
         own ``lr``, ``decay``, ``steps``) scores with dynamic evaluation: a copy of the
         model keeps adapting its weights to the text as it reads it, each character still
         predicted before it is seen (Krause et al. 2018). The model itself is unchanged."""
-        self._require_model()
+        self._require_fitted()
         text = _as_text(text, "the text to evaluate")
         self._warn_unknown(text, "the text to evaluate", "they are scored as 'unknown'")
         ids = self.vocab.encode(text)
         if dynamic is False:
-            return bits_per_char(self.model, ids)
-        if dynamic is True:
-            dynamic = DynamicEval()
-        if not isinstance(dynamic, DynamicEval):
-            raise InputError(f"dynamic must be True, False or a DynamicEval, got {dynamic!r}")
-        total, n = score_dynamic(self.model, ids, dynamic)
-        return total / n / LN2
+            bpc = bits_per_char(self.model, ids)
+        else:
+            if dynamic is True:
+                dynamic = DynamicEval()
+            if not isinstance(dynamic, DynamicEval):
+                raise InputError(f"dynamic must be True, False or a DynamicEval, got {dynamic!r}")
+            total, n = score_dynamic(self.model, ids, dynamic)
+            bpc = total / n / LN2
+        return {"bits_per_char": bpc, "nats_per_char": bpc * LN2, "characters": ids.numel() - 1}
+
+    def predict(
+        self,
+        prompt: str = "",
+        length: int = 500,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        seed: int | None = None,
+    ) -> str:
+        """The estimator's prediction is generation: :meth:`generate`."""
+        return self.generate(prompt, length, temperature, top_k, seed)
 
     def _warn_unknown(self, text: str, what: str, consequence: str) -> list[str]:
         unknown = self.vocab.unknown(text)
@@ -219,7 +268,7 @@ class TextGenerator:
         (0 picks the most likely character); ``top_k`` keeps the k most likely ones.
         Prompt characters outside the vocabulary are skipped, with a warning. An empty
         prompt starts from a character drawn by its training frequency."""
-        self._require_model()
+        self._require_fitted()
         if not isinstance(length, int) or isinstance(length, bool) or length < 0:
             raise InputError(f"length must be a non-negative integer, got {length!r}")
         if not isinstance(temperature, (int, float)) or temperature < 0:
@@ -277,24 +326,6 @@ class TextGenerator:
         continuation, without the prompt)."""
         return "".join(self.stream(prompt, length, temperature, top_k, seed))
 
-    # ---- persistence --------------------------------------------------------------------
-    def save(self, path: str | os.PathLike):
-        """Write the model to the directory ``path`` (config.json + model.safetensors)."""
-        self._require_model()
-        state = {"vocab": self.vocab.to_state(), "counts": self.counts, "history": self.history}
-        return io.save_model(
-            path, TASK, dataclasses.asdict(self.config), self.model.state_dict(), state
-        )
 
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> TextGenerator:
-        """A generator saved by :meth:`save`."""
-        config, tensors, state, _ = io.load_model(path, TASK)
-        self = cls(**config)
-        self.vocab = CharVocab.from_state(state["vocab"])
-        self.counts = list(state["counts"])
-        self.history = list(state.get("history", []))
-        self.model = CharLM(self.config.model_config(len(self.vocab)))
-        io.load_weights(self.model, tensors, path)
-        self.model.eval()
-        return self
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -1,40 +1,53 @@
-"""Training and scoring a character language model with truncated backpropagation
-through time (TBPTT).
+"""Training a character language model with truncated backpropagation through time
+(TBPTT), on Lightning Fabric (:mod:`lstmkit.spine.engine.fabric`).
 
-The training text is cut into B parallel streams, each a contiguous slice of the text;
+The training text is cut into parallel streams, each a contiguous slice of the text;
 batch k holds characters [kT, (k+1)T) of every stream, so the state at the end of batch k
 is the right starting state for batch k+1 and is carried over (detached: gradients stop
 at the batch boundary, the memory does not). Each new pass over the text starts the
-streams at a fresh random offset, so the batch boundaries move.
+streams at a fresh random offset, so the batch boundaries move. The loop carries that
+state, so it is a loop of its own rather than a Trainer's batches; Fabric gives it the
+engine's devices, DDP and precision. Under DDP each of the W processes reads its own
+``batch_size`` streams (W x ``batch_size`` in all) with its own carried state, and Fabric
+averages the gradients.
 
 The learning rate warms up linearly, then follows a cosine from ``lr`` down to
 ``lr * final_lr_fraction``, scheduled on the fraction of the budget used: steps out of
 ``max_steps`` or training seconds out of ``max_time``, whichever is further along. A
-time budget therefore gets a complete schedule however fast the machine is.
+time budget therefore gets a complete schedule however fast the machine is, and a
+resumed run continues it from the saved step and training time.
 
-Scoring: :func:`score` (the static loss, the model fixed) and :func:`score_dynamic`
-(dynamic evaluation, Krause et al. 2018: a copy of the model adapts to the text as it
-reads it; see :class:`DynamicEval`).
+A checkpoint (``checkpoint_dir/last.ckpt``, every N steps or seconds) holds the model,
+the optimiser, the counters (step, characters, training time, pass), the streams' offset
+and position, the carried state and the random generators of every process, and the
+history so far, so a resumed run on one process continues exactly where it stopped.
 
-Shapes: N characters, B streams, T steps per chunk, V vocabulary size.
+Shapes: N characters, B streams, T steps per chunk, V vocabulary size, W processes.
 """
 
 from __future__ import annotations
 
-import copy
+import datetime
 import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.nn import functional as F
 
 from lstmkit.errors import InputError, TrainingInterrupted
 from lstmkit.textgen.network import CharLM
+from lstmkit.textgen.scoring import LN2, DynamicEval, bits_per_char, score, score_dynamic
 
-LN2 = math.log(2.0)
+__all__ = ["LN2", "LOOP_KEYWORDS", "DynamicEval", "TBPTTConfig", "TBPTTOutcome", "bits_per_char",
+           "score", "score_dynamic", "stream_batches", "train_tbptt"]
+
+# the engine settings the loop reads (the others of lightning.Trainer have no meaning here)
+LOOP_KEYWORDS = ("accelerator", "devices", "strategy", "num_nodes", "precision", "max_time", "max_steps",
+                 "max_epochs", "gradient_clip_val", "checkpoint_dir", "checkpoint_every_n_steps",
+                 "checkpoint_every_seconds", "verbose")
 
 
 @dataclass
@@ -74,98 +87,34 @@ class TBPTTConfig:
         return self.lr * warm * (self.final_lr_fraction + (1.0 - self.final_lr_fraction) * cos)
 
 
+@dataclass
+class TBPTTOutcome:
+    """What a run leaves besides the trained model: one history row per validation,
+    the steps done, this process's place, and the checkpoint it resumed from."""
+
+    history: list[dict]
+    steps: int
+    is_global_zero: bool = True
+    world_size: int = 1
+    resumed_from: dict | None = None  # {"path", "step"}
+
+
 def stream_batches(
     ids: Tensor, batch: int, steps: int, offset: int = 0
 ) -> Iterator[tuple[Tensor, Tensor]]:
     """Consecutive (x (B, T), y (B, T)) chunks of ``ids[offset:]`` cut into B streams;
     y is x shifted by one character. The last chunk may be shorter than T."""
-    per = (ids.numel() - 1 - offset) // batch  # characters per stream
-    x = ids[offset : offset + batch * per].view(batch, per)
-    y = ids[offset + 1 : offset + 1 + batch * per].view(batch, per)
-    for i in range(0, per, steps):
+    x, y = _streams(ids, batch, offset)
+    for i in range(0, x.shape[1], steps):
         yield x[:, i : i + steps], y[:, i : i + steps]
 
 
-@torch.inference_mode()
-def score(model: CharLM, ids: Tensor, streams: int = 8, steps: int = 512) -> tuple[float, int]:
-    """(total negative log-likelihood in nats, number of predicted characters) of ``ids``
-    under ``model``, predicting every character after the first. The text runs as
-    ``streams`` parallel slices with the state carried along each; the tail that does not
-    fill the last slice is padded and ignored."""
-    n = ids.numel() - 1  # predicted characters
-    if n < 1:
-        raise InputError("expected at least 2 characters to score, got fewer")
-    streams = max(1, min(streams, n))
-    per = -(-n // streams)  # ceil
-    x = torch.zeros(streams * per, dtype=torch.int64)
-    y = torch.full((streams * per,), -100, dtype=torch.int64)  # -100: ignored by cross_entropy
-    x[:n], y[:n] = ids[:-1], ids[1:]
-    x, y = x.view(streams, per), y.view(streams, per)
-    was_training = model.training
-    model.eval()
-    total, state = 0.0, None
-    for i in range(0, per, steps):
-        logits, state = model(x[:, i : i + steps], state)
-        total += F.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]), y[:, i : i + steps].reshape(-1), reduction="sum"
-        ).item()
-    model.train(was_training)
-    return total, n
-
-
-@dataclass(frozen=True)
-class DynamicEval:
-    """Dynamic evaluation (Krause, Kahembwe, Murray & Renals, ICML 2018, the SGD form):
-    the text is read as one stream in chunks of ``steps`` characters; each chunk is
-    scored first, then the weights take one gradient step on it,
-    ``theta <- theta - lr * grad + decay * (theta_0 - theta)``, pulled back toward the
-    trained weights theta_0 by ``decay``. Every character is still predicted before the
-    model has seen it (a sequential, "prequential" log-loss), but the model adapts to the
-    text read so far: its names, its style, its vocabulary. The defaults were chosen on
-    the first 30,000 characters of tiny Shakespeare's validation text (docs/text.md)."""
-
-    lr: float = 0.2
-    decay: float = 1e-3
-    steps: int = 50
-
-    def __post_init__(self) -> None:
-        if not (isinstance(self.lr, (int, float)) and self.lr >= 0):
-            raise InputError(f"dynamic evaluation lr must be a number >= 0, got {self.lr!r}")
-        if not (isinstance(self.decay, (int, float)) and 0 <= self.decay <= 1):
-            raise InputError(f"dynamic evaluation decay must be in [0, 1], got {self.decay!r}")
-        if not isinstance(self.steps, int) or isinstance(self.steps, bool) or self.steps <= 0:
-            raise InputError(f"dynamic evaluation steps must be a positive integer, got {self.steps!r}")
-
-
-def score_dynamic(model: CharLM, ids: Tensor, dyn: DynamicEval) -> tuple[float, int]:
-    """(total negative log-likelihood in nats, predicted characters) of ``ids`` under
-    dynamic evaluation (:class:`DynamicEval`). ``model`` is left untouched: a copy adapts."""
-    n = ids.numel() - 1
-    if n < 1:
-        raise InputError("expected at least 2 characters to score, got fewer")
-    work = copy.deepcopy(model).eval()  # eval: no dropout while adapting
-    params = [p for p in work.parameters() if p.requires_grad]
-    theta0 = [p.detach().clone() for p in params]
-    x, y = ids[:-1].view(1, -1), ids[1:].view(1, -1)
-    total, state = 0.0, None
-    with torch.enable_grad():
-        for i in range(0, n, dyn.steps):
-            logits, state = work(x[:, i : i + dyn.steps], state)
-            target = y[:, i : i + dyn.steps].reshape(-1)
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target, reduction="sum")
-            total += loss.item()
-            if dyn.lr > 0:
-                grads = torch.autograd.grad(loss / target.numel(), params)
-                with torch.no_grad():
-                    for p, g, p0 in zip(params, grads, theta0):
-                        p.add_(g, alpha=-dyn.lr).add_(p0 - p, alpha=dyn.decay)
-            state = CharLM.detach_state(state)
-    return total, n
-
-
-def bits_per_char(model: CharLM, ids: Tensor, streams: int = 8) -> float:
-    total, n = score(model, ids, streams)
-    return total / n / LN2
+def _streams(ids: Tensor, batch: int, offset: int) -> tuple[Tensor, Tensor]:
+    """(x (B, N'), y (B, N')): ``ids[offset:]`` as B contiguous streams, y shifted by one."""
+    per = (ids.numel() - 1 - offset) // batch  # characters per stream
+    x = ids[offset : offset + batch * per].view(batch, per)
+    y = ids[offset + 1 : offset + 1 + batch * per].view(batch, per)
+    return x, y
 
 
 def _adamw(groups: list[dict], lr: float) -> torch.optim.Optimizer:
@@ -178,6 +127,59 @@ def _adamw(groups: list[dict], lr: float) -> torch.optim.Optimizer:
         return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.99))
 
 
+def _seconds(value) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime.timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"max_time must be seconds (a number) or a timedelta, got {value!r}")
+    if not value > 0:
+        raise InputError(f"max_time must be positive seconds, got {value}")
+    return float(value)
+
+
+def _steps(name: str, value) -> int | None:
+    if value is None or value == -1:  # Lightning's "no limit"
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InputError(f"{name} must be positive, got {value}")
+    return value
+
+
+def _gather(fabric, tensor: Tensor) -> Tensor:
+    """(W, ...) on the CPU: ``tensor`` of every process (a collective under DDP)."""
+    if fabric.world_size == 1:
+        return tensor.detach().cpu().unsqueeze(0)
+    import torch.distributed as dist
+
+    mine = tensor.detach().to(fabric.device).contiguous()
+    every = [torch.empty_like(mine) for _ in range(fabric.world_size)]
+    dist.all_gather(every, mine)  # no autograd (Fabric's all_gather is differentiable)
+    return torch.stack(every).cpu()
+
+
+def _random_states(fabric, gen: torch.Generator) -> dict:
+    from lstmkit.spine.engine.callbacks import RandomState
+
+    states = {"host": RandomState().state_dict(), "torch": _gather(fabric, torch.get_rng_state()),
+              "passes": gen.get_state()}
+    if fabric.device.type == "cuda":
+        states["cuda"] = _gather(fabric, torch.cuda.get_rng_state(fabric.device))
+    return states
+
+
+def _set_random_states(fabric, gen: torch.Generator, states: dict) -> None:
+    from lstmkit.spine.engine.callbacks import RandomState
+
+    RandomState().load_state_dict(states["host"])  # Python and NumPy (and torch: set next)
+    rank = fabric.global_rank
+    torch.set_rng_state(states["torch"][rank].clone())
+    gen.set_state(states["passes"].clone())
+    if "cuda" in states and fabric.device.type == "cuda":
+        torch.cuda.set_rng_state(states["cuda"][rank].clone(), fabric.device)
+
+
 def train_tbptt(
     model: CharLM,
     train_ids: Tensor,
@@ -187,97 +189,187 @@ def train_tbptt(
     max_time: float | None,
     seed: int,
     log: Callable[[dict], None] | None = None,
-) -> list[dict]:
-    """Train ``model`` in place; returns the history, one dict per validation:
-    ``step, chars, train_time, lr, train_bpc`` (mean since the last record) and ``val_bpc``
-    (on the first ``eval_chars`` validation characters; the last record on all of them)."""
+    *,
+    max_epochs: int | None = None,
+    resume: bool = False,
+    fingerprint: dict | None = None,
+    checkpoint_dir=None,
+    checkpoint_every_n_steps: int | None = None,
+    checkpoint_every_seconds: float | None = 60.0,
+    verbose: bool = True,
+    **engine,
+) -> TBPTTOutcome:
+    """Train ``model`` in place for ``max_steps`` steps, ``max_time`` seconds of training
+    (validation excluded) or ``max_epochs`` passes over the text, whichever ends first
+    (none of them: one pass). ``engine``: ``accelerator``, ``devices``, ``strategy``,
+    ``num_nodes``, ``precision`` (Lightning's). With ``checkpoint_dir`` a checkpoint is
+    written every ``checkpoint_every_n_steps`` steps (default: a twentieth of a step
+    budget) or ``checkpoint_every_seconds``; ``resume`` continues from it (checked
+    against ``fingerprint``, saying ``resumed from step N`` on stderr).
+
+    History: one dict per validation, ``step, chars, train_time, lr, train_bpc`` (mean
+    since the last record, over every process) and ``val_bpc`` (on the first
+    ``eval_chars`` validation characters; the last record on all of them). ``log`` gets
+    each row on the first process. Ctrl-C raises :class:`TrainingInterrupted`, the
+    model keeping what it learned. The model ends on the CPU in eval mode."""
+    from lstmkit.spine.engine.fabric import LoopCheckpoints, launch
+    from lstmkit.spine.engine.progress import LoopProgress
+
     B, T = cfg.batch_size, cfg.seq_len
-    if (train_ids.numel() - 1) // B < 2:
+    N = train_ids.numel() - 1  # predicted characters
+    if N // B < 2:
         raise InputError(
             f"the training text is too short for batch_size={B}: {train_ids.numel()} characters, "
             f"expected at least {2 * B + 1} (use a smaller batch_size or more text)"
         )
-    if max_steps is None and max_time is None:  # one pass over the text
-        max_steps = math.ceil(((train_ids.numel() - 1) // B) / T)
-    if max_steps is not None and max_steps <= 0:
-        raise InputError(f"max_steps must be positive, got {max_steps}")
-    if max_time is not None and not max_time > 0:
-        raise InputError(f"max_time must be positive seconds, got {max_time}")
+    max_steps, max_epochs = _steps("max_steps", max_steps), _steps("max_epochs", max_epochs)
+    max_time = _seconds(max_time)
+    clip = float(engine.pop("gradient_clip_val", None) or cfg.grad_clip)
 
-    gen = torch.Generator().manual_seed(seed)
+    fabric = launch(engine)
+    W, rank, dev = fabric.world_size, fabric.global_rank, fabric.device
+    if N // (W * B) < 2:
+        raise InputError(
+            f"the training text is too short for {W} processes x batch_size={B}: {train_ids.numel()} "
+            f"characters, expected at least {2 * W * B + 1} (fewer processes, a smaller batch_size or more text)"
+        )
+    pass_steps = math.ceil((N // (W * B)) / T)  # steps of the first pass
+    if max_epochs is not None:
+        max_steps = min(max_steps or math.inf, max_epochs * pass_steps)
+    if max_steps is None and max_time is None:
+        max_steps = pass_steps
+    if fingerprint is not None:
+        fingerprint = {**fingerprint, "processes": W}  # the streams depend on it
+
+    gen = torch.Generator().manual_seed(seed)  # the passes' offsets: the same on every process
+    if rank:
+        torch.manual_seed(seed + 7919 * rank)  # dropout: a mask of its own on each process
     decay, no_decay = [], []
     for name, p in model.named_parameters():  # no decay on biases and embeddings
         (decay if p.dim() > 1 and not name.startswith("embedding") else no_decay).append(p)
-    opt = _adamw(
-        [
-            {"params": decay, "weight_decay": cfg.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ],
-        cfg.lr,
-    )
-    V = model.config.vocab_size
-    history: list[dict] = []
-    step, chars, train_time = 0, 0, 0.0
-    loss_sum, loss_n, last_eval = 0.0, 0, 0.0
+    optimizer = _adamw([{"params": decay, "weight_decay": cfg.weight_decay},
+                        {"params": no_decay, "weight_decay": 0.0}], cfg.lr)
+    net = model
+    model, opt = fabric.setup(net, optimizer)
+    train_ids = train_ids.to(dev)
+    val_ids = val_ids.to(dev) if val_ids is not None else None
+    V = net.config.vocab_size
 
-    def progress() -> float:
+    # what a checkpoint holds besides the model and the optimiser
+    run = {"step": 0, "chars": 0, "train_time": 0.0, "epoch": 0, "offset": 0, "chunk": 0,
+           "state": None, "loss_sum": None, "loss_n": 0, "last_eval": 0.0, "history": [], "random": None}
+    acc = torch.float64 if dev.type in ("cpu", "cuda") else torch.float32
+    loss_sum = torch.zeros((), dtype=acc, device=dev)  # summed on the device: no sync per step
+    state = None
+
+    def snapshot() -> dict:
+        carried = None if state is None else tuple(_gather(fabric, s) for s in _as_tuple(state))
+        return {"model": model, "optimizer": opt, **run, "state": carried,
+                "loss_sum": _gather(fabric, loss_sum), "random": _random_states(fabric, gen)}
+
+    ckpt = LoopCheckpoints(checkpoint_dir, fingerprint, checkpoint_every_n_steps
+                           or (max(1, max_steps // 20) if max_steps else None), checkpoint_every_seconds)
+    point = None
+    if resume:
+        holder = snapshot()
+        point = ckpt.restore(fabric, holder)
+        run.update({k: holder[k] for k in run})
+        if run["state"] is not None:  # this process's own carried state
+            kept = tuple(s[rank].to(dev) for s in run["state"])
+            state = kept if net.config.cell == "lstm" else kept[0]
+        loss_sum.copy_(run["loss_sum"][rank])
+        _set_random_states(fabric, gen, run["random"])
+        run["state"] = run["loss_sum"] = run["random"] = None
+
+    def fraction() -> float:
         p = 0.0
         if max_steps is not None:
-            p = max(p, step / max_steps)
+            p = max(p, run["step"] / max_steps)
         if max_time is not None:
-            p = max(p, train_time / max_time)
+            p = max(p, run["train_time"] / max_time)
         return p
 
+    shown: dict = {}
+    history = run["history"]
+
     def record(final: bool) -> None:
-        nonlocal loss_sum, loss_n
+        total, n = loss_sum.clone(), run["loss_n"]
+        if W > 1:
+            total, n = fabric.all_reduce(total, reduce_op="sum"), n * W
         row = {
-            "step": step,
-            "chars": chars,
-            "train_time": round(train_time, 2),
-            "lr": opt.param_groups[0]["lr"],
-            "train_bpc": loss_sum / max(loss_n, 1) / LN2 if loss_n else float("nan"),
+            "step": run["step"],
+            "chars": run["chars"],
+            "train_time": round(run["train_time"], 2),
+            "lr": optimizer.param_groups[0]["lr"],
+            "train_bpc": float(total) / n / LN2 if n else float("nan"),
         }
         if val_ids is not None:
             part = val_ids if final else val_ids[: cfg.eval_chars + 1]
-            row["val_bpc"] = bits_per_char(model, part)
+            row["val_bpc"] = bits_per_char(net, part)
         row["final"] = final
         history.append(row)
-        loss_sum, loss_n = 0.0, 0
-        if log is not None:
+        loss_sum.zero_()
+        run["loss_n"] = 0
+        shown.clear()
+        shown.update({k: row[k] for k in ("train_bpc", "val_bpc") if k in row and math.isfinite(row[k])})
+        if log is not None and fabric.is_global_zero:
             log(row)
 
+    def own_streams(offset: int) -> tuple[Tensor, Tensor, int]:
+        """This process's B of the W x B streams starting at ``offset``, and their chunks."""
+        x, y = _streams(train_ids, W * B, offset)
+        x, y = x[rank * B : (rank + 1) * B], y[rank * B : (rank + 1) * B]
+        return x, y, math.ceil(x.shape[1] / T)
+
+    progress = LoopProgress(verbose, total=max_steps, enabled=fabric.is_global_zero)
+    x_all, y_all, chunks = own_streams(run["offset"])
     model.train()
-    epoch = 0
     try:
-        while progress() < 1.0:
-            offset = 0 if epoch == 0 else int(torch.randint(0, T, (1,), generator=gen))
-            state = None  # a new pass starts every stream afresh
-            for x, y in stream_batches(train_ids, B, T, offset):
-                if progress() >= 1.0:
-                    break
-                t0 = time.perf_counter()
-                lr = cfg.lr_at(step, progress())
-                for group in opt.param_groups:
-                    group["lr"] = lr
-                logits, state = model(x, state)
-                loss = F.cross_entropy(logits.reshape(-1, V), y.reshape(-1))
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                opt.step()
-                state = CharLM.detach_state(state)
-                train_time += time.perf_counter() - t0
-                step += 1
-                chars += y.numel()
-                loss_sum += loss.item() * y.numel()
-                loss_n += y.numel()
-                if train_time - last_eval >= cfg.eval_every:
-                    last_eval = train_time
-                    record(final=False)
-            epoch += 1
+        while fraction() < 1.0:
+            if run["chunk"] >= chunks:  # a new pass: a new offset, every stream starts afresh
+                run["epoch"] += 1
+                run["chunk"], run["offset"] = 0, int(torch.randint(0, T, (1,), generator=gen))
+                state = None
+                x_all, y_all, chunks = own_streams(run["offset"])
+            t0 = time.perf_counter()
+            lr = cfg.lr_at(run["step"], fraction())
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            i = run["chunk"] * T
+            x, y = x_all[:, i : i + T], y_all[:, i : i + T]
+            logits, state = model(x, state)
+            loss = F.cross_entropy(logits.reshape(-1, V).float(), y.reshape(-1))
+            opt.zero_grad(set_to_none=True)
+            fabric.backward(loss)
+            fabric.clip_gradients(model, opt, max_norm=clip, error_if_nonfinite=False)
+            opt.step()
+            state = CharLM.detach_state(state)
+            spent = time.perf_counter() - t0
+            if W > 1:  # every process keeps the same clock: the same schedule, the same stop
+                spent = float(fabric.all_reduce(torch.tensor(spent, device=dev), reduce_op="max"))
+            run["train_time"] += spent
+            run["step"] += 1
+            run["chunk"] += 1
+            k = y.numel()
+            run["chars"] += k * W
+            loss_sum.add_(loss.detach(), alpha=k)
+            run["loss_n"] += k
+            if run["train_time"] - run["last_eval"] >= cfg.eval_every:
+                run["last_eval"] = run["train_time"]
+                record(final=False)
+            progress.update(run["step"], **shown)
+            if ckpt.due(fabric, run["step"]):
+                ckpt.save(fabric, snapshot())
+        record(final=True)
+        progress.close(**shown)
     except KeyboardInterrupt:
-        model.eval()
-        raise TrainingInterrupted(step, history) from None
-    record(final=True)
-    model.eval()
-    return history
+        raise TrainingInterrupted(run["step"], history) from None
+    finally:
+        net.eval()
+        if dev.type != "cpu":
+            net.to("cpu")
+    return TBPTTOutcome(history, run["step"], fabric.is_global_zero, W, point)
+
+
+def _as_tuple(state) -> tuple:
+    return state if isinstance(state, tuple) else (state,)
