@@ -186,9 +186,9 @@ def test_cli_errors(tmp_path, capsys):
     assert main(["export", str(tmp_path / "notamodel"), "--onnx", str(tmp_path / "x.onnx")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "config.json is missing" in err
-    io.save_model(tmp_path / "other", "speech", {}, {"w": torch.zeros(2)})
-    assert main(["export", str(tmp_path / "other"), "--onnx", str(tmp_path / "x.onnx")]) == 2
-    assert "holds a 'speech' model; export supports" in capsys.readouterr().err
+    io.save_model(tmp_path / "other", "nosuchtask", {}, {"w": torch.zeros(2)})
+    assert main(["export", "--load", str(tmp_path / "other"), "--onnx", str(tmp_path / "x.onnx")]) == 2
+    assert "no lstmkit task is called 'nosuchtask'" in capsys.readouterr().err
     assert not (tmp_path / "x.onnx").exists()
 
 

@@ -167,17 +167,13 @@ class TextClassifier(Estimator):
         holds the network's config (``lstmkit.config``) and what turns text into tokens
         and logits into labels (``lstmkit.state``: vocabulary, classes in logit order,
         ``level``, ``lowercase``, ``max_length``)."""
-        from lstmkit.export.tasks import ExportSpec
+        from lstmkit.export.tasks import classifier_spec
 
         self._require_fitted()
-        net, c = self.model, self.config
-        example = (torch.randint(1, net.config.vocab_size, (3, 6)), torch.tensor([6, 2, 4]))
-        axes = {"tokens": {0: "batch", 1: "time"}, "lengths": {0: "batch"}, "logits": {0: "batch"}}
+        c = self.config
         state = {"vocab": self.vocab.to_state(), "classes": list(self.classes_), "level": c.level,
                  "lowercase": c.lowercase, "max_length": c.max_length}
-        meta = {"lstmkit.task": TASK, "lstmkit.config": json.dumps(net.config.to_dict()),
-                "lstmkit.state": json.dumps(state)}
-        return ExportSpec(net, example, ["tokens", "lengths"], ["logits"], axes, meta)
+        return classifier_spec(self.model, state)
 
     # ---- preprocessing ------------------------------------------------------------------
     def _encode(self, texts: list[str]) -> list[list[int]]:

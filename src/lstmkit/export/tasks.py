@@ -42,17 +42,6 @@ class ExportSpec:
             raise ValueError(f"{len(self.input_names)} input names for {len(self.example)} example inputs")
 
 
-class _CharLMGraph(nn.Module):
-    def __init__(self, lm: nn.Module) -> None:
-        super().__init__()
-        self.lm = lm
-        self.lstm = lm.config.cell == "lstm"
-
-    def forward(self, tokens, h_0, c_0=None):
-        logits, state = self.lm(tokens, (h_0, c_0) if self.lstm else h_0)
-        return (logits, *state) if self.lstm else (logits, state)
-
-
 class _ClassifierGraph(nn.Module):
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
@@ -77,22 +66,9 @@ class _ForecastGraph(nn.Module):
         return y.sort(dim=-1).values
 
 
-def _charlm_spec(lm, state: dict | None) -> ExportSpec:
-    c = lm.config
-    lstm = c.cell == "lstm"
-    names = ["tokens", "h_0"] + (["c_0"] if lstm else [])
-    example = (torch.randint(0, c.vocab_size, (2, 5)),) + tuple(
-        torch.zeros(c.num_layers, 2, c.hidden_size) for _ in names[1:])
-    outs = ["logits", "h_n"] + (["c_n"] if lstm else [])
-    axes = {"tokens": {0: "batch", 1: "time"}, "logits": {0: "batch", 1: "time"}}
-    axes.update({n: {1: "batch"} for n in names[1:] + outs[1:]})
-    meta = {"lstmkit.task": "textgen", "lstmkit.config": json.dumps(c.to_dict())}
-    if state is not None:
-        meta["lstmkit.state"] = json.dumps(state)
-    return ExportSpec(_CharLMGraph(lm), example, names, outs, axes, meta)
-
-
-def _classifier_spec(net, state: dict | None) -> ExportSpec:
+def classifier_spec(net, state: dict | None) -> ExportSpec:
+    """The text classifier's network as a graph (tokens, lengths -> logits), batch and
+    time dynamic, with ``state`` (vocabulary, classes, text settings) in its metadata."""
     c = net.config
     example = (torch.randint(1, c.vocab_size, (3, 6)), torch.tensor([6, 2, 4]))
     axes = {"tokens": {0: "batch", 1: "time"}, "lengths": {0: "batch"}, "logits": {0: "batch"}}
@@ -133,19 +109,14 @@ def task_spec(obj) -> ExportSpec | None:
     from lstmkit.forecasting.network import ForecastNet
     from lstmkit.textgen.network import CharLM
 
-    name = type(obj).__name__
     if isinstance(obj, CharLM):
-        return _charlm_spec(obj, None)
+        from lstmkit.textgen.export import charlm_spec
+
+        return charlm_spec(obj, None)
     if isinstance(obj, TextClassifierNet):
-        return _classifier_spec(obj, None)
+        return classifier_spec(obj, None)
     if isinstance(obj, ForecastNet):
         return forecast_spec(obj, None)
-    if name == "TextGenerator" and isinstance(getattr(obj, "model", None), CharLM):
-        return _charlm_spec(obj.model, {"vocab": obj.vocab.to_state(), "counts": list(obj.counts)})
-    if name == "TextGenerator":
-        from lstmkit.errors import InputError
-
-        raise InputError(f"this {name} has no trained network to export: fit or load it first")
     return None
 
 
