@@ -240,7 +240,7 @@ def test_resume_refuses_a_missing_or_foreign_checkpoint_and_says_where_it_resume
     (lambda: __import__("lstmkit.speech", fromlist=["_"]).SpeechRecognizer(epoch=1), "epochs"),
     (lambda: lstmkit.Seq2Seq(6, 6, hiden_size=8), "hidden_size"),
     (lambda: lstmkit.Translator(max_step=3), "max_steps"),
-    (lambda: __import__("lstmkit.video.network", fromlist=["_"]).VideoConfig(max_step=3), "max_steps"),
+    (lambda: lstmkit.VideoPredictor(max_step=3), "max_steps"),
 ], ids=["forecaster", "textgen", "classifier", "layer-option", "sequences", "speech", "seq2seq",
         "seq2seq-train", "video"])
 def test_unknown_keywords_are_refused_at_once_naming_the_closest(make, near):
@@ -288,15 +288,15 @@ def test_the_textgen_curve_keeps_every_point_on_its_axes(tmp_path, monkeypatch):
 
 
 def test_a_blank_prediction_does_not_beat_the_video_baseline():
-    from lstmkit.video.network import VideoConfig
-    from lstmkit.video.training import eval_clips, evaluate_predictor
+    from lstmkit.video.clips import eval_clips, score_predictor
+    from lstmkit.video.network import PredictConfig
 
     class Blank(torch.nn.Module):
         def forward(self, clips):
             return torch.full_like(clips, -30.0), None
 
-    clips, _ = eval_clips(VideoConfig(task="predict"), 32)
-    r = evaluate_predictor(Blank(), clips)
+    clips, _ = eval_clips(PredictConfig(), 32)
+    r = score_predictor(Blank(), clips)
     assert r["ratio_to_baseline"] >= 1.0
     assert r["baseline_mse"] == min(r["copy_last_mse"], r["blank_mse"])
 

@@ -28,6 +28,8 @@ _LAZY = {
     "Translator": "lstmkit.seq2seq",
     "ConvLSTM": "lstmkit.convlstm",
     "ConvLSTMCell": "lstmkit.convlstm",
+    "VideoPredictor": "lstmkit.video",
+    "VideoClassifier": "lstmkit.video",
 }
 
 # submodules reachable as attributes of the package before they are imported

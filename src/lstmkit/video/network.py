@@ -1,5 +1,5 @@
-"""The two video models: a next-frame predictor and a motion-direction classifier, each a
-:class:`~lstmkit.convlstm.ConvLSTM` with a small head, and the config they share.
+"""The two video networks, a next-frame predictor and a motion-direction classifier, each
+a :class:`~lstmkit.convlstm.ConvLSTM` with a small head, and their configs.
 
 Shapes: B batch, T time, Y = X = S frame side, K hidden channels.
 """
@@ -7,62 +7,80 @@ Shapes: B batch, T time, Y = X = S frame side, K hidden channels.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
+from lstmkit.convlstm.common import BACKENDS
 from lstmkit.convlstm.layer import ConvLSTM
 from lstmkit.errors import InputError, strict_keywords
-from lstmkit.video.moving_digits import DIRECTIONS
+from lstmkit.video.moving_digits import DIGIT, DIRECTIONS
 
 
-@strict_keywords
 @dataclass
 class VideoConfig:
-    """Hyperparameters of a video model and of its training run."""
+    """The hyperparameters both video estimators share (the engine's settings, such as
+    ``max_steps`` and ``max_time``, are not among them: they are never saved)."""
 
-    task: str = "predict"  # "predict" (next frame) or "classify" (motion direction)
+    TASK: ClassVar[str] = ""
     frame_size: int = 32
-    frames: int | None = None  # frames per clip; None: 10 to predict, 8 to classify
-    n_digits: int = 1  # digits per clip (predict only)
+    frames: int = 10  # frames per clip
     hidden_channels: int = 16
     num_layers: int = 1
     kernel_size: int = 5
-    batch_size: int = 16
-    lr: float = 1e-2
-    max_steps: int = 500
-    max_time: float | None = None  # seconds of training; None: run all max_steps
+    batch_size: int = 16  # clips per training step
+    lr: float = 1e-2  # Adam's rate at the start; cosine decay to lr / 20 over the run
     seed: int = 0
-    backend: str = "auto"
+    backend: str = "auto"  # the ConvLSTM's loop: auto (= fused), fused or reference
 
     def __post_init__(self) -> None:
-        if self.task not in ("predict", "classify"):
-            raise InputError(f"task must be 'predict' or 'classify', got {self.task!r}")
-        if self.frames is None:
-            self.frames = 10 if self.task == "predict" else 8
-        for name in ("frame_size", "frames", "n_digits", "hidden_channels", "num_layers",
-                     "kernel_size", "batch_size", "max_steps"):
+        for name in ("frame_size", "frames", "hidden_channels", "num_layers", "kernel_size", "batch_size",
+                     *(("n_digits",) if hasattr(self, "n_digits") else ())):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
                 raise InputError(f"{name} must be a positive integer, got {v!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise InputError(f"seed must be a non-negative integer, got {self.seed!r}")
         if self.kernel_size % 2 == 0:
             raise InputError(f"kernel_size must be odd (the frame keeps its size), got {self.kernel_size}")
         if self.frames < 3:
             raise InputError(f"frames must be at least 3 (two to see motion, one to predict), got {self.frames}")
-        if self.frame_size < 10:
-            raise InputError(f"frame_size must be at least 10 pixels (digits are 8), got {self.frame_size}")
-        if self.task == "classify" and self.frames - 1 > self.frame_size - 8:
-            raise InputError(
-                f"a {self.frames}-frame straight crossing needs frames of at least "
-                f"{self.frames + 7} pixels, got {self.frame_size}"
-            )
-        if not self.lr > 0:
+        if self.frame_size < DIGIT + 2:
+            raise InputError(f"frame_size must be at least {DIGIT + 2} pixels (digits are {DIGIT}), "
+                             f"got {self.frame_size}")
+        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not self.lr > 0:
             raise InputError(f"lr must be positive, got {self.lr!r}")
-        if self.max_time is not None and not self.max_time > 0:
-            raise InputError(f"max_time must be positive seconds or None, got {self.max_time!r}")
+        if self.backend != "auto" and self.backend not in BACKENDS:
+            raise InputError(f"backend must be 'auto', {', '.join(map(repr, BACKENDS))}, got {self.backend!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@strict_keywords
+@dataclass
+class PredictConfig(VideoConfig):
+    """:class:`VideoConfig` of the next-frame predictor: ``n_digits`` digits bouncing in
+    each clip."""
+
+    TASK: ClassVar[str] = "predict"
+    n_digits: int = 1
+
+
+@strict_keywords
+@dataclass
+class ClassifyConfig(VideoConfig):
+    """:class:`VideoConfig` of the direction classifier: 8-frame clips by default."""
+
+    TASK: ClassVar[str] = "classify"
+    frames: int = 8
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.frames - 1 > self.frame_size - DIGIT:
+            raise InputError(f"a {self.frames}-frame straight crossing needs frames of at least "
+                             f"{self.frames + DIGIT - 1} pixels, got {self.frame_size}")
 
 
 class FramePredictor(nn.Module):
@@ -71,7 +89,6 @@ class FramePredictor(nn.Module):
 
     def __init__(self, config: VideoConfig) -> None:
         super().__init__()
-        self.config = config
         self.rnn = ConvLSTM(1, config.hidden_channels, config.kernel_size, config.num_layers,
                             forget_bias=1.0, backend=config.backend)
         self.head = nn.Conv2d(config.hidden_channels, 1, kernel_size=1)
@@ -103,7 +120,6 @@ class DirectionClassifier(nn.Module):
 
     def __init__(self, config: VideoConfig) -> None:
         super().__init__()
-        self.config = config
         self.rnn = ConvLSTM(1, config.hidden_channels, config.kernel_size, config.num_layers,
                             forget_bias=1.0, backend=config.backend)
         self.out = nn.Linear(2 * config.hidden_channels, len(DIRECTIONS))
@@ -114,7 +130,3 @@ class DirectionClassifier(nn.Module):
         last = h[-1]  # (B, K, S, S) top layer at the last step
         pooled = torch.cat((last.mean((2, 3)), last.amax((2, 3))), 1)  # (B, 2K)
         return self.out(pooled)
-
-
-def build_model(config: VideoConfig) -> nn.Module:
-    return FramePredictor(config) if config.task == "predict" else DirectionClassifier(config)
