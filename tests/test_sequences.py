@@ -68,6 +68,23 @@ def test_parse_ts_rejects_malformed_files(text, message):
         parse_ts(text)
 
 
+def test_read_ts_files_with_and_without_labels(tmp_path):
+    import gzip
+
+    from lstmkit.sequences import read_ts
+
+    (tmp_path / "a.ts").write_text("@classLabel true x y\n@data\n1,2:3,4:x\n5:6:y\n")
+    X, y = read_ts(tmp_path / "a.ts")
+    assert y == ["x", "y"] and X[0].shape == (2, 2)
+    with gzip.open(tmp_path / "b.ts.gz", "wt") as f:
+        f.write("@classLabel false\n@data\n1,2:3,4\n5,6,7:8,9,10\n")
+    X, y = read_ts(tmp_path / "b.ts.gz")
+    assert y is None and [x.shape for x in X] == [(2, 2), (3, 2)]
+    (tmp_path / "c.ts").write_text("@data\n")
+    with pytest.raises(InputError, match="no series"):
+        read_ts(tmp_path / "c.ts")
+
+
 def test_unknown_data_set_names_the_choices():
     with pytest.raises(InputError, match="japanese_vowels"):
         load_ucr("mnist")
@@ -201,6 +218,29 @@ def test_classifier_errors_name_what_was_expected(jv_model):
     assert SequenceClassifier().config.resolve_epochs(2000) == 30
 
 
+def test_validation_is_measured_but_never_picks_the_model(jv):
+    X, y, Xv, yv = jv.X_train[:64], jv.y_train[:64], jv.X_test[:50], jv.y_test[:50]
+    plain = SequenceClassifier(hidden_size=8, epochs=3, seed=0, verbose=False).fit(X, y)
+    rows = []
+    watched = SequenceClassifier(hidden_size=8, epochs=3, seed=0, verbose=False).fit(
+        X, y, X_val=Xv, y_val=yv, log=rows.append)
+    assert [r["epoch"] for r in watched.history] == [1, 2, 3] and rows == watched.history
+    assert all(0 <= r["val_accuracy"] <= 1 and "val_loss" not in r for r in rows)
+    assert watched.history[-1]["val_accuracy"] == pytest.approx(watched.evaluate(Xv, yv)["accuracy"], abs=1e-6)
+    np.testing.assert_array_equal(plain.predict_proba(Xv), watched.predict_proba(Xv))  # the last epoch's model
+    with pytest.raises(InputError, match="both X_val and y_val"):
+        SequenceClassifier().fit(X, y, X_val=Xv)
+
+
+def test_max_epochs_overrides_the_epochs_default(jv):
+    X, y = jv.X_train[:40], jv.y_train[:40]
+    assert len(SequenceClassifier(hidden_size=4, epochs=5, max_epochs=2, verbose=False).fit(X, y).history) == 2
+    auto = SequenceClassifier(hidden_size=4, min_steps=6, batch_size=20, verbose=False, max_steps=4).fit(X, y)
+    assert len(auto.history) == 2  # max_steps ends the default 30 epochs (2 steps each) early
+    with pytest.raises(lstmkit.errors.UnknownKeywordError, match="max_epochs"):
+        SequenceClassifier(max_epoch=3)
+
+
 # ---- CLI --------------------------------------------------------------------------------
 def test_cli_trains_saves_and_evaluates(tmp_path, capsys):
     from lstmkit import cli
@@ -223,3 +263,42 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert err.count("\n") == 1 and "lstmkit classify-series: error:" in err
     with pytest.raises(SystemExit):
         cli.main(["classify-series", "--dataset", "mnist"])
+
+
+def test_cli_train_evaluate_predict(tmp_path, capsys):
+    from lstmkit import cli
+
+    model = tmp_path / "m"
+    base = ["--dataset", "italy_power_demand"]
+    assert cli.main(["classify-series", "train", *base, "--epochs", "2", "--hidden-size", "8",
+                     "--out", str(model), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    trained = float(out.split("test accuracy")[1].split()[0])
+    assert (model / "config.json").is_file()
+    assert cli.main(["classify-series", "evaluate", "--load", str(model), *base]) == 0
+    assert f"test accuracy {trained:.4f}" in capsys.readouterr().out
+    d = load_ucr("italy_power_demand")
+    ts = tmp_path / "new.ts"  # no labels: every field a channel
+    ts.write_text("@classLabel false\n@data\n" + "".join(",".join(map(str, x[:, 0])) + "\n" for x in d.X_test[:5]))
+    assert cli.main(["classify-series", "predict", "--load", str(model), "--data", str(ts)]) == 0
+    labels = capsys.readouterr().out.split()
+    clf = SequenceClassifier.load(model)
+    assert labels == [str(v) for v in clf.predict(d.X_test[:5])]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["evaluate"], "give --load DIR"),
+    (["predict", "--dataset", "gunpoint"], "give --load DIR"),
+    (["train", "--load", "."], "--load belongs to evaluate"),
+    (["train", "--dataset", "gunpoint", "--data", "x.ts"], "not both"),
+    (["train", "--resume"], "--resume needs --checkpoint-dir"),
+], ids=["evaluate-no-load", "predict-no-load", "train-load", "dataset-and-data", "resume-no-dir"])
+def test_cli_action_errors_are_one_line(tmp_path, capsys, monkeypatch, args, message):
+    from lstmkit import cli
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x.ts").write_text("@data\n1:a\n")
+    assert cli.main(["classify-series", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "classify-series-model").exists()

@@ -222,6 +222,62 @@ def test_recognizer_transcribes_files_and_round_trips(tmp_path, tone_model):
     assert back.transcribe(tmp_path / "x.wav", beam=4) == tone_model.transcribe(tmp_path / "x.wav", beam=4)
 
 
+def test_validation_cer_is_the_corpus_cer_and_never_picks_the_model():
+    rec_args = {"hidden_size": 8, "num_layers": 1, "stack": 3, "batch_size": 8, "freq_masks": 1,
+                "time_masks": 1, "seed": 0, "verbose": False}
+    waves, texts = tone_corpus(24, seed=2)
+    feats = [log_mel(w, SR) for w in waves]
+    val = (feats[:10], texts[:10])
+    plain = SpeechRecognizer(epochs=2, **rec_args).fit(feats, texts)
+    rows = []
+    watched = SpeechRecognizer(epochs=2, **rec_args).fit(feats, texts, val_features=val[0],
+                                                         val_texts=val[1], log=rows.append)
+    assert rows == watched.history and [r["epoch"] for r in rows] == [1, 2]
+    assert rows[-1]["val_cer"] == pytest.approx(watched.evaluate(*val)["cer"], abs=1e-6)
+    for a, b in zip(plain.log_probs(val[0]), watched.log_probs(val[0])):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)  # the last epoch's model either way
+    short = SpeechRecognizer(epochs=5, max_epochs=1, **rec_args).fit(feats, texts)
+    assert len(short.history) == 1  # the engine's max_epochs overrides epochs
+
+
+def test_augmentation_depends_on_the_utterance_not_its_batch():
+    from lstmkit.speech.recognizer import SpeechRecognizerConfig, augment_generator, spec_augment
+
+    c = SpeechRecognizerConfig()
+    x = torch.randn(3, 50, 40)
+    lengths = torch.tensor([50, 30, 41])
+    together = spec_augment(x, lengths, c, [augment_generator(0, 2, j) for j in (7, 8, 9)])
+    alone = spec_augment(x[1:2], lengths[1:2], c, [augment_generator(0, 2, 8)])
+    torch.testing.assert_close(together[1:2], alone, rtol=0, atol=0)
+    other_epoch = spec_augment(x[1:2], lengths[1:2], c, [augment_generator(0, 3, 8)])
+    assert not torch.equal(alone, other_epoch)
+
+
+def test_onnx_graph_takes_any_batch_and_length(tmp_path, tone_model):
+    pytest.importorskip("onnxruntime")
+    import json
+
+    import onnx
+
+    from lstmkit.export.api import run_onnx
+
+    path = tone_model.export(tmp_path / "speech.onnx")
+    meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    state = json.loads(meta["lstmkit.state"])
+    assert state["alphabet"] == "0123456789" and state["blank"] == 0
+    assert state["features"] == tone_model.feature_config.to_dict()
+    g = torch.Generator().manual_seed(0)
+    for B, T in ((1, 3), (2, 57), (5, 130)):
+        x = torch.randn(B, T, 40, generator=g)
+        lengths = torch.randint(1, T + 1, (B,), generator=g)
+        lengths[0] = T
+        got = run_onnx(path, {"features": x, "lengths": lengths})
+        with torch.no_grad():
+            lp, steps = tone_model.model(x, lengths)
+        np.testing.assert_array_equal(got["output_lengths"], steps.numpy())
+        np.testing.assert_allclose(got["log_probs"], lp.numpy(), atol=1e-4)
+
+
 def test_recognizer_errors():
     with pytest.raises(InputError, match="not trained"):
         SpeechRecognizer().transcribe(np.zeros(1600, np.float32), SR)

@@ -81,6 +81,11 @@ def test_cli_say_then_train_tiny_and_transcribe(tmp_path, monkeypatch, capsys):
     assert cli.main(["speech", "transcribe", str(wav), "--load", str(model)]) == 0
     text = capsys.readouterr().out.strip()
     assert set(text) <= set("0123456789")  # one epoch on 8 utterances: any digits, or none
+    cer = out.split("greedy decoding: CER ")[1].split(",")[0]
+    # evaluate reads the test voices from the corpus train cached
+    assert cli.main(["speech", "evaluate", "--load", str(model), "--n-train", "8", "--n-test", "4"]) == 0
+    again = capsys.readouterr().out
+    assert f"greedy decoding: CER {cer}," in again and "4 utterances" in again
 
 
 def test_cli_transcribe_with_a_saved_model(tmp_path, capsys):
@@ -94,6 +99,29 @@ def test_cli_transcribe_with_a_saved_model(tmp_path, capsys):
                      "--load", str(tmp_path / "m"), "--beam", "0"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert [line.split("\t")[1] for line in lines] == [str(tmp_path / "a.wav"), str(tmp_path / "b.wav")]
+
+
+def test_cli_evaluate_on_a_list_of_recordings_and_predict(tmp_path, capsys):
+    # a model trained for a moment on random features: the CLI path, not the quality
+    rec = SpeechRecognizer(hidden_size=4, num_layers=1, epochs=1, seed=0, verbose=False)
+    rec.fit([torch.randn(40, 40) for _ in range(4)], ["1", "22", "3", "45"])
+    rec.save(tmp_path / "m")
+    rng = np.random.default_rng(0)
+    (tmp_path / "wavs").mkdir()
+    for name in ("a", "b"):
+        write_wav(tmp_path / "wavs" / f"{name}.wav", rng.standard_normal(8000).astype(np.float32) * 0.1, 16000)
+    listing = tmp_path / "wavs" / "list.tsv"
+    listing.write_text("# recordings\na.wav\t12\n\nb.wav\t7\n")
+    assert cli.main(["speech", "evaluate", "--load", str(tmp_path / "m"), "--data", str(listing),
+                     "--beam", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "2 utterances" in out and "list.tsv, greedy decoding: CER" in out and "beam search (2)" in out
+    assert cli.main(["speech", "predict", str(tmp_path / "wavs" / "a.wav"), "--load", str(tmp_path / "m"),
+                     "--beam", "0"]) == 0
+    assert capsys.readouterr().out.strip() == rec.transcribe(tmp_path / "wavs" / "a.wav")
+    listing.write_text("a.wav 12\n")
+    assert cli.main(["speech", "evaluate", "--load", str(tmp_path / "m"), "--data", str(listing)]) == 2
+    assert "expected 'FILE.wav<TAB>transcript'" in capsys.readouterr().err
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):

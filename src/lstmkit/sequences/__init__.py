@@ -3,12 +3,13 @@ series of varying length) and the bundled UCR/UEA sets.
 
 - :class:`SequenceClassifier`: fit / predict / predict_proba / evaluate / save / load.
 - :class:`ChannelScaler`: per-channel standardisation with JSON-able state.
-- :func:`load_ucr`: JapaneseVowels, BasicMotions, GunPoint, ItalyPowerDemand, offline.
+- :func:`load_ucr`: JapaneseVowels, BasicMotions, GunPoint, ItalyPowerDemand, offline;
+  :func:`read_ts`: any ``.ts`` file in sktime's format.
 """
 
 from lstmkit.sequences.classifier import SequenceClassifier, SequenceClassifierConfig
 from lstmkit.sequences.scaling import ChannelScaler
-from lstmkit.sequences.ucr import DATASETS, UCRDataset, load_ucr
+from lstmkit.sequences.ucr import DATASETS, UCRDataset, load_ucr, read_ts
 
 __all__ = [
     "DATASETS",
@@ -17,4 +18,5 @@ __all__ = [
     "SequenceClassifierConfig",
     "UCRDataset",
     "load_ucr",
+    "read_ts",
 ]

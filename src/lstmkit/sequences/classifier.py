@@ -4,25 +4,21 @@ through per-channel scaling and a bidirectional LSTM with pooling over time."""
 from __future__ import annotations
 
 import dataclasses
-import os
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from torch import nn
 from torch.nn import functional as F
 
-from lstmkit.errors import InputError
+from lstmkit.errors import InputError, TrainingInterrupted
 from lstmkit.sequences.inputs import as_sequences, check_labels, pad
 from lstmkit.sequences.model import SequenceClassifierNet, SequenceNetConfig
 from lstmkit.sequences.scaling import SCALINGS, ChannelScaler
-from lstmkit.spine import io
-from lstmkit.spine.fitting import (
-    config_from_kwargs,
-    seeded_generator,
-    steps_per_epoch,
-    train_one_cycle,
-)
+from lstmkit.spine.estimator import Estimator
 from lstmkit.spine.metrics import classification_report
 
 TASK = "classify-series"
@@ -58,15 +54,19 @@ class SequenceClassifierConfig:
                 raise InputError(f"{name} must be a positive integer, got {v!r}")
         if not self.lr > 0 or not self.weight_decay >= 0:
             raise InputError(f"lr must be > 0 and weight_decay >= 0, got {self.lr!r}, {self.weight_decay!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**32:
+            raise InputError(f"seed must be an integer in [0, 2**32), got {self.seed!r}")
         self.net_config(n_channels=1, num_classes=2)  # validates the network's fields now
 
     def resolve_epochs(self, n_sequences: int) -> int:
         """``epochs``, or when it is None: at least 30 epochs and at least ``min_steps``
         optimiser updates, so that a set of 50 sequences (2 batches an epoch) trains as
-        long as one of 300 (the small UCR sets need this to get past chance)."""
+        long as one of 300 (the small UCR sets need this to get past chance). The
+        engine's ``max_epochs=`` overrides this."""
         if self.epochs is not None:
             return self.epochs
-        return max(30, -(-self.min_steps // steps_per_epoch(n_sequences, self.batch_size)))
+        steps_per_epoch = -(-n_sequences // self.batch_size)  # the last batch partial
+        return max(30, -(-self.min_steps // steps_per_epoch))
 
     def net_config(self, n_channels: int, num_classes: int) -> SequenceNetConfig:
         return SequenceNetConfig(
@@ -76,7 +76,35 @@ class SequenceClassifierConfig:
         )
 
 
-class SequenceClassifier:
+def _digest(seqs: list[np.ndarray], labels: list) -> str:
+    """What a resumed fit checks its data against: a hash of every value and label."""
+    h = hashlib.sha256()
+    for s in seqs:
+        h.update(np.asarray(s.shape, np.int64).tobytes())
+        h.update(np.ascontiguousarray(s, dtype=np.float32).tobytes())
+    h.update(json.dumps(labels).encode())
+    return h.hexdigest()[:16]
+
+
+class ScaledClassifier(nn.Module):
+    """The exported graph: raw values -> the training data's channel scaling -> the
+    network. ``forward(x (B, T, C) float, lengths (B,) int64) -> logits (B, K)``."""
+
+    def __init__(self, net: SequenceClassifierNet, scaler: ChannelScaler) -> None:
+        super().__init__()
+        self.net = net
+        C = net.config.n_channels
+        on = scaler.mode != "none"
+        mean = torch.as_tensor(scaler.mean, dtype=torch.float32) if on else torch.zeros(C)
+        std = torch.as_tensor(scaler.std, dtype=torch.float32) if on else torch.ones(C)
+        self.register_buffer("mean", mean, persistent=False)  # (C,)
+        self.register_buffer("std", std, persistent=False)  # (C,)
+
+    def forward(self, x, lengths):
+        return self.net((x - self.mean) / self.std, lengths)
+
+
+class SequenceClassifier(Estimator):
     """A classifier of numeric sequences: multivariate, of varying lengths.
 
     Each channel is standardised with the training data's statistics; a (bidirectional)
@@ -88,7 +116,10 @@ class SequenceClassifier:
     padded (N, T, C) array with ``lengths`` (N,).
 
     Args: the fields of :class:`SequenceClassifierConfig` (``hidden_size=64,
-    pooling="max_mean", epochs=None (auto), lr=3e-3, seed=0``...); other keywords go to the
+    pooling="max_mean", epochs=None (auto), lr=3e-3, seed=0``...); the engine's settings
+    (``max_epochs``, which overrides ``epochs``, ``max_steps``, ``max_time``,
+    ``accelerator``, ``devices``, ``strategy``, ``precision``, ``checkpoint_dir``,
+    ``verbose``...; see :mod:`lstmkit.spine.estimator`); other keywords go to the
     lstmkit layer (``backend=``, LSTM variants such as ``layer_norm=True``).
 
     Example::
@@ -100,13 +131,45 @@ class SequenceClassifier:
         >>> clf.save("jv-model"); lstmkit.SequenceClassifier.load("jv-model").predict(d.X_test[:3])
     """
 
+    TASK = TASK
+    Config = SequenceClassifierConfig
+    LAYER_OPTIONS = True
+
     def __init__(self, **kwargs):
-        self.config = config_from_kwargs(SequenceClassifierConfig, kwargs)
+        super().__init__(**kwargs)
         self.scaler = ChannelScaler(self.config.scaling)
         self.classes_: list = []
         self.n_channels: int | None = None
         self.model: SequenceClassifierNet | None = None
-        self.history: list[dict] = []
+        self.is_global_zero = True  # False in the other processes of a DDP fit
+
+    # ---- the Estimator's hooks ----------------------------------------------------------
+    def _network(self):
+        return self.model
+
+    def _state(self) -> dict:
+        return {"scaler": self.scaler.to_state(), "classes": self.classes_, "n_channels": self.n_channels}
+
+    def _restore(self, state: dict) -> None:
+        self.scaler = ChannelScaler.from_state(state["scaler"])
+        self.classes_ = list(state["classes"])
+        self.n_channels = int(state["n_channels"])
+        self.model = SequenceClassifierNet(self.config.net_config(self.n_channels, len(self.classes_)))
+
+    def export_spec(self):
+        """The graph: ``x`` (batch, time, channels) raw values and ``lengths`` (batch,)
+        int64 -> ``logits`` (batch, classes); the channel scaling is inside the graph, the
+        classes (the logits' order) and the scaling are in the metadata."""
+        from lstmkit.export.tasks import ExportSpec
+
+        self._require_fitted()
+        c = self.model.config
+        example = (torch.randn(3, 6, c.n_channels), torch.tensor([6, 2, 4]))
+        axes = {"x": {0: "batch", 1: "time"}, "lengths": {0: "batch"}, "logits": {0: "batch"}}
+        meta = {"lstmkit.task": TASK, "lstmkit.config": json.dumps(c.to_dict()),
+                "lstmkit.state": json.dumps(self._state())}
+        return ExportSpec(ScaledClassifier(self.model, self.scaler).eval(), example, ["x", "lengths"],
+                          ["logits"], axes, meta)
 
     # ---- training -----------------------------------------------------------------------
     def fit(
@@ -118,44 +181,93 @@ class SequenceClassifier:
         X_val=None,
         y_val=None,
         log: Callable[[dict], None] | None = None,
+        resume: bool = False,
     ) -> SequenceClassifier:
-        """Fit the scaler and train a fresh network for ``epochs`` (see
-        :meth:`SequenceClassifierConfig.resolve_epochs`; AdamW, one-cycle learning rate,
-        gradients clipped at norm 5). With ``X_val``/``y_val``, ``log``
-        gets the validation accuracy after each epoch (it never picks the model)."""
+        """Fit the scaler and train a fresh network through the engine (AdamW, one-cycle
+        learning rate, gradients clipped at norm 5) for ``max_epochs`` (default: the
+        config's ``epochs``, see :meth:`SequenceClassifierConfig.resolve_epochs`).
+
+        With ``X_val``/``y_val``, the validation accuracy is measured after each epoch
+        (``val_accuracy`` in :attr:`history` and the rows given to ``log``); it never
+        picks the model. ``resume=True`` continues from ``checkpoint_dir``."""
+        from lstmkit.sequences.training import CLIP, EpochRows, recipe
+        from lstmkit.spine.engine import IndexData, TaskModule, fit_module
+
         c = self.config
         seqs = as_sequences(X, lengths)
         labels = check_labels(y, len(seqs))
-        self.classes_ = sorted(set(labels))
-        if len(self.classes_) < 2:
-            raise InputError(f"expected at least two classes in y, found only {self.classes_}")
-        gen = seeded_generator(c.seed)
-        self.n_channels = int(seqs[0].shape[1])
+        classes = sorted(set(labels))
+        if len(classes) < 2:
+            raise InputError(f"expected at least two classes in y, found only {classes}")
+        n_channels = int(seqs[0].shape[1])
+        index = {k: i for i, k in enumerate(classes)}
+        val = None
+        if X_val is not None or y_val is not None:
+            if X_val is None or y_val is None:
+                raise InputError("validation needs both X_val and y_val")
+            vseqs = as_sequences(X_val, None, n_channels, what="X_val")
+            vlabels = check_labels(y_val, len(vseqs), what="y_val")
+            unknown = sorted({str(v) for v in vlabels if v not in index})
+            if unknown:
+                raise InputError(f"y_val has labels that y does not: {unknown}")
+            val = (vseqs, vlabels)
+
+        self.classes_, self.n_channels = classes, n_channels
         self.scaler = ChannelScaler(c.scaling).fit(seqs)
-        seqs = self.scaler.transform(seqs)
-        index = {k: i for i, k in enumerate(self.classes_)}
+        scaled = self.scaler.transform(seqs)
         target = torch.tensor([index[v] for v in labels])  # (N,)
-        self.model = SequenceClassifierNet(c.net_config(self.n_channels, len(self.classes_)))
-        epochs = c.resolve_epochs(len(seqs))
+        torch.manual_seed(c.seed)  # the initial weights
+        self.model = SequenceClassifierNet(c.net_config(n_channels, len(classes)))
 
-        def batch_loss(idx: list[int]) -> torch.Tensor:
-            x, lens = pad([seqs[j] for j in idx])
-            return F.cross_entropy(self.model(x, lens), target[idx])
+        def collate(idx: list[int]):
+            x, lens = pad([scaled[j] for j in idx])
+            return x, lens, target[idx]
 
-        def validate() -> dict:
-            return {"val_accuracy": self.evaluate(X_val, y_val)["accuracy"]}
+        def loss(net, batch):
+            x, lens, t = batch
+            return F.cross_entropy(net(x, lens), t)
 
-        self.history = []
-        train_one_cycle(self.model, lr=c.lr, weight_decay=c.weight_decay, pct_start=0.2,
-                        epochs=epochs, n_items=len(seqs), batch_size=c.batch_size, gen=gen,
-                        batch_loss=batch_loss, history=self.history,
-                        validate=validate if X_val is not None else None, log=log)
+        n_val, val_collate, validate = 0, None, None
+        if val is not None:
+            vscaled = self.scaler.transform(val[0])
+            vtarget = torch.tensor([index[v] for v in val[1]])
+            n_val = len(vscaled)
+
+            def val_collate(idx: list[int]):
+                x, lens = pad([vscaled[j] for j in idx])
+                return x, lens, vtarget[idx]
+
+            def validate(net, batch):
+                x, lens, t = batch
+                return {"accuracy": (net(x, lens).argmax(dim=-1) == t).float().mean()}
+
+        module = TaskModule(self.model, loss, recipe(c.lr, c.weight_decay),
+                            validate=validate)
+        data = IndexData(len(scaled), collate, c.batch_size, c.seed, n_val=n_val, val_collate=val_collate,
+                         val_batch_size=256)
+        kw = self._engine_kwargs(max_epochs=c.resolve_epochs(len(scaled)), gradient_clip_val=CLIP)
+        rows = EpochRows(log)
+        kw["callbacks"] = [*(kw.get("callbacks") or []), rows]
+        fingerprint = {"config": dataclasses.asdict(c), "data": _digest(seqs, labels),
+                       "val": _digest(*val) if val is not None else None,
+                       "max_epochs": kw.get("max_epochs"), "max_steps": kw.get("max_steps")}
+        try:
+            outcome = fit_module(module, data, seed=c.seed, has_val=val is not None, resume=resume,
+                                 fingerprint=fingerprint, **kw)
+        except TrainingInterrupted as exc:  # Ctrl-C: keep what was learned, usable and savable
+            self.model = module.net.cpu().eval()
+            self.history = rows.rows
+            exc.result = self
+            raise
+        self.model = module.net.cpu().eval()
+        self.history = rows.rows
+        self.resumed_from = outcome.resumed_from
+        self.is_global_zero = outcome.is_global_zero
         return self
 
     # ---- prediction ---------------------------------------------------------------------
     def _require_model(self) -> None:
-        if self.model is None:
-            raise InputError("this SequenceClassifier is not trained: call fit(X, y) or load(dir) first")
+        self._require_fitted()
 
     @torch.inference_mode()
     def predict_proba(self, X, lengths=None, batch_size: int = 256) -> np.ndarray:
@@ -163,10 +275,11 @@ class SequenceClassifier:
         self._require_model()
         seqs = self.scaler.transform(as_sequences(X, lengths, self.n_channels))
         self.model.eval()
+        device = next(self.model.parameters()).device
         out = []
         for i in range(0, len(seqs), batch_size):
             x, lens = pad(seqs[i : i + batch_size])
-            out.append(torch.softmax(self.model(x, lens).double(), dim=-1))
+            out.append(torch.softmax(self.model(x.to(device), lens.to(device)).double(), dim=-1).cpu())
         return torch.cat(out).numpy()
 
     def predict(self, X, lengths=None) -> list:
@@ -185,25 +298,3 @@ class SequenceClassifier:
             raise InputError(f"y has labels the model was not trained on: {unknown}; known: {self.classes_}")
         true = [index[v] for v in labels]
         return classification_report(true, proba.argmax(axis=1).tolist(), [str(k) for k in self.classes_])
-
-    # ---- persistence --------------------------------------------------------------------
-    def save(self, path: str | os.PathLike):
-        """Write the classifier to the directory ``path`` (config.json + model.safetensors)."""
-        self._require_model()
-        state = {"scaler": self.scaler.to_state(), "classes": self.classes_,
-                 "n_channels": self.n_channels, "history": self.history}
-        return io.save_model(path, TASK, dataclasses.asdict(self.config), self.model.state_dict(), state)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> SequenceClassifier:
-        """A classifier saved by :meth:`save`."""
-        config, tensors, state, _ = io.load_model(path, TASK)
-        self = cls(**config)
-        self.scaler = ChannelScaler.from_state(state["scaler"])
-        self.classes_ = list(state["classes"])
-        self.n_channels = int(state["n_channels"])
-        self.history = list(state.get("history", []))
-        self.model = SequenceClassifierNet(self.config.net_config(self.n_channels, len(self.classes_)))
-        io.load_weights(self.model, tensors, path)
-        self.model.eval()
-        return self

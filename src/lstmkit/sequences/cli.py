@@ -1,23 +1,42 @@
-"""``lstmkit classify-series``: train a sequence classifier on a bundled UCR/UEA set and
-print its test accuracy.
+"""``lstmkit classify-series``: classify numeric sequences (a bundled UCR/UEA set or a
+``.ts`` file).
 
-    lstmkit classify-series --dataset japanese_vowels [--epochs N] [--seed 0] [--out DIR]
-    lstmkit classify-series --dataset japanese_vowels --load DIR     (evaluate a saved model)
+    lstmkit classify-series train [--dataset japanese_vowels | --data TRAIN.ts] [--out DIR]
+                                  [--epochs N | --max-epochs N] [--seed 0] [engine flags]
+    lstmkit classify-series evaluate --load DIR [--dataset japanese_vowels | --data TEST.ts]
+    lstmkit classify-series predict --load DIR [--dataset japanese_vowels | --data FILE.ts]
+
+``train`` trains on the training split of ``--dataset`` (or on the ``.ts`` file
+``--data``), prints the test accuracy and the confusion matrix on the set's test split
+(none for ``--data``) and saves the model to ``--out`` (default classify-series-model).
+``evaluate`` prints a saved model's accuracy on the test split (or on ``--data``);
+``predict`` prints one label per sequence.
+
+Without an action, as before: ``lstmkit classify-series --dataset japanese_vowels`` is
+``train`` except that it saves only when ``--out`` is given, and with ``--load DIR`` it
+is ``evaluate``.
 
 The sets ship with lstmkit (see ``lstmkit.sequences.ucr``) and keep the archive's own
 train/test split: japanese_vowels (9 speakers, 12 LPC cepstrum channels, 7 to 29
 frames), basic_motions (6 motion-sensor channels), gunpoint and italy_power_demand
-(univariate).
+(univariate). A ``.ts`` file is sktime's format (the archive's ``*_TRAIN.ts``).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
-from lstmkit.sequences import DATASETS, SequenceClassifier, load_ucr
+from lstmkit.errors import InputError
+from lstmkit.sequences.ucr import DATASETS, load_ucr, read_ts
 from lstmkit.spine import flags
-from lstmkit.spine.cli import add_threads_arg, apply_threads, estimator_saver, save_on_interrupt
+from lstmkit.spine.cli import estimator_saver, save_on_interrupt
+from lstmkit.spine.train_flags import add_train_flags, apply_threads, engine_kwargs
+
+ACTIONS = ("train", "evaluate", "predict")
+TRAIN_OUT = "classify-series-model"
+DEFAULT_DATASET = "japanese_vowels"
 
 
 def format_report(report: dict) -> str:
@@ -33,57 +52,148 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-def run(args: argparse.Namespace) -> int:
-    apply_threads(args)
-    data = load_ucr(args.dataset)
-    lengths = sorted({len(x) for x in data.X_train + data.X_test})
-    span = f"{lengths[0]}" if len(lengths) == 1 else f"{lengths[0]} to {lengths[-1]}"
-    print(f"classify-series: {args.dataset}: {len(data.X_train)} training / {len(data.X_test)} "
-          f"test sequences, {data.n_channels} channel(s), length {span}, "
-          f"{len(data.classes)} classes", flush=True)
-    if args.load:
-        clf = SequenceClassifier.load(args.load)
-        print(f"loaded {args.load}")
-    else:
-        options = {k: v for k, v in {
-            "hidden_size": args.hidden_size, "num_layers": args.num_layers,
-            "pooling": args.pooling, "epochs": args.epochs, "lr": args.lr, "seed": args.seed,
-            "backend": args.backend, "scaling": args.scaling,
-        }.items() if v is not None}
-        clf = SequenceClassifier(**options)
-        every = max(1, clf.config.resolve_epochs(len(data.X_train)) // 10)
-        t0 = time.perf_counter()
+def _rank_zero() -> bool:
+    """Whether this process is the first of a run (a DDP fit re-runs the command line
+    in one more process per device, each with its rank in the environment)."""
+    return all(os.environ.get(k, "0") == "0" for k in ("RANK", "LOCAL_RANK", "NODE_RANK"))
 
-        with save_on_interrupt("classify-series", estimator_saver(clf, args.out)):
-            clf.fit(data.X_train, data.y_train, log=lambda r: r["epoch"] % every == 0 and print(
-                f"epoch {r['epoch']:3d}  train loss {r['train_loss']:.4f}", flush=True))
-        print(f"trained in {time.perf_counter() - t0:.0f}s")
-    report = clf.evaluate(data.X_test, data.y_test)
-    print(format_report(report))
-    print(f"test accuracy {report['accuracy']:.4f}")
-    if args.out and not args.load:
+
+def _span(seqs) -> str:
+    lengths = sorted({len(x) for x in seqs})
+    return f"{lengths[0]}" if len(lengths) == 1 else f"{lengths[0]} to {lengths[-1]}"
+
+
+def _check(args) -> None:
+    """What each action takes, checked before anything is read or trained."""
+    action = args.action or ("evaluate" if args.load else "train")
+    if args.data and args.dataset:
+        raise InputError("give --dataset (a bundled set) or --data (a .ts file), not both")
+    if action == "train" and args.load:
+        raise InputError("classify-series train trains a new model: --load belongs to evaluate and predict")
+    if action in ("evaluate", "predict"):
+        if not args.load:
+            raise InputError(f"classify-series {action} uses a saved model: give --load DIR (train one with "
+                             "`lstmkit classify-series train --out DIR`)")
+        if args.resume:
+            raise InputError(f"classify-series {action} does not train: --resume belongs to train")
+        if args.action is not None and args.out:
+            raise InputError(f"classify-series {action} writes no model: --out belongs to train")
+    if args.resume and not args.checkpoint_dir:
+        raise InputError("--resume needs --checkpoint-dir (where the interrupted run wrote its checkpoints)")
+    if args.action == "train":
+        args.out = args.out or TRAIN_OUT
+        flags.check_output(args.out, "model")
+
+
+def _training_data(args):
+    """(name, X_train, y_train, X_test, y_test) of --dataset or --data (no test split)."""
+    if args.data:
+        X, y = read_ts(args.data)
+        if y is None:
+            raise InputError(f"--data {args.data}: the file has no labels (@classLabel false); "
+                             "training needs them")
+        return args.data, X, y, None, None
+    d = load_ucr(args.dataset or DEFAULT_DATASET)
+    return d.name, d.X_train, d.y_train, d.X_test, d.y_test
+
+
+def _test_data(args):
+    """(name, X, y or None) that evaluate and predict read: --data, or --dataset's test split."""
+    if args.data:
+        X, y = read_ts(args.data)
+        return args.data, X, y
+    d = load_ucr(args.dataset or DEFAULT_DATASET)
+    return f"{d.name} (test split)", d.X_test, d.y_test
+
+
+def train(args: argparse.Namespace) -> int:
+    from lstmkit.sequences import SequenceClassifier
+
+    name, X, y, X_test, y_test = _training_data(args)
+    talk = _rank_zero()
+    if talk:
+        test = f" / {len(X_test)} test" if X_test is not None else ""
+        print(f"classify-series: {name}: {len(X)} training{test} sequences, {X[0].shape[1]} "
+              f"channel(s), length {_span(X + (X_test or []))}, {len(set(y))} classes", flush=True)
+    options = {k: v for k, v in {
+        "hidden_size": args.hidden_size, "num_layers": args.num_layers, "pooling": args.pooling,
+        "epochs": args.epochs, "lr": args.lr, "seed": args.seed, "scaling": args.scaling,
+    }.items() if v is not None}
+    if args.backend != "auto":
+        options["backend"] = args.backend
+    clf = SequenceClassifier(**options, **engine_kwargs(args))
+    t0 = time.perf_counter()
+    with save_on_interrupt("classify-series", estimator_saver(clf, args.out)):
+        clf.fit(X, y, resume=args.resume)
+    if not clf.is_global_zero:
+        return 0  # another process of a DDP run: the first one reports and saves
+    print(f"trained in {time.perf_counter() - t0:.0f}s")
+    if X_test is not None:
+        report = clf.evaluate(X_test, y_test)
+        print(format_report(report))
+        print(f"test accuracy {report['accuracy']:.4f}")
+    if args.out:
         clf.save(args.out)
         print(f"saved to {args.out}")
     return 0
 
 
+def evaluate(args: argparse.Namespace) -> int:
+    from lstmkit.sequences import SequenceClassifier
+
+    clf = SequenceClassifier.load(args.load)
+    name, X, y = _test_data(args)
+    if y is None:
+        raise InputError(f"--data {args.data}: the file has no labels (@classLabel false); "
+                         "evaluate needs them")
+    print(f"classify-series: {args.load} on {name}: {len(X)} sequences")
+    report = clf.evaluate(X, y)
+    print(format_report(report))
+    print(f"test accuracy {report['accuracy']:.4f}")
+    return 0
+
+
+def predict(args: argparse.Namespace) -> int:
+    from lstmkit.sequences import SequenceClassifier
+
+    clf = SequenceClassifier.load(args.load)
+    _, X, _ = _test_data(args)
+    for label in clf.predict(X):
+        print(label)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    _check(args)
+    apply_threads(args)
+    action = args.action or ("evaluate" if args.load else "train")
+    return {"train": train, "evaluate": evaluate, "predict": predict}[action](args)
+
+
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
-        "classify-series", help="classify numeric sequences (bundled UCR/UEA sets); prints test accuracy",
+        "classify-series", help="classify numeric sequences (bundled UCR/UEA sets, .ts files)",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--dataset", default="japanese_vowels", choices=sorted(DATASETS),
-                   help="bundled data set (default japanese_vowels)")
-    p.add_argument("--load", help="evaluate this saved model instead of training one")
-    p.add_argument("--out", help="save the trained model to this directory")
-    p.add_argument("--epochs", type=int, help="default: at least 30 and at least 400 updates")
-    p.add_argument("--hidden-size", type=int)
-    p.add_argument("--num-layers", type=int)
-    p.add_argument("--pooling", choices=("max", "mean", "max_mean", "last"))
-    p.add_argument("--lr", type=float)
-    p.add_argument("--scaling", choices=("channel", "none"))
-    p.add_argument("--seed", type=int, default=0, help="seeds the training (0)")
-    p.add_argument("--backend", help="lstmkit backend of the recurrent layer (auto)")
-    add_threads_arg(p)
+    p.add_argument("action", nargs="?", choices=ACTIONS,
+                   help="train (default; saves to --out), evaluate or predict (both with --load). "
+                        "None: train, saving only with --out, or evaluate with --load (as before)")
+    data = p.add_argument_group("data")
+    data.add_argument("--dataset", choices=sorted(DATASETS),
+                      help=f"bundled data set (default {DEFAULT_DATASET}): train on its training split, "
+                           "test on its test split")
+    data.add_argument("--data", metavar="FILE.ts", help="a .ts file (sktime's format) instead of --dataset")
+    data.add_argument("--load", help="evaluate / predict: the saved model")
+    model = p.add_argument_group("model")
+    model.add_argument("--epochs", type=int,
+                       help="default: at least 30 and at least 400 updates (--max-epochs overrides it)")
+    model.add_argument("--hidden-size", type=int)
+    model.add_argument("--num-layers", type=int)
+    model.add_argument("--pooling", choices=("max", "mean", "max_mean", "last"))
+    model.add_argument("--lr", type=float)
+    model.add_argument("--scaling", choices=("channel", "none"))
+    add_train_flags(p, out_default=None, data_help=None, threads_default=None,
+                    out_help=f"train: the saved-model directory (default {TRAIN_OUT}; without an action "
+                             "the model is saved only when --out is given)")
     flags.outputs(p, out="model")
     p.set_defaults(func=run)

@@ -62,8 +62,10 @@ def parse_ts(text: str, source: str = "<ts>") -> tuple[list[np.ndarray], list[st
 
     Each series is a (T, C) float32 array (channels are separated by ``:`` on a line,
     values by ``,``, the class label comes last); ``header`` maps each ``@key`` to its
-    value string and ``"comments"`` to the joined ``#`` lines. Missing values (``?``)
-    and time stamps are not supported: none of the bundled sets has them.
+    value string and ``"comments"`` to the joined ``#`` lines. A file whose header says
+    ``@classLabel false`` has no labels: every field is a channel and ``labels`` is
+    None. Missing values (``?``) and time stamps are not supported: none of the bundled
+    sets has them.
     """
     header: dict = {}
     comments: list[str] = []
@@ -87,7 +89,9 @@ def parse_ts(text: str, source: str = "<ts>") -> tuple[list[np.ndarray], list[st
             else:
                 header[key.lower()] = value.strip()
             continue
-        *channels, label = line.split(":")
+        fields = line.split(":")
+        labelled = header.get("classlabel", "true").split()[:1] != ["false"]
+        channels, label = (fields[:-1], fields[-1]) if labelled else (fields, None)
         if not channels:
             raise InputError(f"{source}:{lineno}: expected channels then a label separated "
                              "by ':', found one field")
@@ -98,11 +102,30 @@ def parse_ts(text: str, source: str = "<ts>") -> tuple[list[np.ndarray], list[st
         if len({len(c) for c in cols}) != 1:
             raise InputError(f"{source}:{lineno}: channels have different lengths {[len(c) for c in cols]}")
         X.append(np.stack(cols, axis=1))  # (T, C)
-        y.append(label.strip())
+        y.append(None if label is None else label.strip())
     if not in_data:
         raise InputError(f"{source}: no @data line; not a .ts file")
+    if not X:
+        raise InputError(f"{source}: no series after @data")
     header["comments"] = "\n".join(comments).strip()
-    return X, y, header
+    return X, (None if y[0] is None else y), header
+
+
+def read_ts(path) -> tuple[list[np.ndarray], list[str] | None]:
+    """The series and labels (None when the file has none) of a ``.ts`` file (or a
+    gzipped ``.ts.gz``) in sktime's format, e.g. one of the UCR/UEA archive's
+    ``*_TRAIN.ts`` files."""
+    from pathlib import Path
+
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read it as a .ts file ({exc})") from None
+    X, y, _ = parse_ts(text, str(path))
+    return X, y
 
 
 def _read(file: str) -> str:

@@ -199,3 +199,22 @@ def make_corpus(config: CorpusConfig | None = None, feature_config: FeatureConfi
             _save(path, {"train": (trf, tru), "test": (tef, teu)})
     return Corpus(trf, [u.digits for u in tru], [u.voice for u in tru],
                   tef, [u.digits for u in teu], [u.voice for u in teu])
+
+
+def test_corpus(config: CorpusConfig | None = None, feature_config: FeatureConfig | None = None,
+                *, cache: bool = True) -> Corpus:
+    """The test utterances of ``config`` (the training split left empty): read from the
+    cache of the whole corpus when ``make_corpus`` has written it (a ``speech train`` with
+    the same settings), else synthesised alone (the test plan does not depend on
+    ``n_train``)."""
+    require_espeak()
+    config = config or CorpusConfig()
+    feature_config = feature_config or FeatureConfig()
+    path = cache_dir() / f"digits-{_key(config, feature_config)}.npz"
+    if cache and path.is_file():
+        tef, teu = _load(path, "test")
+        return Corpus([], [], [], tef, [u.digits for u in teu], [u.voice for u in teu])
+    from dataclasses import replace
+
+    return make_corpus(replace(config, n_train=0), feature_config, cache=cache)
+

@@ -52,15 +52,17 @@ class AcousticModelConfig:
 
 def stack_frames(x: Tensor, lengths: Tensor, k: int) -> tuple[Tensor, Tensor]:
     """(B, F, M) -> (B, ceil(F/k), k*M): each step holds k consecutive frames (zeros past
-    each utterance's end), and the lengths (B,) become ceil(length / k)."""
+    each utterance's end), and the lengths (B,) become ceil(length / k).
+
+    Written without a Python branch on the sizes (always k - 1 frames of padding, then
+    the whole steps), so an ONNX export keeps the batch and the time axis dynamic."""
     B, F, M = x.shape
     # zero the frames past each length: the last step of a short utterance would
     # otherwise take in padding (whatever the batch holds there)
     x = x * (torch.arange(F, device=x.device) < lengths.to(x.device).unsqueeze(1)).unsqueeze(-1).to(x.dtype)
-    pad = (-F) % k
-    if pad:
-        x = torch.cat([x, x.new_zeros(B, pad, M)], dim=1)
-    return x.reshape(B, (F + pad) // k, k * M), torch.div(lengths + k - 1, k, rounding_mode="floor")
+    S = (F + k - 1) // k  # steps
+    x = nn.functional.pad(x, (0, 0, 0, k - 1))[:, : S * k]  # (B, S*k, M)
+    return x.reshape(B, S, k * M), torch.div(lengths + k - 1, k, rounding_mode="floor")
 
 
 class AcousticModel(nn.Module):

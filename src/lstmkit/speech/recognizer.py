@@ -4,6 +4,8 @@ LSTM acoustic model trained with CTC, and greedy or beam-search decoding."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -12,13 +14,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from lstmkit.errors import InputError
+from lstmkit.errors import InputError, TrainingInterrupted
 from lstmkit.speech.audio import read_wav
-from lstmkit.speech.decode import beam_search_decode, character_error_rate, greedy_decode
+from lstmkit.speech.decode import (
+    beam_search_decode,
+    character_error_rate,
+    edit_distance,
+    greedy_decode,
+)
 from lstmkit.speech.features import FeatureConfig, log_mel
 from lstmkit.speech.model import AcousticModel, AcousticModelConfig
-from lstmkit.spine import io
-from lstmkit.spine.fitting import config_from_kwargs, seeded_generator, train_one_cycle
+from lstmkit.spine.estimator import Estimator
 
 TASK = "speech"
 
@@ -27,6 +33,7 @@ TASK = "speech"
 class SpeechRecognizerConfig:
     """Alphabet, front end, network and training settings of :class:`SpeechRecognizer`.
 
+    ``epochs``: the training's length unless the engine's ``max_epochs=`` is given.
     ``freq_masks``/``time_masks``: SpecAugment (Park et al. 2019) during training, that
     many bands of up to ``freq_mask_width`` mel channels and spans of up to
     ``time_mask_width`` frames set to zero per utterance; it makes the model lean on
@@ -63,6 +70,8 @@ class SpeechRecognizerConfig:
                 raise InputError(f"{name} must be a non-negative integer, got {v!r}")
         if not self.lr > 0 or not self.weight_decay >= 0:
             raise InputError(f"lr must be > 0 and weight_decay >= 0, got {self.lr!r}, {self.weight_decay!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**32:
+            raise InputError(f"seed must be an integer in [0, 2**32), got {self.seed!r}")
         self.feature_config()
         self.model_config()
 
@@ -84,30 +93,56 @@ def pad_features(feats: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Ten
 
 
 def spec_augment(x: torch.Tensor, lengths: torch.Tensor, c: SpeechRecognizerConfig,
-                 gen: torch.Generator) -> torch.Tensor:
-    """Zero random mel bands and time spans of each utterance in ``x`` (B, F, M)."""
+                 gen: torch.Generator | Sequence[torch.Generator]) -> torch.Tensor:
+    """Zero random mel bands and time spans of each utterance in ``x`` (B, F, M), drawn
+    from ``gen``: one generator for the batch, or one per utterance."""
     x = x.clone()
     B, _, M = x.shape
+    gens = [gen] * B if isinstance(gen, torch.Generator) else list(gen)
     for b in range(B):
+        g = gens[b]
         for _ in range(c.freq_masks):
-            w = int(torch.randint(0, c.freq_mask_width + 1, (1,), generator=gen))
-            f0 = int(torch.randint(0, max(1, M - w), (1,), generator=gen))
+            w = int(torch.randint(0, c.freq_mask_width + 1, (1,), generator=g))
+            f0 = int(torch.randint(0, max(1, M - w), (1,), generator=g))
             x[b, :, f0 : f0 + w] = 0
         for _ in range(c.time_masks):
-            w = int(torch.randint(0, c.time_mask_width + 1, (1,), generator=gen))
-            t0 = int(torch.randint(0, max(1, int(lengths[b]) - w), (1,), generator=gen))
+            w = int(torch.randint(0, c.time_mask_width + 1, (1,), generator=g))
+            t0 = int(torch.randint(0, max(1, int(lengths[b]) - w), (1,), generator=g))
             x[b, t0 : t0 + w] = 0
     return x
 
 
-class SpeechRecognizer:
+def augment_generator(seed: int, epoch: int, item: int) -> torch.Generator:
+    """The generator of one utterance's SpecAugment masks in one epoch: a function of
+    (seed, epoch, utterance) alone, so the masks do not depend on the batches an
+    utterance falls in (nor on the processes of a DDP run), and a resumed run draws them
+    again exactly."""
+    mixed = ((seed * 1_000_003 + epoch) * 1_000_033 + item) % (2**63)
+    return torch.Generator().manual_seed(mixed)
+
+
+def _digest(features: Sequence[torch.Tensor], texts: Sequence[str]) -> str:
+    """What a resumed fit checks its data against: a hash of every feature and transcript."""
+    h = hashlib.sha256()
+    for f in features:
+        t = torch.as_tensor(f, dtype=torch.float32).contiguous()
+        h.update(np.asarray(t.shape, np.int64).tobytes())
+        h.update(t.numpy().tobytes())
+    h.update(json.dumps(list(texts)).encode())
+    return h.hexdigest()[:16]
+
+
+class SpeechRecognizer(Estimator):
     """A CTC speech recogniser: log-mel features (:mod:`lstmkit.speech.features`), a
     bidirectional lstmkit LSTM acoustic model (:mod:`lstmkit.speech.model`) trained with
     ``torch.nn.CTCLoss``, greedy or prefix beam-search decoding.
 
     Args: the fields of :class:`SpeechRecognizerConfig` (``alphabet="0123456789",
-    hidden_size=96, num_layers=2, epochs=10, seed=0``...); other keywords go to the
-    lstmkit layer (``backend=``, LSTM variants).
+    hidden_size=96, num_layers=2, epochs=10, seed=0``...); the engine's settings
+    (``max_epochs``, which overrides ``epochs``, ``max_steps``, ``max_time``,
+    ``accelerator``, ``devices``, ``strategy``, ``precision``, ``checkpoint_dir``,
+    ``verbose``...; see :mod:`lstmkit.spine.estimator`); other keywords go to the lstmkit
+    layer (``backend=``, LSTM variants).
 
     Example::
 
@@ -120,11 +155,47 @@ class SpeechRecognizer:
         '4071'
     """
 
-    def __init__(self, **kwargs):
-        self.config = config_from_kwargs(SpeechRecognizerConfig, kwargs)
-        self.model: AcousticModel | None = None
-        self.history: list[dict] = []
+    TASK = TASK
+    Config = SpeechRecognizerConfig
+    LAYER_OPTIONS = True
 
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.model: AcousticModel | None = None
+        self.is_global_zero = True  # False in the other processes of a DDP fit
+
+    # ---- the Estimator's hooks ----------------------------------------------------------
+    def _network(self):
+        return self.model
+
+    def _state(self) -> dict:
+        return {}
+
+    def _restore(self, state: dict) -> None:
+        self.model = AcousticModel(self.config.model_config())
+
+    def export_spec(self):
+        """The acoustic model up to the CTC log-probabilities: ``features`` (batch, time,
+        n_mels) float32, as :meth:`featurize` computes them, and ``lengths`` (batch,)
+        int64 -> ``log_probs`` (batch, steps, 1 + alphabet size; column 0 is the blank)
+        and ``output_lengths`` (batch,) int64. The metadata holds the feature settings,
+        the alphabet and the blank index, what a deployment needs to compute the features
+        and decode (greedy: best path, merge repeats, drop blanks)."""
+        from lstmkit.export.tasks import ExportSpec
+
+        self._require_fitted()
+        c = self.model.config
+        example = (torch.randn(3, 23, c.n_mels), torch.tensor([23, 9, 16]))
+        axes = {"features": {0: "batch", 1: "time"}, "lengths": {0: "batch"},
+                "log_probs": {0: "batch", 1: "steps"}, "output_lengths": {0: "batch"}}
+        state = {"alphabet": self.config.alphabet, "blank": 0, "features": self.feature_config.to_dict(),
+                 "stack": c.stack}
+        meta = {"lstmkit.task": TASK, "lstmkit.config": json.dumps(c.to_dict()),
+                "lstmkit.state": json.dumps(state)}
+        return ExportSpec(self.model.eval(), example, ["features", "lengths"],
+                          ["log_probs", "output_lengths"], axes, meta)
+
+    # ---- text and features --------------------------------------------------------------
     @property
     def feature_config(self) -> FeatureConfig:
         return self.config.feature_config()
@@ -150,51 +221,101 @@ class SpeechRecognizer:
     # ---- training -----------------------------------------------------------------------
     def fit(self, features: Sequence[torch.Tensor], texts: Sequence[str], *,
             val_features: Sequence[torch.Tensor] | None = None, val_texts: Sequence[str] | None = None,
-            log: Callable[[dict], None] | None = None) -> SpeechRecognizer:
+            log: Callable[[dict], None] | None = None, resume: bool = False) -> SpeechRecognizer:
         """Train a fresh acoustic model on (F_i, M) feature tensors and their transcripts
-        for ``epochs`` (AdamW, one-cycle learning rate, gradients clipped at norm 5,
-        SpecAugment). With ``val_*``, ``log`` gets the greedy validation CER per epoch."""
+        through the engine (AdamW, one-cycle learning rate, gradients clipped at norm 5,
+        SpecAugment) for ``max_epochs`` (default: the config's ``epochs``).
+
+        With ``val_*``, the greedy CER on them is measured after each epoch (``val_cer``
+        in :attr:`history` and the rows given to ``log``); it never picks the model.
+        ``resume=True`` continues from ``checkpoint_dir``."""
+        from lstmkit.speech.training import CLIP, EpochRows, recipe
+        from lstmkit.spine.engine import IndexData, TaskModule, fit_module
+
         c = self.config
         if len(features) != len(texts) or not len(features):
             raise InputError(f"expected one transcript per utterance (at least one); got "
                              f"{len(features)} utterances and {len(texts)} transcripts")
         targets = self._encode(texts)
-        gen = seeded_generator(c.seed)
+        has_val = val_features is not None or val_texts is not None
+        if has_val:
+            if val_features is None or val_texts is None or len(val_features) != len(val_texts) \
+                    or not len(val_features):
+                raise InputError("validation needs val_features and val_texts, one transcript per utterance")
+            val_targets = self._encode(val_texts)
+        torch.manual_seed(c.seed)  # the initial weights
         self.model = AcousticModel(c.model_config())
         ctc = nn.CTCLoss(blank=0, zero_infinity=True)  # an impossible alignment must not poison a batch
+        module = None  # set below; the training batches read its epoch
 
-        def batch_loss(idx: list[int]) -> torch.Tensor:
-            x, lengths = pad_features([features[j] for j in idx])
-            x = spec_augment(x, lengths, c, gen)
-            log_probs, steps_b = self.model(x, lengths)  # (B, S, V), (B,)
-            tgt = [targets[j] for j in idx]
-            return ctc(log_probs.transpose(0, 1), torch.tensor([s for t in tgt for s in t]),
-                       steps_b, torch.tensor([len(t) for t in tgt]))
+        def batch(feats, tgts, idx: list[int], weight: int):
+            x, lengths = pad_features([feats[j] for j in idx])
+            tgt = [tgts[j] for j in idx]
+            flat = torch.tensor([s for t in tgt for s in t], dtype=torch.int64)
+            return x, lengths, flat, torch.tensor([len(t) for t in tgt], dtype=torch.int64), weight
 
-        def validate() -> dict:
-            return {"val_cer": self.evaluate(val_features, val_texts, beam=0)["cer"]}
+        def collate(idx: list[int]):
+            x, lengths, flat, tlen, _ = batch(features, targets, idx, len(idx))
+            trainer = getattr(module, "_trainer", None)
+            epoch = trainer.current_epoch if trainer is not None else 0
+            x = spec_augment(x, lengths, c, [augment_generator(c.seed, epoch, j) for j in idx])
+            return x, lengths, flat, tlen, len(idx)
 
-        self.history = []
-        train_one_cycle(self.model, lr=c.lr, weight_decay=c.weight_decay, pct_start=0.15,
-                        epochs=c.epochs, n_items=len(features), batch_size=c.batch_size, gen=gen,
-                        batch_loss=batch_loss, history=self.history,
-                        validate=validate if val_features is not None else None, log=log)
+        def val_collate(idx: list[int]):
+            return batch(val_features, val_targets, idx, sum(len(val_targets[j]) for j in idx))
+
+        def loss(net, b):
+            x, lengths, flat, tlen, _ = b
+            log_probs, steps = net(x, lengths)  # (B, S, V), (B,)
+            return ctc(log_probs.transpose(0, 1), flat, steps, tlen)
+
+        def validate(net, b):
+            # the batch's character error rate, weighted by its reference characters
+            # (the batch weight), so the epoch's value is the corpus CER
+            x, lengths, flat, tlen, chars = b
+            log_probs, steps = net(x, lengths)
+            refs = torch.split(flat.cpu(), tlen.cpu().tolist())
+            errors = sum(edit_distance(r.tolist(), greedy_decode(lp[: int(n)].cpu()))
+                         for r, lp, n in zip(refs, log_probs, steps))
+            return {"cer": errors / max(1, chars)}
+
+        module = TaskModule(self.model, loss, recipe(c.lr, c.weight_decay), validate=validate,
+                            batch_size=lambda b: b[-1])
+        data = IndexData(len(features), collate, c.batch_size, c.seed,
+                         n_val=len(val_features) if has_val else 0, val_collate=val_collate,
+                         val_batch_size=64)
+        kw = self._engine_kwargs(max_epochs=c.epochs, gradient_clip_val=CLIP)
+        rows = EpochRows(log)
+        kw["callbacks"] = [*(kw.get("callbacks") or []), rows]
+        fingerprint = {"config": dataclasses.asdict(c), "data": _digest(features, texts),
+                       "val": _digest(val_features, val_texts) if has_val else None,
+                       "max_epochs": kw.get("max_epochs"), "max_steps": kw.get("max_steps")}
+        try:
+            outcome = fit_module(module, data, seed=c.seed, has_val=has_val, resume=resume,
+                                 fingerprint=fingerprint, **kw)
+        except TrainingInterrupted as exc:  # Ctrl-C: keep what was learned, usable and savable
+            self.model = module.net.cpu().eval()
+            self.history = rows.rows
+            exc.result = self
+            raise
+        self.model = module.net.cpu().eval()
+        self.history = rows.rows
+        self.resumed_from = outcome.resumed_from
+        self.is_global_zero = outcome.is_global_zero
         return self
 
     # ---- recognition --------------------------------------------------------------------
-    def _require_model(self) -> None:
-        if self.model is None:
-            raise InputError("this SpeechRecognizer is not trained: call fit(...) or load(dir) first")
-
     @torch.inference_mode()
     def log_probs(self, features: Sequence[torch.Tensor], batch_size: int = 64) -> list[torch.Tensor]:
         """Per-utterance CTC log-probabilities (S_i, V); column 0 is the blank."""
-        self._require_model()
+        self._require_fitted()
         self.model.eval()
+        device = next(self.model.parameters()).device
         out = []
         for i in range(0, len(features), batch_size):
             x, lengths = pad_features(features[i : i + batch_size])
-            lp, steps = self.model(x, lengths)
+            lp, steps = self.model(x.to(device), lengths.to(device))
+            lp = lp.cpu()
             out += [lp[b, : int(steps[b])] for b in range(len(steps))]
         return out
 
@@ -214,6 +335,10 @@ class SpeechRecognizer:
             samples = audio
         return self.transcribe_features([self.featurize(samples, sample_rate)], beam)[0]
 
+    def predict(self, features: Sequence[torch.Tensor], beam: int = 0) -> list[str]:
+        """The transcripts of (F_i, M) feature tensors (:meth:`transcribe_features`)."""
+        return self.transcribe_features(features, beam)
+
     def evaluate(self, features: Sequence[torch.Tensor], texts: Sequence[str], beam: int = 0) -> dict:
         """``{"cer", "exact", "n"}``: character error rate and the share of utterances
         transcribed exactly right."""
@@ -221,21 +346,3 @@ class SpeechRecognizer:
         texts = list(texts)
         return {"cer": character_error_rate(texts, hyps),
                 "exact": float(np.mean([h == t for h, t in zip(hyps, texts)])), "n": len(texts)}
-
-    # ---- persistence --------------------------------------------------------------------
-    def save(self, path: str | os.PathLike):
-        """Write the recogniser to the directory ``path`` (config.json + model.safetensors)."""
-        self._require_model()
-        return io.save_model(path, TASK, dataclasses.asdict(self.config), self.model.state_dict(),
-                             {"history": self.history})
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> SpeechRecognizer:
-        """A recogniser saved by :meth:`save`."""
-        config, tensors, state, _ = io.load_model(path, TASK)
-        self = cls(**config)
-        self.history = list(state.get("history", []))
-        self.model = AcousticModel(self.config.model_config())
-        io.load_weights(self.model, tensors, path)
-        self.model.eval()
-        return self

@@ -8,8 +8,6 @@
 - ``metrics``: classification metrics (accuracy, confusion matrix, macro F1);
 - ``nets``: the recurrent layer of every task's network by cell name (``make_rnn``,
   ``CELLS``); ``pooling``: pooling a layer's outputs over each sequence's true length;
-- ``fitting``: the seeded one-cycle training loop of the classify-series and speech
-  estimators;
 - ``text``: reading UTF-8 text files (the text tasks);
 - ``flags``: the command-line flags the tasks share, checked in one place;
   ``cli``: what the task commands share when they run (Ctrl-C saving, threads, notes).
