@@ -180,11 +180,12 @@ def test_short_runs_train(n):
 
 
 def test_every_short_schedule_is_defined():
-    from lstmkit.classify.training import recipe
+    from lstmkit.classify.training import PCT_START
+    from lstmkit.spine.engine import one_cycle
 
     net = torch.nn.Linear(2, 2)
     for total in range(1, 41):
-        conf = recipe(1e-2, 1e-4)(net, total)
+        conf = one_cycle("adamw", 1e-2, 1e-4, pct_start=PCT_START)(net, total)
         opt, sched = conf["optimizer"], conf["lr_scheduler"]["scheduler"]
         for _ in range(total):
             opt.step()

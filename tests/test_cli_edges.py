@@ -227,7 +227,7 @@ def test_resume_refuses_a_missing_or_foreign_checkpoint_and_says_where_it_resume
     one_line_error(capsys, main([*base, "--hidden-size", "12", "--num-layers", "1", "--max-epochs", "4",
                                  "--checkpoint-dir", str(ckpt), "--resume"]), "hidden_size")
     assert main([*base, *SMALL, "--max-epochs", "4", "--checkpoint-dir", str(ckpt), "--resume"]) == 0
-    assert f"resumed from step" in capsys.readouterr().out
+    assert "resumed from step" in capsys.readouterr().err
 
 
 # ---- constructors ---------------------------------------------------------------------

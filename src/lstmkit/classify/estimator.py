@@ -241,8 +241,8 @@ class TextClassifier(Estimator):
         kept (the engine's rule). ``log(row)`` gets each epoch's row of :attr:`history`
         (``epoch``, ``train_loss``, and ``val_loss``/``val_accuracy`` with a validation
         set). ``resume=True`` continues an interrupted run from ``checkpoint_dir``."""
-        from lstmkit.classify.training import CLIP, EpochRows, LengthBuckets, recipe
-        from lstmkit.spine.engine import IndexData, TaskModule, fit_module
+        from lstmkit.classify.training import CLIP, PCT_START, LengthBuckets
+        from lstmkit.spine.engine import EpochRows, IndexData, TaskModule, fit_module, one_cycle
 
         c = self.config
         texts = _check_texts(texts)
@@ -285,7 +285,7 @@ class TextClassifier(Estimator):
             return {"loss": F.cross_entropy(logits, target),
                     "accuracy": (logits.argmax(-1) == target).float().mean()}
 
-        module = TaskModule(self.model, loss, recipe(c.lr, c.weight_decay), validate)
+        module = TaskModule(self.model, loss, one_cycle("adamw", c.lr, c.weight_decay, pct_start=PCT_START), validate)
         data = IndexData(len(seqs), self._collate(seqs, y), c.batch_size, c.seed,
                          n_val=n_val, val_collate=val_collate)
         data.sampler = LengthBuckets([len(q) for q in seqs], c.batch_size, c.seed)

@@ -1,15 +1,11 @@
 """What the classifier gives the training engine (:mod:`lstmkit.spine.engine`): the batch
-order (shuffled texts of similar lengths together), its optimiser recipe (AdamW under a
-one-cycle learning rate) and the per-epoch rows of its history."""
+order (shuffled texts of similar lengths together) and its recipe's constants."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import lightning as L
 import torch
 
-from lstmkit.spine.engine import EpochSampler, one_cycle
+from lstmkit.spine.engine import EpochSampler
 
 PCT_START = 0.1  # share of the run spent warming up to the peak learning rate
 BLOCK = 32  # batches' worth of shuffled texts sorted by length together
@@ -50,34 +46,3 @@ class LengthBuckets(EpochSampler):
         return iter(flat[start:])
 
 
-def recipe(lr: float, weight_decay: float) -> Callable:
-    """AdamW (every parameter decayed) under a one-cycle learning rate peaking at ``lr``
-    after ``PCT_START`` of the run, stepped once per optimiser step."""
-    return one_cycle("adamw", lr, weight_decay, pct_start=PCT_START)
-
-
-class EpochRows(L.Callback):
-    """The history of a fit, one row per epoch: ``{"epoch", "train_loss"}`` and, with a
-    validation set, ``"val_loss"`` and ``"val_accuracy"``; each row also goes to
-    ``log(row)`` on the main process. Its rows travel in checkpoints, so a resumed run's
-    history is whole."""
-
-    def __init__(self, log: Callable[[dict], None] | None = None) -> None:
-        self.report = log
-        self.rows: list[dict] = []
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        m = trainer.callback_metrics
-        row = {"epoch": trainer.current_epoch + 1}
-        for name in ("train_loss", "val_loss", "val_accuracy"):
-            if name in m:
-                row[name] = float(m[name])
-        self.rows.append(row)
-        if self.report is not None and trainer.is_global_zero:
-            self.report(row)
-
-    def state_dict(self) -> dict:
-        return {"rows": self.rows}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self.rows = [dict(r) for r in state_dict["rows"]]

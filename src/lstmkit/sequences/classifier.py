@@ -22,6 +22,8 @@ from lstmkit.spine.estimator import Estimator
 from lstmkit.spine.metrics import classification_report
 
 TASK = "classify-series"
+PCT_START = 0.2  # share of the run spent warming up to the peak learning rate (one-cycle)
+CLIP = 5.0  # gradient norm clipping: the engine's gradient_clip_val unless one is given
 
 
 @dataclass
@@ -190,8 +192,7 @@ class SequenceClassifier(Estimator):
         With ``X_val``/``y_val``, the validation accuracy is measured after each epoch
         (``val_accuracy`` in :attr:`history` and the rows given to ``log``); it never
         picks the model. ``resume=True`` continues from ``checkpoint_dir``."""
-        from lstmkit.sequences.training import CLIP, EpochRows, recipe
-        from lstmkit.spine.engine import IndexData, TaskModule, fit_module
+        from lstmkit.spine.engine import EpochRows, IndexData, TaskModule, fit_module, one_cycle
 
         c = self.config
         seqs = as_sequences(X, lengths)
@@ -241,7 +242,7 @@ class SequenceClassifier(Estimator):
                 x, lens, t = batch
                 return {"accuracy": (net(x, lens).argmax(dim=-1) == t).float().mean()}
 
-        module = TaskModule(self.model, loss, recipe(c.lr, c.weight_decay),
+        module = TaskModule(self.model, loss, one_cycle("adamw", c.lr, c.weight_decay, pct_start=PCT_START),
                             validate=validate)
         data = IndexData(len(scaled), collate, c.batch_size, c.seed, n_val=n_val, val_collate=val_collate,
                          val_batch_size=256)

@@ -27,6 +27,8 @@ from lstmkit.speech.model import AcousticModel, AcousticModelConfig
 from lstmkit.spine.estimator import Estimator
 
 TASK = "speech"
+PCT_START = 0.15  # share of the run spent warming up to the peak learning rate (one-cycle)
+CLIP = 5.0  # gradient norm clipping: the engine's gradient_clip_val unless one is given
 
 
 @dataclass
@@ -229,8 +231,7 @@ class SpeechRecognizer(Estimator):
         With ``val_*``, the greedy CER on them is measured after each epoch (``val_cer``
         in :attr:`history` and the rows given to ``log``); it never picks the model.
         ``resume=True`` continues from ``checkpoint_dir``."""
-        from lstmkit.speech.training import CLIP, EpochRows, recipe
-        from lstmkit.spine.engine import IndexData, TaskModule, fit_module
+        from lstmkit.spine.engine import EpochRows, IndexData, TaskModule, fit_module, one_cycle
 
         c = self.config
         if len(features) != len(texts) or not len(features):
@@ -279,7 +280,7 @@ class SpeechRecognizer(Estimator):
                          for r, lp, n in zip(refs, log_probs, steps))
             return {"cer": errors / max(1, chars)}
 
-        module = TaskModule(self.model, loss, recipe(c.lr, c.weight_decay), validate=validate,
+        module = TaskModule(self.model, loss, one_cycle("adamw", c.lr, c.weight_decay, pct_start=PCT_START), validate=validate,
                             batch_size=lambda b: b[-1])
         data = IndexData(len(features), collate, c.batch_size, c.seed,
                          n_val=len(val_features) if has_val else 0, val_collate=val_collate,

@@ -8,6 +8,7 @@ loop (truncated backpropagation through time) with the same settings and checkpo
 
 from lstmkit.spine.engine.callbacks import (
     Checkpointing,
+    EpochRows,
     KeepBest,
     LossHistory,
     RandomState,
@@ -26,6 +27,6 @@ from lstmkit.spine.engine.trainer import (
     trainer_keywords,
 )
 
-__all__ = ["CHECKPOINT", "ENGINE_KEYWORDS", "Checkpointing", "EpochSampler", "FitOutcome", "IndexData",
+__all__ = ["CHECKPOINT", "ENGINE_KEYWORDS", "Checkpointing", "EpochRows", "EpochSampler", "FitOutcome", "IndexData",
            "KeepBest", "LossHistory", "RandomState", "RunFingerprint", "TaskModule", "WindowData",
            "check_checkpoint", "fit_module", "make_trainer", "one_cycle", "split_keywords", "trainer_keywords"]

@@ -158,3 +158,30 @@ class Checkpointing(L.Callback):
         if trainer.is_global_zero:
             os.replace(tmp, self.folder / self.FILE)
         self._last_step, self._last_time = trainer.global_step, time.monotonic()
+
+
+class EpochRows(L.Callback):
+    """The history of a fit as one row per epoch: ``{"epoch", "train_loss", ...}`` with
+    every ``train_*`` and ``val_*`` metric the module logged, each row also passed to
+    ``log(row)`` on the main process. The rows travel in checkpoints, so a resumed run's
+    history is whole (the epoch a mid-epoch checkpoint interrupted averages only the
+    batches after the resume)."""
+
+    def __init__(self, log=None) -> None:
+        self.on_row = log  # not `self.log`: Lightning sets every callback's `log` to the module's
+        self.rows: list[dict] = []
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        row = {"epoch": trainer.current_epoch + 1}
+        for name, value in sorted(trainer.callback_metrics.items()):
+            if name.startswith(("train_", "val_")) and getattr(value, "numel", lambda: 1)() == 1:
+                row[name] = float(value)
+        self.rows.append(row)
+        if self.on_row is not None and trainer.is_global_zero:
+            self.on_row(row)
+
+    def state_dict(self) -> dict:
+        return {"rows": self.rows}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.rows = [dict(r) for r in state_dict["rows"]]
