@@ -18,7 +18,7 @@ from torch.nn import functional as F
 from lstmkit.classify.data import check_labels
 from lstmkit.classify.network import TextClassifierNet, TextClassifierNetConfig
 from lstmkit.classify.vocab import TokenVocab, tokenize
-from lstmkit.errors import InputError, TrainingInterrupted
+from lstmkit.errors import InputError
 from lstmkit.spine.estimator import Estimator
 from lstmkit.spine.metrics import classification_report
 
@@ -242,7 +242,7 @@ class TextClassifier(Estimator):
         (``epoch``, ``train_loss``, and ``val_loss``/``val_accuracy`` with a validation
         set). ``resume=True`` continues an interrupted run from ``checkpoint_dir``."""
         from lstmkit.classify.training import CLIP, PCT_START, LengthBuckets
-        from lstmkit.spine.engine import EpochRows, IndexData, TaskModule, fit_module, one_cycle
+        from lstmkit.spine.engine import EpochRows, IndexData, TaskModule, one_cycle
 
         c = self.config
         texts = _check_texts(texts)
@@ -291,22 +291,10 @@ class TextClassifier(Estimator):
         data.sampler = LengthBuckets([len(q) for q in seqs], c.batch_size, c.seed)
         engine = self._engine_kwargs(max_epochs=c.epochs, gradient_clip_val=CLIP)
         rows = EpochRows(log)
-        engine["callbacks"] = [*(engine.get("callbacks") or []), rows]
         fingerprint = {**dataclasses.asdict(c), "data": _digest(*data_parts),
                        "max_epochs": engine.get("max_epochs"), "max_steps": engine.get("max_steps")}
-        self.history, self.resumed_from = [], None
-        try:
-            outcome = fit_module(module, data, seed=c.seed, has_val=n_val > 0, resume=resume,
-                                 fingerprint=fingerprint, **engine)
-        except TrainingInterrupted as exc:  # Ctrl-C: keep what was learned, usable and savable
-            self.model = module.net.cpu().eval()
-            self.history = list(rows.rows)
-            exc.result = self
-            raise
-        self.model = module.net.cpu().eval()
-        self.history = list(rows.rows)
-        self.resumed_from = outcome.resumed_from
-        self.is_global_zero = outcome.is_global_zero
+        self._train(module, data, has_val=n_val > 0, resume=resume, fingerprint=fingerprint, engine=engine,
+                    rows=rows)
         return self
 
     # ---- prediction ---------------------------------------------------------------------

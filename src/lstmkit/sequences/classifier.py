@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from lstmkit.errors import InputError, TrainingInterrupted
+from lstmkit.errors import InputError
 from lstmkit.sequences.inputs import as_sequences, check_labels, pad
 from lstmkit.sequences.model import SequenceClassifierNet, SequenceNetConfig
 from lstmkit.sequences.scaling import SCALINGS, ChannelScaler
@@ -192,7 +192,7 @@ class SequenceClassifier(Estimator):
         With ``X_val``/``y_val``, the validation accuracy is measured after each epoch
         (``val_accuracy`` in :attr:`history` and the rows given to ``log``); it never
         picks the model. ``resume=True`` continues from ``checkpoint_dir``."""
-        from lstmkit.spine.engine import EpochRows, IndexData, TaskModule, fit_module, one_cycle
+        from lstmkit.spine.engine import EpochRows, IndexData, TaskModule, one_cycle
 
         c = self.config
         seqs = as_sequences(X, lengths)
@@ -248,22 +248,11 @@ class SequenceClassifier(Estimator):
                          val_batch_size=256)
         kw = self._engine_kwargs(max_epochs=c.resolve_epochs(len(scaled)), gradient_clip_val=CLIP)
         rows = EpochRows(log)
-        kw["callbacks"] = [*(kw.get("callbacks") or []), rows]
         fingerprint = {"config": dataclasses.asdict(c), "data": _digest(seqs, labels),
                        "val": _digest(*val) if val is not None else None,
                        "max_epochs": kw.get("max_epochs"), "max_steps": kw.get("max_steps")}
-        try:
-            outcome = fit_module(module, data, seed=c.seed, has_val=val is not None, resume=resume,
-                                 fingerprint=fingerprint, **kw)
-        except TrainingInterrupted as exc:  # Ctrl-C: keep what was learned, usable and savable
-            self.model = module.net.cpu().eval()
-            self.history = rows.rows
-            exc.result = self
-            raise
-        self.model = module.net.cpu().eval()
-        self.history = rows.rows
-        self.resumed_from = outcome.resumed_from
-        self.is_global_zero = outcome.is_global_zero
+        self._train(module, data, has_val=val is not None, resume=resume, fingerprint=fingerprint, engine=kw,
+                    rows=rows)
         return self
 
     # ---- prediction ---------------------------------------------------------------------

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lstmkit.errors import InputError, TrainingInterrupted
+from lstmkit.errors import InputError
 from lstmkit.speech.audio import read_wav
 from lstmkit.speech.decode import (
     beam_search_decode,
@@ -231,7 +231,7 @@ class SpeechRecognizer(Estimator):
         With ``val_*``, the greedy CER on them is measured after each epoch (``val_cer``
         in :attr:`history` and the rows given to ``log``); it never picks the model.
         ``resume=True`` continues from ``checkpoint_dir``."""
-        from lstmkit.spine.engine import EpochRows, IndexData, TaskModule, fit_module, one_cycle
+        from lstmkit.spine.engine import EpochRows, IndexData, TaskModule, one_cycle
 
         c = self.config
         if len(features) != len(texts) or not len(features):
@@ -287,22 +287,11 @@ class SpeechRecognizer(Estimator):
                          val_batch_size=64)
         kw = self._engine_kwargs(max_epochs=c.epochs, gradient_clip_val=CLIP)
         rows = EpochRows(log)
-        kw["callbacks"] = [*(kw.get("callbacks") or []), rows]
         fingerprint = {"config": dataclasses.asdict(c), "data": _digest(features, texts),
                        "val": _digest(val_features, val_texts) if has_val else None,
                        "max_epochs": kw.get("max_epochs"), "max_steps": kw.get("max_steps")}
-        try:
-            outcome = fit_module(module, data, seed=c.seed, has_val=has_val, resume=resume,
-                                 fingerprint=fingerprint, **kw)
-        except TrainingInterrupted as exc:  # Ctrl-C: keep what was learned, usable and savable
-            self.model = module.net.cpu().eval()
-            self.history = rows.rows
-            exc.result = self
-            raise
-        self.model = module.net.cpu().eval()
-        self.history = rows.rows
-        self.resumed_from = outcome.resumed_from
-        self.is_global_zero = outcome.is_global_zero
+        self._train(module, data, has_val=has_val, resume=resume, fingerprint=fingerprint, engine=kw,
+                    rows=rows)
         return self
 
     # ---- recognition --------------------------------------------------------------------

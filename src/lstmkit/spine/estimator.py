@@ -113,6 +113,34 @@ class Estimator:
         """The engine's settings for a fit: the task's ``defaults`` under the user's."""
         return {**defaults, **self.trainer_kwargs}
 
+    def _train(self, module, data, *, has_val: bool, resume: bool, fingerprint: dict, engine: dict,
+               rows=None):
+        """Run :func:`~lstmkit.spine.engine.fit_module` on ``module`` (a ``TaskModule``):
+        its trained network becomes ``self.model`` (in eval mode, on the CPU) and, given
+        the ``rows`` callback (:class:`~lstmkit.spine.engine.EpochRows`), its rows become
+        ``self.history``; on Ctrl-C too, where the exception then carries this estimator
+        (``exc.result``) so a caller can save it. Returns the engine's outcome."""
+        from lstmkit.errors import TrainingInterrupted
+        from lstmkit.spine.engine import fit_module
+
+        def keep() -> None:
+            self.model = module.net.cpu().eval()
+            if rows is not None:
+                self.history = list(rows.rows)
+
+        if rows is not None:
+            engine = {**engine, "callbacks": [*(engine.get("callbacks") or []), rows]}
+        try:
+            outcome = fit_module(module, data, seed=self.config.seed, has_val=has_val, resume=resume,
+                                 fingerprint=fingerprint, **engine)
+        except TrainingInterrupted as exc:  # keep what was learned, usable and savable
+            keep()
+            exc.result = self
+            raise
+        keep()
+        self.resumed_from, self.is_global_zero = outcome.resumed_from, outcome.is_global_zero
+        return outcome
+
     def save(self, path: str | os.PathLike) -> Path:
         """Write the trained estimator to the directory ``path`` (atomically; see
         :mod:`lstmkit.spine.io`)."""
