@@ -31,7 +31,7 @@ from lstmkit.spine.cli import (
     notes_to_stderr,
     save_on_interrupt,
 )
-from lstmkit.spine.train_flags import add_train_flags, engine_kwargs
+from lstmkit.spine.train_flags import add_train_flags, engine_kwargs, task_parser
 
 BUNDLED = "bundled review sentences (Kotzias et al. 2015)"
 
@@ -148,13 +148,7 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser(
-        "classify",
-        help="sentence classifier: train, predict, evaluate",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    _, sub = task_parser(subparsers, "classify", "sentence classifier: train, predict, evaluate", __doc__)
 
     t = sub.add_parser("train", help="train and test on a labelled file (default: bundled reviews)")
     add_train_flags(t, out_default="classify-model",

@@ -22,7 +22,7 @@ import sys
 from lstmkit.errors import InputError
 from lstmkit.spine import flags
 from lstmkit.spine.cli import estimator_saver, save_on_interrupt
-from lstmkit.spine.train_flags import add_train_flags, apply_threads, engine_kwargs
+from lstmkit.spine.train_flags import add_train_flags, apply_threads, engine_kwargs, task_parser
 
 _ARCH = ("embedding_dim", "hidden_size", "num_layers", "attention", "dropout", "backend")
 EXAMPLES = ["3rd of March 2021", "Sat, Jul 12 1986", "1992 December 8"]
@@ -96,12 +96,12 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _heatmap(args, tr, texts, stream=sys.stdout) -> None:
+def _heatmap(args, tr, texts, stream=None) -> None:
     if args.heatmap:
         from lstmkit.seq2seq.plot import attention_heatmap
 
         attention_heatmap(tr, texts, args.heatmap, args.beam)
-        print(f"attention heat map written to {args.heatmap}", file=stream)
+        print(f"attention heat map written to {args.heatmap}", file=stream or sys.stdout)
 
 
 def evaluate(args: argparse.Namespace) -> int:
@@ -142,9 +142,7 @@ def predict(args: argparse.Namespace) -> int:
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("seq2seq", help="encoder-decoder with attention: train, evaluate, predict",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    _, sub = task_parser(subparsers, "seq2seq", "encoder-decoder with attention: train, evaluate, predict", __doc__)
     beam_help = "beam size (0 or 1: greedy, the default)"
 
     t = sub.add_parser("train", help="train on the date task (default) or a file of pairs")

@@ -27,7 +27,7 @@ from pathlib import Path
 from lstmkit.errors import InputError
 from lstmkit.spine import flags
 from lstmkit.spine.cli import add_threads_arg, apply_threads, estimator_saver, save_on_interrupt
-from lstmkit.spine.train_flags import add_train_flags, engine_kwargs
+from lstmkit.spine.train_flags import add_train_flags, engine_kwargs, task_parser
 
 TRAIN_OUT = "speech-model"
 
@@ -161,9 +161,7 @@ def _positive(value: str) -> int:
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("speech", help="CTC speech recognition of spoken digits (espeak-ng data)",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    _, sub = task_parser(subparsers, "speech", "CTC speech recognition of spoken digits (espeak-ng data)", __doc__)
 
     t = sub.add_parser("train", help="synthesise data, train, print the test-voice CER, save")
     t.add_argument("--n-train", type=_positive, default=2000, help="training utterances (2000)")

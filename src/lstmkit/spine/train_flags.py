@@ -18,6 +18,14 @@ from lstmkit.spine.cli import apply_threads  # noqa: F401 - the one way to apply
 ENGINE_FLAGS = ("accelerator", "devices", "strategy", "num_nodes", "precision")
 
 
+def task_parser(subparsers, name: str, help: str, description: str | None):
+    """``lstmkit <name>`` with its actions (``train``, ``evaluate``, ``predict``, ...):
+    the task's parser and the subparsers its actions are added to."""
+    p = subparsers.add_parser(name, help=help, description=description,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    return p, p.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+
 def add_train_flags(parser: argparse.ArgumentParser, *, out_default: str | None, data_help: str | None,
                     max_time_default: float | None = None, threads_default: int | None = 1,
                     backend: bool = True, out_help: str | None = None) -> None:

@@ -28,7 +28,7 @@ from lstmkit.spine.cli import (
     save_on_interrupt,
 )
 from lstmkit.spine.text import read_text
-from lstmkit.spine.train_flags import add_train_flags, engine_kwargs
+from lstmkit.spine.train_flags import add_train_flags, engine_kwargs, task_parser
 from lstmkit.spine.train_flags import apply_threads as apply_train_threads
 from lstmkit.textgen.data import shakespeare, split_text
 from lstmkit.textgen.estimator import TextGenerator
@@ -146,13 +146,7 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser(
-        "textgen",
-        help="character language model: train, predict (generate), evaluate",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    _, sub = task_parser(subparsers, "textgen", "character language model: train, predict (generate), evaluate", __doc__)
 
     t = sub.add_parser("train", help="train on a text file (default: tiny Shakespeare)")
     add_train_flags(t, out_default="textgen-model", max_time_default=MAX_TIME,

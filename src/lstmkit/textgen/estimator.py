@@ -228,16 +228,9 @@ class TextGenerator(Estimator):
             bpc = total / n / LN2
         return {"bits_per_char": bpc, "nats_per_char": bpc * LN2, "characters": ids.numel() - 1}
 
-    def predict(
-        self,
-        prompt: str = "",
-        length: int = 500,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        seed: int | None = None,
-    ) -> str:
-        """The estimator's prediction is generation: :meth:`generate`."""
-        return self.generate(prompt, length, temperature, top_k, seed)
+    def predict(self, *args, **kwargs) -> str:
+        """The estimator's prediction is generation: :meth:`generate` (same arguments)."""
+        return self.generate(*args, **kwargs)
 
     def _warn_unknown(self, text: str, what: str, consequence: str) -> list[str]:
         unknown = self.vocab.unknown(text)

@@ -24,7 +24,7 @@ import argparse
 from lstmkit.errors import InputError
 from lstmkit.spine import flags
 from lstmkit.spine.cli import add_threads_arg, apply_threads, estimator_saver, save_on_interrupt
-from lstmkit.spine.train_flags import add_train_flags, engine_kwargs
+from lstmkit.spine.train_flags import add_train_flags, engine_kwargs, task_parser
 
 TASKS = ("predict", "classify")
 MODEL_FLAGS = ("frame_size", "frames", "n_digits", "hidden_channels", "num_layers", "kernel_size",
@@ -254,9 +254,7 @@ def _train_parser(sub, name: str, task: str | None, help: str):
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("video", help="ConvLSTM on moving digits: next frame, motion direction",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    _, sub = task_parser(subparsers, "video", "ConvLSTM on moving digits: next frame, motion direction", __doc__)
 
     tr = _train_parser(sub, "train", None, "train a next-frame predictor or a direction classifier (--task)")
     tr.set_defaults(func=lambda a: _train(a, a.task))
