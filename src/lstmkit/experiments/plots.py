@@ -10,6 +10,8 @@ from pathlib import Path
 
 import matplotlib
 
+from lstmkit.spine.figures import save_png
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
@@ -21,12 +23,7 @@ _TITLES = {"adding": "adding", "temporal_order": "temporal order", "copy": "copy
 
 
 def _save(fig, path) -> Path:
-    from lstmkit.spine.io import atomic_write
-
-    try:
-        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png"))
-    finally:
-        plt.close(fig)
+    return save_png(fig, path, dpi=110, bbox_inches="tight")
 
 
 def learning_curves(comp: Comparison, path) -> Path:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from lstmkit.forecasting.frame import DS, ID, Y, quantile_column
+from lstmkit.spine.figures import save_png
 from lstmkit.spine.io import atomic_write
 
 MAX_PANELS = 4
@@ -48,7 +49,4 @@ def plot_forecast(history: pd.DataFrame, forecast: pd.DataFrame, path: str | os.
         ax.legend(loc="upper left", fontsize=8)
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    try:
-        return write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    finally:
-        plt.close(fig)
+    return save_png(fig, path, dpi=110, write=write)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lstmkit.errors import InputError
+from lstmkit.spine.figures import save_png
 
 
 def _label(ch: str) -> str:
@@ -22,7 +23,6 @@ def attention_heatmap(translator, texts: list[str] | str, path: str | Path, beam
     matplotlib.use("Agg")  # files only; never needs a display
     import matplotlib.pyplot as plt
 
-    from lstmkit.spine.io import atomic_write
 
     texts = [texts] if isinstance(texts, str) else list(texts)
     if not texts:
@@ -46,7 +46,4 @@ def attention_heatmap(translator, texts: list[str] | str, path: str | Path, beam
     fig.suptitle(title or f"Seq2Seq attention ({c.attention}, {'bi' if c.bidirectional else 'uni'}"
                  f"directional encoder, H={c.hidden_size})", fontsize=10)
     fig.tight_layout()
-    try:  # a temporary sibling renamed into place: never half a PNG at ``path``
-        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    finally:
-        plt.close(fig)
+    return save_png(fig, path, dpi=110)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lstmkit.spine.figures import save_png
+
 _VAL_STYLES = [("s-", "*"), ("^--", "P"), ("v:", "X"), ("d-.", "D")]
 
 
@@ -21,7 +23,6 @@ def plot_lm_curve(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from lstmkit.spine.io import atomic_write
 
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
     ax.plot(
@@ -63,7 +64,4 @@ def plot_lm_curve(
     ax.legend(fontsize=7)
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    try:
-        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    finally:
-        plt.close(fig)
+    return save_png(fig, path, dpi=110)

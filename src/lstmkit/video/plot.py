@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from lstmkit.errors import InputError
+from lstmkit.spine.figures import save_png
 
 
 def prediction_strip(model, clips: torch.Tensor, path: str | Path, context: int, n_clips: int = 3,
@@ -20,7 +21,6 @@ def prediction_strip(model, clips: torch.Tensor, path: str | Path, context: int,
     matplotlib.use("Agg")  # files only; never needs a display
     import matplotlib.pyplot as plt
 
-    from lstmkit.spine.io import atomic_write
 
     T = clips.shape[1]
     if not 1 <= context < T:
@@ -47,7 +47,4 @@ def prediction_strip(model, clips: torch.Tensor, path: str | Path, context: int,
     fig.suptitle(title or f"ConvLSTM on moving digits: true frames; one-step predictions; rollout "
                  f"from {context} input frames (each prediction fed back in)", fontsize=8)
     fig.tight_layout()
-    try:  # a temporary sibling renamed into place: never half a PNG at ``path``
-        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
-    finally:
-        plt.close(fig)
+    return save_png(fig, path, dpi=100)
