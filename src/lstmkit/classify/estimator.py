@@ -5,8 +5,6 @@ of classes; labels are strings, or integers that come back as integers."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +17,7 @@ from lstmkit.classify.data import check_labels
 from lstmkit.classify.network import TextClassifierNet, TextClassifierNetConfig
 from lstmkit.classify.vocab import TokenVocab, tokenize
 from lstmkit.errors import InputError
+from lstmkit.spine.engine.callbacks import digest
 from lstmkit.spine.estimator import Estimator
 from lstmkit.spine.metrics import classification_report
 
@@ -107,15 +106,6 @@ def _check_texts(texts, what: str = "texts") -> list[str]:
     if bad is not None:
         raise InputError(f"{what}[{bad}] must be a str, got {type(texts[bad]).__name__}")
     return texts
-
-
-def _digest(*parts) -> str:
-    """A short digest of texts and labels (what a resumed run must be trained on)."""
-    h = hashlib.sha256()
-    for part in parts:
-        h.update(json.dumps(part, ensure_ascii=False).encode("utf-8"))
-        h.update(b"\x00")
-    return h.hexdigest()[:16]
 
 
 class TextClassifier(Estimator):
@@ -291,7 +281,7 @@ class TextClassifier(Estimator):
         data.sampler = LengthBuckets([len(q) for q in seqs], c.batch_size, c.seed)
         engine = self._engine_kwargs(max_epochs=c.epochs, gradient_clip_val=CLIP)
         rows = EpochRows(log)
-        fingerprint = {**dataclasses.asdict(c), "data": _digest(*data_parts),
+        fingerprint = {**dataclasses.asdict(c), "data": digest(*data_parts),
                        "max_epochs": engine.get("max_epochs"), "max_steps": engine.get("max_steps")}
         self._train(module, data, has_val=n_val > 0, resume=resume, fingerprint=fingerprint, engine=engine,
                     rows=rows)

@@ -23,6 +23,7 @@ from lstmkit.forecasting.frame import (
 )
 from lstmkit.forecasting.network import ES_META, ForecastNet, ForecastNetConfig
 from lstmkit.forecasting.windows import count_windows, make_windows
+from lstmkit.spine.engine.callbacks import digest
 from lstmkit.spine.estimator import Estimator
 
 # kept out of weight decay, besides the window module's own: the per-series smoothing
@@ -67,19 +68,6 @@ def seasonal_start(z: np.ndarray, phase: np.ndarray, m: int) -> np.ndarray:
     ok = ~np.isnan(dev)
     prof = np.array([dev[ok & (phase == p)].mean() if np.any(ok & (phase == p)) else 0.0 for p in range(m)])
     return prof - prof.mean()
-
-
-def _digest(*arrays) -> str:
-    """SHA-256 of the training data (lists of arrays), to tell one run's data from another's."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for group in arrays:
-        for a in group:
-            a = np.ascontiguousarray(a)
-            h.update(str(a.shape).encode())
-            h.update(a.tobytes())
-    return h.hexdigest()
 
 
 class Forecaster(Estimator):
@@ -265,7 +253,7 @@ class Forecaster(Estimator):
         module = WindowModule(self.net, qs, cfg.lr, cfg.weight_decay)
         module.NO_DECAY = (*WindowModule.NO_DECAY, *ES_NO_DECAY)
         data = WindowData(train, val if self.plan.val_size else None, self.plan.batch_size)
-        fingerprint = {**cfg.to_dict(), "data": _digest(zs, fs)}  # what a resumed run must match
+        fingerprint = {**cfg.to_dict(), "data": digest(zs, fs)}  # what a resumed run must match
         try:
             outcome = fit_module(module, data, seed=cfg.seed, has_val=self.plan.val_size > 0,
                                  patience=self.plan.patience, resume=resume, fingerprint=fingerprint,

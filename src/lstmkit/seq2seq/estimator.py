@@ -10,7 +10,6 @@ ONNX as two graphs, the encoder and one decoder step (:mod:`lstmkit.seq2seq.onnx
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from torch import Tensor
 from lstmkit.errors import InputError, TrainingInterrupted
 from lstmkit.seq2seq.model import Seq2Seq, Seq2SeqConfig
 from lstmkit.seq2seq.vocab import Vocab
+from lstmkit.spine.engine.callbacks import digest
 from lstmkit.spine.estimator import Estimator
 
 # the optimiser steps a fit runs when neither max_steps nor max_epochs is given
@@ -89,15 +89,6 @@ def _pairs(sources, targets, what: str) -> tuple[list[str], list[str]]:
     if not sources:
         raise InputError(f"{what}: no pairs")
     return sources, targets
-
-
-def _digest(*groups: Sequence[str]) -> str:
-    h = hashlib.sha256()
-    for texts in groups:
-        h.update(str(len(texts)).encode())
-        for t in texts:
-            h.update(t.encode("utf-8", "surrogatepass") + b"\x00")
-    return h.hexdigest()
 
 
 def edit_distance(a: str, b: str) -> int:
@@ -178,7 +169,7 @@ class Translator(Estimator):
             defaults.update(max_steps=DEFAULT_STEPS, max_epochs=-1)
         engine = self._engine_kwargs(**defaults)
         budget = {k: engine.get(k) for k in ("max_steps", "max_epochs")}  # the schedule's length
-        fingerprint = {**dataclasses.asdict(c), **budget, "data": _digest(sources, targets, val_src, val_tgt)}
+        fingerprint = {**dataclasses.asdict(c), **budget, "data": digest(sources, targets, val_src, val_tgt)}
         try:
             outcome = fit_module(module, data, seed=c.seed, has_val=bool(val_src), resume=resume,
                                  fingerprint=fingerprint, **engine)

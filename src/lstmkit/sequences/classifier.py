@@ -4,7 +4,6 @@ through per-channel scaling and a bidirectional LSTM with pooling over time."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from lstmkit.errors import InputError
 from lstmkit.sequences.inputs import as_sequences, check_labels, pad
 from lstmkit.sequences.model import SequenceClassifierNet, SequenceNetConfig
 from lstmkit.sequences.scaling import SCALINGS, ChannelScaler
+from lstmkit.spine.engine.callbacks import digest
 from lstmkit.spine.estimator import Estimator
 from lstmkit.spine.metrics import classification_report
 
@@ -76,16 +76,6 @@ class SequenceClassifierConfig:
             num_layers=self.num_layers, cell=self.cell, bidirectional=self.bidirectional,
             pooling=self.pooling, dropout=self.dropout, layer_options=dict(self.layer_options),
         )
-
-
-def _digest(seqs: list[np.ndarray], labels: list) -> str:
-    """What a resumed fit checks its data against: a hash of every value and label."""
-    h = hashlib.sha256()
-    for s in seqs:
-        h.update(np.asarray(s.shape, np.int64).tobytes())
-        h.update(np.ascontiguousarray(s, dtype=np.float32).tobytes())
-    h.update(json.dumps(labels).encode())
-    return h.hexdigest()[:16]
 
 
 class ScaledClassifier(nn.Module):
@@ -248,8 +238,8 @@ class SequenceClassifier(Estimator):
                          val_batch_size=256)
         kw = self._engine_kwargs(max_epochs=c.resolve_epochs(len(scaled)), gradient_clip_val=CLIP)
         rows = EpochRows(log)
-        fingerprint = {"config": dataclasses.asdict(c), "data": _digest(seqs, labels),
-                       "val": _digest(*val) if val is not None else None,
+        fingerprint = {"config": dataclasses.asdict(c), "data": digest(seqs, labels),
+                       "val": digest(*val) if val is not None else None,
                        "max_epochs": kw.get("max_epochs"), "max_steps": kw.get("max_steps")}
         self._train(module, data, has_val=val is not None, resume=resume, fingerprint=fingerprint, engine=kw,
                     rows=rows)

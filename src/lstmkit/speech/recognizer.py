@@ -4,7 +4,6 @@ LSTM acoustic model trained with CTC, and greedy or beam-search decoding."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -24,6 +23,7 @@ from lstmkit.speech.decode import (
 )
 from lstmkit.speech.features import FeatureConfig, log_mel
 from lstmkit.speech.model import AcousticModel, AcousticModelConfig
+from lstmkit.spine.engine.callbacks import digest
 from lstmkit.spine.estimator import Estimator
 
 TASK = "speech"
@@ -121,17 +121,6 @@ def augment_generator(seed: int, epoch: int, item: int) -> torch.Generator:
     again exactly."""
     mixed = ((seed * 1_000_003 + epoch) * 1_000_033 + item) % (2**63)
     return torch.Generator().manual_seed(mixed)
-
-
-def _digest(features: Sequence[torch.Tensor], texts: Sequence[str]) -> str:
-    """What a resumed fit checks its data against: a hash of every feature and transcript."""
-    h = hashlib.sha256()
-    for f in features:
-        t = torch.as_tensor(f, dtype=torch.float32).contiguous()
-        h.update(np.asarray(t.shape, np.int64).tobytes())
-        h.update(t.numpy().tobytes())
-    h.update(json.dumps(list(texts)).encode())
-    return h.hexdigest()[:16]
 
 
 class SpeechRecognizer(Estimator):
@@ -287,8 +276,8 @@ class SpeechRecognizer(Estimator):
                          val_batch_size=64)
         kw = self._engine_kwargs(max_epochs=c.epochs, gradient_clip_val=CLIP)
         rows = EpochRows(log)
-        fingerprint = {"config": dataclasses.asdict(c), "data": _digest(features, texts),
-                       "val": _digest(val_features, val_texts) if has_val else None,
+        fingerprint = {"config": dataclasses.asdict(c), "data": digest(features, texts),
+                       "val": digest(val_features, val_texts) if has_val else None,
                        "max_epochs": kw.get("max_epochs"), "max_steps": kw.get("max_steps")}
         self._train(module, data, has_val=has_val, resume=resume, fingerprint=fingerprint, engine=kw,
                     rows=rows)

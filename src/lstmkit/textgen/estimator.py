@@ -5,7 +5,6 @@ character, sample from (streaming, one step per character), save and export, on 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import random
 import warnings
 from collections.abc import Callable, Iterator
@@ -14,6 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from lstmkit.errors import InputError, TrainingInterrupted
+from lstmkit.spine.engine.callbacks import digest
 from lstmkit.spine.estimator import Estimator
 from lstmkit.spine.nets import make_rnn
 from lstmkit.textgen.network import CharLM, CharLMConfig
@@ -190,8 +190,8 @@ class TextGenerator(Estimator):
         self.model = CharLM(cfg.model_config(len(self.vocab)))
         val_ids = self.vocab.encode(val_text) if val_text is not None else None
         settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("eval_every", "eval_chars")}
-        fingerprint = {"task": TASK, "config": settings, "text": _digest(text),
-                       "val_text": _digest(val_text) if val_text is not None else None}
+        fingerprint = {"task": TASK, "config": settings, "text": digest(text),
+                       "val_text": digest(val_text) if val_text is not None else None}
         try:
             outcome = train_tbptt(self.model, ids, val_ids, cfg.train_config(), engine.pop("max_steps", None),
                                   engine.pop("max_time", None), cfg.seed, log, resume=resume,
@@ -320,5 +320,3 @@ class TextGenerator(Estimator):
         return "".join(self.stream(prompt, length, temperature, top_k, seed))
 
 
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -185,3 +185,36 @@ class EpochRows(L.Callback):
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.rows = [dict(r) for r in state_dict["rows"]]
+
+
+def digest(*parts) -> str:
+    """SHA-256 of what a run trains on, for its fingerprint (:class:`RunFingerprint`):
+    arrays and tensors by shape, dtype and bytes, strings as UTF-8, lists and tuples item
+    by item, anything else as JSON. Two runs on the same data give the same digest."""
+    import hashlib
+    import json
+
+    import numpy as np
+    import torch
+
+    h = hashlib.sha256()
+
+    def feed(x) -> None:
+        if isinstance(x, torch.Tensor):
+            x = x.detach().cpu()
+            x = (x.float() if x.dtype == torch.bfloat16 else x).contiguous().numpy()
+        if isinstance(x, np.ndarray):
+            h.update(f"a{x.shape}{x.dtype.str}".encode())
+            h.update(np.ascontiguousarray(x).tobytes())
+        elif isinstance(x, str):
+            h.update(b"s" + x.encode("utf-8", "surrogatepass") + b"\x00")
+        elif isinstance(x, (list, tuple)):
+            h.update(f"l{len(x)}".encode())
+            for item in x:
+                feed(item)
+        else:
+            h.update(b"j" + json.dumps(x, ensure_ascii=False, default=str).encode() + b"\x00")
+
+    for part in parts:
+        feed(part)
+    return h.hexdigest()
