@@ -149,7 +149,7 @@ def add_parser(subparsers) -> None:
     _, sub = task_parser(subparsers, "textgen", "character language model: train, predict (generate), evaluate", __doc__)
 
     t = sub.add_parser("train", help="train on a text file (default: tiny Shakespeare)")
-    add_train_flags(t, out_default="textgen-model", max_time_default=MAX_TIME,
+    add_train_flags(t, out_default="textgen-model", max_time_default=MAX_TIME, threads_default=None,
                     data_help="a UTF-8 text file (default: the bundled tiny Shakespeare)")
     m = t.add_argument_group("the language model")
     m.add_argument("--val-fraction", type=float, default=0.1, help="tail kept for validation (0.1)")
