@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -20,6 +20,7 @@ from lstmkit.errors import InputError
 from lstmkit.spine.engine.callbacks import digest
 from lstmkit.spine.estimator import Estimator
 from lstmkit.spine.metrics import classification_report
+from lstmkit.spine.pooling import PooledRNNOptions
 
 TASK = "classify"
 
@@ -28,9 +29,10 @@ class TruncatedTextWarning(UserWarning):
     """Some texts were longer than ``max_length`` tokens and were cut."""
 
 
-@dataclass
-class TextClassifierConfig:
-    """Preprocessing, network and training settings of :class:`TextClassifier`."""
+@dataclass(kw_only=True)
+class TextClassifierConfig(PooledRNNOptions):
+    """Preprocessing, network and training settings of :class:`TextClassifier` (the
+    recurrent encoder's fields: :class:`~lstmkit.spine.pooling.PooledRNNOptions`)."""
 
     level: str = "word"  # "word" or "char"
     max_vocab: int = 20000  # tokens kept (most frequent), specials included
@@ -38,10 +40,6 @@ class TextClassifierConfig:
     lowercase: bool = True
     max_length: int = 200  # tokens; longer texts are truncated, with one warning
     embedding_dim: int = 100
-    hidden_size: int = 64
-    num_layers: int = 1
-    cell: str = "lstm"
-    bidirectional: bool = True
     pooling: str = "max"
     dropout: float = 0.4
     epochs: int = 6  # the engine's max_epochs unless max_epochs= is given
@@ -49,7 +47,6 @@ class TextClassifierConfig:
     lr: float = 1e-2  # peak of a one-cycle schedule
     weight_decay: float = 1e-4
     seed: int = 0
-    layer_options: dict = field(default_factory=lambda: {"backend": "auto"})
 
     def __post_init__(self) -> None:
         if self.level not in ("word", "char"):
@@ -67,18 +64,8 @@ class TextClassifierConfig:
         self.net_config(vocab_size=3, num_classes=2)  # validates the network's fields now
 
     def net_config(self, vocab_size: int, num_classes: int) -> TextClassifierNetConfig:
-        return TextClassifierNetConfig(
-            vocab_size=vocab_size,
-            num_classes=num_classes,
-            embedding_dim=self.embedding_dim,
-            hidden_size=self.hidden_size,
-            num_layers=self.num_layers,
-            cell=self.cell,
-            bidirectional=self.bidirectional,
-            pooling=self.pooling,
-            dropout=self.dropout,
-            layer_options=dict(self.layer_options),
-        )
+        return TextClassifierNetConfig(vocab_size=vocab_size, num_classes=num_classes,
+                                       embedding_dim=self.embedding_dim, **self.rnn_options())
 
 
 def _plain_labels(labels) -> list:

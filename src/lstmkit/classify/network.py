@@ -11,49 +11,37 @@ masks the padded steps (``-inf`` for max, excluded from the mean).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 import torch  # noqa: F401  (the docstring examples)
 from torch import Tensor, nn
 
-from lstmkit.errors import InputError
-from lstmkit.spine.nets import make_rnn
 from lstmkit.spine.pooling import (
     POOLINGS,  # noqa: F401  (re-exported)
+    PooledClassifierNet,
+    PooledRNNOptions,
     check_pooled_config,
-    pool,
 )
 
 
-@dataclass
-class TextClassifierNetConfig:
-    """Hyperparameters of :class:`TextClassifierNet`. ``pooling``: ``max`` or ``mean``
-    over the valid steps, ``max_mean`` (both, concatenated) or ``last`` (the final state
-    of each direction, taken at the sentence's true end)."""
+@dataclass(kw_only=True)
+class TextClassifierNetConfig(PooledRNNOptions):
+    """Hyperparameters of :class:`TextClassifierNet`: the vocabulary, the classes, the
+    embedding size and the recurrent encoder (:class:`~lstmkit.spine.pooling.PooledRNNOptions`)."""
 
     vocab_size: int
     num_classes: int
     embedding_dim: int = 100
-    hidden_size: int = 64
-    num_layers: int = 1
-    cell: str = "lstm"
-    bidirectional: bool = True
     pooling: str = "max"
     dropout: float = 0.4
-    layer_options: dict = field(default_factory=lambda: {"backend": "auto"})
 
     def __post_init__(self) -> None:
-        check_pooled_config(self, ("vocab_size", "embedding_dim", "hidden_size", "num_layers"))
-        if not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
-            raise InputError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+        check_pooled_config(self, ("vocab_size", "embedding_dim"))
 
 
-class TextClassifierNet(nn.Module):
+class TextClassifierNet(PooledClassifierNet):
     """``forward(tokens (B, T) int64, lengths (B,) int64) -> logits (B, C)``; token id 0
-    is padding.
+    is padding. Dropout applies to the embeddings and to the pooled vector.
 
     Example::
 
@@ -63,30 +51,8 @@ class TextClassifierNet(nn.Module):
     """
 
     def __init__(self, config: TextClassifierNetConfig):
-        super().__init__()
-        c = config
-        self.config = c
-        self.embedding = nn.Embedding(c.vocab_size, c.embedding_dim, padding_idx=0)
-        self.rnn = make_rnn(
-            c.cell,
-            c.embedding_dim,
-            c.hidden_size,
-            num_layers=c.num_layers,
-            batch_first=True,
-            bidirectional=c.bidirectional,
-            dropout=c.dropout if c.num_layers > 1 else 0.0,
-            **c.layer_options,
-        )
-        self.drop = nn.Dropout(c.dropout)
-        D = 2 if c.bidirectional else 1
-        width = D * c.hidden_size * (2 if c.pooling == "max_mean" else 1)
-        self.head = nn.Linear(width, c.num_classes)
+        embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=0)
+        super().__init__(config, config.embedding_dim, embedding=embedding)
 
-    def features(self, tokens: Tensor, lengths: Tensor) -> Tensor:
-        """The pooled sentence vectors (B, F) the head classifies."""
-        emb = self.drop(self.embedding(tokens))  # (B, T, E)
-        out, state = self.rnn(emb, lengths=lengths)  # (B, T, D*H), zero past each length
-        return pool(out, state, lengths, self.config.pooling, self.config.bidirectional)
-
-    def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
-        return self.head(self.drop(self.features(tokens, lengths)))  # (B, C)
+    def inputs(self, tokens: Tensor) -> Tensor:
+        return self.drop(self.embedding(tokens))  # (B, T, E)

@@ -29,17 +29,11 @@ DEFAULT_STEPS = 4000
 
 
 @dataclass
-class TranslatorConfig:
-    """What a :class:`Translator` is and how it trains (saved with the model)."""
+class TranslatorConfig(Seq2SeqConfig):
+    """What a :class:`Translator` is and how it trains (saved with the model): the
+    architecture (:class:`~lstmkit.seq2seq.model.Seq2SeqConfig`), then these."""
 
-    embedding_dim: int = 32
-    hidden_size: int = 128  # decoder H; memory width; the encoder's H/2 per direction if bidirectional
-    num_layers: int = 1
-    bidirectional: bool = True
-    attention: str = "luong"  # "luong" (general) or "bahdanau" (additive)
-    dropout: float = 0.0  # on the embeddings and the read-out (and between layers)
     max_len: int | None = None  # longest output decoding produces; None: 2 x longest training target + 5
-    backend: str = "auto"  # lstmkit backend of the encoder and decoder LSTMs
     source_chars: str | None = None  # the source vocabulary; None: the training sources' characters
     target_chars: str | None = None  # the target vocabulary; None: the training targets' characters
     batch_size: int = 64
@@ -49,7 +43,7 @@ class TranslatorConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        self.network()  # checks the architecture
+        super().__post_init__()  # checks the architecture
         for name in ("batch_size", "seed", "warmup_steps"):
             v = getattr(self, name)
             low = 1 if name == "batch_size" else 0
@@ -65,10 +59,6 @@ class TranslatorConfig:
             v = getattr(self, name)
             if v is not None and (not isinstance(v, str) or not v):
                 raise InputError(f"{name} must be a non-empty string of characters or None, got {v!r}")
-
-    def network(self) -> Seq2SeqConfig:
-        return Seq2SeqConfig(self.embedding_dim, self.hidden_size, self.num_layers, self.bidirectional,
-                             self.attention, self.dropout, self.backend)
 
 
 def _strings(texts, what: str) -> list[str]:

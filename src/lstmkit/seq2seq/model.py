@@ -47,8 +47,12 @@ class Seq2SeqConfig:
     num_layers: int = 1
     bidirectional: bool = True
     attention: str = "luong"  # "luong" (general) or "bahdanau" (additive)
-    dropout: float = 0.0
+    dropout: float = 0.0  # on the embeddings and the read-out (and between layers)
     backend: str = "auto"  # lstmkit backend of the encoder and decoder LSTMs
+
+    def network(self) -> Seq2SeqConfig:
+        """The architecture alone (for a subclass that adds training settings)."""
+        return Seq2SeqConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(Seq2SeqConfig)})
 
     def __post_init__(self) -> None:
         for name in ("embedding_dim", "hidden_size", "num_layers"):

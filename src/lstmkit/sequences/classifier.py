@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -20,30 +20,26 @@ from lstmkit.sequences.scaling import SCALINGS, ChannelScaler
 from lstmkit.spine.engine.callbacks import digest
 from lstmkit.spine.estimator import Estimator
 from lstmkit.spine.metrics import classification_report
+from lstmkit.spine.pooling import PooledRNNOptions
 
 TASK = "classify-series"
 PCT_START = 0.2  # share of the run spent warming up to the peak learning rate (one-cycle)
 CLIP = 5.0  # gradient norm clipping: the engine's gradient_clip_val unless one is given
 
 
-@dataclass
-class SequenceClassifierConfig:
-    """Scaling, network and training settings of :class:`SequenceClassifier`."""
+@dataclass(kw_only=True)
+class SequenceClassifierConfig(PooledRNNOptions):
+    """Scaling, network and training settings of :class:`SequenceClassifier` (the
+    recurrent encoder's fields: :class:`~lstmkit.spine.pooling.PooledRNNOptions`)."""
 
     scaling: str = "channel"  # "channel" (standardise each channel) or "none"
-    hidden_size: int = 64
-    num_layers: int = 1
-    cell: str = "lstm"
-    bidirectional: bool = True
     pooling: str = "max_mean"
-    dropout: float = 0.2
     epochs: int | None = None  # None: at least 30, and enough for min_steps updates
     min_steps: int = 400
     batch_size: int = 32
     lr: float = 3e-3
     weight_decay: float = 1e-4
     seed: int = 0
-    layer_options: dict = field(default_factory=lambda: {"backend": "auto"})
 
     def __post_init__(self) -> None:
         if self.scaling not in SCALINGS:
@@ -71,11 +67,7 @@ class SequenceClassifierConfig:
         return max(30, -(-self.min_steps // steps_per_epoch))
 
     def net_config(self, n_channels: int, num_classes: int) -> SequenceNetConfig:
-        return SequenceNetConfig(
-            n_channels=n_channels, num_classes=num_classes, hidden_size=self.hidden_size,
-            num_layers=self.num_layers, cell=self.cell, bidirectional=self.bidirectional,
-            pooling=self.pooling, dropout=self.dropout, layer_options=dict(self.layer_options),
-        )
+        return SequenceNetConfig(n_channels=n_channels, num_classes=num_classes, **self.rnn_options())
 
 
 class ScaledClassifier(nn.Module):

@@ -1,26 +1,58 @@
 """What the pooled classifiers (:mod:`lstmkit.classify.network`,
-:mod:`lstmkit.sequences.model`) share: their configs' checks and the pooling of the
-recurrent layer's outputs over each sequence's true length.
+:mod:`lstmkit.sequences.model`) share: the recurrent encoder's options and their checks,
+the network (recurrent layers over each sequence's true length -> pooling over time ->
+dropout -> linear head) and the pooling itself.
 
 Shapes: B sequences, T steps, F features, H hidden size, D directions.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field, fields
+
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from lstmkit.errors import InputError
-from lstmkit.spine.nets import CELLS
+from lstmkit.spine.nets import CELLS, make_rnn
 
 POOLINGS = ("max", "mean", "max_mean", "last")
 
 
+@dataclass(kw_only=True)
+class PooledRNNOptions:
+    """The recurrent encoder of a pooled classifier, shared by its estimator's config and
+    its network's config (each sets its own defaults for ``pooling`` and ``dropout``).
+
+    ``pooling``: ``max`` or ``mean`` over the valid steps, ``max_mean`` (both,
+    concatenated) or ``last`` (each direction's final state, at the true end).
+    ``dropout``: on the pooled vector (and the embeddings, where there are any), and
+    between stacked layers. ``layer_options``: lstmkit keywords for the recurrent layer
+    (``backend``, LSTM variants such as ``layer_norm=True``)."""
+
+    hidden_size: int = 64
+    num_layers: int = 1
+    cell: str = "lstm"
+    bidirectional: bool = True
+    pooling: str = "max"
+    dropout: float = 0.2
+    layer_options: dict = field(default_factory=lambda: {"backend": "auto"})
+
+    def rnn_options(self) -> dict:
+        """These fields as keywords (``layer_options`` copied), to build a network's config."""
+        out = {f.name: getattr(self, f.name) for f in fields(PooledRNNOptions)}
+        out["layer_options"] = dict(self.layer_options)
+        return out
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
 def check_pooled_config(config, positive: tuple[str, ...]) -> None:
-    """Raise InputError unless the fields named in ``positive`` are positive integers,
-    ``num_classes`` an integer >= 2, ``cell`` one of CELLS and ``pooling`` one of POOLINGS
-    (each config checks its own ``dropout``)."""
-    for name in positive:
+    """Raise InputError unless ``hidden_size``, ``num_layers`` and the fields named in
+    ``positive`` are positive integers, ``num_classes`` an integer >= 2, ``cell`` one of
+    CELLS, ``pooling`` one of POOLINGS and ``dropout`` a number in [0, 1)."""
+    for name in ("hidden_size", "num_layers", *positive):
         v = getattr(config, name)
         if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
             raise InputError(f"{name} must be a positive integer, got {v!r}")
@@ -30,6 +62,47 @@ def check_pooled_config(config, positive: tuple[str, ...]) -> None:
         raise InputError(f"cell must be one of {', '.join(CELLS)}, got {config.cell!r}")
     if config.pooling not in POOLINGS:
         raise InputError(f"pooling must be one of {', '.join(POOLINGS)}, got {config.pooling!r}")
+    d = config.dropout
+    if not isinstance(d, (int, float)) or isinstance(d, bool) or not 0 <= d < 1:
+        raise InputError(f"dropout must be a number in [0, 1), got {d!r}")
+
+
+class PooledClassifierNet(nn.Module):
+    """Recurrent layers over each sequence's true length -> pooling over time -> dropout
+    -> linear head. ``config``: a :class:`PooledRNNOptions` with ``num_classes``;
+    ``front``: modules registered before the recurrent layer (their initialisation draws
+    first), which :meth:`inputs` applies.
+
+    Padding never reaches the result: the recurrent layer gets ``lengths=`` (outputs past
+    a sequence's end are zero and the backward direction starts at its true end), and
+    pooling masks the padded steps (``-inf`` for max, excluded from the mean)."""
+
+    def __init__(self, config, input_size: int, **front: nn.Module):
+        super().__init__()
+        c = self.config = config
+        for name, module in front.items():
+            setattr(self, name, module)
+        self.rnn = make_rnn(
+            c.cell, input_size, c.hidden_size, num_layers=c.num_layers, batch_first=True,
+            bidirectional=c.bidirectional, dropout=c.dropout if c.num_layers > 1 else 0.0,
+            **c.layer_options,
+        )
+        self.drop = nn.Dropout(c.dropout)
+        D = 2 if c.bidirectional else 1
+        width = D * c.hidden_size * (2 if c.pooling == "max_mean" else 1)
+        self.head = nn.Linear(width, c.num_classes)
+
+    def inputs(self, x: Tensor) -> Tensor:
+        """What the recurrent layer reads, (B, T, input_size); here ``x`` itself."""
+        return x
+
+    def features(self, x: Tensor, lengths: Tensor) -> Tensor:
+        """The pooled vectors (B, F) the head classifies."""
+        out, state = self.rnn(self.inputs(x), lengths=lengths)  # (B, T, D*H), zero past each length
+        return pool(out, state, lengths, self.config.pooling, self.config.bidirectional)
+
+    def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
+        return self.head(self.drop(self.features(x, lengths)))  # (B, classes)
 
 
 def masked_pool(out: Tensor, lengths: Tensor, how: str) -> Tensor:
