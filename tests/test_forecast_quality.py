@@ -19,12 +19,13 @@ def test_airline_default_config_three_seeds():
     train, test = y[:-12], y[-12:]
     scores = []
     for seed in range(3):
-        model = Forecaster(12, seed=seed, quantiles=[0.1, 0.9], enable_progress_bar=False).fit(train)
+        model = Forecaster(12, seed=seed, enable_progress_bar=False).fit(train)  # the Python default
         assert model.plan.smoothing == "es"  # a single short seasonal series
         scores.append(metrics.mase(test, model.predict()["y_hat"], train, 12))
-    # issue 10's goal, as `lstmkit forecast benchmark --dataset airline` measures it
-    # (seasonal naive: 1.571); docs/forecasting.md reports 0.419 / 0.384 / 0.426
-    assert max(scores) < 0.5 and np.mean(scores) <= 0.5, scores
+    # issue 19's goal for the Python default (quantiles 0.1/0.9), as `lstmkit forecast
+    # benchmark --dataset airline` measures it (seasonal naive: 1.571); docs/forecasting.md
+    # reports 0.419 / 0.384 / 0.426
+    assert max(scores) < 0.5 and np.mean(scores) <= 0.45, scores
 
 
 @pytest.mark.parametrize("name", sorted(HORIZONS))

@@ -22,6 +22,7 @@ import pandas as pd
 
 from lstmkit.errors import InputError
 from lstmkit.forecasting.backtest import BacktestResult, backtest
+from lstmkit.forecasting.config import QUANTILES
 from lstmkit.forecasting.forecaster import Forecaster
 from lstmkit.spine.io import atomic_write
 
@@ -49,12 +50,21 @@ def _row(result: BacktestResult) -> dict:
     return {**row, "fit_s": result.fit_seconds, "predict_s": result.predict_seconds}
 
 
-def run(name, seeds=(0,), quantiles=None, baselines=BASELINE_NAMES, echo=print,
+def forecaster(horizon: int, season_length: int, seed: int = 0, **forecaster_kwargs) -> Forecaster:
+    """The Forecaster a benchmark fits: the defaults (ForecasterConfig's, as the Python
+    API's and the CLI's) but the set's horizon and season length, quiet unless told."""
+    return Forecaster(horizon, season_length=season_length, seed=int(seed),
+                      **{"verbose": False, **forecaster_kwargs})
+
+
+def run(name, seeds=(0,), quantiles=QUANTILES, baselines=BASELINE_NAMES, echo=print,
         **forecaster_kwargs) -> pd.DataFrame:
     """Benchmark the default Forecaster (one fit per seed) and ``baselines`` on the set
     ``name`` (or a loaded :class:`lstmkit.forecasting.datasets.Competition`); returns the table (one
-    row per model, columns :data:`COLUMNS` present). The baselines are local models
-    whose work happens when they forecast: their time shows as predict seconds."""
+    row per model, columns :data:`COLUMNS` present). ``quantiles`` (the Forecaster's
+    default; ``[]`` for none) go to the Forecaster and the baselines alike. The baselines
+    are local models whose work happens when they forecast: their time shows as predict
+    seconds."""
     from lstmkit.forecasting import datasets
     from lstmkit.forecasting.report import baselines as make_baselines
 
@@ -70,8 +80,7 @@ def run(name, seeds=(0,), quantiles=None, baselines=BASELINE_NAMES, echo=print,
     rows: dict[str, dict] = {}
     lstm_rows = []
     for seed in seeds:
-        model = Forecaster(H, season_length=m, quantiles=quantiles, seed=int(seed),
-                           **{"verbose": False, **forecaster_kwargs})
+        model = forecaster(H, m, seed, quantiles=quantiles, **forecaster_kwargs)
         res = backtest(model, data, windows=1)
         lstm_rows.append(_row(res))
         rows[f"lstm seed {seed}"] = lstm_rows[-1]
@@ -79,7 +88,7 @@ def run(name, seeds=(0,), quantiles=None, baselines=BASELINE_NAMES, echo=print,
              f"fit {res.fit_seconds:.1f} s")
     if len(seeds) > 1:
         rows[f"lstm mean of {len(seeds)}"] = pd.DataFrame(lstm_rows).mean().to_dict()
-    for base in make_baselines(H, m, quantiles or [], [b.name for b in bases]):
+    for base in make_baselines(H, m, list(quantiles or []), [b.name for b in bases]):
         t0 = time.perf_counter()
         res = backtest(base, data, windows=1)
         rows[base.name] = _row(res)

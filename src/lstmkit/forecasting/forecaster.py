@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 
 from lstmkit.errors import InputError, TrainingInterrupted
-from lstmkit.forecasting.config import ForecasterConfig, Plan, plan
+from lstmkit.forecasting.config import QUANTILES, ForecasterConfig, Plan, plan
 from lstmkit.forecasting.features import ColumnScaling, Scaling, calendar_cycles, calendar_features
 from lstmkit.forecasting.frame import (
     DS,
@@ -86,8 +86,9 @@ class Forecaster(Estimator):
             64, or 1 layer when the training windows fit in one batch of 256).
         cell: ``"lstm"``, ``"gru"`` or ``"rnn"`` (lstmkit's layers).
         season_length: the main seasonal period in steps; None derives it from ``ds``.
-        quantiles: levels such as ``[0.1, 0.9]``: trained with the pinball loss and
-            returned as columns ``y_hat_q10``, ``y_hat_q90``.
+        quantiles: levels such as ``[0.1, 0.9]`` (the default): trained with the pinball
+            loss beside the median and returned as columns ``y_hat_q10``, ``y_hat_q90``;
+            ``[]`` (or None) trains the median alone.
         max_epochs: None derives it (about 300 optimiser steps).
         seed: makes the fit reproducible (same data, same machine, same thread count).
         ensemble: members per lookback; the forecast is the members' median.
@@ -114,9 +115,12 @@ class Forecaster(Estimator):
             ``max_time``, ``max_steps``, ``verbose``, ``checkpoint_every_n_steps`` and any
             other ``lightning.Trainer`` argument.
 
+    Every default here is :class:`~lstmkit.forecasting.config.ForecasterConfig`'s, the
+    same as ``lstmkit forecast``'s and ``lstmkit forecast benchmark``'s.
+
     Example::
 
-        >>> fc = Forecaster(horizon=12, quantiles=[0.1, 0.9]).fit(lstmkit.forecasting.datasets.airline())
+        >>> fc = Forecaster(horizon=12).fit(lstmkit.forecasting.datasets.airline())
         >>> fc.predict().columns.tolist()
         ['unique_id', 'ds', 'y_hat', 'y_hat_q10', 'y_hat_q90']
     """
@@ -127,7 +131,7 @@ class Forecaster(Estimator):
 
     def __init__(self, horizon: int, lookback: int | list[int] | None = None, hidden_size: int | None = None,
                  num_layers: int | None = None, cell: str = "lstm", season_length: int | None = None,
-                 quantiles=None, max_epochs: int | None = None, seed: int = 0, *, ensemble: int = 1,
+                 quantiles=QUANTILES, max_epochs: int | None = None, seed: int = 0, *, ensemble: int = 1,
                  covariates=(), cell_options: dict | None = None, transform: str = "auto",
                  val_size: int | None = None, patience: int | None = None, batch_size: int | None = None,
                  lr: float = 1e-2, weight_decay: float = 1e-2, dropout: float = 0.3,
