@@ -12,6 +12,14 @@ forecasts every series from that series' own history alone.
   the log of an all-positive series (i.e. multiplicative there). Analytic intervals.
 - :class:`Theta`: the Theta method (Assimakopoulos & Nikolopoulos 2000) of statsmodels'
   ``ThetaModel``, deseasonalised when the series has two whole seasons.
+- :class:`Comb`: "Comb S-H-D", the M3/M4 competitions' benchmark (Makridakis &
+  Hibon 2000; the M4 benchmark code): the mean of simple, Holt (linear trend) and
+  damped-trend exponential smoothing (statsmodels ``ETSModel``: ETS(A,N,N), (A,A,N),
+  (A,Ad,N), each fitted by maximum likelihood, as R's ``ses`` and ``holt``), on the
+  seasonally adjusted series when the series is seasonal (the M4 code's 90%
+  autocorrelation test at lag m, with at least three seasons), by classical
+  multiplicative decomposition (additive when a value is <= 0), reseasonalised
+  after. Interval: the mean of the three models' normal quantiles, reseasonalised.
 
 Intervals of Naive and SeasonalNaive assume normal errors with the in-sample standard
 deviation of their one-step (one-season) errors, as R's ``forecast`` package does.
@@ -196,6 +204,86 @@ class Theta(_Local):
         return mean, bands
 
 
-BASELINES = {"naive": Naive, "seasonal_naive": SeasonalNaive, "ets": ETS, "theta": Theta}
+def seasonality_test(y: np.ndarray, m: int) -> bool:
+    """The M4 benchmarks' seasonality test: the autocorrelation at lag m exceeds its 90%
+    limit, 1.645 sqrt((1 + 2 sum_{k<m} r_k^2) / n) (Bartlett's standard error); False
+    without a season (m <= 1) or with fewer than three seasons of data."""
+    y = np.asarray(y, dtype=float)
+    n = len(y)
+    if m <= 1 or n < 3 * m:
+        return False
+    x = y - y.mean()
+    denom = float(np.sum(x * x))
+    if denom == 0:
+        return False
+    r = np.array([np.sum(x[k:] * x[:-k]) for k in range(1, m + 1)]) / denom  # lags 1..m
+    limit = 1.645 * math.sqrt((1 + 2 * np.sum(r[:-1] ** 2)) / n)
+    return bool(abs(r[-1]) > limit)
 
-__all__ = ["BASELINES", "ETS", "Naive", "SeasonalNaive", "Theta"]
+
+def seasonal_indices(y: np.ndarray, m: int, multiplicative: bool) -> np.ndarray:
+    """Classical decomposition's seasonal figure (m,) by phase (position i mod m of the
+    series): the mean per phase of the series over (or minus) its centred moving average,
+    normalised to mean 1 (or 0), as R's ``decompose``."""
+    from statsmodels.tsa.seasonal import seasonal_decompose
+
+    res = seasonal_decompose(np.asarray(y, dtype=float), model="multiplicative" if multiplicative else "additive",
+                             period=m)
+    return np.asarray(res.seasonal[:m], dtype=float)
+
+
+SHD = (("ses", None, False), ("holt", "add", False), ("damped", "add", True))  # Comb's three models
+
+
+def smoothers(z: np.ndarray, horizon: int, quantiles: list[float]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Simple, Holt and damped exponential smoothing of ``z`` (statsmodels ``ETSModel``,
+    additive errors, maximum likelihood): name -> (forecast (H,), normal quantiles (H, Q));
+    a model that cannot be fitted (too few points) is left out."""
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
+    out = {}
+    for name, trend, damped in SHD:
+        try:
+            res = ETSModel(pd.Series(np.asarray(z, dtype=float)), error="add", trend=trend,
+                           damped_trend=damped).fit(disp=False)
+            pred = res.get_prediction(start=len(z), end=len(z) + horizon - 1)
+            mean = np.asarray(pred.predicted_mean, dtype=float)
+            sd = np.sqrt(np.maximum(np.asarray(pred.forecast_variance, dtype=float), 0.0))
+        except (ValueError, np.linalg.LinAlgError):
+            continue
+        if np.all(np.isfinite(mean)) and np.all(np.isfinite(sd)):
+            out[name] = (mean, _normal_bands(mean, sd, quantiles))
+    return out
+
+
+class Comb(_Local):
+    """Comb S-H-D: the mean of simple, Holt and damped exponential smoothing on the
+    seasonally adjusted series (module docstring)."""
+
+    name = "comb"
+
+    def _forecast(self, y, m):
+        H = self.horizon
+        y = np.asarray(y, dtype=float)
+        mult = bool(np.all(y > 0))
+        seasonal = seasonality_test(y, m)
+        z = y
+        if seasonal:
+            si = seasonal_indices(y, m, mult)
+            past, future = si[np.arange(len(y)) % m], si[np.arange(len(y), len(y) + H) % m]
+            z = y / past if mult else y - past
+        fits = smoothers(z, H, self.quantiles)
+        if not fits:  # too short for exponential smoothing: the naive forecast instead of failing
+            return Naive(H, quantiles=self.quantiles or None)._forecast(y, 1)
+        mean = np.mean([f[0] for f in fits.values()], axis=0)
+        band = np.mean([f[1] for f in fits.values()], axis=0)
+        if seasonal and mult:
+            return mean * future, band * future[:, None]
+        if seasonal:
+            return mean + future, band + future[:, None]
+        return mean, band
+
+
+BASELINES = {"naive": Naive, "seasonal_naive": SeasonalNaive, "ets": ETS, "theta": Theta, "comb": Comb}
+
+__all__ = ["BASELINES", "ETS", "Comb", "Naive", "SeasonalNaive", "Theta", "seasonality_test", "smoothers"]

@@ -26,7 +26,7 @@ from lstmkit.forecasting.config import QUANTILES
 from lstmkit.forecasting.forecaster import Forecaster
 from lstmkit.spine.io import atomic_write
 
-BASELINE_NAMES = ("naive", "seasonal_naive", "theta", "ets")
+BASELINE_NAMES = ("naive", "seasonal_naive", "theta", "ets", "comb")
 COLUMNS = ("smape", "mase", "coverage", "fit_s", "predict_s")
 
 

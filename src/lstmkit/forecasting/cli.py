@@ -81,8 +81,8 @@ def add_parser(subparsers) -> None:
                      help="hold out the last horizon, report metrics vs baselines (on by default for bundled data)")
     run.add_argument("--backtest", type=int, metavar="WINDOWS", help="rolling-origin backtest with this many windows")
     run.add_argument("--baselines", default=None,
-                     help="baselines in the table: naive, seasonal_naive, ets, theta (comma-separated; "
-                          "default naive,seasonal_naive,ets, and all four for benchmark)")
+                     help="baselines in the table: naive, seasonal_naive, ets, theta, comb (Comb S-H-D) "
+                          "(comma-separated; default naive,seasonal_naive,ets, and all five for benchmark)")
     run.add_argument("--save", metavar="DIR", help="save the trained model to DIR")
     run.add_argument("--load", metavar="DIR", help="predict with a saved model instead of training")
     run.add_argument("--no-plot", action="store_true")

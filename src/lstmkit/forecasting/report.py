@@ -18,8 +18,8 @@ DEMO_HORIZON = 12
 
 def baselines(horizon: int, season_length: int | None, quantiles: list[float],
               names=("naive", "seasonal_naive", "ets")) -> list:
-    """The baseline models ``names`` (from :data:`lstmkit.forecasting.baselines.BASELINES`); ETS and
-    Theta are skipped where statsmodels is not installed."""
+    """The baseline models ``names`` (from :data:`lstmkit.forecasting.baselines.BASELINES`); ETS,
+    Theta and Comb are skipped where statsmodels is not installed."""
     from lstmkit.forecasting.baselines import BASELINES
 
     unknown = [n for n in names if n not in BASELINES]
@@ -28,7 +28,7 @@ def baselines(horizon: int, season_length: int | None, quantiles: list[float],
     try:
         import statsmodels  # noqa: F401
     except ModuleNotFoundError:
-        names = [n for n in names if n not in ("ets", "theta")]
+        names = [n for n in names if n not in ("ets", "theta", "comb")]
     return [BASELINES[n](horizon, season_length, quantiles or None) for n in names]
 
 
