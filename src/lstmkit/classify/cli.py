@@ -11,7 +11,9 @@ classes). Without ``--data``, training uses the 3,000 bundled review sentences
 the bundled sentences' split that ``train --seed S`` held out (``--seed``,
 ``--test-fraction``). ``train`` takes the training flags every task takes (``--max-epochs``
 overrides ``--epochs``; ``--checkpoint-dir``/``--resume``; ``--accelerator``/``--devices``/
-``--strategy`` for GPUs and DDP).
+``--strategy`` for GPUs and DDP). After the test figures, ``train`` prints the TF-IDF + logistic
+regression baseline (:mod:`lstmkit.classify.baseline`) trained and scored on the same split
+beside the LSTM (``--no-baseline`` skips it).
 """
 
 from __future__ import annotations
@@ -47,6 +49,33 @@ def format_report(report: dict) -> str:
     for name, row in zip(labels, report["confusion_matrix"]):
         lines.append(f"{name:>{width + 2}}" + "".join(f"{v:>{width + 2}}" for v in row))
     return "\n".join(lines)
+
+
+def format_comparison(rows: list[tuple[str, dict, float]]) -> str:
+    """A fixed-width table, one row per (model, report, training seconds): accuracy and
+    macro F1 with 3 decimals, seconds with 2."""
+    head = f"{'model':<16}{'accuracy':>10}{'macro_f1':>10}{'fit_s':>10}"
+    lines = [head, "-" * len(head)]
+    for name, report, seconds in rows:
+        cells = f"{report['accuracy']:>10.3f}{report['macro_f1']:>10.3f}{seconds:>10.2f}"
+        lines.append(f"{name:<16}{cells}")
+    return "\n".join(lines)
+
+
+def baseline_comparison(train_x: list[str], train_y: list, test_x: list[str], test_y: list,
+                        lstm_report: dict, lstm_seconds: float) -> str:
+    """The TF-IDF + LR baseline trained on the LSTM's training texts and scored on its test
+    texts, in a table beside the LSTM; or one line saying why it is not scored."""
+    from lstmkit.classify import baseline
+
+    if not baseline.available():
+        return (f"baseline ({baseline.NAME}) not scored: scikit-learn is not installed "
+                f"(pip install 'lstmkit[apps]')")
+    base = baseline.TfidfBaseline().fit(train_x, train_y)
+    rows = [("lstm", lstm_report, lstm_seconds),
+            (baseline.NAME, base.evaluate(test_x, test_y), base.fit_seconds)]
+    return (f"against the baseline, trained on the same {len(train_x)} texts and tested on "
+            f"the same {len(test_x)}:\n" + format_comparison(rows))
 
 
 def _labelled(path: str | None) -> tuple[list[str], list[str], str]:
@@ -105,6 +134,8 @@ def train(args: argparse.Namespace) -> int:
         report = clf.evaluate(te_x, te_y)
     print(f"test ({args.test_fraction:.0%} held out, seed {args.seed}; trained in {fit_s:.0f}s):")
     print(format_report(report))
+    if not args.no_baseline:
+        print(baseline_comparison(tr_x, tr_y, te_x, te_y, report, fit_s), flush=True)
     clf.save(args.out)
     print(f"saved to {args.out}")
     return 0
@@ -164,6 +195,8 @@ def add_parser(subparsers) -> None:
     g.add_argument("--batch-size", type=int)
     g.add_argument("--pooling", choices=("max", "mean", "max_mean", "last"))
     g.add_argument("--epochs", type=int, help="passes over the data (6); --max-epochs overrides it")
+    g.add_argument("--no-baseline", action="store_true",
+                   help="skip the TF-IDF + logistic regression baseline printed beside the LSTM")
     flags.outputs(t, out="model")
     t.set_defaults(func=train)
 

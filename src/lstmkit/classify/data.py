@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 import random
 from collections import Counter
+from collections.abc import Sequence
 
 from lstmkit.errors import InputError
 from lstmkit.spine.text import TEXT_DIR, read_text
 
-SENTIMENT_FILES = ("amazon_cells_labelled.txt", "imdb_labelled.txt", "yelp_labelled.txt")
+SENTIMENT_SOURCES = {"amazon": "amazon_cells_labelled.txt", "imdb": "imdb_labelled.txt",
+                     "yelp": "yelp_labelled.txt"}  # 1,000 sentences each, 500 per label
 SENTIMENT_LABELS = {"0": "negative", "1": "positive"}
 
 
@@ -55,12 +57,17 @@ def check_labels(labels: list[str], source: str = "the data") -> None:
         )
 
 
-def sentiment_sentences() -> tuple[list[str], list[str]]:
+def sentiment_sentences(sources: Sequence[str] | None = None) -> tuple[list[str], list[str]]:
     """The 3,000 bundled review sentences (Kotzias et al. 2015, CC BY 4.0) with labels
-    ``"negative"``/``"positive"``, in file order (amazon, imdb, yelp)."""
+    ``"negative"``/``"positive"``, in file order (amazon, imdb, yelp); ``sources``: only
+    those of some of the three sites (names from ``SENTIMENT_SOURCES``), in the order given."""
+    names = list(SENTIMENT_SOURCES) if sources is None else list(sources)
+    unknown = [s for s in names if s not in SENTIMENT_SOURCES]
+    if isinstance(sources, str) or unknown or not names:
+        raise InputError(f"expected sources among {list(SENTIMENT_SOURCES)}, got {sources!r}")
     texts, labels = [], []
-    for name in SENTIMENT_FILES:
-        t, y = read_labelled(TEXT_DIR / "sentiment" / name)
+    for name in names:
+        t, y = read_labelled(TEXT_DIR / "sentiment" / SENTIMENT_SOURCES[name])
         texts += t
         labels += [SENTIMENT_LABELS[v] for v in y]
     return texts, labels

@@ -14,6 +14,7 @@ import torch
 from torch.nn import functional as F
 
 from lstmkit.classify.data import check_labels
+from lstmkit.classify.labels import check_texts, classes_of, label_ids, plain_labels
 from lstmkit.classify.network import TextClassifierNet, TextClassifierNetConfig
 from lstmkit.classify.vocab import TokenVocab, tokenize
 from lstmkit.errors import InputError
@@ -66,33 +67,6 @@ class TextClassifierConfig(PooledRNNOptions):
     def net_config(self, vocab_size: int, num_classes: int) -> TextClassifierNetConfig:
         return TextClassifierNetConfig(vocab_size=vocab_size, num_classes=num_classes,
                                        embedding_dim=self.embedding_dim, **self.rnn_options())
-
-
-def _plain_labels(labels) -> list:
-    """Labels as plain Python values: integers (Python, numpy or tensor elements) as int,
-    anything else as str."""
-    if isinstance(labels, torch.Tensor):
-        labels = labels.detach().cpu().tolist()
-    elif isinstance(labels, np.ndarray):
-        labels = labels.tolist()
-    elif isinstance(labels, str):
-        raise InputError("expected a list of labels, found a single string")
-    return [int(y) if isinstance(y, (int, np.integer)) and not isinstance(y, (bool, np.bool_)) else str(y)
-            for y in labels]
-
-
-def _check_texts(texts, what: str = "texts") -> list[str]:
-    if isinstance(texts, str):
-        raise InputError(
-            f"{what} must be a list of strings, got a single string (wrap it in a list)"
-        )
-    texts = list(texts)
-    if not texts:
-        raise InputError(f"{what} is empty: expected at least one text")
-    bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
-    if bad is not None:
-        raise InputError(f"{what}[{bad}] must be a str, got {type(texts[bad]).__name__}")
-    return texts
 
 
 class TextClassifier(Estimator):
@@ -177,16 +151,7 @@ class TextClassifier(Estimator):
         return tokens, lengths
 
     def _label_ids(self, labels, n: int, what: str) -> list[int]:
-        labels = [str(y) for y in labels]
-        if len(labels) != n:
-            raise InputError(f"expected one label per text, got {n} texts and {len(labels)} labels")
-        index = {str(c): i for i, c in enumerate(self.classes_)}
-        unknown = sorted(set(labels) - set(index))
-        if unknown:
-            raise InputError(
-                f"{what} has labels the model was not trained on: {unknown}; known: {self.classes_}"
-            )
-        return [index[y] for y in labels]
+        return label_ids(labels, self.classes_, n, what)
 
     def _collate(self, seqs: list[list[int]], y: torch.Tensor) -> Callable:
         """The engine's ``collate(indices) -> (tokens, lengths, labels)``: the texts of a
@@ -222,8 +187,8 @@ class TextClassifier(Estimator):
         from lstmkit.spine.engine import EpochRows, IndexData, TaskModule, one_cycle
 
         c = self.config
-        texts = _check_texts(texts)
-        labels = _plain_labels(labels)
+        texts = check_texts(texts)
+        labels = plain_labels(labels)
         if len(labels) != len(texts):
             raise InputError(
                 f"expected one label per text, got {len(texts)} texts and {len(labels)} labels"
@@ -234,8 +199,7 @@ class TextClassifier(Estimator):
         if resume and self.trainer_kwargs.get("checkpoint_dir") is None:
             raise InputError("resume=True needs checkpoint_dir: the run to resume wrote its checkpoints there")
         # integer labels stay integers (in numeric order); any others are compared as text
-        ints = all(isinstance(y, int) for y in labels)
-        self.classes_ = sorted(set(labels)) if ints else sorted({str(y) for y in labels})
+        self.classes_ = classes_of(labels)
         docs = [tokenize(t, c.level, c.lowercase)[: c.max_length] for t in texts]
         self.vocab = TokenVocab.build(docs, c.max_vocab, c.min_freq)
         seqs = self._encode(texts)
@@ -243,8 +207,8 @@ class TextClassifier(Estimator):
         data_parts = [texts, [str(v) for v in labels]]
         n_val, val_collate = 0, None
         if val_texts is not None:
-            vx = _check_texts(val_texts, "val_texts")
-            vy = self._label_ids(_plain_labels(val_labels), len(vx), "the validation data")
+            vx = check_texts(val_texts, "val_texts")
+            vy = self._label_ids(plain_labels(val_labels), len(vx), "the validation data")
             order = sorted(range(len(vx)), key=lambda i: len(vx[i]))  # similar lengths together
             vseqs = self._encode([vx[i] for i in order])
             n_val, val_collate = len(vx), self._collate(vseqs, torch.tensor([vy[i] for i in order]))
@@ -279,7 +243,7 @@ class TextClassifier(Estimator):
     def predict_proba(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
         """(N, C) class probabilities; columns follow ``classes_``."""
         self._require_fitted()
-        seqs = self._encode(_check_texts(texts))
+        seqs = self._encode(check_texts(texts))
         self.model.eval()
         order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))  # similar lengths together
         proba = torch.empty(len(seqs), len(self.classes_), dtype=torch.float64)
@@ -298,7 +262,7 @@ class TextClassifier(Estimator):
         """``{"accuracy", "macro_f1", "confusion_matrix", "labels", "n"}``; the matrix's
         rows are true labels and its columns predictions, both in ``labels`` order."""
         self._require_fitted()
-        texts = _check_texts(texts)
-        true = self._label_ids(_plain_labels(labels), len(texts), "the evaluation data")
+        texts = check_texts(texts)
+        true = self._label_ids(plain_labels(labels), len(texts), "the evaluation data")
         pred = self.predict_proba(texts).argmax(axis=1).tolist()
         return classification_report(true, pred, [str(c) for c in self.classes_])

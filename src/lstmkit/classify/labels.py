@@ -1,0 +1,61 @@
+"""What the classifiers take as texts and labels, and how labels become class indices:
+strings, or integers that stay integers (``classes`` in numeric order); anything else is
+compared as text. Shared by :class:`~lstmkit.classify.estimator.TextClassifier` and the
+TF-IDF baseline (:mod:`lstmkit.classify.baseline`), so both read labels the same way."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from lstmkit.errors import InputError
+
+
+def plain_labels(labels) -> list:
+    """Labels as plain Python values: integers (Python, numpy or tensor elements) as int,
+    anything else as str."""
+    if isinstance(labels, torch.Tensor):
+        labels = labels.detach().cpu().tolist()
+    elif isinstance(labels, np.ndarray):
+        labels = labels.tolist()
+    elif isinstance(labels, str):
+        raise InputError("expected a list of labels, found a single string")
+    return [int(y) if isinstance(y, (int, np.integer)) and not isinstance(y, (bool, np.bool_)) else str(y)
+            for y in labels]
+
+
+def check_texts(texts, what: str = "texts") -> list[str]:
+    """``texts`` as a non-empty list of str, else one clear :class:`InputError`."""
+    if isinstance(texts, str):
+        raise InputError(
+            f"{what} must be a list of strings, got a single string (wrap it in a list)"
+        )
+    texts = list(texts)
+    if not texts:
+        raise InputError(f"{what} is empty: expected at least one text")
+    bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
+    if bad is not None:
+        raise InputError(f"{what}[{bad}] must be a str, got {type(texts[bad]).__name__}")
+    return texts
+
+
+def classes_of(labels: list) -> list:
+    """The sorted classes of :func:`plain_labels` output: integers in numeric order when
+    every label is an integer, else every label as a string in text order."""
+    ints = all(isinstance(y, int) for y in labels)
+    return sorted(set(labels)) if ints else sorted({str(y) for y in labels})
+
+
+def label_ids(labels, classes: list, n: int, what: str) -> list[int]:
+    """Each label's index in ``classes`` (compared as strings); ``n`` is the number of
+    texts the labels belong to. A count mismatch or an unknown label is an InputError."""
+    labels = [str(y) for y in labels]
+    if len(labels) != n:
+        raise InputError(f"expected one label per text, got {n} texts and {len(labels)} labels")
+    index = {str(c): i for i, c in enumerate(classes)}
+    unknown = sorted(set(labels) - set(index))
+    if unknown:
+        raise InputError(
+            f"{what} has labels the model was not trained on: {unknown}; known: {classes}"
+        )
+    return [index[y] for y in labels]
