@@ -167,7 +167,7 @@ def test_cli_export_saved_forecaster(forecaster, tmp_path, capsys):
     assert err <= TOL
     meta = _metadata(tmp_path / "fc.onnx")
     assert meta["lstmkit.task"] == "forecast"
-    assert json.loads(meta["lstmkit.state"])["quantiles"] == [0.5]
+    assert json.loads(meta["lstmkit.state"])["quantiles"] == [0.1, 0.5, 0.9]  # the default levels and the median
 
 
 def test_cli_export_text_generator(tmp_path, capsys):

@@ -176,10 +176,7 @@ class Translator(Estimator):
     def _keep(self, net: Seq2Seq, src_vocab: Vocab, tgt_vocab: Vocab, max_len: int, history) -> None:
         self.model = net.cpu().eval()
         self.src_vocab, self.tgt_vocab, self.max_len = src_vocab, tgt_vocab, max_len
-        train = list(getattr(history, "train", []) or [])
-        val = list(getattr(history, "val", []) or [])
-        self.history = [{"epoch": i + 1, "train_loss": loss, **({"val_loss": val[i]} if i < len(val) else {})}
-                        for i, loss in enumerate(train)]
+        self.history = [dict(r) for r in history.rows] if history is not None else []
 
     # ---- decoding -------------------------------------------------------------------
     def _decode(self, texts: list[str], beam: int, max_len: int | None, length_penalty: float):

@@ -116,23 +116,23 @@ class Estimator:
     def _train(self, module, data, *, has_val: bool, resume: bool, fingerprint: dict, engine: dict,
                rows=None):
         """Run :func:`~lstmkit.spine.engine.fit_module` on ``module`` (a ``TaskModule``):
-        its trained network becomes ``self.model`` (in eval mode, on the CPU) and, given
-        the ``rows`` callback (:class:`~lstmkit.spine.engine.EpochRows`), its rows become
-        ``self.history``; on Ctrl-C too, where the exception then carries this estimator
-        (``exc.result``) so a caller can save it. Returns the engine's outcome."""
+        its trained network becomes ``self.model`` (in eval mode, on the CPU) and the
+        engine's rows (``rows``, an :class:`~lstmkit.spine.engine.EpochRows` that may pass
+        each row to a ``log``, or a new one) become ``self.history``; on Ctrl-C too, where
+        the exception then carries this estimator (``exc.result``) so a caller can save
+        it. Returns the engine's outcome."""
         from lstmkit.errors import TrainingInterrupted
-        from lstmkit.spine.engine import fit_module
+        from lstmkit.spine.engine import EpochRows, fit_module
+
+        rows = EpochRows() if rows is None else rows
 
         def keep() -> None:
             self.model = module.net.cpu().eval()
-            if rows is not None:
-                self.history = list(rows.rows)
+            self.history = [dict(r) for r in rows.rows]
 
-        if rows is not None:
-            engine = {**engine, "callbacks": [*(engine.get("callbacks") or []), rows]}
         try:
             outcome = fit_module(module, data, seed=self.config.seed, has_val=has_val, resume=resume,
-                                 fingerprint=fingerprint, **engine)
+                                 fingerprint=fingerprint, history=rows, **engine)
         except TrainingInterrupted as exc:  # keep what was learned, usable and savable
             keep()
             exc.result = self

@@ -10,7 +10,6 @@ from lstmkit.spine.engine.callbacks import (
     Checkpointing,
     EpochRows,
     KeepBest,
-    LossHistory,
     RandomState,
     RunFingerprint,
 )
@@ -28,5 +27,5 @@ from lstmkit.spine.engine.trainer import (
 )
 
 __all__ = ["CHECKPOINT", "ENGINE_KEYWORDS", "Checkpointing", "EpochRows", "EpochSampler", "FitOutcome", "IndexData",
-           "KeepBest", "LossHistory", "RandomState", "RunFingerprint", "TaskModule", "WindowData",
+           "KeepBest", "RandomState", "RunFingerprint", "TaskModule", "WindowData",
            "check_checkpoint", "fit_module", "make_trainer", "one_cycle", "split_keywords", "trainer_keywords"]

@@ -37,28 +37,6 @@ class KeepBest(L.Callback):
         self.best, self.state = state_dict["best"], state_dict["state"]
 
 
-class LossHistory(L.Callback):
-    """Per-epoch ``train_loss`` (and ``val_loss`` when there is a validation split)."""
-
-    def __init__(self) -> None:
-        self.train: list[float] = []
-        self.val: list[float] = []
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        m = trainer.callback_metrics
-        if "train_loss" in m:
-            self.train.append(float(m["train_loss"]))
-        if "val_loss" in m:
-            self.val.append(float(m["val_loss"]))
-
-    def state_dict(self) -> dict:
-        return {"train": self.train, "val": self.val}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self.train, self.val = list(state_dict["train"]), list(state_dict["val"])
-
-
-
 class RunFingerprint(L.Callback):
     """Writes what a run is (its settings and a digest of its data) into every
     checkpoint, so a resume can refuse a checkpoint from another run."""
@@ -179,6 +157,16 @@ class EpochRows(L.Callback):
         self.rows.append(row)
         if self.on_row is not None and trainer.is_global_zero:
             self.on_row(row)
+
+    @property
+    def train(self) -> list[float]:
+        """``train_loss`` of every epoch that logged one."""
+        return [r["train_loss"] for r in self.rows if "train_loss" in r]
+
+    @property
+    def val(self) -> list[float]:
+        """``val_loss`` of every epoch that had a validation pass."""
+        return [r["val_loss"] for r in self.rows if "val_loss" in r]
 
     def state_dict(self) -> dict:
         return {"rows": self.rows}

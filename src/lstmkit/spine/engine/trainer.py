@@ -30,8 +30,8 @@ from lightning.pytorch.callbacks import EarlyStopping
 from lstmkit.errors import InputError, TrainingInterrupted, check_keywords
 from lstmkit.spine.engine.callbacks import (
     Checkpointing,
+    EpochRows,
     KeepBest,
-    LossHistory,
     RandomState,
     RunFingerprint,
 )
@@ -62,7 +62,7 @@ def split_keywords(kwargs: dict, own: set[str] | list[str], where: str,
 class FitOutcome:
     """What a fit leaves behind besides the trained module."""
 
-    history: LossHistory
+    history: EpochRows  # one row per epoch; .train and .val: the loss curves
     epochs: int
     steps: int
     stopped_early: bool
@@ -96,10 +96,11 @@ def _quiet_lightning():
 def make_trainer(*, has_val: bool, patience: int | None = None, checkpoint_dir: str | Path | None = None,
                  checkpoint_every_n_steps: int | None = None, checkpoint_every_seconds: float | None = 60.0,
                  fingerprint: dict | None = None, verbose: bool = True, monitor: str = "val_loss",
-                 **trainer_kwargs) -> tuple[L.Trainer, LossHistory]:
-    """A Trainer with lstmkit's defaults (module docstring). ``trainer_kwargs`` override
+                 history: EpochRows | None = None, **trainer_kwargs) -> tuple[L.Trainer, EpochRows]:
+    """A Trainer with lstmkit's defaults (module docstring), recording one row per epoch
+    in ``history`` (a new :class:`EpochRows` when None). ``trainer_kwargs`` override
     them; a device, strategy or precision Lightning cannot use here raises InputError."""
-    history = LossHistory()
+    history = EpochRows() if history is None else history
     callbacks: list[L.Callback] = [history, RandomState()]
     if fingerprint is not None:
         callbacks.append(RunFingerprint(fingerprint))
@@ -178,11 +179,12 @@ def check_checkpoint(checkpoint_dir, fingerprint: dict | None, shapes: dict[str,
 
 def fit_module(module: L.LightningModule, data: L.LightningDataModule, *, seed: int, has_val: bool,
                patience: int | None = None, checkpoint_dir: str | Path | None = None, resume: bool = False,
-               fingerprint: dict | None = None, verbose: bool = True, **trainer_kwargs) -> FitOutcome:
+               fingerprint: dict | None = None, verbose: bool = True, history: EpochRows | None = None,
+               **trainer_kwargs) -> FitOutcome:
     """Train ``module`` on ``data``; with ``resume`` continue from
     ``checkpoint_dir/last.ckpt`` (checked by :func:`check_checkpoint`), saying so on
-    stderr. Returns the loss history, where it stopped and where it
-    resumed from. Ctrl-C raises :class:`~lstmkit.errors.TrainingInterrupted` (``step``:
+    stderr. Returns the history (``history``, or a new :class:`EpochRows`: one row per
+    epoch), where it stopped and where it resumed from. Ctrl-C raises :class:`~lstmkit.errors.TrainingInterrupted` (``step``:
     optimiser steps done), the module keeping what it learned."""
     if resume and checkpoint_dir is None:
         raise InputError("resume needs a checkpoint directory to resume from (checkpoint_dir)")
@@ -193,7 +195,8 @@ def fit_module(module: L.LightningModule, data: L.LightningDataModule, *, seed: 
         point = {"path": str(path), "epoch": int(ckpt.get("epoch", 0)), "step": int(ckpt.get("global_step", 0))}
     with _quiet_lightning():  # the Trainer's constructor announces the devices
         trainer, history = make_trainer(has_val=has_val, patience=patience, checkpoint_dir=checkpoint_dir,
-                                        fingerprint=fingerprint, verbose=verbose, **trainer_kwargs)
+                                        fingerprint=fingerprint, verbose=verbose, history=history,
+                                        **trainer_kwargs)
     if point is not None and trainer.is_global_zero:  # said even when quiet: where the run went on from
         print(f"resumed from step {point['step']} (epoch {point['epoch']}) of {point['path']}",
               file=sys.stderr, flush=True)
