@@ -9,7 +9,13 @@ import random
 import numpy as np
 import pytest
 
-from lstmkit.classify import SENTIMENT_SOURCES, TfidfBaseline, sentiment_sentences, stratified_split
+from lstmkit.classify import (
+    SENTIMENT_SOURCES,
+    TfidfBaseline,
+    baseline,
+    sentiment_sentences,
+    stratified_split,
+)
 from lstmkit.errors import InputError
 
 pytest.importorskip("sklearn")
@@ -55,7 +61,7 @@ def test_string_labels_sort_as_text_and_a_flipped_keyword_flips_the_answer():
     assert base.predict(["the room was excellent", "the room was terrible"]) == ["10", "9"]
 
 
-def test_bad_input_gives_clear_errors():
+def test_bad_input_gives_clear_errors(monkeypatch):
     with pytest.raises(InputError, match="not trained"):
         TfidfBaseline().predict(["hello there"])
     with pytest.raises(InputError, match="1 class"):
@@ -68,6 +74,9 @@ def test_bad_input_gives_clear_errors():
     base = TfidfBaseline().fit(x, y)
     with pytest.raises(InputError, match=r"not trained on: \['7'\]"):
         base.evaluate(["excellent food"], [7])
+    monkeypatch.setattr(baseline, "available", lambda: False)
+    with pytest.raises(InputError, match=r"needs scikit-learn.*lstmkit\[apps\]"):
+        TfidfBaseline().fit(x, y)
 
 
 def test_the_bundled_sentences_by_source():
@@ -117,8 +126,6 @@ def test_cli_train_prints_the_baseline_beside_the_lstm(capsys, tmp_path):
 def test_cli_train_without_the_baseline_or_without_scikit_learn(capsys, tmp_path, monkeypatch):
     out = _train_cli(capsys, tmp_path, "--no-baseline")
     assert "TF-IDF" not in out and "accuracy" in out and "saved to" in out
-    from lstmkit.classify import baseline
-
     monkeypatch.setattr(baseline, "available", lambda: False)
     out = _train_cli(capsys, tmp_path)
     assert "baseline (TF-IDF + LR) not scored: scikit-learn is not installed" in out
