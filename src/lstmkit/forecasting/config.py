@@ -44,6 +44,25 @@ also improves the median: airline, last 12 months held out, seeds 0/1/2, MASE 0.
 0.384 / 0.426 (mean 0.410) against 0.638 / 0.675 / 0.599 (0.637) without quantiles.
 ``quantiles=[]`` (or None; ``--quantiles ''``) trains the median alone.
 
+- calibration (conformal, of the quantiles; :mod:`lstmkit.forecasting.calibration`): on
+  when quantiles are on and the data allow, with K windows of H points at the end of
+  each series: a series can be scored when it keeps at least the lookback L before the
+  first calibration origin (n_i - K H >= L), and K is the fewest windows, 1 to
+  CAL_MAX_WINDOWS = 3, with at least CAL_MIN_SCORES = 100 scores per horizon step
+  (scorable series times K), whose cut series still give at least one training window.
+  With fewer (a single series such as airline: one score per step and window) the
+  quantiles stay as trained, and the fit costs one training run instead of two.
+  A series too short to be scored is left out of the calibration set (and of the
+  calibration model's training data); its intervals get the shifts the others gave.
+  Calibration fits a second model (the calibration copy, on the cut series) besides
+  the final one, which is trained on all of the data exactly as without calibration:
+  the point forecast (the median) is the same with or without it. Reusing the final
+  model on its own last windows would cost nothing but score data it was trained on,
+  which makes its quantiles look better than they are out of sample.
+  ``calibration=k`` asks for k windows (an error where no series can be scored; the
+  shifts are pooled over the horizon steps when a step has fewer than CAL_MIN_SCORES
+  scores); ``calibration=0`` turns it off.
+
 Not derived, but a default with a reason: with "es", damping phi = 0.98 per step, the
 top of the usual range below (development backtest: 0.98 0.642, 0.95 0.646, 1 (none)
 0.653, 0.9 0.687; the best of these). With "profile": damping phi = 0.9 per step (forecast time
@@ -63,8 +82,11 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
+
 from lstmkit.errors import InputError
 from lstmkit.forecasting.network import CELLS, SMOOTHINGS
+from lstmkit.forecasting.windows import count_windows
 
 TARGET_STEPS = 300
 MAX_STEPS = 600
@@ -75,6 +97,8 @@ DAMPING = 0.9  # per step, forecast time only (1 = none), with "profile" smoothi
 ES_DAMPING = 0.98  # the same with "es" smoothing
 ES_SEASONS = 3  # seasons in the derived lookback with "es" smoothing (2 otherwise)
 QUANTILES = (0.1, 0.9)  # the default levels besides the median (module docstring)
+CAL_MIN_SCORES = 100  # calibration scores per horizon step for the derived calibration
+CAL_MAX_WINDOWS = 3  # calibration windows at most, for the derived calibration
 
 
 def _int_ge(name: str, value, low: int, allow_none: bool = True) -> None:
@@ -112,6 +136,7 @@ class ForecasterConfig:
     deseasonalize: bool = True
     damping: float | None = None  # None: DAMPING or ES_DAMPING, by smoothing
     smoothing: str | None = None  # None: "es" on small data, else "profile" (module docstring)
+    calibration: int | None = None  # conformal windows; None: the rule (module docstring), 0: off
 
     def __post_init__(self) -> None:
         _int_ge("horizon", self.horizon, 1, allow_none=False)
@@ -130,6 +155,7 @@ class ForecasterConfig:
         _int_ge("val_size", self.val_size, 0)
         _int_ge("patience", self.patience, 1)
         _int_ge("batch_size", self.batch_size, 1)
+        _int_ge("calibration", self.calibration, 0)
         if self.cell not in CELLS:
             raise InputError(f"expected cell among {list(CELLS)}, found {self.cell!r}")
         if self.smoothing is not None and self.smoothing not in SMOOTHINGS:
@@ -150,6 +176,9 @@ class ForecasterConfig:
         from lstmkit.forecasting.frame import check_quantiles
 
         self.quantiles = check_quantiles(self.quantiles)  # None -> []
+        if self.calibration and not [q for q in self.quantiles if q != 0.5]:
+            raise InputError(f"calibration={self.calibration} calibrates quantiles, found none: "
+                             "give quantiles (e.g. [0.1, 0.9]) or leave calibration at None")
         self.covariates = [str(c) for c in self.covariates]
         self.cell_options = dict(self.cell_options or {})
 
@@ -178,6 +207,7 @@ class Plan:
     hidden_size: int = NET_SIZE[0]  # defaults: plans saved before the size rule
     num_layers: int = NET_SIZE[1]
     smoothing: str = "profile"  # plans saved before the "es" mode
+    calibration: int = 0  # conformal calibration windows (0: none; plans saved before it)
 
 
 def plan(cfg: ForecasterConfig, season_length: int, n_min: int, n_windows_of) -> Plan:
@@ -216,6 +246,35 @@ def plan(cfg: ForecasterConfig, season_length: int, n_min: int, n_windows_of) ->
     hidden = cfg.hidden_size or size[0]
     layers = cfg.num_layers or size[1]
     return Plan(m, lookbacks, val, batch, epochs, patience, hidden, layers, smoothing)
+
+
+def calibration_windows(cfg: ForecasterConfig, lengths, lookback: int) -> int:
+    """The calibration windows K of the module docstring's rule for series of
+    ``lengths`` and the plan's longest ``lookback`` (0: no calibration); raises
+    InputError where ``cfg.calibration`` asks for windows that no series can give."""
+    H, val = cfg.horizon, cfg.val_size or 0
+    lengths = np.asarray(lengths)
+    if not [q for q in cfg.quantiles if q != 0.5] or cfg.calibration == 0:
+        return 0
+
+    def usable(K: int) -> np.ndarray:  # the cut lengths of the series that can be scored
+        cut = lengths - K * H
+        return cut[cut >= lookback]
+
+    if cfg.calibration is not None:
+        K = cfg.calibration
+        cut = usable(K)
+        if count_windows(cut, lookback, H, val) < 1:
+            raise InputError(
+                f"calibration={K} holds out the last {K} x horizon {H} = {K * H} points of each series, "
+                f"then needs lookback + horizon{' + val_size' if val else ''} = {lookback + H + val} points "
+                f"before them in some series; the longest has {int(lengths.max())}: use fewer windows or 0")
+        return K
+    for K in range(1, CAL_MAX_WINDOWS + 1):
+        cut = usable(K)
+        if len(cut) * K >= CAL_MIN_SCORES and count_windows(cut, lookback, H, val) >= 1:
+            return K
+    return 0
 
 
 def plan_to_dict(p: Plan) -> dict:

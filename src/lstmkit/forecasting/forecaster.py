@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -9,7 +10,15 @@ import pandas as pd
 import torch
 
 from lstmkit.errors import InputError, TrainingInterrupted
-from lstmkit.forecasting.config import QUANTILES, ForecasterConfig, Plan, plan
+from lstmkit.forecasting.calibration import Calibration, naive_scale
+from lstmkit.forecasting.config import (
+    CAL_MIN_SCORES,
+    QUANTILES,
+    ForecasterConfig,
+    Plan,
+    calibration_windows,
+    plan,
+)
 from lstmkit.forecasting.features import ColumnScaling, Scaling, calendar_cycles, calendar_features
 from lstmkit.forecasting.frame import (
     DS,
@@ -110,6 +119,11 @@ class Forecaster(Estimator):
             ``"profile"``; 1: none). Training is undamped. Only
             seasonal data (season length > 1) is damped: without a seasonal profile the
             path also carries the series' cycles (sunspots), which damping would flatten.
+        calibration: conformal calibration of the quantiles on the last ``calibration``
+            horizon-length windows of each series (:mod:`lstmkit.forecasting.calibration`):
+            None derives it (on when quantiles are on and there are enough series: the
+            rule of :mod:`lstmkit.forecasting.config`), 0 turns it off. It trains a second
+            model on the cut series; the median forecast does not change.
         **trainer_kwargs: the engine's settings (:mod:`lstmkit.spine.engine`):
             ``accelerator``, ``devices``, ``strategy``, ``num_nodes``, ``precision``,
             ``max_time``, ``max_steps``, ``verbose``, ``checkpoint_every_n_steps`` and any
@@ -136,7 +150,7 @@ class Forecaster(Estimator):
                  val_size: int | None = None, patience: int | None = None, batch_size: int | None = None,
                  lr: float = 1e-2, weight_decay: float = 1e-2, dropout: float = 0.3,
                  deseasonalize: bool = True, checkpoint_dir: str | None = None, damping: float | None = None,
-                 smoothing: str | None = None, **trainer_kwargs) -> None:
+                 smoothing: str | None = None, calibration: int | None = None, **trainer_kwargs) -> None:
         from lstmkit.spine.engine import split_keywords
 
         _, self.trainer_kwargs = split_keywords(trainer_kwargs, (), "Forecaster")
@@ -145,8 +159,9 @@ class Forecaster(Estimator):
         self.config = ForecasterConfig(
             horizon, lookback, hidden_size, num_layers, cell, season_length, quantiles, max_epochs, seed,
             ensemble, list(covariates or ()), cell_options or {}, transform, val_size, patience,
-            batch_size, lr, weight_decay, dropout, deseasonalize, damping, smoothing)
+            batch_size, lr, weight_decay, dropout, deseasonalize, damping, smoothing, calibration)
         self.net: ForecastNet | None = None
+        self.calibration: Calibration | None = None  # the conformal shifts, once fitted
         self.series_ids: list[str] = []  # series with their own smoothing parameters ("es")
         self.plan: Plan | None = None
         self.history = None
@@ -208,8 +223,10 @@ class Forecaster(Estimator):
         cannot be fitted (a series too short for the lookback and horizon), so callers
         can refuse bad input before they write anything."""
         lengths = series.lengths()
-        return plan(self.config, self.season(series.freq), int(lengths.min()),
-                    lambda L, val: count_windows(lengths, L, self.horizon, val))
+        p = plan(self.config, self.season(series.freq), int(lengths.min()),
+                 lambda L, val: count_windows(lengths, L, self.horizon, val))
+        p.calibration = calibration_windows(self.config, lengths, max(p.lookbacks))
+        return p
 
     def _features(self, ds: pd.DatetimeIndex, x: np.ndarray, uid: str | None = None) -> np.ndarray:
         cal = calendar_features(ds, self.freq)
@@ -220,18 +237,21 @@ class Forecaster(Estimator):
                       phases(ds, self.freq, self.plan.season_length)[:, None].astype(np.float32)]
         return np.concatenate(parts, axis=1)
 
-    def _fit_series(self, series: SeriesSet, resume: bool = False) -> Forecaster:
+    def _fit_series(self, series: SeriesSet, resume: bool = False, fixed_plan: Plan | None = None) -> Forecaster:
+        """Train on ``series``; ``fixed_plan`` (the calibration copy's) replaces the plan
+        derived from the data."""
         from lstmkit.forecasting.module import WindowModule
         from lstmkit.spine.engine import WindowData, fit_module
 
         cfg, H = self.config, self.config.horizon
         t0 = time.perf_counter()
+        self.calibration = None
         self.freq = series.freq
         self.scaling = Scaling.fit(series.ids, series.y, cfg.transform)
         if self.scaling.log and not all(np.all(y > 0) for y in series.y):
             raise InputError("transform='log' needs every target value > 0; found a value <= 0")
         self.cov_scaling = ColumnScaling.fit(series.x)
-        self.plan = self.check(series)
+        self.plan = fixed_plan if fixed_plan is not None else self.check(series)
         Lmax, m = max(self.plan.lookbacks), self.plan.season_length
         es = self.plan.smoothing == "es"
         self.series_ids = list(series.ids) if es else []
@@ -277,8 +297,44 @@ class Forecaster(Estimator):
         self.world_size = outcome.world_size  # processes that trained it (DDP)
         self.epochs_run, self.stopped_early = outcome.epochs, outcome.stopped_early
         self._keep_tails(series)
+        self.calibration_seconds = 0.0
+        if self.plan.calibration:
+            t1 = time.perf_counter()
+            try:
+                self.calibration = self._calibrate(series)
+            except TrainingInterrupted as exc:  # Ctrl-C: the final model is whole, uncalibrated
+                self.fit_seconds = time.perf_counter() - t0
+                exc.result = self
+                raise
+            self.calibration_seconds = time.perf_counter() - t1
         self.fit_seconds = time.perf_counter() - t0
         return self
+
+    def _calibrate(self, series: SeriesSet) -> Calibration:
+        """The conformal shifts (:mod:`lstmkit.forecasting.calibration`): a copy with the
+        same settings and plan trains on the series without their last K horizons (those
+        with the lookback left before them) and forecasts those K windows."""
+        K, H, L = self.plan.calibration, self.horizon, max(self.plan.lookbacks)
+        keep = [i for i, n in enumerate(series.lengths()) if n - K * H >= L]
+        sub = SeriesSet([series.ids[i] for i in keep], [series.ds[i] for i in keep],
+                        [series.y[i] for i in keep], [series.x[i] for i in keep], series.freq, series.covariates)
+        engine = {k: v for k, v in self.trainer_kwargs.items() if k not in ("checkpoint_dir", "callbacks")}
+        copy = Forecaster(**{**self.config.to_dict(), "calibration": 0}, **engine)
+        copy._fit_series(sub.head(K * H), fixed_plan=dataclasses.replace(self.plan, calibration=0))
+        m = self.plan.season_length
+        scale = np.array([naive_scale(copy.scaling.transform(u, y[:len(y) - K * H]), m)
+                          for u, y in zip(sub.ids, sub.y)])  # s_i of the copy's training series
+        preds, truth = [], []
+        for k in range(K):
+            n_last = (K - k) * H
+            future_x = [x[len(x) - n_last: len(x) - n_last + H] for x in sub.x] if self.covariates else None
+            preds.append(copy._forecast_scaled(sub.head(n_last), future_x)[1])
+            truth.append(np.stack([copy.scaling.transform(u, y[len(y) - n_last: len(y) - n_last + H])
+                                   for u, y in zip(sub.ids, sub.y)]))
+        cal = Calibration.fit(np.concatenate(preds), np.concatenate(truth), self.net.cfg.quantiles, K,
+                              CAL_MIN_SCORES, np.tile(scale, K))
+        cal.series_scale = {u: naive_scale(self.scaling.transform(u, y), m) for u, y in zip(series.ids, series.y)}
+        return cal
 
     def _start_covariate_effect(self, zs: list[np.ndarray], xs: list[np.ndarray]) -> None:
         # The covariates' direct effect starts at its least-squares value (each series'
@@ -352,6 +408,16 @@ class Forecaster(Estimator):
         return out
 
     def _predict_series(self, series: SeriesSet, future_x: list[np.ndarray] | None = None) -> pd.DataFrame:
+        dates, out = self._forecast_scaled(series, future_x)
+        out = np.stack([self.scaling.inverse(u, o) for u, o in zip(series.ids, out)])
+        qs = self.net.cfg.quantiles
+        point = out[:, :, qs.index(0.5)]
+        bands = out[:, :, [qs.index(q) for q in self.quantiles]]
+        return forecast_frame(series.ids, dates, point, self.quantiles, bands)
+
+    def _forecast_scaled(self, series: SeriesSet, future_x: list[np.ndarray] | None = None):
+        """The forecast dates and the network's quantiles (S, H, Q) on the scaled axis,
+        calibrated when the model is."""
         self._check_fitted()
         H, Lmax = self.horizon, max(self.plan.lookbacks)
         xs, fs, dates = [], [], []
@@ -372,11 +438,13 @@ class Forecaster(Estimator):
         with torch.no_grad():
             out = self.net.predict(torch.tensor(np.stack(xs), dtype=torch.float32),
                                    torch.tensor(np.stack(fs), dtype=torch.float32)).numpy()  # (S, H, Q)
-        out = np.stack([self.scaling.inverse(u, o) for u, o in zip(series.ids, out)])
-        qs = self.net.cfg.quantiles
-        point = out[:, :, qs.index(0.5)]
-        bands = out[:, :, [qs.index(q) for q in self.quantiles]]
-        return forecast_frame(series.ids, dates, point, self.quantiles, bands)
+        out = out.astype(np.float64)
+        if self.calibration is not None:
+            known = self.calibration.series_scale or {}
+            scale = [known[u] if u in known else naive_scale(self.scaling.transform(u, y), self.plan.season_length)
+                     for u, y in zip(series.ids, series.y)]
+            out = self.calibration.apply(out, self.net.cfg.quantiles, np.array(scale))
+        return dates, out
 
     # -- evaluation and persistence ---------------------------------------------------
     def backtest(self, df, windows: int = 3, step: int | None = None, refit: bool = False, **columns):
@@ -411,7 +479,10 @@ class Forecaster(Estimator):
         self._check_fitted()
         state = {"freq": self.freq, "scaling": self.scaling.to_dict(),
                  "cov_scaling": {"mean": self.cov_scaling.mean, "std": self.cov_scaling.std},
-                 "quantiles": list(self.net.cfg.quantiles), "calendar": self.calendar()}
+                 "quantiles": list(self.net.cfg.quantiles), "calendar": self.calendar(),
+                 # the graph gives the trained quantiles; lstmkit moves them by these shifts
+                 # (lstmkit.forecasting.calibration.Calibration.apply, scaled axis)
+                 "calibration": None if self.calibration is None else self.calibration.to_dict()}
         return forecast_spec(self.net, state)
 
     def save(self, path) -> str:

@@ -17,6 +17,9 @@ Definitions (``e = y - y_hat``, means over the points scored):
 - ``coverage`` = share of points with lower <= y <= upper (an interval's empirical
   coverage; an 80% interval should give about 0.8).
 - ``pinball``  = mean of max(q e, (q - 1) e), the quantile loss at level q.
+- ``scaled_pinball`` = pinball / the MASE denominator (the in-sample seasonal naive MAE):
+  scale-free, so it can be averaged over series (as the M4 competition's scaled
+  interval scores are); the backtests report its mean over the model's levels as ``spl``.
 """
 
 from __future__ import annotations
@@ -103,6 +106,15 @@ def pinball(y, y_hat, q: float) -> float:
     return float(np.mean(np.maximum(q * e, (q - 1.0) * e)))
 
 
+def scaled_pinball(y, y_hat, q: float, insample, season_length: int = 1) -> float:
+    """Pinball loss at level ``q`` divided by the in-sample seasonal naive MAE
+    (:func:`mase_scale`); ``nan`` when the history is constant."""
+    scale = mase_scale(insample, season_length)
+    if scale == 0:
+        return float("nan")
+    return pinball(y, y_hat, q) / scale
+
+
 POINT_METRICS = {"mae": mae, "rmse": rmse, "mape": mape, "smape": smape}
 
-__all__ = ["coverage", "mae", "mape", "mase", "mase_scale", "pinball", "rmse", "smape"]
+__all__ = ["coverage", "mae", "mape", "mase", "mase_scale", "pinball", "rmse", "scaled_pinball", "smape"]

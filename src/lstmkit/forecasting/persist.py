@@ -2,8 +2,8 @@
 
 ``config.json`` holds the Forecaster's settings and the network's config; its ``state``
 holds what preprocessing learned (frequency, derived plan, per-series and covariate
-scalers) and the last lookback points of every training series, so a loaded model can
-``predict()`` without data. ``model.safetensors`` holds the weights. Loading rebuilds the
+scalers), the conformal calibration's shifts and the last lookback points of every
+training series, so a loaded model can ``predict()`` without data. ``model.safetensors`` holds the weights. Loading rebuilds the
 network from the config and loads the weights strictly: any disagreement is an
 InputError, never a half-loaded model.
 """
@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from lstmkit.errors import InputError
+from lstmkit.forecasting.calibration import Calibration
 from lstmkit.forecasting.config import ForecasterConfig, Plan, plan_to_dict
 from lstmkit.forecasting.features import ColumnScaling, Scaling
 from lstmkit.forecasting.frame import SeriesSet
@@ -39,6 +40,7 @@ def save(model, path) -> str:
             "x": [v.tolist() for v in t.x],
         },
         "series_ids": list(model.series_ids),
+        "calibration": None if model.calibration is None else model.calibration.to_dict(),
         "fit": {"epochs": int(getattr(model, "epochs_run", 0)), "seconds": float(model.fit_seconds)},
     }
     config = {"forecaster": model.config.to_dict(), "net": model.net.cfg.to_dict()}
@@ -83,6 +85,15 @@ def load(cls, path, trainer_kwargs: dict):
         freq,
         list(cfg.covariates),
     )
+    cal = state.get("calibration")  # absent before conformal calibration
+    try:
+        model.calibration = None if cal is None else Calibration.from_dict(cal)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{path}: the saved forecaster's calibration is incomplete or invalid ({exc})") from None
+    if model.calibration is not None and (model.calibration.shift.shape[-1] != len(model.calibration.levels)
+                                          or any(q not in net_cfg.quantiles for q in model.calibration.levels)):
+        raise InputError(f"{path}: the saved calibration (levels {model.calibration.levels}) disagrees with the "
+                         f"network's quantiles {net_cfg.quantiles}")
     model.fit_seconds = float(state.get("fit", {}).get("seconds", float("nan")))
     model.path = Path(path)
     return model
