@@ -46,10 +46,10 @@ class TfidfBaseline:
 
     Example::
 
-        >>> base = TfidfBaseline().fit(train_texts, train_labels)
-        >>> base.predict(["What a great phone!"])
-        ['positive']
-        >>> base.evaluate(test_texts, test_labels)["accuracy"]
+        >>> texts = ["a great phone", "awful battery", "great sound", "an awful screen"]
+        >>> base = TfidfBaseline().fit(texts, ["pos", "neg", "pos", "neg"])
+        >>> base.predict(["great value", "awful case"])
+        ['pos', 'neg']
     """
 
     def __init__(self, ngram_range: tuple[int, int] = (1, 2), C: float = 1.0,
