@@ -16,6 +16,7 @@ from lstmkit.cell_layers import GRUCell, LSTMCell, RNNCell
 from lstmkit.errors import InputError
 from lstmkit.layers import GRU, LSTM, RNN
 from lstmkit.recording import record_states
+from lstmkit.xlstm import mLSTM, mLSTMCell, sLSTM, sLSTMCell
 
 # public name -> module that defines it, imported on first access
 _LAZY = {
@@ -60,5 +61,6 @@ __all__ = [
     "record_states",
     "InputError",
     "__version__",
+    "sLSTM", "sLSTMCell", "mLSTM", "mLSTMCell",
     *_LAZY,
 ]

@@ -1,0 +1,79 @@
+"""Input checks shared by the xLSTM cells and layers: each failure is one
+:class:`lstmkit.errors.InputError` line saying what was expected, what came and what to do."""
+
+from __future__ import annotations
+
+import numbers
+
+import torch
+from torch import Tensor
+
+from lstmkit.errors import InputError
+
+FORGET_GATES = ("sigmoid", "exp")
+
+
+def positive_int(name: str, value) -> int:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value <= 0:
+        raise InputError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def heads(hidden_size: int, num_heads) -> int:
+    num_heads = positive_int("num_heads", num_heads)
+    if hidden_size % num_heads:
+        raise InputError(
+            f"num_heads={num_heads} must divide hidden_size={hidden_size} (each head gets "
+            f"hidden_size // num_heads units); choose a divisor of {hidden_size}")
+    return num_heads
+
+
+def forget_gate(value) -> str:
+    if value not in FORGET_GATES:
+        raise InputError(f"forget_gate must be one of {', '.join(FORGET_GATES)}, got {value!r}")
+    return value
+
+
+def dropout(value) -> float:
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not 0 <= value <= 1:
+        raise InputError(f"dropout must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
+def floating(x, name: str, like: Tensor | None = None) -> Tensor:
+    """``x`` as a floating tensor (matching ``like``'s dtype when given)."""
+    if not isinstance(x, Tensor):
+        raise InputError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if not x.dtype.is_floating_point:
+        raise InputError(f"{name} must be a floating-point tensor, got {x.dtype}; "
+                         f"convert it with .float()")
+    if like is not None and x.dtype != like.dtype:
+        raise InputError(f"{name} has dtype {x.dtype} but the parameters are {like.dtype}; "
+                         f"convert one of them (module.to({x.dtype}) or x.to({like.dtype}))")
+    return x
+
+
+def state_shape(t, name: str, shape: tuple) -> Tensor:
+    if not isinstance(t, Tensor):
+        raise InputError(f"{name} must be a torch.Tensor of shape {shape}, got {type(t).__name__}")
+    if tuple(t.shape) != tuple(shape):
+        raise InputError(f"{name} must have shape {tuple(shape)}, got {tuple(t.shape)}")
+    return t
+
+
+def lengths(value, T: int, B: int, device) -> Tensor | None:
+    """Check ``lengths`` (B,) integers in [1, T]; return it as int64 on ``device``."""
+    if value is None:
+        return None
+    if not isinstance(value, Tensor):
+        value = torch.as_tensor(value)
+    if value.dim() != 1 or value.shape[0] != B:
+        raise InputError(f"lengths must be a 1-D tensor of {B} sequence lengths (one per batch "
+                         f"element), got shape {tuple(value.shape)}")
+    if value.dtype.is_floating_point or value.dtype == torch.bool or value.is_complex():
+        raise InputError(f"lengths must be an integer tensor, got {value.dtype}")
+    lo, hi = int(value.min()), int(value.max())
+    if lo <= 0 or hi > T:
+        raise InputError(f"lengths must lie in [1, T={T}] (T the padded sequence length), "
+                         f"got lengths from {lo} to {hi}")
+    return value.to(device=device, dtype=torch.int64)

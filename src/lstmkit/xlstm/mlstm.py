@@ -1,0 +1,205 @@
+r"""mLSTM: the matrix-memory LSTM (Beck et al. 2024, section 2.3).
+
+The recurrence and its three forms are in :mod:`lstmkit.xlstm.mlstm_math`. Parameters of
+one cell (H hidden_size, I input_size, NH num_heads, d = H / NH):
+
+- ``weight_q``, ``weight_k``, ``weight_v``, ``weight_o`` (H, I) and their biases (H,):
+  U(-1/sqrt(H), 1/sqrt(H)) as torch.nn;
+- ``weight_i``, ``weight_f`` (NH, I): one scalar gate per head, zeros; ``bias_i`` (NH,)
+  N(0, 0.1^2) and ``bias_f`` (NH,) evenly from 3 to 6, the reference package's initialisation.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from lstmkit.errors import InputError
+from lstmkit.xlstm import checks, mlstm_math, stack
+
+STATE_NAMES = ["C", "n", "m"]
+
+
+class mLSTMCell(nn.Module):
+    r"""One mLSTM step: ``h, (C, n, m) = cell(x, (C, n, m))``.
+
+    Beck et al. 2024, "xLSTM: Extended Long Short-Term Memory" (arXiv:2405.04517), per head
+    (q, k, v, ĩ, f̃ from x by the head's rows of the weights; k scaled by 1/sqrt(d))::
+
+        log f = logsigmoid(f̃) or f̃ (forget_gate="exp")
+        m' = max(log f + m, ĩ);  f' = exp(log f + m - m');  i' = exp(ĩ - m')
+        C' = f' C + i' k v^T;  n' = f' n + i' k
+        h' = sigmoid(W_o x + b_o) * C'^T q / (max(|n'^T q|, exp(-m')) + 1e-6)
+
+    Args: input_size, hidden_size, num_heads=1 (must divide hidden_size), bias=True,
+    forget_gate="sigmoid" | "exp", device, dtype.
+
+    Input x (B, I) or unbatched (I,); state (C (B, NH, d, d), n (B, NH, d), m (B, NH))
+    (without B when unbatched), zeros when omitted. Returns h' (B, H) and the new state.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_heads: int = 1, bias: bool = True,
+                 forget_gate: str = "sigmoid", *, device=None, dtype=None) -> None:
+        super().__init__()
+        self.input_size = checks.positive_int("input_size", input_size)
+        self.hidden_size = checks.positive_int("hidden_size", hidden_size)
+        self.num_heads = checks.heads(self.hidden_size, num_heads)
+        self.forget_gate = checks.forget_gate(forget_gate)
+        factory = {"device": device, "dtype": dtype}
+        H, NH, I = self.hidden_size, self.num_heads, self.input_size
+        for name, rows in (("q", H), ("k", H), ("v", H), ("o", H), ("i", NH), ("f", NH)):
+            self.register_parameter(f"weight_{name}",
+                                    nn.Parameter(torch.empty(rows, I, **factory)))
+            self.register_parameter(f"bias_{name}", nn.Parameter(torch.empty(rows, **factory))
+                                    if bias else None)
+        self.reset_parameters()
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_heads
+
+    def reset_parameters(self) -> None:
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        with torch.no_grad():
+            for name in "qkvo":
+                getattr(self, f"weight_{name}").uniform_(-bound, bound)
+                if self.bias_q is not None:
+                    getattr(self, f"bias_{name}").uniform_(-bound, bound)
+            self.weight_i.zero_()
+            self.weight_f.zero_()
+            if self.bias_i is not None:
+                self.bias_i.normal_(0.0, 0.1)
+                self.bias_f.copy_(torch.linspace(3.0, 6.0, self.num_heads))
+
+    def project(self, x: Tensor):
+        """x (..., I) -> q, k, v (..., NH, d), log input gate ĩ and log forget gate (..., NH),
+        output gate (..., H)."""
+        lead, NH, d = x.shape[:-1], self.num_heads, self.head_dim
+        q, k, v = (F.linear(x, getattr(self, f"weight_{n}"), getattr(self, f"bias_{n}"))
+                   .reshape(*lead, NH, d) for n in "qkv")
+        log_i = F.linear(x, self.weight_i, self.bias_i)
+        f_raw = F.linear(x, self.weight_f, self.bias_f)
+        log_f = F.logsigmoid(f_raw) if self.forget_gate == "sigmoid" else f_raw
+        o = torch.sigmoid(F.linear(x, self.weight_o, self.bias_o))
+        return q, k, v, log_i, log_f, o
+
+    def zero_state(self, B: int, like: Tensor) -> tuple:
+        NH, d = self.num_heads, self.head_dim
+        return like.new_zeros(B, NH, d, d), like.new_zeros(B, NH, d), like.new_zeros(B, NH)
+
+    def state_shapes(self, B: int) -> list[tuple]:
+        NH, d = self.num_heads, self.head_dim
+        return [(B, NH, d, d), (B, NH, d), (B, NH)]
+
+    def forward(self, x: Tensor, state=None):
+        x = checks.floating(x, "input", like=self.weight_q)
+        if x.dim() not in (1, 2) or x.shape[-1] != self.input_size:
+            raise InputError(f"input must be (B, {self.input_size}) or unbatched "
+                             f"({self.input_size},), got shape {tuple(x.shape)}")
+        unbatched = x.dim() == 1
+        if unbatched:
+            x = x.unsqueeze(0)
+        B = x.shape[0]
+        if state is None:
+            state = self.zero_state(B, x)
+        else:
+            if not isinstance(state, (tuple, list)) or len(state) != 3:
+                raise InputError("the mLSTM cell's state must be a tuple (C, n, m) of three tensors")
+            shapes = self.state_shapes(B)
+            state = tuple(checks.state_shape(s, name, shape[1:] if unbatched else shape)
+                          for s, name, shape in zip(state, STATE_NAMES, shapes))
+            if unbatched:
+                state = tuple(s.unsqueeze(0) for s in state)
+        q, k, v, log_i, log_f, o = self.project(x)
+        h, new = mlstm_math.step(q, k, v, log_i, log_f, state)
+        h = o * h.reshape(B, self.hidden_size)
+        if unbatched:
+            h, new = h.squeeze(0), tuple(s.squeeze(0) for s in new)
+        return h, new
+
+    def extra_repr(self) -> str:
+        return (f"{self.input_size}, {self.hidden_size}, num_heads={self.num_heads}, "
+                f"forget_gate={self.forget_gate!r}")
+
+
+class mLSTM(nn.Module):
+    r"""A multi-layer mLSTM with torch.nn.LSTM's conventions.
+
+    Each layer runs :class:`mLSTMCell`'s recurrence over time (Beck et al. 2024, section 2.3),
+    per head::
+
+        C_t = f_t C_{t-1} + i_t k_t v_t^T;  n_t = f_t n_{t-1} + i_t k_t
+        h_t = sigmoid(W_o x_t + b_o) * C_t^T q_t / max(|n_t^T q_t|, 1)
+
+    with i_t = exp(ĩ_t), f_t = sigmoid(f̃_t) (or exp), computed stabilised by m_t
+    (:mod:`lstmkit.xlstm.mlstm_math`). There is no hidden-to-hidden recurrence, so the
+    sequence can run in one of three forms, all giving the same numbers:
+    ``form="chunkwise"`` (default; linear in T, ``chunk_size`` steps at a time),
+    ``"parallel"`` (quadratic in T) or ``"recurrent"`` (one step at a time).
+
+    Args: input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+    dropout=0.0 (between layers), bidirectional=False (the reverse direction reads each
+    sequence backwards from its length), then keyword-only num_heads=1, forget_gate,
+    form, chunk_size=64, device, dtype. Parameters live in ``cells`` (index
+    layer * D + direction).
+
+    Forward: ``output, (C_n, n_n, m_n) = mlstm(input, state=None, lengths=None)``.
+    ``input`` (T, B, I), (B, T, I) with batch_first, or unbatched (T, I); state
+    (C (L*D, B, NH, d, d), n (L*D, B, NH, d), m (L*D, B, NH)), zeros when omitted;
+    ``output`` (T, B, D*H). With ``lengths`` (B,) the steps past a length have no input
+    (ĩ = -inf) and no decay (log f = 0), so the final state is the state at the length;
+    outputs there are zero.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, *,
+                 num_heads: int = 1, forget_gate: str = "sigmoid", form: str = "chunkwise",
+                 chunk_size: int = 64, device=None, dtype=None) -> None:
+        super().__init__()
+        self.input_size = checks.positive_int("input_size", input_size)
+        self.hidden_size = checks.positive_int("hidden_size", hidden_size)
+        self.num_layers = checks.positive_int("num_layers", num_layers)
+        self.num_heads = checks.heads(self.hidden_size, num_heads)
+        self.dropout = checks.dropout(dropout)
+        if form not in mlstm_math.FORMS:
+            raise InputError(f"form must be one of {', '.join(mlstm_math.FORMS)}, got {form!r}")
+        self.form = form
+        self.chunk_size = checks.positive_int("chunk_size", chunk_size)
+        self.batch_first, self.bidirectional = bool(batch_first), bool(bidirectional)
+        D = 2 if bidirectional else 1
+        self.cells = nn.ModuleList(
+            mLSTMCell(input_size if layer == 0 else D * hidden_size, hidden_size, num_heads, bias,
+                      forget_gate, device=device, dtype=dtype)
+            for layer in range(num_layers) for _ in range(D))
+
+    def forward(self, input: Tensor, state=None, lengths=None):
+        x, unbatched, lengths, mask = stack.prepare(self, input, lengths)
+        B = x.shape[1]
+        shapes = self.cells[0].state_shapes(B)
+        states = stack.split_states(state, len(self.cells), shapes, STATE_NAMES, unbatched)
+        out, finals = stack.run_stack(self, x, states, lengths, mask, self._run_direction)
+        return stack.finish(out, self, unbatched), stack.join_states(finals, unbatched)
+
+    def _run_direction(self, k: int, x: Tensor, state, mask):
+        cell = self.cells[k]
+        T, B = x.shape[0], x.shape[1]
+        q, kk, v, log_i, log_f, o = cell.project(x)          # (T, B, NH, d), (T, B, NH)
+        if mask is not None:
+            m = mask[..., None]
+            log_i = torch.where(m, log_i, float("-inf"))
+            log_f = torch.where(m, log_f, 0.0)
+        heads = lambda t: t.permute(1, 2, 0, 3)  # (T, B, NH, d) -> (B, NH, T, d)
+        gates = lambda t: t.permute(1, 2, 0)  # (T, B, NH) -> (B, NH, T)
+        kwargs = {"chunk_size": self.chunk_size} if self.form == "chunkwise" else {}
+        h, final = mlstm_math.FORMS[self.form](heads(q), heads(kk), heads(v), gates(log_i),
+                                               gates(log_f), state, **kwargs)
+        h = h.permute(2, 0, 1, 3).reshape(T, B, self.hidden_size) * o
+        return h, final
+
+    def extra_repr(self) -> str:
+        return (f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
+                f"num_heads={self.num_heads}, form={self.form!r}, batch_first={self.batch_first}, "
+                f"bidirectional={self.bidirectional}")
