@@ -68,7 +68,10 @@ def backtest(model, df, windows: int = 3, step: int | None = None, refit: bool =
     never saw the evaluated periods). ``resume`` continues the first fit of a global
     model from its checkpoint directory."""
     covs = list(getattr(model, "covariates", ()) or ())
-    series = validate(to_long(df, id_col, time_col, target_col, covs), min_length=2)
+    if hasattr(model, "_series_of"):  # a Forecaster: its covariates of every kind
+        series = model._series_of(df, id_col, time_col, target_col, min_length=2)
+    else:
+        series = validate(to_long(df, id_col, time_col, target_col, covs), min_length=2)
     H = model.horizon
     cuts = origins(series.lengths(), H, windows, step or H)
     shortest = int(series.lengths().min())
@@ -92,7 +95,7 @@ def backtest(model, df, windows: int = 3, step: int | None = None, refit: bool =
             first = fitted is None and model.global_model
             fitted = fresh._fit_series(hist, resume) if first and resume else fresh._fit_series(hist)
             fit_s += time.perf_counter() - t0
-        future_x = [x[len(x) - n_last: len(x) - n_last + H] for x in series.x]
+        future_x = [x[len(x) - n_last: len(x) - n_last + H, :len(covs)] for x in series.x]
         t0 = time.perf_counter()
         fc = fitted._predict_series(hist, future_x) if covs else fitted._predict_series(hist)
         pred_s += time.perf_counter() - t0

@@ -55,6 +55,11 @@ def add_parser(subparsers) -> None:
     data.add_argument("--target-col", default="y", help="value column (default: y)")
     data.add_argument("--id-col", default=None, help="series id column, for several series in one file")
     data.add_argument("--covariates", default="", help="comma-separated future-known numeric columns")
+    data.add_argument("--past-covariates", default="",
+                      help="comma-separated numeric columns known only up to the forecast origin")
+    data.add_argument("--static-covariates", default="",
+                      help="comma-separated per-series constant columns; NAME:numeric or NAME:categorical "
+                           "sets the kind (default: float columns numeric, others categorical)")
     model = p.add_argument_group("model")
     model.add_argument("--horizon", type=int, help="steps to forecast (default 12 for the demo)")
     model.add_argument("--lookback", type=int)
@@ -148,17 +153,53 @@ def load_input(args):
     from lstmkit.forecasting import datasets
     from lstmkit.forecasting.frame import to_long
 
-    covs = [c.strip() for c in args.covariates.split(",") if c.strip()]
+    covs = _names(args.covariates)
+    covs_all = covs + _names(args.past_covariates) + list(_static_flag(args.static_covariates))
     if args.data and args.dataset:
         raise InputError("expected one of --data or --dataset, found both")
     if args.data:
         raw = _read_csv(args.data)
-        frame = to_long(raw, args.id_col, args.time_col, args.target_col, covs)
+        frame = to_long(raw, args.id_col, args.time_col, args.target_col, covs_all)
         return frame, Path(args.data).stem, covs
-    if covs:
-        raise InputError("--covariates needs --data (the bundled series have none)")
+    if covs_all:
+        raise InputError("--covariates, --past-covariates and --static-covariates need --data "
+                         "(the bundled series have none)")
     name = args.dataset or DEFAULT_DATASET
     return datasets.load(name, long=True), name, covs
+
+
+def _names(text: str) -> list[str]:
+    return [c.strip() for c in text.split(",") if c.strip()]
+
+
+def _static_flag(text: str) -> list[str] | dict:
+    """``--static-covariates``: a list of names, or a dict name -> kind when any name
+    carries ``:numeric`` / ``:categorical`` (the others: inferred, as for a list)."""
+    names = _names(text)
+    if not any(":" in n for n in names):
+        return names
+    from lstmkit.forecasting.config import STATIC_KINDS
+
+    spec = {}
+    for n in names:
+        name, _, kind = n.partition(":")
+        if kind and kind not in STATIC_KINDS:
+            raise InputError(f"expected --static-covariates NAME or NAME:numeric / NAME:categorical, found {n!r}")
+        spec[name] = kind or "infer"
+    return spec
+
+
+def covariate_kwargs(args, series) -> dict:
+    """The covariate settings of the flags, with the static kinds left to infer resolved
+    from ``series``."""
+    static = _static_flag(args.static_covariates)
+    if isinstance(static, dict):
+        from lstmkit.forecasting.static import _infer
+
+        static = {n: (k if k != "infer" else _infer([v[series.static_names.index(n)] for v in series.static]))
+                  for n, k in static.items()}
+    return {"covariates": series.covariates[:len(_names(args.covariates))],
+            "past_covariates": _names(args.past_covariates), "static_covariates": static}
 
 
 def build_model(args, series) -> tuple:
@@ -170,11 +211,14 @@ def build_model(args, series) -> tuple:
     if args.load:
         model = Forecaster.load(args.load, **_trainer_kwargs(args))
         _horizon(args.horizon, model)
-        if model.covariates != series.covariates:
-            raise InputError(f"the saved model uses covariates {model.covariates}; "
-                             f"found --covariates {series.covariates}")
+        given = covariate_kwargs(args, series)
+        for flag, name in (("--covariates", "covariates"), ("--past-covariates", "past_covariates"),
+                           ("--static-covariates", "static_covariates")):
+            if getattr(model, name) != list(given[name]):
+                raise InputError(f"the saved model uses {name} {getattr(model, name)}; "
+                                 f"found {flag} {list(given[name])}")
         return model, False
-    model = Forecaster(_horizon(args.horizon, None), seed=args.seed, covariates=series.covariates,
+    model = Forecaster(_horizon(args.horizon, None), seed=args.seed, **covariate_kwargs(args, series),
                        **model_kwargs(args), **_trainer_kwargs(args))
     return model, True
 
@@ -195,9 +239,10 @@ def benchmark(args: argparse.Namespace) -> int:
     from lstmkit.forecasting import datasets
     from lstmkit.forecasting.report import baselines, format_table
 
-    if args.data or args.load or args.save or args.resume or args.covariates:
+    if args.data or args.load or args.save or args.resume or args.covariates or args.past_covariates \
+            or args.static_covariates:
         raise InputError("benchmark takes --dataset (and model flags), not --data, --load, --save, "
-                         "--resume or --covariates")
+                         "--resume or covariates")
     if args.season_length is not None:
         raise InputError("benchmark uses each set's own season length: --season-length belongs to the other actions")
     name = args.dataset or DEFAULT_DATASET
@@ -252,7 +297,7 @@ def train(args: argparse.Namespace) -> int:
     from lstmkit.forecasting.report import describe
 
     frame, name, _ = load_input(args)
-    series = validate(frame)
+    series = validate(frame, static=list(_static_flag(args.static_covariates)))
     model, _ = build_model(args, series)
     model.check(series)  # a series too short for lookback + horizon fails here
     partial: dict = {}
@@ -285,7 +330,7 @@ def predict(args: argparse.Namespace) -> int:
 
     if args.data or args.dataset:
         frame, name, _ = load_input(args)
-        series = validate(frame)
+        series = validate(frame, static=list(_static_flag(args.static_covariates)))
         model, _ = build_model(args, series)
     else:
         model = Forecaster.load(args.load, **_trainer_kwargs(args))
@@ -309,7 +354,8 @@ def main(args: argparse.Namespace) -> int:
     if args.load and not (args.data or args.dataset):
         raise InputError("--load needs the data to forecast or score: give --data FILE (or --dataset NAME)")
     frame, name, _ = load_input(args)
-    series = validate(frame)  # every data check, before anything is trained or written
+    # every data check, before anything is trained or written
+    series = validate(frame, static=list(_static_flag(args.static_covariates)))
     from lstmkit.forecasting.report import baselines
 
     base_names = [b.strip() for b in (args.baselines or "naive,seasonal_naive,ets").split(",") if b.strip()]

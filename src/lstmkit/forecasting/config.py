@@ -137,6 +137,10 @@ class ForecasterConfig:
     damping: float | None = None  # None: DAMPING or ES_DAMPING, by smoothing
     smoothing: str | None = None  # None: "es" on small data, else "profile" (module docstring)
     calibration: int | None = None  # conformal windows; None: the rule (module docstring), 0: off
+    past_covariates: list[str] = field(default_factory=list)  # known up to the forecast origin only
+    # per-series constants: a list of names (float columns numeric, others categorical) or
+    # a dict name -> "numeric" / "categorical"
+    static_covariates: list[str] | dict = field(default_factory=list)
 
     def __post_init__(self) -> None:
         _int_ge("horizon", self.horizon, 1, allow_none=False)
@@ -180,6 +184,16 @@ class ForecasterConfig:
             raise InputError(f"calibration={self.calibration} calibrates quantiles, found none: "
                              "give quantiles (e.g. [0.1, 0.9]) or leave calibration at None")
         self.covariates = [str(c) for c in self.covariates]
+        self.past_covariates = [str(c) for c in (self.past_covariates or ())]
+        self.static_covariates = _static_spec(self.static_covariates)
+        both = [c for c in self.past_covariates if c in self.covariates]
+        if both:
+            raise InputError(f"covariate(s) {both} listed as both future-known (covariates) and past-only "
+                             "(past_covariates): give each column once")
+        static = [c for c in (self.static_covariates if isinstance(self.static_covariates, list)
+                              else list(self.static_covariates)) if c in self.covariates + self.past_covariates]
+        if static:
+            raise InputError(f"column(s) {static} listed as static and as time-varying covariates: give each once")
         self.cell_options = dict(self.cell_options or {})
 
     def to_dict(self) -> dict:
@@ -192,6 +206,24 @@ class ForecasterConfig:
         if self.damping is not None:
             return self.damping
         return ES_DAMPING if smoothing == "es" else DAMPING
+
+
+STATIC_KINDS = ("numeric", "categorical")
+
+
+def _static_spec(spec) -> list[str] | dict:
+    """The static covariates as given: a list of names, or a dict name -> kind."""
+    if not spec:
+        return []
+    if isinstance(spec, dict):
+        out = {str(k): str(v) for k, v in spec.items()}
+        bad = {k: v for k, v in out.items() if v not in STATIC_KINDS}
+        if bad:
+            raise InputError(f"expected static covariate kinds among {list(STATIC_KINDS)}, found {bad}")
+        return out
+    if isinstance(spec, str):
+        raise InputError(f"expected static_covariates as a list of column names, found the string {spec!r}")
+    return [str(c) for c in spec]
 
 
 @dataclass

@@ -31,6 +31,7 @@ from lstmkit.forecasting.frame import (
     validate,
 )
 from lstmkit.forecasting.network import ES_META, ForecastNet, ForecastNetConfig
+from lstmkit.forecasting.static import StaticEncoding
 from lstmkit.forecasting.windows import count_windows, make_windows
 from lstmkit.spine.engine.callbacks import digest
 from lstmkit.spine.estimator import Estimator
@@ -101,7 +102,16 @@ class Forecaster(Estimator):
         max_epochs: None derives it (about 300 optimiser steps).
         seed: makes the fit reproducible (same data, same machine, same thread count).
         ensemble: members per lookback; the forecast is the members' median.
-        covariates: names of future-known numeric columns of the data.
+        covariates: names of future-known numeric columns of the data (their values for
+            the forecast steps go to ``predict(future=...)``).
+        past_covariates: names of numeric columns known only up to the forecast origin
+            (a leading indicator, yesterday's sales): the network reads them over the
+            lookback window; ``predict`` needs no future values of them.
+        static_covariates: per-series constant columns (one value per series, checked):
+            a list of names (float columns numeric, integer and text columns categorical)
+            or a dict name -> ``"numeric"`` / ``"categorical"``. Numeric ones are
+            standardised over the series; each categorical one gets a learned embedding
+            (at most 4 wide); a category not seen in training is refused at predict time.
         cell_options: keyword arguments for the layer, e.g. ``{"layer_norm": True}``.
         transform: ``"auto"`` (log when all values are positive), ``"log"``, ``"none"``.
         val_size: points per series held out for validation and early stopping.
@@ -150,7 +160,8 @@ class Forecaster(Estimator):
                  val_size: int | None = None, patience: int | None = None, batch_size: int | None = None,
                  lr: float = 1e-2, weight_decay: float = 1e-2, dropout: float = 0.3,
                  deseasonalize: bool = True, checkpoint_dir: str | None = None, damping: float | None = None,
-                 smoothing: str | None = None, calibration: int | None = None, **trainer_kwargs) -> None:
+                 smoothing: str | None = None, calibration: int | None = None, past_covariates=(),
+                 static_covariates=(), **trainer_kwargs) -> None:
         from lstmkit.spine.engine import split_keywords
 
         _, self.trainer_kwargs = split_keywords(trainer_kwargs, (), "Forecaster")
@@ -159,8 +170,11 @@ class Forecaster(Estimator):
         self.config = ForecasterConfig(
             horizon, lookback, hidden_size, num_layers, cell, season_length, quantiles, max_epochs, seed,
             ensemble, list(covariates or ()), cell_options or {}, transform, val_size, patience,
-            batch_size, lr, weight_decay, dropout, deseasonalize, damping, smoothing, calibration)
+            batch_size, lr, weight_decay, dropout, deseasonalize, damping, smoothing, calibration,
+            list(past_covariates or ()), static_covariates if isinstance(static_covariates, dict)
+            else list(static_covariates or ()))
         self.net: ForecastNet | None = None
+        self.static_enc: StaticEncoding | None = None  # what fitting learned of the static columns
         self.calibration: Calibration | None = None  # the conformal shifts, once fitted
         self.series_ids: list[str] = []  # series with their own smoothing parameters ("es")
         self.plan: Plan | None = None
@@ -181,6 +195,21 @@ class Forecaster(Estimator):
     @property
     def covariates(self) -> list[str]:
         return list(self.config.covariates)
+
+    @property
+    def past_covariates(self) -> list[str]:
+        return list(self.config.past_covariates)
+
+    @property
+    def static_covariates(self) -> list[str]:
+        """The static column names (the kinds are in ``config.static_covariates``)."""
+        return list(self.config.static_covariates)
+
+    @property
+    def input_columns(self) -> list[str]:
+        """The time-varying covariate columns, in the order of ``SeriesSet.x``: the
+        future-known ones, then the past-only ones."""
+        return self.covariates + self.past_covariates
 
     @property
     def name(self) -> str:
@@ -205,8 +234,14 @@ class Forecaster(Estimator):
         kw = self.config.to_dict()
         return {**kw, **self.trainer_kwargs}
 
-    def _series_of(self, df, id_col, time_col, target_col) -> SeriesSet:
-        return validate(to_long(df, id_col, time_col, target_col, self.covariates))
+    def _series_of(self, df, id_col, time_col, target_col, min_length: int = 3) -> SeriesSet:
+        cols = self.input_columns + self.static_covariates
+        frame = to_long(df, id_col, time_col, target_col, cols)
+        missing = [c for c in cols if c not in frame.columns]
+        if missing:  # a Series carries no covariate columns
+            raise InputError(f"expected column(s) {missing} (the model's covariates), found a Series without "
+                             "them: pass a frame with unique_id, ds, y and those columns")
+        return validate(frame, min_length, static=self.static_covariates)
 
     # -- fit --------------------------------------------------------------------------
     def fit(self, df, resume: bool = False, id_col: str | None = "unique_id", time_col: str = "ds",
@@ -228,9 +263,26 @@ class Forecaster(Estimator):
         p.calibration = calibration_windows(self.config, lengths, max(p.lookbacks))
         return p
 
-    def _features(self, ds: pd.DatetimeIndex, x: np.ndarray, uid: str | None = None) -> np.ndarray:
+    def _static_arrays(self, series: SeriesSet) -> tuple[np.ndarray, np.ndarray]:
+        """The encoded static columns of ``series``: numeric (S, n_num), category indices
+        (S, n_cat); InputError for a category not seen in training."""
+        if self.static_enc is None:
+            return np.zeros((len(series), 0), np.float32), np.zeros((len(series), 0), np.int64)
+        return self.static_enc.encode(series.ids, series.static)
+
+    def _features(self, ds: pd.DatetimeIndex, x: np.ndarray, uid: str | None = None,
+                  static: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """The feature rows (len(ds), F) of one series: calendar, static numeric, past-only
+        covariates, future-known covariates (all float), then the static category indices
+        and, with "es" smoothing, the series index and phase. ``x`` holds the columns of
+        :attr:`input_columns`; ``static`` the series' encoded static values."""
         cal = calendar_features(ds, self.freq)
-        parts = [cal, self.cov_scaling.transform(x)]
+        num, cat = static if static is not None else (np.zeros(0, np.float32), np.zeros(0, np.int64))
+        scaled = self.cov_scaling.transform(x)
+        C = len(self.covariates)
+        n = len(ds)
+        parts = [cal, np.broadcast_to(num.astype(np.float32), (n, len(num))), scaled[:, C:], scaled[:, :C],
+                 np.broadcast_to(cat.astype(np.float32), (n, len(cat)))]
         if self.plan.smoothing == "es":  # the network's per-series lookup: index, phase
             sid = self.series_ids.index(uid) if uid in self.series_ids else -1
             parts += [np.full((len(ds), 1), sid, dtype=np.float32),
@@ -251,23 +303,29 @@ class Forecaster(Estimator):
         if self.scaling.log and not all(np.all(y > 0) for y in series.y):
             raise InputError("transform='log' needs every target value > 0; found a value <= 0")
         self.cov_scaling = ColumnScaling.fit(series.x)
+        self.static_enc = StaticEncoding.fit(series.static_names, cfg.static_covariates, series.static) \
+            if series.static_names else None
+        num, cat = self._static_arrays(series)
         self.plan = fixed_plan if fixed_plan is not None else self.check(series)
         Lmax, m = max(self.plan.lookbacks), self.plan.season_length
         es = self.plan.smoothing == "es"
         self.series_ids = list(series.ids) if es else []
         zs = [self.scaling.transform(u, y) for u, y in zip(series.ids, series.y)]
-        fs = [self._features(d, x, u) for u, d, x in zip(series.ids, series.ds, series.x)]
+        fs = [self._features(d, x, u, (num[i], cat[i]))
+              for i, (u, d, x) in enumerate(zip(series.ids, series.ds, series.x))]
         n_meta = ES_META if es else 0
+        levels = [len(v) for v in self.static_enc.levels] if self.static_enc is not None else []
         train, val = make_windows(zs, fs, Lmax, H, self.plan.val_size)
         qs = sorted(set(self.quantiles) | {0.5})
         torch.manual_seed(cfg.seed)  # the initial weights
         self.net = ForecastNet(ForecastNetConfig(
-            H, self.plan.lookbacks, fs[0].shape[1] - n_meta, qs, m, self.plan.hidden_size,
+            H, self.plan.lookbacks, fs[0].shape[1] - n_meta - len(levels), qs, m, self.plan.hidden_size,
             self.plan.num_layers, cfg.cell, cfg.cell_options, cfg.dropout, cfg.deseasonalize,
             len(self.covariates), cfg.damping_for(m, self.plan.smoothing), self.plan.smoothing,
-            len(self.series_ids)))
+            len(self.series_ids), len(self.past_covariates), levels))
         if self.covariates:
-            self._start_covariate_effect(zs, [self.cov_scaling.transform(x) for x in series.x])
+            C = len(self.covariates)
+            self._start_covariate_effect(zs, [self.cov_scaling.transform(x)[:, :C] for x in series.x])
         if es and cfg.deseasonalize:
             # each step's phase is the last feature column (what the network reads too)
             start = np.stack([seasonal_start(z, f[:, -1].astype(np.int64), m) for z, f in zip(zs, fs)])
@@ -316,8 +374,7 @@ class Forecaster(Estimator):
         with the lookback left before them) and forecasts those K windows."""
         K, H, L = self.plan.calibration, self.horizon, max(self.plan.lookbacks)
         keep = [i for i, n in enumerate(series.lengths()) if n - K * H >= L]
-        sub = SeriesSet([series.ids[i] for i in keep], [series.ds[i] for i in keep],
-                        [series.y[i] for i in keep], [series.x[i] for i in keep], series.freq, series.covariates)
+        sub = series.subset(keep)
         engine = {k: v for k, v in self.trainer_kwargs.items() if k not in ("checkpoint_dir", "callbacks")}
         copy = Forecaster(**{**self.config.to_dict(), "calibration": 0}, **engine)
         copy._fit_series(sub.head(K * H), fixed_plan=dataclasses.replace(self.plan, calibration=0))
@@ -327,7 +384,8 @@ class Forecaster(Estimator):
         preds, truth = [], []
         for k in range(K):
             n_last = (K - k) * H
-            future_x = [x[len(x) - n_last: len(x) - n_last + H] for x in sub.x] if self.covariates else None
+            C = len(self.covariates)
+            future_x = [x[len(x) - n_last: len(x) - n_last + H, :C] for x in sub.x] if C else None
             preds.append(copy._forecast_scaled(sub.head(n_last), future_x)[1])
             truth.append(np.stack([copy.scaling.transform(u, y[len(y) - n_last: len(y) - n_last + H])
                                    for u, y in zip(sub.ids, sub.y)]))
@@ -354,7 +412,8 @@ class Forecaster(Estimator):
         # the last lookback points per series makes that work after load() too
         Lmax = max(self.plan.lookbacks)
         self.tails = SeriesSet(series.ids, [d[-Lmax:] for d in series.ds], [y[-Lmax:] for y in series.y],
-                               [x[-Lmax:] for x in series.x], series.freq, series.covariates)
+                               [x[-Lmax:] for x in series.x], series.freq, series.covariates,
+                               series.static_names, series.static)
 
     # -- predict ----------------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -374,7 +433,9 @@ class Forecaster(Estimator):
         ``df`` (same format as ``fit``) gives the histories to forecast from, for the
         fitted series or new ones; None forecasts from the end of the training data.
         ``future`` gives the covariates for the forecast steps (``unique_id``, ``ds``, one
-        column per covariate), required when the model has covariates. Returns columns
+        column per covariate), required when the model has future-known covariates; the
+        past-only ones need no future values and are refused there (a column there would
+        not be used). Returns columns
         ``unique_id``, ``ds``, ``y_hat`` and ``y_hat_q..`` per quantile."""
         self._check_fitted()
         series = self.tails if df is None else self._series_of(df, id_col, time_col, target_col)
@@ -383,6 +444,10 @@ class Forecaster(Estimator):
         return self._predict_series(series, self._future_x(series, future))
 
     def _future_x(self, series: SeriesSet, future: pd.DataFrame | None) -> list[np.ndarray] | None:
+        past = [c for c in self.past_covariates if future is not None and c in future.columns]
+        if past:
+            raise InputError(f"future: {past} are past-only covariates, known up to the forecast origin; "
+                             "their future values are not an input: drop the column(s)")
         if not self.covariates:
             return None
         if future is None or len(future) == 0:
@@ -420,6 +485,8 @@ class Forecaster(Estimator):
         calibrated when the model is."""
         self._check_fitted()
         H, Lmax = self.horizon, max(self.plan.lookbacks)
+        num, cat = self._static_arrays(series)  # an unknown category fails here
+        P = len(self.past_covariates)
         xs, fs, dates = [], [], []
         for i, (uid, ds, y, x) in enumerate(zip(series.ids, series.ds, series.y, series.x)):
             if len(y) < Lmax:
@@ -431,9 +498,16 @@ class Forecaster(Estimator):
             elif not self.scaling.can_take(y[-Lmax:]):
                 raise InputError(f"series {uid!r}: the model works on logs; expected values > 0")
             fut = future_dates(ds[-1], self.freq, H)
-            fx = future_x[i] if future_x is not None else np.zeros((H, x.shape[1]))
+            # future steps: the future-known covariates as given; past-only ones unknown
+            # (the network zeroes them there), filled with their scaled mean
+            known = future_x[i][:, :len(self.covariates)] if future_x is not None \
+                else np.zeros((H, len(self.covariates)))
+            fx = np.concatenate([known, np.tile(np.asarray(self.cov_scaling.mean[len(self.covariates):]), (H, 1))
+                                 .reshape(H, P)], axis=1)
             xs.append(self.scaling.transform(uid, y[-Lmax:]))
-            fs.append(np.concatenate([self._features(ds[-Lmax:], x[-Lmax:], uid), self._features(fut, fx, uid)]))
+            st = (num[i], cat[i])
+            fs.append(np.concatenate([self._features(ds[-Lmax:], x[-Lmax:], uid, st),
+                                      self._features(fut, fx, uid, st)]))
             dates.append(fut)
         with torch.no_grad():
             out = self.net.predict(torch.tensor(np.stack(xs), dtype=torch.float32),
@@ -477,6 +551,9 @@ class Forecaster(Estimator):
         from lstmkit.export.tasks import forecast_spec
 
         self._check_fitted()
+        if self.past_covariates or self.static_covariates:
+            raise InputError("ONNX export does not carry past-only or static covariates yet: export a model "
+                             "fitted without them, or serve this one with Forecaster.load(dir).predict()")
         state = {"freq": self.freq, "scaling": self.scaling.to_dict(),
                  "cov_scaling": {"mean": self.cov_scaling.mean, "std": self.cov_scaling.std},
                  "quantiles": list(self.net.cfg.quantiles), "calendar": self.calendar(),

@@ -24,7 +24,9 @@ DEFAULT_ID = "series"
 @dataclass
 class SeriesSet:
     """Validated series: ``ids[i]`` has timestamps ``ds[i]`` (regular, ``freq``),
-    values ``y[i]`` (float64, shape (n_i,)) and covariates ``x[i]`` (shape (n_i, C))."""
+    values ``y[i]`` (float64, shape (n_i,)) and time-varying covariates ``x[i]`` (shape
+    (n_i, C), columns ``covariates``); ``static[i]`` holds the series' value of each column
+    of ``static_names`` (a float or a category, as given)."""
 
     ids: list[str]
     ds: list[pd.DatetimeIndex]
@@ -32,6 +34,18 @@ class SeriesSet:
     x: list[np.ndarray]
     freq: str
     covariates: list[str] = field(default_factory=list)
+    static_names: list[str] = field(default_factory=list)
+    static: list[list] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.static:
+            self.static = [[] for _ in self.ids]
+
+    def subset(self, keep: list[int]) -> SeriesSet:
+        """The series at positions ``keep``."""
+        return SeriesSet([self.ids[i] for i in keep], [self.ds[i] for i in keep], [self.y[i] for i in keep],
+                         [self.x[i] for i in keep], self.freq, self.covariates, self.static_names,
+                         [self.static[i] for i in keep])
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -42,10 +56,12 @@ class SeriesSet:
     def to_frame(self) -> pd.DataFrame:
         """Back to the long format (``unique_id``, ``ds``, ``y``, covariates)."""
         parts = []
-        for uid, ds, y, x in zip(self.ids, self.ds, self.y, self.x):
+        for uid, ds, y, x, static in zip(self.ids, self.ds, self.y, self.x, self.static):
             part = pd.DataFrame({ID: uid, DS: ds, Y: y})
             for j, c in enumerate(self.covariates):
                 part[c] = x[:, j]
+            for c, v in zip(self.static_names, static):
+                part[c] = v
             parts.append(part)
         return pd.concat(parts, ignore_index=True)
 
@@ -59,6 +75,8 @@ class SeriesSet:
             [v[: len(v) - k] for v, k in zip(self.x, cut)],
             self.freq,
             self.covariates,
+            self.static_names,
+            self.static,
         )
 
 
@@ -95,8 +113,8 @@ def to_long(
     unknown = [str(c) for c in data.columns if c not in wanted]
     if unknown:
         raise InputError(
-            f"unknown column(s) {unknown}: expected only {wanted}; declare future-known "
-            "inputs as covariates or drop the columns"
+            f"unknown column(s) {unknown}: expected only {wanted}; declare inputs as covariates "
+            "(future-known, past-only or static) or drop the columns"
         )
     frame = pd.DataFrame({DS: data[time_col].to_numpy(), Y: data[target_col].to_numpy()})
     frame.insert(0, ID, data[id_col].astype(str).to_numpy() if id_col in data.columns else DEFAULT_ID)
@@ -169,12 +187,28 @@ def _missing_steps(uid: str, ds: pd.DatetimeIndex) -> None:
                              f"{len(missing)} missing: {shown}{more} (fill or interpolate them)")
 
 
-def validate(frame: pd.DataFrame, min_length: int = 3) -> SeriesSet:
+def _static_value(uid: str, name: str, values: pd.Series):
+    """The one value of static column ``name`` in series ``uid`` (InputError where it is
+    missing or varies)."""
+    if values.isna().any():
+        raise InputError(f"series {uid!r}: expected a value of static covariate {name!r} on every row, "
+                         f"found {int(values.isna().sum())} missing")
+    distinct = pd.unique(values)
+    if len(distinct) > 1:
+        raise InputError(f"series {uid!r}: static covariate {name!r} must be constant within a series, "
+                         f"found {len(distinct)} values ({distinct[0]!r}, {distinct[1]!r}, ...)")
+    v = distinct[0]
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def validate(frame: pd.DataFrame, min_length: int = 3, static=()) -> SeriesSet:
     """Check a long frame from :func:`to_long` and split it into a :class:`SeriesSet`;
-    its columns besides ``unique_id``, ``ds`` and ``y`` are the covariates."""
+    its columns ``static`` are per-series constants, the others besides ``unique_id``,
+    ``ds`` and ``y`` the time-varying covariates."""
     if len(frame) == 0:
         raise InputError("expected at least one row of data, found an empty table")
-    covariates = [str(c) for c in frame.columns if c not in (ID, DS, Y)]
+    static = [str(c) for c in static]
+    covariates = [str(c) for c in frame.columns if c not in (ID, DS, Y) and str(c) not in static]
     y_all = _numeric(frame[Y], "the target column")
     ds_all = _timestamps(frame[DS])
     if getattr(ds_all.dt, "tz", None) is not None:
@@ -183,7 +217,7 @@ def validate(frame: pd.DataFrame, min_length: int = 3) -> SeriesSet:
         if covariates else np.zeros((len(frame), 0))
     ids_all = frame[ID].astype(str).to_numpy()
     order = pd.unique(ids_all)  # keep the user's order of series
-    ids, dss, ys, xs, freqs = [], [], [], [], {}
+    ids, dss, ys, xs, ss, freqs = [], [], [], [], [], {}
     for uid in order:
         rows = np.flatnonzero(ids_all == uid)
         ds = pd.DatetimeIndex(ds_all.iloc[rows])
@@ -213,11 +247,12 @@ def validate(frame: pd.DataFrame, min_length: int = 3) -> SeriesSet:
         if len(y) < min_length:
             raise InputError(f"series {uid!r}: expected at least {min_length} points, found {len(y)}")
         freqs[uid] = _freq_of(uid, ds)
+        ss.append([_static_value(uid, c, frame[c].iloc[rows]) for c in static])
         ids.append(str(uid)), dss.append(ds), ys.append(y), xs.append(x)
     distinct = sorted(set(freqs.values()))
     if len(distinct) > 1:
         raise InputError(f"expected every series at one frequency, found several: {distinct}")
-    return SeriesSet(ids, dss, ys, xs, distinct[0], covariates)
+    return SeriesSet(ids, dss, ys, xs, distinct[0], covariates, static, ss)
 
 
 def season_length_for(freq: str) -> int:

@@ -25,7 +25,13 @@ nothing is fed back):
    forecasting the rest, as in regression-with-ARIMA-errors models). The head starts at zero and its dropout and weight decay keep it a
    correction on top of the highway: on small data an unregularised LSTM head
    overfits (docs/forecasting.md has the ablation);
-6. damping (``ForecastNetConfig.damping`` = phi < 1; the Forecaster's default for
+6. past-only covariates (known up to the forecast origin) are features of the L window
+   steps, zero on the H future steps, and also enter through a linear map from their
+   window to the H outputs on the series' scale (a leading indicator read at lag k >= h
+   is a fixed window position for step h), starting at zero; static covariates are
+   constant feature columns: numeric ones as they are, categorical ones through a
+   learned embedding (at most 4 wide) per column;
+7. damping (``ForecastNetConfig.damping`` = phi < 1; the Forecaster's default for
    seasonal data is 0.9, or 0.98 with ``smoothing="es"``): at forecast time only, the change of the deseasonalised median
    path from step h-1 to h is multiplied by phi^(h-1), as a damped trend does (Gardner &
    McKenzie 1985), and the quantiles move with the median.
@@ -62,6 +68,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import Tensor, nn
 
+from lstmkit.forecasting.static import embedding_size
 from lstmkit.spine.nets import CELLS, make_rnn
 
 SMOOTHINGS = ("profile", "es")  # window normalisation + seasonal profile, or per-series ES
@@ -87,6 +94,8 @@ class ForecastNetConfig:
     damping: float = 1.0  # forecast-time damping of the step-to-step changes (1 = none)
     smoothing: str = "profile"  # "es": per-series Holt-Winters (configs saved before it: profile)
     n_series: int = 0  # series with their own smoothing parameters ("es" only)
+    n_past: int = 0  # past-only covariates: the n_past float features before the n_covariates
+    static_levels: list[int] = field(default_factory=list)  # categories per categorical static column
 
     def __post_init__(self) -> None:
         if self.horizon < 1:
@@ -109,6 +118,10 @@ class ForecastNetConfig:
             raise ValueError(f"smoothing='es' needs n_series >= 1, got {self.n_series}")
         if not 0 <= self.n_covariates <= self.n_features:
             raise ValueError(f"n_covariates must be in [0, n_features], got {self.n_covariates}")
+        if not 0 <= self.n_past <= self.n_features - self.n_covariates:
+            raise ValueError(f"n_past must be in [0, n_features - n_covariates], got {self.n_past}")
+        if any(int(n) < 1 for n in self.static_levels):
+            raise ValueError(f"static_levels must be category counts >= 1, got {self.static_levels}")
         if self.hidden_size < 1 or self.num_layers < 1 or self.n_features < 0 or self.season_length < 1:
             raise ValueError("hidden_size, num_layers, season_length must be >= 1 and n_features >= 0")
 
@@ -123,6 +136,22 @@ class ForecastMember(nn.Module):
         super().__init__()
         L, H, F, Q, m = lookback, cfg.horizon, cfg.n_features, len(cfg.quantiles), cfg.season_length
         self.lookback, self.horizon, self.n_q = L, H, Q
+        # categorical static columns: one embedding each, their index columns trail feats
+        self.n_cat = len(cfg.static_levels)
+        self.embeds = nn.ModuleList(nn.Embedding(int(n), embedding_size(int(n))) for n in cfg.static_levels)
+        P, C = cfg.n_past, cfg.n_covariates
+        self.n_past = P
+        if P:
+            # past-only columns are zeroed on the future steps; their window maps linearly
+            # to the outputs (on the series' scale), starting at zero
+            mask = torch.ones(L + H, F)
+            mask[L:, F - C - P:F - C] = 0
+            self.register_buffer("past_mask", mask, persistent=False)
+            self.past_cols = (F - C - P, F - C)
+            self.past_effect = nn.Linear(L * P, H)
+            nn.init.zeros_(self.past_effect.weight)
+            nn.init.zeros_(self.past_effect.bias)
+        F = F + sum(embedding_size(int(n)) for n in cfg.static_levels)
         self.damping = cfg.damping
         self.median_index = list(cfg.quantiles).index(0.5)
         # variant and backend keywords (e.g. layer_norm=True, backend="fused"); an unknown
@@ -209,6 +238,17 @@ class ForecastMember(nn.Module):
         if self.es:
             sid, phase = feats[:, 0, -2].round().long(), feats[:, 0, -1].round().long()
             feats = feats[..., :-ES_META]
+        past = None
+        if self.n_cat:
+            idx = feats[:, 0, -self.n_cat:].round().long()  # (B, n_cat)
+            feats = feats[..., :-self.n_cat]
+        if self.n_past:
+            feats = feats * self.past_mask
+            a, b = self.past_cols
+            past = self.past_effect(feats[:, :L, a:b].flatten(1))  # (B, H)
+        if self.n_cat:
+            emb = torch.cat([e(idx[:, k]) for k, e in enumerate(self.embeds)], dim=-1)  # (B, E)
+            feats = torch.cat([emb[:, None].expand(-1, L + H, -1), feats], dim=-1)
         effect = None
         if self.step_effect is not None:
             effect = self.step_effect(feats[..., -self.n_cov:])[..., 0]  # (B, L + H)
@@ -231,6 +271,8 @@ class ForecastMember(nn.Module):
                 xn = xn - full[:, :L]
                 season_future = full[:, L:, None]  # (B, H, 1)
             y = (self._network(xn, feats) + season_future) * sd[..., None] + mu[..., None]
+        if past is not None:
+            y = y + past[..., None]
         return y if effect is None else y + effect[:, L:, None]  # (B, H, Q)
 
     def _network(self, xn: Tensor, feats: Tensor) -> Tensor:

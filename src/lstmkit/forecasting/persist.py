@@ -21,6 +21,7 @@ from lstmkit.forecasting.config import ForecasterConfig, Plan, plan_to_dict
 from lstmkit.forecasting.features import ColumnScaling, Scaling
 from lstmkit.forecasting.frame import SeriesSet
 from lstmkit.forecasting.network import ForecastNet, ForecastNetConfig
+from lstmkit.forecasting.static import StaticEncoding
 from lstmkit.spine.io import load_model, load_weights, save_model
 
 TASK = "forecast"
@@ -38,7 +39,9 @@ def save(model, path) -> str:
             "ds": [[str(s) for s in d] for d in t.ds],
             "y": [v.tolist() for v in t.y],
             "x": [v.tolist() for v in t.x],
+            "static": [list(v) for v in t.static],
         },
+        "static": None if model.static_enc is None else model.static_enc.to_dict(),
         "series_ids": list(model.series_ids),
         "calibration": None if model.calibration is None else model.calibration.to_dict(),
         "fit": {"epochs": int(getattr(model, "epochs_run", 0)), "seconds": float(model.fit_seconds)},
@@ -67,6 +70,19 @@ def load(cls, path, trainer_kwargs: dict):
     if net_cfg.smoothing != p.smoothing or (p.smoothing == "es" and len(series_ids) != net_cfg.n_series):
         raise InputError(f"{path}: the network config (smoothing {net_cfg.smoothing!r}, {net_cfg.n_series} "
                          f"series) disagrees with the forecaster's ({p.smoothing!r}, {len(series_ids)} series)")
+    try:
+        static = None if state.get("static") is None else StaticEncoding.from_dict(state["static"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{path}: the saved forecaster's static covariates are incomplete or invalid ({exc})") \
+            from None
+    names = static.names if static is not None else []
+    levels = [len(v) for v in static.levels] if static is not None else []
+    if (net_cfg.n_covariates != len(cfg.covariates) or net_cfg.n_past != len(cfg.past_covariates)
+            or names != list(cfg.static_covariates) or list(net_cfg.static_levels) != levels):
+        raise InputError(f"{path}: the network config ({net_cfg.n_covariates} future-known, {net_cfg.n_past} "
+                         f"past-only covariates, categories {net_cfg.static_levels}) disagrees with the "
+                         f"forecaster's (covariates {cfg.covariates}, past_covariates {cfg.past_covariates}, "
+                         f"static {names} with categories {levels})")
     net = ForecastNet(net_cfg)
     load_weights(net, tensors, where=str(path))
     model = cls(**cfg.to_dict(), **trainer_kwargs)
@@ -75,15 +91,18 @@ def load(cls, path, trainer_kwargs: dict):
     model.series_ids = series_ids
     model.freq = freq
     model.scaling = Scaling.from_dict(state["scaling"])
+    model.static_enc = static
     model.cov_scaling = ColumnScaling(list(state["cov_scaling"]["mean"]), list(state["cov_scaling"]["std"]))
-    ncov = len(cfg.covariates)
+    ncov = len(cfg.covariates) + len(cfg.past_covariates)
     model.tails = SeriesSet(
         list(tails["ids"]),
         [pd.DatetimeIndex(d) for d in tails["ds"]],
         [np.asarray(v, dtype=np.float64) for v in tails["y"]],
         [np.asarray(v, dtype=np.float64).reshape(len(y), ncov) for v, y in zip(tails["x"], tails["y"])],
         freq,
-        list(cfg.covariates),
+        list(cfg.covariates) + list(cfg.past_covariates),
+        names,
+        [list(v) for v in tails.get("static", [])],  # absent before static covariates
     )
     cal = state.get("calibration")  # absent before conformal calibration
     try:

@@ -1,0 +1,59 @@
+"""Generated series whose covariates carry a known signal, for tests and the
+demonstration in docs/forecasting.md ("Covariates"): nothing is downloaded.
+
+- :func:`leading_indicator`: the bundled airline series times ``exp(effect * z[t - lag])``,
+  with ``z`` a standardised AR(1) indicator given as the past-only column ``indicator``
+  (value ``z[t]`` at ``t``): at a forecast origin the indicator already holds the values
+  that move the next ``lag`` steps.
+- :func:`static_groups`: monthly series whose trend follows a categorical column
+  ``group`` (``"up"``, ``"flat"``, ``"down"``) under noise that hides it in a short
+  window; the numeric column ``slope`` holds the same trend per series.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def _ar1(rng: np.random.Generator, n: int, phi: float) -> np.ndarray:
+    e = rng.normal(0.0, np.sqrt(1 - phi ** 2), n)
+    z = np.empty(n)
+    z[0] = rng.normal()
+    for t in range(1, n):
+        z[t] = phi * z[t - 1] + e[t]
+    return z
+
+
+def leading_indicator(lag: int = 12, effect: float = 0.15, phi: float = 0.8, seed: int = 0) -> pd.DataFrame:
+    """Airline passengers (144 months) moved by a leading indicator: columns
+    ``unique_id``, ``ds``, ``y``, ``indicator``; ``y[t] = airline[t] * exp(effect *
+    indicator[t - lag])`` (the first ``lag`` months use the indicator's earlier draws)."""
+    from lstmkit.forecasting import datasets
+
+    air = datasets.load("airline", long=True)
+    n = len(air)
+    rng = np.random.default_rng(seed)
+    z = _ar1(rng, n + lag, phi)  # z[k] is the indicator at month k - lag
+    y = air["y"].to_numpy() * np.exp(effect * z[:n])
+    return pd.DataFrame({"unique_id": "airline", "ds": air["ds"].to_numpy(), "y": y, "indicator": z[lag:]})
+
+
+def static_groups(n_series: int = 30, length: int = 96, slope: float = 0.6, noise: float = 3.0,
+                  seed: int = 0) -> pd.DataFrame:
+    """``n_series`` monthly series of ``length`` points: ``100 + s * t + 5 sin(2 pi t / 12)
+    + AR(1) noise`` (sd ``noise``), with s = +slope, 0 or -slope by the series' ``group``
+    (``"up"``, ``"flat"``, ``"down"``, in turn); columns ``unique_id``, ``ds``, ``y``,
+    ``group``, ``slope`` (s as a number)."""
+    rng = np.random.default_rng(seed)
+    groups = {"up": slope, "flat": 0.0, "down": -slope}
+    names = list(groups)
+    ds = pd.date_range("2000-01-01", periods=length, freq="MS")
+    t = np.arange(length)
+    frames = []
+    for i in range(n_series):
+        g = names[i % 3]
+        y = 100 + groups[g] * t + 5 * np.sin(2 * np.pi * t / 12) + noise * _ar1(rng, length, 0.5)
+        frames.append(pd.DataFrame({"unique_id": f"s{i:02d}", "ds": ds, "y": y, "group": g,
+                                    "slope": groups[g]}))
+    return pd.concat(frames, ignore_index=True)
