@@ -7,7 +7,7 @@ width d = H / NH), the recurrent matrix R block-diagonal over the NH heads::
     (\tilde i, \tilde f, \tilde z, \tilde o)_t = W x_t + R h_{t-1} + b
     log f_t = logsigmoid(\tilde f_t)   (forget_gate="sigmoid")  or  \tilde f_t  ("exp")
     m_t = max(log f_t + m_{t-1}, \tilde i_t)    (m_t = \tilde i_t where n_{t-1} = 0)
-    i'_t = exp(\tilde i_t - m_t),  f'_t = exp(log f_t + m_{t-1} - m_t)
+    i'_t = exp(\tilde i_t - m_t),  f'_t = exp(min(log f_t + m_{t-1} - m_t, 0))
     c_t = f'_t c_{t-1} + i'_t tanh(\tilde z_t)
     n_t = f'_t n_{t-1} + i'_t
     h_t = sigmoid(\tilde o_t) * c_t / n_t
@@ -47,8 +47,10 @@ def step(pre: Tensor, state: State, weight_hh: Tensor, forget_gate: str = "sigmo
     empty = n == 0
     m_new = torch.where(empty, i_raw, torch.maximum(i_raw, log_f + m))
     i_gate = torch.exp(i_raw - m_new)
-    # an empty memory has nothing to forget: the -inf keeps exp's gradient finite there
-    f_gate = torch.exp(torch.where(empty, float("-inf"), log_f + m - m_new))
+    # exp(min(., 0)): a no-op where the memory holds something (m_new >= log f + m); where it
+    # is empty (m_new = ĩ) the forget gate is capped at 1, as the reference package does, and
+    # the gradient stays finite however large log f + m is
+    f_gate = torch.exp(torch.clamp(log_f + m - m_new, max=0.0))
     c_new = f_gate * c + i_gate * torch.tanh(z_raw)
     n_new = f_gate * n + i_gate
     h_new = torch.sigmoid(o_raw) * c_new / n_new
