@@ -342,3 +342,13 @@ def test_bad_cell_state_raises():
     with pytest.raises(InputError):
         mLSTMCell(3, 4, num_heads=2)(torch.randn(2, 3), (torch.zeros(2, 2, 2, 2),
                                                           torch.zeros(2, 2, 2), torch.zeros(2, 3)))
+
+
+@pytest.mark.parametrize("cls", [sLSTM, mLSTM])
+def test_double_backward(cls):
+    """A gradient penalty: the gradient itself is differentiable (float64 gradgradcheck)."""
+    torch.manual_seed(0)
+    layer = cls(2, 4, num_heads=2, dtype=D64)
+    x = torch.randn(4, 2, 2, dtype=D64, requires_grad=True)
+    lengths = torch.tensor([4, 3])
+    assert torch.autograd.gradgradcheck(lambda x: layer(x, lengths=lengths)[0], (x,))
