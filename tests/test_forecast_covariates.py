@@ -14,7 +14,11 @@ import torch
 from lstmkit.cli import main
 from lstmkit.errors import InputError
 from lstmkit.forecasting import Forecaster
-from lstmkit.forecasting.covariate_data import leading_indicator, static_groups
+from lstmkit.forecasting.covariate_data import (
+    leading_indicator,
+    mase_with_and_without,
+    static_groups,
+)
 from lstmkit.forecasting.network import ForecastMember, ForecastNetConfig
 
 SMALL = {"hidden_size": 8, "num_layers": 1, "max_epochs": 3, "enable_progress_bar": False}
@@ -170,24 +174,26 @@ def test_cli_flags_train_and_predict(tmp_path, capsys):
     assert len([ln for ln in err.splitlines() if ln.strip()]) == 1 and not (tmp_path / "x").exists()
 
 
-def _mase_with_and_without(df: pd.DataFrame, horizon: int, seed: int, **kw) -> tuple[float, float]:
-    cols = [c for c in df.columns if c in ("unique_id", "ds", "y")]
-    n = df.groupby("unique_id").size().min()
-    hist = df.groupby("unique_id").head(n - horizon)
-    opts = {"seed": seed, "enable_progress_bar": False}
-    used = [*cols, *kw.get("past_covariates", []), *kw.get("static_covariates", [])]
-    with_cov = Forecaster(horizon, **kw, **opts).fit(hist[used]).evaluate(df[used])["mase"]
-    without = Forecaster(horizon, **opts).fit(hist[cols]).evaluate(df[cols])["mase"]
-    return with_cov, without
-
-
 def test_a_leading_indicator_improves_the_forecast():
-    with_cov, without = _mase_with_and_without(leading_indicator(seed=0), 12, 0, past_covariates=["indicator"])
+    with_cov, without = mase_with_and_without(leading_indicator(seed=0), 12, 0, past_covariates=["indicator"])
     assert with_cov < 0.8 * without, (with_cov, without)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("column", ["group", "slope"])
 def test_a_static_covariate_improves_the_forecast(column):
-    with_cov, without = _mase_with_and_without(static_groups(seed=0), 12, 0, static_covariates=[column])
+    with_cov, without = mase_with_and_without(static_groups(seed=0), 12, 0, static_covariates=[column])
     assert with_cov < 0.95 * without, (with_cov, without)
+
+
+def test_cli_holdout_with_covariates_and_a_column_in_two_roles(tmp_path, capsys):
+    data = tmp_path / "panel.csv"
+    panel().to_csv(data, index=False)
+    flags = ["forecast", "--data", str(data), "--id-col", "unique_id", "--horizon", "5", "--lookback", "10",
+             "--hidden-size", "8", "--num-layers", "1", "--max-epochs", "3", "--no-plot", "--quiet"]
+    assert main([*flags, "--past-covariates", "lead", "--static-covariates", "group,size", "--holdout",
+                 "--out", str(tmp_path / "ho")]) == 0  # the baselines get the target alone
+    assert {"lstm", "naive", "ets"} <= set(capsys.readouterr().out.split())
+    assert len(pd.read_csv(tmp_path / "ho" / "panel_forecast.csv")) == 4 * 5
+    assert main([*flags, "--past-covariates", "lead", "--covariates", "lead", "--out", str(tmp_path / "x")]) == 2
+    assert "['lead'] listed as both future-known" in capsys.readouterr().err

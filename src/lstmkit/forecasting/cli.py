@@ -151,10 +151,15 @@ def _trainer_kwargs(args) -> dict:
 def load_input(args):
     """The data as a long frame, its name, and the column mapping to use."""
     from lstmkit.forecasting import datasets
+    from lstmkit.forecasting.config import ForecasterConfig
     from lstmkit.forecasting.frame import to_long
 
     covs = _names(args.covariates)
-    covs_all = covs + _names(args.past_covariates) + list(_static_flag(args.static_covariates))
+    static = _static_flag(args.static_covariates)
+    covs_all = covs + _names(args.past_covariates) + list(static)
+    # a column in two roles fails here, in the Python API's words
+    ForecasterConfig(1, covariates=covs, past_covariates=_names(args.past_covariates),
+                     static_covariates={n: "numeric" for n in static})
     if args.data and args.dataset:
         raise InputError("expected one of --data or --dataset, found both")
     if args.data:

@@ -8,6 +8,10 @@ demonstration in docs/forecasting.md ("Covariates"): nothing is downloaded.
 - :func:`static_groups`: monthly series whose trend follows a categorical column
   ``group`` (``"up"``, ``"flat"``, ``"down"``) under noise that hides it in a short
   window; the numeric column ``slope`` holds the same trend per series.
+
+``python -m lstmkit.forecasting.covariate_data [--seeds 0,1,2]`` prints the
+demonstration: the default Forecaster's MASE on the last horizon held out, with and
+without each covariate.
 """
 
 from __future__ import annotations
@@ -57,3 +61,44 @@ def static_groups(n_series: int = 30, length: int = 96, slope: float = 0.6, nois
         frames.append(pd.DataFrame({"unique_id": f"s{i:02d}", "ds": ds, "y": y, "group": g,
                                     "slope": groups[g]}))
     return pd.concat(frames, ignore_index=True)
+
+
+def mase_with_and_without(df: pd.DataFrame, horizon: int, seed: int, **covariates) -> tuple[float, float]:
+    """The default Forecaster's MASE on the last ``horizon`` points of every series of
+    ``df``, trained on the points before, with the ``covariates`` (Forecaster keywords)
+    and without them."""
+    from lstmkit.forecasting import Forecaster
+
+    base = ["unique_id", "ds", "y"]
+    used = base + [c for v in covariates.values() for c in v]
+    n = int(df.groupby("unique_id").size().min())
+    hist = df.groupby("unique_id").head(n - horizon)
+    opts = {"seed": seed, "enable_progress_bar": False}
+    with_cov = Forecaster(horizon, **covariates, **opts).fit(hist[used]).evaluate(df[used])["mase"]
+    without = Forecaster(horizon, **opts).fit(hist[base]).evaluate(df[base])["mase"]
+    return float(with_cov), float(without)
+
+
+def demo(seeds=(0, 1, 2)) -> pd.DataFrame:
+    """One row per (covariate, seed): MASE with and without it (the data's seed is the
+    training seed)."""
+    runs = [("past-only: indicator (leading, lag 12)", lambda s: leading_indicator(seed=s),
+             {"past_covariates": ["indicator"]}),
+            ("static categorical: group", lambda s: static_groups(seed=s), {"static_covariates": ["group"]}),
+            ("static numeric: slope", lambda s: static_groups(seed=s), {"static_covariates": ["slope"]})]
+    rows = []
+    for name, data, kw in runs:
+        for seed in seeds:
+            w, wo = mase_with_and_without(data(seed), 12, seed, **kw)
+            rows.append({"covariate": name, "seed": seed, "mase_with": w, "mase_without": wo})
+            print(f"{name:42s} seed {seed}: MASE {w:.3f} with, {wo:.3f} without", flush=True)
+    return pd.DataFrame(rows)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="MASE with and without each covariate kind on generated data")
+    parser.add_argument("--seeds", default="0,1,2")
+    table = demo([int(s) for s in parser.parse_args().seeds.split(",")])
+    print(table.groupby("covariate", sort=False)[["mase_with", "mase_without"]].mean().round(3).to_string())

@@ -76,7 +76,7 @@ def evaluate(series: SeriesSet, name: str, out: Path, model: Forecaster, *, wind
     results = [backtest(model, frame, windows=windows, fit=fit, resume=resume)]
     m = model.config.season_length
     for base in baselines(H, m, model.quantiles, baseline_names):
-        results.append(backtest(base, frame, windows=windows))
+        results.append(backtest(base, frame[["unique_id", "ds", "y"]], windows=windows))  # no covariates
     held = "last horizon held out" if windows == 1 else f"{windows} rolling origins"
     echo(f"{describe(series, name)}; horizon {H}, {held}; season length "
          f"{model.season(series.freq)}{'' if fit else '; saved model, not retrained'}")
