@@ -53,11 +53,15 @@ def floating(x, name: str, like: Tensor | None = None) -> Tensor:
     return x
 
 
-def state_shape(t, name: str, shape: tuple) -> Tensor:
+def state_shape(t, name: str, shape: tuple, like: Tensor | None = None) -> Tensor:
+    """Check a state tensor's type, shape and (when ``like`` is given) dtype."""
     if not isinstance(t, Tensor):
         raise InputError(f"{name} must be a torch.Tensor of shape {shape}, got {type(t).__name__}")
     if tuple(t.shape) != tuple(shape):
         raise InputError(f"{name} must have shape {tuple(shape)}, got {tuple(t.shape)}")
+    if like is not None and t.dtype != like.dtype:
+        raise InputError(f"state {name} has dtype {t.dtype} but the input is {like.dtype}; "
+                         f"give the state in {like.dtype}")
     return t
 
 

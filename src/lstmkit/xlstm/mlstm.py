@@ -109,7 +109,7 @@ class mLSTMCell(nn.Module):
             if not isinstance(state, (tuple, list)) or len(state) != 3:
                 raise InputError("the mLSTM cell's state must be a tuple (C, n, m) of three tensors")
             shapes = self.state_shapes(B)
-            state = tuple(checks.state_shape(s, name, shape[1:] if unbatched else shape)
+            state = tuple(checks.state_shape(s, name, shape[1:] if unbatched else shape, x)
                           for s, name, shape in zip(state, STATE_NAMES, shapes))
             if unbatched:
                 state = tuple(s.unsqueeze(0) for s in state)
@@ -179,7 +179,7 @@ class mLSTM(nn.Module):
         x, unbatched, lengths, mask = stack.prepare(self, input, lengths)
         B = x.shape[1]
         shapes = self.cells[0].state_shapes(B)
-        states = stack.split_states(state, len(self.cells), shapes, STATE_NAMES, unbatched)
+        states = stack.split_states(state, len(self.cells), shapes, STATE_NAMES, unbatched, x)
         out, finals = stack.run_stack(self, x, states, lengths, mask, self._run_direction)
         return stack.finish(out, self, unbatched), stack.join_states(finals, unbatched)
 

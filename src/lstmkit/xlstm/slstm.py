@@ -111,7 +111,7 @@ class sLSTMCell(nn.Module):
         if state is None:
             state = self.zero_state(B, x)
         else:
-            state = _check_cell_state(state, B, self.hidden_size, unbatched)
+            state = _check_cell_state(state, B, self.hidden_size, unbatched, x)
         new = self.step(self.project(x), state)
         if unbatched:
             new = tuple(s.squeeze(0) for s in new)
@@ -122,11 +122,11 @@ class sLSTMCell(nn.Module):
                 f"forget_gate={self.forget_gate!r}, bias_init={self.bias_init!r}")
 
 
-def _check_cell_state(state, B: int, H: int, unbatched: bool) -> tuple:
+def _check_cell_state(state, B: int, H: int, unbatched: bool, like: Tensor) -> tuple:
     if not isinstance(state, (tuple, list)) or len(state) != 4:
         raise InputError("the sLSTM cell's state must be a tuple (h, c, n, m) of four tensors")
     shape = (H,) if unbatched else (B, H)
-    out = [checks.state_shape(s, name, shape) for s, name in zip(state, STATE_NAMES)]
+    out = [checks.state_shape(s, name, shape, like) for s, name in zip(state, STATE_NAMES)]
     return tuple(s.unsqueeze(0) for s in out) if unbatched else tuple(out)
 
 
@@ -177,7 +177,7 @@ class sLSTM(nn.Module):
         B = x.shape[1]
         count = len(self.cells)
         shape = (B, self.hidden_size)
-        states = stack.split_states(state, count, [shape] * 4, STATE_NAMES, unbatched)
+        states = stack.split_states(state, count, [shape] * 4, STATE_NAMES, unbatched, x)
         out, finals = stack.run_stack(self, x, states, lengths, mask, self._run_direction)
         return stack.finish(out, self, unbatched), stack.join_states(finals, unbatched)
 

@@ -81,7 +81,8 @@ def run_stack(module, x: Tensor, states: list, lengths, mask, run_direction):
     return x, finals
 
 
-def split_states(states, count: int, shapes: list[tuple], names: list[str], unbatched: bool):
+def split_states(states, count: int, shapes: list[tuple], names: list[str], unbatched: bool,
+                 like: Tensor | None = None):
     """The user's state tuple (each entry (L*D, B, ...)) as a list of per-direction tuples."""
     if states is None:
         return [None] * count
@@ -92,7 +93,7 @@ def split_states(states, count: int, shapes: list[tuple], names: list[str], unba
     out = []
     for s, shape, name in zip(states, shapes, names):
         want = (count, *shape[1:]) if unbatched else (count, *shape)
-        checks.state_shape(s, name, want)
+        checks.state_shape(s, name, want, like)
         out.append(s.unsqueeze(1) if unbatched else s)
     return [tuple(s[k] for s in out) for k in range(count)]
 
