@@ -145,3 +145,19 @@ def test_to_xlstm_round_trip(slstm_at):
     back = from_xlstm(ref)
     for (name, p), (name2, q) in zip(ours.named_parameters(), back.named_parameters()):
         assert name == name2 and torch.equal(p, q), name
+
+
+def test_initialisation_is_the_reference_packages():
+    """Standard deviations of the reference's schemes: small init sqrt(2 / 5E) for input
+    projections, Wang's 2 / (num_blocks sqrt(E)) for output projections."""
+    torch.manual_seed(0)
+    E, N = 256, 4
+    stack = xLSTMStack(xLSTMConfig(embedding_dim=E, num_blocks=N, slstm_at=[1]))
+    m, s = stack.blocks[0], stack.blocks[1]
+    small, wang = (2 / (5 * E)) ** 0.5, 2 / N / E ** 0.5
+    for w in (m.proj_up.weight, m.proj_q.weight, s.proj_i.weight, s.ffn.proj_up.weight):
+        assert abs(w.std().item() / small - 1) < 0.05
+    for w in (m.proj_down.weight, s.ffn.proj_down.weight):
+        assert abs(w.std().item() / wang - 1) < 0.05
+    assert (s.weight_hh == 0).all() and (m.skip == 1).all()
+    assert torch.equal(m.gate_f.bias, torch.linspace(3.0, 6.0, 4))

@@ -12,6 +12,11 @@ r"""xLSTM's residual blocks and their stack (Beck et al. 2024, section 2.4 and f
 - :class:`xLSTMStack`: ``num_blocks`` blocks, sLSTM blocks at ``slstm_at`` and mLSTM blocks
   elsewhere, then a layer norm.
 
+Initialisation is the reference package's: input projections N(0, 2 / (5E)), output
+projections N(0, (2 / (num_blocks sqrt(E)))^2), biases zero, the sLSTM's recurrent matrix
+zero and its forget bias the power law by block position, the mLSTM's gates as in
+:mod:`lstmkit.xlstm.mlstm`, the skip one.
+
 Input and output (B, T, E). Layer norms have no bias and a weight stored as its offset
 from 1 (a zero-initialised weight is the identity). Shape legend: B batch, T time,
 E embedding_dim, NH heads, d head width.
@@ -32,6 +37,22 @@ from lstmkit.xlstm import checks, mlstm_math, slstm_math
 ACTIVATIONS = {"gelu": F.gelu, "relu": F.relu, "silu": F.silu, "swish": F.silu,
                "sigmoid": torch.sigmoid, "selu": F.selu,
                "relu^2": lambda x: torch.square(F.relu(x))}
+
+
+def small_init_(weight: Tensor, dim: int) -> None:
+    """N(0, 2 / (5 dim)) (Nguyen and Salazar 2019), the reference package's input projections."""
+    nn.init.normal_(weight, 0.0, math.sqrt(2 / (5 * dim)))
+
+
+def wang_init_(weight: Tensor, dim: int, num_blocks: int) -> None:
+    """N(0, (2 / (num_blocks sqrt(dim)))^2), the reference package's output projections."""
+    nn.init.normal_(weight, 0.0, 2 / num_blocks / math.sqrt(dim))
+
+
+def _zero_bias(*modules) -> None:
+    for m in modules:
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
 
 
 def up_dim(embedding_dim: int, factor: float, multiple: int = 64) -> int:
@@ -185,6 +206,11 @@ class sLSTMBlock(nn.Module):
         self.ffn_norm = LayerNorm(E)
         self.ffn = GatedFeedForward(E, config.ffn_proj_factor, config.ffn_act, config.ffn_bias,
                                     config.dropout)
+        with torch.no_grad():  # the reference package's initialisation
+            for proj in (self.proj_i, self.proj_f, self.proj_z, self.proj_o, self.ffn.proj_up):
+                small_init_(proj.weight, E)
+            wang_init_(self.ffn.proj_down.weight, E, config.num_blocks)
+            _zero_bias(self.ffn.proj_up, self.ffn.proj_down)
 
     def forward(self, x: Tensor) -> Tensor:
         B, T, E = x.shape
@@ -235,6 +261,11 @@ class mLSTMBlock(nn.Module):
         self.skip = nn.Parameter(torch.ones(inner))
         self.proj_down = nn.Linear(inner, E, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
+        with torch.no_grad():  # the reference package's initialisation
+            for proj in (self.proj_up, self.proj_q, self.proj_k, self.proj_v):
+                small_init_(proj.weight, E)
+            wang_init_(self.proj_down.weight, E, config.num_blocks)
+            _zero_bias(self.proj_up, self.proj_q, self.proj_k, self.proj_v, self.proj_down)
 
     def forward(self, x: Tensor) -> Tensor:
         B, T, _ = x.shape
