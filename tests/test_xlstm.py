@@ -330,6 +330,7 @@ def test_bad_input_raises_one_line(cls):
         lambda: layer(x, (torch.zeros(1, 2, 4),)),                 # short state tuple
         lambda: layer(x, tuple(torch.zeros(1, 3, 4, 4, 4)[..., :1] for _ in range(4))),
         lambda: layer(x, tuple(s.double() for s in layer(x)[1])),  # state dtype mismatch
+        lambda: layer(x[:, 0], lengths=torch.tensor([2, 3])),      # unbatched, two lengths
     ]
     for call in bad:
         with pytest.raises(InputError) as err:

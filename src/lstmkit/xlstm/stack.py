@@ -33,7 +33,10 @@ def prepare(module, x, lengths):
     if T == 0:
         raise InputError("input has no time steps (T=0); give at least one step")
     if unbatched and lengths is not None:
-        lengths = torch.as_tensor(lengths).reshape(1)
+        lengths = torch.as_tensor(lengths)
+        if lengths.numel() != 1:
+            raise InputError(f"an unbatched input takes one length, got {lengths.numel()}")
+        lengths = lengths.reshape(1)
     lengths = checks.lengths(lengths, T, B, x.device)
     mask = None
     if lengths is not None:
