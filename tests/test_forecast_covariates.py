@@ -197,3 +197,11 @@ def test_cli_holdout_with_covariates_and_a_column_in_two_roles(tmp_path, capsys)
     assert len(pd.read_csv(tmp_path / "ho" / "panel_forecast.csv")) == 4 * 5
     assert main([*flags, "--past-covariates", "lead", "--covariates", "lead", "--out", str(tmp_path / "x")]) == 2
     assert "['lead'] listed as both future-known" in capsys.readouterr().err
+
+
+def test_the_bundled_weather_frame_has_the_other_variables_as_columns():
+    from lstmkit.forecasting.covariate_data import weather
+
+    df = weather()
+    assert list(df.columns) == ["unique_id", "ds", "y", "temp_min", "precipitation", "wind"]
+    assert len(df) == 1461 and not df.isna().any().any() and (df["y"] >= df["temp_min"]).all()
