@@ -7,18 +7,22 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 EXTRAS ?= apps,onnx,dev,bench,compiled,triton
 STAMP := $(VENV)/.installed
+# The xLSTM reference package, the truth lstmkit.xlstm is tested against (tests only): without its
+# dependencies (it would pull CUDA builds), plus the modules it imports on the CPU.
+XLSTM_REF ?= xlstm==2.0.6 mlstm_kernels==2.0.6 dacite==1.9.2 omegaconf==2.4.0 einops==0.8.2
 
 .PHONY: install demo test test-all bench clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	@if [ -n "$(TORCH_SPEC)" ]; then \
 	  $(PY) -m pip install -q "$(TORCH_SPEC)" || \
 	  $(PY) -m pip install -q "$(TORCH_SPEC)" --index-url $(TORCH_INDEX); fi
 	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	$(PY) -m pip install -q --no-deps $(XLSTM_REF)
 	@if [ -f scripts/install_speech_deps.sh ]; then bash scripts/install_speech_deps.sh; fi
 	@if [ -d src/lstmkit/backends/compiled ]; then \
 	  $(PY) -c "import lstmkit.backends.compiled as c; c.build(verbose=True)"; fi
