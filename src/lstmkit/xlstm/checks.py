@@ -53,6 +53,17 @@ def floating(x, name: str, like: Tensor | None = None) -> Tensor:
     return x
 
 
+def cell_input(x, input_size: int, like: Tensor) -> tuple[Tensor, bool]:
+    """A cell's input checked (floating, ``like``'s dtype, (B, I) or unbatched (I,)), as
+    (B, I) and whether it came unbatched."""
+    x = floating(x, "input", like=like)
+    if x.dim() not in (1, 2) or x.shape[-1] != input_size:
+        raise InputError(f"input must be (B, {input_size}) or unbatched "
+                         f"({input_size},), got shape {tuple(x.shape)}")
+    unbatched = x.dim() == 1
+    return (x.unsqueeze(0) if unbatched else x), unbatched
+
+
 def state_shape(t, name: str, shape: tuple, like: Tensor | None = None) -> Tensor:
     """Check a state tensor's type, shape and (when ``like`` is given) dtype."""
     if not isinstance(t, Tensor):

@@ -100,13 +100,7 @@ class sLSTMCell(nn.Module):
         return tuple(like.new_zeros(B, self.hidden_size) for _ in range(4))
 
     def forward(self, x: Tensor, state=None):
-        x = checks.floating(x, "input", like=self.weight_ih)
-        if x.dim() not in (1, 2) or x.shape[-1] != self.input_size:
-            raise InputError(f"input must be (B, {self.input_size}) or unbatched "
-                             f"({self.input_size},), got shape {tuple(x.shape)}")
-        unbatched = x.dim() == 1
-        if unbatched:
-            x = x.unsqueeze(0)
+        x, unbatched = checks.cell_input(x, self.input_size, self.weight_ih)
         B = x.shape[0]
         if state is None:
             state = self.zero_state(B, x)
