@@ -53,6 +53,13 @@ def floating(x, name: str, like: Tensor | None = None) -> Tensor:
     return x
 
 
+def cell_sizes(input_size, hidden_size, num_heads, gate) -> tuple[int, int, int, str]:
+    """A cell's ``input_size``, ``hidden_size``, ``num_heads`` (dividing the width) and
+    forget gate (``gate``), checked."""
+    H = positive_int("hidden_size", hidden_size)
+    return positive_int("input_size", input_size), H, heads(H, num_heads), forget_gate(gate)
+
+
 def cell_input(x, input_size: int, like: Tensor) -> tuple[Tensor, bool]:
     """A cell's input checked (floating, ``like``'s dtype, (B, I) or unbatched (I,)), as
     (B, I) and whether it came unbatched."""

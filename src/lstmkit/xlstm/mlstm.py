@@ -44,10 +44,8 @@ class mLSTMCell(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, num_heads: int = 1, bias: bool = True,
                  forget_gate: str = "sigmoid", *, device=None, dtype=None) -> None:
         super().__init__()
-        self.input_size = checks.positive_int("input_size", input_size)
-        self.hidden_size = checks.positive_int("hidden_size", hidden_size)
-        self.num_heads = checks.heads(self.hidden_size, num_heads)
-        self.forget_gate = checks.forget_gate(forget_gate)
+        self.input_size, self.hidden_size, self.num_heads, self.forget_gate = checks.cell_sizes(
+            input_size, hidden_size, num_heads, forget_gate)
         factory = {"device": device, "dtype": dtype}
         H, NH, I = self.hidden_size, self.num_heads, self.input_size
         for name, rows in (("q", H), ("k", H), ("v", H), ("o", H), ("i", NH), ("f", NH)):

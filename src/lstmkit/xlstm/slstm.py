@@ -47,10 +47,8 @@ class sLSTMCell(nn.Module):
                  block_idx: int = 0, num_blocks: int = 1, recurrent_init: str = "zeros",
                  device=None, dtype=None) -> None:
         super().__init__()
-        self.input_size = checks.positive_int("input_size", input_size)
-        self.hidden_size = checks.positive_int("hidden_size", hidden_size)
-        self.num_heads = checks.heads(self.hidden_size, num_heads)
-        self.forget_gate = checks.forget_gate(forget_gate)
+        self.input_size, self.hidden_size, self.num_heads, self.forget_gate = checks.cell_sizes(
+            input_size, hidden_size, num_heads, forget_gate)
         if bias_init not in slstm_math.BIAS_INITS:
             raise InputError(f"bias_init must be one of {', '.join(slstm_math.BIAS_INITS)}, "
                              f"got {bias_init!r}")
