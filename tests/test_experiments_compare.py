@@ -41,7 +41,7 @@ def test_cell_specs():
 
 def test_compare_config_is_validated():
     with pytest.raises(InputError, match="unknown task"):
-        CompareConfig(tasks={"parity": (10,)})
+        CompareConfig(tasks={"dyck": (10,)})
     with pytest.raises(InputError, match="at least 22"):
         CompareConfig(tasks={"adding": (10,)})
     with pytest.raises(InputError, match="budget"):

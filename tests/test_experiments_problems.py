@@ -83,7 +83,7 @@ def test_same_seed_same_data():
         ("adding", 10, "at least 22"),
         ("temporal_order", 3, "at least 10"),
         ("copy", 0, "at least 1"),
-        ("parity", 100, "unknown task 'parity'"),
+        ("dyck", 100, "unknown task 'dyck'"),
         ("adding", 50.5, "integer"),
     ],
 )

@@ -33,9 +33,11 @@ def _key_values(items: list[str] | None, what: str) -> dict:
 def _summary(r) -> str:
     verdict = "SOLVED" if r.solved else "not solved"
     at = f" at step {r.steps_to_solve}" if r.steps_to_solve is not None else ""
+    longer = ("" if r.long_accuracy is None else
+              f"; accuracy {r.long_accuracy:.3f} on lengths {r.length + 1}-{r.long_length}")
     return (
         f"{r.task} T={r.length} {r.label}: {verdict}{at}; accuracy {r.accuracy:.3f} "
-        f"(criterion on {r.problem.solve_fraction:.0%} of the test set), error {r.error:.4f}; "
+        f"(criterion on {r.problem.solve_fraction:.0%} of the test set){longer}, error {r.error:.4f}; "
         f"{r.steps} steps in {r.seconds:.1f} s ({r.seconds_per_step * 1e3:.1f} ms/step wall, "
         f"{r.cpu_seconds_per_step * 1e3:.1f} ms CPU, {r.backend} backend); "
         f"{r.parameters:,} parameters ({r.layer_parameters:,} in the recurrent layer)"
@@ -146,7 +148,7 @@ def add_parser(sub) -> None:
     from lstmkit.experiments.model import CELLS, GATE_INITS
     from lstmkit.experiments.problems import PROBLEMS
 
-    p = sub.add_parser("experiment", help="train a cell on a long-time-lag problem")
+    p = sub.add_parser("experiment", help="train a cell on a long-time-lag problem or a formal-language task")
     p.add_argument("name", choices=tuple(PROBLEMS), help="the problem")
     p.add_argument("--cell", choices=CELLS, default="lstm")
     p.add_argument("--length", type=int, default=100, help="the lag T (default 100)")

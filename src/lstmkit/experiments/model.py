@@ -14,9 +14,12 @@ import torch
 from torch import Tensor, nn
 
 from lstmkit.errors import InputError
-from lstmkit.spine.nets import make_rnn
+from lstmkit.spine.nets import XLSTM_CELLS, make_rnn
 
-CELLS = ("rnn", "gru", "lstm")  # the cells of lstmkit.spine.nets, simplest first
+CELLS = ("rnn", "gru", "lstm", *XLSTM_CELLS)  # the cells of lstmkit.spine.nets, simplest first
+#: the cells whose gate biases :func:`init_gates` sets; the xLSTM cells keep their own
+#: initialisation (docs/xlstm.md) whatever ``init`` says
+GATED = ("gru", "lstm")
 
 
 def recurrent_layer(cell: str, input_size: int, hidden_size: int, **options) -> nn.Module:
@@ -24,7 +27,7 @@ def recurrent_layer(cell: str, input_size: int, hidden_size: int, **options) -> 
     to its constructor (variants, ``num_layers``, ``backend``...). A cell or an option
     this build does not know (e.g. a variant not yet there) raises InputError."""
     return make_rnn(
-        cell, input_size, hidden_size,
+        cell, input_size, hidden_size, cells=CELLS,
         unknown_cell="unknown cell {cell!r}; expected one of " + ", ".join(CELLS),
         bad_options=lambda exc: f"cell {cell!r} does not accept the options {options}: {exc}",
         **options,
@@ -84,7 +87,9 @@ GATE_INITS = ("chrono", "forget_bias", "torch")
 
 
 class SequenceModel(nn.Module):
-    """A recurrent layer and a linear head on its last ``readout_steps`` outputs.
+    """A recurrent layer and a linear head on its last ``readout_steps`` outputs, or, with
+    ``query_channel``, on the output at the step where that input channel is largest (the
+    query token of a formal-language task, each sequence at its own length).
 
     ``forward(x)`` takes (T, B, I) and returns (B, O) when one step is read out, else
     (B, K, O).
@@ -97,17 +102,22 @@ class SequenceModel(nn.Module):
         hidden_size: int,
         output_size: int,
         readout_steps: int = 1,
+        query_channel: int | None = None,
         **options,
     ) -> None:
         super().__init__()
         self.cell = cell
         self.readout_steps = readout_steps
+        self.query_channel = query_channel
         self.rnn = recurrent_layer(cell, input_size, hidden_size, **options)
         width = hidden_size * (2 if getattr(self.rnn, "bidirectional", False) else 1)
         self.head = nn.Linear(width, output_size)
 
     def forward(self, x: Tensor) -> Tensor:
         out, _ = self.rnn(x)  # (T, B, H)
+        if self.query_channel is not None:  # each sequence's own query step
+            at = x[..., self.query_channel].argmax(0)  # (B,)
+            return self.head(out[at, torch.arange(x.shape[1], device=x.device)])  # (B, O)
         if self.readout_steps == 1:
             return self.head(out[-1])  # (B, O)
         return self.head(out[-self.readout_steps :]).transpose(0, 1)  # (B, K, O)

@@ -42,6 +42,9 @@ class Problem:
     readout_steps = 1
     #: the smallest delay the problem is defined for
     min_length = 1
+    #: None: read out at the last steps; else the input channel marking, per sequence,
+    #: the step to read out (the formal-language tasks' query token)
+    query_channel = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.length, int) or isinstance(self.length, bool):
@@ -209,11 +212,21 @@ class Copy(Problem):
         return (pred.argmax(-1) == target).all(1)
 
 
-PROBLEMS: dict[str, type[Problem]] = {p.name: p for p in (Adding, TemporalOrder, Copy)}
+def _problems() -> dict[str, type[Problem]]:
+    from lstmkit.experiments.formal import FORMAL
+
+    return {p.name: p for p in (Adding, TemporalOrder, Copy, *FORMAL)}
+
+
+#: the long-time-lag problems and the formal-language tasks of
+#: :mod:`lstmkit.experiments.formal`, by name
+PROBLEMS: dict[str, type[Problem]] = _problems()
 
 
 def make_problem(name: str, length: int, **options) -> Problem:
-    """The problem called ``name`` ("adding", "temporal_order", "copy") at delay ``length``."""
+    """The problem called ``name`` ("adding", "temporal_order", "copy", or a formal-language
+    task: "parity", "modular_arithmetic", "modular_arithmetic_brackets",
+    "cycle_navigation") at delay (longest training length) ``length``."""
     if name not in PROBLEMS:
         raise InputError(f"unknown task {name!r}; expected one of {', '.join(PROBLEMS)}")
     try:

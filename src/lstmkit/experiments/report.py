@@ -26,7 +26,10 @@ _SEED = {
     "usage": {"rnn": "simple tasks", "lstm": "long-term dependencies",
               "gru": "long-term dependencies"},
 }
-_TASK_NAMES = {"adding": "adding", "temporal_order": "temporal order", "copy": "copy"}
+_TASK_NAMES = {"adding": "adding", "temporal_order": "temporal order", "copy": "copy",
+               "parity": "parity", "modular_arithmetic": "modular arithmetic",
+               "modular_arithmetic_brackets": "modular arithmetic (brackets)",
+               "cycle_navigation": "cycle navigation"}
 
 
 def machine() -> str:

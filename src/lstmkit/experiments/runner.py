@@ -24,7 +24,13 @@ from torch import nn
 
 from lstmkit import backends
 from lstmkit.errors import InputError
-from lstmkit.experiments.model import GATE_INITS, SequenceModel, count_parameters, init_gates
+from lstmkit.experiments.model import (
+    GATE_INITS,
+    GATED,
+    SequenceModel,
+    count_parameters,
+    init_gates,
+)
 from lstmkit.experiments.problems import Problem, make_problem
 
 
@@ -38,7 +44,8 @@ class TrainConfig:
     #: gradient norm clipping; long lags make occasional huge gradients (Pascanu 2013)
     clip: float = 1.0
     #: gate-bias initialisation of LSTM/GRU layers: "chrono", "forget_bias" or "torch"
-    #: (see :func:`lstmkit.experiments.model.init_gates`)
+    #: (see :func:`lstmkit.experiments.model.init_gates`); the rnn and the xLSTM cells
+    #: (slstm, mlstm, xlstm) ignore it and keep their own initialisation
     init: str = "chrono"
     #: the bias used by ``init="forget_bias"``
     forget_bias: float = 1.0
@@ -77,6 +84,11 @@ TASK_DEFAULTS: dict[str, dict] = {
     "adding": {"hidden_size": 32, "batch_size": 64, "lr": 1e-2},
     "temporal_order": {"hidden_size": 32, "batch_size": 64, "lr": 1e-2},
     "copy": {"hidden_size": 64, "batch_size": 64, "lr": 1e-2},
+    # the formal-language tasks: not tuned; the same for every cell
+    "parity": {"hidden_size": 32, "batch_size": 64, "lr": 1e-2},
+    "modular_arithmetic": {"hidden_size": 32, "batch_size": 64, "lr": 1e-2},
+    "modular_arithmetic_brackets": {"hidden_size": 32, "batch_size": 64, "lr": 1e-2},
+    "cycle_navigation": {"hidden_size": 32, "batch_size": 64, "lr": 1e-2},
 }
 
 
@@ -121,6 +133,10 @@ class ExperimentResult:
     stopped_by: str = ""
     #: how the comparison names this cell (e.g. "lstm:layer_norm=True")
     label: str = ""
+    #: the formal-language tasks: accuracy on sequences longer than any trained on
+    #: (``length`` + 1 to ``long_length`` tokens; ``test_size`` of them), else None
+    long_accuracy: float | None = None
+    long_length: int | None = None
     model: nn.Module | None = field(default=None, repr=False, compare=False)
     problem: Problem | None = field(default=None, repr=False, compare=False)
 
@@ -128,6 +144,14 @@ class ExperimentResult:
         """Everything but the model and problem objects, JSON-ready."""
         skip = ("model", "problem")
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
+
+
+def _gate_blocks(rnn: nn.Module, hidden: int) -> int:
+    """H x (I + H) weight blocks per layer: 4 for LSTM and sLSTM, 3 GRU, 1 RNN, 0 for the
+    mLSTM and the xLSTM stack (no hidden-to-hidden matrix of that form)."""
+    if hasattr(rnn, "weight_ih_l0"):
+        return rnn.weight_ih_l0.shape[0] // hidden
+    return 4 if rnn.__class__.__name__ == "sLSTM" else 0
 
 
 def _generator(seed: int, stream: int) -> torch.Generator:
@@ -161,8 +185,12 @@ def run(
     task_options: dict | None = None,
     **cell_options,
 ) -> ExperimentResult:
-    """Train ``cell`` ("rnn", "gru", "lstm") on ``task`` ("adding", "temporal_order",
-    "copy") at delay ``length`` until it is solved or the budget is spent.
+    """Train ``cell`` ("rnn", "gru", "lstm", "slstm", "mlstm", "xlstm") on ``task``
+    ("adding", "temporal_order", "copy", or a formal-language task: "parity",
+    "modular_arithmetic", "modular_arithmetic_brackets", "cycle_navigation") at delay
+    ``length`` until it is solved or the budget is spent. For the formal-language tasks
+    ``length`` is the longest training sequence, and the result's ``long_accuracy`` is
+    measured on longer ones (task option ``test_length``, default 4 x ``length``).
 
     The budget is ``max_steps`` optimiser steps and/or ``max_time`` seconds (whichever
     ends first; with neither, ``config.default_max_steps``). ``cell_options`` go to the
@@ -215,10 +243,10 @@ def _run(
         torch.manual_seed(seed)
         model = SequenceModel(
             cell, problem.input_size, hidden, problem.output_size, problem.readout_steps,
-            **cell_options,
+            problem.query_channel, **cell_options,
         )
         # a forget_bias given to the layer itself (the lstmkit variant) takes precedence
-        if "forget_bias" not in cell_options:
+        if "forget_bias" not in cell_options and cell in GATED:
             init_gates(model.rnn, cfg.init, problem.total_length, cfg.forget_bias)
     from lstmkit.spine.engine.fabric import launch
 
@@ -227,7 +255,8 @@ def _run(
     net, opt = fabric.setup(model, opt)
     rnn = model.rnn
     x_probe = fabric.to_device(problem.sample(2, torch.Generator().manual_seed(0))[0])
-    backend = backends.select(rnn.spec, x_probe, rnn.backend).name
+    backend = (backends.select(rnn.spec, x_probe, rnn.backend).name if hasattr(rnn, "spec")
+               else "reference")  # the xLSTM cells: lstmkit.xlstm's plain-torch layers
     train_gen = _generator(seed, 1)
     val = fabric.to_device(problem.sample(cfg.val_size, _generator(seed, 2)))
     test = fabric.to_device(problem.sample(cfg.test_size, _generator(seed, 3)))
@@ -266,6 +295,10 @@ def _run(
 
     if solved_at is None:
         error, accuracy = _evaluate(net, problem, test)
+    long_accuracy = None
+    if hasattr(problem, "sample_long"):
+        long = fabric.to_device(problem.sample_long(cfg.test_size, _generator(seed, 4)))
+        long_accuracy = _evaluate(net, problem, long, chunk=256)[1]
     model = model.cpu()
     return ExperimentResult(
         task=problem.name,
@@ -286,7 +319,9 @@ def _run(
         parameters=count_parameters(model),
         layer_parameters=count_parameters(model.rnn),
         hidden_size=hidden,
-        gate_blocks=model.rnn.weight_ih_l0.shape[0] // hidden,
+        gate_blocks=_gate_blocks(model.rnn, hidden),
+        long_accuracy=long_accuracy,
+        long_length=getattr(problem, "test_length", None),
         curve=[list(c) for c in curve],
         label=cell + (":" + ",".join(f"{k}={v}" for k, v in cell_options.items()) if cell_options else ""),
         model=model,
