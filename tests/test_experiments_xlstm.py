@@ -151,3 +151,36 @@ def test_bad_input_raises_one_line(call, match):
     with pytest.raises(InputError, match=match) as info:
         call()
     assert "\n" not in str(info.value)
+
+
+def test_cli_experiment_reports_the_longer_lengths(capsys):
+    from lstmkit.cli import main
+
+    assert main(["experiment", "cycle_navigation", "--cell", "mlstm", "--length", "5",
+                 "--max-steps", "2", "--task-option", "test_length=12"]) == 0
+    printed = capsys.readouterr().out
+    assert "cycle_navigation T=5 mlstm: not solved" in printed and "on lengths 6-12" in printed
+
+
+def test_cli_compare_takes_the_new_cells_and_tasks(tmp_path, capsys):
+    from lstmkit.cli import main
+
+    doc = tmp_path / "experiments.md"
+    assert main(["compare", "--task", "parity=4", "--cells", "slstm", "xlstm", "--max-steps", "2",
+                 "--out", str(doc), "--img-dir", str(tmp_path / "img")]) == 0
+    text = doc.read_text()
+    assert "`slstm`" in text and "`xlstm`" in text and "parity" in text
+    assert (tmp_path / "img" / "experiments_custom_curves.png").exists()
+
+
+def test_gate_plots_refuse_the_xlstm_cells(tmp_path, capsys):
+    from lstmkit.cli import main
+    from lstmkit.experiments.gates import trace_gates
+
+    assert main(["experiment", "parity", "--cell", "slstm", "--length", "4", "--max-steps", "1",
+                 "--plot-gates", str(tmp_path / "g.png")]) == 2
+    assert "drop --plot-gates" in capsys.readouterr().err
+    assert not (tmp_path / "g.png").exists()
+    r = run("parity", "mlstm", length=4, max_steps=1, config=TINY)
+    with pytest.raises(InputError, match="records none"):
+        trace_gates(r.model, r.problem)

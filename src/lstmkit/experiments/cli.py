@@ -47,7 +47,11 @@ def _summary(r) -> str:
 def run_experiment(args) -> int:
     """``lstmkit experiment``: one run, a summary line, optional JSON and gate plot."""
     from lstmkit.experiments import TrainConfig, run
+    from lstmkit.spine.nets import XLSTM_CELLS
 
+    if args.plot_gates and args.cell in XLSTM_CELLS:
+        raise InputError(f"--plot-gates reads rnn, gru and lstm layers; the {args.cell} cell "
+                         "records no gates: drop --plot-gates or pick one of those cells")
     cfg = TrainConfig(hidden_size=args.hidden_size, batch_size=args.batch_size, lr=args.lr,
                       init=args.init)
     r = run(args.name, args.cell, args.length, args.max_steps, args.max_time, args.seed,

@@ -13,8 +13,10 @@ import numpy as np
 import torch
 
 import lstmkit
+from lstmkit.errors import InputError
 from lstmkit.experiments.model import SequenceModel
 from lstmkit.experiments.problems import Problem
+from lstmkit.spine.nets import XLSTM_CELLS
 
 
 @dataclass
@@ -38,7 +40,11 @@ class GateTrace:
 def trace_gates(
     model: SequenceModel, problem: Problem, seed: int = 12345, layer: int = 0
 ) -> GateTrace:
-    """Run one fresh sequence of ``problem`` through ``model`` and record layer ``layer``."""
+    """Run one fresh sequence of ``problem`` through ``model`` and record layer ``layer``
+    (rnn, gru and lstm layers; the xLSTM cells record no gates and raise InputError)."""
+    if model.cell in XLSTM_CELLS:
+        raise InputError(f"gate traces read rnn, gru and lstm layers; the {model.cell} cell "
+                         "records none: use one of those cells or drop the gate plot")
     x, y = problem.sample(1, torch.Generator().manual_seed(seed))  # x (T, 1, I)
     was_training = model.training
     model.eval()

@@ -18,8 +18,7 @@ import numpy as np
 
 from lstmkit.experiments.compare import Comparison
 from lstmkit.experiments.gates import GateTrace
-
-_TITLES = {"adding": "adding", "temporal_order": "temporal order", "copy": "copy"}
+from lstmkit.experiments.report import _TASK_NAMES as _TITLES
 
 
 def _save(fig, path) -> Path:
