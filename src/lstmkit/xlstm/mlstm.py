@@ -46,6 +46,7 @@ class mLSTMCell(nn.Module):
         super().__init__()
         self.input_size, self.hidden_size, self.num_heads, self.forget_gate = checks.cell_sizes(
             input_size, hidden_size, num_heads, forget_gate)
+        self.head_dim = self.hidden_size // self.num_heads  # d, the width of one head
         factory = {"device": device, "dtype": dtype}
         H, NH, I = self.hidden_size, self.num_heads, self.input_size
         for name, rows in (("q", H), ("k", H), ("v", H), ("o", H), ("i", NH), ("f", NH)):
@@ -54,10 +55,6 @@ class mLSTMCell(nn.Module):
             self.register_parameter(f"bias_{name}", nn.Parameter(torch.empty(rows, **factory))
                                     if bias else None)
         self.reset_parameters()
-
-    @property
-    def head_dim(self) -> int:
-        return self.hidden_size // self.num_heads
 
     def reset_parameters(self) -> None:
         bound = 1.0 / math.sqrt(self.hidden_size)
@@ -95,22 +92,20 @@ class mLSTMCell(nn.Module):
     def forward(self, x: Tensor, state=None):
         x, unbatched = checks.cell_input(x, self.input_size, self.weight_q)
         B = x.shape[0]
-        if state is None:
-            state = self.zero_state(B, x)
-        else:
-            if not isinstance(state, (tuple, list)) or len(state) != 3:
-                raise InputError("the mLSTM cell's state must be a tuple (C, n, m) of three tensors")
-            shapes = self.state_shapes(B)
-            state = tuple(checks.state_shape(s, name, shape[1:] if unbatched else shape, x)
-                          for s, name, shape in zip(state, STATE_NAMES, shapes))
-            if unbatched:
-                state = tuple(s.unsqueeze(0) for s in state)
+        state = self.zero_state(B, x) if state is None else self._checked_state(state, B, unbatched, x)
         q, k, v, log_i, log_f, o = self.project(x)
         h, new = mlstm_math.step(q, k, v, log_i, log_f, state)
         h = o * h.reshape(B, self.hidden_size)
         if unbatched:
             h, new = h.squeeze(0), tuple(s.squeeze(0) for s in new)
         return h, new
+
+    def _checked_state(self, state, B: int, unbatched: bool, like: Tensor) -> tuple:
+        if not isinstance(state, (tuple, list)) or len(state) != 3:
+            raise InputError("the mLSTM cell's state must be a tuple (C, n, m) of three tensors")
+        out = tuple(checks.state_shape(s, name, shape[1:] if unbatched else shape, like)
+                    for s, name, shape in zip(state, STATE_NAMES, self.state_shapes(B)))
+        return tuple(s.unsqueeze(0) for s in out) if unbatched else out
 
     def extra_repr(self) -> str:
         return (f"{self.input_size}, {self.hidden_size}, num_heads={self.num_heads}, "
@@ -151,17 +146,12 @@ class mLSTM(nn.Module):
                  num_heads: int = 1, forget_gate: str = "sigmoid", form: str = "chunkwise",
                  chunk_size: int = 64, device=None, dtype=None) -> None:
         super().__init__()
-        self.input_size = checks.positive_int("input_size", input_size)
-        self.hidden_size = checks.positive_int("hidden_size", hidden_size)
-        self.num_layers = checks.positive_int("num_layers", num_layers)
-        self.num_heads = checks.heads(self.hidden_size, num_heads)
-        self.dropout = checks.dropout(dropout)
+        D = stack.set_sizes(self, input_size, hidden_size, num_layers, num_heads, dropout, batch_first,
+                            bidirectional)
         if form not in mlstm_math.FORMS:
             raise InputError(f"form must be one of {', '.join(mlstm_math.FORMS)}, got {form!r}")
         self.form = form
         self.chunk_size = checks.positive_int("chunk_size", chunk_size)
-        self.batch_first, self.bidirectional = bool(batch_first), bool(bidirectional)
-        D = 2 if bidirectional else 1
         self.cells = nn.ModuleList(
             mLSTMCell(input_size if layer == 0 else D * hidden_size, hidden_size, num_heads, bias,
                       forget_gate, device=device, dtype=dtype)

@@ -49,6 +49,7 @@ class sLSTMCell(nn.Module):
         super().__init__()
         self.input_size, self.hidden_size, self.num_heads, self.forget_gate = checks.cell_sizes(
             input_size, hidden_size, num_heads, forget_gate)
+        self.head_dim = self.hidden_size // self.num_heads  # d, the width of one head
         if bias_init not in slstm_math.BIAS_INITS:
             raise InputError(f"bias_init must be one of {', '.join(slstm_math.BIAS_INITS)}, "
                              f"got {bias_init!r}")
@@ -66,10 +67,6 @@ class sLSTMCell(nn.Module):
         self.weight_hh = nn.Parameter(torch.empty(4, self.num_heads, d, d, **factory))
         self.bias = nn.Parameter(torch.empty(4 * H, **factory)) if bias else None
         self.reset_parameters()
-
-    @property
-    def head_dim(self) -> int:
-        return self.hidden_size // self.num_heads
 
     def reset_parameters(self) -> None:
         bound = 1.0 / math.sqrt(self.hidden_size)
@@ -100,10 +97,8 @@ class sLSTMCell(nn.Module):
     def forward(self, x: Tensor, state=None):
         x, unbatched = checks.cell_input(x, self.input_size, self.weight_ih)
         B = x.shape[0]
-        if state is None:
-            state = self.zero_state(B, x)
-        else:
-            state = _check_cell_state(state, B, self.hidden_size, unbatched, x)
+        state = self.zero_state(B, x) if state is None else _check_cell_state(state, B, self.hidden_size,
+                                                                              unbatched, x)
         new = self.step(self.project(x), state)
         if unbatched:
             new = tuple(s.squeeze(0) for s in new)
@@ -151,13 +146,8 @@ class sLSTM(nn.Module):
                  num_heads: int = 1, forget_gate: str = "sigmoid", bias_init: str = "powerlaw",
                  recurrent_init: str = "zeros", device=None, dtype=None) -> None:
         super().__init__()
-        self.input_size = checks.positive_int("input_size", input_size)
-        self.hidden_size = checks.positive_int("hidden_size", hidden_size)
-        self.num_layers = checks.positive_int("num_layers", num_layers)
-        self.num_heads = checks.heads(self.hidden_size, num_heads)
-        self.dropout = checks.dropout(dropout)
-        self.batch_first, self.bidirectional = bool(batch_first), bool(bidirectional)
-        D = 2 if bidirectional else 1
+        D = stack.set_sizes(self, input_size, hidden_size, num_layers, num_heads, dropout, batch_first,
+                            bidirectional)
         self.cells = nn.ModuleList(
             sLSTMCell(input_size if layer == 0 else D * hidden_size, hidden_size, num_heads, bias,
                       forget_gate, bias_init, block_idx=layer, num_blocks=num_layers,

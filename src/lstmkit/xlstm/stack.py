@@ -14,6 +14,19 @@ from lstmkit.errors import InputError
 from lstmkit.xlstm import checks
 
 
+def set_sizes(module, input_size, hidden_size, num_layers, num_heads, dropout, batch_first,
+              bidirectional) -> int:
+    """Check a layer's torch.nn-style arguments and set them on ``module``; returns the
+    number of directions D."""
+    module.input_size = checks.positive_int("input_size", input_size)
+    module.hidden_size = checks.positive_int("hidden_size", hidden_size)
+    module.num_layers = checks.positive_int("num_layers", num_layers)
+    module.num_heads = checks.heads(module.hidden_size, num_heads)
+    module.dropout = checks.dropout(dropout)
+    module.batch_first, module.bidirectional = bool(batch_first), bool(bidirectional)
+    return 2 if module.bidirectional else 1
+
+
 def prepare(module, x, lengths):
     """Check ``x`` and return (x as (T, B, I), unbatched, lengths or None, mask (T, B) or None)."""
     x = checks.floating(x, "input", like=next(module.parameters()))
