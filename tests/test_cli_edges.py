@@ -169,8 +169,10 @@ def test_export_native_on_a_layer_norm_model_gives_a_cli_hint(tmp_path, tiny_tex
 def _interrupt_when(cmd, ready, tmp_path, timeout=120):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     log = open(tmp_path / "child.out", "w+")
+    # a shell that ignores SIGINT in background jobs would pass that on: Ctrl-C as in a terminal
     proc = subprocess.Popen([sys.executable, "-m", "lstmkit.cli", *cmd], stdout=log,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509
     t0 = time.time()
     try:
         while not ready():
