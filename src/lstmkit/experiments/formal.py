@@ -99,12 +99,6 @@ class FormalLanguage(Problem):
     def relevant_steps(self, x: Tensor) -> list[int]:
         return torch.nonzero(x.sum(1) > 0.5).flatten().tolist()
 
-    def loss(self, pred: Tensor, target: Tensor) -> Tensor:
-        return F.cross_entropy(pred, target)
-
-    def correct(self, pred: Tensor, target: Tensor) -> Tensor:
-        return pred.argmax(-1) == target
-
 
 @dataclass
 class Parity(FormalLanguage):

@@ -72,12 +72,13 @@ class Problem:
         return []
 
     def loss(self, pred: Tensor, target: Tensor) -> Tensor:
-        """The training loss of the read-out ``pred`` against ``target``."""
-        raise NotImplementedError
+        """The training loss of the read-out ``pred`` (B, classes) against ``target`` (B,):
+        cross-entropy, for the problems that classify each sequence."""
+        return F.cross_entropy(pred, target)
 
     def correct(self, pred: Tensor, target: Tensor) -> Tensor:
-        """(B,) bool: which sequences meet the problem's criterion."""
-        raise NotImplementedError
+        """(B,) bool: which sequences meet the problem's criterion (the class is right)."""
+        return pred.argmax(-1) == target
 
 
 @dataclass
@@ -149,11 +150,6 @@ class TemporalOrder(Problem):
     def relevant_steps(self, x: Tensor) -> list[int]:
         return torch.nonzero(x[:, _TO["X"] :].sum(1) > 0.5).flatten().tolist()
 
-    def loss(self, pred: Tensor, target: Tensor) -> Tensor:
-        return F.cross_entropy(pred, target)
-
-    def correct(self, pred: Tensor, target: Tensor) -> Tensor:
-        return pred.argmax(-1) == target
 
 
 @dataclass
