@@ -6,6 +6,13 @@ through ``lengths=``, the variants torch lacks, and the tasks people use LSTMs f
 
 The core (layers, cells, backends) needs only torch and numpy; the task classes
 (``Forecaster``, ``TextGenerator``, ...) load on first use and need the ``apps`` extra.
+
+Example:
+    >>> import torch, lstmkit
+    >>> lstm = lstmkit.LSTM(8, 16, batch_first=True, layer_norm=True)
+    >>> out, (h, c) = lstm(torch.randn(4, 10, 8), lengths=torch.tensor([10, 7, 3, 10]))
+    >>> out.shape, h.shape
+    (torch.Size([4, 10, 16]), torch.Size([1, 4, 16]))
 """
 
 __version__ = "0.1.0"

@@ -31,6 +31,8 @@ _NO_VARIANTS = dict(layer_norm=False, peephole=False, coupled_gates=False, forge
 
 
 class _CellBase(RefusesQuantization, nn.Module):
+    """Shared machinery of the cells; arguments as documented on :class:`LSTMCell`."""
+
     def __init__(self, mode, input_size, hidden_size, bias=True, device=None, dtype=None, *,
                  backend="auto", **variants):
         super().__init__()
@@ -67,6 +69,7 @@ class _CellBase(RefusesQuantization, nn.Module):
 
     @property
     def spec(self) -> LayerSpec:
+        """The cell's configuration as the backends see it (one layer, one direction)."""
         return LayerSpec(self.mode, self.input_size, self.hidden_size, bias=self.bias,
                          **self.variants.spec_fields(self.training))
 
@@ -128,31 +131,122 @@ class _CellBase(RefusesQuantization, nn.Module):
 
 
 class LSTMCell(_CellBase):
-    """One LSTM step, a drop-in for :class:`torch.nn.LSTMCell`:
-    ``h_1, c_1 = cell(input, (h_0, c_0))`` (states default to zeros). Keyword-only
-    ``backend`` and the LSTM variants of :mod:`lstmkit.variants`."""
+    """One LSTM step, a drop-in for :class:`torch.nn.LSTMCell`: ``h_1, c_1 = cell(input, (h_0, c_0))``.
+
+    Parameters: ``weight_ih`` (4H, I), ``weight_hh`` (4H, H), ``bias_ih``, ``bias_hh``
+    (4H,), U(-1/sqrt(H), 1/sqrt(H)); the variants add theirs (:mod:`lstmkit.variants`).
+
+    Args:
+        input_size: I, the features of the input.
+        hidden_size: H, the features of h and c.
+        bias: if False, no biases (default True).
+        device: where the parameters live (default torch's).
+        dtype: the parameters' dtype (default torch's).
+        backend: keyword-only backend name (default ``"auto"``, see :mod:`lstmkit.backends`).
+        **variants: keyword-only LSTM variants of :mod:`lstmkit.variants`
+            (``layer_norm``, ``peephole``, ``coupled_gates``, ``forget_bias``,
+            ``cell_clip``, ``recurrent_dropout``, ``zoneout``, ``weight_drop``); masks
+            are drawn at every call.
+
+    Raises:
+        ValueError: a size that is not a positive integer, or a bad variant option.
+
+    Example:
+        >>> import torch, lstmkit
+        >>> cell = lstmkit.LSTMCell(10, 20)
+        >>> h, c = cell(torch.randn(3, 10))
+        >>> h.shape, c.shape
+        (torch.Size([3, 20]), torch.Size([3, 20]))
+        >>> h, c = cell(torch.randn(3, 10), (h, c))
+    """
 
     def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None, *, backend="auto", **variants):
         super().__init__("LSTM", input_size, hidden_size, bias, device, dtype, backend=backend, **variants)
 
     def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None):
+        """One step.
+
+        Args:
+            input: (B, I) or unbatched (I,).
+            hx: ``(h_0, c_0)``, each (B, H) (or (H,)); zeros when None.
+
+        Returns:
+            ``(h_1, c_1)``, each (B, H) (or (H,)).
+
+        Raises:
+            ValueError: wrong shapes or dtypes of the input or states.
+        """
         h, c = (None, None) if hx is None else hx
         return self._step(input, h, c)
 
 
 class GRUCell(_CellBase):
     """One GRU step, a drop-in for :class:`torch.nn.GRUCell`: ``h_1 = cell(input, h_0)``.
-    Keyword-only ``backend`` and the GRU variants of :mod:`lstmkit.variants`."""
+
+    Parameters: ``weight_ih`` (3H, I), ``weight_hh`` (3H, H), ``bias_ih``, ``bias_hh`` (3H,).
+
+    Args:
+        input_size: I, the features of the input.
+        hidden_size: H, the features of h.
+        bias: if False, no biases (default True).
+        device: where the parameters live (default torch's).
+        dtype: the parameters' dtype (default torch's).
+        backend: keyword-only backend name (default ``"auto"``).
+        **variants: keyword-only GRU variants (``layer_norm``, ``recurrent_dropout``,
+            ``zoneout`` (one rate), ``weight_drop``).
+
+    Raises:
+        ValueError: a bad size, or an LSTM-only option.
+
+    Example:
+        >>> import torch, lstmkit
+        >>> cell = lstmkit.GRUCell(10, 20, layer_norm=True)
+        >>> cell(torch.randn(3, 10)).shape
+        torch.Size([3, 20])
+    """
 
     def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None, *, backend="auto", **variants):
         super().__init__("GRU", input_size, hidden_size, bias, device, dtype, backend=backend, **variants)
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        """One step.
+
+        Args:
+            input: (B, I) or unbatched (I,).
+            hx: h_0 (B, H) (or (H,)); zeros when None.
+
+        Returns:
+            h_1 (B, H) (or (H,)).
+
+        Raises:
+            ValueError: wrong shapes or dtypes of the input or state.
+        """
         return self._step(input, hx, None)[0]
 
 
 class RNNCell(_CellBase):
-    """One Elman step, a drop-in for :class:`torch.nn.RNNCell`: ``h_1 = cell(input, h_0)``."""
+    """One Elman step, a drop-in for :class:`torch.nn.RNNCell`: ``h_1 = cell(input, h_0)``.
+
+    Parameters: ``weight_ih`` (H, I), ``weight_hh`` (H, H), ``bias_ih``, ``bias_hh`` (H,).
+
+    Args:
+        input_size: I, the features of the input.
+        hidden_size: H, the features of h.
+        bias: if False, no biases (default True).
+        nonlinearity: ``"tanh"`` (default) or ``"relu"``.
+        device: where the parameters live (default torch's).
+        dtype: the parameters' dtype (default torch's).
+        backend: keyword-only backend name (default ``"auto"``).
+
+    Raises:
+        ValueError: an unknown nonlinearity or a bad size.
+
+    Example:
+        >>> import torch, lstmkit
+        >>> cell = lstmkit.RNNCell(10, 20, nonlinearity="relu")
+        >>> cell(torch.randn(10)).shape
+        torch.Size([20])
+    """
 
     def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", device=None, dtype=None, *, backend="auto"):
         if nonlinearity not in ("tanh", "relu"):
@@ -162,4 +256,16 @@ class RNNCell(_CellBase):
         super().__init__(mode, input_size, hidden_size, bias, device, dtype, backend=backend)
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        """One step.
+
+        Args:
+            input: (B, I) or unbatched (I,).
+            hx: h_0 (B, H) (or (H,)); zeros when None.
+
+        Returns:
+            h_1 (B, H) (or (H,)).
+
+        Raises:
+            ValueError: wrong shapes or dtypes of the input or state.
+        """
         return self._step(input, hx, None)[0]

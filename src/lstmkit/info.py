@@ -71,6 +71,22 @@ def _parse_variants(text: str | None, cell: str) -> dict:
 
 def report(explain: str | None = None, cell: str = "lstm", device: str = "cpu",
            variants: str | None = None, grad: bool = True) -> str:
+    """What ``lstmkit info`` prints: versions, the backends and ``auto``'s choice.
+
+    Args:
+        explain: ``"B,T,I,H"``: the shape the backend choice is shown for (default
+            8,16,16,32).
+        cell: ``"lstm"``, ``"gru"`` or ``"rnn"``.
+        device: the device the choice is checked on.
+        variants: comma-separated variant names (``--variant``), or None.
+        grad: explain the choice for training (True) or inference.
+
+    Returns:
+        The report, one line per item.
+
+    Raises:
+        InputError: a bad shape or variant name.
+    """
     import torch
 
     from lstmkit import backends
@@ -104,6 +120,7 @@ def _cmd(args) -> int:
 
 
 def add_parser(sub) -> None:
+    """Add the ``info`` command to the CLI's subparsers ``sub``."""
     p = sub.add_parser("info", help="versions and the backends available on this machine")
     p.add_argument("--explain", metavar="B,T,I,H", help="show the backend choice for this shape")
     p.add_argument("--cell", choices=("lstm", "gru", "rnn"), default="lstm")

@@ -128,7 +128,10 @@ class RefusesQuantization:
 
 
 class _RNNBase(RefusesQuantization, nn.Module):
-    """Shared machinery of :class:`LSTM`, :class:`GRU` and :class:`RNN`."""
+    """Shared machinery of :class:`LSTM`, :class:`GRU` and :class:`RNN`.
+
+    ``mode`` is torch's (``LSTM``, ``GRU``, ``RNN_TANH``, ``RNN_RELU``); the other
+    arguments are documented on :class:`LSTM`."""
 
     def __init__(
         self,
@@ -261,6 +264,8 @@ class _RNNBase(RefusesQuantization, nn.Module):
 
     @property
     def spec(self) -> LayerSpec:
+        """The layer's configuration as the backends see it (a
+        :class:`~lstmkit.backends.LayerSpec`, for the current training mode)."""
         return LayerSpec(
             mode=self.mode,
             input_size=self.input_size,
@@ -301,8 +306,25 @@ class _RNNBase(RefusesQuantization, nn.Module):
 
     @classmethod
     def from_torch(cls, module: nn.Module, *, backend: str = "auto", **options):
-        """A copy of a ``torch.nn`` LSTM/GRU/RNN as this class (same weights, same device
-        and dtype). ``options`` are passed to the constructor (e.g. variants)."""
+        """A copy of a ``torch.nn`` LSTM/GRU/RNN as this class (same weights, device and dtype).
+
+        Args:
+            module: a ``torch.nn.LSTM``, ``GRU`` or ``RNN`` (of this class's kind).
+            backend: keyword-only, the new layer's backend (default ``"auto"``).
+            **options: further constructor options (e.g. variants); their extra
+                parameters keep their initial values.
+
+        Returns:
+            The new layer.
+
+        Example:
+            >>> import torch, lstmkit
+            >>> ref = torch.nn.LSTM(4, 8)
+            >>> lstm = lstmkit.LSTM.from_torch(ref)
+            >>> x = torch.randn(5, 2, 4)
+            >>> torch.allclose(lstm(x)[0], ref(x)[0], atol=1e-6)
+            True
+        """
         kw = dict(
             input_size=module.input_size,
             hidden_size=module.hidden_size,
@@ -322,8 +344,18 @@ class _RNNBase(RefusesQuantization, nn.Module):
         return new
 
     def to_torch(self) -> nn.Module:
-        """The equivalent ``torch.nn`` module with the same weights (in eval mode, for
-        ``recurrent_dropout``/``weight_drop``, which act only in training)."""
+        """The equivalent ``torch.nn`` module with the same weights.
+
+        ``recurrent_dropout`` and ``weight_drop`` act only in training, so the copy
+        matches this layer in eval mode.
+
+        Returns:
+            A ``torch.nn.LSTM``, ``GRU`` or ``RNN``.
+
+        Raises:
+            ValueError: a variant torch.nn has no equivalent of (layer_norm, peephole,
+                coupled_gates, cell_clip, zoneout).
+        """
         blocking = self.variants.torch_compatible()
         if blocking:
             raise ValueError(f"torch.nn has no equivalent of {blocking}; cannot convert")
@@ -494,41 +526,110 @@ class LSTM(_RNNBase):
         c_t = f_t * c_{t-1} + i_t * g_t
         h_t = o_t * tanh(c_t)            (then h_t = W_hr h_t when proj_size > 0)
 
-    Args (as torch.nn.LSTM): input_size, hidden_size, num_layers=1, bias=True,
-    batch_first=False, dropout=0.0 (between layers), bidirectional=False, proj_size=0,
-    device, dtype. Keyword-only: ``backend`` in ``"auto"`` (default), ``"native"``,
-    ``"fused"``, ``"reference"`` (see ``lstmkit info``), and the variants torch lacks,
-    all off by default (equations and papers in :mod:`lstmkit.variants`):
-    ``layer_norm``, ``peephole``, ``coupled_gates``, ``forget_bias``, ``cell_clip``,
-    ``recurrent_dropout``, ``zoneout`` (a rate or ``(zoneout_c, zoneout_h)``), ``weight_drop``.
+    Parameters (as torch.nn.LSTM), for layer k and ``_reverse`` for the second direction:
+    ``weight_ih_l{k}`` (4H, I) for k = 0, else (4H, D*P); ``weight_hh_l{k}`` (4H, P);
+    ``bias_ih_l{k}``, ``bias_hh_l{k}`` (4H,); ``weight_hr_l{k}`` (P, H) with ``proj_size``;
+    all U(-1/sqrt(H), 1/sqrt(H)). The variants add their own (:mod:`lstmkit.variants`).
 
-    Forward: ``output, (h_n, c_n) = lstm(input, (h_0, c_0), lengths=None)``.
-    ``input`` is (T, B, I), (B, T, I) with batch_first, (T, I) unbatched, or a
-    PackedSequence; ``h_0`` (L*D, B, P) and ``c_0`` (L*D, B, H) default to zeros;
-    ``output`` is (T, B, D*P); ``lengths`` (B,) gives each padded sequence's true length:
-    outputs past it are zero, ``h_n``/``c_n`` are taken at it, and the reverse direction
-    starts there, exactly as packing would (lengths need not be sorted).
+    Args:
+        input_size: I, the number of features of each input step.
+        hidden_size: H, the number of features of the hidden state.
+        num_layers: L, recurrent layers stacked (default 1).
+        bias: if False, no ``bias_ih``/``bias_hh`` (default True).
+        batch_first: if True, ``input`` and ``output`` are (B, T, .) instead of
+            (T, B, .); the states stay (L*D, B, .) (default False).
+        dropout: dropout on each layer's output except the last's, in training
+            (default 0.0).
+        bidirectional: if True, D = 2 directions (default False).
+        proj_size: P; if > 0, h_t is projected to P features by ``weight_hr`` (default 0,
+            then P = H).
+        device: where the parameters live (default torch's).
+        dtype: the parameters' dtype (default torch's).
+        backend: keyword-only; ``"auto"`` (default: the fastest backend that runs the
+            configuration), ``"native"``, ``"compiled"``, ``"fused"``, ``"reference"`` or
+            ``"triton"`` (see :mod:`lstmkit.backends` and ``lstmkit info``).
+        layer_norm: keyword-only; layer-normalised gate pre-activations
+            (:mod:`lstmkit.variants`; default False).
+        peephole: keyword-only; i, f see c_{t-1} and o sees c_t (default False).
+        coupled_gates: keyword-only; CIFG, i_t = 1 - f_t, 3H gate rows (default False).
+        forget_bias: keyword-only; added to the forget gate's ``bias_hh`` at
+            initialisation (default 0.0; needs ``bias=True``).
+        cell_clip: keyword-only; c_t clamped to [-v, v] (default None: no clip).
+        recurrent_dropout: keyword-only; variational dropout on h_{t-1} in training
+            (default 0.0).
+        zoneout: keyword-only; a rate, or ``(zoneout_c, zoneout_h)`` (default 0.0).
+        weight_drop: keyword-only; DropConnect on ``weight_hh`` in training (default 0.0).
 
-    Example::
+    Raises:
+        ValueError: a size, rate or option out of range, or a variant combined with a
+            mode that lacks it (the message names the argument).
 
+    Example:
+        >>> import torch, lstmkit
         >>> lstm = lstmkit.LSTM(10, 20, num_layers=2, batch_first=True)
         >>> out, (h, c) = lstm(torch.randn(5, 50, 10))
-        >>> out.shape, h.shape
-        (torch.Size([5, 50, 20]), torch.Size([2, 5, 20]))
+        >>> out.shape, h.shape, c.shape
+        (torch.Size([5, 50, 20]), torch.Size([2, 5, 20]), torch.Size([2, 5, 20]))
+        >>> out, _ = lstm(torch.randn(2, 50, 10), lengths=torch.tensor([50, 30]))
+        >>> bool(out[1, 30:].eq(0).all())  # zero past each sequence's length
+        True
+        >>> ln = lstmkit.LSTM(10, 20, layer_norm=True, zoneout=0.1)
+        >>> ln(torch.randn(7, 3, 10))[0].shape
+        torch.Size([7, 3, 20])
     """
 
     def __init__(self, *args, **kwargs):
         super().__init__("LSTM", *args, **kwargs)
 
     def forward(self, input, hx=None, *, lengths=None):
+        """Run the whole sequence through every layer.
+
+        Args:
+            input: (T, B, I), (B, T, I) with ``batch_first``, (T, I) unbatched, or a
+                ``PackedSequence``.
+            hx: ``(h_0, c_0)`` with h_0 (L*D, B, P) and c_0 (L*D, B, H) ((L*D, P) and
+                (L*D, H) unbatched); zeros when None.
+            lengths: keyword-only, (B,) integers: each padded sequence's true length
+                (need not be sorted). Outputs past it are zero, ``h_n``/``c_n`` are taken
+                at it and the reverse direction starts there, as packing would.
+
+        Returns:
+            ``output, (h_n, c_n)``: output (T, B, D*P) (batch first or packed as the
+            input), h_n (L*D, B, P), c_n (L*D, B, H).
+
+        Raises:
+            ValueError: wrong shapes, dtypes or devices of the input or states, or
+                lengths outside [1, T].
+        """
         out, hn, cn = self._run(input, hx, lengths)
         return out, (hn, cn)
 
     def step(self, x_t: Tensor, state: tuple[Tensor, Tensor] | None = None):
         """Streaming: one time step in, one out, the state carried by the caller.
 
-        ``y_t, state = lstm.step(x_t, state)`` with ``x_t`` (B, I) or unbatched (I,);
-        running T steps gives exactly ``lstm(x)`` (unidirectional layers only)."""
+        Running T steps gives exactly ``lstm(x)`` (unidirectional layers only).
+
+        Args:
+            x_t: (B, I) or unbatched (I,).
+            state: ``(h, c)`` as returned by the previous step, (L, B, P) and (L, B, H);
+                zeros when None.
+
+        Returns:
+            ``y_t, (h, c)``: y_t (B, P) (or (P,)), the new states.
+
+        Raises:
+            ValueError: a bidirectional layer, or ``x_t`` not one time step.
+
+        Example:
+            >>> import torch, lstmkit
+            >>> lstm = lstmkit.LSTM(4, 8).eval()
+            >>> x = torch.randn(5, 2, 4)
+            >>> state = None
+            >>> for t in range(5):
+            ...     y, state = lstm.step(x[t], state)
+            >>> torch.allclose(y, lstm(x)[0][-1], atol=1e-6)
+            True
+        """
         out, hn, cn = self._step(x_t, state)
         return out, (hn, cn)
 
@@ -541,20 +642,77 @@ class GRU(_RNNBase):
         n_t = tanh(W_in x_t + b_in + r_t * (W_hn h_{t-1} + b_hn))
         h_t = (1 - z_t) * n_t + z_t * h_{t-1}
 
-    Same arguments as :class:`LSTM` without ``proj_size``; variants ``layer_norm``,
-    ``recurrent_dropout``, ``zoneout`` (one rate) and ``weight_drop``; forward returns
-    ``output, h_n`` and accepts ``lengths=``.
+    Parameters as torch.nn.GRU: ``weight_ih_l{k}`` (3H, I or D*H), ``weight_hh_l{k}``
+    (3H, H), ``bias_ih_l{k}``, ``bias_hh_l{k}`` (3H,) (``_reverse`` for direction 2).
+
+    Args:
+        input_size: I, the number of features of each input step.
+        hidden_size: H, the number of features of the hidden state.
+        num_layers: L, recurrent layers stacked (default 1).
+        bias: if False, no ``bias_ih``/``bias_hh`` (default True).
+        batch_first: if True, ``input`` and ``output`` are (B, T, .) instead of
+            (T, B, .); the states stay (L*D, B, .) (default False).
+        dropout: dropout on each layer's output except the last's, in training
+            (default 0.0).
+        bidirectional: if True, D = 2 directions (default False).
+        device: where the parameters live (default torch's).
+        dtype: the parameters' dtype (default torch's).
+        backend: keyword-only; ``"auto"`` (default: the fastest backend that runs the
+            configuration), ``"native"``, ``"compiled"``, ``"fused"``, ``"reference"`` or
+            ``"triton"`` (see :mod:`lstmkit.backends` and ``lstmkit info``).
+        layer_norm: keyword-only; layer-normalised gate pre-activations
+            (:mod:`lstmkit.variants`; default False).
+        recurrent_dropout: keyword-only; variational dropout on h_{t-1} (default 0.0).
+        zoneout: keyword-only; one rate for h (default 0.0).
+        weight_drop: keyword-only; DropConnect on ``weight_hh`` (default 0.0).
+
+    The LSTM-only options (``peephole``, ``coupled_gates``, ``forget_bias``,
+    ``cell_clip``, ``proj_size``) raise ValueError here.
+
+    Raises:
+        ValueError: a size, rate or option out of range, or an LSTM-only option.
+
+    Example:
+        >>> import torch, lstmkit
+        >>> gru = lstmkit.GRU(10, 20, bidirectional=True)
+        >>> out, h = gru(torch.randn(7, 3, 10))
+        >>> out.shape, h.shape
+        (torch.Size([7, 3, 40]), torch.Size([2, 3, 20]))
     """
 
     def __init__(self, *args, **kwargs):
         super().__init__("GRU", *args, **kwargs)
 
     def forward(self, input, hx=None, *, lengths=None):
+        """Run the whole sequence through every layer.
+
+        Args:
+            input: (T, B, I), (B, T, I) with ``batch_first``, (T, I) unbatched, or a
+                ``PackedSequence``.
+            hx: h_0 (L*D, B, H) ((L*D, H) unbatched); zeros when None.
+            lengths: keyword-only, (B,) integers: each padded sequence's true length
+                (see :meth:`LSTM.forward`).
+
+        Returns:
+            ``output, h_n``: output (T, B, D*H) (batch first or packed as the input),
+            h_n (L*D, B, H).
+
+        Raises:
+            ValueError: wrong shapes, dtypes or devices, or lengths outside [1, T].
+        """
         out, hn, _ = self._run(input, hx, lengths)
         return out, hn
 
     def step(self, x_t: Tensor, state: Tensor | None = None):
-        """Streaming: ``y_t, h = layer.step(x_t, h)``, one time step (see LSTM.step)."""
+        """Streaming: one time step, ``y_t, h = layer.step(x_t, h)`` (see :meth:`LSTM.step`).
+
+        Args:
+            x_t: (B, I) or unbatched (I,).
+            state: h (L, B, H) from the previous step; zeros when None.
+
+        Returns:
+            ``y_t, h``: y_t (B, H) (or (H,)) and the new state.
+        """
         out, hn, _ = self._step(x_t, state)
         return out, hn
 
@@ -564,8 +722,27 @@ class RNN(_RNNBase):
 
         h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)     (or relu)
 
-    Arguments as torch.nn.RNN (``nonlinearity='tanh'`` or ``'relu'``); forward returns
-    ``output, h_n`` and accepts ``lengths=``.
+    Parameters as torch.nn.RNN: ``weight_ih_l{k}`` (H, I or D*H), ``weight_hh_l{k}``
+    (H, H), ``bias_ih_l{k}``, ``bias_hh_l{k}`` (H,). The Elman RNN takes no variant.
+
+    Args:
+        input_size: I, the number of features of each input step.
+        hidden_size: H, the number of features of the hidden state.
+        num_layers: L, recurrent layers stacked (default 1).
+        nonlinearity: ``"tanh"`` (default) or ``"relu"``.
+        *args: ``bias``, ``batch_first``, ``dropout``, ``bidirectional``, ``device``,
+            ``dtype`` in torch.nn.RNN's order (see :class:`LSTM`).
+        **kwargs: the same by name, and keyword-only ``backend``.
+
+    Raises:
+        ValueError: an unknown nonlinearity, a size out of range, or a variant option.
+
+    Example:
+        >>> import torch, lstmkit
+        >>> rnn = lstmkit.RNN(10, 20, num_layers=2, nonlinearity="relu")
+        >>> out, h = rnn(torch.randn(7, 3, 10))
+        >>> out.shape, h.shape
+        (torch.Size([7, 3, 20]), torch.Size([2, 3, 20]))
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", *args, **kwargs):
@@ -576,10 +753,34 @@ class RNN(_RNNBase):
         super().__init__(mode, input_size, hidden_size, num_layers, *args, **kwargs)
 
     def forward(self, input, hx=None, *, lengths=None):
+        """Run the whole sequence through every layer.
+
+        Args:
+            input: (T, B, I), (B, T, I) with ``batch_first``, (T, I) unbatched, or a
+                ``PackedSequence``.
+            hx: h_0 (L*D, B, H) ((L*D, H) unbatched); zeros when None.
+            lengths: keyword-only, (B,) integers: each padded sequence's true length
+                (see :meth:`LSTM.forward`).
+
+        Returns:
+            ``output, h_n``: output (T, B, D*H) (batch first or packed as the input),
+            h_n (L*D, B, H).
+
+        Raises:
+            ValueError: wrong shapes, dtypes or devices, or lengths outside [1, T].
+        """
         out, hn, _ = self._run(input, hx, lengths)
         return out, hn
 
     def step(self, x_t: Tensor, state: Tensor | None = None):
-        """Streaming: ``y_t, h = layer.step(x_t, h)``, one time step (see LSTM.step)."""
+        """Streaming: one time step, ``y_t, h = layer.step(x_t, h)`` (see :meth:`LSTM.step`).
+
+        Args:
+            x_t: (B, I) or unbatched (I,).
+            state: h (L, B, H) from the previous step; zeros when None.
+
+        Returns:
+            ``y_t, h``: y_t (B, H) (or (H,)) and the new state.
+        """
         out, hn, _ = self._step(x_t, state)
         return out, hn

@@ -21,12 +21,22 @@ _ACTIVE: list[StateRecorder] = []
 
 
 class StateRecorder:
+    """What :func:`record_states` yields: the activations of the latest forward.
+
+    Attributes:
+        module: the recorded layer.
+        layers: ``layers[k][d]`` is a dict of (T, B, H) tensors for layer k and
+            direction d (keys from the cell: ``i f g o c h``, ``r z n h`` or ``h``).
+        lengths: the forward's ``lengths`` (B,), or None.
+    """
+
     def __init__(self, module: nn.Module):
         self.module = module
         self.layers: list[list[dict]] = []
         self.lengths = None
 
     def begin(self, lengths) -> None:
+        """Start a new forward (called by the layer): forget the previous record."""
         self.layers = []
         self.lengths = lengths
 
@@ -44,6 +54,7 @@ class StateRecorder:
 
 
 def active_recorder(module: nn.Module) -> StateRecorder | None:
+    """The innermost open recorder of ``module``, or None (called by the layers)."""
     for rec in reversed(_ACTIVE):
         if rec.module is module:
             return rec
@@ -52,14 +63,25 @@ def active_recorder(module: nn.Module) -> StateRecorder | None:
 
 @contextmanager
 def record_states(module: nn.Module):
-    """Record the gates and states of ``module`` (an lstmkit LSTM, GRU or RNN) during
-    the forwards run inside the context. Yields a :class:`StateRecorder`.
+    """Record the gates and states of ``module`` during the forwards run inside the context.
 
-    Example::
+    The forwards run on the reference backend while the context is open.
 
+    Args:
+        module: an lstmkit LSTM, GRU or RNN.
+
+    Yields:
+        A :class:`StateRecorder` holding the latest forward's activations.
+
+    Example:
+        >>> import torch, lstmkit
+        >>> lstm = lstmkit.LSTM(4, 8, num_layers=2)
         >>> with lstmkit.record_states(lstm) as rec:
-        ...     lstm(x)
-        >>> rec.layers[0][0]["f"].shape      # forget gate, (T, B, H)
+        ...     _ = lstm(torch.randn(6, 3, 4))
+        >>> rec.layers[1][0]["f"].shape      # layer 1's forget gate, (T, B, H)
+        torch.Size([6, 3, 8])
+        >>> sorted(rec.layers[0][0])
+        ['c', 'f', 'g', 'h', 'i', 'o']
     """
     rec = StateRecorder(module)
     _ACTIVE.append(rec)

@@ -41,7 +41,24 @@ _CHOICES: dict[tuple, Backend] = {}
 
 
 def register(backend: Backend) -> Backend:
-    """Add ``backend`` to the registry (replacing one of the same name)."""
+    """Add ``backend`` to the registry, replacing one of the same name.
+
+    Args:
+        backend: an instance of a :class:`Backend` subclass with a unique ``name``.
+
+    Returns:
+        ``backend``, so that it can be used as ``register(MyBackend())``.
+
+    Example:
+        >>> from lstmkit import backends
+        >>> class Slow(backends.get("reference").__class__):
+        ...     name = "slow_reference"
+        ...     priority = -1
+        >>> _ = backends.register(Slow())
+        >>> "slow_reference" in backends.names()
+        True
+        >>> backends.unregister("slow_reference")
+    """
     _REGISTRY[backend.name] = backend
     _CHOICES.clear()
     return backend
@@ -65,12 +82,33 @@ if TritonBackend is not None:
     register(TritonBackend())
 
 
+def unregister(name: str) -> None:
+    """Remove the backend ``name`` from the registry (nothing if it is not there).
+
+    Args:
+        name: a registered backend's name.
+    """
+    _REGISTRY.pop(name, None)
+    _CHOICES.clear()
+
+
 def names() -> list[str]:
     """Registered backend names, highest priority first."""
     return [b.name for b in sorted(_REGISTRY.values(), key=lambda b: -b.priority)]
 
 
 def get(name: str) -> Backend:
+    """The registered backend called ``name``.
+
+    Args:
+        name: a backend name (not ``"auto"``).
+
+    Returns:
+        The :class:`Backend` instance.
+
+    Raises:
+        ValueError: no backend of that name is registered (the message lists them).
+    """
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -80,7 +118,17 @@ def get(name: str) -> Backend:
 
 
 def check_name(name: str) -> str:
-    """Validate a backend name at construction time."""
+    """Validate a backend name at construction time.
+
+    Args:
+        name: ``"auto"`` or a registered backend's name.
+
+    Returns:
+        ``name`` unchanged.
+
+    Raises:
+        ValueError: an unknown name.
+    """
     if name != "auto":
         get(name)
     return name
@@ -107,8 +155,17 @@ _CAPTURING = frozenset({"jit_trace", "onnx_export", "export", "compile"})
 
 
 def unsupported_under(backend: Backend, tools: frozenset, lengths: bool = False) -> str | None:
-    """Why ``backend`` cannot run under ``tools`` (names from
-    :data:`lstmkit.backends.tools.TOOLS`), or None."""
+    """Why ``backend`` cannot run under ``tools``, or None.
+
+    Args:
+        backend: a registered backend.
+        tools: names from :data:`lstmkit.backends.tools.TOOLS` (what
+            :func:`active_tools` returns).
+        lengths: whether the forward has variable lengths.
+
+    Returns:
+        A reason in words, or None when it runs there.
+    """
     if not tools:
         return None
     if lengths and backend.name == "native" and tools & _NO_HOST_LENGTHS:
@@ -145,10 +202,35 @@ def _for_onnx(spec: LayerSpec, x: Tensor, tools: frozenset, lengths: bool) -> Ba
 
 def select(spec: LayerSpec, x: Tensor, requested: str = "auto", *, lengths: bool = False,
            tools: frozenset | None = None) -> Backend:
-    """The backend that runs ``spec`` on ``x``: the requested one, or for ``"auto"`` the
-    supported one of highest priority. ``lengths``: the forward has variable lengths.
-    ``tools``: the tools in effect (default :func:`~lstmkit.backends.tools.active_tools`
-    of ``x``). Raises ValueError naming why it can't run."""
+    """The backend that runs ``spec`` on ``x``.
+
+    For ``"auto"``: the measured rules' order (:func:`auto_order`), then the first
+    backend that runs the configuration and the tools in effect; otherwise the requested
+    backend, if it can run there.
+
+    Args:
+        spec: the layer's configuration.
+        x: the input (T, B, I); its dtype, device and shape matter.
+        requested: ``"auto"`` or a backend name.
+        lengths: keyword-only; the forward has variable lengths.
+        tools: keyword-only; the tools in effect (default :func:`active_tools` of ``x``).
+
+    Returns:
+        The :class:`Backend` to run.
+
+    Raises:
+        ValueError: the requested backend cannot run this (the reason is in the
+            message), or no backend can.
+
+    Example:
+        >>> import torch
+        >>> from lstmkit import backends
+        >>> spec = backends.LayerSpec("LSTM", 8, 16, layer_norm=True)
+        >>> backends.select(spec, torch.randn(5, 2, 8), "native")
+        Traceback (most recent call last):
+        ...
+        ValueError: backend 'native' cannot run this layer: torch's kernels run only the plain cell, not layer_norm
+    """
     if tools is None:
         tools = active_tools(x)
     if tools & _CAPTURING or "functorch" in tools:  # symbolic or wrapped inputs: no cache
@@ -203,19 +285,50 @@ def _select(spec: LayerSpec, x: Tensor, requested: str, lengths: bool,
 
 
 def auto_order(spec: LayerSpec, x: Tensor) -> list[str]:
-    """The order in which ``auto`` tries the backends for this configuration: the
-    measured rules of :mod:`lstmkit.backends.rules`, then the rest by priority."""
+    """The order in which ``auto`` tries the backends for this configuration.
+
+    Args:
+        spec: the layer's configuration.
+        x: the input (T, B, I).
+
+    Returns:
+        Backend names: the measured rules of :mod:`lstmkit.backends.rules` first, then
+        the rest by priority.
+    """
     order = [n for n in decide(spec, x, names())[0] if n in _REGISTRY]
     return order + [n for n in names() if n not in order]
 
 
 def auto_rule(spec: LayerSpec, x: Tensor) -> str:
-    """The measured rule behind :func:`auto_order` for this configuration, in words."""
+    """The measured rule behind :func:`auto_order` for this configuration, in words.
+
+    Args:
+        spec: the layer's configuration.
+        x: the input (T, B, I).
+
+    Returns:
+        One sentence naming the rule (what ``lstmkit info --explain`` prints).
+    """
     return decide(spec, x, names())[1]
 
 
 def explain(spec: LayerSpec, x: Tensor) -> list[tuple[str, str | None]]:
-    """(name, reason it can't run or None) for every backend, in priority order."""
+    """Whether each backend can run ``spec`` on ``x``, and why not.
+
+    Args:
+        spec: the layer's configuration.
+        x: the input (T, B, I).
+
+    Returns:
+        ``(name, reason or None)`` for every registered backend, highest priority first.
+
+    Example:
+        >>> import torch
+        >>> from lstmkit import backends
+        >>> spec = backends.LayerSpec("GRU", 8, 16, peephole=False, zoneout=(0.0, 0.1))
+        >>> dict(backends.explain(spec, torch.randn(5, 2, 8)))["native"]
+        "torch's kernels run only the plain cell, not zoneout"
+    """
     return [(n, _REGISTRY[n].unsupported(spec, x)) for n in names()]
 
 
@@ -240,5 +353,6 @@ __all__ = [
     "names",
     "register",
     "select",
+    "unregister",
     "unsupported_under",
 ]

@@ -23,7 +23,17 @@ from lstmkit.cells.layernorm import EPS
 class LayerSpec:
     """The configuration of a recurrent layer for one forward, as backends see it.
 
-    ``recurrent_dropout`` is the rate in effect (0 in eval mode, where it is the identity)."""
+    Frozen and hashable (``select`` caches its choice on it). The first eight fields are
+    torch.nn's arguments; the rest are the variants of :mod:`lstmkit.variants` (off by
+    default). ``recurrent_dropout`` is the rate in effect (0 in eval mode, where it is
+    the identity); ``zoneout`` is ``(rate of c, rate of h)``.
+
+    Example:
+        >>> from lstmkit.backends import LayerSpec
+        >>> spec = LayerSpec("LSTM", 8, 16, bidirectional=True, layer_norm=True, cell_clip=3.0)
+        >>> spec.num_directions, spec.variants
+        (2, ('layer_norm', 'cell_clip'))
+    """
 
     mode: str  # LSTM, GRU, RNN_TANH, RNN_RELU
     input_size: int
@@ -44,6 +54,7 @@ class LayerSpec:
 
     @property
     def num_directions(self) -> int:
+        """D: 2 if bidirectional, else 1."""
         return 2 if self.bidirectional else 1
 
     @property
@@ -89,8 +100,15 @@ CELL_MODES = {"LSTM": 0, "GRU": 1, "RNN_TANH": 2, "RNN_RELU": 3}
 
 
 def cell_options(cell: CellMath) -> tuple[int, bool, bool, float, bool]:
-    """(mode, peephole, coupled, clip or -1, layer norm of c): a cell as plain values,
-    what the operators take in place of the :class:`CellMath` object."""
+    """A cell as plain values, what the operators take in place of the :class:`CellMath` object.
+
+    Args:
+        cell: the cell math of the layer.
+
+    Returns:
+        ``(mode, peephole, coupled, clip or -1, layer norm of c)``, mode as in
+        :data:`CELL_MODES`.
+    """
     clip = getattr(cell, "cell_clip", None)
     return (
         CELL_MODES[cell.mode],
@@ -102,7 +120,18 @@ def cell_options(cell: CellMath) -> tuple[int, bool, bool, float, bool]:
 
 
 def cell_from_options(mode: int, peephole: bool, coupled: bool, clip: float, ln_cell: bool) -> CellMath:
-    """The :class:`CellMath` that :func:`cell_options` describes."""
+    """The :class:`CellMath` that :func:`cell_options` describes (its inverse).
+
+    Args:
+        mode: the cell's code in :data:`CELL_MODES`.
+        peephole: peephole connections (LSTM).
+        coupled: coupled input and forget gates (LSTM).
+        clip: the cell clip, or a negative number for none (LSTM).
+        ln_cell: layer norm of c (LSTM).
+
+    Returns:
+        The cell math.
+    """
     from lstmkit.cells import cell_math
 
     name = next(k for k, v in CELL_MODES.items() if v == mode)
@@ -113,7 +142,16 @@ def cell_from_options(mode: int, peephole: bool, coupled: bool, clip: float, ln_
 
 
 def hidden_of(mode: int, coupled: bool, G):
-    """H from G = n_gates * H (works on symbolic sizes)."""
+    """H from G = n_gates * H (works on symbolic sizes).
+
+    Args:
+        mode: the cell's code in :data:`CELL_MODES`.
+        coupled: coupled gates (3 gates for the LSTM).
+        G: the number of gate rows.
+
+    Returns:
+        H.
+    """
     if mode == 0:
         return G // 3 if coupled else G // 4
     if mode == 1:
@@ -130,7 +168,14 @@ def functorch_active() -> bool:
 
 
 class Backend:
-    """A way to run one layer (all its directions) of a recurrent network."""
+    """A way to run one layer (all its directions) of a recurrent network.
+
+    Subclasses set ``name`` and ``priority``, say why they cannot run a configuration in
+    :meth:`unsupported`, and implement :meth:`run_layer` (or
+    :meth:`DirectionalBackend.run_direction`). They may declare
+    ``unsupported_under(tools) -> str | None`` (see :mod:`lstmkit.backends`). Register
+    an instance with :func:`lstmkit.backends.register`.
+    """
 
     name: str = ""
     #: higher runs first under ``backend="auto"``
@@ -141,7 +186,15 @@ class Backend:
         return None
 
     def unsupported(self, spec: LayerSpec, x: Tensor) -> str | None:
-        """Why this backend cannot run ``spec`` on input ``x``, or None."""
+        """Why this backend cannot run ``spec`` on input ``x``, or None.
+
+        Args:
+            spec: the layer's configuration.
+            x: the input (T, B, I).
+
+        Returns:
+            A reason in words (shown by ``select``'s errors and ``lstmkit info``), or None.
+        """
         return self.unavailable()
 
     def run_layer(
@@ -156,12 +209,35 @@ class Backend:
         training: bool,
         record: list | None = None,
     ) -> tuple[Tensor, Tensor, Tensor | None]:
-        """Return ``(output (T, B, D*P), h_n (D, B, P), c_n (D, B, H) | None)``."""
+        """Run one layer, all its directions.
+
+        Args:
+            spec: the layer's configuration.
+            cell: the cell math (:func:`lstmkit.cells.cell_math`).
+            x: the layer's input (T, B, I).
+            h0: (D, B, P) initial h.
+            c0: (D, B, H) initial c, or None for cells without one.
+            params: one :class:`DirParams` per direction, masks drawn.
+            lengths: (B,) int64 on x's device, or None.
+            training: the module's training mode.
+            record: when a list, append one dict of (T, B, H) activations per direction.
+
+        Returns:
+            ``(output (T, B, D*P), h_n (D, B, P), c_n (D, B, H) or None)``.
+        """
         raise NotImplementedError
 
 
 def time_mask(lengths: Tensor | None, T: int) -> Tensor | None:
-    """(T, B, 1) bool: True where step t is inside sequence b."""
+    """(T, B, 1) bool: True where step t is inside sequence b.
+
+    Args:
+        lengths: (B,) int64, or None.
+        T: the number of steps.
+
+    Returns:
+        The mask, or None without lengths.
+    """
     if lengths is None:
         return None
     steps = torch.arange(T, device=lengths.device).unsqueeze(1)  # (T, 1)
@@ -171,7 +247,15 @@ def time_mask(lengths: Tensor | None, T: int) -> Tensor | None:
 def reverse_time(x: Tensor, lengths: Tensor | None) -> Tensor:
     """Reverse each sequence of ``x`` (T, B, F) within its own length; padding stays put.
 
-    It is its own inverse, and differentiable (a gather)."""
+    It is its own inverse, and differentiable (a gather).
+
+    Args:
+        x: (T, B, F).
+        lengths: (B,) int64, or None (then a plain flip).
+
+    Returns:
+        (T, B, F).
+    """
     if lengths is None:
         return x.flip(0)
     T = x.shape[0]
@@ -181,8 +265,15 @@ def reverse_time(x: Tensor, lengths: Tensor | None) -> Tensor:
 
 
 def input_projection(x: Tensor, p: DirParams) -> Tensor:
-    """gx = [LN](x W_ih^T) + b_ih for all steps at once: (T, B, I) -> (T, B, G), under
-    autograd (one matmul forward, two backward)."""
+    """gx = [LN](x W_ih^T) + b_ih for all steps at once, under autograd.
+
+    Args:
+        x: (T, B, I).
+        p: the direction's parameters (``w_ih``, ``b_ih``, ``ln_ih``).
+
+    Returns:
+        gx (T, B, G).
+    """
     if p.ln_ih is None:
         return F.linear(x, p.w_ih, p.b_ih)
     gx = F.layer_norm(F.linear(x, p.w_ih), (p.w_ih.shape[0],), p.ln_ih[0], p.ln_ih[1], EPS)
@@ -203,9 +294,16 @@ class DirectionalBackend(Backend):
         mask: Tensor | None,  # (T, B, 1) bool
         record: list | None,
     ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Run one direction forward over ``gx`` (already reversed for direction 2).
+
+        Returns:
+            ``(out (T, B, P), h_n (B, P), c_n (B, H) or None)``; with ``record`` a list,
+            append one dict of (T, B, H) activations.
+        """
         raise NotImplementedError
 
     def run_layer(self, spec, cell, x, h0, c0, params, lengths, training, record=None):
+        """:meth:`Backend.run_layer` through :meth:`run_direction`, once per direction."""
         mask = time_mask(lengths, x.shape[0])
         outs, hns, cns = [], [], []
         for d, p in enumerate(params):
@@ -228,7 +326,14 @@ class DirectionalBackend(Backend):
 
 
 def stack_records(steps: list[dict[str, Any]]) -> dict:
-    """Turn a list of per-step dicts of (B, H) tensors into a dict of (T, B, H) tensors."""
+    """Turn a list of per-step dicts of (B, H) tensors into a dict of (T, B, H) tensors.
+
+    Args:
+        steps: one dict per step, all with the same keys.
+
+    Returns:
+        The stacked dict ({} for no steps).
+    """
     if not steps:
         return {}
     return {k: torch.stack([s[k] for s in steps]) for k in steps[0]}

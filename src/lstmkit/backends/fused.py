@@ -318,6 +318,8 @@ def _under_tools(gx: Tensor) -> bool:
 
 
 class FusedBackend(DirectionalBackend):
+    """One autograd.Function per direction with a hand-written backward; every variant."""
+
     name = "fused"
     priority = 10
 

@@ -24,6 +24,8 @@ _DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 
 
 class NativeBackend(Backend):
+    """torch's own recurrent kernels: the plain LSTM, GRU and RNN, every dtype torch runs."""
+
     name = "native"
     priority = 20
 

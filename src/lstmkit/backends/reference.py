@@ -12,6 +12,8 @@ from lstmkit.cells.layernorm import EPS
 
 
 class ReferenceBackend(DirectionalBackend):
+    """A Python loop of cell steps under autograd: every variant, any dtype, any tool."""
+
     name = "reference"
     priority = 0
 

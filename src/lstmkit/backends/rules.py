@@ -82,7 +82,16 @@ def _prefers_triton(spec: LayerSpec, x: Tensor) -> bool:
 def decide(spec: LayerSpec, x: Tensor, names: list[str]) -> tuple[list[str], str]:
     """``(order, rule)``: the order in which ``auto`` tries the registered backends
     ``names`` (given in priority order) for ``spec`` on input ``x`` (T, B, I), and the
-    rule that gave it, in words."""
+    rule that gave it, in words.
+
+    Args:
+        spec: the layer's configuration.
+        x: the input (T, B, I): its shape, dtype and device and the grad mode matter.
+        names: the registered backends, highest priority first.
+
+    Returns:
+        ``(order, rule)``.
+    """
     names = list(names)
     if torch.is_autocast_enabled(x.device.type):
         dt = str(torch.get_autocast_dtype(x.device.type)).removeprefix("torch.")

@@ -57,8 +57,25 @@ def _functorch_forward() -> bool:
 
 
 def active_tools(x: Tensor | None = None) -> frozenset[str]:
-    """The names (from :data:`TOOLS`) of the tools in effect for a forward on ``x``;
-    empty in plain eager mode. Cheap: a handful of flag reads."""
+    """The names (from :data:`TOOLS`) of the tools in effect for a forward on ``x``.
+
+    Cheap: a handful of flag reads.
+
+    Args:
+        x: the forward's input, or None (then only the global flags are read).
+
+    Returns:
+        The tool names; empty in plain eager mode.
+
+    Example:
+        >>> import torch
+        >>> from lstmkit.backends import active_tools
+        >>> active_tools(torch.zeros(1))
+        frozenset()
+        >>> with torch.autocast("cpu", torch.bfloat16):
+        ...     sorted(active_tools(torch.zeros(1)))
+        ['autocast']
+    """
     device = x.device.type if isinstance(x, Tensor) else "cpu"
     autocast = torch.is_autocast_enabled(device)
     if torch.compiler.is_compiling():
@@ -87,7 +104,14 @@ def active_tools(x: Tensor | None = None) -> frozenset[str]:
 
 
 def describe(tools) -> str:
-    """The tools as the user knows them, for error messages."""
+    """The tools as the user knows them, for error messages.
+
+    Args:
+        tools: names from :data:`TOOLS`.
+
+    Returns:
+        Their user-facing names, comma-separated.
+    """
     words = {
         "autocast": "torch.autocast",
         "jit_trace": "torch.jit.trace",

@@ -12,8 +12,25 @@ from lstmkit.cells.rnn import RNNMath
 
 
 def cell_math(mode: str, **options) -> CellMath:
-    """The cell math for a torch-style mode: ``LSTM``, ``GRU``, ``RNN_TANH`` or ``RNN_RELU``.
-    ``options`` (LSTM only): peephole, coupled, cell_clip, layer_norm."""
+    """The cell math for a torch-style mode.
+
+    Args:
+        mode: ``LSTM``, ``GRU``, ``RNN_TANH`` or ``RNN_RELU``.
+        **options: LSTM only: ``peephole``, ``coupled``, ``cell_clip``, ``layer_norm``
+            (see :class:`LSTMMath`).
+
+    Returns:
+        A :class:`CellMath`.
+
+    Raises:
+        ValueError: an unknown mode.
+
+    Example:
+        >>> from lstmkit.cells import cell_math
+        >>> cell = cell_math("LSTM", coupled=True)
+        >>> cell.n_gates, cell.has_cell, cell.record_names
+        (3, True, ('i', 'f', 'g', 'o', 'c', 'h'))
+    """
     if mode == "LSTM":
         return LSTMMath(**options)
     if mode == "GRU":

@@ -22,6 +22,11 @@ from lstmkit.cells.base import CellMath
 
 
 class GRUMath(CellMath):
+    """One GRU step in torch.nn's convention (gates r, z, n), forward and backward.
+
+    Not ``additive``: ``gh`` is needed separately (the reset gate multiplies W_hn h + b_hn).
+    """
+
     mode = "GRU"
     n_gates = 3
     has_cell = False

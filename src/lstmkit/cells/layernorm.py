@@ -14,7 +14,14 @@ EPS = 1e-5
 
 
 def ln_forward(a: Tensor) -> tuple[Tensor, Tensor]:
-    """Return ``(a_hat, rstd)`` with rstd shaped (..., 1)."""
+    """Normalise over the last dimension, without gain or bias.
+
+    Args:
+        a: (..., F).
+
+    Returns:
+        ``(a_hat (..., F), rstd (..., 1))``.
+    """
     mu = a.mean(-1, keepdim=True)
     centred = a - mu
     rstd = torch.rsqrt((centred * centred).mean(-1, keepdim=True) + EPS)
@@ -22,7 +29,16 @@ def ln_forward(a: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def ln_backward(d_hat: Tensor, a_hat: Tensor, rstd: Tensor) -> Tensor:
-    """Gradient w.r.t. ``a`` given the gradient w.r.t. ``a_hat``."""
+    """Gradient w.r.t. ``a`` given the gradient w.r.t. ``a_hat``.
+
+    Args:
+        d_hat: dL/da_hat (..., F).
+        a_hat: from :func:`ln_forward` (..., F).
+        rstd: from :func:`ln_forward` (..., 1).
+
+    Returns:
+        dL/da (..., F).
+    """
     return rstd * (
         d_hat - d_hat.mean(-1, keepdim=True) - a_hat * (d_hat * a_hat).mean(-1, keepdim=True)
     )

@@ -36,6 +36,25 @@ from lstmkit.cells.layernorm import ln_backward, ln_forward
 
 
 class LSTMMath(CellMath):
+    """One LSTM step (gates i, f, g, o; or f, g, o when coupled), forward and backward.
+
+    Args:
+        peephole: peephole connections; ``cp`` then holds p_i (None when coupled), p_f,
+            p_o, each (H,).
+        coupled: CIFG, i_t = 1 - f_t, 3H gate rows.
+        cell_clip: clamp c_t to [-v, v]; None for no clip.
+        layer_norm: h_t = o_t tanh(LN(c_t) g_c + b_c); ``cp`` then holds g_c, b_c (H,).
+
+    Example:
+        >>> import torch
+        >>> from lstmkit.cells import LSTMMath
+        >>> cell = LSTMMath()
+        >>> B, H = 2, 3
+        >>> h, c, saved = cell.forward(torch.zeros(B, 4 * H), None, torch.zeros(B, H), torch.zeros(B, H))
+        >>> h.shape, c.shape
+        (torch.Size([2, 3]), torch.Size([2, 3]))
+    """
+
     mode = "LSTM"
     has_cell = True
     additive = True

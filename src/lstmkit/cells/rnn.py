@@ -13,6 +13,15 @@ from lstmkit.cells.base import CellMath
 
 
 class RNNMath(CellMath):
+    """One Elman step, h_t = act(gx + gh), forward and backward.
+
+    Args:
+        nonlinearity: ``"tanh"`` (default) or ``"relu"``.
+
+    Raises:
+        ValueError: another nonlinearity.
+    """
+
     n_gates = 1
     has_cell = False
     additive = True

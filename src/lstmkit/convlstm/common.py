@@ -25,7 +25,17 @@ BACKENDS = ("reference", "fused")
 
 
 def check_backend(name: str) -> str:
-    """Validate a backend name at construction time."""
+    """Validate a backend name at construction time.
+
+    Args:
+        name: ``"auto"``, ``"fused"`` or ``"reference"``.
+
+    Returns:
+        ``name``.
+
+    Raises:
+        InputError: another name.
+    """
     if name != "auto" and name not in BACKENDS:
         raise InputError(f"unknown ConvLSTM backend {name!r}; expected 'auto', 'reference' or 'fused'")
     return name
@@ -83,7 +93,20 @@ def step_mask(lengths: Tensor | None, T: int) -> Tensor | None:
 
 
 def check_lengths(lengths, T: int, B: int, device) -> Tensor | None:
-    """Validate ``lengths`` (B,) integers in [1, T]; None passes through."""
+    """Validate ``lengths``.
+
+    Args:
+        lengths: (B,) integers in [1, T], or None.
+        T: the number of steps.
+        B: the batch size.
+        device: where the result goes.
+
+    Returns:
+        (B,) int64 on ``device``, or None.
+
+    Raises:
+        InputError: wrong shape, dtype or values.
+    """
     if lengths is None:
         return None
     lengths = torch.as_tensor(lengths)

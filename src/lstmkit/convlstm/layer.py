@@ -136,7 +136,12 @@ class ConvLSTM(_ConvLSTMBase):
             channel (a Hadamard product); here they are one weight per channel
             (``peephole_i_l0`` (K,) ...), so the layer works at any frame size.
         forget_bias: added to the forget gate's ``bias_hh`` at initialisation.
-        backend (keyword-only): ``"auto"`` (= ``"fused"``), ``"fused"`` or ``"reference"``.
+        device: where the parameters live (default torch's).
+        dtype: the parameters' dtype (default torch's).
+        backend: keyword-only; ``"auto"`` (= ``"fused"``), ``"fused"`` or ``"reference"``.
+
+    Raises:
+        InputError: a bad size, kernel size, option or backend name.
 
     Parameters of layer k: ``weight_ih_lk`` (4K, C, kY, kX), ``weight_hh_lk`` (4K, K, kY, kX),
     ``bias_ih_lk``, ``bias_hh_lk`` (4K,).
@@ -147,12 +152,12 @@ class ConvLSTM(_ConvLSTMBase):
     ``lengths`` (B,) gives each clip's true length: outputs past it are zero and the
     final states are taken at it.
 
-    Example::
-
-        >>> m = lstmkit.ConvLSTM(1, 16, kernel_size=3, num_layers=2)
-        >>> out, (h, c) = m(torch.rand(4, 10, 1, 32, 32))
+    Example:
+        >>> import torch, lstmkit
+        >>> m = lstmkit.ConvLSTM(1, 8, kernel_size=3, num_layers=2)
+        >>> out, (h, c) = m(torch.rand(2, 5, 1, 12, 12))
         >>> out.shape, h.shape
-        (torch.Size([4, 10, 16, 32, 32]), torch.Size([2, 4, 16, 32, 32]))
+        (torch.Size([2, 5, 8, 12, 12]), torch.Size([2, 2, 8, 12, 12]))
     """
 
     def __init__(self, input_channels: int, hidden_channels: int | Sequence[int], kernel_size=3,
@@ -178,6 +183,7 @@ class ConvLSTM(_ConvLSTMBase):
                     device, dtype, [f"_l{i}" for i in range(len(hidden))])
 
     def extra_repr(self) -> str:
+        """The constructor arguments that differ from the defaults."""
         s = f"{self.input_channels}, {self.hidden_channels}, kernel_size={self.kernel_size}"
         if self.num_layers != 1 and isinstance(self.hidden_channels, int):
             s += f", num_layers={self.num_layers}"
@@ -188,6 +194,22 @@ class ConvLSTM(_ConvLSTMBase):
         return s
 
     def forward(self, input: Tensor, hx=None, *, lengths=None):
+        """Run the clips through every layer.
+
+        Args:
+            input: (B, T, C, Y, X) with ``batch_first`` (default), else (T, B, C, Y, X).
+            hx: ``(h_0, c_0)``, each indexable by layer with (B, K, Y, X) entries
+                ((L, B, K, Y, X) tensors, or lists); zeros when None.
+            lengths: keyword-only, (B,) each clip's true length.
+
+        Returns:
+            ``output, (h_n, c_n)``: output shaped like the input with K channels (the
+            last layer's h at every step); h_n, c_n (L, B, K, Y, X), or lists per layer
+            when the layers' K differ.
+
+        Raises:
+            InputError: wrong shapes, dtype or device of the input or states, or bad lengths.
+        """
         self._check_frames(input, 5, "5-D frames (B, T, C, Y, X)" if self.batch_first else "5-D frames (T, B, C, Y, X)")
         x = input.transpose(0, 1) if self.batch_first else input  # (T, B, C, Y, X)
         T, B, _, Y, X = x.shape
@@ -226,7 +248,29 @@ class ConvLSTMCell(_ConvLSTMBase):
     (B, K, Y, X) (zeros when omitted). Same math, options and backends as :class:`ConvLSTM`;
     parameters ``weight_ih`` (4K, C, kY, kX), ``weight_hh`` (4K, K, kY, kX), ``bias_ih``,
     ``bias_hh`` (4K,), and ``peephole_i``/``_f``/``_o`` (K,) with ``peephole=True``.
-    A cell and a one-layer ConvLSTM with the same weights give the same states."""
+    A cell and a one-layer ConvLSTM with the same weights give the same states.
+
+    Args:
+        input_channels: C, channels of the input frames.
+        hidden_channels: K, channels of h and c.
+        kernel_size: odd int or (kY, kX) pair.
+        bias: the biases ``bias_ih``, ``bias_hh`` (default True).
+        peephole: per-channel peepholes (default False).
+        forget_bias: added to the forget gate's ``bias_hh`` at initialisation.
+        device: where the parameters live (default torch's).
+        dtype: the parameters' dtype (default torch's).
+        backend: keyword-only; ``"auto"``, ``"fused"`` or ``"reference"``.
+
+    Raises:
+        InputError: a bad size, kernel size, option or backend name.
+
+    Example:
+        >>> import torch, lstmkit
+        >>> cell = lstmkit.convlstm.ConvLSTMCell(3, 4, kernel_size=(3, 5), peephole=True)
+        >>> h, c = cell(torch.rand(2, 3, 8, 8))
+        >>> h.shape
+        torch.Size([2, 4, 8, 8])
+    """
 
     def __init__(self, input_channels: int, hidden_channels: int, kernel_size=3, bias: bool = True,
                  peephole: bool = False, forget_bias: float = 0.0, device=None, dtype=None, *,
@@ -238,9 +282,22 @@ class ConvLSTMCell(_ConvLSTMBase):
                     backend, device, dtype, [""])
 
     def extra_repr(self) -> str:
+        """The channels and kernel size."""
         return f"{self.input_channels}, {self.hidden_channels}, kernel_size={self.kernel_size}"
 
     def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None):
+        """One step.
+
+        Args:
+            input: (B, C, Y, X).
+            hx: ``(h_0, c_0)``, each (B, K, Y, X); zeros when None.
+
+        Returns:
+            ``(h_1, c_1)``, each (B, K, Y, X).
+
+        Raises:
+            InputError: wrong shapes, dtype or device.
+        """
         self._check_frames(input, 4, "4-D frames (B, C, Y, X)")
         B, _, Y, X = input.shape
         K = self.hidden_channels

@@ -24,7 +24,14 @@ _PARAM_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr", "ln
 
 
 def is_recurrent(module) -> bool:
-    """Whether ``module`` is one of lstmkit's layers or cells."""
+    """Whether ``module`` is one of lstmkit's layers or cells.
+
+    Args:
+        module: any object.
+
+    Returns:
+        True for lstmkit's LSTM, GRU, RNN and their cells.
+    """
     from lstmkit.cell_layers import _CellBase
     from lstmkit.layers import _RNNBase
 
@@ -38,7 +45,14 @@ def _is_cell(module) -> bool:
 
 
 def why_not_native(module) -> str | None:
-    """Why ONNX's own operator cannot hold this module in eval mode (None if it can)."""
+    """Why ONNX's own operator cannot hold this module in eval mode.
+
+    Args:
+        module: an lstmkit layer or cell.
+
+    Returns:
+        The blocking options in words, or None when ONNX's LSTM/GRU/RNN holds it.
+    """
     v = module.variants
     reasons = [k for k in ("layer_norm", "peephole", "coupled_gates") if getattr(v, k)]
     if v.cell_clip is not None:
@@ -51,7 +65,19 @@ def why_not_native(module) -> str | None:
 
 
 def recurrent_kind(module, requested: str = "auto") -> str:
-    """``"native"`` or ``"loop"``: how ``module`` is written for ``requested``."""
+    """How ``module`` is written for ``requested``.
+
+    Args:
+        module: an lstmkit layer or cell.
+        requested: one of :data:`KINDS`.
+
+    Returns:
+        ``"native"`` or ``"loop"``.
+
+    Raises:
+        ValueError: an unknown ``requested``, or ``"native"`` for a module ONNX's
+            operator cannot hold.
+    """
     if requested not in KINDS:
         raise ValueError(f"recurrent must be one of {KINDS}, got {requested!r}")
     why = why_not_native(module)
@@ -64,7 +90,16 @@ def recurrent_kind(module, requested: str = "auto") -> str:
 
 
 def direction_params(module: nn.Module, layer: int, direction: int) -> dict:
-    """One direction's tensors under their names without the layer suffix."""
+    """One direction's tensors under their names without the layer suffix.
+
+    Args:
+        module: an lstmkit layer or cell.
+        layer: the layer index (ignored for a cell).
+        direction: 0 or 1 (``_reverse``).
+
+    Returns:
+        ``{"weight_ih": tensor, ...}`` for the parameters that exist.
+    """
     sfx = "" if _is_cell(module) else f"_l{layer}" + ("_reverse" if direction else "")
     return {n: getattr(module, n + sfx) for n in _PARAM_NAMES if getattr(module, n + sfx, None) is not None}
 
@@ -100,7 +135,24 @@ def emit_recurrent(
     A layer takes ``x`` (T, B, I), or (B, T, I) with ``batch_first``, optional ``h0``
     (L*D, B, P), ``c0`` (L*D, B, H) and ``lengths`` (B,) int64, and returns the names of
     ``output``, ``h_n``, ``c_n`` (None for GRU/RNN) shaped as torch's. A cell takes
-    ``x`` (B, I) and ``h0``/``c0`` (B, H) and returns ``(h_1, h_1, c_1)``."""
+    ``x`` (B, I) and ``h0``/``c0`` (B, H) and returns ``(h_1, h_1, c_1)``.
+
+    Args:
+        b: the graph being built.
+        module: an lstmkit layer or cell.
+        x: the input value's name.
+        h0: the initial h's name, or None for zeros.
+        c0: the initial c's name (LSTM), or None for zeros.
+        lengths: the lengths' name (layers), or None.
+        recurrent: keyword-only; ``"auto"``, ``"native"`` or ``"loop"``.
+        hint: keyword-only; a prefix for the node names.
+
+    Returns:
+        The names ``(output, h_n, c_n or None)``.
+
+    Raises:
+        ValueError: as :func:`recurrent_kind`.
+    """
     kind = recurrent_kind(module, recurrent)
     cell = _is_cell(module)
     mode, H = module.mode, module.hidden_size

@@ -23,6 +23,15 @@ from lstmkit.export.layer import _is_cell, emit_recurrent, recurrent_kind
 
 
 def layer_metadata(module: nn.Module, kind: str) -> dict[str, str]:
+    """The ONNX metadata of an exported layer.
+
+    Args:
+        module: the exported layer or cell.
+        kind: ``"native"`` or ``"loop"`` (:func:`~lstmkit.export.layer.recurrent_kind`).
+
+    Returns:
+        ``lstmkit.version``, ``lstmkit.module`` (its repr) and ``lstmkit.recurrent``.
+    """
     import lstmkit
 
     return {"lstmkit.version": lstmkit.__version__, "lstmkit.module": repr(module),
@@ -31,7 +40,37 @@ def layer_metadata(module: nn.Module, kind: str) -> dict[str, str]:
 
 def layer_model(module: nn.Module, *, lengths: bool = False, initial_states: bool = False,
                 recurrent: str = "auto"):
-    """The ONNX ModelProto of ``module`` (an lstmkit LSTM/GRU/RNN or cell), in eval mode."""
+    """The ONNX ModelProto of ``module`` (an lstmkit LSTM/GRU/RNN or cell), in eval mode.
+
+    Args:
+        module: the layer or cell; variants are written as Scan loops.
+        lengths: keyword-only; add a ``lengths`` (batch,) int64 input (layers only).
+        initial_states: keyword-only; add ``h_0`` (and ``c_0``) inputs.
+        recurrent: keyword-only; ``"auto"``, ``"native"`` (ONNX's LSTM/GRU/RNN operator)
+            or ``"loop"`` (a Scan).
+
+    Returns:
+        An ``onnx.ModelProto`` with dynamic ``batch`` and ``time`` axes (inputs and
+        outputs as in this module's docstring).
+
+    Raises:
+        ValueError: ``lengths`` for a cell, an unknown ``recurrent``, or ``"native"``
+            for a variant ONNX's operator lacks.
+
+    Example:
+        >>> import os, tempfile, numpy as np, onnx, onnxruntime, torch, lstmkit
+        >>> from lstmkit.export.layer_model import layer_model
+        >>> lstm = lstmkit.LSTM(4, 8, layer_norm=True).eval()
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     path = os.path.join(d, "lstm.onnx")
+        ...     onnx.save(layer_model(lstm, lengths=True), path)
+        ...     sess = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+        ...     x, n = torch.randn(6, 2, 4), torch.tensor([6, 3])
+        ...     y, h, c = sess.run(None, {"input": x.numpy(), "lengths": n.numpy()})
+        >>> ref, _ = lstm(x, lengths=n)
+        >>> bool(np.allclose(y, ref.detach().numpy(), atol=1e-5))
+        True
+    """
     kind = recurrent_kind(module, recurrent)
     b = GraphBuilder()
     mode, H, I = module.mode, module.hidden_size, module.input_size

@@ -80,7 +80,17 @@ def _gru_step(bb: GraphBuilder, gx: str, gh: str, h: str, H: int) -> str:
 
 
 def input_projection(b: GraphBuilder, x: str, p: dict, hint: str) -> str:
-    """gx = [LN](x W_ih^T) + b_ih for all steps: (T, B, I) -> (T, B, G)."""
+    """gx = [LN](x W_ih^T) + b_ih for all steps.
+
+    Args:
+        b: the graph being built.
+        x: the name of x (T, B, I).
+        p: the direction's tensors by name (see :func:`lstmkit.export.layer.direction_params`).
+        hint: a prefix for the node names.
+
+    Returns:
+        The name of gx (T, B, G).
+    """
     if p.get("ln_ih_weight") is None:
         return b.linear(x, p["weight_ih"], p.get("bias_ih"), hint + "_ih")
     gx = b.linear(x, p["weight_ih"], None, hint + "_ih")
@@ -102,7 +112,25 @@ def emit_loop_direction(
     reverse: bool,
     hint: str,
 ) -> tuple[str, str, str | None]:
-    """One direction of one layer as a Scan. Returns ``(y (T, B, P), h_n (B, P), c_n)``."""
+    """One direction of one layer as a Scan.
+
+    Args:
+        b: the graph being built.
+        mode: ``LSTM``, ``GRU``, ``RNN_TANH`` or ``RNN_RELU``.
+        p: the direction's tensors by name.
+        v: the module's variants (eval mode: zoneout as its expectation).
+        H: hidden size.
+        x: the name of x (T, B, I).
+        h0: the name of h_0 (B, P).
+        c0: the name of c_0 (B, H), LSTM only.
+        mask: the name of the (T, B, 1) bool step mask, or None.
+        lens: the name of the (B,) int64 lengths, or None.
+        reverse: the backward direction.
+        hint: a prefix for the node names.
+
+    Returns:
+        The names ``(y (T, B, P), h_n (B, P), c_n (B, H) or None)``.
+    """
     gx = input_projection(b, x, p, hint)  # (T, B, G)
     if reverse and lens is not None:
         gx = b.op("ReverseSequence", [gx, lens], batch_axis=1, time_axis=0)

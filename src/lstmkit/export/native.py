@@ -44,8 +44,22 @@ def emit_native(
     lens32: str | None,  # (B,) int32
     hint: str,
 ) -> tuple[str, str, str | None]:
-    """One layer (all directions) as one ONNX operator. ``params`` holds each direction's
-    torch-named tensors. Returns ``(y (T, B, D*H), h_n (D, B, H), c_n (D, B, H) | None)``."""
+    """One layer (all directions) as one ONNX LSTM, GRU or RNN operator.
+
+    Args:
+        b: the graph being built.
+        mode: ``LSTM``, ``GRU``, ``RNN_TANH`` or ``RNN_RELU``.
+        params: each direction's torch-named tensors.
+        hidden_size: H.
+        x: the name of x (T, B, I).
+        h0: the name of h_0 (D, B, H), or None.
+        c0: the name of c_0 (D, B, H), or None.
+        lens32: the name of the (B,) int32 lengths, or None.
+        hint: a prefix for the node names.
+
+    Returns:
+        The names ``(y (T, B, D*H), h_n (D, B, H), c_n (D, B, H) or None)``.
+    """
     D = len(params)
     W = torch.stack([_reorder(p["weight_ih"], mode) for p in params])  # (D, G, I)
     R = torch.stack([_reorder(p["weight_hh"], mode) for p in params])  # (D, G, H)

@@ -34,6 +34,7 @@ _tried = False
 
 
 def cache_root() -> Path:
+    """Where built extensions are cached (``LSTMKIT_CACHE`` or the user's cache folder)."""
     env = os.environ.get("LSTMKIT_CACHE")
     if env:
         return Path(env).expanduser() / "compiled"

@@ -70,7 +70,18 @@ def _zone(module: nn.Module) -> tuple[float, float]:
 
 
 def cell_step(module: nn.Module, x: Tensor, h: Tensor, c: Tensor | None):
-    """``(h_1, c_1 | None)`` for x (B, I), h (B, H), c (B, H), or None (general path)."""
+    """One step of a cell on the compiled streaming path, or None where it does not apply.
+
+    Args:
+        module: an lstmkit cell.
+        x: (B, I).
+        h: (B, H).
+        c: (B, H) for the LSTM, else None.
+
+    Returns:
+        ``(h_1 (B, H), c_1 (B, H) or None)``, or None: the caller then takes its general
+        path (same numbers).
+    """
     if not _eligible(module, x, (x, h, c)):
         return None
     if h.dtype != x.dtype or (c is not None and c.dtype != x.dtype):
@@ -81,8 +92,17 @@ def cell_step(module: nn.Module, x: Tensor, h: Tensor, c: Tensor | None):
 
 
 def layer_step(module: nn.Module, x_t: Tensor, state):
-    """``(output, h_n, c_n | None)`` of one step of a unidirectional layer stack, shaped as
-    ``_RNNBase._step`` returns them, or None (general path)."""
+    """One step of a unidirectional layer stack on the compiled streaming path, or None.
+
+    Args:
+        module: an lstmkit LSTM, GRU or RNN.
+        x_t: (B, I) or (I,).
+        state: as the layer's ``step`` takes it, or None.
+
+    Returns:
+        ``(output, h_n, c_n or None)`` shaped as the layer's ``step`` returns them, or
+        None: the caller then takes its general path (same numbers).
+    """
     if module.bidirectional or not isinstance(x_t, Tensor) or x_t.dim() not in (1, 2):
         return None
     if module.training and module.dropout and module.num_layers > 1:

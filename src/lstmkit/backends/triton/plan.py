@@ -23,6 +23,7 @@ MAX_BLOCK_B = 64
 
 
 def next_pow2(n: int) -> int:
+    """The smallest power of two >= n, for n >= 1."""
     return 1 << max(0, (int(n) - 1).bit_length())
 
 
