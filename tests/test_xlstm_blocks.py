@@ -25,7 +25,7 @@ def test_stack_places_slstm_blocks():
                                    mlstm_num_heads=2, slstm_num_heads=2))
     kinds = [type(b) for b in stack.blocks]
     assert kinds == [mLSTMBlock, sLSTMBlock, mLSTMBlock, sLSTMBlock]
-    assert stack(torch.randn(2, 5, 16)).shape == (2, 5, 16)
+    assert stack(torch.randn(2, 5, 16))[0].shape == (2, 5, 16)
 
 
 @pytest.mark.parametrize("form", ["chunkwise", "recurrent"])
@@ -38,7 +38,7 @@ def test_stack_mlstm_forms_agree(form):
     other = xLSTMStack(xLSTMConfig(**{**base.__dict__, "mlstm_form": form}))
     other.load_state_dict(ref.state_dict())
     x = torch.randn(2, 10, 16)
-    assert (ref(x) - other(x)).abs().max() < 1e-5
+    assert (ref(x)[0] - other(x)[0]).abs().max() < 1e-5
 
 
 def test_stack_is_causal():
@@ -50,8 +50,8 @@ def test_stack_is_causal():
     x = torch.randn(1, 8, 16)
     y = x.clone()
     y[:, 5:] = torch.randn(1, 3, 16)
-    assert torch.allclose(stack(x)[:, :5], stack(y)[:, :5], atol=1e-6)
-    assert not torch.allclose(stack(x)[:, 5:], stack(y)[:, 5:])
+    assert torch.allclose(stack(x)[0][:, :5], stack(y)[0][:, :5], atol=1e-6)
+    assert not torch.allclose(stack(x)[0][:, 5:], stack(y)[0][:, 5:])
 
 
 def test_stack_gradcheck_float64():
@@ -61,7 +61,7 @@ def test_stack_gradcheck_float64():
                                    ffn_proj_factor=1.0)).double()
     _perturb(stack)
     x = torch.randn(1, 4, 8, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(stack, (x,))
+    assert torch.autograd.gradcheck(lambda x: stack(x)[0], (x,))
 
 
 @pytest.mark.parametrize("make", [
@@ -114,7 +114,7 @@ def test_from_xlstm_matches_reference(num_blocks, slstm_at, heads):
     ours = from_xlstm(ref)
     x = torch.randn(2, T, E)
     x_ref, x_ours = x.clone().requires_grad_(), x.clone().requires_grad_()
-    want, got = ref(x_ref), ours(x_ours)
+    want, got = ref(x_ref), ours(x_ours)[0]
     assert (got - want).abs().max() < TOL
 
     g = torch.randn_like(want)
@@ -141,7 +141,7 @@ def test_to_xlstm_round_trip(slstm_at):
     _perturb(ours)
     ref = ours.to_xlstm(context_length=16)
     x = torch.randn(2, 9, 32)
-    assert (ref(x) - ours(x)).abs().max() < TOL
+    assert (ref(x) - ours(x)[0]).abs().max() < TOL
     back = from_xlstm(ref)
     for (name, p), (name2, q) in zip(ours.named_parameters(), back.named_parameters()):
         assert name == name2 and torch.equal(p, q), name
@@ -161,3 +161,126 @@ def test_initialisation_is_the_reference_packages():
         assert abs(w.std().item() / wang - 1) < 0.05
     assert (s.weight_hh == 0).all() and (m.skip == 1).all()
     assert torch.equal(m.gate_f.bias, torch.linspace(3.0, 6.0, 4))
+
+
+# --- states: carried across calls, taken at lengths ------------------------------------------
+
+def _stack64(slstm_at=(1,), form="parallel", kernel=4, blocks=3, E=16, heads=2):
+    torch.manual_seed(0)
+    stack = xLSTMStack(xLSTMConfig(
+        embedding_dim=E, num_blocks=blocks, slstm_at=list(slstm_at), mlstm_num_heads=heads,
+        slstm_num_heads=heads, mlstm_form=form, chunk_size=3, mlstm_conv_kernel=kernel,
+        slstm_conv_kernel=kernel, mlstm_proj_factor=1.0, ffn_proj_factor=1.0)).double()
+    _perturb(stack, 0.3)
+    return stack
+
+
+def _close(a, b, tol=1e-10):
+    if isinstance(a, torch.Tensor):
+        return a.shape == b.shape and (a.numel() == 0 or (a - b).abs().max().item() < tol)
+    return len(a) == len(b) and all(_close(x, y, tol) for x, y in zip(a, b))
+
+
+@pytest.mark.parametrize("form", ["parallel", "chunkwise", "recurrent"])
+@pytest.mark.parametrize("kernel", [4, 1, 0])
+def test_stack_in_two_halves_equals_one_run(form, kernel):
+    """T steps in two calls, the second from the first's final state, give the outputs and
+    the final state of one call (float64 within 1e-10): the mLSTM block's convolution
+    carries its last K-1 inputs."""
+    stack = _stack64(form=form, kernel=kernel)
+    x = torch.randn(2, 11, 16, dtype=torch.float64)
+    y, state = stack(x)
+    for cut in (1, 5, 10):
+        y1, s1 = stack(x[:, :cut])
+        y2, s2 = stack(x[:, cut:], s1)
+        assert _close(torch.cat([y1, y2], 1), y) and _close(s2, state), cut
+
+
+def test_stack_step_by_step_equals_one_run():
+    stack = _stack64(form="chunkwise")
+    x = torch.randn(2, 7, 16, dtype=torch.float64)
+    y, state = stack(x)
+    s, ys = None, []
+    for t in range(7):
+        yt, s = stack(x[:, t:t + 1], s)
+        ys.append(yt)
+    assert _close(torch.cat(ys, 1), y) and _close(s, state)
+
+
+@pytest.mark.parametrize("block", ["s", "m"])
+def test_block_in_two_halves_equals_one_run(block):
+    stack = _stack64(slstm_at=(0,) if block == "s" else (), blocks=1)
+    b = stack.blocks[0]
+    x = torch.randn(3, 9, 16, dtype=torch.float64)
+    y, state = b(x)
+    y1, s1 = b(x[:, :4])
+    y2, s2 = b(x[:, 4:], s1)
+    assert _close(torch.cat([y1, y2], 1), y) and _close(s2, state)
+
+
+def test_state_shapes():
+    stack = xLSTMStack(xLSTMConfig(embedding_dim=32, num_blocks=2, slstm_at=[1],
+                                   mlstm_num_heads=4, slstm_num_heads=2))
+    _, (m, s) = stack(torch.randn(3, 5, 32))
+    inner = 64  # up_dim(32, 2.0)
+    d = inner // 4
+    assert [tuple(t.shape) for t in m] == [(3, 4, d, d), (3, 4, d), (3, 4), (3, 3, inner)]
+    assert [tuple(t.shape) for t in s] == [(3, 32)] * 4 + [(3, 3, 32)]
+    assert [list(t.shape) for t in m] == [list(t) for t in stack.blocks[0].state_shapes(3)]
+    assert [list(t.shape) for t in s] == [list(t) for t in stack.blocks[1].state_shapes(3)]
+
+
+@pytest.mark.parametrize("form", ["parallel", "chunkwise", "recurrent"])
+def test_stack_lengths_take_the_state_at_each_length(form):
+    """With lengths, outputs past a length are zero and each block's final state (its
+    convolution's included) is the state of running that sequence alone up to its length,
+    from a carried initial state too."""
+    stack = _stack64(form=form)
+    x = torch.randn(3, 8, 16, dtype=torch.float64)
+    _, start = stack(torch.randn(3, 4, 16, dtype=torch.float64))
+    lengths = torch.tensor([8, 3, 5])
+    for init in (None, start):
+        y, state = stack(x, init, lengths=lengths)
+        for b, n in enumerate(lengths.tolist()):
+            sub = None if init is None else tuple(tuple(t[b:b + 1] for t in s) for s in init)
+            yb, sb = stack(x[b:b + 1, :n], sub)
+            assert _close(y[b:b + 1, :n], yb)
+            assert (y[b, n:] == 0).all()
+            assert _close(tuple(tuple(t[b:b + 1] for t in s) for s in state), sb)
+
+
+def test_xlstm_stack_layer_carries_its_state():
+    """The experiments' and the character model's ``"xlstm"`` cell, time-major."""
+    from lstmkit.spine.nets import XLSTM_CELLS, make_rnn
+
+    torch.manual_seed(0)
+    layer = make_rnn("xlstm", 3, 8, cells=XLSTM_CELLS, num_heads=2, slstm_at=[1]).double()
+    x = torch.randn(9, 2, 3, dtype=torch.float64)
+    y, state = layer(x)
+    y1, s1 = layer(x[:4])
+    y2, s2 = layer(x[4:], s1)
+    assert y.shape == (9, 2, 8) and len(state) == 2
+    assert _close(torch.cat([y1, y2], 0), y) and _close(s2, state)
+
+
+@pytest.mark.parametrize("bad", [
+    lambda st: st[:1],                                               # one block state short
+    lambda st: (st[0], st[1][:4]),                                   # sLSTM state without conv
+    lambda st: (st[0], (*st[1][:4], st[1][4][:, :2])),              # conv state of K-2 steps
+    lambda st: ((st[0][0].float(), *st[0][1:]), st[1]),             # another dtype
+    lambda st: "state",
+])
+def test_bad_state_raises_one_line(bad):
+    stack = _stack64(slstm_at=(1,), blocks=2)
+    x = torch.randn(2, 4, 16, dtype=torch.float64)
+    _, state = stack(x)
+    with pytest.raises(InputError) as err:
+        stack(x, bad(state))
+    assert "\n" not in str(err.value)
+
+
+def test_stack_bad_lengths_raise_one_line():
+    stack = _stack64(blocks=2)
+    with pytest.raises(InputError) as err:
+        stack(torch.randn(2, 4, 16, dtype=torch.float64), lengths=torch.tensor([5, 2]))
+    assert "\n" not in str(err.value)

@@ -20,21 +20,49 @@ from lstmkit.errors import InputError
 from lstmkit.layers import GRU, LSTM, RNN
 
 CELLS = ("lstm", "gru", "rnn")
+"""The cells every task takes: lstmkit's LSTM, GRU and Elman RNN layers."""
 XLSTM_CELLS = ("slstm", "mlstm", "xlstm")
+"""The xLSTM cells (``lstmkit.sLSTM``, ``lstmkit.mLSTM``, :class:`xLSTMStackLayer`), built
+where a caller names them in ``make_rnn(..., cells=...)``."""
 
 
 class xLSTMStackLayer(nn.Module):
     """The ``"xlstm"`` cell: a linear map of the input to ``hidden_size`` and an
-    :class:`lstmkit.xlstm.xLSTMStack` of ``num_layers`` blocks (default 2) with an sLSTM
-    block at the positions ``slstm_at`` (default block 0) and mLSTM blocks elsewhere,
-    ``num_heads`` heads in both (default 4; it must divide ``hidden_size``).
+    :class:`lstmkit.xlstm.xLSTMStack` of ``num_layers`` blocks, with torch.nn's layout.
 
-    ``forward(x)`` takes (T, B, I) ((B, T, I) with ``batch_first``) and returns
-    ``(out, None)``, ``out`` (T, B, H) ((B, T, H)): the stack takes no initial state.
+    Args:
+        input_size: I, the input's width.
+        hidden_size: H, the stack's width (``num_heads`` must divide it).
+        num_layers: the number of blocks (default 2).
+        batch_first: input and output (B, T, ...) instead of (T, B, ...).
+        dropout: the blocks' dropout (``xLSTMConfig.dropout``).
+        slstm_at: the positions of the sLSTM blocks (default block 0; ``"all"``), mLSTM
+            blocks elsewhere.
+        num_heads: heads of both kinds of block (default 4).
+        **config: any other field of :class:`lstmkit.xlstm.xLSTMConfig`
+            (``mlstm_form="chunkwise"``, ``ffn_proj_factor``...); an unknown one raises
+            TypeError.
+
+    Raises:
+        InputError: a bad configuration (``num_heads`` not dividing H, a position
+            outside the stack...).
+
+    ``forward(x, state=None, lengths=None) -> (out, state)``: ``x`` (T, B, I) ((B, T, I)
+    with ``batch_first``), ``out`` (T, B, H) ((B, T, H)); ``state`` the stack's, one tuple
+    per block (:class:`lstmkit.xlstm.xLSTMStack`), None for zeros; ``lengths`` (B,):
+    outputs past a length are zero and the final state is taken at each length.
+
+    Example:
+        >>> import torch
+        >>> layer = xLSTMStackLayer(3, 16, 2, batch_first=True)
+        >>> out, state = layer(torch.randn(2, 7, 3))
+        >>> out.shape, len(state)
+        (torch.Size([2, 7, 16]), 2)
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 2, *,
-                 batch_first: bool = False, slstm_at=(0,), num_heads: int = 4) -> None:
+                 batch_first: bool = False, dropout: float = 0.0, slstm_at=(0,),
+                 num_heads: int = 4, **config) -> None:
         super().__init__()
         from lstmkit.xlstm import xLSTMConfig, xLSTMStack
 
@@ -43,14 +71,14 @@ class xLSTMStackLayer(nn.Module):
         self.embed = nn.Linear(input_size, hidden_size)
         at = slstm_at if isinstance(slstm_at, str) else list(slstm_at)
         self.stack = xLSTMStack(xLSTMConfig(
-            embedding_dim=hidden_size, num_blocks=num_layers, slstm_at=at,
-            mlstm_num_heads=num_heads, slstm_num_heads=num_heads))
+            embedding_dim=hidden_size, num_blocks=num_layers, slstm_at=at, dropout=dropout,
+            mlstm_num_heads=num_heads, slstm_num_heads=num_heads, **config))
 
-    def forward(self, x: Tensor, state=None) -> tuple[Tensor, None]:
-        if state is not None:
-            raise InputError("the xlstm cell takes no initial state; expected None")
-        y = self.stack(self.embed(x if self.batch_first else x.transpose(0, 1)))
-        return (y if self.batch_first else y.transpose(0, 1)), None
+    def forward(self, x: Tensor, state=None, lengths=None) -> tuple[Tensor, tuple]:
+        """Run the stack (class docstring): returns ``(out, state)``."""
+        y, state = self.stack(self.embed(x if self.batch_first else x.transpose(0, 1)), state,
+                              lengths)
+        return (y if self.batch_first else y.transpose(0, 1)), state
 
 
 def _layer(cell: str):
@@ -72,18 +100,36 @@ def make_rnn(
     cells: tuple[str, ...] = CELLS,
     **options,
 ) -> nn.Module:
-    """The lstmkit ``LSTM`` / ``GRU`` / ``RNN`` layer for ``cell``, built as
-    ``layer(input_size, hidden_size, num_layers, **options)``: ``options`` are torch.nn's
-    keywords (``batch_first``, ``dropout``, ``bidirectional``...) and lstmkit's
-    (``backend``, LSTM variants).
+    """The lstmkit recurrent layer for ``cell``, built as
+    ``layer(input_size, hidden_size, num_layers, **options)``.
 
-    ``unknown_cell``: the message of the InputError raised for a cell outside
-    :data:`CELLS`, formatted with ``cell`` and ``cells`` (CELLS joined by ", ").
-    ``bad_options``: None lets the layer's TypeError for a keyword it does not take
-    through; else an InputError with the message ``bad_options(error)`` is raised instead.
-    ``cells``: the names this caller accepts, from :data:`CELLS` and :data:`XLSTM_CELLS`
-    (``lstmkit.sLSTM``, ``lstmkit.mLSTM``, :class:`xLSTMStackLayer`; the ``"xlstm"`` cell
-    reads ``num_layers`` as its number of blocks, default 2; the others default to 1).
+    Args:
+        cell: ``"lstm"``, ``"gru"``, ``"rnn"`` (:data:`CELLS`) or, where ``cells`` has
+            them, ``"slstm"``, ``"mlstm"``, ``"xlstm"`` (:data:`XLSTM_CELLS`:
+            ``lstmkit.sLSTM``, ``lstmkit.mLSTM``, :class:`xLSTMStackLayer`).
+        input_size: I.
+        hidden_size: H.
+        num_layers: layers (blocks for ``"xlstm"``); None: 2 for ``"xlstm"``, else 1.
+        unknown_cell: the message of the InputError raised for a cell outside ``cells``,
+            formatted with ``cell`` and ``cells`` (joined by ", ").
+        bad_options: None lets the layer's TypeError for a keyword it does not take
+            through; else an InputError with the message ``bad_options(error)`` is raised
+            instead.
+        cells: the names this caller accepts (default :data:`CELLS`).
+        **options: torch.nn's keywords (``batch_first``, ``dropout``,
+            ``bidirectional``...) and lstmkit's (``backend``, LSTM variants, the xLSTM
+            layers' ``num_heads``...).
+
+    Returns:
+        the layer, an ``nn.Module`` called as ``layer(x, state=None) -> (out, state)``.
+
+    Raises:
+        InputError: an unknown cell, or (with ``bad_options``) an option the layer does
+            not take.
+
+    Example:
+        >>> make_rnn("lstm", 8, 16, batch_first=True).hidden_size
+        16
     """
     if cell not in cells or cell not in CELLS + XLSTM_CELLS:
         raise InputError(unknown_cell.format(cell=cell, cells=", ".join(cells)))

@@ -37,15 +37,29 @@ from lstmkit.xlstm import checks, mlstm_math, slstm_math
 ACTIVATIONS = {"gelu": F.gelu, "relu": F.relu, "silu": F.silu, "swish": F.silu,
                "sigmoid": torch.sigmoid, "selu": F.selu,
                "relu^2": lambda x: torch.square(F.relu(x))}
+"""The feed-forward's gate activations by name (``xLSTMConfig.ffn_act``)."""
 
 
 def small_init_(weight: Tensor, dim: int) -> None:
-    """N(0, 2 / (5 dim)) (Nguyen and Salazar 2019), the reference package's input projections."""
+    """Fill ``weight`` in place from N(0, 2 / (5 dim)) (Nguyen and Salazar 2019), the
+    reference package's initialisation of input projections.
+
+    Args:
+        weight: any shape, changed in place.
+        dim: the embedding width E.
+    """
     nn.init.normal_(weight, 0.0, math.sqrt(2 / (5 * dim)))
 
 
 def wang_init_(weight: Tensor, dim: int, num_blocks: int) -> None:
-    """N(0, (2 / (num_blocks sqrt(dim)))^2), the reference package's output projections."""
+    """Fill ``weight`` in place from N(0, (2 / (num_blocks sqrt(dim)))^2) (Wang's scheme),
+    the reference package's initialisation of output projections.
+
+    Args:
+        weight: any shape, changed in place.
+        dim: the embedding width E.
+        num_blocks: the number of blocks in the stack.
+    """
     nn.init.normal_(weight, 0.0, 2 / num_blocks / math.sqrt(dim))
 
 
@@ -56,13 +70,51 @@ def _zero_bias(*modules) -> None:
 
 
 def up_dim(embedding_dim: int, factor: float, multiple: int = 64) -> int:
-    """``factor * embedding_dim`` rounded up to a multiple of ``multiple``."""
+    """``factor * embedding_dim`` rounded up to a multiple of ``multiple``: a block's inner
+    width.
+
+    Args:
+        embedding_dim: E.
+        factor: the projection factor (2 for the mLSTM block, 1.3 for the feed-forward).
+        multiple: the rounding step (64, as the reference package).
+
+    Returns:
+        the inner width, an int.
+
+    Example:
+        >>> up_dim(128, 1.3)
+        192
+    """
     return int(math.ceil(factor * embedding_dim / multiple) * multiple)
 
 
 @dataclass
 class xLSTMConfig:
-    """What an :class:`xLSTMStack` is built from (defaults: the reference package's)."""
+    """What an :class:`xLSTMStack` is built from (defaults: the reference package's).
+
+    Args:
+        embedding_dim: E, the width of the residual stream (input and output).
+        num_blocks: the number of residual blocks.
+        slstm_at: the positions of the sLSTM blocks (a list in [0, num_blocks)), or
+            ``"all"``; mLSTM blocks elsewhere.
+        bias: biases in the mLSTM block's projections.
+        dropout: dropout on each block's output branch (and in the feed-forward).
+        add_post_blocks_norm: a layer norm after the last block.
+        mlstm_num_heads: heads of the mLSTM blocks (must divide the inner width).
+        mlstm_proj_factor: the mLSTM block's inner width is ``up_dim(E, factor)``.
+        mlstm_conv_kernel: the mLSTM block's causal convolution kernel (0: none).
+        qkv_proj_blocksize: the block size of the head-wise q, k, v projections.
+        mlstm_form: ``"parallel"``, ``"chunkwise"`` or ``"recurrent"``
+            (:mod:`lstmkit.xlstm.mlstm_math`; the same numbers).
+        chunk_size: the chunk length of the chunkwise form.
+        slstm_num_heads: heads of the sLSTM blocks (must divide E).
+        slstm_conv_kernel: the sLSTM block's causal convolution kernel (0: none).
+        slstm_bias_init: the sLSTM forget-gate bias (:func:`lstmkit.xlstm.slstm_math.forget_bias`).
+        slstm_recurrent_init: ``"zeros"`` or ``"uniform"`` for the recurrent matrix.
+        ffn_proj_factor: the feed-forward's inner width is ``up_dim(E, factor)``.
+        ffn_act: the feed-forward's gate activation (a key of :data:`ACTIVATIONS`).
+        ffn_bias: biases in the feed-forward.
+    """
 
     embedding_dim: int = 128
     num_blocks: int = 1
@@ -87,6 +139,11 @@ class xLSTMConfig:
     ffn_bias: bool = False
 
     def positions(self) -> list[int]:
+        """The sLSTM blocks' positions as a list.
+
+        Raises:
+            InputError: a position outside [0, num_blocks).
+        """
         if self.slstm_at == "all":
             return list(range(self.num_blocks))
         at = list(self.slstm_at)
@@ -98,7 +155,12 @@ class xLSTMConfig:
 
 
 class LayerNorm(nn.Module):
-    """Layer norm over the last axis without bias; ``weight`` is the offset from 1."""
+    """Layer norm over the last axis without bias; ``weight`` (dim,) is the offset from 1.
+
+    Args:
+        dim: the width of the last axis.
+        eps: added to the variance.
+    """
 
     def __init__(self, dim: int, eps: float = 1e-5):
         super().__init__()
@@ -106,17 +168,25 @@ class LayerNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: Tensor) -> Tensor:
+        """x (..., dim) normalised over its last axis, the same shape."""
         return F.layer_norm(x, (x.shape[-1],), 1.0 + self.weight, None, self.eps)
 
 
 class HeadNorm(LayerNorm):
-    """Group norm with one group per head over (..., NH * d); ``weight`` the offset from 1."""
+    """Group norm with one group per head over (..., NH * d); ``weight`` the offset from 1.
+
+    Args:
+        dim: NH * d, the width of the last axis.
+        num_heads: NH, the number of groups.
+        eps: added to the variance.
+    """
 
     def __init__(self, dim: int, num_heads: int, eps: float = 1e-5):
         super().__init__(dim, eps)
         self.num_heads = num_heads
 
     def forward(self, x: Tensor) -> Tensor:
+        """x (..., NH * d) normalised within each head, the same shape."""
         lead = x.shape[:-1]
         y = F.group_norm(x.reshape(-1, x.shape[-1]), self.num_heads, 1.0 + self.weight, None,
                          self.eps)
@@ -124,8 +194,16 @@ class HeadNorm(LayerNorm):
 
 
 class HeadwiseLinear(nn.Module):
-    """A block-diagonal linear map: the features split into ``num_heads`` groups, each
-    mapped by its own (d_out, d_in) matrix. weight (NH, d_out, d_in), bias (NH * d_out,)."""
+    """A block-diagonal linear map (..., F) -> (..., F): the features split into
+    ``num_heads`` groups, each mapped by its own (d, d) matrix.
+
+    Args:
+        features: F (``num_heads`` must divide it).
+        num_heads: NH, the number of blocks; d = F / NH.
+        bias: add a bias (F,).
+
+    Parameters: ``weight`` (NH, d, d) [head, out, in], ``bias`` (F,) or None.
+    """
 
     def __init__(self, features: int, num_heads: int, bias: bool = False):
         super().__init__()
@@ -135,6 +213,7 @@ class HeadwiseLinear(nn.Module):
         self.bias = nn.Parameter(torch.zeros(features)) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
+        """x (..., F) -> (..., F), each head's features mapped by its own matrix."""
         y = torch.einsum("...hi,hoi->...ho", x.reshape(*x.shape[:-1], self.num_heads, -1),
                          self.weight).reshape(x.shape)
         return y if self.bias is None else y + self.bias
@@ -142,7 +221,13 @@ class HeadwiseLinear(nn.Module):
 
 class CausalConv(nn.Module):
     """Depthwise causal convolution along time of (B, T, F): output t sees inputs <= t.
-    weight (F, 1, K), bias (F,); kernel 0 is the identity."""
+
+    Args:
+        features: F, the number of channels (each convolved on its own).
+        kernel: K, the kernel length; 0 makes the module the identity.
+
+    Parameters: ``weight`` (F, 1, K) and ``bias`` (F,) (absent for K = 0).
+    """
 
     def __init__(self, features: int, kernel: int):
         super().__init__()
@@ -151,17 +236,50 @@ class CausalConv(nn.Module):
             conv = nn.Conv1d(features, features, kernel, groups=features)
             self.weight, self.bias = conv.weight, conv.bias
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, state: Tensor | None = None,
+                lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Convolve ``x`` (B, T, F) after the ``state``'s inputs.
+
+        Args:
+            x: (B, T, F).
+            state: (B, K-1, F), the last K-1 inputs before ``x`` (oldest first); None:
+                zeros, the start of a sequence.
+            lengths: (B,) int64 or None: the new state is taken at each sequence's length.
+
+        Returns:
+            (y (B, T, F), state (B, K-1, F)): the output and the last K-1 inputs up to the
+            end (or the length) of each sequence, the state of the next call.
+        """
+        B, T, feat = x.shape
+        past = max(self.kernel - 1, 0)
+        if state is None:
+            state = x.new_zeros(B, past, feat)
+        full = torch.cat([state, x], dim=1)                     # (B, K-1+T, F)
+        if lengths is None:
+            new = full[:, T:]
+        else:  # inputs lengths-K+1 .. lengths-1 sit at lengths .. lengths+K-2 of ``full``
+            idx = lengths[:, None] + torch.arange(past, device=x.device)
+            new = full.gather(1, idx[..., None].expand(B, past, feat))
         if not self.kernel:
-            return x
-        y = F.conv1d(F.pad(x.transpose(1, 2), (self.kernel - 1, 0)), self.weight, self.bias,
-                     groups=x.shape[-1])
-        return y.transpose(1, 2)
+            return x, new
+        y = F.conv1d(full.transpose(1, 2), self.weight, self.bias, groups=feat)
+        return y.transpose(1, 2), new
 
 
 class GatedFeedForward(nn.Module):
-    """``W_down (act(gate) * up)`` with ``(gate, up) = W_up x``; inner width
-    ``up_dim(E, proj_factor)``."""
+    """The gated feed-forward ``W_down (act(gate) * up)`` with ``(gate, up) = W_up x``,
+    (..., E) -> (..., E).
+
+    Args:
+        dim: E.
+        proj_factor: the inner width is ``up_dim(E, proj_factor)``.
+        act: the gate's activation, a key of :data:`ACTIVATIONS`.
+        bias: biases in both projections.
+        dropout: dropout on the output.
+
+    Raises:
+        InputError: an unknown ``act``.
+    """
 
     def __init__(self, dim: int, proj_factor: float, act: str, bias: bool, dropout: float):
         super().__init__()
@@ -174,16 +292,55 @@ class GatedFeedForward(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: Tensor) -> Tensor:
+        """x (..., E) -> (..., E)."""
         gate, up = self.proj_up(x).split(self.inner, dim=-1)
         return self.dropout(self.proj_down(self.act(gate) * up))
 
 
+SLSTM_STATE = ("h", "c", "n", "m", "conv")
+"""The names of an sLSTM block's state tensors, in order."""
+MLSTM_STATE = ("C", "n", "m", "conv")
+"""The names of an mLSTM block's state tensors, in order."""
+
+
+def _checked_state(state, names: tuple, shapes: list[tuple], like: Tensor, where: str) -> tuple:
+    """A block's state checked: a tuple of ``len(names)`` tensors of ``shapes``, ``like``'s
+    dtype; each failure one InputError line naming the entry."""
+    if not isinstance(state, (tuple, list)) or len(state) != len(names):
+        raise InputError(f"{where} must be a tuple ({', '.join(names)}) of {len(names)} tensors, "
+                         f"got {type(state).__name__}"
+                         + (f" of {len(state)}" if isinstance(state, (tuple, list)) else ""))
+    return tuple(checks.state_shape(s, f"{where}.{name}", shape, like)
+                 for s, name, shape in zip(state, names, shapes))
+
+
+def _valid(lengths: Tensor | None, T: int, device) -> Tensor | None:
+    """(B, T) bool: step t of sequence b lies within its length (None without lengths)."""
+    if lengths is None:
+        return None
+    return torch.arange(T, device=device)[None, :] < lengths[:, None]
+
+
 class sLSTMBlock(nn.Module):
-    """The post-up-projection block around an sLSTM cell (see the module docstring).
+    """The post-up-projection residual block around an sLSTM cell (module docstring).
 
     ``proj_i`` ... ``proj_o`` feed the cell's gates i, f, z, o (i and f from the
     convolved input); ``weight_hh`` (4, NH, d, d) and ``bias`` (4E,) are the cell's
-    (:mod:`lstmkit.xlstm.slstm_math`)."""
+    (:mod:`lstmkit.xlstm.slstm_math`).
+
+    Args:
+        config: the stack's :class:`xLSTMConfig` (``embedding_dim`` E, ``slstm_num_heads``,
+            ``slstm_conv_kernel`` K, ``slstm_bias_init``, ``slstm_recurrent_init``, the
+            feed-forward's ``ffn_*``, ``dropout``, ``num_blocks``).
+        block_idx: the block's position in the stack (the power-law forget bias depends
+            on it).
+
+    Raises:
+        InputError: ``slstm_num_heads`` does not divide E, or an unknown ``ffn_act``.
+
+    State: ``(h, c, n, m, conv)``: the cell's h, c, n, m, each (B, E), and the
+    convolution's last K-1 inputs (B, K-1, E); zeros are the start of a sequence.
+    """
 
     def __init__(self, config: xLSTMConfig, block_idx: int):
         super().__init__()
@@ -212,24 +369,76 @@ class sLSTMBlock(nn.Module):
             wang_init_(self.ffn.proj_down.weight, E, config.num_blocks)
             _zero_bias(self.ffn.proj_up, self.ffn.proj_down)
 
-    def forward(self, x: Tensor) -> Tensor:
-        B, T, E = x.shape
+    def state_shapes(self, batch_size: int) -> list[tuple]:
+        """The shapes of the state's five tensors for a batch of ``batch_size``."""
+        E = self.bias.shape[0] // 4
+        return [(batch_size, E)] * 4 + [(batch_size, max(self.conv.kernel - 1, 0), E)]
+
+    def zero_state(self, batch_size: int, like: Tensor) -> tuple:
+        """The state at the start of a sequence: zeros of ``like``'s dtype and device."""
+        return tuple(like.new_zeros(s) for s in self.state_shapes(batch_size))
+
+    def forward(self, x: Tensor, state: tuple | None = None,
+                lengths: Tensor | None = None) -> tuple[Tensor, tuple]:
+        """Run the block over ``x``.
+
+        Args:
+            x: (B, T, E).
+            state: ``(h, c, n, m, conv)`` carried from a previous call, or None (zeros).
+            lengths: (B,) int64 in [1, T] or None: the final state is each sequence's
+                state at its length (outputs past a length are not meaningful).
+
+        Returns:
+            (y (B, T, E), the final state ``(h, c, n, m, conv)``).
+
+        Raises:
+            InputError: a malformed state (type, shape or dtype).
+        """
+        B, T, _ = x.shape
+        if state is None:
+            state = self.zero_state(B, x)
+        else:
+            state = _checked_state(state, SLSTM_STATE, self.state_shapes(B), x, "sLSTM block state")
+        *cell, conv_state = state
         u = self.norm(x)
-        c = F.silu(self.conv(u)) if self.conv.kernel else u
+        c, conv_state = self.conv(u, conv_state, lengths)
+        c = F.silu(c) if self.conv.kernel else u
         pre = torch.cat([self.proj_i(c), self.proj_f(c), self.proj_z(u), self.proj_o(u)], -1)
         pre = pre + self.bias
-        state = tuple(x.new_zeros(B, E) for _ in range(4))
+        valid = _valid(lengths, T, x.device)
+        cell = tuple(cell)
         hs = []
         for t in range(T):
-            state = slstm_math.step(pre[:, t], state, self.weight_hh)
-            hs.append(state[0])
+            new = slstm_math.step(pre[:, t], cell, self.weight_hh)
+            if valid is not None:  # past its length a sequence keeps its state
+                keep = valid[:, t, None]
+                new = tuple(torch.where(keep, a, b) for a, b in zip(new, cell))
+            cell = new
+            hs.append(cell[0])
         h = self.dropout(torch.stack(hs, 1))
         x = x + self.head_norm(h)
-        return x + self.ffn(self.ffn_norm(x))
+        return x + self.ffn(self.ffn_norm(x)), (*cell, conv_state)
 
 
 class mLSTMBlock(nn.Module):
-    """The pre-up-projection block around the mLSTM recurrence (see the module docstring)."""
+    """The pre-up-projection residual block around the mLSTM recurrence (module docstring).
+
+    Args:
+        config: the stack's :class:`xLSTMConfig` (``embedding_dim`` E, ``mlstm_proj_factor``
+            (inner width ``up_dim(E, mlstm_proj_factor)``), ``mlstm_num_heads`` NH,
+            ``mlstm_conv_kernel`` K, ``qkv_proj_blocksize``, ``mlstm_form``,
+            ``chunk_size``, ``bias``, ``dropout``, ``num_blocks``).
+        block_idx: the block's position in the stack (unused by the mLSTM block; kept so
+            both blocks are built alike).
+
+    Raises:
+        InputError: NH or ``qkv_proj_blocksize`` does not divide the inner width, or an
+            unknown ``mlstm_form``.
+
+    State: ``(C, n, m, conv)``: the matrix memory C (B, NH, d, d), normaliser n
+    (B, NH, d) and stabiliser m (B, NH) (d = inner / NH), and the convolution's last K-1
+    inputs (B, K-1, inner); zeros are the start of a sequence.
+    """
 
     def __init__(self, config: xLSTMConfig, block_idx: int):
         super().__init__()
@@ -267,25 +476,89 @@ class mLSTMBlock(nn.Module):
             wang_init_(self.proj_down.weight, E, config.num_blocks)
             _zero_bias(self.proj_up, self.proj_q, self.proj_k, self.proj_v, self.proj_down)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def state_shapes(self, batch_size: int) -> list[tuple]:
+        """The shapes of the state's four tensors for a batch of ``batch_size``."""
+        B, NH = batch_size, self.num_heads
+        d = self.inner // NH
+        return [(B, NH, d, d), (B, NH, d), (B, NH), (B, max(self.conv.kernel - 1, 0), self.inner)]
+
+    def zero_state(self, batch_size: int, like: Tensor) -> tuple:
+        """The state at the start of a sequence: zeros of ``like``'s dtype and device."""
+        return tuple(like.new_zeros(s) for s in self.state_shapes(batch_size))
+
+    def forward(self, x: Tensor, state: tuple | None = None,
+                lengths: Tensor | None = None) -> tuple[Tensor, tuple]:
+        """Run the block over ``x``.
+
+        Args:
+            x: (B, T, E).
+            state: ``(C, n, m, conv)`` carried from a previous call, or None (zeros).
+            lengths: (B,) int64 in [1, T] or None: steps past a length get no input
+                (ĩ = -inf) and no decay (log f = 0), so the final state is each
+                sequence's state at its length (outputs there are not meaningful).
+
+        Returns:
+            (y (B, T, E), the final state ``(C, n, m, conv)``).
+
+        Raises:
+            InputError: a malformed state (type, shape or dtype).
+        """
         B, T, _ = x.shape
+        if state is None:
+            state = self.zero_state(B, x)
+        else:
+            state = _checked_state(state, MLSTM_STATE, self.state_shapes(B), x, "mLSTM block state")
+        *memory, conv_state = state
         u, z = self.proj_up(self.norm(x)).split(self.inner, dim=-1)
-        c = F.silu(self.conv(u))
+        c, conv_state = self.conv(u, conv_state, lengths)
+        c = F.silu(c)
         q, k, v = self.proj_q(c), self.proj_k(c), self.proj_v(u)
         qkv = torch.cat([q, k, v], -1)
         log_i = self.gate_i(qkv).transpose(1, 2)                       # (B, NH, T)
         log_f = F.logsigmoid(self.gate_f(qkv)).transpose(1, 2)
+        valid = _valid(lengths, T, x.device)
+        if valid is not None:
+            log_i = torch.where(valid[:, None], log_i, float("-inf"))
+            log_f = torch.where(valid[:, None], log_f, 0.0)
         heads = [t.reshape(B, T, self.num_heads, -1).transpose(1, 2) for t in (q, k, v)]
         kwargs = {"chunk_size": self.chunk_size} if self.form == "chunkwise" else {}
-        h, _ = mlstm_math.FORMS[self.form](*heads, log_i, log_f, **kwargs)
+        h, memory = mlstm_math.FORMS[self.form](*heads, log_i, log_f, tuple(memory), **kwargs)
         h = self.head_norm(h.transpose(1, 2).reshape(B, T, self.inner))
         h = (h + self.skip * c) * F.silu(z)
-        return x + self.dropout(self.proj_down(h))
+        return x + self.dropout(self.proj_down(h)), (*memory, conv_state)
 
 
 class xLSTMStack(nn.Module):
-    """``config.num_blocks`` residual blocks (sLSTM at ``config.slstm_at``, mLSTM elsewhere)
-    and a final layer norm: (B, T, E) -> (B, T, E)."""
+    """xLSTM: ``config.num_blocks`` residual blocks (sLSTM at ``config.slstm_at``, mLSTM
+    elsewhere) and a final layer norm, (B, T, E) -> (B, T, E), with torch.nn-style states.
+
+    Args:
+        config: an :class:`xLSTMConfig` (``embedding_dim`` E, ``num_blocks``,
+            ``slstm_at``, the blocks' settings).
+
+    Raises:
+        InputError: a bad configuration (a position outside the stack, a head count that
+            does not divide a width, an unknown form or activation).
+
+    ``forward(x, state=None, lengths=None) -> (y, state)``: the state is a tuple with one
+    entry per block, ``(h, c, n, m, conv)`` for an sLSTM block and ``(C, n, m, conv)`` for
+    an mLSTM block (:class:`sLSTMBlock`, :class:`mLSTMBlock`); running T steps in two
+    parts, the second from the first's final state, gives the outputs of one run.
+
+    Example:
+        >>> import torch
+        >>> from lstmkit.xlstm import xLSTMConfig, xLSTMStack
+        >>> _ = torch.manual_seed(0)
+        >>> stack = xLSTMStack(xLSTMConfig(embedding_dim=32, num_blocks=2, slstm_at=[1]))
+        >>> x = torch.randn(3, 10, 32)
+        >>> y, state = stack(x)
+        >>> y.shape, len(state), state[1][0].shape        # sLSTM block 1: h (B, E)
+        (torch.Size([3, 10, 32]), 2, torch.Size([3, 32]))
+        >>> y1, s = stack(x[:, :6])                          # the same in two parts
+        >>> y2, _ = stack(x[:, 6:], s)
+        >>> torch.allclose(torch.cat([y1, y2], 1), y, atol=1e-5)
+        True
+    """
 
     def __init__(self, config: xLSTMConfig):
         super().__init__()
@@ -297,18 +570,59 @@ class xLSTMStack(nn.Module):
             (sLSTMBlock if i in at else mLSTMBlock)(config, i) for i in range(config.num_blocks))
         self.post_norm = LayerNorm(config.embedding_dim) if config.add_post_blocks_norm else None
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, state: tuple | None = None,
+                lengths: Tensor | None = None) -> tuple[Tensor, tuple]:
+        """Run the blocks over ``x``.
+
+        Args:
+            x: (B, T, E), floating point.
+            state: one state per block (class docstring), as returned by a previous call,
+                or None (zeros: the start of the sequences).
+            lengths: (B,) integers in [1, T] or None: outputs past a sequence's length
+                are zero and each block's final state (its convolution's included) is
+                the state at the length.
+
+        Returns:
+            (y (B, T, E), the final state: a tuple of ``num_blocks`` block states).
+
+        Raises:
+            InputError: ``x`` not (B, T, E) floating point, bad ``lengths``, or a state
+                that is not one well-formed state per block.
+        """
         x = checks.floating(x, "input")
         E = self.config.embedding_dim
         if x.dim() != 3 or x.shape[-1] != E:
             raise InputError(f"input must be (B, T, {E}), got shape {tuple(x.shape)}")
-        for block in self.blocks:
-            x = block(x)
-        return x if self.post_norm is None else self.post_norm(x)
+        B, T = x.shape[0], x.shape[1]
+        if T == 0:
+            raise InputError("input has no time steps (T=0); give at least one step")
+        lengths = checks.lengths(lengths, T, B, x.device)
+        n = len(self.blocks)
+        if state is None:
+            state = (None,) * n
+        elif not isinstance(state, (tuple, list)) or len(state) != n:
+            raise InputError(f"the stack's state must be a tuple of {n} block states (one per "
+                             f"block, as a previous call returns), got {type(state).__name__}"
+                             + (f" of {len(state)}" if isinstance(state, (tuple, list)) else ""))
+        finals = []
+        for block, s in zip(self.blocks, state):
+            x, s = block(x, s, lengths)
+            finals.append(s)
+        y = x if self.post_norm is None else self.post_norm(x)
+        if lengths is not None:
+            y = y * _valid(lengths, T, x.device)[..., None].to(y.dtype)
+        return y, tuple(finals)
 
     def to_xlstm(self, context_length: int = 1024):
         """This stack as the reference package's ``xLSTMBlockStack``
-        (:func:`lstmkit.xlstm.convert.to_xlstm`)."""
+        (:func:`lstmkit.xlstm.convert.to_xlstm`; needs the ``xlstm`` package).
+
+        Args:
+            context_length: the longest input its mLSTM blocks' causal mask allows.
+
+        Returns:
+            an ``xlstm.xLSTMBlockStack`` with this configuration and these weights.
+        """
         from lstmkit.xlstm.convert import to_xlstm
 
         return to_xlstm(self, context_length)
