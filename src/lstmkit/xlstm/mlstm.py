@@ -18,7 +18,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lstmkit.errors import InputError
-from lstmkit.xlstm import checks, mlstm_math, stack
+from lstmkit.xlstm import backend as backends
+from lstmkit.xlstm import checks, mlstm_fused, mlstm_math, stack
 
 STATE_NAMES = ["C", "n", "m"]
 
@@ -144,8 +145,9 @@ class mLSTM(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, *,
                  num_heads: int = 1, forget_gate: str = "sigmoid", form: str = "chunkwise",
-                 chunk_size: int = 64, device=None, dtype=None) -> None:
+                 chunk_size: int = 64, backend: str = "auto", device=None, dtype=None) -> None:
         super().__init__()
+        self.backend = backends.check(backend, self._backend_kind)
         D = stack.set_sizes(self, input_size, hidden_size, num_layers, num_heads, dropout, batch_first,
                             bidirectional)
         if form not in mlstm_math.FORMS:
@@ -165,6 +167,8 @@ class mLSTM(nn.Module):
         out, finals = stack.run_stack(self, x, states, lengths, mask, self._run_direction)
         return stack.finish(out, self, unbatched), stack.join_states(finals, unbatched)
 
+    _backend_kind = "mLSTM"
+
     def _run_direction(self, k: int, x: Tensor, state, mask):
         cell = self.cells[k]
         T, B = x.shape[0], x.shape[1]
@@ -175,13 +179,16 @@ class mLSTM(nn.Module):
             log_f = torch.where(m, log_f, 0.0)
         heads = lambda t: t.permute(1, 2, 0, 3)  # (T, B, NH, d) -> (B, NH, T, d)
         gates = lambda t: t.permute(1, 2, 0)  # (T, B, NH) -> (B, NH, T)
-        kwargs = {"chunk_size": self.chunk_size} if self.form == "chunkwise" else {}
-        h, final = mlstm_math.FORMS[self.form](heads(q), heads(kk), heads(v), gates(log_i),
-                                               gates(log_f), state, **kwargs)
+        args = (heads(q), heads(kk), heads(v), gates(log_i), gates(log_f), state)
+        if backends.mlstm_choice(self.backend, x) == "fused":
+            h, final = mlstm_fused.chunkwise(*args, chunk_size=self.chunk_size)
+        else:
+            kwargs = {"chunk_size": self.chunk_size} if self.form == "chunkwise" else {}
+            h, final = mlstm_math.FORMS[self.form](*args, **kwargs)
         h = h.permute(2, 0, 1, 3).reshape(T, B, self.hidden_size) * o
         return h, final
 
     def extra_repr(self) -> str:
         return (f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
                 f"num_heads={self.num_heads}, form={self.form!r}, batch_first={self.batch_first}, "
-                f"bidirectional={self.bidirectional}")
+                f"bidirectional={self.bidirectional}, backend={self.backend!r}")

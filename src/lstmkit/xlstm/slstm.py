@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from lstmkit.errors import InputError
+from lstmkit.xlstm import backend as backends
 from lstmkit.xlstm import checks, slstm_math, stack
 
 STATE_NAMES = ["h", "c", "n", "m"]
@@ -144,8 +145,10 @@ class sLSTM(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, *,
                  num_heads: int = 1, forget_gate: str = "sigmoid", bias_init: str = "powerlaw",
-                 recurrent_init: str = "zeros", device=None, dtype=None) -> None:
+                 recurrent_init: str = "zeros", backend: str = "auto", device=None,
+                 dtype=None) -> None:
         super().__init__()
+        self.backend = backends.check(backend, self._backend_kind)
         D = stack.set_sizes(self, input_size, hidden_size, num_layers, num_heads, dropout, batch_first,
                             bidirectional)
         self.cells = nn.ModuleList(
@@ -163,21 +166,19 @@ class sLSTM(nn.Module):
         out, finals = stack.run_stack(self, x, states, lengths, mask, self._run_direction)
         return stack.finish(out, self, unbatched), stack.join_states(finals, unbatched)
 
+    _backend_kind = "sLSTM"
+
     def _run_direction(self, k: int, x: Tensor, state, mask):
         cell = self.cells[k]
         state = cell.zero_state(x.shape[1], x) if state is None else state
         pre = cell.project(x)
-        outs = []
-        for t in range(x.shape[0]):
-            new = cell.step(pre[t], state)
-            if mask is not None:
-                keep = mask[t][:, None]
-                new = tuple(torch.where(keep, a, b) for a, b in zip(new, state))
-            state = new
-            outs.append(state[0])
-        return torch.stack(outs), state
+        if backends.slstm_choice(self.backend, x) == "compiled":
+            from lstmkit.xlstm import slstm_compiled
+
+            return slstm_compiled.sequence(pre, cell.weight_hh, tuple(state), cell.forget_gate, mask)
+        return slstm_math.sequence(pre, cell.weight_hh, tuple(state), cell.forget_gate, mask)
 
     def extra_repr(self) -> str:
         return (f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
                 f"num_heads={self.num_heads}, batch_first={self.batch_first}, "
-                f"bidirectional={self.bidirectional}")
+                f"bidirectional={self.bidirectional}, backend={self.backend!r}")

@@ -57,6 +57,22 @@ def step(pre: Tensor, state: State, weight_hh: Tensor, forget_gate: str = "sigmo
     return h_new, c_new, n_new, m_new
 
 
+def sequence(pre: Tensor, weight_hh: Tensor, state: State, forget_gate: str = "sigmoid",
+             mask: Tensor | None = None) -> tuple[Tensor, State]:
+    """The reference loop: :func:`step` over the T steps of ``pre`` (T, B, 4H) from
+    ``state`` = (h, c, n, m), each (B, H). Where ``mask`` (T, B) is False the state is kept
+    (and the step's output is the kept h). Returns (outputs (T, B, H), final state)."""
+    outs = []
+    for t in range(pre.shape[0]):
+        new = step(pre[t], state, weight_hh, forget_gate)
+        if mask is not None:
+            keep = mask[t][:, None]
+            new = tuple(torch.where(keep, a, b) for a, b in zip(new, state))
+        state = new
+        outs.append(state[0])
+    return torch.stack(outs), state
+
+
 def forget_bias(kind: str, num_heads: int, head_dim: int, *, block_idx: int = 0,
                 num_blocks: int = 1, hidden_size: int | None = None) -> Tensor:
     """The forget gate's bias (NH * d,), head after head.
