@@ -5,13 +5,13 @@ PY := $(VENV)/bin/python
 # The CPU wheel of torch; override with `make TORCH_SPEC=torch==2.x.y install` (or empty to keep what is there).
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
-EXTRAS ?= apps,onnx,dev,bench,compiled,triton
+EXTRAS ?= apps,onnx,dev,bench,compiled,triton,docs
 STAMP := $(VENV)/.installed
 # The xLSTM reference package, the truth lstmkit.xlstm is tested against (tests only): without its
 # dependencies (it would pull CUDA builds), plus the modules it imports on the CPU.
 XLSTM_REF ?= xlstm==2.0.6 mlstm_kernels==2.0.6 dacite==1.9.2 omegaconf==2.4.0 einops==0.8.2
 
-.PHONY: install demo test test-all bench clean
+.PHONY: install demo test test-all bench docs clean
 
 install: $(STAMP)
 
@@ -44,7 +44,11 @@ bench: install
 	$(PY) benchmarks/never_slower.py $(if $(QUICK),--quick) --out benchmarks/latest_never_slower.md \
 	  --json benchmarks/latest_never_slower.json
 	@echo "wrote benchmarks/latest.md, latest_streaming.md, latest_never_slower.md and .json" \
-	  "(docs/benchmarks.md keeps the curated table with its date, machine and load)"
+	  "(docs/backends.md keeps the latest table with its date and machine)"
+
+# The documentation site (mkdocs.yml): --strict fails on a broken internal link or reference.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache
+	rm -rf $(VENV) build dist site src/*.egg-info .pytest_cache
