@@ -24,7 +24,7 @@ SRC = "abcdefghij 0123456789"
 TGT = "0123456789-"
 SV, TV = Vocab(SRC), Vocab(TGT)
 TEXTS = ["abc 12", "j", "hello 0123456789", "deed 4"]
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "seq2seq_video.md"
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "seq2seq.md"
 
 
 def source_batch(texts):
@@ -239,7 +239,7 @@ def test_onnx_greedy_loop_gives_the_strings_of_predict(options, tmp_path):
 
 
 def test_the_documented_onnx_loop_runs(tmp_path):
-    """The greedy loop docs/seq2seq_video.md shows, run as written."""
+    """The greedy loop docs/seq2seq.md shows, run as written."""
     pytest.importorskip("onnxruntime")
     tr = untrained(seed=8)
     encoder, decoder = tr.export(tmp_path / "dates.onnx")
