@@ -39,6 +39,8 @@ BUNDLED = "bundled review sentences (Kotzias et al. 2015)"
 
 
 def format_report(report: dict) -> str:
+    """The text of an :meth:`~lstmkit.classify.TextClassifier.evaluate` report: accuracy,
+    macro F1 and the confusion matrix (rows true labels, columns predictions)."""
     labels = report["labels"]
     width = max(8, *(len(x) for x in labels))
     lines = [
@@ -96,6 +98,15 @@ def _first_process() -> bool:
 
 
 def train(args: argparse.Namespace) -> int:
+    """``lstmkit classify train``: split the data (stratified, ``--seed``), train, print the
+    test report (and the TF-IDF baseline beside it) and save to ``--out``.
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        The exit status, 0.
+    """
     apply_threads(args)
     texts, labels, source = _labelled(args.data)
     tr_x, tr_y, te_x, te_y = stratified_split(texts, labels, args.test_fraction, args.seed)
@@ -142,6 +153,18 @@ def train(args: argparse.Namespace) -> int:
 
 
 def predict(args: argparse.Namespace) -> int:
+    """``lstmkit classify predict``: print ``label<TAB>probability<TAB>text`` for each
+    sentence given as an argument or as a line of ``--file``.
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        The exit status, 0.
+
+    Raises:
+        InputError: no sentence given.
+    """
     apply_threads(args)
     texts = list(args.texts)
     if args.file:
@@ -164,6 +187,15 @@ def _read_lines(path: str) -> list[str]:
 
 
 def evaluate(args: argparse.Namespace) -> int:
+    """``lstmkit classify evaluate``: print the report of a saved model on a labelled file,
+    or on the bundled sentences' held-out split.
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        The exit status, 0.
+    """
     apply_threads(args)
     clf = TextClassifier.load(args.load)
     if args.data:
@@ -179,6 +211,8 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 def add_parser(subparsers) -> None:
+    """Add ``lstmkit classify`` and its ``train``, ``predict`` and ``evaluate`` commands to
+    ``subparsers`` (from ``argparse.ArgumentParser.add_subparsers``)."""
     _, sub = task_parser(subparsers, "classify", "sentence classifier: train, predict, evaluate", __doc__)
 
     t = sub.add_parser("train", help="train and test on a labelled file (default: bundled reviews)")

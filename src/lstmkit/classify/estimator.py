@@ -32,8 +32,32 @@ class TruncatedTextWarning(UserWarning):
 
 @dataclass(kw_only=True)
 class TextClassifierConfig(PooledRNNOptions):
-    """Preprocessing, network and training settings of :class:`TextClassifier` (the
-    recurrent encoder's fields: :class:`~lstmkit.spine.pooling.PooledRNNOptions`)."""
+    """Preprocessing, network and training settings of :class:`TextClassifier`.
+
+    The recurrent encoder's fields (``hidden_size=64``, ``num_layers=1``, ``cell="lstm"``,
+    ``bidirectional=True``, ``layer_options``) come from
+    :class:`~lstmkit.spine.pooling.PooledRNNOptions`.
+
+    Attributes:
+        level: ``"word"`` (default) or ``"char"`` tokens.
+        max_vocab: tokens kept, the most frequent first, the two specials (padding,
+            unknown) included (default 20000; at least 3).
+        min_freq: a token seen fewer times in the training texts is unknown (default 1).
+        lowercase: lowercase the texts before tokenizing (default True).
+        max_length: tokens per text; longer texts are cut, with one
+            :class:`TruncatedTextWarning` per call (default 200).
+        embedding_dim: width E of the token embeddings (default 100).
+        pooling: ``"max"`` (default), ``"mean"``, ``"max_mean"`` or ``"last"``.
+        dropout: on the embeddings and the pooled vector, in [0, 1) (default 0.4).
+        epochs: the engine's ``max_epochs`` unless ``max_epochs=`` is given (default 6).
+        batch_size: texts per optimiser step (default 32).
+        lr: peak learning rate of the one-cycle AdamW schedule (default 1e-2).
+        weight_decay: AdamW's weight decay (default 1e-4).
+        seed: seeds the initial weights and the batch order (default 0).
+
+    Raises:
+        InputError: a field out of its range (one line naming it).
+    """
 
     level: str = "word"  # "word" or "char"
     max_vocab: int = 20000  # tokens kept (most frequent), specials included
@@ -65,6 +89,8 @@ class TextClassifierConfig(PooledRNNOptions):
         self.net_config(vocab_size=3, num_classes=2)  # validates the network's fields now
 
     def net_config(self, vocab_size: int, num_classes: int) -> TextClassifierNetConfig:
+        """The network's config for a vocabulary of ``vocab_size`` tokens and
+        ``num_classes`` classes, with this config's encoder settings."""
         return TextClassifierNetConfig(vocab_size=vocab_size, num_classes=num_classes,
                                        embedding_dim=self.embedding_dim, **self.rnn_options())
 
@@ -74,19 +100,43 @@ class TextClassifier(Estimator):
     size limit, embeddings, a bidirectional LSTM over each sentence's true length
     (``lengths=``, so padding never leaks), pooling over time and a linear head.
 
-    Args: the fields of :class:`TextClassifierConfig` (``level="word", max_vocab=20000,
-    max_length=200, hidden_size=64, pooling="max", epochs=6, seed=0``...); the engine's
-    settings (``max_epochs`` (default ``epochs``), ``max_steps``, ``max_time``,
-    ``accelerator``, ``devices``, ``strategy``, ``precision``, ``gradient_clip_val``
-    (default 5), ``checkpoint_dir``, ``verbose``...); other keywords go to the lstmkit
-    layer (``backend=``, LSTM variants).
+    Tokens are padded per batch to (B, T) int64 ids with their lengths (B,); the network
+    returns logits (B, C) over the C classes in ``classes_`` order.
 
-    Example::
+    Args:
+        **kwargs: the fields of :class:`TextClassifierConfig` (``level="word"``,
+            ``max_vocab=20000``, ``max_length=200``, ``hidden_size=64``,
+            ``pooling="max"``, ``epochs=6``, ``seed=0``...); the engine's settings
+            (``max_epochs`` (default ``epochs``), ``max_steps``, ``max_time``,
+            ``accelerator``, ``devices``, ``strategy``, ``precision``,
+            ``gradient_clip_val`` (default 5), ``checkpoint_dir``, ``verbose``...); any
+            other keyword goes to the lstmkit layer (``backend=``, LSTM variants such as
+            ``layer_norm=True``).
 
-        >>> clf = lstmkit.TextClassifier(seed=0).fit(train_texts, train_labels)
-        >>> clf.predict(["What a great phone!"])
-        ['positive']
-        >>> clf.evaluate(test_texts, test_labels)["accuracy"]
+    Raises:
+        InputError: an unknown keyword (naming the closest valid one) or a field out of
+            range.
+
+    Example:
+        Train on a few sentences (one epoch, so only the call sequence is shown), then
+        predict, evaluate, save and load:
+
+        >>> import tempfile
+        >>> from lstmkit.classify import TextClassifier
+        >>> texts = ["good film", "great acting", "bad plot", "awful sound"] * 4
+        >>> labels = ["pos", "pos", "neg", "neg"] * 4
+        >>> clf = TextClassifier(hidden_size=8, embedding_dim=8, max_epochs=1, verbose=False)
+        >>> clf = clf.fit(texts, labels)
+        >>> clf.classes_
+        ['neg', 'pos']
+        >>> clf.predict_proba(["good plot", "bad film"]).shape
+        (2, 2)
+        >>> sorted(clf.evaluate(texts, labels))
+        ['accuracy', 'confusion_matrix', 'labels', 'macro_f1', 'n']
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     _ = clf.save(d)
+        ...     len(TextClassifier.load(d).predict(["great film", "bad sound"]))
+        2
     """
 
     TASK = TASK
@@ -175,14 +225,27 @@ class TextClassifier(Estimator):
         resume: bool = False,
     ) -> TextClassifier:
         """Build the vocabulary from ``texts`` and train a fresh network for ``epochs``
-        (or the engine's ``max_epochs``/``max_steps``). Labels are compared as strings;
-        integer labels come back from :meth:`predict` as integers.
+        (or the engine's ``max_epochs``/``max_steps``).
 
-        With ``val_texts``/``val_labels`` the validation loss and accuracy are measured
-        after each epoch and the weights of the epoch with the lowest validation loss are
-        kept (the engine's rule). ``log(row)`` gets each epoch's row of :attr:`history`
-        (``epoch``, ``train_loss``, and ``val_loss``/``val_accuracy`` with a validation
-        set). ``resume=True`` continues an interrupted run from ``checkpoint_dir``."""
+        Args:
+            texts: N training texts (str).
+            labels: N labels, strings or integers (at least 2 classes); compared as
+                strings, integer labels come back from :meth:`predict` as integers.
+            val_texts, val_labels: an optional validation set (both or neither): its loss
+                and accuracy are measured after each epoch and the weights of the epoch
+                with the lowest validation loss are kept (the engine's rule).
+            log: called with each epoch's row of :attr:`history` (``epoch``,
+                ``train_loss``, and ``val_loss``/``val_accuracy`` with a validation set).
+            resume: continue an interrupted run from ``checkpoint_dir``.
+
+        Returns:
+            This classifier, trained.
+
+        Raises:
+            InputError: texts and labels of different lengths, fewer than 2 classes, only
+                one of ``val_texts``/``val_labels``, or ``resume`` without
+                ``checkpoint_dir``.
+        """
         from lstmkit.classify.training import CLIP, PCT_START, LengthBuckets
         from lstmkit.spine.engine import EpochRows, IndexData, TaskModule, one_cycle
 
@@ -241,7 +304,15 @@ class TextClassifier(Estimator):
     # ---- prediction ---------------------------------------------------------------------
     @torch.inference_mode()
     def predict_proba(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
-        """(N, C) class probabilities; columns follow ``classes_``."""
+        """Class probabilities of each text.
+
+        Args:
+            texts: N texts.
+            batch_size: texts per forward pass (default 256).
+
+        Returns:
+            (N, C) float64 array; columns follow ``classes_``.
+        """
         self._require_fitted()
         seqs = self._encode(check_texts(texts))
         self.model.eval()
@@ -254,13 +325,27 @@ class TextClassifier(Estimator):
         return proba.numpy()
 
     def predict(self, texts: Sequence[str]) -> list:
-        """The most probable label of each text: an int where the training labels were
-        integers, else a str."""
+        """The most probable label of each text.
+
+        Args:
+            texts: N texts.
+
+        Returns:
+            N labels: ints where the training labels were integers, else strs.
+        """
         return [self.classes_[k] for k in self.predict_proba(texts).argmax(axis=1)]
 
     def evaluate(self, texts: Sequence[str], labels: Sequence) -> dict:
-        """``{"accuracy", "macro_f1", "confusion_matrix", "labels", "n"}``; the matrix's
-        rows are true labels and its columns predictions, both in ``labels`` order."""
+        """Accuracy, macro F1 and the confusion matrix on labelled texts.
+
+        Args:
+            texts: N texts.
+            labels: their N true labels.
+
+        Returns:
+            ``{"accuracy", "macro_f1", "confusion_matrix", "labels", "n"}``; the matrix's
+            rows are true labels and its columns predictions, both in ``labels`` order.
+        """
         self._require_fitted()
         texts = check_texts(texts)
         true = self._label_ids(plain_labels(labels), len(texts), "the evaluation data")

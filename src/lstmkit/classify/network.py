@@ -55,4 +55,5 @@ class TextClassifierNet(PooledClassifierNet):
         super().__init__(config, config.embedding_dim, embedding=embedding)
 
     def inputs(self, tokens: Tensor) -> Tensor:
+        """Embedded tokens (B, T, E), with dropout, from ids (B, T) int64."""
         return self.drop(self.embedding(tokens))  # (B, T, E)

@@ -15,8 +15,26 @@ _WORD_RE = re.compile(r"\w+(?:'\w+)*|[^\w\s]")
 
 
 def tokenize(text: str, level: str = "word", lowercase: bool = True) -> list[str]:
-    """Split ``text`` into words and punctuation marks (``level="word"``) or characters
-    (``level="char"``, whitespace kept as one space)."""
+    """Split ``text`` into words and punctuation marks, or characters.
+
+    Args:
+        text: the text.
+        level: ``"word"`` (words with inner apostrophes, and single punctuation marks) or
+            ``"char"`` (characters, each run of whitespace kept as one space).
+        lowercase: lowercase first (default True).
+
+    Returns:
+        The tokens, in order.
+
+    Raises:
+        InputError: ``level`` is neither ``"word"`` nor ``"char"``.
+
+    Example:
+        >>> tokenize("Don't panic!")
+        ["don't", 'panic', '!']
+        >>> tokenize("a  b", level="char")
+        ['a', ' ', 'b']
+    """
     if lowercase:
         text = text.lower()
     if level == "word":
@@ -29,7 +47,18 @@ def tokenize(text: str, level: str = "word", lowercase: bool = True) -> list[str
 class TokenVocab:
     """Tokens (words or characters) seen in training, most frequent first, limited to
     ``max_size`` entries including the two specials: ``<pad>`` (id 0) and ``<unk>`` (id 1).
-    Ties in frequency are broken alphabetically, so the vocabulary is deterministic."""
+    Ties in frequency are broken alphabetically, so the vocabulary is deterministic.
+
+    Args:
+        tokens: the entries in id order, the two specials first.
+
+    Example:
+        >>> v = TokenVocab.build([["a", "b", "a"], ["c"]], max_size=4)
+        >>> v.tokens
+        ['<pad>', '<unk>', 'a', 'b']
+        >>> v.encode(["a", "c", "z"])
+        [2, 1, 1]
+    """
 
     PAD, UNK = 0, 1
     SPECIALS = ("<pad>", "<unk>")
@@ -42,6 +71,19 @@ class TokenVocab:
     def build(
         cls, docs: Iterable[list[str]], max_size: int = 20000, min_freq: int = 1
     ) -> TokenVocab:
+        """The vocabulary of tokenized documents.
+
+        Args:
+            docs: token lists (one per text).
+            max_size: entries kept, the two specials included (default 20000; at least 3).
+            min_freq: tokens seen fewer times are left out (default 1).
+
+        Returns:
+            A :class:`TokenVocab`, most frequent tokens first.
+
+        Raises:
+            InputError: ``max_size`` below 3.
+        """
         if max_size < 3:
             raise InputError(
                 f"max_size must be at least 3 (two specials and a token), got {max_size}"
@@ -56,12 +98,15 @@ class TokenVocab:
         return len(self.tokens)
 
     def encode(self, tokens: list[str]) -> list[int]:
+        """The id of each token; ``UNK`` (1) for one not in the vocabulary."""
         get = self._index.get
         return [get(t, self.UNK) for t in tokens]
 
     def to_state(self) -> dict:
+        """A JSON-able dict (``{"tokens": [...]}``) that :meth:`from_state` reads back."""
         return {"tokens": self.tokens}
 
     @classmethod
     def from_state(cls, state: dict) -> TokenVocab:
+        """The vocabulary saved by :meth:`to_state`."""
         return cls(state["tokens"])
