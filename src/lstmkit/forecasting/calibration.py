@@ -115,12 +115,14 @@ class Calibration:
         return moved
 
     def to_dict(self) -> dict:
+        """The calibration as JSON-able values, read back by :meth:`from_dict`."""
         return {"levels": list(self.levels), "shift": self.shift.tolist(), "windows": self.windows,
                 "n_scores": self.n_scores, "per_step": self.per_step,
                 "series_scale": dict(self.series_scale or {})}
 
     @classmethod
     def from_dict(cls, d: dict) -> Calibration:
+        """The calibration written by :meth:`to_dict`."""
         return cls([float(q) for q in d["levels"]], np.asarray(d["shift"], dtype=np.float64),
                    int(d["windows"]), int(d["n_scores"]), bool(d["per_step"]),
                    {str(k): float(v) for k, v in dict(d["series_scale"]).items()})

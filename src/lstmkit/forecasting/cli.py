@@ -35,6 +35,7 @@ RESULTS_OUT = "out/forecast"
 
 
 def add_parser(subparsers) -> None:
+    """Add the ``lstmkit forecast`` command and its flags to ``subparsers``."""
     p = subparsers.add_parser(
         "forecast", help="train an LSTM forecaster and compare it with baselines",
         description="Forecast time series with a global LSTM (direct multi-horizon). "
@@ -345,6 +346,10 @@ def predict(args: argparse.Namespace) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
+    """``lstmkit forecast [train|evaluate|predict|benchmark]``: run the action of the parsed
+    command line ``args`` (without one: fit and evaluate on the last horizon); returns the
+    exit status.
+    """
     from lstmkit.forecasting.frame import validate
     from lstmkit.forecasting.report import evaluate, forecast_future
 

@@ -110,9 +110,46 @@ def _int_ge(name: str, value, low: int, allow_none: bool = True) -> None:
 
 @dataclass
 class ForecasterConfig:
-    """Every setting of a :class:`~lstmkit.Forecaster` (see its docstring); the one
-    source of the defaults that ``Forecaster(...)``, ``lstmkit forecast`` and
-    ``lstmkit forecast benchmark`` use."""
+    """Every setting of a :class:`~lstmkit.Forecaster`; the one source of the defaults
+    that ``Forecaster(...)``, ``lstmkit forecast`` and ``lstmkit forecast benchmark`` use.
+
+    A field left at None is derived from the data by :func:`plan` (the rules of this
+    module's docstring).
+
+    Attributes:
+        horizon: steps to forecast (>= 1).
+        lookback: input window length, or a list of lengths (one ensemble member each).
+        hidden_size: units of the recurrent layer.
+        num_layers: stacked recurrent layers.
+        cell: ``"lstm"`` (default), ``"gru"`` or ``"rnn"``.
+        season_length: the main seasonal period in steps (None: from the frequency).
+        quantiles: levels besides the median (default ``[0.1, 0.9]``; ``[]`` or None: none).
+        max_epochs: passes over the training windows.
+        seed: seeds the weights and the batch order (default 0).
+        ensemble: members per lookback (default 1); the forecast is their median.
+        covariates: future-known numeric columns.
+        cell_options: keyword arguments for the recurrent layer.
+        transform: ``"auto"`` (log when all values are positive), ``"log"`` or ``"none"``.
+        val_size: points per series held out for validation and early stopping (None: 0).
+        patience: epochs without a better validation loss before stopping (None: a fifth
+            of ``max_epochs``, at least 5; only with ``val_size``).
+        batch_size: windows per optimiser step (None: all up to 256).
+        lr: peak learning rate of the one-cycle schedule (default 1e-2).
+        weight_decay: L2 weight decay (default 1e-2).
+        dropout: in [0, 1) on the head's input (default 0.3).
+        deseasonalize: subtract the seasonal profile in ``"profile"`` mode (default True).
+        damping: phi in (0, 1] of the damped forecast path (None: 0.98 with ``"es"``, 0.9
+            with ``"profile"``).
+        smoothing: ``"es"`` or ``"profile"`` (None: derived).
+        calibration: conformal calibration windows (None: derived, 0: off).
+        past_covariates: numeric columns known only up to the forecast origin.
+        static_covariates: per-series constant columns: a list of names or a dict name ->
+            ``"numeric"`` / ``"categorical"``.
+
+    Raises:
+        InputError: a field out of its range, a column listed twice, or calibration
+            without quantiles.
+    """
 
     horizon: int
     lookback: int | list[int] | None = None
@@ -197,6 +234,7 @@ class ForecasterConfig:
         self.cell_options = dict(self.cell_options or {})
 
     def to_dict(self) -> dict:
+        """The settings as a JSON-able dict (saved in a model's ``config.json``)."""
         return asdict(self)
 
     def damping_for(self, season_length: int, smoothing: str) -> float:
@@ -310,4 +348,5 @@ def calibration_windows(cfg: ForecasterConfig, lengths, lookback: int) -> int:
 
 
 def plan_to_dict(p: Plan) -> dict:
+    """The plan ``p`` as a JSON-able dict (saved with the model; ``Plan(**d)`` reads it back)."""
     return asdict(p)

@@ -68,7 +68,16 @@ class Scaling:
 
     @classmethod
     def fit(cls, ids: list[str], values: list[np.ndarray], transform: str) -> Scaling:
-        """``transform``: ``"auto"`` (log when all values > 0), ``"log"`` or ``"none"``."""
+        """Learn each series' scale.
+
+        Args:
+            ids: the series' names.
+            values: their values, one (n_i,) array each.
+            transform: ``"auto"`` (log when all values > 0), ``"log"`` or ``"none"``.
+
+        Returns:
+            The fitted :class:`Scaling`.
+        """
         positive = all(np.all(v > 0) for v in values)
         log = transform == "log" or (transform == "auto" and positive)
         scaling = cls(log, {}, {})
@@ -91,20 +100,25 @@ class Scaling:
             return np.log(np.asarray(values, dtype=np.float64))
 
     def can_take(self, values: np.ndarray) -> bool:
+        """Whether ``values`` can be scaled: all positive when the scaling takes logs."""
         return not self.log or bool(np.all(np.asarray(values) > 0))
 
     def transform(self, uid: str, values: np.ndarray) -> np.ndarray:
+        """Series ``uid``'s values (n,) on the network's scale: (log,) minus mean, over std."""
         return (self._pre(values) - self.mean[uid]) / self.std[uid]
 
     def inverse(self, uid: str, z: np.ndarray) -> np.ndarray:
+        """Scaled values ``z`` (any shape) of series ``uid`` back on the data's scale."""
         out = np.asarray(z, dtype=np.float64) * self.std[uid] + self.mean[uid]
         return np.exp(np.clip(out, -700, 700)) if self.log else out
 
     def to_dict(self) -> dict:
+        """The scaling as JSON-able values, read back by :meth:`from_dict`."""
         return {"log": self.log, "mean": self.mean, "std": self.std}
 
     @classmethod
     def from_dict(cls, d: dict) -> Scaling:
+        """The scaling written by :meth:`to_dict`."""
         return cls(bool(d["log"]), dict(d["mean"]), dict(d["std"]))
 
 
@@ -117,6 +131,8 @@ class ColumnScaling:
 
     @classmethod
     def fit(cls, xs: list[np.ndarray]) -> ColumnScaling:
+        """Mean and std per column over the rows of all ``xs`` (each (n_i, C)); a constant
+        column gets std 1."""
         if not xs or xs[0].shape[1] == 0:
             return cls([], [])
         allx = np.concatenate(xs, axis=0)
@@ -124,6 +140,7 @@ class ColumnScaling:
         return cls(allx.mean(axis=0).tolist(), np.where(sd > 1e-8, sd, 1.0).tolist())
 
     def transform(self, x: np.ndarray) -> np.ndarray:
+        """Standardised columns of ``x`` (n, C) as float32 (n, C); (n, 0) without columns."""
         if not self.mean:
             return np.zeros((len(x), 0), dtype=np.float32)
         return ((x - np.asarray(self.mean)) / np.asarray(self.std)).astype(np.float32)

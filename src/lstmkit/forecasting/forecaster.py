@@ -115,6 +115,15 @@ class Forecaster(Estimator):
         cell_options: keyword arguments for the layer, e.g. ``{"layer_norm": True}``.
         transform: ``"auto"`` (log when all values are positive), ``"log"``, ``"none"``.
         val_size: points per series held out for validation and early stopping.
+        patience: epochs without a better validation loss before stopping (None: a fifth
+            of ``max_epochs``, at least 5; only with ``val_size``).
+        batch_size: windows per optimiser step (None: all of them up to 256).
+        lr: peak learning rate of the one-cycle schedule (default 1e-2).
+        weight_decay: L2 weight decay, off for the few linear weights with a meaning
+            (default 1e-2).
+        dropout: in [0, 1), on the head's input (default 0.3).
+        deseasonalize: subtract the window's seasonal profile in ``"profile"`` mode
+            (default True).
         checkpoint_dir: where the engine writes ``last.ckpt`` (for ``fit(resume=True)``);
             an engine setting like the ones below, not saved with the model.
         smoothing: ``"es"`` (per-series Holt-Winters smoothing: alpha, gamma and
@@ -142,11 +151,20 @@ class Forecaster(Estimator):
     Every default here is :class:`~lstmkit.forecasting.config.ForecasterConfig`'s, the
     same as ``lstmkit forecast``'s and ``lstmkit forecast benchmark``'s.
 
-    Example::
+    Example:
+        Fit on the airline series (144 months), forecast a year, save and load (two
+        optimiser steps here, so the forecast only shows the call sequence):
 
-        >>> fc = Forecaster(horizon=12).fit(lstmkit.forecasting.datasets.airline())
+        >>> import tempfile
+        >>> from lstmkit.forecasting import Forecaster
+        >>> from lstmkit.forecasting.datasets import airline
+        >>> fc = Forecaster(horizon=12, max_steps=2, verbose=False).fit(airline())
         >>> fc.predict().columns.tolist()
         ['unique_id', 'ds', 'y_hat', 'y_hat_q10', 'y_hat_q90']
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     _ = fc.save(d)
+        ...     Forecaster.load(d).predict(airline()).shape
+        (12, 5)
     """
 
     global_model = True
@@ -186,18 +204,22 @@ class Forecaster(Estimator):
     # -- the API shared with the baselines ------------------------------------------
     @property
     def horizon(self) -> int:
+        """Steps forecast (H)."""
         return self.config.horizon
 
     @property
     def quantiles(self) -> list[float]:
+        """The quantile levels besides the median (``[]`` when none)."""
         return list(self.config.quantiles or [])
 
     @property
     def covariates(self) -> list[str]:
+        """The future-known covariate columns."""
         return list(self.config.covariates)
 
     @property
     def past_covariates(self) -> list[str]:
+        """The covariate columns known only up to the forecast origin."""
         return list(self.config.past_covariates)
 
     @property
@@ -213,17 +235,22 @@ class Forecaster(Estimator):
 
     @property
     def name(self) -> str:
+        """The model's name in backtest tables: its cell (``"lstm"``...)."""
         return self.config.cell
 
     def season(self, freq: str) -> int:
+        """The season length used for data at frequency ``freq`` (set, or derived from it)."""
         return self.config.season_length or season_length_for(freq)
 
     def min_train_length(self, series: SeriesSet) -> int:
+        """Points a series needs for a fit with a set lookback: lookback + horizon +
+        ``val_size`` (1 + horizon + ``val_size`` when the lookback is derived)."""
         lb = self.config.lookback
         longest = max(lb) if isinstance(lb, list) else (lb or 1)
         return longest + self.horizon + (self.config.val_size or 0)
 
     def min_predict_length(self) -> int:
+        """Points of history a forecast needs: the fitted model's longest lookback."""
         self._check_fitted()
         return max(self.plan.lookbacks)
 
@@ -246,9 +273,23 @@ class Forecaster(Estimator):
     # -- fit --------------------------------------------------------------------------
     def fit(self, df, resume: bool = False, id_col: str | None = "unique_id", time_col: str = "ds",
             target_col: str = "y") -> Forecaster:
-        """Train on ``df``: a long frame (``unique_id``, ``ds``, ``y`` and the covariate
-        columns) or a Series with a datetime index. ``resume`` continues an interrupted
-        run from ``checkpoint_dir/last.ckpt``. Returns self."""
+        """Train on ``df``.
+
+        Args:
+            df: a long frame (``unique_id``, ``ds``, ``y`` and the covariate columns) or a
+                Series with a regular datetime index (one series).
+            resume: continue an interrupted run from ``checkpoint_dir/last.ckpt``.
+            id_col, time_col, target_col: the column names in ``df`` (``id_col=None``:
+                one series).
+
+        Returns:
+            This forecaster, trained.
+
+        Raises:
+            InputError: malformed data (missing columns, irregular timestamps, a series
+                too short for the lookback and horizon) or ``resume`` without
+                ``checkpoint_dir``.
+        """
         if resume and self.trainer_kwargs.get("checkpoint_dir") is None:
             raise InputError("resume=True needs checkpoint_dir: the run to resume wrote its checkpoints there")
         return self._fit_series(self._series_of(df, id_col, time_col, target_col), resume)
@@ -430,13 +471,24 @@ class Forecaster(Estimator):
                 time_col: str = "ds", target_col: str = "y") -> pd.DataFrame:
         """Forecast ``horizon`` steps after each series' last timestamp.
 
-        ``df`` (same format as ``fit``) gives the histories to forecast from, for the
-        fitted series or new ones; None forecasts from the end of the training data.
-        ``future`` gives the covariates for the forecast steps (``unique_id``, ``ds``, one
-        column per covariate), required when the model has future-known covariates; the
-        past-only ones need no future values and are refused there (a column there would
-        not be used). Returns columns
-        ``unique_id``, ``ds``, ``y_hat`` and ``y_hat_q..`` per quantile."""
+        Args:
+            df: the histories to forecast from (same format as :meth:`fit`), for the
+                fitted series or new ones; None forecasts from the end of the training
+                data.
+            future: the covariates of the forecast steps (``unique_id``, ``ds``, one
+                column per covariate); required when the model has future-known
+                covariates. Past-only covariates need no future values and are refused
+                here (a column there would not be used).
+            id_col, time_col, target_col: the column names in ``df``.
+
+        Returns:
+            A frame of S x H rows with columns ``unique_id``, ``ds``, ``y_hat`` and
+            ``y_hat_q..`` per quantile.
+
+        Raises:
+            InputError: the model is not fitted, the data's frequency differs from the
+                fitted one, or the covariates' future values are missing.
+        """
         self._check_fitted()
         series = self.tails if df is None else self._series_of(df, id_col, time_col, target_col)
         if series.freq != self.freq:
@@ -534,9 +586,18 @@ class Forecaster(Estimator):
                  time_col: str = "ds", target_col: str = "y") -> dict:
         """Score the model on the last ``horizon`` points of each series of ``df``: it
         forecasts them from the points before (no refit) and the forecast is compared
-        with what happened. Returns the mean over series of ``mae``, ``rmse``,
-        ``smape``, ``mase`` (and ``coverage`` of the outer quantiles when the model has
-        them), and ``n_series``."""
+        with what happened.
+
+        Args:
+            df: series in the format of :meth:`fit`.
+            future: covariates of the scored steps, as for :meth:`predict`.
+            id_col, time_col, target_col: the column names in ``df``.
+
+        Returns:
+            The mean over series of ``mae``, ``rmse``, ``smape``, ``mase`` (and
+            ``coverage`` of the outer quantiles when the model has them), and
+            ``n_series``.
+        """
         from lstmkit.forecasting.backtest import backtest
 
         self._check_fitted()
@@ -564,7 +625,14 @@ class Forecaster(Estimator):
 
     def save(self, path) -> str:
         """Write config JSON + safetensors weights + scalers to the directory ``path``
-        (atomically: a crash leaves the old model or the new one, never half)."""
+        (atomically: a crash leaves the old model or the new one, never half).
+
+        Args:
+            path: the model directory (created or replaced).
+
+        Returns:
+            The directory written, as a string.
+        """
         from lstmkit.forecasting.persist import save
 
         self._check_fitted()
@@ -572,8 +640,19 @@ class Forecaster(Estimator):
 
     @classmethod
     def load(cls, path, **trainer_kwargs) -> Forecaster:
-        """A Forecaster saved by :meth:`save`; raises InputError when the directory is
-        not a saved forecaster or its config and weights disagree."""
+        """A Forecaster saved by :meth:`save`.
+
+        Args:
+            path: the model directory.
+            **trainer_kwargs: engine settings for a later fit (not saved with the model).
+
+        Returns:
+            The forecaster, ready to :meth:`predict` (from its saved histories or new data).
+
+        Raises:
+            InputError: the directory is not a saved forecaster or its config and weights
+                disagree.
+        """
         from lstmkit.forecasting.persist import load
 
         return load(cls, path, trainer_kwargs)

@@ -51,6 +51,7 @@ class SeriesSet:
         return len(self.ids)
 
     def lengths(self) -> np.ndarray:
+        """Points per series, (S,) int."""
         return np.array([len(v) for v in self.y])
 
     def to_frame(self) -> pd.DataFrame:

@@ -33,18 +33,21 @@ class WindowModule(L.LightningModule):
         return pinball_loss(self.net(x, feats), target, self.quantiles)
 
     def training_step(self, batch, batch_idx: int) -> Tensor:
+        """The pinball loss of a batch ``(x, feats, target)``, logged as ``train_loss``."""
         loss = self._loss(batch)
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True,
                  batch_size=len(batch[0]), sync_dist=True)
         return loss
 
     def validation_step(self, batch, batch_idx: int) -> Tensor:
+        """The pinball loss of a validation batch, logged as ``val_loss``."""
         loss = self._loss(batch)
         self.log("val_loss", loss, on_step=False, on_epoch=True, prog_bar=True,
                  batch_size=len(batch[0]), sync_dist=True)
         return loss
 
     def configure_optimizers(self):
+        """Adam with the decay groups and the one-cycle schedule of the class docstring."""
         # the seasonal and last-value weights and the covariate effect are a few numbers
         # with a meaning (how seasonal, how random-walk-like, how strong a promotion):
         # decay would bias them toward 0

@@ -77,7 +77,30 @@ ES_META = 2  # trailing feats columns in "es" mode: series index (-1: unseen), s
 
 @dataclass
 class ForecastNetConfig:
-    """Hyperparameters of :class:`ForecastNet` (JSON-able; saved with the weights)."""
+    """Hyperparameters of :class:`ForecastNet` (JSON-able; saved with the weights).
+
+    Attributes:
+        horizon: H, steps forecast.
+        lookbacks: L per ensemble member.
+        n_features: F, known features per step (calendar, static, covariates).
+        quantiles: Q levels, the median 0.5 among them.
+        season_length: m (default 1: none).
+        hidden_size: D (default 64).
+        num_layers: recurrent layers (default 2).
+        cell: ``"lstm"``, ``"gru"`` or ``"rnn"``.
+        cell_options: keywords for the recurrent layer.
+        dropout: in [0, 1) (default 0.3).
+        deseasonalize: use the seasonal profile in ``"profile"`` mode.
+        n_covariates: the last n_covariates of the F features are future-known covariates.
+        damping: phi in (0, 1] at forecast time (default 1: none).
+        smoothing: ``"profile"`` or ``"es"``.
+        n_series: series with their own smoothing parameters (``"es"`` only).
+        n_past: past-only covariates, the n_past features before the covariates.
+        static_levels: categories per categorical static column.
+
+    Raises:
+        ValueError: a field out of range.
+    """
 
     horizon: int
     lookbacks: list[int]
@@ -126,6 +149,7 @@ class ForecastNetConfig:
             raise ValueError("hidden_size, num_layers, season_length must be >= 1 and n_features >= 0")
 
     def to_dict(self) -> dict:
+        """The config as a JSON-able dict (``ForecastNetConfig(**d)`` reads it back)."""
         return asdict(self)
 
 
@@ -316,13 +340,17 @@ class ForecastNet(nn.Module):
 
     @property
     def max_lookback(self) -> int:
+        """The longest member lookback: the window length ``x`` must have."""
         return max(self.cfg.lookbacks)
 
     def forward(self, x: Tensor, feats: Tensor) -> Tensor:
+        """x (B, L_max) scaled values, feats (B, L_max + H, F) -> (E, B, H, Q), one
+        forecast per member."""
         return torch.stack([m(x, feats) for m in self.members])  # (E, B, H, Q)
 
     @torch.no_grad()
     def predict(self, x: Tensor, feats: Tensor) -> Tensor:
+        """The members' median (B, H, Q) of :meth:`forward`, quantiles sorted along Q."""
         y = self(x, feats).median(dim=0).values  # (B, H, Q)
         return y.sort(dim=-1).values  # monotone rearrangement (Chernozhukov et al. 2010)
 

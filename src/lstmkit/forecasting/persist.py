@@ -28,6 +28,8 @@ TASK = "forecast"
 
 
 def save(model, path) -> str:
+    """Write the fitted forecaster ``model`` to the directory ``path`` (the format of the
+    module docstring); returns the directory as a string."""
     t = model.tails
     state = {
         "freq": model.freq,
@@ -51,6 +53,9 @@ def save(model, path) -> str:
 
 
 def load(cls, path, trainer_kwargs: dict):
+    """The forecaster of class ``cls`` saved in ``path``, with the engine settings
+    ``trainer_kwargs``; InputError when the directory is not a saved forecaster or its
+    parts disagree."""
     config, tensors, state, _ = load_model(path, TASK)
     try:
         # configs saved before the "es" smoothing mode are "profile" models

@@ -41,10 +41,12 @@ class StaticEncoding:
 
     @property
     def numeric(self) -> list[int]:
+        """Positions in ``names`` of the numeric columns."""
         return [j for j, k in enumerate(self.kinds) if k == "numeric"]
 
     @property
     def categorical(self) -> list[int]:
+        """Positions in ``names`` of the categorical columns."""
         return [j for j, k in enumerate(self.kinds) if k == "categorical"]
 
     @classmethod
@@ -84,10 +86,12 @@ class StaticEncoding:
         return num, cat
 
     def to_dict(self) -> dict:
+        """The encoding as JSON-able values, read back by :meth:`from_dict`."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> StaticEncoding:
+        """The encoding written by :meth:`to_dict`."""
         return cls(list(d["names"]), list(d["kinds"]), list(d["mean"]), list(d["std"]),
                    [list(v) for v in d["levels"]])
 
