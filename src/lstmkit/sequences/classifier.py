@@ -29,8 +29,26 @@ CLIP = 5.0  # gradient norm clipping: the engine's gradient_clip_val unless one 
 
 @dataclass(kw_only=True)
 class SequenceClassifierConfig(PooledRNNOptions):
-    """Scaling, network and training settings of :class:`SequenceClassifier` (the
-    recurrent encoder's fields: :class:`~lstmkit.spine.pooling.PooledRNNOptions`)."""
+    """Scaling, network and training settings of :class:`SequenceClassifier`.
+
+    The recurrent encoder's fields (``hidden_size=64``, ``num_layers=1``, ``cell="lstm"``,
+    ``bidirectional=True``, ``dropout=0.2``, ``layer_options``) come from
+    :class:`~lstmkit.spine.pooling.PooledRNNOptions`.
+
+    Attributes:
+        scaling: ``"channel"`` (standardise each channel with the training data's mean
+            and std; default) or ``"none"``.
+        pooling: ``"max_mean"`` (default), ``"max"``, ``"mean"`` or ``"last"``.
+        epochs: passes over the data; None (default): see :meth:`resolve_epochs`.
+        min_steps: optimiser updates at least when ``epochs`` is None (default 400).
+        batch_size: sequences per update (default 32).
+        lr: peak learning rate of the one-cycle AdamW schedule (default 3e-3).
+        weight_decay: AdamW's weight decay (default 1e-4).
+        seed: seeds the weights and the batch order, in [0, 2**32) (default 0).
+
+    Raises:
+        InputError: a field out of its range.
+    """
 
     scaling: str = "channel"  # "channel" (standardise each channel) or "none"
     pooling: str = "max_mean"
@@ -67,6 +85,8 @@ class SequenceClassifierConfig(PooledRNNOptions):
         return max(30, -(-self.min_steps // steps_per_epoch))
 
     def net_config(self, n_channels: int, num_classes: int) -> SequenceNetConfig:
+        """The network's config for ``n_channels`` input channels and ``num_classes``
+        classes, with this config's encoder settings."""
         return SequenceNetConfig(n_channels=n_channels, num_classes=num_classes, **self.rnn_options())
 
 
@@ -85,6 +105,7 @@ class ScaledClassifier(nn.Module):
         self.register_buffer("std", std, persistent=False)  # (C,)
 
     def forward(self, x, lengths):
+        """Raw x (B, T, C) and lengths (B,) -> logits (B, K)."""
         return self.net((x - self.mean) / self.std, lengths)
 
 
@@ -99,20 +120,38 @@ class SequenceClassifier(Estimator):
     ``X`` everywhere is a list of (T_i, C) arrays (or (T_i,) for one channel), or a
     padded (N, T, C) array with ``lengths`` (N,).
 
-    Args: the fields of :class:`SequenceClassifierConfig` (``hidden_size=64,
-    pooling="max_mean", epochs=None (auto), lr=3e-3, seed=0``...); the engine's settings
-    (``max_epochs``, which overrides ``epochs``, ``max_steps``, ``max_time``,
-    ``accelerator``, ``devices``, ``strategy``, ``precision``, ``checkpoint_dir``,
-    ``verbose``...; see :mod:`lstmkit.spine.estimator`); other keywords go to the
-    lstmkit layer (``backend=``, LSTM variants such as ``layer_norm=True``).
+    Args:
+        **kwargs: the fields of :class:`SequenceClassifierConfig` (``hidden_size=64``,
+            ``pooling="max_mean"``, ``epochs=None`` (auto), ``lr=3e-3``, ``seed=0``...);
+            the engine's settings (``max_epochs``, which overrides ``epochs``,
+            ``max_steps``, ``max_time``, ``accelerator``, ``devices``, ``strategy``,
+            ``precision``, ``checkpoint_dir``, ``verbose``...; see
+            :mod:`lstmkit.spine.estimator`); any other keyword goes to the lstmkit layer
+            (``backend=``, LSTM variants such as ``layer_norm=True``).
 
-    Example::
+    Raises:
+        InputError: an unknown keyword (naming the closest valid one) or a field out of
+            range.
 
-        >>> from lstmkit.sequences import load_ucr
-        >>> d = load_ucr("japanese_vowels")
-        >>> clf = lstmkit.SequenceClassifier(seed=0).fit(d.X_train, d.y_train)
-        >>> clf.evaluate(d.X_test, d.y_test)["accuracy"]      # about 0.98
-        >>> clf.save("jv-model"); lstmkit.SequenceClassifier.load("jv-model").predict(d.X_test[:3])
+    Example:
+        Sixteen random 2-channel sequences of 5 to 11 steps, one epoch (so only the call
+        sequence is shown; ``load_ucr("japanese_vowels")`` gives a real set):
+
+        >>> import tempfile
+        >>> import numpy as np
+        >>> from lstmkit.sequences import SequenceClassifier
+        >>> rng = np.random.default_rng(0)
+        >>> X = [rng.normal(size=(int(n), 2)).astype("float32") for n in rng.integers(5, 12, size=16)]
+        >>> y = ["up" if i % 2 else "down" for i in range(16)]
+        >>> clf = SequenceClassifier(hidden_size=8, max_epochs=1, verbose=False).fit(X, y)
+        >>> clf.classes_
+        ['down', 'up']
+        >>> clf.predict_proba(X[:3]).shape
+        (3, 2)
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     _ = clf.save(d)
+        ...     len(SequenceClassifier.load(d).predict(X[:3]))
+        3
     """
 
     TASK = TASK
@@ -171,9 +210,26 @@ class SequenceClassifier(Estimator):
         learning rate, gradients clipped at norm 5) for ``max_epochs`` (default: the
         config's ``epochs``, see :meth:`SequenceClassifierConfig.resolve_epochs`).
 
-        With ``X_val``/``y_val``, the validation accuracy is measured after each epoch
-        (``val_accuracy`` in :attr:`history` and the rows given to ``log``); it never
-        picks the model. ``resume=True`` continues from ``checkpoint_dir``."""
+        Args:
+            X: N sequences: a list of (T_i, C) arrays (or (T_i,) for one channel), or a
+                padded (N, T, C) array with ``lengths``.
+            y: N labels, ints or strings (at least two classes); they come back as given.
+            lengths: (N,) true lengths when ``X`` is padded.
+            X_val: validation sequences; with ``y_val`` the validation accuracy is
+                measured after each epoch (``val_accuracy`` in :attr:`history` and the
+                rows given to ``log``); it never picks the model.
+            y_val: their labels (only ones that ``y`` has).
+            log: called with each epoch's row of :attr:`history`.
+            resume: continue an interrupted run from ``checkpoint_dir``.
+
+        Returns:
+            This classifier, trained.
+
+        Raises:
+            InputError: fewer than two classes, labels and sequences of different
+                counts, only one of ``X_val``/``y_val``, or validation labels unknown to
+                ``y``.
+        """
         from lstmkit.spine.engine import EpochRows, IndexData, TaskModule, one_cycle
 
         c = self.config
@@ -243,7 +299,16 @@ class SequenceClassifier(Estimator):
 
     @torch.inference_mode()
     def predict_proba(self, X, lengths=None, batch_size: int = 256) -> np.ndarray:
-        """(N, K) class probabilities; columns follow ``classes_``."""
+        """Class probabilities of each sequence.
+
+        Args:
+            X: N sequences, as for :meth:`fit`.
+            lengths: (N,) true lengths when ``X`` is padded.
+            batch_size: sequences per forward pass (default 256).
+
+        Returns:
+            (N, K) float64 array; columns follow ``classes_``.
+        """
         self._require_model()
         seqs = self.scaler.transform(as_sequences(X, lengths, self.n_channels))
         self.model.eval()
@@ -255,12 +320,32 @@ class SequenceClassifier(Estimator):
         return torch.cat(out).numpy()
 
     def predict(self, X, lengths=None) -> list:
-        """The most probable label of each sequence."""
+        """The most probable label of each sequence.
+
+        Args:
+            X: N sequences, as for :meth:`fit`.
+            lengths: (N,) true lengths when ``X`` is padded.
+
+        Returns:
+            N labels, as given to :meth:`fit`.
+        """
         return [self.classes_[k] for k in self.predict_proba(X, lengths).argmax(axis=1)]
 
     def evaluate(self, X, y, lengths=None) -> dict:
-        """``{"accuracy", "macro_f1", "confusion_matrix", "labels", "n"}``; the matrix's
-        rows are true labels and its columns predictions, both in ``labels`` order."""
+        """Accuracy, macro F1 and the confusion matrix on labelled sequences.
+
+        Args:
+            X: N sequences, as for :meth:`fit`.
+            y: their N true labels.
+            lengths: (N,) true lengths when ``X`` is padded.
+
+        Returns:
+            ``{"accuracy", "macro_f1", "confusion_matrix", "labels", "n"}``; the matrix's
+            rows are true labels and its columns predictions, both in ``labels`` order.
+
+        Raises:
+            InputError: a label the model was not trained on.
+        """
         self._require_model()
         proba = self.predict_proba(X, lengths)
         labels = check_labels(y, len(proba))

@@ -26,10 +26,21 @@ class ChannelScaler:
     A channel that never varies in the training data gets std 1 (it is only centred),
     rather than a division by zero.
 
-    Example::
+    Args:
+        mode: ``"channel"`` (default) or ``"none"``.
+        mean: (C,) channel means, set by :meth:`fit`.
+        std: (C,) channel standard deviations, set by :meth:`fit`.
 
-        >>> scaler = ChannelScaler().fit(train_seqs)
-        >>> scaled = scaler.transform(test_seqs)
+    Raises:
+        InputError: an unknown ``mode``.
+
+    Example:
+        >>> import numpy as np
+        >>> scaler = ChannelScaler().fit([np.array([[1.0, 10.0], [3.0, 30.0]])])
+        >>> scaler.mean, scaler.std
+        (array([ 2., 20.]), array([ 1., 10.]))
+        >>> scaler.transform([np.array([[2.0, 40.0]], dtype=np.float32)])[0]
+        array([[0., 2.]], dtype=float32)
     """
 
     mode: str = "channel"
@@ -49,7 +60,8 @@ class ChannelScaler:
         return self
 
     def transform(self, seqs: list[np.ndarray]) -> list[np.ndarray]:
-        """The scaled copies of (T_i, C) arrays, float32."""
+        """The scaled copies of (T_i, C) arrays: float32 for float32 input (the classifier's
+        :func:`~lstmkit.sequences.inputs.as_sequences` gives float32), float64 otherwise; InputError when the scaler is not fitted."""
         if self.mode == "none":
             return [np.asarray(s, dtype=np.float32) for s in seqs]
         if self.mean is None:
@@ -67,5 +79,6 @@ class ChannelScaler:
 
     @classmethod
     def from_state(cls, state: dict) -> ChannelScaler:
+        """The scaler saved by :meth:`to_state`."""
         arr = lambda v: None if v is None else np.asarray(v, dtype=np.float64)
         return cls(state["mode"], arr(state.get("mean")), arr(state.get("std")))

@@ -54,6 +54,7 @@ class UCRDataset:
 
     @property
     def n_channels(self) -> int:
+        """C, the channels per step."""
         return int(self.X_train[0].shape[1])
 
 
