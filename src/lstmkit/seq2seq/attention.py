@@ -50,6 +50,7 @@ class BahdanauAttention(nn.Module):
         self.v = nn.Linear(hidden_size, 1, bias=False)
 
     def keys(self, memory: Tensor) -> Tensor:
+        """(B, S, H) -> (B, S, H): W_k m_j for every source position, computed once per source."""
         return self.w_k(memory)
 
     def forward(self, query: Tensor, keys: Tensor, memory: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -60,6 +61,19 @@ class BahdanauAttention(nn.Module):
 
 
 def make_attention(kind: str, hidden_size: int) -> nn.Module:
+    """The attention module of a kind.
+
+    Args:
+        kind: ``"luong"`` (general score) or ``"bahdanau"`` (additive score).
+        hidden_size: H, the width of the queries and the memory.
+
+    Returns:
+        A module with ``keys(memory (B, S, H))`` and ``forward(query (B, T, H), keys,
+        memory, mask (B, S)) -> (context (B, T, H), weights (B, T, S))``.
+
+    Raises:
+        ValueError: an unknown ``kind``.
+    """
     if kind == "luong":
         return LuongAttention(hidden_size)
     if kind == "bahdanau":

@@ -38,6 +38,8 @@ def _split(pairs):
 
 
 def train(args: argparse.Namespace) -> int:
+    """``lstmkit seq2seq train``: train on the date task (or a file of pairs), report and
+    save to ``--out``; returns the exit status, 0."""
     from lstmkit.seq2seq import Translator
     from lstmkit.seq2seq.estimator import DEFAULT_STEPS
     from lstmkit.seq2seq.tasks import (
@@ -105,6 +107,8 @@ def _heatmap(args, tr, texts, stream=None) -> None:
 
 
 def evaluate(args: argparse.Namespace) -> int:
+    """``lstmkit seq2seq evaluate``: exact match and character error rate of the ``--load``
+    model on a file of pairs, or the date task's report; returns the exit status, 0."""
     from lstmkit.seq2seq import Translator
     from lstmkit.seq2seq.tasks import evaluate_dates, read_pairs
 
@@ -126,6 +130,9 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 def predict(args: argparse.Namespace) -> int:
+    """``lstmkit seq2seq predict``: print the ``--load`` model's output for each text given
+    as an argument or line of standard input; returns the exit status, 0 (InputError when
+    there is no text)."""
     from lstmkit.seq2seq import Translator
 
     apply_threads(args)
@@ -142,6 +149,8 @@ def predict(args: argparse.Namespace) -> int:
 
 
 def add_parser(subparsers) -> None:
+    """Add ``lstmkit seq2seq`` and its ``train``, ``evaluate`` and ``predict`` commands to
+    ``subparsers``."""
     _, sub = task_parser(subparsers, "seq2seq", "encoder-decoder with attention: train, evaluate, predict", __doc__)
     beam_help = "beam size (0 or 1: greedy, the default)"
 

@@ -99,6 +99,13 @@ class DateFormat:
                 raise InputError(f"unknown date token {{{tok}}} in {self.template!r}")
 
     def render(self, d: date) -> str:
+        """The date ``d`` written in this format.
+
+        Example:
+            >>> from datetime import date
+            >>> DateFormat("en", "{do} of {B} {Y}").render(date(2021, 3, 3))
+            '3rd of March 2021'
+        """
         names = NAMES[self.lang]
         return _TOKEN.sub(lambda m: _FIELDS[m.group(1)](d, names), self.template)
 

@@ -40,7 +40,22 @@ from lstmkit.seq2seq.vocab import PAD
 @strict_keywords
 @dataclass
 class Seq2SeqConfig:
-    """Architecture of a :class:`Seq2Seq`."""
+    """Architecture of a :class:`Seq2Seq`.
+
+    Attributes:
+        embedding_dim: E, of the source and target embeddings (default 32).
+        hidden_size: H, the decoder's hidden size and the memory's width; the encoder has
+            H/2 per direction when bidirectional, so H must then be even (default 128).
+        num_layers: L, of the encoder and the decoder (default 1).
+        bidirectional: a bidirectional encoder (default True).
+        attention: ``"luong"`` (general score; default) or ``"bahdanau"`` (additive).
+        dropout: in [0, 1), on the embeddings, the read-out and between layers (default 0).
+        backend: the lstmkit backend of both LSTMs (default ``"auto"``).
+
+    Raises:
+        InputError: a field out of range, or an odd ``hidden_size`` with a bidirectional
+            encoder.
+    """
 
     embedding_dim: int = 32
     hidden_size: int = 128  # decoder H; memory width; the encoder's H/2 per direction if bidirectional
@@ -86,8 +101,28 @@ class Seq2Seq(nn.Module):
     """An LSTM encoder-decoder with attention over token ids (``source_size`` and
     ``target_size`` ids, the four specials of :mod:`lstmkit.seq2seq.vocab` first).
 
-    The architecture is a :class:`Seq2SeqConfig` or its fields as keywords. Strings in
-    and out, training and decoding: :class:`~lstmkit.seq2seq.Translator`.
+    Strings in and out, training and decoding: :class:`~lstmkit.seq2seq.Translator`.
+
+    Args:
+        source_size: source ids (vocabulary size, specials included).
+        target_size: V, target ids.
+        config: the architecture; or give its fields as keywords (``**options``).
+        **options: fields of :class:`Seq2SeqConfig` (``hidden_size=128``...).
+
+    Raises:
+        InputError: both ``config`` and keywords, or an unknown keyword.
+
+    Example:
+        A teacher-forced pass: source ids (B=2, S=5) with their lengths, target inputs
+        (B, T=6) starting with ``<s>`` (id 1):
+
+        >>> import torch
+        >>> net = Seq2Seq(10, 12, hidden_size=16, embedding_dim=8)
+        >>> src, lengths = torch.randint(4, 10, (2, 5)), torch.tensor([5, 3])
+        >>> tgt_in = torch.cat([torch.ones(2, 1, dtype=torch.long), torch.randint(4, 12, (2, 5))], 1)
+        >>> logits, attention = net(src, lengths, tgt_in)
+        >>> logits.shape, attention.shape
+        (torch.Size([2, 6, 12]), torch.Size([2, 6, 5]))
     """
 
     def __init__(self, source_size: int, target_size: int, config: Seq2SeqConfig | None = None,
@@ -113,6 +148,7 @@ class Seq2Seq(nn.Module):
 
     @property
     def target_size(self) -> int:
+        """V, the target vocabulary's size (specials included)."""
         return self.out.out_features
 
     # ---- encoder --------------------------------------------------------------------

@@ -37,21 +37,27 @@ DECODER_IN, DECODER_OUT = ["token", "h", "c", "memory", "keys", "mask"], ["logit
 
 
 class EncoderGraph(nn.Module):
+    """The encoder graph of the module docstring's table, around a :class:`~lstmkit.seq2seq.Seq2Seq`."""
+
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
         self.net = net
 
     def forward(self, source, lengths):
+        """source (B, S) int64, lengths (B,) -> memory, keys (B, S, H), mask (B, S), h, c (L, B, H)."""
         mem, (h, c) = self.net.encode(source, lengths)
         return mem.memory, mem.keys, mem.mask, h, c
 
 
 class DecoderGraph(nn.Module):
+    """One decoder step of the module docstring's table, around a :class:`~lstmkit.seq2seq.Seq2Seq`."""
+
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
         self.net = net
 
     def forward(self, token, h, c, memory, keys, mask):
+        """token (B,) int64 and the state -> logits (B, V), h_next, c_next (L, B, H), attention (B, S)."""
         logits, alpha, (h, c) = self.net.step(token, (h, c), Memory(memory, keys, mask))
         return logits, h, c, alpha
 

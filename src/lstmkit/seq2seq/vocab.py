@@ -46,6 +46,8 @@ class Vocab:
         return f"Vocab({len(self.chars)} characters)"
 
     def encode(self, text: str, eos: bool = False) -> list[int]:
+        """The ids of ``text``'s characters (``<unk>`` for one outside the vocabulary), with
+        ``</s>`` appended when ``eos``."""
         ids = [self.stoi.get(ch, UNK) for ch in text]
         return ids + [EOS] if eos else ids
 
