@@ -48,6 +48,8 @@ def _report(rec, features, texts, beam: int, what: str = "test voices") -> None:
 
 
 def train(args: argparse.Namespace) -> int:
+    """``lstmkit speech train``: synthesise the corpus (cached), train, report the CER on
+    the test voices and save to ``--out``; returns the exit status, 0."""
     from lstmkit.speech import CorpusConfig, SpeechRecognizer, make_corpus
     from lstmkit.speech.synth import require_espeak
 
@@ -107,6 +109,8 @@ def _read_list(path: str):
 
 
 def evaluate(args: argparse.Namespace) -> int:
+    """``lstmkit speech evaluate``: the CER of the ``--load`` model on the test voices or a
+    ``--data`` list of WAV files and transcripts; returns the exit status, 0."""
     from lstmkit.speech import CorpusConfig, SpeechRecognizer
     from lstmkit.speech.audio import read_wav
     from lstmkit.speech.corpus import test_corpus
@@ -129,6 +133,8 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 def transcribe(args: argparse.Namespace) -> int:
+    """``lstmkit speech transcribe`` (and ``predict``): print the transcript of each WAV
+    file; returns the exit status, 0."""
     from lstmkit.speech import SpeechRecognizer
 
     apply_threads(args)
@@ -140,6 +146,8 @@ def transcribe(args: argparse.Namespace) -> int:
 
 
 def say(args: argparse.Namespace) -> int:
+    """``lstmkit speech say``: synthesise a digit string to a WAV file with espeak-ng;
+    returns the exit status, 0."""
     import numpy as np
 
     from lstmkit.speech.audio import add_noise, write_wav
@@ -161,6 +169,7 @@ def _positive(value: str) -> int:
 
 
 def add_parser(subparsers) -> None:
+    """Add ``lstmkit speech`` and its commands to ``subparsers``."""
     _, sub = task_parser(subparsers, "speech", "CTC speech recognition of spoken digits (espeak-ng data)", __doc__)
 
     t = sub.add_parser("train", help="synthesise data, train, print the test-voice CER, save")

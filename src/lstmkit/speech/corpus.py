@@ -145,6 +145,8 @@ def _features(utts: list[Utterance], feature_config: FeatureConfig, workers: int
 
 
 def cache_dir() -> Path:
+    """Where synthesised corpora are cached: ``$LSTMKIT_CACHE/speech``, or
+    ``~/.cache/lstmkit/speech``."""
     return Path(os.environ.get("LSTMKIT_CACHE", Path.home() / ".cache" / "lstmkit")) / "speech"
 
 

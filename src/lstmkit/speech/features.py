@@ -33,7 +33,19 @@ from lstmkit.errors import InputError
 
 @dataclass(frozen=True)
 class FeatureConfig:
-    """Front-end settings: window and hop in milliseconds, mel bands and their range."""
+    """Front-end settings: window and hop in milliseconds, mel bands and their range.
+
+    Attributes:
+        n_mels: M, mel bands (default 40).
+        win_ms: analysis window in ms (default 25).
+        hop_ms: step between frames in ms, at most ``win_ms`` (default 10).
+        fmin: lowest mel band edge in Hz (default 20).
+        fmax: highest in Hz, cut at the Nyquist frequency (default 7600).
+        cmvn: normalise each band to mean 0 and variance 1 per utterance (default True).
+
+    Raises:
+        InputError: a field out of range.
+    """
 
     n_mels: int = 40
     win_ms: float = 25.0
@@ -51,6 +63,7 @@ class FeatureConfig:
             raise InputError(f"expected 0 <= fmin < fmax, got {self.fmin}, {self.fmax}")
 
     def to_dict(self) -> dict:
+        """The settings as a JSON-able dict (``FeatureConfig(**d)`` reads it back)."""
         return asdict(self)
 
 
@@ -60,6 +73,7 @@ def hz_to_mel(f):
 
 
 def mel_to_hz(m):
+    """The inverse of :func:`hz_to_mel`: 700 (10^(m / 2595) - 1), any array shape."""
     return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
 
 

@@ -26,7 +26,20 @@ from lstmkit.spine.nets import make_rnn
 
 @dataclass
 class AcousticModelConfig:
-    """Hyperparameters of :class:`AcousticModel`."""
+    """Hyperparameters of :class:`AcousticModel`.
+
+    Attributes:
+        n_mels: M, mel bands per frame (default 40).
+        vocab_size: V, the blank plus the alphabet (default 11: blank + 10 digits).
+        stack: frames stacked per LSTM step (default 4).
+        hidden_size: units per direction (default 96).
+        num_layers: bidirectional LSTM layers (default 2).
+        dropout: in [0, 1) (default 0.2).
+        layer_options: lstmkit keywords for the LSTM (``backend``, variants).
+
+    Raises:
+        InputError: a field out of range.
+    """
 
     n_mels: int = 40
     vocab_size: int = 11  # blank + 10 digits
@@ -47,6 +60,7 @@ class AcousticModelConfig:
             raise InputError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
 
     def to_dict(self) -> dict:
+        """The config as a JSON-able dict."""
         return asdict(self)
 
 
@@ -68,8 +82,7 @@ def stack_frames(x: Tensor, lengths: Tensor, k: int) -> tuple[Tensor, Tensor]:
 class AcousticModel(nn.Module):
     """``forward(features (B, F, M), lengths (B,)) -> (log_probs (B, S, V), out_lengths (B,))``.
 
-    Example::
-
+    Example:
         >>> m = AcousticModel(AcousticModelConfig())
         >>> lp, n = m(torch.randn(2, 100, 40), torch.tensor([100, 61]))
         >>> lp.shape, n.tolist()
@@ -88,6 +101,8 @@ class AcousticModel(nn.Module):
         self.head = nn.Linear(2 * c.hidden_size, c.vocab_size)
 
     def forward(self, features: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """features (B, F, M), lengths (B,) -> log_probs (B, S, V), out_lengths (B,) with
+        S = ceil(F / stack)."""
         x, steps = stack_frames(features, lengths, self.config.stack)  # (B, S, k*M), (B,)
         out, _ = self.rnn(x, lengths=steps)  # (B, S, 2H), zero past each length
         return torch.log_softmax(self.head(self.drop(out)), dim=-1), steps  # (B, S, V)

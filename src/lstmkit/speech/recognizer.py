@@ -35,11 +35,35 @@ CLIP = 5.0  # gradient norm clipping: the engine's gradient_clip_val unless one 
 class SpeechRecognizerConfig:
     """Alphabet, front end, network and training settings of :class:`SpeechRecognizer`.
 
-    ``epochs``: the training's length unless the engine's ``max_epochs=`` is given.
-    ``freq_masks``/``time_masks``: SpecAugment (Park et al. 2019) during training, that
-    many bands of up to ``freq_mask_width`` mel channels and spans of up to
-    ``time_mask_width`` frames set to zero per utterance; it makes the model lean on
-    more than one cue, which is what carries it to voices it never heard."""
+    SpecAugment (Park et al. 2019) during training sets ``freq_masks`` bands of up to
+    ``freq_mask_width`` mel channels and ``time_masks`` spans of up to
+    ``time_mask_width`` frames to zero per utterance; it makes the model lean on more
+    than one cue, which is what carries it to voices it never heard.
+
+    Attributes:
+        alphabet: the output characters, distinct (default the ten digits); the CTC blank
+            is id 0, character i is id i + 1.
+        features: the front end, a :class:`~lstmkit.speech.features.FeatureConfig` as a
+            dict (default 40 mel bands, 25 ms windows, 10 ms hop).
+        stack: frames stacked per LSTM step (default 4).
+        hidden_size: units per direction (default 96).
+        num_layers: bidirectional LSTM layers (default 2).
+        dropout: in [0, 1) (default 0.2).
+        epochs: the training's length unless the engine's ``max_epochs=`` is given
+            (default 10).
+        batch_size: utterances per update (default 32).
+        lr: peak learning rate of the one-cycle AdamW schedule (default 3e-3).
+        weight_decay: AdamW's weight decay (default 1e-4).
+        freq_masks: SpecAugment mel bands masked per utterance (default 2).
+        freq_mask_width: their widest, in mel channels (default 6).
+        time_masks: SpecAugment time spans masked per utterance (default 2).
+        time_mask_width: their longest, in frames (default 10).
+        seed: seeds the weights, the batch order and the masks, in [0, 2**32) (default 0).
+        layer_options: lstmkit keywords for the LSTM (``backend``, variants).
+
+    Raises:
+        InputError: a field out of its range or a repeated character in ``alphabet``.
+    """
 
     alphabet: str = "0123456789"
     features: dict = field(default_factory=lambda: FeatureConfig().to_dict())
@@ -78,9 +102,12 @@ class SpeechRecognizerConfig:
         self.model_config()
 
     def feature_config(self) -> FeatureConfig:
+        """The front end's settings as a :class:`~lstmkit.speech.features.FeatureConfig`."""
         return FeatureConfig(**self.features)
 
     def model_config(self) -> AcousticModelConfig:
+        """The acoustic model's config: these settings, the front end's mel bands and a
+        vocabulary of the blank plus the alphabet."""
         return AcousticModelConfig(
             n_mels=self.feature_config().n_mels, vocab_size=len(self.alphabet) + 1, stack=self.stack,
             hidden_size=self.hidden_size, num_layers=self.num_layers, dropout=self.dropout,
@@ -128,22 +155,46 @@ class SpeechRecognizer(Estimator):
     bidirectional lstmkit LSTM acoustic model (:mod:`lstmkit.speech.model`) trained with
     ``torch.nn.CTCLoss``, greedy or prefix beam-search decoding.
 
-    Args: the fields of :class:`SpeechRecognizerConfig` (``alphabet="0123456789",
-    hidden_size=96, num_layers=2, epochs=10, seed=0``...); the engine's settings
-    (``max_epochs``, which overrides ``epochs``, ``max_steps``, ``max_time``,
-    ``accelerator``, ``devices``, ``strategy``, ``precision``, ``checkpoint_dir``,
-    ``verbose``...; see :mod:`lstmkit.spine.estimator`); other keywords go to the lstmkit
-    layer (``backend=``, LSTM variants).
+    Features are (F, M) tensors per utterance (F frames, M mel bands); the model reads
+    them padded to (B, F, M) with lengths (B,) and gives CTC log-probabilities (B, S, V)
+    over S = ceil(F / stack) steps and V = 1 + len(alphabet) symbols.
 
-    Example::
+    Args:
+        **kwargs: the fields of :class:`SpeechRecognizerConfig` (``alphabet="0123456789"``,
+            ``hidden_size=96``, ``num_layers=2``, ``epochs=10``, ``seed=0``...); the
+            engine's settings (``max_epochs``, which overrides ``epochs``, ``max_steps``,
+            ``max_time``, ``accelerator``, ``devices``, ``strategy``, ``precision``,
+            ``checkpoint_dir``, ``verbose``...; see :mod:`lstmkit.spine.estimator`); any
+            other keyword goes to the lstmkit layer (``backend=``, LSTM variants).
 
-        >>> from lstmkit.speech import SpeechRecognizer, make_corpus
-        >>> rec = SpeechRecognizer()
-        >>> data = make_corpus(feature_config=rec.feature_config)     # needs espeak-ng
-        >>> rec.fit(data.train_features, data.train_text)
-        >>> rec.evaluate(data.test_features, data.test_text)["cer"]
-        >>> rec.transcribe("digits.wav")
-        '4071'
+    Raises:
+        InputError: an unknown keyword (naming the closest valid one) or a field out of
+            range.
+
+    Example:
+        Four half-second noise clips with made-up transcripts, one epoch (so only the
+        call sequence is shown; ``make_corpus`` synthesises spoken digits with
+        espeak-ng, and ``lstmkit speech train`` trains on them):
+
+        >>> import tempfile
+        >>> import numpy as np
+        >>> from lstmkit.speech import SpeechRecognizer
+        >>> rec = SpeechRecognizer(alphabet="01", hidden_size=8, num_layers=1, max_epochs=1,
+        ...                        verbose=False)
+        >>> rng = np.random.default_rng(0)
+        >>> waves = [rng.normal(scale=0.1, size=8000).astype("float32") for _ in range(4)]
+        >>> feats = [rec.featurize(w, 16000) for w in waves]
+        >>> feats[0].shape
+        torch.Size([51, 40])
+        >>> rec = rec.fit(feats, ["01", "10", "0", "1"])
+        >>> rec.log_probs(feats[:1])[0].shape
+        torch.Size([13, 3])
+        >>> type(rec.transcribe(waves[0], sample_rate=16000)).__name__
+        'str'
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     _ = rec.save(d)
+        ...     sorted(SpeechRecognizer.load(d).evaluate(feats, ["01", "10", "0", "1"]))
+        ['cer', 'exact', 'n']
     """
 
     TASK = TASK
@@ -189,10 +240,19 @@ class SpeechRecognizer(Estimator):
     # ---- text and features --------------------------------------------------------------
     @property
     def feature_config(self) -> FeatureConfig:
+        """The front end's settings (:meth:`SpeechRecognizerConfig.feature_config`)."""
         return self.config.feature_config()
 
     def featurize(self, samples: np.ndarray, sample_rate: int) -> torch.Tensor:
-        """(F, M) features of a waveform, as this recogniser's front end computes them."""
+        """The features of a waveform, as this recogniser's front end computes them.
+
+        Args:
+            samples: (N,) mono samples, floats in [-1, 1].
+            sample_rate: in Hz.
+
+        Returns:
+            (F, M) float32 log-mel features, F frames of M mel bands.
+        """
         return log_mel(samples, sample_rate, self.feature_config)
 
     def _encode(self, texts: Sequence[str]) -> list[list[int]]:
@@ -213,13 +273,27 @@ class SpeechRecognizer(Estimator):
     def fit(self, features: Sequence[torch.Tensor], texts: Sequence[str], *,
             val_features: Sequence[torch.Tensor] | None = None, val_texts: Sequence[str] | None = None,
             log: Callable[[dict], None] | None = None, resume: bool = False) -> SpeechRecognizer:
-        """Train a fresh acoustic model on (F_i, M) feature tensors and their transcripts
-        through the engine (AdamW, one-cycle learning rate, gradients clipped at norm 5,
-        SpecAugment) for ``max_epochs`` (default: the config's ``epochs``).
+        """Train a fresh acoustic model through the engine (AdamW, one-cycle learning rate,
+        gradients clipped at norm 5, SpecAugment) for ``max_epochs`` (default: the
+        config's ``epochs``).
 
-        With ``val_*``, the greedy CER on them is measured after each epoch (``val_cer``
-        in :attr:`history` and the rows given to ``log``); it never picks the model.
-        ``resume=True`` continues from ``checkpoint_dir``."""
+        Args:
+            features: N (F_i, M) feature tensors (:meth:`featurize`).
+            texts: their N transcripts, in the characters of ``alphabet``.
+            val_features: validation utterances; with ``val_texts`` the greedy CER on
+                them is measured after each epoch (``val_cer`` in :attr:`history` and the
+                rows given to ``log``); it never picks the model.
+            val_texts: their transcripts.
+            log: called with each epoch's row of :attr:`history`.
+            resume: continue an interrupted run from ``checkpoint_dir``.
+
+        Returns:
+            This recogniser, trained.
+
+        Raises:
+            InputError: counts that differ, no utterance, a character outside
+                ``alphabet``, or only one of ``val_features``/``val_texts``.
+        """
         from lstmkit.spine.engine import EpochRows, IndexData, TaskModule, one_cycle
 
         c = self.config
@@ -286,7 +360,15 @@ class SpeechRecognizer(Estimator):
     # ---- recognition --------------------------------------------------------------------
     @torch.inference_mode()
     def log_probs(self, features: Sequence[torch.Tensor], batch_size: int = 64) -> list[torch.Tensor]:
-        """Per-utterance CTC log-probabilities (S_i, V); column 0 is the blank."""
+        """Per-utterance CTC log-probabilities.
+
+        Args:
+            features: N (F_i, M) feature tensors.
+            batch_size: utterances per forward pass (default 64).
+
+        Returns:
+            N tensors (S_i, V), S_i = ceil(F_i / stack); column 0 is the blank.
+        """
         self._require_fitted()
         self.model.eval()
         device = next(self.model.parameters()).device
@@ -299,13 +381,32 @@ class SpeechRecognizer(Estimator):
         return out
 
     def transcribe_features(self, features: Sequence[torch.Tensor], beam: int = 0) -> list[str]:
-        """Transcripts of (F_i, M) feature tensors: greedy with ``beam=0`` (default),
-        else prefix beam search of that width."""
+        """Transcripts of feature tensors.
+
+        Args:
+            features: N (F_i, M) feature tensors.
+            beam: 0 (default): greedy decoding; else CTC prefix beam search of that width.
+
+        Returns:
+            N strings.
+        """
         decode = greedy_decode if beam <= 0 else (lambda lp: beam_search_decode(lp, beam))
         return [self._decode(decode(lp)) for lp in self.log_probs(features)]
 
     def transcribe(self, audio, sample_rate: int | None = None, beam: int = 0) -> str:
-        """The transcript of a WAV file path, or of samples (N,) with ``sample_rate``."""
+        """The transcript of one recording.
+
+        Args:
+            audio: a WAV file path, or (N,) samples.
+            sample_rate: in Hz, required with samples (a WAV file carries its own).
+            beam: 0 (default): greedy decoding; else beam search of that width.
+
+        Returns:
+            The transcript.
+
+        Raises:
+            InputError: samples without ``sample_rate``.
+        """
         if isinstance(audio, (str, os.PathLike)):
             samples, sample_rate = read_wav(audio)
         elif sample_rate is None:
@@ -315,12 +416,22 @@ class SpeechRecognizer(Estimator):
         return self.transcribe_features([self.featurize(samples, sample_rate)], beam)[0]
 
     def predict(self, features: Sequence[torch.Tensor], beam: int = 0) -> list[str]:
-        """The transcripts of (F_i, M) feature tensors (:meth:`transcribe_features`)."""
+        """The transcripts of N (F_i, M) feature tensors (:meth:`transcribe_features`);
+        ``beam`` as there. Returns N strings."""
         return self.transcribe_features(features, beam)
 
     def evaluate(self, features: Sequence[torch.Tensor], texts: Sequence[str], beam: int = 0) -> dict:
-        """``{"cer", "exact", "n"}``: character error rate and the share of utterances
-        transcribed exactly right."""
+        """Character error rate and exact transcripts on labelled utterances.
+
+        Args:
+            features: N (F_i, M) feature tensors.
+            texts: their N true transcripts.
+            beam: 0 (default): greedy decoding; else beam search of that width.
+
+        Returns:
+            ``{"cer", "exact", "n"}``: character error rate, the share of utterances
+            transcribed exactly right, and N.
+        """
         hyps = self.transcribe_features(features, beam)
         texts = list(texts)
         return {"cer": character_error_rate(texts, hyps),

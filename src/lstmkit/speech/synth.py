@@ -41,6 +41,8 @@ def espeak_version() -> str:
 
 
 def require_espeak() -> str:
+    """The path of the espeak-ng executable; InputError saying how to install it when
+    it is missing."""
     exe = espeak_path()
     if exe is None:
         raise InputError("espeak-ng is not installed; run scripts/install_speech_deps.sh "
