@@ -26,10 +26,6 @@ from lstmkit.variants import Variants, direction_params, register_direction, res
 _TORCH_CELLS = {"LSTM": torch._VF.lstm_cell, "GRU": torch._VF.gru_cell,
                 "RNN_TANH": torch._VF.rnn_tanh_cell, "RNN_RELU": torch._VF.rnn_relu_cell}
 
-_NO_VARIANTS = dict(layer_norm=False, peephole=False, coupled_gates=False, forget_bias=0.0,
-                    cell_clip=None, recurrent_dropout=0.0, zoneout=0.0, weight_drop=0.0)
-
-
 class _CellBase(RefusesQuantization, nn.Module):
     """Shared machinery of the cells; arguments as documented on :class:`LSTMCell`."""
 
@@ -44,7 +40,7 @@ class _CellBase(RefusesQuantization, nn.Module):
         self.hidden_size = hidden_size
         self.bias = bias
         self.backend = backends.check_name(backend)
-        self.variants = Variants.build(mode, bias, **{**_NO_VARIANTS, **variants})
+        self.variants = Variants.build(mode, bias, owner=type(self).__name__, **variants)
         self._cell = cell_math(mode, **self.variants.cell_options(mode))
         register_direction(self, "", mode, self._cell.n_gates, input_size, hidden_size,
                            hidden_size, bias, 0, self.variants, {"device": device, "dtype": dtype})

@@ -5,6 +5,8 @@ from __future__ import annotations
 import platform
 import sys
 
+from lstmkit.variants import SPECS
+
 
 def _versions() -> list[tuple[str, str]]:
     import numpy
@@ -45,14 +47,9 @@ def _parse_shape(text: str) -> tuple[int, int, int, int]:
 
 #: --variant names -> the LayerSpec fields they set (what ``auto`` looks at)
 _VARIANTS = {
-    "layer_norm": dict(layer_norm=True),
-    "peephole": dict(peephole=True),
-    "coupled_gates": dict(coupled_gates=True),
-    "cell_clip": dict(cell_clip=1.0),
-    "recurrent_dropout": dict(recurrent_dropout=0.1),
-    "zoneout": dict(zoneout=(0.1, 0.1)),
+    s.name: {s.name: s.example} for s in SPECS if s.recurrence
 }
-_LSTM_ONLY = ("peephole", "coupled_gates", "cell_clip")
+_LSTM_ONLY = tuple(s.name for s in SPECS if s.recurrence and s.modes == ("LSTM",))
 
 
 def _parse_variants(text: str | None, cell: str) -> dict:

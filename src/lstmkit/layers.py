@@ -148,14 +148,7 @@ class _RNNBase(RefusesQuantization, nn.Module):
         dtype=None,
         *,
         backend: str = "auto",
-        layer_norm: bool = False,
-        peephole: bool = False,
-        coupled_gates: bool = False,
-        forget_bias: float = 0.0,
-        cell_clip: float | None = None,
-        recurrent_dropout: float = 0.0,
-        zoneout: float | tuple[float, float] = 0.0,
-        weight_drop: float = 0.0,
+        **variants,
     ) -> None:
         super().__init__()
         factory = {"device": device, "dtype": dtype}
@@ -199,11 +192,7 @@ class _RNNBase(RefusesQuantization, nn.Module):
         self.bidirectional = bidirectional
         self.proj_size = proj_size
         self.backend = backends.check_name(backend)
-        self.variants = Variants.build(
-            mode, bias, layer_norm=layer_norm, peephole=peephole, coupled_gates=coupled_gates,
-            forget_bias=forget_bias, cell_clip=cell_clip, recurrent_dropout=recurrent_dropout,
-            zoneout=zoneout, weight_drop=weight_drop,
-        )
+        self.variants = Variants.build(mode, bias, owner=type(self).__name__, **variants)
         self._cell = cell_math(mode, **self.variants.cell_options(mode))
         P = proj_size or hidden_size
         D = 2 if bidirectional else 1

@@ -17,15 +17,17 @@ from torch import Tensor
 
 from lstmkit.cells import CellMath
 from lstmkit.cells.layernorm import EPS
+from lstmkit.variants import SPECS, variant_fields
 
 
 @dataclass(frozen=True)
+@variant_fields
 class LayerSpec:
     """The configuration of a recurrent layer for one forward, as backends see it.
 
     Frozen and hashable (``select`` caches its choice on it). The first eight fields are
-    torch.nn's arguments; the rest are the variants of :mod:`lstmkit.variants` (off by
-    default). ``recurrent_dropout`` is the rate in effect (0 in eval mode, where it is
+    torch.nn's arguments; the rest, one per :data:`lstmkit.variants.SPECS` entry, are the
+    variants (off by default; added by :func:`~lstmkit.variants.variant_fields`). ``recurrent_dropout`` is the rate in effect (0 in eval mode, where it is
     the identity); ``zoneout`` is ``(rate of c, rate of h)``.
 
     Example:
@@ -43,14 +45,6 @@ class LayerSpec:
     dropout: float = 0.0
     bidirectional: bool = False
     proj_size: int = 0
-    layer_norm: bool = False
-    peephole: bool = False
-    coupled_gates: bool = False
-    cell_clip: float | None = None
-    recurrent_dropout: float = 0.0
-    zoneout: tuple[float, float] = (0.0, 0.0)
-    weight_drop: float = 0.0
-    forget_bias: float = 0.0
 
     @property
     def num_directions(self) -> int:
@@ -59,19 +53,10 @@ class LayerSpec:
 
     @property
     def variants(self) -> tuple[str, ...]:
-        """The options in effect that change the recurrence's math. (``weight_drop`` and
-        ``forget_bias`` act on the weights only, so any backend runs them.)"""
-        names = []
-        for name in ("layer_norm", "peephole", "coupled_gates"):
-            if getattr(self, name):
-                names.append(name)
-        if self.cell_clip is not None:
-            names.append("cell_clip")
-        if self.recurrent_dropout:
-            names.append("recurrent_dropout")
-        if any(self.zoneout):
-            names.append("zoneout")
-        return tuple(names)
+        """The options in effect that change the recurrence's math (the specs with
+        ``recurrence=True``; ``weight_drop`` and ``forget_bias`` act on the weights only,
+        so any backend runs them)."""
+        return tuple(s.name for s in SPECS if s.recurrence and s.is_on(getattr(self, s.name)))
 
 
 @dataclass

@@ -16,11 +16,12 @@ from torch import nn
 from lstmkit.export.graph import INT32, GraphBuilder
 from lstmkit.export.loop import emit_loop_direction
 from lstmkit.export.native import emit_native
+from lstmkit.variants import SPECS
 
 KINDS = ("auto", "native", "loop")
-_PARAM_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr", "ln_ih_weight",
-                "ln_ih_bias", "ln_hh_weight", "ln_hh_bias", "ln_c_weight", "ln_c_bias",
-                "peephole_i", "peephole_f", "peephole_o")
+#: torch's parameter names, then every variant's (lstmkit.variants.SPECS)
+_PARAM_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr",
+                *(p.name for s in SPECS for p in s.params))
 
 
 def is_recurrent(module) -> bool:
@@ -53,12 +54,7 @@ def why_not_native(module) -> str | None:
     Returns:
         The blocking options in words, or None when ONNX's LSTM/GRU/RNN holds it.
     """
-    v = module.variants
-    reasons = [k for k in ("layer_norm", "peephole", "coupled_gates") if getattr(v, k)]
-    if v.cell_clip is not None:
-        reasons.append("cell_clip (ONNX's clip bounds the gate inputs, not the cell)")
-    if any(v.zoneout):
-        reasons.append("zoneout")
+    reasons = module.variants.not_plain(onnx=True)
     if getattr(module, "proj_size", 0):
         reasons.append("proj_size")
     return ", ".join(reasons) or None

@@ -37,12 +37,13 @@ def _eligible(module: nn.Module, x: Tensor, tensors) -> bool:
         return False
     if not isinstance(x, Tensor) or x.dtype not in _DTYPES or x.device.type != "cpu":
         return False
-    v = module.variants
-    if module.training and (v.recurrent_dropout or v.weight_drop or any(v.zoneout)):
+    if module.training and module.variants.draws_masks():
         return False  # masks are drawn per call, in the general path's order
     return not _needs_graph(module, tensors)
 
 
+#: the C++ step's weight arguments, in its order (csrc); every variant parameter of
+#: lstmkit.variants.SPECS is here (tests/test_variant_spec.py)
 _NAMES = ("weight_ih", "bias_ih", "ln_ih_weight", "ln_ih_bias", "weight_hh", "bias_hh",
           "weight_hr", "ln_hh_weight", "ln_hh_bias", "peephole_i", "peephole_f", "peephole_o",
           "ln_c_weight", "ln_c_bias")
