@@ -124,6 +124,8 @@ def _load(path):
 
 
 def evaluate(args: argparse.Namespace) -> int:
+    """``lstmkit video evaluate``: score the ``--load`` model on the test clips; returns the
+    exit status, 0."""
     apply_threads(args)
     est = _load(args.load)
     if args.strip and est.TASK != "video-predict":
@@ -254,6 +256,7 @@ def _train_parser(sub, name: str, task: str | None, help: str):
 
 
 def add_parser(subparsers) -> None:
+    """Add ``lstmkit video`` and its commands to ``subparsers``."""
     _, sub = task_parser(subparsers, "video", "ConvLSTM on moving digits: next frame, motion direction", __doc__)
 
     tr = _train_parser(sub, "train", None, "train a next-frame predictor or a direction classifier (--task)")

@@ -63,25 +63,30 @@ class StepLog(L.Callback):
         self._last: dict | None = None
 
     def on_train_start(self, trainer, pl_module) -> None:
+        """Start the clock."""
         self._t0 = time.perf_counter()
 
     def _elapsed(self) -> float:
         return self._offset + time.perf_counter() - self._t0
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        """Keep the batch's loss; a row every ``every`` steps."""
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         self._last = {"step": int(trainer.global_step), "loss": float(loss), "time": self._elapsed()}
         if trainer.global_step % self.every == 0:
             self.rows.append(self._last)
 
     def on_train_end(self, trainer, pl_module) -> None:
+        """Add the last step's row."""
         if self._last is not None and (not self.rows or self.rows[-1]["step"] != self._last["step"]):
             self.rows.append(self._last)
 
     def state_dict(self) -> dict:
+        """The rows and the training seconds so far, for the checkpoint."""
         return {"rows": list(self.rows), "time": self._elapsed() if self._t0 else self._offset}
 
     def load_state_dict(self, state_dict: dict) -> None:
+        """Restore the rows and seconds of an interrupted run."""
         self.rows, self._offset = list(state_dict["rows"]), float(state_dict["time"])
 
 
@@ -140,10 +145,16 @@ class _VideoEstimator(Estimator):
         return self.DEFAULT_STEPS * self.config.batch_size, {"max_steps": self.DEFAULT_STEPS, "max_epochs": 1}
 
     def fit(self, *, resume: bool = False):
-        """Train on clips generated from the seed (module docstring); ``resume``
-        continues an interrupted run from the ``checkpoint_dir`` it wrote. Returns self.
-        Whatever the engine's ``precision``, the trained network is kept in float32 on
-        the CPU (what ``predict``, ``save`` and ``export`` use)."""
+        """Train on clips generated from the seed (module docstring). Whatever the
+        engine's ``precision``, the trained network is kept in float32 on the CPU (what
+        ``predict``, ``save`` and ``export`` use).
+
+        Args:
+            resume: continue an interrupted run from the ``checkpoint_dir`` it wrote.
+
+        Returns:
+            This estimator, trained.
+        """
         from lstmkit.spine.engine import IndexData, TaskModule, fit_module
 
         cfg = self.config
@@ -199,18 +210,38 @@ class VideoPredictor(_VideoEstimator):
     (:class:`~lstmkit.video.network.FramePredictor`) trained to predict frame t+1 from
     frames 1..t at every step, with per-pixel binary cross-entropy.
 
-    Keywords: the fields of :class:`~lstmkit.video.network.PredictConfig`
-    (``frame_size=32``, ``frames=10``, ``n_digits=1``, ``hidden_channels=16``,
-    ``num_layers=1``, ``kernel_size=5``, ``batch_size=16``, ``lr=1e-2``, ``seed=0``,
-    ``backend="auto"``) and the engine's settings (``max_steps`` (default 500),
-    ``max_time`` (seconds), ``max_epochs``, ``accelerator``, ``devices``, ``strategy``,
-    ``precision``, ``checkpoint_dir``, ``verbose``, ...).
+    Clips are (B, T, S, S) or (B, T, 1, S, S) intensities in [0, 1]: B clips of T frames
+    of S x S pixels.
 
-    Example::
+    Args:
+        **kwargs: the fields of :class:`~lstmkit.video.network.PredictConfig`
+            (``frame_size=32``, ``frames=10``, ``n_digits=1``, ``hidden_channels=16``,
+            ``num_layers=1``, ``kernel_size=5``, ``batch_size=16``, ``lr=1e-2``,
+            ``seed=0``, ``backend="auto"``) and the engine's settings (``max_steps``
+            (default 500), ``max_time`` (seconds), ``max_epochs``, ``accelerator``,
+            ``devices``, ``strategy``, ``precision``, ``checkpoint_dir``, ``verbose``, ...).
 
-        >>> vp = lstmkit.VideoPredictor(frame_size=16, hidden_channels=8, max_steps=100).fit()
-        >>> vp.evaluate()["ratio"]          # next-frame MSE over copying the last frame
-        >>> vp.predict(clips[:, :5], steps=3)  # (B, 3, 1, S, S): frames 6-8
+    Raises:
+        InputError: an unknown keyword or a field out of range.
+
+    Example:
+        Two training steps on 16 x 16 clips of 4 frames (so only the call sequence is
+        shown; ``lstmkit video train`` trains for real), then a 3-frame rollout:
+
+        >>> import tempfile
+        >>> import torch
+        >>> from lstmkit.video import VideoPredictor
+        >>> vp = VideoPredictor(frame_size=16, frames=4, hidden_channels=4, batch_size=4,
+        ...                     max_steps=2, verbose=False).fit()
+        >>> clips = torch.rand(2, 4, 16, 16)
+        >>> vp.predict(clips, steps=3).shape
+        torch.Size([2, 3, 1, 16, 16])
+        >>> "ratio" in vp.evaluate(n_clips=8)
+        True
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     _ = vp.save(d)
+        ...     VideoPredictor.load(d).predict(clips).shape
+        torch.Size([2, 1, 1, 16, 16])
     """
 
     TASK = "video-predict"
@@ -225,10 +256,20 @@ class VideoPredictor(_VideoEstimator):
         return F.binary_cross_entropy_with_logits(logits, clips[:, 1:])
 
     def predict(self, clips, steps: int = 1) -> Tensor:
-        """The ``steps`` frames after each clip of ``clips`` ((B, T, S, S) or
-        (B, T, 1, S, S), intensities in [0, 1]): (B, steps, 1, S, S) in [0, 1]. The
-        first comes from the clip; each further one from the clip and the frames
-        predicted before it (a rollout: each prediction fed back in)."""
+        """The frames after each clip. The first comes from the clip; each further one
+        from the clip and the frames predicted before it (a rollout: each prediction fed
+        back in).
+
+        Args:
+            clips: (B, T, S, S) or (B, T, 1, S, S), intensities in [0, 1].
+            steps: frames to predict (default 1).
+
+        Returns:
+            (B, steps, 1, S, S) float32 intensities in [0, 1].
+
+        Raises:
+            InputError: ``steps`` not a positive integer, or malformed clips.
+        """
         self._require_fitted()
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise InputError(f"steps must be a positive integer, got {steps!r}")
@@ -236,10 +277,21 @@ class VideoPredictor(_VideoEstimator):
 
     def evaluate(self, clips=None, n_clips: int = EVAL_CLIPS) -> dict:
         """Next-frame MSE per pixel of each clip's last frame, predicted from the frames
-        before it, with the ratios against copying the previous frame (``ratio``) and
-        against a blank frame (``ratio_to_blank``), and more (see
-        :func:`lstmkit.video.clips.score_predictor`). Without ``clips``, the fixed
-        ``n_clips`` test clips of unseen digits (256: the documented figure)."""
+        before it.
+
+        Args:
+            clips: (B, T, S, S) or (B, T, 1, S, S) with T >= 3; None: the fixed test
+                clips of unseen digits.
+            n_clips: test clips without ``clips`` (default 256: the documented figure).
+
+        Returns:
+            ``mse``, the ratios against copying the previous frame (``ratio``) and
+            against a blank frame (``ratio_to_blank``), and more (see
+            :func:`lstmkit.video.clips.score_predictor`).
+
+        Raises:
+            InputError: clips of fewer than 3 frames.
+        """
         self._require_fitted()
         clips = eval_clips(self.config, n_clips)[0] if clips is None else as_clips(clips)
         if clips.shape[1] < 3:
@@ -266,15 +318,23 @@ class VideoClassifier(_VideoEstimator):
     action-recognition stand-in): a ConvLSTM whose last hidden state is pooled over space
     (:class:`~lstmkit.video.network.DirectionClassifier`), trained with cross-entropy.
 
-    Keywords: the fields of :class:`~lstmkit.video.network.ClassifyConfig` (as
-    :class:`VideoPredictor`'s without ``n_digits``; ``frames=8``) and the engine's
-    settings (``max_steps`` default 300, ...).
+    Args:
+        **kwargs: the fields of :class:`~lstmkit.video.network.ClassifyConfig` (as
+            :class:`VideoPredictor`'s without ``n_digits``; ``frames=8``) and the
+            engine's settings (``max_steps`` default 300, ...).
 
-    Example::
+    Raises:
+        InputError: an unknown keyword or a field out of range.
 
-        >>> vc = lstmkit.VideoClassifier(frame_size=16, hidden_channels=8, max_steps=100).fit()
-        >>> vc.evaluate()["accuracy"]
-        >>> vc.predict(clips)               # ['NE', 'W', ...]
+    Example:
+        >>> import torch
+        >>> from lstmkit.video import VideoClassifier
+        >>> vc = VideoClassifier(frame_size=16, frames=4, hidden_channels=4, batch_size=4,
+        ...                      max_steps=2, verbose=False).fit()
+        >>> len(vc.predict(torch.rand(3, 4, 16, 16)))
+        3
+        >>> sorted(vc.evaluate(n_clips=8))
+        ['accuracy', 'chance', 'n_clips']
     """
 
     TASK = "video-classify"
@@ -288,8 +348,14 @@ class VideoClassifier(_VideoEstimator):
         return F.cross_entropy(net(like_net(net, clips)), labels)
 
     def predict(self, clips) -> list[str]:
-        """The direction of motion of each clip ((B, T, S, S) or (B, T, 1, S, S)), as
-        names of :data:`~lstmkit.video.moving_digits.DIRECTIONS` ("E", "NE", ...)."""
+        """The direction of motion of each clip.
+
+        Args:
+            clips: (B, T, S, S) or (B, T, 1, S, S), intensities in [0, 1].
+
+        Returns:
+            B names of :data:`~lstmkit.video.moving_digits.DIRECTIONS` ("E", "NE", ...).
+        """
         self._require_fitted()
         with torch.no_grad():
             index = self.model.eval()(like_net(self.model, as_clips(clips))).argmax(1)
@@ -310,8 +376,20 @@ class VideoClassifier(_VideoEstimator):
         return torch.tensor(out, dtype=torch.int64)
 
     def evaluate(self, clips=None, labels=None, n_clips: int = EVAL_CLIPS) -> dict:
-        """Accuracy on ``clips`` with their ``labels`` (direction names or indices), or
-        on the fixed ``n_clips`` test clips of unseen digits (256: the documented figure)."""
+        """Accuracy on labelled clips, or on the fixed test clips of unseen digits.
+
+        Args:
+            clips: (B, T, S, S) or (B, T, 1, S, S); None: the test clips.
+            labels: B direction names or indices 0-7 (with ``clips`` only).
+            n_clips: test clips without ``clips`` (default 256: the documented figure).
+
+        Returns:
+            ``{"accuracy", "chance", "n_clips"}``.
+
+        Raises:
+            InputError: only one of ``clips``/``labels``, an unknown label, or counts that
+                differ.
+        """
         self._require_fitted()
         if (clips is None) != (labels is None):
             raise InputError("evaluate takes clips and their labels together, or neither (the test clips)")

@@ -21,7 +21,23 @@ from lstmkit.video.moving_digits import DIGIT, DIRECTIONS
 @dataclass
 class VideoConfig:
     """The hyperparameters both video estimators share (the engine's settings, such as
-    ``max_steps`` and ``max_time``, are not among them: they are never saved)."""
+    ``max_steps`` and ``max_time``, are not among them: they are never saved).
+
+    Attributes:
+        frame_size: S, pixels per side (default 32; at least the digit's size plus 2).
+        frames: T, frames per clip (default 10; at least 3).
+        hidden_channels: of each ConvLSTM layer (default 16).
+        num_layers: ConvLSTM layers (default 1).
+        kernel_size: odd convolution size (default 5).
+        batch_size: clips per training step (default 16).
+        lr: Adam's rate at the start, decayed on a cosine to lr / 20 (default 1e-2).
+        seed: seeds the weights and the generated clips (default 0).
+        backend: the ConvLSTM's loop: ``"auto"`` (= fused), ``"fused"`` or
+            ``"reference"``.
+
+    Raises:
+        InputError: a field out of range.
+    """
 
     TASK: ClassVar[str] = ""
     frame_size: int = 32
@@ -55,6 +71,7 @@ class VideoConfig:
             raise InputError(f"backend must be 'auto', {', '.join(map(repr, BACKENDS))}, got {self.backend!r}")
 
     def to_dict(self) -> dict:
+        """The config as a JSON-able dict (saved with the model)."""
         return asdict(self)
 
 
