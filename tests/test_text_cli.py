@@ -110,6 +110,31 @@ def test_textgen_bad_files_give_one_line(capsys, tmp_path, content, message):
     _fails_in_one_line(capsys, message, "textgen", "train", "--data", str(f))
 
 
+def test_textgen_xlstm_cell_trains_predicts_and_evaluates(capsys, tmp_path, tiny_text):
+    """``--cell xlstm``: the stack of residual blocks (sLSTM in the middle by default),
+    its state carried through training and generation, saved and loaded."""
+    model = tmp_path / "xlm"
+    code, out, err = _run(capsys, "textgen", "train", "--data", str(tiny_text), "--out", str(model),
+                          "--cell", "xlstm", "--hidden-size", "16", "--num-layers", "3",
+                          "--embedding-dim", "8", "--batch-size", "4", "--seq-len", "16",
+                          "--max-steps", "6", "--sample-length", "10", "--threads", "1")
+    assert code == 0, err
+    assert "xlstm 3x16, sLSTM blocks at [1]" in out and "saved to" in out
+    code, out, err = _run(capsys, "textgen", "predict", "--load", str(model), "--prompt", "to be",
+                          "--length", "12", "--seed", "1")
+    assert code == 0 and out.startswith("to be") and len(out) == len("to be") + 12 + 1, err
+    code, out, err = _run(capsys, "textgen", "evaluate", "--load", str(model), "--data",
+                          str(tiny_text))
+    assert code == 0 and "bits/char" in out, err
+
+
+def test_textgen_xlstm_cell_with_an_option_it_lacks_gives_one_line(capsys, tiny_text):
+    _fails_in_one_line(capsys, "backend must be one of", "textgen", "train", "--data",
+                       str(tiny_text), "--cell", "xlstm", "--backend", "fused", "--max-steps", "1")
+    _fails_in_one_line(capsys, "layer_norm", "textgen", "train", "--data", str(tiny_text),
+                       "--cell", "xlstm", "--layer-norm", "--max-steps", "1")
+
+
 def test_textgen_missing_model_gives_one_line(capsys, tmp_path):
     _fails_in_one_line(capsys, "no directory", "textgen", "sample", "--load", str(tmp_path / "nope"))
 

@@ -372,3 +372,129 @@ def test_cli_killed_with_sigkill_resumes_to_the_same_validation_loss(tmp_path):
     steps = [int(re.findall(r"done: step (\d+)", e)[-1]) for e in (err, err2)]
     assert steps == [300, 300]
     assert _final_bpc(out2) == pytest.approx(_final_bpc(out), rel=0.02)
+
+
+# ---- the xLSTM cells: slstm, mlstm and the xlstm stack ---------------------------------
+XSMALL = {"hidden_size": 16, "embedding_dim": 8, "batch_size": 4, "seq_len": 16, "lr": 1e-2,
+          "warmup_steps": 5, "eval_every": 1e9, "verbose": False}
+XCELLS = {"slstm": {"num_heads": 2}, "mlstm": {"num_heads": 2},
+          "xlstm": {"num_heads": 2, "slstm_at": [1]}}
+
+
+@pytest.fixture(scope="module")
+def xlstm_trained():
+    train, val = split_text(shakespeare()[:20_000], 0.1)
+    gen = TextGenerator(cell="xlstm", num_layers=2, layer_options=XCELLS["xlstm"],
+                        **{**XSMALL, "hidden_size": 32, "dropout": 0.0})
+    return gen.fit(train, max_steps=100, val_text=val), val
+
+
+def test_xlstm_cell_learns_and_round_trips_through_save_and_load(xlstm_trained, tmp_path):
+    """TBPTT with the stack's state carried, evaluation, generation, save/load."""
+    gen, val = xlstm_trained
+    assert isinstance(gen.model.rnn.stack, lstmkit.xlstm.xLSTMStack)
+    last = gen.history[-1]
+    uniform = math.log2(len(gen.vocab))  # 5.9 bits: what an untrained model scores
+    assert last["step"] == 100 and last["val_bpc"] < uniform - 1.3  # measured: 4.02
+    bpc = gen.evaluate(val)["bits_per_char"]
+    assert bpc == pytest.approx(last["val_bpc"], abs=1e-9)
+    gen.save(tmp_path / "xlm")
+    back = TextGenerator.load(tmp_path / "xlm")
+    assert back.config == gen.config and back.config.cell == "xlstm"
+    assert back.generate("ROMEO:", 40, seed=2) == gen.generate("ROMEO:", 40, seed=2)
+    assert back.evaluate(val)["bits_per_char"] == pytest.approx(bpc, abs=1e-9)
+    with pytest.raises(InputError, match="ONNX export .* 'xlstm'"):
+        gen.export(tmp_path / "x.onnx")
+
+
+def test_xlstm_generation_carries_the_state_one_step_per_character(xlstm_trained):
+    """The prompt is read once, then one step per character from the carried state, and
+    greedy streaming equals the argmax of one full pass (the stack's state, the mLSTM
+    block's convolution included, carries exactly)."""
+    gen, _ = xlstm_trained
+    steps = []
+    hook = gen.model.rnn.register_forward_hook(lambda m, inp, out: steps.append(inp[0].shape[1]))
+    try:
+        out = gen.generate("ROMEO:", length=30, temperature=0)
+    finally:
+        hook.remove()
+    assert steps == [len("ROMEO:")] + [1] * 29
+    ids = gen.vocab.encode("ROMEO:" + out).unsqueeze(0)
+    with torch.no_grad():
+        logits, _ = gen.model(ids)
+    logits[..., CharVocab.UNK] = float("-inf")
+    assert gen.vocab.decode(logits[0, 5:-1].argmax(-1).tolist()) == out
+
+
+@pytest.mark.parametrize("cell", ["slstm", "mlstm", "xlstm"])
+def test_xlstm_cells_carry_their_state_across_batches(cell, monkeypatch):
+    seen = []
+    forward = lstmkit.textgen.estimator.CharLM.forward
+
+    def spy(self, x, state=None):
+        if self.training:
+            seen.append(state)
+        return forward(self, x, state)
+
+    monkeypatch.setattr(lstmkit.textgen.estimator.CharLM, "forward", spy)
+    gen = TextGenerator(cell=cell, layer_options=XCELLS[cell], **{**XSMALL, "batch_size": 2,
+                                                                   "seq_len": 5})
+    gen.fit("abcdefghij" * 5, max_steps=6)  # 5 chunks a pass
+    assert seen[0] is None and seen[5] is None
+    for k in (1, 2, 3, 4):
+        leaves = []
+        lstmkit.textgen.network.map_state(leaves.append, seen[k])
+        assert leaves and all(not t.requires_grad for t in leaves)
+        assert sum(float(t.abs().sum()) for t in leaves) > 0
+    assert gen.evaluate("abcdefghij" * 3)["characters"] == 29
+
+
+@pytest.mark.parametrize("cell", ["slstm", "mlstm", "xlstm"])
+def test_xlstm_defaults_hold_the_default_lstms_parameter_count(cell):
+    """At tiny Shakespeare's vocabulary the xLSTM cells' defaults (CELL_SIZES, their layer
+    options) are within 5% of the default LSTM model's parameters."""
+    from lstmkit.textgen.network import CharLM, count_parameters
+
+    V = len(CharVocab.from_text(shakespeare()))
+    lstm = count_parameters(CharLM(TextGenerator().config.model_config(V)))
+    other = count_parameters(CharLM(TextGenerator(cell=cell).config.model_config(V)))
+    assert abs(other / lstm - 1) < 0.05, (cell, other, lstm)
+    assert TextGenerator().config.hidden_size == 384  # the LSTM's default is unchanged
+
+
+def test_a_resumed_xlstm_run_continues_exactly(tmp_path):
+    """The checkpoint keeps the stack's nested state; a resumed run ends where an
+    uninterrupted one does."""
+    train, val = split_text(shakespeare()[:6_000], 0.1)
+    opts = {**XSMALL, "cell": "xlstm", "num_layers": 2, "layer_options": XCELLS["xlstm"]}
+    whole = TextGenerator(**opts).fit(train, max_steps=12, val_text=val)
+    ckpt = tmp_path / "ckpt"
+    calls = {"n": 0}
+    forward = lstmkit.textgen.estimator.CharLM.forward
+
+    def stop_at_7(self, x, state=None):
+        if self.training:
+            calls["n"] += 1
+            if calls["n"] == 8:
+                raise KeyboardInterrupt
+        return forward(self, x, state)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(lstmkit.textgen.estimator.CharLM, "forward", stop_at_7)
+        with pytest.raises(KeyboardInterrupt):
+            TextGenerator(**opts, checkpoint_dir=ckpt, checkpoint_every_n_steps=5).fit(
+                train, max_steps=12, val_text=val)
+    again = TextGenerator(**opts, checkpoint_dir=ckpt).fit(train, max_steps=12, val_text=val,
+                                                           resume=True)
+    assert again.resumed_from["step"] == 5
+    assert again.history[-1]["val_bpc"] == pytest.approx(whole.history[-1]["val_bpc"], abs=1e-6)
+
+
+def test_xlstm_bad_options_raise_one_line():
+    for bad in (lambda: TextGenerator(cell="xlstm", layer_options={"num_heads": 5}),
+                lambda: TextGenerator(cell="xlstm", backend="fused"),
+                lambda: TextGenerator(cell="slstm", hidden_size=10, layer_options={"num_heads": 4}),
+                lambda: TextGenerator(cell="lstmx")):
+        with pytest.raises(InputError) as err:
+            bad()
+        assert "\n" not in str(err.value)

@@ -32,7 +32,8 @@ def test_stack_places_slstm_blocks():
 def test_stack_mlstm_forms_agree(form):
     torch.manual_seed(0)
     base = xLSTMConfig(embedding_dim=16, num_blocks=2, slstm_at=[0], mlstm_num_heads=2,
-                       slstm_num_heads=2, mlstm_form="parallel", chunk_size=3)
+                       slstm_num_heads=2, mlstm_form="parallel", chunk_size=3,
+                       backend="reference")
     ref = xLSTMStack(base)
     _perturb(ref)
     other = xLSTMStack(xLSTMConfig(**{**base.__dict__, "mlstm_form": form}))
@@ -54,11 +55,12 @@ def test_stack_is_causal():
     assert not torch.allclose(stack(x)[0][:, 5:], stack(y)[0][:, 5:])
 
 
-def test_stack_gradcheck_float64():
+@pytest.mark.parametrize("backend", ["auto", "reference"])
+def test_stack_gradcheck_float64(backend):
     torch.manual_seed(0)
     stack = xLSTMStack(xLSTMConfig(embedding_dim=8, num_blocks=2, slstm_at=[1],
                                    mlstm_num_heads=2, slstm_num_heads=2, mlstm_proj_factor=1.0,
-                                   ffn_proj_factor=1.0)).double()
+                                   ffn_proj_factor=1.0, backend=backend)).double()
     _perturb(stack)
     x = torch.randn(1, 4, 8, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda x: stack(x)[0], (x,))
@@ -165,12 +167,17 @@ def test_initialisation_is_the_reference_packages():
 
 # --- states: carried across calls, taken at lengths ------------------------------------------
 
-def _stack64(slstm_at=(1,), form="parallel", kernel=4, blocks=3, E=16, heads=2):
+# "auto": the compiled sLSTM loop and the fused chunkwise mLSTM; "reference" with each form
+RUNS = ["auto", "parallel", "chunkwise", "recurrent"]
+
+
+def _stack64(slstm_at=(1,), form="auto", kernel=4, blocks=3, E=16, heads=2):
     torch.manual_seed(0)
     stack = xLSTMStack(xLSTMConfig(
         embedding_dim=E, num_blocks=blocks, slstm_at=list(slstm_at), mlstm_num_heads=heads,
-        slstm_num_heads=heads, mlstm_form=form, chunk_size=3, mlstm_conv_kernel=kernel,
-        slstm_conv_kernel=kernel, mlstm_proj_factor=1.0, ffn_proj_factor=1.0)).double()
+        slstm_num_heads=heads, mlstm_form="parallel" if form == "auto" else form, chunk_size=3,
+        mlstm_conv_kernel=kernel, slstm_conv_kernel=kernel, mlstm_proj_factor=1.0,
+        ffn_proj_factor=1.0, backend="auto" if form == "auto" else "reference")).double()
     _perturb(stack, 0.3)
     return stack
 
@@ -181,7 +188,7 @@ def _close(a, b, tol=1e-10):
     return len(a) == len(b) and all(_close(x, y, tol) for x, y in zip(a, b))
 
 
-@pytest.mark.parametrize("form", ["parallel", "chunkwise", "recurrent"])
+@pytest.mark.parametrize("form", RUNS)
 @pytest.mark.parametrize("kernel", [4, 1, 0])
 def test_stack_in_two_halves_equals_one_run(form, kernel):
     """T steps in two calls, the second from the first's final state, give the outputs and
@@ -196,8 +203,9 @@ def test_stack_in_two_halves_equals_one_run(form, kernel):
         assert _close(torch.cat([y1, y2], 1), y) and _close(s2, state), cut
 
 
-def test_stack_step_by_step_equals_one_run():
-    stack = _stack64(form="chunkwise")
+@pytest.mark.parametrize("form", ["auto", "chunkwise"])
+def test_stack_step_by_step_equals_one_run(form):
+    stack = _stack64(form=form)
     x = torch.randn(2, 7, 16, dtype=torch.float64)
     y, state = stack(x)
     s, ys = None, []
@@ -207,9 +215,10 @@ def test_stack_step_by_step_equals_one_run():
     assert _close(torch.cat(ys, 1), y) and _close(s, state)
 
 
+@pytest.mark.parametrize("form", ["auto", "parallel"])
 @pytest.mark.parametrize("block", ["s", "m"])
-def test_block_in_two_halves_equals_one_run(block):
-    stack = _stack64(slstm_at=(0,) if block == "s" else (), blocks=1)
+def test_block_in_two_halves_equals_one_run(block, form):
+    stack = _stack64(slstm_at=(0,) if block == "s" else (), blocks=1, form=form)
     b = stack.blocks[0]
     x = torch.randn(3, 9, 16, dtype=torch.float64)
     y, state = b(x)
@@ -230,7 +239,7 @@ def test_state_shapes():
     assert [list(t.shape) for t in s] == [list(t) for t in stack.blocks[1].state_shapes(3)]
 
 
-@pytest.mark.parametrize("form", ["parallel", "chunkwise", "recurrent"])
+@pytest.mark.parametrize("form", RUNS)
 def test_stack_lengths_take_the_state_at_each_length(form):
     """With lengths, outputs past a length are zero and each block's final state (its
     convolution's included) is the state of running that sequence alone up to its length,
@@ -284,3 +293,24 @@ def test_stack_bad_lengths_raise_one_line():
     with pytest.raises(InputError) as err:
         stack(torch.randn(2, 4, 16, dtype=torch.float64), lengths=torch.tensor([5, 2]))
     assert "\n" not in str(err.value)
+
+
+def test_backends_give_the_references_numbers():
+    """backend="auto" (the compiled sLSTM loop, the fused chunkwise mLSTM) against the
+    reference, outputs, final states and input gradients in float64; backend.use sets
+    every block."""
+    from lstmkit.xlstm import backend as backends
+
+    fast = _stack64(form="auto")
+    ref = _stack64(form="chunkwise")
+    assert backends.use(ref, "reference") == 3 and {b.backend for b in fast.blocks} == {"auto"}
+    x = torch.randn(2, 9, 16, dtype=torch.float64)
+    lengths = torch.tensor([9, 4])
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    (ya, sa), (yb, sb) = fast(xa, lengths=lengths), ref(xb, lengths=lengths)
+    assert _close(ya, yb) and _close(sa, sb)
+    ya.sum().backward()
+    yb.sum().backward()
+    assert _close(xa.grad, xb.grad)
+    with pytest.raises(InputError):
+        xLSTMStack(xLSTMConfig(embedding_dim=16, num_blocks=2, slstm_at=[1], backend="fused"))

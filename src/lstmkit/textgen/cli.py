@@ -1,6 +1,6 @@
 """``lstmkit textgen``: train a character language model, generate from it, score a text.
 
-    lstmkit textgen train [--data file.txt] [--max-time 600] [--out textgen-model]
+    lstmkit textgen train [--data file.txt] [--max-time 600] [--out textgen-model] [--cell xlstm]
     lstmkit textgen predict --load textgen-model --prompt "ROMEO:" --length 300   (alias: sample)
     lstmkit textgen evaluate --load textgen-model [--data other.txt] [--dynamic]
 
@@ -32,6 +32,7 @@ from lstmkit.spine.train_flags import add_train_flags, engine_kwargs, task_parse
 from lstmkit.spine.train_flags import apply_threads as apply_train_threads
 from lstmkit.textgen.data import shakespeare, split_text
 from lstmkit.textgen.estimator import TextGenerator
+from lstmkit.textgen.network import LM_CELLS
 from lstmkit.textgen.plot import plot_lm_curve
 
 LN2 = math.log(2.0)
@@ -80,6 +81,7 @@ def train(args: argparse.Namespace) -> int:
         print(
             f"textgen: {source}: {len(train_text):,} training / {len(val_text):,} validation characters; "
             f"{c.cell} {c.num_layers}x{c.hidden_size}"
+            f"{', sLSTM blocks at ' + str(c.layer_options.get('slstm_at')) if c.cell == 'xlstm' else ''}"
             f"{', layer norm' if c.layer_options.get('layer_norm') else ''}, dropout {c.dropout:g}, "
             f"batch {c.batch_size}x{c.seq_len}, lr {c.lr:g}, weight decay {c.weight_decay:g}, "
             f"seed {c.seed}; budget: {budget}",
@@ -155,7 +157,10 @@ def add_parser(subparsers) -> None:
     m.add_argument("--val-fraction", type=float, default=0.1, help="tail kept for validation (0.1)")
     m.add_argument("--hidden-size", type=int)
     m.add_argument("--num-layers", type=int)
-    m.add_argument("--cell", choices=("lstm", "gru", "rnn"))
+    m.add_argument("--cell", choices=LM_CELLS,
+                   help="the recurrent layer (lstm); the xLSTM cells slstm, mlstm and xlstm "
+                        "(3 residual blocks of 192, sLSTM in the middle) default to about "
+                        "the LSTM's parameter count")
     m.add_argument("--embedding-dim", type=int)
     m.add_argument("--dropout", type=float)
     m.add_argument("--batch-size", type=int, help="text streams per process")

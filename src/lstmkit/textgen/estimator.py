@@ -15,8 +15,8 @@ import torch
 from lstmkit.errors import InputError, TrainingInterrupted
 from lstmkit.spine.engine.callbacks import digest
 from lstmkit.spine.estimator import Estimator
-from lstmkit.spine.nets import make_rnn
-from lstmkit.textgen.network import CharLM, CharLMConfig
+from lstmkit.spine.nets import XLSTM_CELLS, make_rnn
+from lstmkit.textgen.network import LM_CELLS, CharLM, CharLMConfig
 from lstmkit.textgen.scoring import LN2, DynamicEval, bits_per_char, score_dynamic
 from lstmkit.textgen.training import LOOP_KEYWORDS, TBPTTConfig, train_tbptt
 from lstmkit.textgen.vocab import CharVocab
@@ -28,11 +28,44 @@ class UnknownCharactersWarning(UserWarning):
     """Text held characters the model's vocabulary does not have."""
 
 
+#: each cell's default (hidden_size, num_layers) when they are not given. The LSTM's is
+#: the measured recipe (docs/text.md); the xLSTM cells' hold about as many parameters as
+#: the default LSTM model on tiny Shakespeare (727,746 with its 66 characters, counted by
+#: ``count_parameters(gen.model)``; each within 5% of it): the sLSTM with one head has
+#: the LSTM's weight shapes (719,298, -1.2%); two mLSTM layers of 384 (724,434, -0.5%);
+#: the xlstm stack [mLSTM, sLSTM, mLSTM] of width 192 (728,914, +0.2%).
+CELL_SIZES = {"lstm": (384, 1), "gru": (384, 1), "rnn": (384, 1), "slstm": (384, 1),
+              "mlstm": (384, 2), "xlstm": (192, 3)}
+
+
 def default_layer_options(cell: str) -> dict:
-    """The recurrent layer's options when none are given: ``backend="auto"`` and, for the
-    LSTM and the GRU, ``layer_norm=True`` (the Elman RNN has no variants). Layer
-    normalisation costs the LSTM recipe about 9% of its characters per second on the
-    compiled backend and lowered its 10-minute validation loss by 0.017 nats (docs/text.md)."""
+    """The recurrent layer's options when none are given.
+
+    ``backend="auto"`` and, for the LSTM and the GRU, ``layer_norm=True`` (the Elman RNN
+    has no variants). Layer normalisation costs the LSTM recipe about 9% of its characters
+    per second on the compiled backend and lowered its 10-minute validation loss by 0.017
+    nats (docs/text.md). The xLSTM cells: ``backend="auto"`` (the compiled sLSTM loop, the
+    fused chunkwise mLSTM), ``num_heads=1`` for the sLSTM (the LSTM's weight shapes), 4
+    for the mLSTM, and for the ``"xlstm"`` stack 4 heads with the sLSTM block in the
+    middle of three (``slstm_at=[1]``: mostly mLSTM blocks, as the paper's 7:1 layout
+    scaled down, with one sLSTM block for state tracking).
+
+    Args:
+        cell: one of ``"lstm"``, ``"gru"``, ``"rnn"``, ``"slstm"``, ``"mlstm"``, ``"xlstm"``.
+
+    Returns:
+        a new dict of keyword arguments for the layer.
+
+    Example:
+        >>> default_layer_options("xlstm")
+        {'backend': 'auto', 'num_heads': 4, 'slstm_at': [1]}
+    """
+    if cell == "slstm":
+        return {"backend": "auto", "num_heads": 1}
+    if cell == "mlstm":
+        return {"backend": "auto", "num_heads": 4}
+    if cell == "xlstm":
+        return {"backend": "auto", "num_heads": 4, "slstm_at": [1]}
     return {"backend": "auto"} if cell == "rnn" else {"backend": "auto", "layer_norm": True}
 
 
@@ -43,11 +76,30 @@ class TextGeneratorConfig(TBPTTConfig):
     Defaults are the recipe measured in docs/text.md: one layer-normalised LSTM layer of
     384 units, dropout 0.2 on its input and output, 32 streams x 50 characters, AdamW
     peaking at 3e-3 after a warm-up, then a cosine decay over the budget, weight decay
-    0.05 on the weight matrices, gradients clipped at norm 1. ``layer_options`` are the
-    recurrent layer's keywords; None gives :func:`default_layer_options` of the cell."""
+    0.05 on the weight matrices, gradients clipped at norm 1.
 
-    hidden_size: int = 384
-    num_layers: int = 1
+    Args:
+        hidden_size: H; None: the cell's default (:data:`CELL_SIZES`: 384, 192 for the
+            xlstm stack).
+        num_layers: layers (blocks for ``cell="xlstm"``); None: the cell's default
+            (:data:`CELL_SIZES`: 1, 2 for the mLSTM, 3 for the xlstm stack).
+        cell: ``"lstm"``, ``"gru"``, ``"rnn"``, ``"slstm"``, ``"mlstm"`` or ``"xlstm"``.
+        embedding_dim: the character embeddings' width.
+        dropout: on the embeddings and before the head (and between layers, or in the
+            xlstm stack's blocks).
+        weight_decay: AdamW's decoupled weight decay on the weight matrices.
+        seed: seeds the initialisation, the dropout masks and the passes' offsets.
+        layer_options: the recurrent layer's keywords; None gives
+            :func:`default_layer_options` of the cell.
+        **training: the fields of :class:`~lstmkit.textgen.training.TBPTTConfig`
+            (``batch_size``, ``seq_len``, ``lr``...).
+
+    Raises:
+        InputError: a bad value, or a layer option the cell does not take.
+    """
+
+    hidden_size: int | None = None  # None: CELL_SIZES[cell]
+    num_layers: int | None = None
     cell: str = "lstm"
     embedding_dim: int = 64
     dropout: float = 0.2
@@ -56,20 +108,34 @@ class TextGeneratorConfig(TBPTTConfig):
     layer_options: dict | None = None  # None: default_layer_options(cell)
 
     def __post_init__(self) -> None:
+        if self.cell not in LM_CELLS:
+            raise InputError(f"cell must be one of {', '.join(LM_CELLS)}, got {self.cell!r}")
         if self.layer_options is None:
             self.layer_options = default_layer_options(self.cell)
+        width, layers = CELL_SIZES[self.cell]
+        self.hidden_size = width if self.hidden_size is None else self.hidden_size
+        self.num_layers = layers if self.num_layers is None else self.num_layers
         super().__post_init__()
         self.model_config(vocab_size=1)  # validates the model's fields now, not at fit
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise InputError(f"seed must be an integer, got {self.seed!r}")
-        # an unknown layer option (a typo) fails here, with torch's own TypeError; a bad
-        # value or a variant the cell lacks, as an InputError (a clear CLI message)
+        # an unknown layer option (a typo) fails here, with torch's own TypeError (for the
+        # xLSTM cells an InputError naming it); a bad value or a variant the cell lacks, as
+        # an InputError (a clear CLI message)
         try:
-            make_rnn(self.cell, 1, 1, **self.layer_options)
+            if self.cell in XLSTM_CELLS:  # head counts must divide the real width
+                make_rnn(self.cell, 1, self.hidden_size, self.num_layers, cells=LM_CELLS,
+                         bad_options=lambda exc: f"the {self.cell} layer does not take the "
+                                                 f"options {self.layer_options}: {exc}",
+                         **self.layer_options)
+            else:
+                make_rnn(self.cell, 1, 1, **self.layer_options)
         except ValueError as exc:
             raise InputError(f"the {self.cell} layer's options: {exc}") from exc
 
     def model_config(self, vocab_size: int) -> CharLMConfig:
+        """The network's :class:`~lstmkit.textgen.network.CharLMConfig` for a vocabulary
+        of ``vocab_size`` ids."""
         return CharLMConfig(
             vocab_size=vocab_size,
             embedding_dim=self.embedding_dim,
@@ -81,6 +147,7 @@ class TextGeneratorConfig(TBPTTConfig):
         )
 
     def train_config(self) -> TBPTTConfig:
+        """The training recipe's fields as a :class:`~lstmkit.textgen.training.TBPTTConfig`."""
         names = [f.name for f in dataclasses.fields(TBPTTConfig)]
         return TBPTTConfig(**{n: getattr(self, n) for n in names})
 
@@ -107,13 +174,29 @@ class TextGenerator(Estimator):
     cell, on by default for the LSTM and GRU; ``zoneout=0.1``...). ``batch_size`` is the
     number of streams of each process (under DDP, W processes read W x ``batch_size``).
 
-    Example::
+    ``cell="xlstm"`` (or ``"slstm"``, ``"mlstm"``) trains an xLSTM model the same way, its
+    state carried across batches and through generation; its defaults
+    (:data:`CELL_SIZES`, :func:`default_layer_options`) hold about as many parameters as
+    the default LSTM model.
 
-        >>> gen = lstmkit.TextGenerator(hidden_size=256)
-        >>> gen.fit(text, max_time=60)                 # TBPTT, state carried across batches
-        >>> gen.evaluate(held_out)["bits_per_char"]    # also nats_per_char, characters
-        >>> print(gen.predict("ROMEO:", length=200, temperature=0.8, seed=1))  # = generate
-        >>> gen.save("shakespeare-lm"); gen = lstmkit.TextGenerator.load("shakespeare-lm")
+    Example:
+        >>> import lstmkit, tempfile
+        >>> text = "to be or not to be, that is the question. " * 40
+        >>> gen = lstmkit.TextGenerator(hidden_size=32, batch_size=4, seq_len=20, seed=0,
+        ...                             verbose=False)
+        >>> gen = gen.fit(text, max_steps=5)          # TBPTT, the state carried
+        >>> sorted(gen.evaluate(text[:200]))                  # bits and nats per character
+        ['bits_per_char', 'characters', 'nats_per_char']
+        >>> len(gen.predict("to be", length=20, temperature=0.8, seed=1))  # = generate
+        20
+        >>> xl = lstmkit.TextGenerator(cell="xlstm", hidden_size=16, num_layers=2,
+        ...                            batch_size=4, seq_len=20, seed=0, verbose=False)
+        >>> xl = xl.fit(text, max_steps=3)
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     _ = xl.save(d)
+        ...     back = lstmkit.TextGenerator.load(d)
+        >>> back.config.cell, back.generate("to", length=5, seed=1) == xl.generate("to", length=5, seed=1)
+        ('xlstm', True)
     """
 
     TASK = TASK
@@ -154,6 +237,9 @@ class TextGenerator(Estimator):
         from lstmkit.textgen.export import charlm_spec
 
         self._require_fitted()
+        if self.config.cell in XLSTM_CELLS:
+            raise InputError(f"ONNX export of the character model takes the lstm, gru and rnn "
+                             f"cells; this model's cell is {self.config.cell!r}")
         return charlm_spec(self.model, {"vocab": self.vocab.to_state(), "counts": list(self.counts)})
 
     # ---- training and scoring -----------------------------------------------------------

@@ -38,7 +38,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from lstmkit.errors import InputError, TrainingInterrupted
-from lstmkit.textgen.network import CharLM
+from lstmkit.textgen.network import CharLM, map_state
 from lstmkit.textgen.scoring import LN2, DynamicEval, bits_per_char, score, score_dynamic
 
 __all__ = ["LN2", "LOOP_KEYWORDS", "DynamicEval", "TBPTTConfig", "TBPTTOutcome", "bits_per_char",
@@ -263,7 +263,7 @@ def train_tbptt(
     state = None
 
     def snapshot() -> dict:
-        carried = None if state is None else tuple(_gather(fabric, s) for s in _as_tuple(state))
+        carried = map_state(lambda s: _gather(fabric, s), state)  # each tensor (W, ...)
         return {"model": model, "optimizer": opt, **run, "state": carried,
                 "loss_sum": _gather(fabric, loss_sum), "random": _random_states(fabric, gen)}
 
@@ -274,9 +274,9 @@ def train_tbptt(
         holder = snapshot()
         point = ckpt.restore(fabric, holder)
         run.update({k: holder[k] for k in run})
-        if run["state"] is not None:  # this process's own carried state
-            kept = tuple(s[rank].to(dev) for s in run["state"])
-            state = kept if net.config.cell == "lstm" else kept[0]
+        state = map_state(lambda s: s[rank].to(dev), run["state"])  # this process's own
+        if net.config.cell in ("gru", "rnn") and isinstance(state, tuple):
+            state = state[0]  # a checkpoint that kept a GRU's or RNN's state as a 1-tuple
         loss_sum.copy_(run["loss_sum"][rank])
         _set_random_states(fabric, gen, run["random"])
         run["state"] = run["loss_sum"] = run["random"] = None
@@ -370,6 +370,3 @@ def train_tbptt(
             net.to("cpu")
     return TBPTTOutcome(history, run["step"], fabric.is_global_zero, W, point)
 
-
-def _as_tuple(state) -> tuple:
-    return state if isinstance(state, tuple) else (state,)

@@ -32,7 +32,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lstmkit.errors import InputError
-from lstmkit.xlstm import checks, mlstm_math, slstm_math
+from lstmkit.xlstm import backend as backends
+from lstmkit.xlstm import checks, mlstm_fused, mlstm_math, slstm_math
 
 ACTIVATIONS = {"gelu": F.gelu, "relu": F.relu, "silu": F.silu, "swish": F.silu,
                "sigmoid": torch.sigmoid, "selu": F.selu,
@@ -114,6 +115,11 @@ class xLSTMConfig:
         ffn_proj_factor: the feed-forward's inner width is ``up_dim(E, factor)``.
         ffn_act: the feed-forward's gate activation (a key of :data:`ACTIVATIONS`).
         ffn_bias: biases in the feed-forward.
+        backend: which implementation runs the recurrences (:mod:`lstmkit.xlstm.backend`):
+            ``"auto"`` (the compiled sLSTM loop where it can run, the fused chunkwise
+            mLSTM) or ``"reference"`` (the torch loop and ``mlstm_form``); a block's
+            ``backend`` attribute can be set on its own (``"compiled"`` for sLSTM blocks,
+            ``"fused"`` for mLSTM blocks), e.g. by :func:`lstmkit.xlstm.backend.use`.
     """
 
     embedding_dim: int = 128
@@ -137,6 +143,7 @@ class xLSTMConfig:
     ffn_proj_factor: float = 1.3
     ffn_act: str = "gelu"
     ffn_bias: bool = False
+    backend: str = "auto"
 
     def positions(self) -> list[int]:
         """The sLSTM blocks' positions as a list.
@@ -342,11 +349,14 @@ class sLSTMBlock(nn.Module):
     convolution's last K-1 inputs (B, K-1, E); zeros are the start of a sequence.
     """
 
+    _backend_kind = "sLSTM"
+
     def __init__(self, config: xLSTMConfig, block_idx: int):
         super().__init__()
         E, NH = config.embedding_dim, checks.heads(config.embedding_dim, config.slstm_num_heads)
         d = E // NH
         self.num_heads = NH
+        self.backend = backends.check(config.backend, self._backend_kind)
         self.norm = LayerNorm(E)
         self.conv = CausalConv(E, config.slstm_conv_kernel)
         self.proj_i, self.proj_f, self.proj_z, self.proj_o = (
@@ -406,16 +416,15 @@ class sLSTMBlock(nn.Module):
         pre = torch.cat([self.proj_i(c), self.proj_f(c), self.proj_z(u), self.proj_o(u)], -1)
         pre = pre + self.bias
         valid = _valid(lengths, T, x.device)
-        cell = tuple(cell)
-        hs = []
-        for t in range(T):
-            new = slstm_math.step(pre[:, t], cell, self.weight_hh)
-            if valid is not None:  # past its length a sequence keeps its state
-                keep = valid[:, t, None]
-                new = tuple(torch.where(keep, a, b) for a, b in zip(new, cell))
-            cell = new
-            hs.append(cell[0])
-        h = self.dropout(torch.stack(hs, 1))
+        mask = None if valid is None else valid.t().contiguous()  # (T, B): past a length
+        pre = pre.transpose(0, 1).contiguous()                     # the state is kept
+        if backends.slstm_choice(self.backend, pre) == "compiled":
+            from lstmkit.xlstm import slstm_compiled
+
+            hs, cell = slstm_compiled.sequence(pre, self.weight_hh, tuple(cell), "sigmoid", mask)
+        else:
+            hs, cell = slstm_math.sequence(pre, self.weight_hh, tuple(cell), "sigmoid", mask)
+        h = self.dropout(hs.transpose(0, 1))
         x = x + self.head_norm(h)
         return x + self.ffn(self.ffn_norm(x)), (*cell, conv_state)
 
@@ -440,8 +449,11 @@ class mLSTMBlock(nn.Module):
     inputs (B, K-1, inner); zeros are the start of a sequence.
     """
 
+    _backend_kind = "mLSTM"
+
     def __init__(self, config: xLSTMConfig, block_idx: int):
         super().__init__()
+        self.backend = backends.check(config.backend, self._backend_kind)
         E = config.embedding_dim
         inner = up_dim(E, config.mlstm_proj_factor)
         self.inner = inner
@@ -521,8 +533,12 @@ class mLSTMBlock(nn.Module):
             log_i = torch.where(valid[:, None], log_i, float("-inf"))
             log_f = torch.where(valid[:, None], log_f, 0.0)
         heads = [t.reshape(B, T, self.num_heads, -1).transpose(1, 2) for t in (q, k, v)]
-        kwargs = {"chunk_size": self.chunk_size} if self.form == "chunkwise" else {}
-        h, memory = mlstm_math.FORMS[self.form](*heads, log_i, log_f, tuple(memory), **kwargs)
+        if backends.mlstm_choice(self.backend, x) == "fused":
+            h, memory = mlstm_fused.chunkwise(*heads, log_i, log_f, tuple(memory),
+                                              chunk_size=self.chunk_size)
+        else:
+            kwargs = {"chunk_size": self.chunk_size} if self.form == "chunkwise" else {}
+            h, memory = mlstm_math.FORMS[self.form](*heads, log_i, log_f, tuple(memory), **kwargs)
         h = self.head_norm(h.transpose(1, 2).reshape(B, T, self.inner))
         h = (h + self.skip * c) * F.silu(z)
         return x + self.dropout(self.proj_down(h)), (*memory, conv_state)
