@@ -1,9 +1,7 @@
 """Experiments that measure the seed's claims: the 1997 long-time-lag problems
-(adding, temporal order, copy), the RNN / GRU / LSTM comparison, and gate pictures.
-
-    >>> from lstmkit import experiments
-    >>> r = experiments.run("adding", cell="lstm", length=100, max_time=60)
-    >>> r.solved, r.accuracy, r.steps, r.parameters
+(adding, temporal order, copy), the formal-language tasks, the RNN / GRU / LSTM
+comparison, and gate pictures. :func:`run` trains one cell on one problem (its
+docstring has an example); ``lstmkit experiments`` runs the comparison.
 """
 
 from lstmkit.experiments.problems import (

@@ -147,6 +147,8 @@ class Comparison:
         return [found.get(s) for s in self.config.seeds]
 
     def solve_rate(self, label: str, task: str, length: int) -> float:
+        """The fraction of seeds whose run of cell ``label`` solved ``task`` at ``length``
+        (a skipped lag counts as unsolved)."""
         runs = self.runs(label, task, length)
         return sum(bool(r and r.solved) for r in runs) / len(runs)
 
@@ -156,6 +158,7 @@ class Comparison:
         return max(ok) if ok else None
 
     def labels(self) -> list[str]:
+        """The compared cells that could be built, in the config's order."""
         return [c for c in self.config.cells if c not in self.unavailable]
 
 

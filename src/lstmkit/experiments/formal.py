@@ -62,6 +62,7 @@ class FormalLanguage(Problem):
 
     @property
     def input_size(self) -> int:  # type: ignore[override]
+        """I: one-hot channels of the tokens and the query token."""
         return len(self.tokens) + 1  # the tokens and the query "="
 
     @property
@@ -71,6 +72,7 @@ class FormalLanguage(Problem):
 
     @property
     def total_length(self) -> int:
+        """Steps of the longest training sequence: ``length`` tokens and the query."""
         return self.length + 1
 
     def generate(self, n: int, rng: random.Random) -> tuple[list[int], int]:
@@ -97,6 +99,7 @@ class FormalLanguage(Problem):
         return self._batch(batch, self.length + 1, self.test_length, gen)
 
     def relevant_steps(self, x: Tensor) -> list[int]:
+        """Every token step of ``x`` (T, I) (all of them matter), padding excluded."""
         return torch.nonzero(x.sum(1) > 0.5).flatten().tolist()
 
 
@@ -109,6 +112,7 @@ class Parity(FormalLanguage):
     output_size = 2
 
     def generate(self, n, rng):
+        """``n`` random bits and their parity."""
         s = [rng.randrange(2) for _ in range(n)]
         return s, sum(s) % 2
 
@@ -123,6 +127,7 @@ class ModularArithmetic(FormalLanguage):
     output_size = MODULUS
 
     def generate(self, n, rng):
+        """A left-to-right expression of about ``n`` tokens (odd) and its value mod 5."""
         digits = [rng.randrange(MODULUS) for _ in range((n + 1) // 2)]
         ops = [rng.randrange(3) for _ in range(len(digits) - 1)]
         value, seq = digits[0], [digits[0]]
@@ -152,6 +157,7 @@ class ModularArithmeticBrackets(FormalLanguage):
         return [8, *a, MODULUS + op, *b, 9], _apply(va, _OPS[op], vb)
 
     def generate(self, n, rng):
+        """A bracketed expression of 1 + 4k <= ``n`` tokens and its value mod 5."""
         return self._expr((n - 1) // 4, rng)
 
 
@@ -164,6 +170,7 @@ class CycleNavigation(FormalLanguage):
     output_size = MODULUS
 
     def generate(self, n, rng):
+        """``n`` random moves and the position they end at."""
         s = [rng.randrange(3) for _ in range(n)]
         return s, sum((1, -1, 0)[m] for m in s) % MODULUS
 

@@ -114,6 +114,7 @@ class SequenceModel(nn.Module):
         self.head = nn.Linear(width, output_size)
 
     def forward(self, x: Tensor) -> Tensor:
+        """x (T, B, I) -> (B, O) when one step is read out, else (B, K, O)."""
         out, _ = self.rnn(x)  # (T, B, H)
         if self.query_channel is not None:  # each sequence's own query step
             at = x[..., self.query_channel].argmax(0)  # (B,)

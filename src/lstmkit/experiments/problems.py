@@ -94,6 +94,7 @@ class Adding(Problem):
     min_length = 22
 
     def sample(self, batch: int, gen: torch.Generator) -> tuple[Tensor, Tensor]:
+        """Inputs (T, B, 2): (value, marker) per step; targets (B, 1)."""
         T = self.length
         values = torch.rand(T, batch, generator=gen) * 2 - 1  # (T, B) in [-1, 1]
         first = torch.randint(0, 10, (batch,), generator=gen)
@@ -107,12 +108,15 @@ class Adding(Problem):
         return x, target.unsqueeze(1)
 
     def relevant_steps(self, x: Tensor) -> list[int]:
+        """The two marked steps."""
         return torch.nonzero(x[:, 1] > 0.5).flatten().tolist()
 
     def loss(self, pred: Tensor, target: Tensor) -> Tensor:
+        """Mean squared error of pred (B, 1) against target (B, 1)."""
         return F.mse_loss(pred, target)
 
     def correct(self, pred: Tensor, target: Tensor) -> Tensor:
+        """(B,) bool: |error| below ``tolerance``."""
         return (pred - target).abs().squeeze(1) < self.tolerance
 
 
@@ -132,6 +136,7 @@ class TemporalOrder(Problem):
     min_length = 10
 
     def sample(self, batch: int, gen: torch.Generator) -> tuple[Tensor, Tensor]:
+        """One-hot inputs (T, B, 8); classes (B,): XX 0, XY 1, YX 2, YY 3."""
         T = self.length
         sym = torch.randint(0, 4, (T, batch), generator=gen)  # distractors a-d
         sym[0] = _TO["B"]
@@ -148,6 +153,7 @@ class TemporalOrder(Problem):
         return x, bits[0] * 2 + bits[1]  # class: XX 0, XY 1, YX 2, YY 3
 
     def relevant_steps(self, x: Tensor) -> list[int]:
+        """The two steps holding X or Y."""
         return torch.nonzero(x[:, _TO["X"] :].sum(1) > 0.5).flatten().tolist()
 
 
@@ -172,21 +178,26 @@ class Copy(Problem):
 
     @property
     def input_size(self) -> int:  # type: ignore[override]
+        """I: the alphabet, the blank and the delimiter, one-hot."""
         return self.alphabet + 2  # symbols, blank, delimiter
 
     @property
     def output_size(self) -> int:  # type: ignore[override]
+        """O: one logit per alphabet symbol."""
         return self.alphabet
 
     @property
     def readout_steps(self) -> int:  # type: ignore[override]
+        """K: the last ``symbols`` steps are read out."""
         return self.symbols
 
     @property
     def total_length(self) -> int:
+        """T' = ``length`` + 2K steps: the symbols, the blank and delimiter, the answer slots."""
         return self.length + 2 * self.symbols
 
     def sample(self, batch: int, gen: torch.Generator) -> tuple[Tensor, Tensor]:
+        """One-hot inputs (T', B, A + 2); targets (B, K), the symbols to recall."""
         K, A, T = self.symbols, self.alphabet, self.length
         blank, delim = A, A + 1
         seq = torch.randint(0, A, (K, batch), generator=gen)  # (K, B)
@@ -198,13 +209,16 @@ class Copy(Problem):
         return x, seq.t()  # targets (B, K)
 
     def relevant_steps(self, x: Tensor) -> list[int]:
+        """The first K steps, which hold the symbols."""
         return list(range(self.symbols))
 
     def loss(self, pred: Tensor, target: Tensor) -> Tensor:
+        """Cross-entropy of pred (B, K, A) against target (B, K), over all K symbols."""
         # pred (B, K, A): one distribution per recalled symbol
         return F.cross_entropy(pred.reshape(-1, pred.shape[-1]), target.reshape(-1))
 
     def correct(self, pred: Tensor, target: Tensor) -> Tensor:
+        """(B,) bool: all K symbols recalled."""
         return (pred.argmax(-1) == target).all(1)
 
 
