@@ -66,6 +66,7 @@ def notes_to_stderr(command: str):
 
 
 def add_threads_arg(parser: argparse.ArgumentParser) -> None:
+    """Add ``--threads N`` (torch's CPU threads; default: torch's choice) to ``parser``."""
     parser.add_argument(
         "--threads",
         type=int,
@@ -75,6 +76,8 @@ def add_threads_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def apply_threads(args: argparse.Namespace) -> None:
+    """Set torch's CPU threads to ``args.threads`` when given; InputError when it is not
+    positive."""
     if args.threads is not None:
         if args.threads <= 0:
             raise InputError(f"--threads must be a positive integer, got {args.threads}")

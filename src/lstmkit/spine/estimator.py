@@ -45,7 +45,21 @@ TASKS: dict[str, str] = {
 
 
 def estimator_class(task: str) -> type:
-    """The estimator class of a task name, as written in a saved model's config.json."""
+    """The estimator class of a task name, as written in a saved model's config.json.
+
+    Args:
+        task: a key of :data:`TASKS` (``"forecast"``, ``"classify"``...).
+
+    Returns:
+        The class, imported on first use.
+
+    Raises:
+        InputError: no task of that name.
+
+    Example:
+        >>> estimator_class("classify").__name__
+        'TextClassifier'
+    """
     if task not in TASKS:
         raise InputError(f"no lstmkit task is called {task!r}; known: {', '.join(sorted(TASKS))}")
     module, name = TASKS[task].split(":")
@@ -53,7 +67,20 @@ def estimator_class(task: str) -> type:
 
 
 def load(path: str | os.PathLike, **trainer_kwargs) -> Estimator:
-    """Any saved model, as the estimator of its task."""
+    """Any saved model, as the estimator of its task.
+
+    Args:
+        path: a directory written by an estimator's ``save``.
+        **trainer_kwargs: the engine's settings for further training or prediction
+            (``accelerator``...).
+
+    Returns:
+        The estimator of the task named in the model's ``config.json``, loaded.
+
+    Raises:
+        InputError: not a saved lstmkit model, an unknown task, or config and weights
+            that disagree.
+    """
     from lstmkit.spine import io
 
     task = io.read_config(path)["task"]
@@ -97,11 +124,14 @@ class Estimator:
         raise NotImplementedError
 
     def export_spec(self):
+        """The :class:`~lstmkit.export.tasks.ExportSpec` that :meth:`export` writes as ONNX
+        (a subclass provides it)."""
         raise NotImplementedError(f"{type(self).__name__} has no ONNX export")
 
     # ---- shared -------------------------------------------------------------------------
     @property
     def seed(self) -> int:
+        """The config's seed."""
         return self.config.seed
 
     def _require_fitted(self) -> None:
@@ -143,7 +173,17 @@ class Estimator:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the trained estimator to the directory ``path`` (atomically; see
-        :mod:`lstmkit.spine.io`)."""
+        :mod:`lstmkit.spine.io`).
+
+        Args:
+            path: the model directory (created, or replaced whole).
+
+        Returns:
+            The directory written.
+
+        Raises:
+            InputError: the estimator is not trained.
+        """
         from lstmkit.spine import io
 
         self._require_fitted()
@@ -153,8 +193,20 @@ class Estimator:
 
     @classmethod
     def load(cls, path: str | os.PathLike, **trainer_kwargs: Any):
-        """An estimator saved by :meth:`save` (the config checked against the weights);
-        ``trainer_kwargs`` set the engine for further training or prediction devices."""
+        """An estimator saved by :meth:`save` (the config checked against the weights).
+
+        Args:
+            path: the model directory.
+            **trainer_kwargs: the engine's settings for further training or prediction
+                devices (not saved with the model).
+
+        Returns:
+            The estimator, trained and in eval mode.
+
+        Raises:
+            InputError: not a saved model of this task, or config and weights that
+                disagree.
+        """
         from lstmkit.spine import io
 
         config, tensors, state, _ = io.load_model(path, cls.TASK)
@@ -168,7 +220,18 @@ class Estimator:
 
     def export(self, path: str | os.PathLike, **options: Any) -> Path:
         """Write the trained network as an ONNX model (see :meth:`export_spec` for what
-        the graph takes and returns; the preprocessing state travels in its metadata)."""
+        the graph takes and returns; the preprocessing state travels in its metadata).
+
+        Args:
+            path: the ``.onnx`` file to write.
+            **options: for :func:`lstmkit.export.to_onnx` (``recurrent``...).
+
+        Returns:
+            The path written.
+
+        Raises:
+            InputError: the estimator is not trained.
+        """
         from lstmkit.export.api import to_onnx
 
         self._require_fitted()

@@ -363,6 +363,8 @@ class Staged:
         self._made: list[Path] = []
 
     def write(self, path: str | os.PathLike, write) -> Path:
+        """Stage ``path``: call ``write(tmp)`` on a temporary sibling of it (folders made as
+        needed); returns ``path``, which appears at :meth:`commit`."""
         path = Path(path)
         missing = []
         p = path.parent.absolute()
@@ -379,11 +381,13 @@ class Staged:
         return path
 
     def commit(self) -> None:
+        """Put every staged file in place (one rename each)."""
         for tmp, path in self._files:
             os.replace(tmp, path)
         self._files = []
 
     def discard(self) -> None:
+        """Remove the staged files and the folders made for them."""
         for tmp, _ in self._files:
             tmp.unlink(missing_ok=True)
         self._files = []

@@ -45,6 +45,7 @@ class PooledRNNOptions:
         return out
 
     def to_dict(self) -> dict:
+        """The config as a JSON-able dict (saved with the model)."""
         return asdict(self)
 
 
@@ -102,6 +103,7 @@ class PooledClassifierNet(nn.Module):
         return pool(out, state, lengths, self.config.pooling, self.config.bidirectional)
 
     def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
+        """x (as :meth:`inputs` takes it, batch first) and lengths (B,) -> logits (B, num_classes)."""
         return self.head(self.drop(self.features(x, lengths)))  # (B, classes)
 
 

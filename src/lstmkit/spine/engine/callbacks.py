@@ -19,6 +19,7 @@ class KeepBest(L.Callback):
         self.state: dict | None = None
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Copy the weights when ``monitor`` improved."""
         if trainer.sanity_checking:
             return
         value = trainer.callback_metrics.get(self.monitor)
@@ -27,13 +28,16 @@ class KeepBest(L.Callback):
             self.state = copy.deepcopy({k: v.detach().cpu() for k, v in pl_module.state_dict().items()})
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Load the best weights seen."""
         if self.state is not None:
             pl_module.load_state_dict(self.state)
 
     def state_dict(self) -> dict:
+        """The best value and its weights, for the checkpoint."""
         return {"best": self.best, "state": self.state}
 
     def load_state_dict(self, state_dict: dict) -> None:
+        """Restore the best value and weights of an interrupted run."""
         self.best, self.state = state_dict["best"], state_dict["state"]
 
 
@@ -47,6 +51,7 @@ class RunFingerprint(L.Callback):
         self.fingerprint = fingerprint
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        """Store the fingerprint under :attr:`KEY`."""
         checkpoint[self.KEY] = self.fingerprint
 
 
@@ -56,6 +61,7 @@ class RandomState(L.Callback):
     run left them rather than restarting from the seed."""
 
     def state_dict(self) -> dict:
+        """The torch, numpy and Python generators' states (plain types and tensors)."""
         import random
 
         import numpy as np
@@ -67,6 +73,7 @@ class RandomState(L.Callback):
                 "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)]}
 
     def load_state_dict(self, state_dict: dict) -> None:
+        """Set the three generators to the saved states."""
         import random
 
         import numpy as np
@@ -99,6 +106,7 @@ class Checkpointing(L.Callback):
         self._last_time = 0.0
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Fix the step interval (a twentieth of the planned run when not given) and start the clock."""
         import time
 
         if self.every_n_steps is None:
@@ -117,16 +125,19 @@ class Checkpointing(L.Callback):
         return due
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        """Save when due, except at an epoch's last batch (saved at the epoch's end)."""
         # at an epoch's last batch, wait for its end (validation, the epoch's losses):
         # a checkpoint taken there resumes with the whole epoch's record
         if not trainer.fit_loop.epoch_loop.batch_progress.is_last_batch and self._due(trainer):
             self.save(trainer)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Save when due."""
         if self._due(trainer):
             self.save(trainer)
 
     def save(self, trainer: L.Trainer) -> None:
+        """Write ``folder/last.ckpt`` now, through a temporary file that replaces it."""
         import os
         import time
 
@@ -150,6 +161,7 @@ class EpochRows(L.Callback):
         self.rows: list[dict] = []
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Add the epoch's row and pass it to ``log``."""
         row = {"epoch": trainer.current_epoch + 1}
         for name, value in sorted(trainer.callback_metrics.items()):
             if name.startswith(("train_", "val_")) and getattr(value, "numel", lambda: 1)() == 1:
@@ -169,9 +181,11 @@ class EpochRows(L.Callback):
         return [r["val_loss"] for r in self.rows if "val_loss" in r]
 
     def state_dict(self) -> dict:
+        """The rows so far, for the checkpoint."""
         return {"rows": self.rows}
 
     def load_state_dict(self, state_dict: dict) -> None:
+        """Restore the rows of an interrupted run."""
         self.rows = [dict(r) for r in state_dict["rows"]]
 
 

@@ -32,9 +32,11 @@ class WindowData(L.LightningDataModule):
         return max(1, min(self.batch_size or len(ds), len(ds)))
 
     def train_dataloader(self) -> DataLoader:
+        """The training windows, shuffled."""
         return DataLoader(self.train_set, batch_size=self._bs(self.train_set), shuffle=True)
 
     def val_dataloader(self) -> DataLoader | list:
+        """The validation windows in order; ``[]`` without any."""
         if self.val_set is None:
             return []
         return DataLoader(self.val_set, batch_size=self._bs(self.val_set), shuffle=False)
@@ -51,6 +53,7 @@ class EpochSampler(Sampler[int]):
         self.skip = 0
 
     def set_epoch(self, epoch: int) -> None:
+        """Draw the next pass's order for ``epoch`` (Lightning calls it each epoch)."""
         self.epoch = epoch
 
     def __iter__(self):
@@ -98,6 +101,7 @@ class IndexData(L.LightningDataModule):
         self._resume_batches = 0
 
     def state_dict(self) -> dict:
+        """The batches of the current epoch already trained on (0 at an epoch's end)."""
         progress = self.trainer.fit_loop.epoch_loop.batch_progress if self.trainer else None
         if progress is None or progress.is_last_batch:
             # taken at an epoch's end: a resumed run starts the next epoch, none of it done
@@ -105,9 +109,11 @@ class IndexData(L.LightningDataModule):
         return {"batches_done": int(progress.current.processed)}
 
     def load_state_dict(self, state_dict: dict) -> None:
+        """Remember the batches to skip when training resumes."""
         self._resume_batches = int(state_dict.get("batches_done", 0))
 
     def train_dataloader(self) -> DataLoader:
+        """Training batches in the sampler's order, past those a resumed run already did."""
         if self._resume_batches and (self.trainer is None or self.trainer.world_size == 1):
             self.sampler.skip = self._resume_batches * self.batch_size
         self._resume_batches = 0
@@ -115,6 +121,7 @@ class IndexData(L.LightningDataModule):
                           collate_fn=self.collate, drop_last=self.drop_last, generator=torch.Generator())
 
     def val_dataloader(self) -> DataLoader | list:
+        """Validation batches in order; ``[]`` without any."""
         if not self.n_val:
             return []
         return DataLoader(_Indices(self.n_val), batch_size=self.val_batch_size, shuffle=False,

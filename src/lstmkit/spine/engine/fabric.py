@@ -80,6 +80,7 @@ class LoopCheckpoints:
         return point
 
     def due(self, fabric, step: int) -> bool:
+        """Whether a checkpoint is due at ``step`` (never without a folder); under DDP rank 0 decides."""
         if self.folder is None:
             return False
         due = bool(self.every_n_steps and step - self._last_step >= self.every_n_steps)
@@ -89,6 +90,7 @@ class LoopCheckpoints:
         return due
 
     def save(self, fabric, state: dict) -> None:
+        """Write ``state`` and the fingerprint to ``folder/last.ckpt`` now."""
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = self.folder / f".{CHECKPOINT}.partial"
         fabric.save(tmp, {**state, RunFingerprint.KEY: self.fingerprint})
@@ -97,5 +99,6 @@ class LoopCheckpoints:
         self._last_step, self._last_time = int(state.get("step", 0)), time.monotonic()
 
     def maybe_save(self, fabric, state: dict) -> None:
+        """Save ``state`` when :meth:`due` at its ``step``."""
         if self.due(fabric, int(state.get("step", 0))):
             self.save(fabric, state)

@@ -64,12 +64,14 @@ class TaskModule(L.LightningModule):
         self._batch_size = batch_size or _batch_len
 
     def training_step(self, batch, batch_idx: int) -> Tensor:
+        """The batch's loss, logged as ``train_loss``."""
         loss = self._loss(self.net, batch)
         self.log("train_loss", loss.detach(), on_step=False, on_epoch=True, prog_bar=True,
                  batch_size=self._batch_size(batch), sync_dist=True)
         return loss
 
     def validation_step(self, batch, batch_idx: int) -> None:
+        """Log the batch's ``val_*`` metrics (``val_loss`` without ``validate``)."""
         if self._validate is None:
             values = {"loss": self._loss(self.net, batch)}
         else:
@@ -80,6 +82,8 @@ class TaskModule(L.LightningModule):
                      prog_bar=name == "loss", batch_size=n, sync_dist=True)
 
     def configure_optimizers(self):
+        """The recipe's optimiser and schedule over the planned steps; InputError when the
+        run has no planned length (``max_time`` alone)."""
         total = self.trainer.estimated_stepping_batches
         if total == float("inf"):
             from lstmkit.errors import InputError

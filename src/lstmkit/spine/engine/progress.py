@@ -37,9 +37,11 @@ class LineProgress(ProgressBar):
         self._start = self._last = 0.0
 
     def disable(self) -> None:
+        """Stop writing lines."""
         self._enabled = False
 
     def enable(self) -> None:
+        """Write lines again."""
         self._enabled = True
 
     def _write(self, trainer: L.Trainer, tag: str = "", epoch: int | None = None) -> None:
@@ -54,15 +56,18 @@ class LineProgress(ProgressBar):
         print(f"{tag}{' · '.join(p for p in parts if p)}", file=self.stream or sys.stderr, flush=True)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Start the clock."""
         self._start = self._last = time.monotonic()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        """Write a line when ``every`` seconds have passed since the last."""
         now = time.monotonic()
         if now - self._last >= self.every:
             self._last = now
             self._write(trainer)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Write the ``done:`` line."""
         # the epoch counter has moved past the last epoch when a run ends at an epoch's end
         done = trainer.current_epoch if trainer.fit_loop.epoch_loop.done else trainer.current_epoch + 1
         self._write(trainer, "done: ", max(1, done))
@@ -98,6 +103,7 @@ class LoopProgress:
         self._step = 0
 
     def update(self, step: int, **metrics: float) -> None:
+        """Report ``step`` (optimiser steps so far) and its ``metrics`` (name -> value)."""
         if not self.on:
             return
         if self.bar is not None:
@@ -115,6 +121,7 @@ class LoopProgress:
         print(f"{tag}{' · '.join(parts)}", file=self.stream, flush=True)
 
     def close(self, **metrics: float) -> None:
+        """End the progress with a ``done:`` line carrying ``metrics``."""
         if not self.on:
             return
         if self.bar is not None:
