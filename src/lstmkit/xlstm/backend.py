@@ -111,3 +111,62 @@ def use(module: torch.nn.Module, backend: str) -> int:
             sub.backend = check(backend, sub._backend_kind)
             count += 1
     return count
+
+
+def slstm_sequence(pre: Tensor, weight_hh: Tensor, state=None, forget_gate: str = "sigmoid",
+                   mask: Tensor | None = None, backend: str = "auto") -> tuple[Tensor, tuple]:
+    """The sLSTM recurrence over T steps on the chosen backend (what the sLSTM layer and
+    block run).
+
+    Args:
+        pre: (T, B, 4H), W x_t + b, gates i, f, z, o.
+        weight_hh: (4, NH, d, d), the block-diagonal recurrent matrix.
+        state: (h, c, n, m), each (B, H); zeros when None.
+        forget_gate: "sigmoid" or "exp".
+        mask: (T, B) bool, False where a step is padding (the state is kept), or None.
+        backend: "auto", "reference" or "compiled".
+
+    Returns:
+        (outputs (T, B, H), final state (h, c, n, m) each (B, H)).
+
+    Raises:
+        InputError: an unknown backend, or "compiled" where it cannot run.
+    """
+    from lstmkit.xlstm import slstm_math
+
+    if state is None:
+        state = tuple(pre.new_zeros(pre.shape[1], pre.shape[2] // 4) for _ in range(4))
+    if slstm_choice(check(backend, "sLSTM"), pre) == "compiled":
+        from lstmkit.xlstm import slstm_compiled
+
+        return slstm_compiled.sequence(pre, weight_hh, tuple(state), forget_gate, mask)
+    return slstm_math.sequence(pre, weight_hh, tuple(state), forget_gate, mask)
+
+
+def mlstm_sequence(q: Tensor, k: Tensor, v: Tensor, log_i: Tensor, log_f: Tensor, state=None, *,
+                   form: str = "chunkwise", chunk_size: int = 64,
+                   backend: str = "auto") -> tuple[Tensor, tuple]:
+    """The mLSTM recurrence over T steps on the chosen backend (what the mLSTM layer and
+    block run).
+
+    Args:
+        q, k, v: (B, NH, T, d); k unscaled.
+        log_i, log_f: (B, NH, T), the log input and log forget gates.
+        state: (C (B, NH, d, d), n (B, NH, d), m (B, NH)), zeros when None.
+        form: the reference's form ("parallel", "chunkwise", "recurrent"); the fused
+            backend always runs chunkwise.
+        chunk_size: steps per chunk.
+        backend: "auto", "reference" or "fused".
+
+    Returns:
+        (h̃ (B, NH, T, d), final state (C, n, m)).
+
+    Raises:
+        InputError: an unknown backend.
+    """
+    from lstmkit.xlstm import mlstm_fused, mlstm_math
+
+    if mlstm_choice(check(backend, "mLSTM"), q) == "fused":
+        return mlstm_fused.chunkwise(q, k, v, log_i, log_f, state, chunk_size=chunk_size)
+    kwargs = {"chunk_size": chunk_size} if form == "chunkwise" else {}
+    return mlstm_math.FORMS[form](q, k, v, log_i, log_f, state, **kwargs)

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from lstmkit.errors import InputError
 from lstmkit.xlstm import backend as backends
-from lstmkit.xlstm import checks, mlstm_fused, mlstm_math, stack
+from lstmkit.xlstm import checks, mlstm_math, stack
 
 STATE_NAMES = ["C", "n", "m"]
 
@@ -179,12 +179,9 @@ class mLSTM(nn.Module):
             log_f = torch.where(m, log_f, 0.0)
         heads = lambda t: t.permute(1, 2, 0, 3)  # (T, B, NH, d) -> (B, NH, T, d)
         gates = lambda t: t.permute(1, 2, 0)  # (T, B, NH) -> (B, NH, T)
-        args = (heads(q), heads(kk), heads(v), gates(log_i), gates(log_f), state)
-        if backends.mlstm_choice(self.backend, x) == "fused":
-            h, final = mlstm_fused.chunkwise(*args, chunk_size=self.chunk_size)
-        else:
-            kwargs = {"chunk_size": self.chunk_size} if self.form == "chunkwise" else {}
-            h, final = mlstm_math.FORMS[self.form](*args, **kwargs)
+        h, final = backends.mlstm_sequence(heads(q), heads(kk), heads(v), gates(log_i), gates(log_f),
+                                           state, form=self.form, chunk_size=self.chunk_size,
+                                           backend=self.backend)
         h = h.permute(2, 0, 1, 3).reshape(T, B, self.hidden_size) * o
         return h, final
 

@@ -171,12 +171,8 @@ class sLSTM(nn.Module):
     def _run_direction(self, k: int, x: Tensor, state, mask):
         cell = self.cells[k]
         state = cell.zero_state(x.shape[1], x) if state is None else state
-        pre = cell.project(x)
-        if backends.slstm_choice(self.backend, x) == "compiled":
-            from lstmkit.xlstm import slstm_compiled
-
-            return slstm_compiled.sequence(pre, cell.weight_hh, tuple(state), cell.forget_gate, mask)
-        return slstm_math.sequence(pre, cell.weight_hh, tuple(state), cell.forget_gate, mask)
+        return backends.slstm_sequence(cell.project(x), cell.weight_hh, tuple(state),
+                                       cell.forget_gate, mask, self.backend)
 
     def extra_repr(self) -> str:
         return (f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "

@@ -18,14 +18,96 @@
 #include <cmath>
 #include <vector>
 
+#include <bit>
+#include <cstdint>
+
+#define XL_SIMD _Pragma("omp simd")
+// the math functions must inline into the loops, or the loops stay scalar
+#define XL_INLINE inline __attribute__((always_inline))
+
 namespace {
 
-template <typename S>
-inline S sigmoid(S x) { return S(1) / (S(1) + std::exp(-x)); }
+// ---- vectorisable float math (exp as in lstmkit/backends/compiled/csrc/kernels.h) -------
+// float: branch-free polynomials the compiler turns into AVX2/NEON code inside the
+// `omp simd` loops (about 1 ulp); double (used for checks): the C library's functions.
+
+// exp(x) = 2^n e^r, n = round(x / ln 2), |r| <= ln2 / 2, cephes' polynomial for e^r
+XL_INLINE float xl_exp(float x) {
+  x = x < -87.0f ? -87.0f : x;
+  x = x > 88.0f ? 88.0f : x;
+  const float magic = 12582912.0f;  // 1.5 * 2^23
+  float t = x * 1.44269504088896341f + magic;
+  float n = t - magic;
+  float r = x - n * 0.693359375f;  // ln 2 split in two (Cody-Waite)
+  r = r - n * -2.12194440e-4f;
+  float p = 1.9875691500E-4f;
+  p = p * r + 1.3981999507E-3f;
+  p = p * r + 8.3334519073E-3f;
+  p = p * r + 4.1665795894E-2f;
+  p = p * r + 1.6666665459E-1f;
+  p = p * r + 5.0000001201E-1f;
+  p = p * (r * r) + r + 1.0f;
+  int32_t bits = std::bit_cast<int32_t>(t) - std::bit_cast<int32_t>(magic);
+  float scale = std::bit_cast<float>((bits + 127) << 23);
+  return p * scale;
+}
+
+// log(x) for a normal x > 0: x = m 2^e, m in [sqrt(1/2), sqrt(2)), cephes' logf polynomial
+XL_INLINE float xl_log(float x) {
+  const int32_t bits = std::bit_cast<int32_t>(x);
+  float e = static_cast<float>(((bits >> 23) & 0xff) - 126);
+  float m = std::bit_cast<float>((bits & 0x007fffff) | 0x3f000000);  // [0.5, 1)
+  const bool low = m < 0.707106781186547524f;
+  e = low ? e - 1.0f : e;
+  m = low ? m + m - 1.0f : m - 1.0f;
+  const float z = m * m;
+  float y = 7.0376836292E-2f;
+  y = y * m - 1.1514610310E-1f;
+  y = y * m + 1.1676998740E-1f;
+  y = y * m - 1.2420140846E-1f;
+  y = y * m + 1.4249322787E-1f;
+  y = y * m - 1.6668057665E-1f;
+  y = y * m + 2.0000714765E-1f;
+  y = y * m - 2.4999993993E-1f;
+  y = y * m + 3.3333331174E-1f;
+  y = y * m * z;
+  y += -2.12194440e-4f * e;
+  y += -0.5f * z;
+  return m + y + 0.693359375f * e;
+}
+
+// log1p(y) for y in [0, 1] with full relative accuracy: log(u) y / (u - 1), u = 1 + y
+XL_INLINE float xl_log1p(float y) {
+  const float u = 1.0f + y;
+  const float d = u - 1.0f;
+  return d == 0.0f ? y : xl_log(u) * (y / d);
+}
+
+// tanh(x) = 1 - 2 / (exp(2x) + 1) away from 0, the odd Taylor series near 0
+XL_INLINE float xl_tanh(float x) {
+  const float big = 1.0f - 2.0f / (xl_exp(2.0f * x) + 1.0f);
+  const float x2 = x * x;
+  float p = 21844.0f / 6081075.0f;
+  p = p * x2 - 1382.0f / 155925.0f;
+  p = p * x2 + 62.0f / 2835.0f;
+  p = p * x2 - 17.0f / 315.0f;
+  p = p * x2 + 2.0f / 15.0f;
+  p = p * x2 - 1.0f / 3.0f;
+  const float small = x + x * x2 * p;
+  return (x < 0.4f && x > -0.4f) ? small : big;
+}
+
+XL_INLINE double xl_exp(double x) { return std::exp(x); }
+XL_INLINE double xl_log1p(double x) { return std::log1p(x); }
+XL_INLINE double xl_tanh(double x) { return std::tanh(x); }
 
 template <typename S>
-inline S log_sigmoid(S x) {  // as torch: min(x, 0) - log1p(exp(-|x|))
-  return std::min(x, S(0)) - std::log1p(std::exp(-std::abs(x)));
+XL_INLINE S sigmoid(S x) { return S(1) / (S(1) + xl_exp(-x)); }
+
+template <typename S>
+XL_INLINE S log_sigmoid(S x) {  // as torch: min(x, 0) - log1p(exp(-|x|))
+  const S ax = x < S(0) ? -x : x;
+  return (x < S(0) ? x : S(0)) - xl_log1p(xl_exp(-ax));
 }
 
 struct Sizes {
@@ -78,14 +160,14 @@ void forward_loop(const S* pre, const S* w_t, const bool* mask, S* out, S* hs, S
         const S* p = pre + (t * B + b) * G;
         for (int64_t j = 0; j < G; ++j) raw[j] = p[j];
         recurrent_add(h, w_t, raw, z);
-        for (int64_t j = 0; j < H; ++j) {
+        XL_SIMD for (int64_t j = 0; j < H; ++j) {
           const S ir = raw[j], fr = raw[H + j], zr = raw[2 * H + j], orr = raw[3 * H + j];
           const S logf = mode == 0 ? log_sigmoid(fr) : fr;
           const S a = logf + m[j];
           const S mn = n[j] == S(0) ? ir : std::max(ir, a);
-          const S ig = std::exp(ir - mn);
-          const S fg = std::exp(std::min(a - mn, S(0)));
-          const S cn = fg * c[j] + ig * std::tanh(zr);
+          const S ig = xl_exp(ir - mn);
+          const S fg = xl_exp(std::min(a - mn, S(0)));
+          const S cn = fg * c[j] + ig * xl_tanh(zr);
           const S nn = fg * n[j] + ig;
           h2[j] = sigmoid(orr) * cn / nn;
           y[j] = h2[j];
@@ -124,16 +206,16 @@ void backward_loop(const S* w, const bool* mask, const S* hs, const S* cs, const
         const S* n = ns + (t * B + b) * H;
         const S* m = ms + (t * B + b) * H;
         const S* raw = raw_all + (t * B + b) * G;
-        for (int64_t j = 0; j < H; ++j) {
+        XL_SIMD for (int64_t j = 0; j < H; ++j) {
           const S ir = raw[j], fr = raw[H + j], zr = raw[2 * H + j], orr = raw[3 * H + j];
           const S logf = mode == 0 ? log_sigmoid(fr) : fr;
           const S a = logf + m[j];
           const bool empty = n[j] == S(0);
           const S mn = empty ? ir : std::max(ir, a);
-          const S ig = std::exp(ir - mn);
+          const S ig = xl_exp(ir - mn);
           const S e = a - mn;
-          const S fg = std::exp(std::min(e, S(0)));
-          const S tz = std::tanh(zr);
+          const S fg = xl_exp(std::min(e, S(0)));
+          const S tz = xl_tanh(zr);
           const S so = sigmoid(orr);
           const S cn = fg * c[j] + ig * tz;
           const S nn = fg * n[j] + ig;
@@ -154,16 +236,10 @@ void backward_loop(const S* w, const bool* mask, const S* hs, const S* cs, const
           S d_a = d_e;
           d_mn -= d_e;
           // mn = empty ? ir : max(ir, a)
-          if (empty) {
-            d_ir += d_mn;
-          } else if (ir > a) {
-            d_ir += d_mn;
-          } else if (ir < a) {
-            d_a += d_mn;
-          } else {
-            d_ir += d_mn / S(2);
-            d_a += d_mn / S(2);
-          }
+          // (torch.maximum splits the gradient in half on a tie)
+          const S w_i = empty ? S(1) : (ir > a ? S(1) : (ir < a ? S(0) : S(0.5)));
+          d_ir += w_i * d_mn;
+          d_a += (S(1) - w_i) * d_mn;
           // a = logf + m
           const S d_fr = mode == 0 ? d_a * sigmoid(-fr) : d_a;
           draw[j] = d_ir;
@@ -276,9 +352,9 @@ std::vector<at::Tensor> slstm_backward(const at::Tensor& w_in, const c10::option
   });
   // d w[g, k, o, i] = sum over (t, b) of draw[t, b, g, k, o] * h_{t-1}[b, k, i]: one batched GEMM
   const int64_t N = z.T * z.B;
-  at::Tensor dr = draw.view({N, 4, z.NH, z.d}).permute({2, 1, 3, 0}).reshape({z.NH, 4 * z.d, N});
-  at::Tensor hp = hs.narrow(0, 0, z.T).reshape({N, z.NH, z.d}).permute({1, 0, 2});  // (NH, N, d)
-  at::Tensor dw = at::bmm(dr, hp).view({z.NH, 4, z.d, z.d}).permute({1, 0, 2, 3}).contiguous();
+  at::Tensor dr = draw.view({N, 4, z.NH, z.d}).permute({2, 0, 1, 3}).reshape({z.NH, N, 4 * z.d});
+  at::Tensor hp = hs.narrow(0, 0, z.T).reshape({N, z.NH, z.d}).permute({1, 0, 2}).contiguous();
+  at::Tensor dw = at::bmm(dr.transpose(1, 2), hp).view({z.NH, 4, z.d, z.d}).permute({1, 0, 2, 3}).contiguous();
   return {draw, dw, dh, dc, dn, dm};
 }
 
