@@ -65,20 +65,46 @@ def to_onnx(obj, path: str | os.PathLike, *, lengths: bool = False, initial_stat
             dynamic_axes=None) -> Path:
     """Export ``obj`` to the ONNX file ``path`` (written atomically) and return the path.
 
-    ``obj`` is an lstmkit layer or cell (LSTM, GRU, RNN, LSTMCell...), a task model
-    (:class:`~lstmkit.Forecaster`, ``TextGenerator``, ``TextClassifier`` or their
-    networks), or any ``nn.Module`` that uses lstmkit layers (then ``example_inputs`` is
-    required, and ``input_names``, ``output_names``, ``dynamic_axes`` are torch.onnx's).
     The graph computes eval mode (dropout off, zoneout as its expectation), float32.
-
     Plain layers become ONNX's own LSTM/GRU/RNN operators, variants and ``proj_size`` a
-    Scan loop (``recurrent="native"``/``"loop"`` forces one). For a layer, ``lengths=True``
-    adds a ``lengths`` (batch,) int64 input and ``initial_states=True`` the ``h_0``/``c_0``
-    inputs; batch and sequence length are dynamic. Example::
+    Scan loop. For a layer, batch and sequence length are dynamic.
 
+    Args:
+        obj: an lstmkit layer or cell (LSTM, GRU, RNN, LSTMCell...), a task model
+            (:class:`~lstmkit.Forecaster`, ``TextGenerator``, ``TextClassifier``... or
+            their networks), or any ``nn.Module`` that uses lstmkit layers (then
+            ``example_inputs`` is required).
+        path: the ``.onnx`` file to write (folders made as needed).
+        lengths: for a layer, add a ``lengths`` (batch,) int64 input.
+        initial_states: for a layer, add the ``h_0``/``c_0`` inputs (and stream with
+            :class:`~lstmkit.export.streaming.OnnxStream`).
+        recurrent: ``"auto"`` (native operators where the layer is plain), ``"native"``
+            or ``"loop"`` (a Scan loop).
+        example_inputs: inputs to trace a generic module with.
+        input_names: torch.onnx's, for a generic module.
+        output_names: torch.onnx's, for a generic module.
+        dynamic_axes: torch.onnx's, for a generic module.
+
+    Returns:
+        ``path``, as a :class:`~pathlib.Path`.
+
+    Example:
+        A bidirectional 2-layer LSTM with a lengths input, run in onnxruntime on
+        x (T=5, B=3, I=8):
+
+        >>> import os, tempfile
+        >>> import torch
+        >>> import lstmkit
+        >>> from lstmkit.export import to_onnx
+        >>> from lstmkit.export.api import session
         >>> lstm = lstmkit.LSTM(8, 16, num_layers=2, bidirectional=True)
-        >>> lstmkit.export.to_onnx(lstm, "lstm.onnx", lengths=True)
-        >>> # onnxruntime: sess.run(None, {"input": x (T, B, 8), "lengths": l (B,)})
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     sess = session(to_onnx(lstm, os.path.join(d, "lstm.onnx"), lengths=True))
+        ...     [i.name for i in sess.get_inputs()]
+        ...     x, lengths = torch.randn(5, 3, 8), torch.tensor([5, 2, 4])
+        ...     sess.run(None, {"input": x.numpy(), "lengths": lengths.numpy()})[0].shape
+        ['input', 'lengths']
+        (5, 3, 32)
     """
     proto = build_onnx(obj, lengths=lengths, initial_states=initial_states, recurrent=recurrent,
                        example_inputs=example_inputs, input_names=input_names,

@@ -16,6 +16,7 @@ LOADERS = {
 
 
 def add_parser(subparsers) -> None:
+    """Add ``lstmkit export`` and its flags to ``subparsers``."""
     p = subparsers.add_parser(
         "export", help="export a saved model to ONNX",
         description="Export a saved model directory (a model's .save(DIR), `lstmkit forecast "
@@ -62,6 +63,9 @@ def _check_native(model) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``lstmkit export``: write the saved model as ONNX (``--check``: compare it with
+    PyTorch in onnxruntime); returns the exit status, 0. InputError without exactly one
+    model directory."""
     from lstmkit.errors import InputError
     from lstmkit.export.api import check_model, to_onnx
 

@@ -26,7 +26,27 @@ import torch
 
 class LayerStream:
     """``stream = LayerStream(lstm); y_t = stream.step(x_t)`` for x_t (B, I) or (I,);
-    ``stream.state`` is the carried state (``(h, c)`` for an LSTM), ``reset()`` clears it."""
+    ``stream.state`` is the carried state (``(h, c)`` for an LSTM), ``reset()`` clears it.
+
+    Args:
+        layer: a unidirectional lstmkit layer.
+        state: the initial state (None: zeros).
+
+    Raises:
+        ValueError: a bidirectional layer (it needs the whole sequence).
+
+    Example:
+        Step by step gives what the whole sequence gives, x (T=3, B=2, I=4):
+
+        >>> import torch
+        >>> import lstmkit
+        >>> lstm = lstmkit.LSTM(4, 6)
+        >>> stream = LayerStream(lstm)
+        >>> x = torch.randn(3, 2, 4)
+        >>> ys = torch.stack([stream.step(x_t) for x_t in x])
+        >>> ys.shape, torch.allclose(ys, lstm(x)[0], atol=1e-6)
+        (torch.Size([3, 2, 6]), True)
+    """
 
     def __init__(self, layer, state=None) -> None:
         if getattr(layer, "bidirectional", False):
@@ -35,10 +55,12 @@ class LayerStream:
         self.state = state
 
     def reset(self, state=None) -> None:
+        """Start again from ``state`` (None: zeros)."""
         self.state = state
 
     @torch.no_grad()
     def step(self, x_t: torch.Tensor) -> torch.Tensor:
+        """Read x_t (B, I) or (I,); return the output y_t (B, H) or (H,) and keep the state."""
         y, self.state = self.layer.step(x_t, self.state)
         return y
 
@@ -60,19 +82,24 @@ class LMStream:
         self.state = None
 
     def reset(self) -> None:
+        """Forget what was read."""
         self.state = None
 
     @torch.no_grad()
     def feed(self, ids) -> torch.Tensor:
+        """Read token ids (a 1-D int tensor or list); return the next token's logits (V,)."""
         ids = torch.as_tensor(ids, dtype=torch.int64).reshape(1, -1)  # (1, T)
         self.model.eval()
         logits, self.state = self.model(ids, self.state)
         return logits[0, -1]
 
     def step(self, token: int) -> torch.Tensor:
+        """Read one token id; return the next token's logits (V,)."""
         return self.feed([int(token)])
 
     def feed_text(self, text: str) -> torch.Tensor:
+        """Read ``text`` encoded with the TextGenerator's vocabulary; return the next
+        token's logits (V,). ValueError for a bare ``CharLM`` (no vocabulary)."""
         if self.vocab is None:
             raise ValueError("feed_text needs a TextGenerator (its vocabulary); use feed(ids)")
         return self.feed(self.vocab.encode(text))
@@ -107,12 +134,15 @@ class OnnxStream:
         self.reset()
 
     def reset(self) -> None:
+        """Set the state inputs back to zeros for ``batch`` sequences."""
         self.state = {}
         for name in self.links:
             dims = [d if isinstance(d, int) else self.batch for d in self.inputs[name].shape]
             self.state[name] = np.zeros(dims, dtype=np.float32)
 
     def step(self, **feeds) -> dict[str, np.ndarray]:
+        """Run the graph on ``feeds`` (input name -> array or tensor, e.g. ``input=x_t``)
+        and the carried state; return the outputs that are not state, by name."""
         arrays = {k: v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
                   for k, v in feeds.items()}
         got = dict(zip(self.outputs, self.session.run(self.outputs, {**arrays, **self.state})))
@@ -153,4 +183,6 @@ class ForecastStream:
         return self.forecast(future)
 
     def forecast(self, future=None):
+        """The forecast from the current windows (``Forecaster.predict``'s frame);
+        ``future``: the covariates of the forecast steps, as for ``predict``."""
         return self.forecaster.predict(self.frame, future=future)

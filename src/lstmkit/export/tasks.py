@@ -79,6 +79,9 @@ def classifier_spec(net, state: dict | None) -> ExportSpec:
 
 
 def forecast_spec(net, state: dict | None) -> ExportSpec:
+    """The forecaster's network as a graph: ``x`` (batch, window) scaled values and
+    ``feats`` (batch, window + horizon, F) -> ``forecast`` (batch, horizon, quantiles), the
+    members' median; ``state`` (scaling, calendar, quantiles, calibration) in its metadata."""
     from lstmkit.forecasting.network import ES_META
 
     c = net.cfg
