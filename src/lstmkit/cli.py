@@ -34,10 +34,13 @@ class Parser(argparse.ArgumentParser):
     """argparse with the CLI's error form: one line on stderr, exit status 2."""
 
     def error(self, message: str):
+        """Print ``message`` as one line pointing to ``--help`` and exit with status 2."""
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``lstmkit`` parser with every task's subcommand (a task whose module is not in
+    this build is left out)."""
     parser = Parser(
         prog="lstmkit", description="LSTM networks on PyTorch: layers, backends and tasks."
     )
@@ -55,6 +58,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``lstmkit`` command.
+
+    Args:
+        argv: the arguments after ``lstmkit`` (None: ``sys.argv[1:]``).
+
+    Returns:
+        The exit status: the command's (0 on success), 2 for a user error (one line on
+        stderr), 130 on Ctrl-C. Without a command it prints the help and returns 0.
+    """
     from lstmkit.errors import InputError
 
     parser = build_parser()
