@@ -24,9 +24,19 @@ from lstmkit.forecasting.frame import ID, quantile_column, to_long, validate
 
 @dataclass
 class BacktestResult:
-    """``forecasts``: every forecast with its ``cutoff`` and the actual ``y``;
-    ``per_series``: metrics per series (mean over windows); ``mean``: their mean over
-    series; seconds spent fitting and predicting; ``fitted``: the model of the last origin."""
+    """What :func:`backtest` measured.
+
+    Attributes:
+        model: the model's name (``"lstm"``, ``"naive"``...).
+        forecasts: every forecast, columns ``unique_id``, ``cutoff`` (the origin),
+            ``ds``, ``y`` (the actual value), ``y_hat`` and the quantile columns.
+        per_series: metrics per series (``unique_id``, ``mae``, ``rmse``, ``smape``,
+            ``mase``...), each the mean over windows.
+        mean: the per-series metrics' mean over series.
+        fit_seconds: time spent fitting.
+        predict_seconds: time spent forecasting.
+        fitted: the model fitted at the last origin (the model itself with ``fit=False``).
+    """
 
     model: str
     forecasts: pd.DataFrame
@@ -62,11 +72,44 @@ def origins(lengths: np.ndarray, horizon: int, windows: int, step: int) -> list[
 def backtest(model, df, windows: int = 3, step: int | None = None, refit: bool = False,
              id_col: str | None = "unique_id", time_col: str = "ds", target_col: str = "y",
              fit: bool = True, resume: bool = False) -> BacktestResult:
-    """Evaluate ``model`` (a Forecaster or a baseline) on ``windows`` rolling origins of
-    ``df``, ``step`` points apart (default: the horizon). ``fit=False`` skips training
-    and forecasts with ``model`` as it is (a loaded model; the caller vouches that it
-    never saw the evaluated periods). ``resume`` continues the first fit of a global
-    model from its checkpoint directory."""
+    """Evaluate ``model`` on rolling origins of ``df``: at each origin the model is fitted
+    on the points before it and forecasts the next ``horizon`` points, which are compared
+    with what happened.
+
+    Args:
+        model: a :class:`~lstmkit.forecasting.Forecaster` or a baseline of
+            :mod:`lstmkit.forecasting.baselines` (its settings; it is cloned per fit).
+        df: a long frame (``unique_id``, ``ds``, ``y``, covariates) or a Series with a
+            datetime index.
+        windows: origins (default 3), the last one ``horizon`` points before the end.
+        step: points between two origins (None: the horizon).
+        refit: fit a global model again at every origin (default: once, at the first;
+            local baselines are always fitted per origin).
+        id_col: the series column (None: one series).
+        time_col: the timestamp column.
+        target_col: the value column.
+        fit: False forecasts with ``model`` as it is (a loaded model; the caller vouches
+            that it never saw the evaluated periods).
+        resume: continue the first fit of a global model from its checkpoint directory.
+
+    Returns:
+        A :class:`BacktestResult`.
+
+    Raises:
+        InputError: malformed data, or a series too short for the windows.
+
+    Example:
+        Two yearly windows of the airline series with two baselines:
+
+        >>> from lstmkit.forecasting import backtest, compare
+        >>> from lstmkit.forecasting.baselines import Naive, SeasonalNaive
+        >>> from lstmkit.forecasting.datasets import airline
+        >>> results = [backtest(m, airline(), windows=2) for m in (Naive(12), SeasonalNaive(12))]
+        >>> results[0].forecasts.shape
+        (24, 5)
+        >>> compare(results)["mase"].round(3).to_dict()
+        {'naive': 2.846, 'seasonal_naive': 1.614}
+    """
     covs = list(getattr(model, "covariates", ()) or ())
     if hasattr(model, "_series_of"):  # a Forecaster: its covariates of every kind
         series = model._series_of(df, id_col, time_col, target_col, min_length=2)
@@ -116,7 +159,17 @@ def backtest(model, df, windows: int = 3, step: int | None = None, refit: bool =
 
 
 def compare(results: list[BacktestResult], columns=("mae", "rmse", "smape", "mase")) -> pd.DataFrame:
-    """One row per model: the mean metrics of each backtest, side by side."""
+    """The mean metrics of backtests side by side.
+
+    Args:
+        results: backtests of the same data (:func:`backtest`).
+        columns: the metrics to show, in order (``coverage`` and ``spl`` are added where
+            present).
+
+    Returns:
+        A frame with one row per model (index ``model``): the metrics, ``fit_s`` and
+        ``predict_s``.
+    """
     table = pd.DataFrame({r.model: r.mean for r in results}).T
     cols = [c for c in (*columns, "coverage", "spl") if c in table.columns]
     table = table[cols]
