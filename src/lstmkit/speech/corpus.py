@@ -53,7 +53,23 @@ TEST_VARIANTS = (
 @dataclass(frozen=True)
 class CorpusConfig:
     """How many utterances, how long, and how varied. Ranges are (low, high), drawn
-    uniformly per utterance."""
+    uniformly per utterance.
+
+    Attributes:
+        n_train: training utterances (default 2000), in the training voices.
+        n_test: test utterances (default 300), in voices training never hears.
+        min_digits: shortest digit string (default 1).
+        max_digits: longest digit string (default 7).
+        speed: words per minute (default (120, 220)).
+        pitch: espeak-ng pitch, 0 to 99 (default (20, 80)).
+        word_gap: extra pause between words in units of 10 ms (default (0, 3)).
+        snr_db: signal-to-noise ratio of the added white noise (default (10, 40)).
+        silence_s: silence before and after, each, in seconds (default (0, 0.3)).
+        seed: seeds every draw (default 0).
+
+    Raises:
+        InputError: no utterance at all, or a range whose low end is above its high end.
+    """
 
     n_train: int = 2000
     n_test: int = 300
@@ -185,8 +201,22 @@ def _load(path: Path, split: str) -> tuple[list[torch.Tensor], list[Utterance]]:
 
 def make_corpus(config: CorpusConfig | None = None, feature_config: FeatureConfig | None = None,
                 *, cache: bool = True, workers: int | None = None) -> Corpus:
-    """Synthesise (or load from the cache) the train and test utterances as features
-    (defaults: ``CorpusConfig()``, ``FeatureConfig()``)."""
+    """Synthesise (or load from the cache) the train and test utterances as features.
+
+    Args:
+        config: what to synthesise (None: ``CorpusConfig()``).
+        feature_config: the front end (None: ``FeatureConfig()``; give the recogniser's
+            ``feature_config``).
+        cache: read and write the corpus under :func:`cache_dir` (default True).
+        workers: threads running espeak-ng (None: twice the CPU count, at least 2).
+
+    Returns:
+        A :class:`Corpus`: (F_i, M) float32 features, transcripts and voices of both
+        splits.
+
+    Raises:
+        InputError: espeak-ng is not installed.
+    """
     require_espeak()
     config = config or CorpusConfig()
     feature_config = feature_config or FeatureConfig()

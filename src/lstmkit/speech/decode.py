@@ -23,7 +23,23 @@ BLANK = 0
 
 
 def greedy_decode(log_probs: torch.Tensor | np.ndarray, length: int | None = None) -> list[int]:
-    """The best path of ``log_probs`` (T, V), merged: a list of symbol ids (no blanks)."""
+    """CTC best-path decoding: the most probable symbol per step, repeats merged, blanks
+    dropped.
+
+    Args:
+        log_probs: (T, V) log-probabilities; column 0 is the blank.
+        length: the valid steps (None: all T).
+
+    Returns:
+        The symbol ids, without blanks.
+
+    Example:
+        >>> import torch
+        >>> lp = torch.tensor([[0.1, 0.8, 0.1], [0.1, 0.8, 0.1], [0.8, 0.1, 0.1],
+        ...                    [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]]).log()
+        >>> greedy_decode(lp)
+        [1, 1, 2]
+    """
     lp = torch.as_tensor(log_probs)
     best = lp[: length if length is not None else lp.shape[0]].argmax(dim=-1).tolist()
     out, prev = [], BLANK
@@ -52,9 +68,21 @@ def _add(beams: dict, prefix: tuple[int, ...], pb: float = -math.inf, pnb: float
 
 def beam_search_decode(log_probs: torch.Tensor | np.ndarray, beam: int = 8, length: int | None = None,
                        prune: float = -12.0) -> list[int]:
-    """The most probable transcript of ``log_probs`` (T, V) by CTC prefix beam search
-    with ``beam`` prefixes. For speed, a symbol whose log probability at a step is below
-    ``prune`` (e^-12, about 6e-6) is not tried there; ``prune=-inf`` tries every one."""
+    """The most probable transcript by CTC prefix beam search.
+
+    Args:
+        log_probs: (T, V) log-probabilities; column 0 is the blank.
+        beam: prefixes kept per step (default 8).
+        length: the valid steps (None: all T).
+        prune: for speed, a symbol whose log probability at a step is below it (default
+            -12: e^-12, about 6e-6) is not tried there; ``-inf`` tries every one.
+
+    Returns:
+        The symbol ids, without blanks.
+
+    Raises:
+        ValueError: ``beam`` not a positive integer.
+    """
     if not isinstance(beam, int) or beam < 1:
         raise ValueError(f"beam must be a positive integer, got {beam!r}")
     lp = torch.as_tensor(log_probs, dtype=torch.float64)
@@ -94,7 +122,22 @@ def edit_distance(ref: Sequence, hyp: Sequence) -> int:
 
 def character_error_rate(refs: Sequence[str], hyps: Sequence[str]) -> float:
     """Corpus CER: total edit distance over total reference length (so long
-    transcripts weigh more, as in the usual definition)."""
+    transcripts weigh more, as in the usual definition).
+
+    Args:
+        refs: the true transcripts.
+        hyps: the recognised ones, as many.
+
+    Returns:
+        The character error rate (0: all right; can exceed 1).
+
+    Raises:
+        ValueError: different counts.
+
+    Example:
+        >>> character_error_rate(["4071", "12"], ["4071", "1"])
+        0.16666666666666666
+    """
     if len(refs) != len(hyps):
         raise ValueError(f"expected as many hypotheses as references, got {len(hyps)} and {len(refs)}")
     total = sum(len(r) for r in refs)

@@ -100,8 +100,29 @@ def frame_params(sample_rate: int, config: FeatureConfig) -> tuple[int, int, int
 
 
 def log_mel(samples, sample_rate: int, config: FeatureConfig = FeatureConfig()) -> torch.Tensor:
-    """(F, M) float32 log-mel features of a mono waveform (N,) at ``sample_rate``;
-    F = 1 + N // hop (frames centred on multiples of the hop)."""
+    """Log-mel features of a mono waveform.
+
+    Args:
+        samples: (N,) mono samples, floats in [-1, 1].
+        sample_rate: in Hz.
+        config: the front end (default ``FeatureConfig()``: 40 bands, 25 ms windows,
+            10 ms hop, per-utterance normalisation).
+
+    Returns:
+        (F, M) float32, F = 1 + N // hop frames (centred on multiples of the hop), M mel
+        bands.
+
+    Raises:
+        InputError: not a 1-D waveform, audio shorter than one window, or a sample rate
+            too low for the bands.
+
+    Example:
+        Half a second at 16 kHz: 8000 samples, a hop of 160:
+
+        >>> import numpy as np
+        >>> log_mel(np.zeros(8000, dtype=np.float32), 16000).shape
+        torch.Size([51, 40])
+    """
     x = torch.as_tensor(np.asarray(samples, dtype=np.float32))  # (N,)
     if x.dim() != 1:
         raise InputError(f"expected a mono waveform (N,), got shape {tuple(x.shape)}")
