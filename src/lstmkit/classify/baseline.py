@@ -44,7 +44,15 @@ class TfidfBaseline:
     come back from :meth:`predict` as integers; ``classes_`` is sorted (numerically for
     integers). Nothing is tuned on the data.
 
-    Example::
+    Args:
+        ngram_range: the shortest and longest word n-grams (default (1, 2)).
+        C: inverse L2 regularisation strength of the regression (default 1.0).
+        max_iter: lbfgs iterations at most (default 1000).
+
+    Raises:
+        InputError: an invalid n-gram range, ``C`` <= 0 or ``max_iter`` < 1.
+
+    Example:
 
         >>> texts = ["a great phone", "awful battery", "great sound", "an awful screen"]
         >>> base = TfidfBaseline().fit(texts, ["pos", "neg", "pos", "neg"])

@@ -43,7 +43,18 @@ def parse_labelled(text: str, source: str = "<text>") -> tuple[list[str], list[s
 
 
 def read_labelled(path: str | os.PathLike) -> tuple[list[str], list[str]]:
-    """A labelled file (UTF-8, one ``sentence<TAB>label`` per line) -> (sentences, labels)."""
+    """Read a labelled file.
+
+    Args:
+        path: a UTF-8 file of ``sentence<TAB>label`` lines (blank lines skipped; the
+            label is what follows the last tab).
+
+    Returns:
+        (sentences, labels), two lists of strings.
+
+    Raises:
+        InputError: a line without a label or sentence, or no labelled line at all.
+    """
     return parse_labelled(read_text(path), str(path))
 
 
@@ -59,8 +70,23 @@ def check_labels(labels: list[str], source: str = "the data") -> None:
 
 def sentiment_sentences(sources: Sequence[str] | None = None) -> tuple[list[str], list[str]]:
     """The 3,000 bundled review sentences (Kotzias et al. 2015, CC BY 4.0) with labels
-    ``"negative"``/``"positive"``, in file order (amazon, imdb, yelp); ``sources``: only
-    those of some of the three sites (names from ``SENTIMENT_SOURCES``), in the order given."""
+    ``"negative"``/``"positive"``, in file order (amazon, imdb, yelp).
+
+    Args:
+        sources: only those of some of the three sites (names from
+            ``SENTIMENT_SOURCES``), in the order given; None: all three.
+
+    Returns:
+        (sentences, labels), two lists of strings.
+
+    Raises:
+        InputError: an unknown or empty ``sources`` (or one name as a bare string).
+
+    Example:
+        >>> texts, labels = sentiment_sentences()
+        >>> len(texts), sorted(set(labels))
+        (3000, ['negative', 'positive'])
+    """
     names = list(SENTIMENT_SOURCES) if sources is None else list(sources)
     unknown = [s for s in names if s not in SENTIMENT_SOURCES]
     if isinstance(sources, str) or unknown or not names:
@@ -76,7 +102,26 @@ def sentiment_sentences(sources: Sequence[str] | None = None) -> tuple[list[str]
 def stratified_split(
     texts: list[str], labels: list[str], test_fraction: float = 0.2, seed: int = 0
 ) -> tuple[list[str], list[str], list[str], list[str]]:
-    """A seeded split keeping each class's share: ``(train_x, train_y, test_x, test_y)``."""
+    """A seeded split keeping each class's share.
+
+    Args:
+        texts: N texts.
+        labels: their N labels.
+        test_fraction: the share held out per class, in (0, 1) (default 0.2).
+        seed: seeds the split and the order (default 0).
+
+    Returns:
+        ``(train_x, train_y, test_x, test_y)``, both parts shuffled.
+
+    Raises:
+        InputError: ``test_fraction`` outside (0, 1), counts that differ, or too few
+            rows for both parts.
+
+    Example:
+        >>> train_x, train_y, test_x, test_y = stratified_split(*sentiment_sentences())
+        >>> len(train_x), len(test_x)
+        (2400, 600)
+    """
     if not 0 < test_fraction < 1:
         raise InputError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
     if len(texts) != len(labels):
