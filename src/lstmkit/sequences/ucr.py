@@ -42,7 +42,17 @@ DATASETS = {
 
 @dataclass
 class UCRDataset:
-    """One classification set: lists of (T_i, C) float32 arrays and string labels."""
+    """One classification set: lists of (T_i, C) float32 arrays and string labels.
+
+    Attributes:
+        name: the lstmkit name.
+        X_train: the training series, (T_i, C) float32 each.
+        y_train: their labels.
+        X_test: the test series.
+        y_test: their labels.
+        classes: the labels in the order the file's header declares them.
+        description: the file's own comment lines.
+    """
 
     name: str
     X_train: list[np.ndarray]
@@ -113,9 +123,19 @@ def parse_ts(text: str, source: str = "<ts>") -> tuple[list[np.ndarray], list[st
 
 
 def read_ts(path) -> tuple[list[np.ndarray], list[str] | None]:
-    """The series and labels (None when the file has none) of a ``.ts`` file (or a
-    gzipped ``.ts.gz``) in sktime's format, e.g. one of the UCR/UEA archive's
-    ``*_TRAIN.ts`` files."""
+    """Read a ``.ts`` file (sktime's format), e.g. one of the UCR/UEA archive's
+    ``*_TRAIN.ts`` files.
+
+    Args:
+        path: a ``.ts`` file, or a gzipped ``.ts.gz``.
+
+    Returns:
+        (series, labels): a list of (T_i, C) float32 arrays and their labels (strings),
+        or None where the file has none (``@classLabel false``).
+
+    Raises:
+        InputError: an unreadable file or one not in the format.
+    """
     from pathlib import Path
 
     path = Path(path)
@@ -136,7 +156,23 @@ def _read(file: str) -> str:
 
 
 def load_ucr(name: str) -> UCRDataset:
-    """One of the bundled sets by its lstmkit name (see :data:`DATASETS`)."""
+    """One of the bundled UCR/UEA classification sets.
+
+    Args:
+        name: its lstmkit name, a key of :data:`DATASETS` (``"japanese_vowels"``,
+            ``"basic_motions"``, ``"gunpoint"``, ``"italy_power_demand"``).
+
+    Returns:
+        A :class:`UCRDataset` with the archive's own train/test split.
+
+    Raises:
+        InputError: an unknown name.
+
+    Example:
+        >>> d = load_ucr("japanese_vowels")
+        >>> len(d.X_train), d.X_train[0].shape, d.n_channels, len(d.X_test)
+        (270, (20, 12), 12, 370)
+    """
     if name not in DATASETS:
         raise InputError(f"unknown data set {name!r}; expected one of {', '.join(DATASETS)}")
     stem = DATASETS[name]
