@@ -19,7 +19,22 @@ SPECIALS = ("<pad>", "<s>", "</s>", "<unk>")
 
 
 class Vocab:
-    """A character vocabulary. ``Vocab("abc")`` or ``Vocab.from_texts(texts)``."""
+    """A character vocabulary: ids 0-3 are ``<pad> <s> </s> <unk>``, the characters
+    follow in the order given (repeats dropped).
+
+    Args:
+        chars: single characters (a string works).
+
+    Raises:
+        InputError: an entry that is not one character.
+
+    Example:
+        >>> v = Vocab("abc")
+        >>> len(v), v.encode("abz", eos=True), v.decode([6, 4, 5, 2, 4])
+        (7, [4, 5, 3, 2], 'cab')
+        >>> Vocab.from_texts(["hello", "world"]).chars
+        'dehlorw'
+    """
 
     def __init__(self, chars: Iterable[str]) -> None:
         seen: dict[str, None] = {}
