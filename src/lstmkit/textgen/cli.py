@@ -66,6 +66,8 @@ def _first_process() -> bool:
 
 
 def train(args: argparse.Namespace) -> int:
+    """``lstmkit textgen train``: fit, report the validation loss, save, sample; returns
+    the exit status."""
     apply_train_threads(args)
     text = read_text(args.data) if args.data else shakespeare()
     train_text, val_text = split_text(text, args.val_fraction)
@@ -120,6 +122,8 @@ def train(args: argparse.Namespace) -> int:
 
 
 def predict(args: argparse.Namespace) -> int:
+    """``lstmkit textgen predict``: stream a continuation of ``--prompt`` to stdout;
+    returns the exit status."""
     apply_threads(args)
     gen = TextGenerator.load(args.load)
     prompt = args.prompt.replace("\\n", "\n")
@@ -133,6 +137,8 @@ def predict(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
+    """``lstmkit textgen evaluate``: bits and nats per character of a text; returns the
+    exit status."""
     apply_threads(args)
     gen = TextGenerator.load(args.load)
     if args.data:
@@ -148,6 +154,7 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 def add_parser(subparsers) -> None:
+    """Add ``textgen`` and its commands (train, predict, evaluate) to ``subparsers``."""
     _, sub = task_parser(subparsers, "textgen", "character language model: train, predict (generate), evaluate", __doc__)
 
     t = sub.add_parser("train", help="train on a text file (default: tiny Shakespeare)")

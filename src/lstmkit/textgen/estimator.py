@@ -163,16 +163,23 @@ def _as_text(text, what: str) -> str:
 class TextGenerator(Estimator):
     """A character-level language model.
 
-    Args: any field of :class:`TextGeneratorConfig` (``hidden_size=384, num_layers=1,
-    cell="lstm", embedding_dim=64, dropout=0.2, batch_size=32, seq_len=50, lr=3e-3,
-    weight_decay=0.05, seed=0``...); the engine's settings for the training loop
-    (``accelerator``, ``devices``, ``strategy``, ``num_nodes``, ``precision``,
-    ``max_steps``, ``max_time`` in seconds, ``max_epochs``, ``gradient_clip_val``
-    (overrides ``grad_clip``), ``checkpoint_dir``, ``checkpoint_every_n_steps``,
-    ``checkpoint_every_seconds``, ``verbose``); other keywords are options of the
-    lstmkit layer (``backend="native"``, variants: ``layer_norm=False`` for the plain
-    cell, on by default for the LSTM and GRU; ``zoneout=0.1``...). ``batch_size`` is the
-    number of streams of each process (under DDP, W processes read W x ``batch_size``).
+    Args:
+        **kwargs: any field of :class:`TextGeneratorConfig` (``hidden_size=384,
+            num_layers=1, cell="lstm", embedding_dim=64, dropout=0.2, batch_size=32,
+            seq_len=50, lr=3e-3, weight_decay=0.05, seed=0``...); the engine's settings
+            for the training loop (``accelerator``, ``devices``, ``strategy``,
+            ``num_nodes``, ``precision``, ``max_steps``, ``max_time`` in seconds,
+            ``max_epochs``, ``gradient_clip_val`` (overrides ``grad_clip``),
+            ``checkpoint_dir``, ``checkpoint_every_n_steps``, ``checkpoint_every_seconds``,
+            ``verbose``); other keywords are options of the lstmkit layer
+            (``backend="native"``, variants: ``layer_norm=False`` for the plain cell, on
+            by default for the LSTM and GRU; ``zoneout=0.1``...). ``batch_size`` is the
+            number of streams of each process (under DDP, W processes read W x
+            ``batch_size``).
+
+    Raises:
+        InputError: a bad value, or an engine setting the TBPTT loop does not read.
+        TypeError: an unknown keyword (naming the closest valid one).
 
     ``cell="xlstm"`` (or ``"slstm"``, ``"mlstm"``) trains an xLSTM model the same way, its
     state carried across batches and through generation; its defaults
@@ -233,7 +240,15 @@ class TextGenerator(Estimator):
         """The ONNX graph: ``tokens`` (batch, time) int64 and the state ``h_0`` (L, batch,
         H) [, ``c_0`` for an LSTM] in; ``logits`` (batch, time, V), ``h_n`` [, ``c_n``]
         out, so a deployment generates one character per call. The metadata holds the
-        vocabulary and the training counts (``lstmkit.state``)."""
+        vocabulary and the training counts (``lstmkit.state``).
+
+        Returns:
+            the :class:`~lstmkit.export.tasks.ExportSpec`.
+
+        Raises:
+            InputError: the model is not trained, or its cell is an xLSTM cell (no ONNX
+                graph for those yet).
+        """
         from lstmkit.textgen.export import charlm_spec
 
         self._require_fitted()
@@ -259,7 +274,24 @@ class TextGenerator(Estimator):
         characters of ``text`` and ``val_text``. With ``val_text``, ``log`` gets a record
         with train and validation bits per character every ``eval_every`` seconds, and
         ``history`` keeps them all. ``resume=True`` continues the run interrupted in
-        ``checkpoint_dir`` (the same settings and text, else refused)."""
+        ``checkpoint_dir`` (the same settings and text, else refused).
+
+        Args:
+            text: the training text (at least 2 characters).
+            max_steps: a step budget (over the constructor's), or None.
+            max_time: a budget in seconds of training (over the constructor's), or None.
+            val_text: the validation text, or None.
+            log: called with each history row, or None.
+            resume: continue from ``checkpoint_dir``.
+
+        Returns:
+            this estimator, trained.
+
+        Raises:
+            InputError: an empty or too short text, a bad budget, a checkpoint of
+                another run.
+            TrainingInterrupted: on Ctrl-C (the model keeps what it learned).
+        """
         text = _as_text(text, "the training text")
         if val_text is not None:
             val_text = _as_text(val_text, "the validation text")
@@ -298,7 +330,19 @@ class TextGenerator(Estimator):
         ``dynamic=True`` (or a :class:`~lstmkit.textgen.scoring.DynamicEval` with its
         own ``lr``, ``decay``, ``steps``) scores with dynamic evaluation: a copy of the
         model keeps adapting its weights to the text as it reads it, each character still
-        predicted before it is seen (Krause et al. 2018). The model itself is unchanged."""
+        predicted before it is seen (Krause et al. 2018). The model itself is unchanged.
+
+        Args:
+            text: the text to score (at least 2 characters).
+            dynamic: False (static), True (dynamic with the defaults) or a
+                :class:`~lstmkit.textgen.scoring.DynamicEval`.
+
+        Returns:
+            ``{"bits_per_char", "nats_per_char", "characters"}``.
+
+        Raises:
+            InputError: not trained, a text too short, a bad ``dynamic``.
+        """
         self._require_fitted()
         text = _as_text(text, "the text to evaluate")
         self._warn_unknown(text, "the text to evaluate", "they are scored as 'unknown'")
@@ -346,7 +390,21 @@ class TextGenerator(Estimator):
         carried state (constant cost per character). ``temperature`` scales the logits
         (0 picks the most likely character); ``top_k`` keeps the k most likely ones.
         Prompt characters outside the vocabulary are skipped, with a warning. An empty
-        prompt starts from a character drawn by its training frequency."""
+        prompt starts from a character drawn by its training frequency.
+
+        Args:
+            prompt: the text to continue.
+            length: characters to generate (>= 0).
+            temperature: >= 0.
+            top_k: a positive int or None.
+            seed: seeds the sampling; None draws a fresh seed.
+
+        Yields:
+            one character (a str) at a time.
+
+        Raises:
+            InputError: not trained, or a bad ``length``, ``temperature`` or ``top_k``.
+        """
         self._require_fitted()
         if not isinstance(length, int) or isinstance(length, bool) or length < 0:
             raise InputError(f"length must be a non-negative integer, got {length!r}")
@@ -402,7 +460,11 @@ class TextGenerator(Estimator):
         seed: int | None = None,
     ) -> str:
         """The ``length`` characters :meth:`stream` yields, as one string (the
-        continuation, without the prompt)."""
+        continuation, without the prompt); the arguments are :meth:`stream`'s.
+
+        Returns:
+            the generated text.
+        """
         return "".join(self.stream(prompt, length, temperature, top_k, seed))
 
 

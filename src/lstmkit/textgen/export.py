@@ -22,7 +22,11 @@ from torch import nn
 
 class CharLMGraph(nn.Module):
     """``CharLM`` with its state as separate tensors: ``(tokens, h_0[, c_0]) ->
-    (logits, h_n[, c_n])``."""
+    (logits, h_n[, c_n])`` (the lstm, gru and rnn cells).
+
+    Args:
+        lm: a :class:`~lstmkit.textgen.network.CharLM`.
+    """
 
     def __init__(self, lm: nn.Module) -> None:
         super().__init__()
@@ -30,13 +34,24 @@ class CharLMGraph(nn.Module):
         self.lstm = lm.config.cell == "lstm"
 
     def forward(self, tokens, h_0, c_0=None):
+        """tokens (B, T) int64, h_0 (L, B, H) [, c_0 (L, B, H)] -> logits (B, T, V),
+        h_n [, c_n]."""
         logits, state = self.lm(tokens, (h_0, c_0) if self.lstm else h_0)
         return (logits, *state) if self.lstm else (logits, state)
 
 
 def charlm_spec(lm, state: dict | None):
     """The :class:`~lstmkit.export.tasks.ExportSpec` of a ``CharLM`` (batch and time
-    dynamic), with ``state`` (vocabulary, counts) in its metadata."""
+    dynamic).
+
+    Args:
+        lm: a ``CharLM`` of the lstm, gru or rnn cell.
+        state: the vocabulary and counts for the metadata (``lstmkit.state``), or None.
+
+    Returns:
+        the export spec: the graph, an example input, input and output names, dynamic
+        axes and metadata.
+    """
     from lstmkit.export.tasks import ExportSpec
 
     c = lm.config

@@ -16,8 +16,18 @@ def plot_lm_curve(
     reference: float | None = None,
     others: dict[str, list[dict]] | None = None,
 ) -> Path:
-    """Train and validation bits per character against training time, as a PNG;
-    ``others`` adds the validation curves of other runs (label -> history)."""
+    """Train and validation bits per character against training time, as a PNG.
+
+    Args:
+        history: a run's history rows (``TextGenerator.history``).
+        path: the PNG to write.
+        title: the figure's title.
+        reference: a goal in bits to draw as a horizontal line, or None.
+        others: the validation curves of other runs (label -> history), or None.
+
+    Returns:
+        the path written.
+    """
     import matplotlib
 
     matplotlib.use("Agg")

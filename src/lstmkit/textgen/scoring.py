@@ -23,10 +23,23 @@ LN2 = math.log(2.0)
 
 @torch.inference_mode()
 def score(model: CharLM, ids: Tensor, streams: int = 8, steps: int = 512) -> tuple[float, int]:
-    """(total negative log-likelihood in nats, number of predicted characters) of ``ids``
-    under ``model``, predicting every character after the first. The text runs as
-    ``streams`` parallel slices with the state carried along each; the tail that does not
-    fill the last slice is padded and ignored. Runs on the device of ``ids``."""
+    """The static loss of ``ids`` under ``model``, predicting every character after the
+    first. The text runs as ``streams`` parallel slices with the state carried along
+    each; the tail that does not fill the last slice is padded and ignored. Runs on the
+    device of ``ids``.
+
+    Args:
+        model: a :class:`~lstmkit.textgen.network.CharLM`.
+        ids: (N,) int64 character ids.
+        streams: parallel slices of the text.
+        steps: characters per forward call.
+
+    Returns:
+        (total negative log-likelihood in nats, number of predicted characters N-1).
+
+    Raises:
+        InputError: fewer than 2 characters.
+    """
     n = ids.numel() - 1  # predicted characters
     if n < 1:
         raise InputError("expected at least 2 characters to score, got fewer")
@@ -49,6 +62,8 @@ def score(model: CharLM, ids: Tensor, streams: int = 8, steps: int = 512) -> tup
 
 
 def bits_per_char(model: CharLM, ids: Tensor, streams: int = 8) -> float:
+    """The static loss of ``ids`` (N,) under ``model`` in bits per predicted character
+    (:func:`score`)."""
     total, n = score(model, ids, streams)
     return total / n / LN2
 
@@ -62,7 +77,16 @@ class DynamicEval:
     trained weights theta_0 by ``decay``. Every character is still predicted before the
     model has seen it (a sequential, "prequential" log-loss), but the model adapts to the
     text read so far: its names, its style, its vocabulary. The defaults were chosen on
-    the first 30,000 characters of tiny Shakespeare's validation text (docs/text.md)."""
+    the first 30,000 characters of tiny Shakespeare's validation text (docs/text.md).
+
+    Args:
+        lr: the SGD step size (>= 0; 0 scores statically).
+        decay: the pull back toward the trained weights, in [0, 1].
+        steps: characters per adaptation step.
+
+    Raises:
+        InputError: a value outside those ranges.
+    """
 
     lr: float = 0.2
     decay: float = 1e-3
@@ -78,8 +102,20 @@ class DynamicEval:
 
 
 def score_dynamic(model: CharLM, ids: Tensor, dyn: DynamicEval) -> tuple[float, int]:
-    """(total negative log-likelihood in nats, predicted characters) of ``ids`` under
-    dynamic evaluation (:class:`DynamicEval`). ``model`` is left untouched: a copy adapts."""
+    """The loss of ``ids`` under dynamic evaluation (:class:`DynamicEval`); ``model`` is
+    left untouched: a copy adapts.
+
+    Args:
+        model: a :class:`~lstmkit.textgen.network.CharLM`.
+        ids: (N,) int64 character ids, read as one stream.
+        dyn: the settings.
+
+    Returns:
+        (total negative log-likelihood in nats, number of predicted characters N-1).
+
+    Raises:
+        InputError: fewer than 2 characters.
+    """
     n = ids.numel() - 1
     if n < 1:
         raise InputError("expected at least 2 characters to score, got fewer")

@@ -52,7 +52,23 @@ LOOP_KEYWORDS = ("accelerator", "devices", "strategy", "num_nodes", "precision",
 
 @dataclass
 class TBPTTConfig:
-    """The training recipe (see the module docstring for the schedule)."""
+    """The training recipe (see the module docstring for the schedule).
+
+    Args:
+        batch_size: B, parallel text streams per process.
+        seq_len: T, characters per TBPTT chunk (gradients stop at chunk boundaries, the
+            state does not).
+        lr: the peak learning rate.
+        final_lr_fraction: the cosine decay ends at ``lr * final_lr_fraction``.
+        warmup_steps: steps of linear warm-up.
+        grad_clip: the gradient norm's clipping threshold.
+        weight_decay: AdamW's decoupled weight decay on the weight matrices.
+        eval_every: seconds of training between validations.
+        eval_chars: validation characters scored during training (all at the end).
+
+    Raises:
+        InputError: a value outside its range.
+    """
 
     batch_size: int = 32
     seq_len: int = 50
@@ -82,6 +98,13 @@ class TBPTTConfig:
             raise InputError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
 
     def lr_at(self, step: int, progress: float) -> float:
+        """The learning rate at ``step`` with ``progress`` (the fraction of the budget
+        used, 0 to 1): the warm-up times the cosine decay.
+
+        Example:
+            >>> TBPTTConfig(warmup_steps=0).lr_at(0, 1.0)
+            6e-05
+        """
         warm = min(1.0, (step + 1) / self.warmup_steps) if self.warmup_steps else 1.0
         cos = 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
         return self.lr * warm * (self.final_lr_fraction + (1.0 - self.final_lr_fraction) * cos)
@@ -102,8 +125,18 @@ class TBPTTOutcome:
 def stream_batches(
     ids: Tensor, batch: int, steps: int, offset: int = 0
 ) -> Iterator[tuple[Tensor, Tensor]]:
-    """Consecutive (x (B, T), y (B, T)) chunks of ``ids[offset:]`` cut into B streams;
-    y is x shifted by one character. The last chunk may be shorter than T."""
+    """Consecutive chunks of ``ids[offset:]`` cut into ``batch`` streams.
+
+    Args:
+        ids: (N,) int64 character ids.
+        batch: B, the number of contiguous streams.
+        steps: T, characters per chunk.
+        offset: characters skipped at the start.
+
+    Yields:
+        (x (B, T), y (B, T)): y is x shifted by one character; the last chunk may be
+        shorter than T.
+    """
     x, y = _streams(ids, batch, offset)
     for i in range(0, x.shape[1], steps):
         yield x[:, i : i + steps], y[:, i : i + steps]
@@ -211,7 +244,36 @@ def train_tbptt(
     since the last record, over every process) and ``val_bpc`` (on the first
     ``eval_chars`` validation characters; the last record on all of them). ``log`` gets
     each row on the first process. Ctrl-C raises :class:`TrainingInterrupted`, the
-    model keeping what it learned. The model ends on the CPU in eval mode."""
+    model keeping what it learned. The model ends on the CPU in eval mode.
+
+    Args:
+        model: the :class:`~lstmkit.textgen.network.CharLM` to train (any cell; its
+            state, however nested, is carried and checkpointed).
+        train_ids: (N,) int64 ids of the training text.
+        val_ids: (M,) int64 ids of the validation text, or None.
+        cfg: the recipe.
+        max_steps: a step budget or None.
+        max_time: a budget in seconds of training (a number or timedelta) or None.
+        seed: seeds the passes' offsets and, per process, the dropout masks.
+        log: called with each history row on the first process, or None.
+        max_epochs: a budget in passes over the text, or None.
+        resume: continue from ``checkpoint_dir``.
+        fingerprint: what a resumed run must match (settings, text digests).
+        checkpoint_dir: where ``last.ckpt`` is written, or None.
+        checkpoint_every_n_steps: steps between checkpoints.
+        checkpoint_every_seconds: seconds between checkpoints.
+        verbose: show the progress line.
+        **engine: Lightning Fabric's ``accelerator``, ``devices``, ``strategy``,
+            ``num_nodes``, ``precision`` and ``gradient_clip_val``.
+
+    Returns:
+        a :class:`TBPTTOutcome`.
+
+    Raises:
+        InputError: a text too short for the streams, a bad budget, or a checkpoint that
+            does not match the run.
+        TrainingInterrupted: on Ctrl-C.
+    """
     from lstmkit.spine.engine.fabric import LoopCheckpoints, launch
     from lstmkit.spine.engine.progress import LoopProgress
 

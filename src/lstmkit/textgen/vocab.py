@@ -16,7 +16,19 @@ UNKNOWN_CHAR = "\ufffd"  # how the unknown id decodes (the Unicode replacement c
 
 class CharVocab:
     """The characters of a training text. Id 0 is "unknown"; characters get ids 1..N in
-    sorted order, so a vocabulary is fully described by its string of characters."""
+    sorted order, so a vocabulary is fully described by its string of characters.
+
+    Args:
+        chars: the characters (any iterable of single characters; repeats are ignored).
+
+    Raises:
+        InputError: no characters, or an item that is not a single character.
+
+    Example:
+        >>> v = CharVocab.from_text("hello")
+        >>> len(v), v.encode("helo?").tolist(), v.decode([1, 2])
+        (5, [2, 1, 3, 4, 0], 'eh')
+    """
 
     UNK = 0
 
@@ -31,6 +43,7 @@ class CharVocab:
 
     @classmethod
     def from_text(cls, text: str) -> CharVocab:
+        """The vocabulary of the characters of ``text``."""
         return cls(set(text))
 
     def __len__(self) -> int:
@@ -44,17 +57,27 @@ class CharVocab:
         return list(dict.fromkeys(c for c in text if c not in self._index))
 
     def encode(self, text: str) -> torch.Tensor:
-        """(N,) int64 ids; unknown characters get id 0."""
+        """The ids of ``text``'s N characters.
+
+        Args:
+            text: any str.
+
+        Returns:
+            (N,) int64 ids; unknown characters get id 0.
+        """
         get = self._index.get
         return torch.tensor([get(c, 0) for c in text], dtype=torch.int64)
 
     def decode(self, ids: Iterable[int]) -> str:
+        """The characters of ``ids`` (id 0 decodes as U+FFFD, the replacement character)."""
         chars = self.chars
         return "".join(chars[i - 1] if i > 0 else UNKNOWN_CHAR for i in (int(j) for j in ids))
 
     def to_state(self) -> dict:
+        """The vocabulary as a JSON-able dict (:meth:`from_state` is its inverse)."""
         return {"chars": "".join(self.chars)}
 
     @classmethod
     def from_state(cls, state: dict) -> CharVocab:
+        """The vocabulary :meth:`to_state` described."""
         return cls(state["chars"])
