@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 import lstmkit
-from lstmkit.layers import _without_onednn
+from lstmkit.backends.native import _without_onednn
 
 I, H, T, B = 8, 16, 7, 3
 T2, B2 = 5, 2  # another length and batch for the tools that keep them dynamic

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 
-import torch
 from torch import Tensor, nn
 
 from lstmkit import backends
@@ -22,9 +21,6 @@ from lstmkit.cells import cell_math
 from lstmkit.layers import RefusesQuantization
 from lstmkit.variants import Variants, direction_params, register_direction, reset_variants
 
-#: what torch.nn.LSTMCell / GRUCell / RNNCell call
-_TORCH_CELLS = {"LSTM": torch._VF.lstm_cell, "GRU": torch._VF.gru_cell,
-                "RNN_TANH": torch._VF.rnn_tanh_cell, "RNN_RELU": torch._VF.rnn_relu_cell}
 
 class _CellBase(RefusesQuantization, nn.Module):
     """Shared machinery of the cells; arguments as documented on :class:`LSTMCell`."""
@@ -107,23 +103,10 @@ class _CellBase(RefusesQuantization, nn.Module):
         x3 = x.unsqueeze(0)  # (1, B, I)
         p = direction_params(self, "", self.variants, 1, x.shape[0], self.hidden_size,
                              self.hidden_size, x3, self.training)
-        if backend.name == "native":  # torch.nn's own cell function: its numbers under every tool
-            fn = _TORCH_CELLS[self.mode]
-            if c is not None:
-                hn, cn = fn(x, (h, c), p.w_ih, p.w_hh, p.b_ih, p.b_hh)
-            else:
-                hn, cn = fn(x, h, p.w_ih, p.w_hh, p.b_ih, p.b_hh), None
-            if input.dim() == 1:
-                hn, cn = hn[0], None if cn is None else cn[0]
-            return hn, cn
-        _, hn, cn = backend.run_layer(
-            spec, self._cell, x3, h.unsqueeze(0), None if c is None else c.unsqueeze(0),
-            [p], None, self.training,
-        )
-        hn = hn[0] if input.dim() == 2 else hn[0, 0]
-        if cn is None:
-            return hn, None
-        return hn, cn[0] if input.dim() == 2 else cn[0, 0]
+        hn, cn = backend.run_cell(spec, self._cell, x, h, c, p, self.training)
+        if input.dim() == 1:
+            hn, cn = hn[0], None if cn is None else cn[0]
+        return hn, cn
 
 
 class LSTMCell(_CellBase):

@@ -47,7 +47,7 @@ def _parse_shape(text: str) -> tuple[int, int, int, int]:
 
 #: --variant names -> the LayerSpec fields they set (what ``auto`` looks at)
 _VARIANTS = {
-    s.name: {s.name: s.example} for s in SPECS if s.recurrence
+    s.name: {s.name: s.parse(s.example, "LSTM", True)} for s in SPECS if s.recurrence
 }
 _LSTM_ONLY = tuple(s.name for s in SPECS if s.recurrence and s.modes == ("LSTM",))
 

@@ -11,7 +11,6 @@ D directions (2 if bidirectional).
 
 from __future__ import annotations
 
-import contextlib
 import math
 import numbers
 import warnings
@@ -64,42 +63,6 @@ def _pack_like(out: Tensor, template: PackedSequence) -> PackedSequence:
     t_idx = torch.repeat_interleave(torch.arange(len(bs), device=out.device), bs.to(out.device))
     b_idx = torch.cat([order[: int(n)] for n in bs])
     return PackedSequence(out[t_idx, b_idx], bs, template.sorted_indices, template.unsorted_indices)
-
-
-def _torch_kernel_flags(backend, tools, x: Tensor):
-    """Under autocast on the CPU, torch's LSTM kernel without oneDNN.
-
-    With oneDNN, torch.nn.LSTM under ``torch.autocast("cpu", torch.bfloat16)`` sends the
-    whole layer to oneDNN's bf16 LSTM primitive, which this CPU lacks ("could not create
-    a primitive descriptor"; measured with torch 2.13), so torch.nn.LSTM raises there.
-    torch's other path, ATen's loop of ``lstm_cell`` steps, runs under autocast on every
-    CPU, each matmul in bf16 and the state in float32: step for step what
-    torch.nn.LSTMCell computes under autocast, and what torch.nn.GRU and RNN run anyway."""
-    if backend.name == "native" and "autocast" in tools and x.device.type == "cpu" \
-            and "compile" not in tools:
-        return _without_onednn()
-    return contextlib.nullcontext()
-
-
-@contextlib.contextmanager
-def _without_onednn():
-    was = torch._C._get_mkldnn_enabled()
-    torch._C._set_mkldnn_enabled(False)
-    try:
-        yield
-    finally:
-        torch._C._set_mkldnn_enabled(was)
-
-
-def _pin_length(x: Tensor) -> Tensor:
-    """Under ``torch.jit.trace``, a Python time loop is recorded unrolled for this input's
-    length; pin that length into the trace (an ``expand`` to the constant T, a no-op here)
-    so that running the trace on another length raises instead of silently computing the
-    traced number of steps."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TracerWarning is the point: T is a constant
-        T = int(x.shape[0])
-    return x.expand(T, *x.shape[1:])
 
 
 class RefusesQuantization:
@@ -442,8 +405,7 @@ class _RNNBase(RefusesQuantization, nn.Module):
         recorder = active_recorder(self)
         requested = "reference" if recorder is not None else self.backend
         backend = backends.select(self.spec, x, requested, lengths=lengths is not None, tools=tools)
-        if "jit_trace" in tools and backend.name == "reference":
-            x = _pin_length(x)
+        x = backend.prepare_input(x, tools)
         if recorder is not None:
             recorder.begin(lengths)
         D = self._num_directions
@@ -452,7 +414,7 @@ class _RNNBase(RefusesQuantization, nn.Module):
         for layer in range(self.num_layers):
             s = slice(layer * D, (layer + 1) * D)
             record = [] if recorder is not None else None
-            with _torch_kernel_flags(backend, tools, x):
+            with backend.layer_context(x, tools):
                 out, hn, cn = backend.run_layer(
                     self.spec,
                     self._cell,

@@ -8,6 +8,7 @@ D directions, G = n_gates * H.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,8 +159,9 @@ class Backend:
     Subclasses set ``name`` and ``priority``, say why they cannot run a configuration in
     :meth:`unsupported`, and implement :meth:`run_layer` (or
     :meth:`DirectionalBackend.run_direction`). They may declare
-    ``unsupported_under(tools) -> str | None`` (see :mod:`lstmkit.backends`). Register
-    an instance with :func:`lstmkit.backends.register`.
+    ``unsupported_under(tools) -> str | None`` (see :mod:`lstmkit.backends`), and
+    override :meth:`prepare_input`, :meth:`layer_context` and :meth:`run_cell` where
+    they need to. Register an instance with :func:`lstmkit.backends.register`.
     """
 
     name: str = ""
@@ -211,6 +213,37 @@ class Backend:
             ``(output (T, B, D*P), h_n (D, B, P), c_n (D, B, H) or None)``.
         """
         raise NotImplementedError
+
+    def prepare_input(self, x: Tensor, tools: frozenset) -> Tensor:
+        """The layer stack's input (T, B, I) as this backend needs it under ``tools``
+        (names from :data:`lstmkit.backends.tools.TOOLS`); ``x`` itself by default."""
+        return x
+
+    def layer_context(self, x: Tensor, tools: frozenset) -> contextlib.AbstractContextManager:
+        """A context manager each :meth:`run_layer` call of a forward on ``x`` runs in,
+        under ``tools``; none by default."""
+        return contextlib.nullcontext()
+
+    def run_cell(self, spec: LayerSpec, cell: CellMath, x: Tensor, h: Tensor, c: Tensor | None,
+                 p: DirParams, training: bool) -> tuple[Tensor, Tensor | None]:
+        """One step of a one-step cell (``LSTMCell``, ``GRUCell``, ``RNNCell``).
+
+        Args:
+            spec: the cell's configuration (one layer, one direction).
+            cell: the cell math.
+            x: (B, I).
+            h: (B, H).
+            c: (B, H), or None for cells without one.
+            p: the cell's parameters, masks drawn for T = 1.
+            training: the module's training mode.
+
+        Returns:
+            ``(h_1 (B, H), c_1 (B, H) or None)``; by default :meth:`run_layer` on a
+            one-step sequence.
+        """
+        _, hn, cn = self.run_layer(spec, cell, x.unsqueeze(0), h.unsqueeze(0),
+                                   None if c is None else c.unsqueeze(0), [p], None, training)
+        return hn[0], None if cn is None else cn[0]
 
 
 def time_mask(lengths: Tensor | None, T: int) -> Tensor | None:

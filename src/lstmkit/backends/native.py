@@ -8,6 +8,7 @@ packing, exactly as torch.nn.LSTM does with a PackedSequence.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import torch
@@ -20,6 +21,9 @@ from lstmkit.backends.base import Backend
 warnings.filterwarnings("ignore", message="LSTM with projections is not supported with oneDNN")
 
 _FUNCS = {"LSTM": _VF.lstm, "GRU": _VF.gru, "RNN_TANH": _VF.rnn_tanh, "RNN_RELU": _VF.rnn_relu}
+#: what torch.nn.LSTMCell / GRUCell / RNNCell call
+_CELL_FUNCS = {"LSTM": _VF.lstm_cell, "GRU": _VF.gru_cell,
+               "RNN_TANH": _VF.rnn_tanh_cell, "RNN_RELU": _VF.rnn_relu_cell}
 _DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 
 
@@ -40,7 +44,29 @@ class NativeBackend(Backend):
             return "torch has no float16 recurrent kernel on the CPU"
         return None
 
+    def layer_context(self, x, tools):
+        """Under autocast on the CPU, torch's LSTM kernel without oneDNN.
+
+        With oneDNN, torch.nn.LSTM under ``torch.autocast("cpu", torch.bfloat16)`` sends
+        the whole layer to oneDNN's bf16 LSTM primitive, which this CPU lacks ("could not
+        create a primitive descriptor"; measured with torch 2.13), so torch.nn.LSTM raises
+        there. torch's other path, ATen's loop of ``lstm_cell`` steps, runs under autocast
+        on every CPU, each matmul in bf16 and the state in float32: step for step what
+        torch.nn.LSTMCell computes under autocast, and what torch.nn.GRU and RNN run
+        anyway."""
+        if "autocast" in tools and x.device.type == "cpu" and "compile" not in tools:
+            return _without_onednn()
+        return contextlib.nullcontext()
+
+    def run_cell(self, spec, cell, x, h, c, p, training):
+        """torch.nn's own cell function: its numbers under every tool."""
+        fn = _CELL_FUNCS[spec.mode]
+        if c is not None:
+            return fn(x, (h, c), p.w_ih, p.w_hh, p.b_ih, p.b_hh)
+        return fn(x, h, p.w_ih, p.w_hh, p.b_ih, p.b_hh), None
+
     def run_layer(self, spec, cell, x, h0, c0, params, lengths, training, record=None):
+        """torch's kernel for the layer (both directions); packed for variable lengths."""
         flat = [t for p in params for t in p.flat_torch()]
         hx = (h0, c0) if spec.mode == "LSTM" else h0
         fn = _FUNCS[spec.mode]
@@ -61,3 +87,13 @@ class NativeBackend(Backend):
         hn = res[1].index_select(1, undo)
         cn = res[2].index_select(1, undo) if spec.mode == "LSTM" else None
         return out, hn, cn
+
+
+@contextlib.contextmanager
+def _without_onednn():
+    was = torch._C._get_mkldnn_enabled()
+    torch._C._set_mkldnn_enabled(False)
+    try:
+        yield
+    finally:
+        torch._C._set_mkldnn_enabled(was)

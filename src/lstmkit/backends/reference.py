@@ -4,6 +4,8 @@ It runs every variant, with torch's own layer_norm for the recurrent normalisati
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn.functional as F
 
@@ -16,6 +18,18 @@ class ReferenceBackend(DirectionalBackend):
 
     name = "reference"
     priority = 0
+
+    def prepare_input(self, x, tools):
+        """Under ``torch.jit.trace``, a Python time loop is recorded unrolled for this
+        input's length; pin that length into the trace (an ``expand`` to the constant T,
+        a no-op here) so that running the trace on another length raises instead of
+        silently computing the traced number of steps."""
+        if "jit_trace" not in tools:
+            return x
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the TracerWarning is the point: T is a constant
+            T = int(x.shape[0])
+        return x.expand(T, *x.shape[1:])
 
     def run_direction(self, cell, gx, h0, c0, p, mask, record):
         h, c = h0, c0

@@ -90,7 +90,7 @@ class VariantSpec:
         annotation: the type of the validated value (as a string).
         default: the validated value when off (also LayerSpec's default).
         keyword_default: the keyword's default value (what "off" is written as).
-        example: a value that turns it on (``lstmkit info --variant``, tests).
+        example: a keyword value that turns it on (``lstmkit info --variant``, tests).
         parse: ``parse(value, mode, bias) -> validated value``; raises ValueError with
             a one-line message.
         is_on: ``is_on(validated value) -> bool``.

@@ -163,7 +163,7 @@ SPECS: tuple[VariantSpec, ...] = (
         summary="each unit keeps its previous value with probability z; the expectation in "
                 "eval (Krueger et al. 2016)",
         modes=BOTH, annotation="tuple[float, float]", default=(0.0, 0.0), keyword_default=0.0,
-        example=(0.1, 0.1), parse=_zoneout, is_on=any,
+        example=0.1, parse=_zoneout, is_on=any,
         masks=(Mask("zoneout_c", "zone_c", ("T", "B", "H"), 2, _zone_c, modes=LSTM),
                Mask("zoneout_h", "zone_h", ("T", "B", "P"), 3, _zone_h)),
         where="reference.py, fused.py, compiled (zone_h/zone_c, csrc; streaming's eval lerp), "
