@@ -32,7 +32,21 @@ def _spec_for(obj, example_inputs, input_names, output_names, dynamic_axes):
 
 def build_onnx(obj, *, lengths: bool = False, initial_states: bool = False, recurrent: str = "auto",
                example_inputs=None, input_names=None, output_names=None, dynamic_axes=None):
-    """The ONNX ModelProto :func:`to_onnx` writes (see there for the arguments)."""
+    """The ONNX ModelProto :func:`to_onnx` writes, in memory.
+
+    Args:
+        obj: as for :func:`to_onnx`.
+        lengths: as for :func:`to_onnx`.
+        initial_states: as for :func:`to_onnx`.
+        recurrent: as for :func:`to_onnx`.
+        example_inputs: as for :func:`to_onnx`.
+        input_names: as for :func:`to_onnx`.
+        output_names: as for :func:`to_onnx`.
+        dynamic_axes: as for :func:`to_onnx`.
+
+    Returns:
+        An ``onnx.ModelProto``.
+    """
     import onnx
 
     import lstmkit
@@ -128,10 +142,16 @@ def to_onnx(obj, path: str | os.PathLike, *, lengths: bool = False, initial_stat
 def session(model, threads: int | None = 1):
     """An onnxruntime CPU session for a path or a ModelProto.
 
-    ``threads`` intra-op threads (default 1, without spinning): lstmkit uses sessions to
-    check exports and to stream one step at a time, where the per-call work is small and
-    busy-waiting threads only slow down a machine whose cores are shared. None leaves
-    onnxruntime's own default (one thread per core)."""
+    Args:
+        model: an ONNX file's path or a ModelProto.
+        threads: intra-op threads (default 1, without spinning): lstmkit uses sessions
+            to check exports and to stream one step at a time, where the per-call work is
+            small and busy-waiting threads only slow down a machine whose cores are
+            shared. None leaves onnxruntime's own default (one thread per core).
+
+    Returns:
+        An ``onnxruntime.InferenceSession`` on the CPU provider.
+    """
     import onnxruntime as ort
 
     data = model.SerializeToString() if hasattr(model, "SerializeToString") else str(model)
@@ -145,8 +165,15 @@ def session(model, threads: int | None = 1):
 
 
 def run_onnx(model, feeds: dict) -> dict[str, np.ndarray]:
-    """Run ``model`` (path, ModelProto or session) on ``feeds`` (tensors or arrays) in
-    onnxruntime; returns its outputs by name."""
+    """Run a graph in onnxruntime.
+
+    Args:
+        model: a path, a ModelProto or a session (:func:`session`).
+        feeds: input name -> tensor or array.
+
+    Returns:
+        Output name -> numpy array, in the graph's order.
+    """
     sess = model if hasattr(model, "get_outputs") else session(model)
     arrays = {k: v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
               for k, v in feeds.items()}
@@ -198,7 +225,21 @@ def torch_outputs(layer, feeds: dict) -> list[torch.Tensor]:
 def check_onnx(layer, path, shapes=((7, 3), (2, 1)), *, lengths: bool = False,
                initial_states: bool = False) -> float:
     """Largest absolute difference between onnxruntime running the exported ``layer`` at
-    ``path`` and PyTorch, over random inputs of each (T, B) in ``shapes``."""
+    ``path`` and PyTorch.
+
+    Args:
+        layer: the lstmkit layer or cell that was exported.
+        path: its ONNX file.
+        shapes: (T, B) of each random input (default (7, 3) and (2, 1)).
+        lengths: the graph has a ``lengths`` input (as exported).
+        initial_states: the graph has ``h_0``/``c_0`` inputs (as exported).
+
+    Returns:
+        The largest absolute difference over every output.
+
+    Raises:
+        AssertionError: an output's shape differs between the two.
+    """
     sess = session(path)
     worst = 0.0
     for i, (T, B) in enumerate(shapes):

@@ -69,8 +69,15 @@ class LMStream:
     """A character language model read one token at a time.
 
     ``logits = stream.feed(ids)`` reads a prompt (a 1-D int tensor or list) and returns the
-    logits (V,) of the next token; ``stream.step(token)`` reads one token. Works on a
-    ``TextGenerator`` (then ``feed_text`` encodes with its vocabulary) or a ``CharLM``."""
+    logits (V,) of the next token; ``stream.step(token)`` reads one token.
+
+    Args:
+        model: a trained ``TextGenerator`` (then :meth:`feed_text` encodes with its
+            vocabulary) or a ``CharLM`` network.
+
+    Raises:
+        InputError: a TextGenerator that is not trained.
+    """
 
     def __init__(self, model) -> None:
         self.vocab = getattr(model, "vocab", None)
@@ -110,7 +117,16 @@ class OnnxStream:
 
     The graph's state inputs (``h_0``/``c_0``) start at zero for ``batch`` sequences and
     are replaced after each call by its state outputs (``h_n``/``c_n``, or ``h_1``/``c_1``
-    for a cell). ``outputs = stream.step(input=x_t)`` returns the other outputs by name."""
+    for a cell). ``outputs = stream.step(input=x_t)`` returns the other outputs by name.
+
+    Args:
+        model: the graph's path or ModelProto (a layer exported with
+            ``initial_states=True``, a cell, or a text generator).
+        batch: sequences streamed side by side (default 1).
+
+    Raises:
+        ValueError: the graph has no state inputs, or returns no state for one.
+    """
 
     #: state input -> the outputs that feed it (a layer's, a cell's)
     _PAIRS: ClassVar[dict] = {"h_0": ("h_n", "h_1"), "c_0": ("c_n", "c_1")}
@@ -158,7 +174,15 @@ class ForecastStream:
     ``history``, a long frame ``unique_id, ds, y[, covariates]``); ``stream.update(rows)``
     appends new observations (same columns) and returns the new forecast;
     ``stream.forecast()`` forecasts from the current window. Only each series' last
-    ``lookback`` points are kept (the state)."""
+    ``lookback`` points are kept (the state).
+
+    Args:
+        forecaster: a fitted :class:`~lstmkit.forecasting.Forecaster`.
+        history: a long frame to start from (None: the end of the training data).
+
+    Raises:
+        InputError: the forecaster is not fitted.
+    """
 
     def __init__(self, forecaster, history=None) -> None:
         self.forecaster = forecaster

@@ -178,11 +178,36 @@ def save_model(
     tensors: dict[str, torch.Tensor],
     state: dict[str, Any] | None = None,
 ) -> Path:
-    """Write ``config`` (JSON-able hyperparameters), ``state`` (JSON-able preprocessing
-    state: scalers, vocabulary) and ``tensors`` to the directory ``path``, atomically.
-    Replaces a model (or an empty directory) already there; refuses (InputError) to
-    replace anything else.
-    Returns the path."""
+    """Write a model to the directory ``path``, atomically: ``config.json`` and
+    ``model.safetensors``. Replaces a model (or an empty directory) already there.
+
+    Args:
+        path: the model directory.
+        task: the task name (a key of :data:`lstmkit.spine.estimator.TASKS` for the
+            estimators), checked on load.
+        config: JSON-able hyperparameters.
+        tensors: the weights, name -> tensor (shared storage is copied apart).
+        state: JSON-able preprocessing state (scalers, vocabulary...).
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        InputError: ``path`` exists and is not a saved model or an empty directory.
+        TypeError: an empty or non-string ``task``.
+
+    Example:
+        >>> import os, tempfile
+        >>> import torch
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     path = save_model(os.path.join(d, "m"), "demo", {"hidden_size": 4},
+        ...                       {"w": torch.ones(2, 3)}, {"classes": ["a", "b"]})
+        ...     sorted(os.listdir(path))
+        ...     config, tensors, state, meta = load_model(path, "demo")
+        ...     config, tensors["w"].shape, state, read_config(path)["task"]
+        ['config.json', 'model.safetensors']
+        ({'hidden_size': 4}, torch.Size([2, 3]), {'classes': ['a', 'b']}, 'demo')
+    """
     from safetensors.torch import save
 
     import lstmkit
@@ -259,7 +284,20 @@ def _recover(path: Path) -> None:
 
 
 def read_config(path: str | os.PathLike, task: str | None = None) -> dict:
-    """The parsed, checked ``config.json`` of the saved model at ``path`` (no weights read)."""
+    """The parsed, checked ``config.json`` of the saved model at ``path`` (no weights read).
+
+    Args:
+        path: the model directory.
+        task: the task the model must be (None: any).
+
+    Returns:
+        The file's dict: ``format``, ``task``, ``config``, ``state``, ``tensors`` (names,
+        shapes and dtypes) and the versions that wrote it.
+
+    Raises:
+        InputError: not a saved model, an unreadable or other-format config, or another
+            task than ``task``.
+    """
     path = Path(path)
     _recover(path)
     cfg_file = path / CONFIG_FILE
@@ -291,11 +329,20 @@ def read_config(path: str | os.PathLike, task: str | None = None) -> dict:
 
 
 def load_model(path: str | os.PathLike, task: str | None = None):
-    """Read a saved model. Returns ``(config, tensors, state, meta)``.
+    """Read a saved model.
 
-    Raises :class:`InputError` when the directory is not a saved model, the task differs
-    from ``task``, a file is truncated or corrupted, or the weights disagree with the
-    config."""
+    Args:
+        path: the model directory.
+        task: the task the model must be (None: any).
+
+    Returns:
+        ``(config, tensors, state, meta)``: the hyperparameters, the weights (name ->
+        tensor), the preprocessing state and the whole parsed ``config.json``.
+
+    Raises:
+        InputError: the directory is not a saved model, the task differs from ``task``,
+            a file is truncated or corrupted, or the weights disagree with the config.
+    """
     from safetensors import SafetensorError
     from safetensors.torch import load
 
