@@ -498,3 +498,24 @@ def test_xlstm_bad_options_raise_one_line():
         with pytest.raises(InputError) as err:
             bad()
         assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "slstm", "mlstm", "xlstm"])
+def test_select_state_picks_batch_elements_of_any_cells_state(cell):
+    """CharLM.select_state: the state of a sub-batch equals running that sub-batch alone."""
+    from lstmkit.textgen.network import CharLM, CharLMConfig
+
+    opts = {"lstm": {}, **XCELLS}[cell]
+    torch.manual_seed(0)
+    lm = CharLM(CharLMConfig(vocab_size=7, embedding_dim=4, hidden_size=8, num_layers=2, cell=cell,
+                             layer_options=opts)).eval()
+    x = torch.randint(0, 7, (3, 6))
+    _, state = lm(x)
+    _, alone = lm(x[[2, 0]])
+    picked = CharLM.select_state(state, torch.tensor([2, 0]))
+    a, b = [], []
+    lstmkit.textgen.network.map_state(a.append, picked)
+    lstmkit.textgen.network.map_state(b.append, alone)
+    assert len(a) == len(b) > 0
+    for p, q in zip(a, b):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
