@@ -54,7 +54,14 @@ def check(name, kind: str) -> str:
 
 
 def compiled_unsupported(x: Tensor) -> str | None:
-    """Why the compiled sLSTM cannot run on ``x`` now, or None."""
+    """Why the compiled sLSTM cannot run on ``x`` now, or None.
+
+    Args:
+        x: the input (its device and dtype count, and the torch tools in effect).
+
+    Returns:
+        The reason, or None when it can run.
+    """
     if x.device.type != "cpu":
         return f"it runs on the CPU only, the input is on {x.device.type}"
     if x.dtype not in (torch.float32, torch.float64):
@@ -74,6 +81,13 @@ def slstm_choice(requested: str, x: Tensor) -> str:
     """The sLSTM backend that runs ``x``: ``requested`` itself, or for ``"auto"`` compiled
     where it can run and reference elsewhere.
 
+    Args:
+        requested: "auto", "reference" or "compiled".
+        x: the input.
+
+    Returns:
+        "compiled" or "reference".
+
     Raises:
         InputError: "compiled" was requested where it cannot run (the reason is given).
     """
@@ -89,8 +103,15 @@ def slstm_choice(requested: str, x: Tensor) -> str:
 
 
 def mlstm_choice(requested: str, x: Tensor) -> str:
-    """The mLSTM backend that runs ``x``: "reference" when asked for, else "fused" (which
-    runs everywhere torch does)."""
+    """The mLSTM backend that runs ``x``.
+
+    Args:
+        requested: "auto", "reference" or "fused".
+        x: the input (unused: fused runs everywhere torch does).
+
+    Returns:
+        "reference" when asked for, else "fused".
+    """
     return "reference" if requested == "reference" else "fused"
 
 
@@ -104,6 +125,9 @@ def use(module: torch.nn.Module, backend: str) -> int:
 
     Returns:
         The number of submodules whose backend was set.
+
+    Raises:
+        InputError: ``backend`` is not valid for one of them.
     """
     count = 0
     for sub in module.modules():

@@ -14,12 +14,36 @@ FORGET_GATES = ("sigmoid", "exp")
 
 
 def positive_int(name: str, value) -> int:
+    """``value`` as an int.
+
+    Args:
+        name: the argument's name, for the message.
+        value: what was given.
+
+    Returns:
+        The positive integer.
+
+    Raises:
+        InputError: ``value`` is not a positive integer (bools are refused).
+    """
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value <= 0:
         raise InputError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
 
 
 def heads(hidden_size: int, num_heads) -> int:
+    """``num_heads`` checked against the width it splits.
+
+    Args:
+        hidden_size: the width H.
+        num_heads: NH, what was given.
+
+    Returns:
+        NH.
+
+    Raises:
+        InputError: NH is not a positive integer or does not divide H.
+    """
     num_heads = positive_int("num_heads", num_heads)
     if hidden_size % num_heads:
         raise InputError(
@@ -29,19 +53,41 @@ def heads(hidden_size: int, num_heads) -> int:
 
 
 def forget_gate(value) -> str:
+    """``value`` if it is a forget gate ("sigmoid" or "exp").
+
+    Raises:
+        InputError: any other value.
+    """
     if value not in FORGET_GATES:
         raise InputError(f"forget_gate must be one of {', '.join(FORGET_GATES)}, got {value!r}")
     return value
 
 
 def dropout(value) -> float:
+    """``value`` as a float in [0, 1].
+
+    Raises:
+        InputError: not a number in [0, 1].
+    """
     if not isinstance(value, numbers.Real) or isinstance(value, bool) or not 0 <= value <= 1:
         raise InputError(f"dropout must be a number in [0, 1], got {value!r}")
     return float(value)
 
 
 def floating(x, name: str, like: Tensor | None = None) -> Tensor:
-    """``x`` as a floating tensor (matching ``like``'s dtype when given)."""
+    """``x`` checked to be a floating tensor (of ``like``'s dtype when given).
+
+    Args:
+        x: what was given.
+        name: its name, for the message.
+        like: a parameter whose dtype ``x`` must have, or None.
+
+    Returns:
+        ``x``.
+
+    Raises:
+        InputError: not a tensor, not floating point, or another dtype than ``like``.
+    """
     if not isinstance(x, Tensor):
         raise InputError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if not x.dtype.is_floating_point:
@@ -55,14 +101,28 @@ def floating(x, name: str, like: Tensor | None = None) -> Tensor:
 
 def cell_sizes(input_size, hidden_size, num_heads, gate) -> tuple[int, int, int, str]:
     """A cell's ``input_size``, ``hidden_size``, ``num_heads`` (dividing the width) and
-    forget gate (``gate``), checked."""
+    forget gate (``gate``), checked.
+
+    Returns:
+        (input_size, hidden_size, num_heads, gate).
+
+    Raises:
+        InputError: a size that is not a positive integer, heads not dividing the width, or
+            an unknown forget gate.
+    """
     H = positive_int("hidden_size", hidden_size)
     return positive_int("input_size", input_size), H, heads(H, num_heads), forget_gate(gate)
 
 
 def cell_input(x, input_size: int, like: Tensor) -> tuple[Tensor, bool]:
-    """A cell's input checked (floating, ``like``'s dtype, (B, I) or unbatched (I,)), as
-    (B, I) and whether it came unbatched."""
+    """A cell's input checked: floating, ``like``'s dtype, (B, I) or unbatched (I,).
+
+    Returns:
+        (x as (B, I), whether it came unbatched).
+
+    Raises:
+        InputError: a wrong type, dtype or shape.
+    """
     x = floating(x, "input", like=like)
     if x.dim() not in (1, 2) or x.shape[-1] != input_size:
         raise InputError(f"input must be (B, {input_size}) or unbatched "
@@ -72,7 +132,20 @@ def cell_input(x, input_size: int, like: Tensor) -> tuple[Tensor, bool]:
 
 
 def state_shape(t, name: str, shape: tuple, like: Tensor | None = None) -> Tensor:
-    """Check a state tensor's type, shape and (when ``like`` is given) dtype."""
+    """Check a state tensor's type, shape and (when ``like`` is given) dtype.
+
+    Args:
+        t: the state tensor.
+        name: its name ("h", "C", ...), for the message.
+        shape: the shape it must have.
+        like: the input, whose dtype it must have, or None.
+
+    Returns:
+        ``t``.
+
+    Raises:
+        InputError: not a tensor, another shape, or another dtype.
+    """
     if not isinstance(t, Tensor):
         raise InputError(f"{name} must be a torch.Tensor of shape {shape}, got {type(t).__name__}")
     if tuple(t.shape) != tuple(shape):
@@ -84,7 +157,20 @@ def state_shape(t, name: str, shape: tuple, like: Tensor | None = None) -> Tenso
 
 
 def lengths(value, T: int, B: int, device) -> Tensor | None:
-    """Check ``lengths`` (B,) integers in [1, T]; return it as int64 on ``device``."""
+    """Check ``lengths``: B integers in [1, T].
+
+    Args:
+        value: a tensor or sequence of B integers, or None.
+        T: the padded sequence length.
+        B: the batch size.
+        device: where the result goes.
+
+    Returns:
+        The lengths as an int64 tensor (B,) on ``device``, or None for None.
+
+    Raises:
+        InputError: a wrong shape, a non-integer dtype, or a length outside [1, T].
+    """
     if value is None:
         return None
     if not isinstance(value, Tensor):

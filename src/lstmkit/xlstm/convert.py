@@ -18,7 +18,18 @@ from lstmkit.xlstm.blocks import sLSTMBlock, up_dim, xLSTMConfig, xLSTMStack
 
 
 def config_of(ref) -> xLSTMConfig:
-    """The :class:`xLSTMConfig` of a reference ``xLSTMBlockStack``."""
+    """The :class:`xLSTMConfig` of a reference ``xLSTMBlockStack``.
+
+    Args:
+        ref: an ``xlstm.xLSTMBlockStack``.
+
+    Returns:
+        The equivalent :class:`xLSTMConfig`.
+
+    Raises:
+        InputError: a reference configuration lstmkit has no equivalent for (an sLSTM
+            block without feed-forward, another cell function, another inner width).
+    """
     rc = ref.config
     kw = {"embedding_dim": rc.embedding_dim, "num_blocks": rc.num_blocks,
           "slstm_at": list(rc.slstm_at), "bias": rc.bias, "dropout": rc.dropout,
@@ -110,8 +121,18 @@ def _pairs(ours: xLSTMStack, ref):
 
 
 def from_xlstm(ref) -> xLSTMStack:
-    """A new :class:`xLSTMStack` with ``ref``'s configuration and weights (``ref`` an
-    ``xlstm.xLSTMBlockStack``); outputs and gradients match it (tests/test_xlstm_blocks.py)."""
+    """A new :class:`xLSTMStack` with ``ref``'s configuration and weights; its outputs and
+    gradients match ``ref``'s (tests/test_xlstm_blocks.py).
+
+    Args:
+        ref: an ``xlstm.xLSTMBlockStack`` (the reference package, PyPI ``xlstm``).
+
+    Returns:
+        The :class:`xLSTMStack`, in ``ref``'s dtype.
+
+    Raises:
+        InputError: a configuration lstmkit cannot express (:func:`config_of`).
+    """
     ours = xLSTMStack(config_of(ref)).to(next(ref.parameters()).dtype)
     with torch.no_grad():
         for mine, theirs, layout in _pairs(ours, ref):
@@ -122,8 +143,19 @@ def from_xlstm(ref) -> xLSTMStack:
 
 def to_xlstm(stack: xLSTMStack, context_length: int = 1024):
     """A reference-package ``xlstm.xLSTMBlockStack`` with ``stack``'s configuration and
-    weights, its sLSTM on the "vanilla" backend; needs the ``xlstm`` package. Its mLSTM
-    blocks keep a causal mask of ``context_length`` steps and cannot run longer inputs."""
+    weights, its sLSTM on the "vanilla" backend.
+
+    Args:
+        stack: an :class:`xLSTMStack`.
+        context_length: the reference mLSTM blocks' causal mask length: they cannot run
+            longer inputs.
+
+    Returns:
+        The ``xlstm.xLSTMBlockStack``, in ``stack``'s dtype.
+
+    Raises:
+        InputError: the ``xlstm`` package is not installed.
+    """
     try:
         import xlstm
     except ImportError as err:

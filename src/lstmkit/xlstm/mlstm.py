@@ -35,11 +35,29 @@ class mLSTMCell(nn.Module):
         C' = f' C + i' k v^T;  n' = f' n + i' k
         h' = sigmoid(W_o x + b_o) * C'^T q / (max(|n'^T q|, exp(-m')) + 1e-6)
 
-    Args: input_size, hidden_size, num_heads=1 (must divide hidden_size), bias=True,
-    forget_gate="sigmoid" | "exp", device, dtype.
+    Args:
+        input_size: I, features of the input.
+        hidden_size: H, features of the output; NH heads of width d = H / NH.
+        num_heads: NH; must divide H.
+        bias: whether the projections and gates have biases.
+        forget_gate: ``"sigmoid"`` (log f = logsigmoid(f̃), default) or ``"exp"``.
+        device: where the parameters live.
+        dtype: the parameters' dtype.
 
-    Input x (B, I) or unbatched (I,); state (C (B, NH, d, d), n (B, NH, d), m (B, NH))
-    (without B when unbatched), zeros when omitted. Returns h' (B, H) and the new state.
+    Raises:
+        InputError: a size that is not a positive integer, NH not dividing H, or an
+            unknown forget gate.
+
+    Call ``cell(x, state=None)``: x (B, I) or unbatched (I,); state (C (B, NH, d, d),
+    n (B, NH, d), m (B, NH)) (without B when unbatched), zeros when omitted. Returns
+    h' (B, H) and the new state.
+
+    Example:
+        >>> import torch, lstmkit
+        >>> cell = lstmkit.mLSTMCell(3, 8, num_heads=2)
+        >>> h, (C, n, m) = cell(torch.randn(5, 3))
+        >>> h.shape, C.shape
+        (torch.Size([5, 8]), torch.Size([5, 2, 4, 4]))
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_heads: int = 1, bias: bool = True,
@@ -58,6 +76,7 @@ class mLSTMCell(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        """Initialise the parameters as the module docstring says."""
         bound = 1.0 / math.sqrt(self.hidden_size)
         with torch.no_grad():
             for name in "qkvo":
@@ -83,14 +102,21 @@ class mLSTMCell(nn.Module):
         return q, k, v, log_i, log_f, o
 
     def zero_state(self, B: int, like: Tensor) -> tuple:
+        """C (B, NH, d, d), n (B, NH, d), m (B, NH) zeros like ``like``: an empty memory."""
         NH, d = self.num_heads, self.head_dim
         return like.new_zeros(B, NH, d, d), like.new_zeros(B, NH, d), like.new_zeros(B, NH)
 
     def state_shapes(self, B: int) -> list[tuple]:
+        """The shapes of C, n and m for a batch of B."""
         NH, d = self.num_heads, self.head_dim
         return [(B, NH, d, d), (B, NH, d), (B, NH)]
 
     def forward(self, x: Tensor, state=None):
+        """One step: x (B, I) or (I,), state (C, n, m) or None -> (h' (B, H), (C', n', m')).
+
+        Raises:
+            InputError: a wrong input shape or dtype, or a malformed state.
+        """
         x, unbatched = checks.cell_input(x, self.input_size, self.weight_q)
         B = x.shape[0]
         state = self.zero_state(B, x) if state is None else self._checked_state(state, B, unbatched, x)
@@ -124,22 +150,49 @@ class mLSTM(nn.Module):
 
     with i_t = exp(ĩ_t), f_t = sigmoid(f̃_t) (or exp), computed stabilised by m_t
     (:mod:`lstmkit.xlstm.mlstm_math`). There is no hidden-to-hidden recurrence, so the
-    sequence can run in one of three forms, all giving the same numbers:
+    sequence runs in one of three forms, all giving the same numbers:
     ``form="chunkwise"`` (default; linear in T, ``chunk_size`` steps at a time),
     ``"parallel"`` (quadratic in T) or ``"recurrent"`` (one step at a time).
 
-    Args: input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-    dropout=0.0 (between layers), bidirectional=False (the reverse direction reads each
-    sequence backwards from its length), then keyword-only num_heads=1, forget_gate,
-    form, chunk_size=64, device, dtype. Parameters live in ``cells`` (index
+    Args:
+        input_size: I, features of the input.
+        hidden_size: H, features of each direction's output; NH heads of width d = H / NH.
+        num_layers: L, stacked layers.
+        bias: whether the projections and gates have biases.
+        batch_first: input and output (B, T, ...) instead of (T, B, ...).
+        dropout: dropout on the outputs of each layer but the last, in training.
+        bidirectional: D = 2 directions; the reverse one reads each sequence backwards
+            from its length.
+        num_heads: NH; must divide H.
+        forget_gate: ``"sigmoid"`` (default) or ``"exp"``.
+        form: the reference backend's form: ``"chunkwise"`` (default), ``"parallel"`` or
+            ``"recurrent"``.
+        chunk_size: steps per chunk of the chunkwise forms (64).
+        backend: ``"auto"`` (default, the same as ``"fused"``: the chunkwise form with
+            all chunks batched, :mod:`lstmkit.xlstm.mlstm_fused`) or ``"reference"`` (the
+            ``form`` of :mod:`lstmkit.xlstm.mlstm_math`); all give the same numbers.
+        device: where the parameters live.
+        dtype: the parameters' dtype.
+
+    Raises:
+        InputError: a bad size, head count, dropout, form, chunk size or backend.
+
+    Parameters live in ``cells`` (one :class:`mLSTMCell` per layer and direction, index
     layer * D + direction).
 
-    Forward: ``output, (C_n, n_n, m_n) = mlstm(input, state=None, lengths=None)``.
-    ``input`` (T, B, I), (B, T, I) with batch_first, or unbatched (T, I); state
-    (C (L*D, B, NH, d, d), n (L*D, B, NH, d), m (L*D, B, NH)), zeros when omitted;
-    ``output`` (T, B, D*H). With ``lengths`` (B,) the steps past a length have no input
-    (ĩ = -inf) and no decay (log f = 0), so the final state is the state at the length;
-    outputs there are zero.
+    Call ``mlstm(input, state=None, lengths=None)``: ``input`` (T, B, I), (B, T, I) with
+    batch_first, or unbatched (T, I); ``state`` (C (L*D, B, NH, d, d), n (L*D, B, NH, d),
+    m (L*D, B, NH)), zeros when omitted. Returns ``output`` (T, B, D*H) (batch first as the
+    input) and the final state (C_n, n_n, m_n). With ``lengths`` (B,) the steps past a
+    length have no input (ĩ = -inf) and no decay (log f = 0), so the final state is the
+    state at the length; outputs there are zero.
+
+    Example:
+        >>> import torch, lstmkit
+        >>> mlstm = lstmkit.mLSTM(3, 8, batch_first=True, num_heads=2, chunk_size=4)
+        >>> out, (C, n, m) = mlstm(torch.randn(4, 10, 3), lengths=torch.tensor([10, 9, 5, 1]))
+        >>> out.shape, C.shape
+        (torch.Size([4, 10, 8]), torch.Size([1, 4, 2, 4, 4]))
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
@@ -160,6 +213,12 @@ class mLSTM(nn.Module):
             for layer in range(num_layers) for _ in range(D))
 
     def forward(self, input: Tensor, state=None, lengths=None):
+        """Run the layers over ``input`` (see the class docstring for the shapes).
+
+        Raises:
+            InputError: a wrong input shape or dtype, lengths outside [1, T], or a
+                malformed state.
+        """
         x, unbatched, lengths, mask = stack.prepare(self, input, lengths)
         B = x.shape[1]
         shapes = self.cells[0].state_shapes(B)

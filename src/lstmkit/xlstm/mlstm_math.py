@@ -38,7 +38,8 @@ State = tuple[Tensor, Tensor, Tensor]
 
 
 def zero_state(q: Tensor) -> State:
-    """C = 0 (B, NH, d, d), n = 0 (B, NH, d), m = 0 (B, NH) like ``q`` (B, NH, T, d)."""
+    """The empty memory: C = 0 (B, NH, d, d), n = 0 (B, NH, d), m = 0 (B, NH), of
+    ``q``'s (B, NH, T, d) dtype and device."""
     B, NH, _, d = q.shape
     z = q.new_zeros
     return z(B, NH, d, d), z(B, NH, d), z(B, NH)
@@ -46,8 +47,17 @@ def zero_state(q: Tensor) -> State:
 
 def step(q: Tensor, k: Tensor, v: Tensor, log_i: Tensor, log_f: Tensor, state: State,
          eps: float = EPS) -> tuple[Tensor, State]:
-    """One step: q, k, v (B, NH, d) (k unscaled), log_i, log_f (B, NH); returns
-    (\tilde h (B, NH, d), new state)."""
+    """One step of the recurrence.
+
+    Args:
+        q, k, v: (B, NH, d); k unscaled (scaled by 1/sqrt(d) here).
+        log_i, log_f: (B, NH), the log input and log forget gates.
+        state: (C (B, NH, d, d), n (B, NH, d), m (B, NH)).
+        eps: added to the normaliser's denominator.
+
+    Returns:
+        (h̃ (B, NH, d), the new state).
+    """
     C, n, m = state
     k = k / math.sqrt(k.shape[-1])
     m_new = torch.maximum(log_f + m, log_i)
@@ -63,7 +73,17 @@ def step(q: Tensor, k: Tensor, v: Tensor, log_i: Tensor, log_f: Tensor, state: S
 
 def recurrent(q, k, v, log_i, log_f, state: State | None = None,
               eps: float = EPS) -> tuple[Tensor, State]:
-    """The recurrent form: :func:`step` over the time axis (dim 2)."""
+    """The recurrent form: :func:`step` over the time axis.
+
+    Args:
+        q, k, v: (B, NH, T, d); k unscaled.
+        log_i, log_f: (B, NH, T).
+        state: (C, n, m) as in :func:`step`, zeros when None.
+        eps: added to the normaliser's denominator.
+
+    Returns:
+        (h̃ (B, NH, T, d), the final state).
+    """
     state = zero_state(q) if state is None else state
     out = []
     for t in range(q.shape[2]):
@@ -99,7 +119,10 @@ def _block(q, k, v, log_i, log_f, state: State, eps: float) -> tuple[Tensor, Sta
 
 def parallel(q, k, v, log_i, log_f, state: State | None = None,
              eps: float = EPS) -> tuple[Tensor, State]:
-    """The parallel form: one (T x T) log-gate matrix, quadratic in T."""
+    """The parallel form: one (T x T) log-gate matrix, quadratic in T.
+
+    Args and returns as :func:`recurrent`.
+    """
     state = zero_state(q) if state is None else state
     return _block(q, k, v, log_i, log_f, state, eps)
 
@@ -107,7 +130,11 @@ def parallel(q, k, v, log_i, log_f, state: State | None = None,
 def chunkwise(q, k, v, log_i, log_f, state: State | None = None, chunk_size: int = 64,
               eps: float = EPS) -> tuple[Tensor, State]:
     """The chunkwise form: the parallel form within chunks of ``chunk_size`` steps (the last
-    may be shorter), the state carried between them; linear in T."""
+    may be shorter), the state carried between them; linear in T.
+
+    Args and returns as :func:`recurrent`, with ``chunk_size`` the steps per chunk.
+    (:func:`lstmkit.xlstm.mlstm_fused.chunkwise` computes the same with all chunks batched.)
+    """
     state = zero_state(q) if state is None else state
     out = []
     for s in range(0, q.shape[2], chunk_size):

@@ -34,13 +34,36 @@ class sLSTMCell(nn.Module):
         m' = max(log f + m, ĩ);  i' = exp(ĩ - m');  f' = exp(log f + m - m')
         c' = f' c + i' tanh(z̃);  n' = f' n + i';  h' = sigmoid(õ) c' / n'
 
-    Args: input_size, hidden_size, num_heads=1 (must divide hidden_size), bias=True,
-    forget_gate="sigmoid" | "exp", bias_init="powerlaw" | "small" | "zeros" | "uniform",
-    block_idx=0 and num_blocks=1 (the power law's depth), recurrent_init="zeros" | "uniform",
-    device, dtype.
+    Args:
+        input_size: I, features of the input.
+        hidden_size: H, features of h, c, n and m.
+        num_heads: NH, heads of the block-diagonal recurrent matrix; must divide H.
+        bias: whether the gates have a bias b (4H,).
+        forget_gate: ``"sigmoid"`` (log f = logsigmoid(f̃), default) or ``"exp"`` (log f = f̃).
+        bias_init: the forget gate's bias: ``"powerlaw"`` (default, the reference
+            package's), ``"small"``, ``"zeros"`` or ``"uniform"``
+            (:func:`lstmkit.xlstm.slstm_math.forget_bias`).
+        block_idx: this cell's depth for the power law (0 .. num_blocks - 1).
+        num_blocks: the depth the power law spreads over.
+        recurrent_init: ``"zeros"`` (default) or ``"uniform"`` for the recurrent matrix.
+        device: where the parameters live.
+        dtype: the parameters' dtype.
 
-    Input x (B, I) or unbatched (I,); state a tuple of four (B, H) (or (H,)) tensors,
-    zeros when omitted. Returns h' and the new state (h', c', n', m').
+    Raises:
+        InputError: a size that is not a positive integer, NH not dividing H, an unknown
+            forget gate, bias_init or recurrent_init, or block_idx outside [0, num_blocks).
+
+    Call ``cell(x, state=None)``: x (B, I) or unbatched (I,); state a tuple of four (B, H)
+    (or (H,)) tensors, zeros when omitted. Returns h' (B, H) and the new state
+    (h', c', n', m').
+
+    Example:
+        >>> import torch, lstmkit
+        >>> cell = lstmkit.sLSTMCell(3, 8, num_heads=2)
+        >>> h, state = cell(torch.randn(5, 3))
+        >>> h, state = cell(torch.randn(5, 3), state)
+        >>> h.shape, len(state)
+        (torch.Size([5, 8]), 4)
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_heads: int = 1, bias: bool = True,
@@ -70,6 +93,7 @@ class sLSTMCell(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        """Initialise the parameters as the module docstring says."""
         bound = 1.0 / math.sqrt(self.hidden_size)
         with torch.no_grad():
             self.weight_ih.uniform_(-bound, bound)
@@ -90,12 +114,20 @@ class sLSTMCell(nn.Module):
         return nn.functional.linear(x, self.weight_ih, self.bias)
 
     def step(self, pre: Tensor, state) -> tuple:
+        """One recurrence step from ``pre`` = W x + b (B, 4H) and ``state`` (h, c, n, m),
+        each (B, H); returns the new state (:func:`lstmkit.xlstm.slstm_math.step`)."""
         return slstm_math.step(pre, state, self.weight_hh, self.forget_gate)
 
     def zero_state(self, B: int, like: Tensor) -> tuple:
+        """Four (B, H) zero tensors of ``like``'s dtype and device: an empty memory."""
         return tuple(like.new_zeros(B, self.hidden_size) for _ in range(4))
 
     def forward(self, x: Tensor, state=None):
+        """One step: x (B, I) or (I,), state (h, c, n, m) or None -> (h', (h', c', n', m')).
+
+        Raises:
+            InputError: a wrong input shape or dtype, or a malformed state.
+        """
         x, unbatched = checks.cell_input(x, self.input_size, self.weight_ih)
         B = x.shape[0]
         state = self.zero_state(B, x) if state is None else _check_cell_state(state, B, self.hidden_size,
@@ -129,17 +161,44 @@ class sLSTM(nn.Module):
 
     with log f = logsigmoid(f̃) (``forget_gate="sigmoid"``, default) or f̃ (``"exp"``).
 
-    Args: input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-    dropout=0.0 (between layers), bidirectional=False, then keyword-only num_heads=1,
-    forget_gate, bias_init ("powerlaw" by default: layer l of L gets the power law of block
-    l of L), recurrent_init, device, dtype. Parameters live in ``cells`` (one
-    :class:`sLSTMCell` per layer and direction, index layer * D + direction).
+    Args:
+        input_size: I, features of the input.
+        hidden_size: H, features of each direction's state.
+        num_layers: L, stacked layers (layer l > 0 reads the D*H outputs of layer l-1).
+        bias: whether the gates have a bias.
+        batch_first: input and output (B, T, ...) instead of (T, B, ...).
+        dropout: dropout on the outputs of each layer but the last, in training.
+        bidirectional: D = 2 directions; the reverse one reads each sequence backwards
+            from its length.
+        num_heads: NH, heads of the block-diagonal recurrent matrix; must divide H.
+        forget_gate: ``"sigmoid"`` (default) or ``"exp"``.
+        bias_init: the forget gate's bias (``"powerlaw"`` by default: layer l of L gets the
+            power law of block l of L), ``"small"``, ``"zeros"`` or ``"uniform"``.
+        recurrent_init: ``"zeros"`` (default) or ``"uniform"``.
+        backend: ``"auto"`` (default: the compiled C++ loop where it can run, else the
+            reference), ``"reference"`` (the loop of torch operations) or ``"compiled"``
+            (:mod:`lstmkit.xlstm.backend`); all give the same numbers.
+        device: where the parameters live.
+        dtype: the parameters' dtype.
 
-    Forward: ``output, (h_n, c_n, n_n, m_n) = slstm(input, state=None, lengths=None)``.
-    ``input`` (T, B, I), (B, T, I) with batch_first, or unbatched (T, I); state a tuple of
-    four (L*D, B, H) tensors (zeros when omitted); ``output`` (T, B, D*H); ``lengths`` (B,):
-    outputs past a sequence's length are zero, its final state is taken at its length and
-    the reverse direction starts there.
+    Raises:
+        InputError: a bad size, head count, dropout, forget gate, initialisation or backend.
+
+    Parameters live in ``cells`` (one :class:`sLSTMCell` per layer and direction, index
+    layer * D + direction).
+
+    Call ``slstm(input, state=None, lengths=None)``: ``input`` (T, B, I), (B, T, I) with
+    batch_first, or unbatched (T, I); ``state`` a tuple (h, c, n, m) of four (L*D, B, H)
+    tensors (zeros when omitted); ``lengths`` (B,): outputs past a sequence's length are
+    zero and its final state is taken at its length. Returns ``output`` (T, B, D*H) (batch
+    first as the input) and the final state (h_n, c_n, n_n, m_n), each (L*D, B, H).
+
+    Example:
+        >>> import torch, lstmkit
+        >>> slstm = lstmkit.sLSTM(3, 8, num_layers=2, batch_first=True, num_heads=2)
+        >>> out, (h, c, n, m) = slstm(torch.randn(4, 10, 3), lengths=torch.tensor([10, 9, 5, 1]))
+        >>> out.shape, h.shape
+        (torch.Size([4, 10, 8]), torch.Size([2, 4, 8]))
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
@@ -158,6 +217,12 @@ class sLSTM(nn.Module):
             for layer in range(num_layers) for _ in range(D))
 
     def forward(self, input: Tensor, state=None, lengths=None):
+        """Run the layers over ``input`` (see the class docstring for the shapes).
+
+        Raises:
+            InputError: a wrong input shape or dtype, lengths outside [1, T], a malformed
+                state, or ``backend="compiled"`` where it cannot run.
+        """
         x, unbatched, lengths, mask = stack.prepare(self, input, lengths)
         B = x.shape[1]
         count = len(self.cells)

@@ -98,8 +98,11 @@ def _build() -> ModuleType:
 
 
 def load() -> ModuleType | None:
-    """The extension module, built if needed; None (and :func:`reason` set) when it cannot
-    be built or loaded. Tried once per process."""
+    """The extension module, built if needed (tried once per process).
+
+    Returns:
+        The module, or None (and :func:`reason` says why) when it cannot be built or loaded.
+    """
     global _module, _reason, _tried
     if not _tried:
         _tried = True
@@ -116,7 +119,10 @@ def load() -> ModuleType | None:
 
 @torch.compiler.assume_constant_result
 def reason() -> str | None:
-    """Why the compiled sLSTM cannot run here (after trying to build it), or None."""
+    """Why the compiled sLSTM cannot run here (after trying to build it), or None.
+
+    Under ``torch.compile`` dynamo runs it once while tracing and keeps the answer.
+    """
     load()
     return _reason
 
@@ -212,9 +218,22 @@ def _traced(x: Tensor) -> bool:
 
 def sequence(pre: Tensor, weight_hh: Tensor, state, forget_gate: str = "sigmoid",
              mask: Tensor | None = None) -> tuple[Tensor, tuple]:
-    """The compiled sLSTM over T steps: ``pre`` (T, B, 4H), ``state`` (h, c, n, m) each (B, H);
-    returns (outputs (T, B, H), final (h, c, n, m)). Same numbers and gradients as
-    :func:`lstmkit.xlstm.slstm_math.sequence`."""
+    """The compiled sLSTM over T steps: the numbers and gradients of
+    :func:`lstmkit.xlstm.slstm_math.sequence`.
+
+    Args:
+        pre: (T, B, 4H), W x_t + b (CPU, float32 or float64).
+        weight_hh: (4, NH, d, d).
+        state: (h, c, n, m), each (B, H).
+        forget_gate: "sigmoid" or "exp".
+        mask: (T, B) bool, or None; where False the state is kept.
+
+    Returns:
+        (outputs (T, B, H), the final (h, c, n, m)).
+
+    Raises:
+        RuntimeError: the extension is unavailable (:func:`reason`).
+    """
     tensors = (pre, weight_hh, *state)
     save = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
     if not _traced(pre):

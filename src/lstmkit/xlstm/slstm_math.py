@@ -31,15 +31,32 @@ State = tuple[Tensor, Tensor, Tensor, Tensor]
 
 
 def recurrent_input(h: Tensor, weight_hh: Tensor) -> Tensor:
-    """R h: h (B, H), weight_hh (4, NH, d, d) [gate, head, out, in] -> (B, 4H), gate-major."""
+    """The recurrent input R h, head by head.
+
+    Args:
+        h: (B, H).
+        weight_hh: (4, NH, d, d) [gate, head, out, in], H = NH * d.
+
+    Returns:
+        (B, 4H), gate-major (i, f, z, o), each gate head after head.
+    """
     _, NH, d, _ = weight_hh.shape
     hk = h.reshape(h.shape[0], NH, d)
     return torch.einsum("bki,gkoi->bgko", hk, weight_hh).reshape(h.shape[0], 4 * NH * d)
 
 
 def step(pre: Tensor, state: State, weight_hh: Tensor, forget_gate: str = "sigmoid") -> State:
-    """One step from ``pre`` = W x_t + b (B, 4H) and ``state`` = (h, c, n, m), each (B, H);
-    returns the new (h, c, n, m)."""
+    """One sLSTM step (the module docstring's equations).
+
+    Args:
+        pre: (B, 4H), W x_t + b, gates i, f, z, o.
+        state: (h, c, n, m), each (B, H).
+        weight_hh: (4, NH, d, d), the block-diagonal recurrent matrix.
+        forget_gate: "sigmoid" (log f = logsigmoid(f̃)) or "exp" (log f = f̃).
+
+    Returns:
+        The new (h, c, n, m), each (B, H).
+    """
     h, c, n, m = state
     raw = pre + recurrent_input(h, weight_hh)
     i_raw, f_raw, z_raw, o_raw = raw.chunk(4, dim=-1)
@@ -59,9 +76,19 @@ def step(pre: Tensor, state: State, weight_hh: Tensor, forget_gate: str = "sigmo
 
 def sequence(pre: Tensor, weight_hh: Tensor, state: State, forget_gate: str = "sigmoid",
              mask: Tensor | None = None) -> tuple[Tensor, State]:
-    """The reference loop: :func:`step` over the T steps of ``pre`` (T, B, 4H) from
-    ``state`` = (h, c, n, m), each (B, H). Where ``mask`` (T, B) is False the state is kept
-    (and the step's output is the kept h). Returns (outputs (T, B, H), final state)."""
+    """The reference loop: :func:`step` over T steps.
+
+    Args:
+        pre: (T, B, 4H), W x_t + b for every step.
+        weight_hh: (4, NH, d, d).
+        state: (h, c, n, m), each (B, H).
+        forget_gate: "sigmoid" or "exp".
+        mask: (T, B) bool, or None; where False the state is kept (and the step's output
+            is the kept h).
+
+    Returns:
+        (outputs h_t (T, B, H), the final (h, c, n, m)).
+    """
     outs = []
     for t in range(pre.shape[0]):
         new = step(pre[t], state, weight_hh, forget_gate)
@@ -83,6 +110,17 @@ def forget_bias(kind: str, num_heads: int, head_dim: int, *, block_idx: int = 0,
       -7 (forget), the deeper the block the more units remember.
     - ``"small"``: evenly from 3 to 6 across each head.
     - ``"zeros"``; ``"uniform"``: U(-1/sqrt(H), 1/sqrt(H)) as torch.nn initialises biases.
+
+    Args:
+        kind: one of :data:`BIAS_INITS`.
+        num_heads: NH.
+        head_dim: d.
+        block_idx: the depth r of the power law counts from (0 .. num_blocks - 1).
+        num_blocks: the number of blocks the power law spreads over.
+        hidden_size: H for ``"uniform"`` (NH * d when None).
+
+    Returns:
+        The bias (NH * d,).
     """
     if kind == "powerlaw":
         r = block_idx / (num_blocks - 1) if num_blocks > 1 else 0.0
