@@ -29,7 +29,20 @@ from lstmkit.errors import InputError
 
 @dataclass
 class Problem:
-    """Base class: a synthetic sequence problem of delay ``length`` (T)."""
+    """Base class: a synthetic sequence problem of delay ``length`` (T).
+
+    A subclass sets ``name``, ``input_size``, ``output_size`` (and ``readout_steps``,
+    ``min_length``, ``query_channel`` where they differ) and implements :meth:`sample`,
+    and :meth:`loss`/:meth:`correct` when it does not classify each sequence.
+
+    Attributes:
+        length: the delay T, at least ``min_length``.
+        solve_fraction: the fraction of test sequences that must meet the criterion for
+            the run to count as solved, in (0, 1] (default 0.99).
+
+    Raises:
+        InputError: a length below ``min_length`` or a ``solve_fraction`` out of range.
+    """
 
     length: int
     #: fraction of test sequences that must meet the criterion for ``solved``
@@ -234,9 +247,32 @@ PROBLEMS: dict[str, type[Problem]] = _problems()
 
 
 def make_problem(name: str, length: int, **options) -> Problem:
-    """The problem called ``name`` ("adding", "temporal_order", "copy", or a formal-language
-    task: "parity", "modular_arithmetic", "modular_arithmetic_brackets",
-    "cycle_navigation") at delay (longest training length) ``length``."""
+    """The problem called ``name`` at delay ``length``.
+
+    Args:
+        name: ``"adding"``, ``"temporal_order"``, ``"copy"``, or a formal-language task:
+            ``"parity"``, ``"modular_arithmetic"``, ``"modular_arithmetic_brackets"``,
+            ``"cycle_navigation"``.
+        length: the delay T (the longest training sequence for a formal-language task).
+        **options: the problem's own fields (``symbols=``, ``alphabet=`` for copy,
+            ``tolerance=`` for adding, ``test_length=`` for the formal languages,
+            ``solve_fraction=``).
+
+    Returns:
+        The :class:`Problem`.
+
+    Raises:
+        InputError: an unknown name or option, or a length below the problem's minimum.
+
+    Example:
+        A batch of 4 adding sequences at T=30, time-major (T, B, I):
+
+        >>> import torch
+        >>> p = make_problem("adding", 30)
+        >>> x, y = p.sample(4, torch.Generator().manual_seed(0))
+        >>> x.shape, y.shape, len(p.relevant_steps(x[:, 0]))
+        (torch.Size([30, 4, 2]), torch.Size([4, 1]), 2)
+    """
     if name not in PROBLEMS:
         raise InputError(f"unknown task {name!r}; expected one of {', '.join(PROBLEMS)}")
     try:

@@ -117,14 +117,35 @@ TASK_DEFAULTS: dict[str, dict] = {
 class ExperimentResult:
     """What one run measured.
 
-    ``accuracy`` is the fraction of test sequences meeting the task's criterion and
-    ``solved`` whether it reaches the task's ``solve_fraction``; ``error`` is the test
-    loss (mean squared error for adding, cross-entropy otherwise); ``steps`` and
-    ``seconds`` are what the run used (seconds include evaluation), ``seconds_per_step``
-    the mean training step alone; ``steps_to_solve`` the step at which validation first
-    met the criterion (None if never); ``parameters`` counts the recurrent layer and
-    the head, ``layer_parameters`` the recurrent layer alone; ``curve`` holds
-    (step, validation loss, validation accuracy) at every evaluation.
+    Attributes:
+        task: the problem's name.
+        cell: the cell's name.
+        length: the delay T.
+        seed: the run's seed.
+        options: the layer's keywords.
+        solved: whether ``accuracy`` reaches the task's ``solve_fraction``.
+        accuracy: the fraction of test sequences meeting the task's criterion.
+        error: the test loss (mean squared error for adding, cross-entropy otherwise).
+        steps: optimiser steps run.
+        seconds: wall time of the run, evaluation included.
+        seconds_per_step: the mean training step alone.
+        steps_to_solve: the step at which validation first met the criterion (None if
+            never).
+        parameters: the recurrent layer's and the head's.
+        layer_parameters: the recurrent layer's alone.
+        hidden_size: H.
+        gate_blocks: H x (I + H) weight blocks per layer: 4 for an LSTM, 3 for a GRU, 1
+            for an RNN.
+        curve: (step, validation loss, validation accuracy) at every evaluation.
+        cpu_seconds_per_step: CPU time (all threads) of the mean training step.
+        backend: the lstmkit backend that ran the layer.
+        stopped_by: ``"solved"``, ``"steps"``, ``"time"`` or ``"diverged"``.
+        label: how the comparison names this cell (e.g. ``"lstm:layer_norm=True"``).
+        long_accuracy: the formal-language tasks: accuracy on sequences longer than any
+            trained on, else None.
+        long_length: the longest of those sequences, else None.
+        model: the trained network.
+        problem: the problem it was trained on.
     """
 
     task: str
