@@ -78,8 +78,11 @@ class VideoConfig:
 @strict_keywords
 @dataclass
 class PredictConfig(VideoConfig):
-    """:class:`VideoConfig` of the next-frame predictor: ``n_digits`` digits bouncing in
-    each clip."""
+    """:class:`VideoConfig` of the next-frame predictor.
+
+    Attributes:
+        n_digits: digits bouncing in each clip (default 1).
+    """
 
     TASK: ClassVar[str] = "predict"
     n_digits: int = 1
@@ -88,7 +91,15 @@ class PredictConfig(VideoConfig):
 @strict_keywords
 @dataclass
 class ClassifyConfig(VideoConfig):
-    """:class:`VideoConfig` of the direction classifier: 8-frame clips by default."""
+    """:class:`VideoConfig` of the direction classifier: 8-frame clips by default.
+
+    Attributes:
+        frames: T, frames per clip (default 8); a straight crossing needs
+            ``frame_size`` >= ``frames`` + the digit's size - 1.
+
+    Raises:
+        InputError: frames too small for a ``frames``-step crossing.
+    """
 
     TASK: ClassVar[str] = "classify"
     frames: int = 8
