@@ -324,6 +324,7 @@ class FusedBackend(DirectionalBackend):
     priority = 10
 
     def unsupported(self, spec, x):
+        """Floating-point tensors, every mode and variant (see :meth:`Backend.unsupported`)."""
         if x.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
             return f"fused runs floating-point tensors, not {x.dtype}"
         return None
@@ -345,6 +346,7 @@ class FusedBackend(DirectionalBackend):
         return None
 
     def run_direction(self, cell, gx, h0, c0, p, mask, record):
+        """One direction through the autograd.Function, or the operators under torch's tools (see :meth:`DirectionalBackend.run_direction`)."""
         ln_w, ln_b = p.ln_hh if p.ln_hh is not None else (None, None)
         args = (gx, h0, c0, p.w_hh, p.b_hh, p.w_hr, ln_w, ln_b, *p.cp,
                 p.rec_mask, p.zone_h, p.zone_c, mask)

@@ -34,6 +34,7 @@ class NativeBackend(Backend):
     priority = 20
 
     def unsupported(self, spec, x):
+        """The plain cells in the dtypes torch's kernels run (see :meth:`Backend.unsupported`)."""
         if spec.variants:
             return f"torch's kernels run only the plain cell, not {', '.join(spec.variants)}"
         if spec.mode not in _FUNCS:

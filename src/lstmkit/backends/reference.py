@@ -32,6 +32,7 @@ class ReferenceBackend(DirectionalBackend):
         return x.expand(T, *x.shape[1:])
 
     def run_direction(self, cell, gx, h0, c0, p, mask, record):
+        """The loop of cell steps under autograd (see :meth:`DirectionalBackend.run_direction`)."""
         h, c = h0, c0
         outs, steps = [], []
         for t in range(gx.shape[0]):
@@ -69,7 +70,34 @@ def direction_outputs(cell, gx, h0, c0, w_hh, b_hh, w_hr, ln_w, ln_b, p_i, p_f, 
     """One direction on the reference path from the flat arguments the compiled and
     fused operators take: ``(out, h_n, c_n | None)``, differentiable to any order.
     With ``lnx_w`` ``gx`` is the raw x W_ih^T, normalised here (gain lnx_w, bias lnx_b)
-    before b_x is added, as the compiled loop does."""
+    before b_x is added, as the compiled loop does.
+
+    Args:
+        cell: the cell math.
+        gx: (T, B, G) input projections in processing order.
+        h0: (B, P).
+        c0: (B, H) or None.
+        w_hh: (G, P).
+        b_hh: (G,) or None.
+        w_hr: (P, H) or None.
+        ln_w: recurrent layer-norm gain (G,) or None.
+        ln_b: recurrent layer-norm bias (G,) or None.
+        p_i: peephole (H,) or None.
+        p_f: peephole (H,) or None.
+        p_o: peephole (H,) or None.
+        lnc_w: layer-norm gain of c (H,) or None.
+        lnc_b: layer-norm bias of c (H,) or None.
+        rec_mask: (B, P) or None.
+        zone_h: (T, B, P) or None.
+        zone_c: (T, B, H) or None.
+        mask: (T, B, 1) bool or None.
+        lnx_w: input layer-norm gain (G,) or None.
+        lnx_b: input layer-norm bias (G,) or None.
+        b_x: b_ih (G,) added after the input's layer norm, or None.
+
+    Returns:
+        ``(out (T, B, P), h_n (B, P), c_n (B, H) or None)``.
+    """
     if lnx_w is not None:
         gx = F.layer_norm(gx, (gx.shape[-1],), lnx_w, lnx_b, EPS)
         if b_x is not None:
@@ -86,7 +114,17 @@ def direction_grads(cell, tensors, grad_outputs, want):
     what a backend's backward returns when it is itself being differentiated (double
     backward, gradient penalties). ``tensors`` in the order of
     :data:`lstmkit.backends.compiled.function.TENSOR_ARGS`; ``grad_outputs`` =
-    (d out, d h_n, d c_n), None entries meaning zero."""
+    (d out, d h_n, d c_n), None entries meaning zero.
+
+    Args:
+        cell: the cell math.
+        tensors: the flat arguments of :func:`direction_outputs`.
+        grad_outputs: (d out, d h_n, d c_n).
+        want: indices into ``tensors``.
+
+    Returns:
+        One gradient per index of ``want`` (zeros where it does not reach).
+    """
     with torch.enable_grad():
         outs = direction_outputs(cell, *tensors)
         pairs = [(o, g) for o, g in zip(outs, grad_outputs) if o is not None and g is not None]

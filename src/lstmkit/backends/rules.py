@@ -132,6 +132,14 @@ def decide(spec: LayerSpec, x: Tensor, names: list[str]) -> tuple[list[str], str
 
 
 def auto_order(spec: LayerSpec, x: Tensor, names: list[str]) -> list[str]:
-    """The order in which ``auto`` tries the registered backends ``names`` (given in
-    priority order) for ``spec`` on input ``x`` (T, B, I)."""
+    """The order in which ``auto`` tries the registered backends for ``spec`` on ``x``.
+
+    Args:
+        spec: the layer's configuration.
+        x: the input (T, B, I).
+        names: the registered backends, highest priority first.
+
+    Returns:
+        The first part of :func:`decide`.
+    """
     return decide(spec, x, names)[0]

@@ -34,6 +34,7 @@ class GRUMath(CellMath):
     record_names = ("r", "z", "n", "h")
 
     def forward(self, gx, gh, h, c, cp=None):
+        """One step; see :meth:`CellMath.forward` (``gh`` is required: the reset gate multiplies its n block)."""
         xr, xz, xn = gx.chunk(3, 1)
         hr, hz, hn = gh.chunk(3, 1)
         r = torch.sigmoid(xr + hr)
@@ -42,6 +43,7 @@ class GRUMath(CellMath):
         return n + z * (h - n), None, (r, z, n, hn)
 
     def backward(self, dh, dc, h, c, saved, cp=None):
+        """The step's gradients; see :meth:`CellMath.backward`."""
         r, z, n, hn = saved
         dn = dh * (1 - z) * (1 - n * n)
         dr = dn * hn * r * (1 - r)
@@ -51,5 +53,6 @@ class GRUMath(CellMath):
         return dgx, dgh, dh * z, None, None
 
     def record(self, h, c, saved):
+        """``r``, ``z``, ``n`` and ``h`` of the step, each (B, H)."""
         r, z, n, _ = saved
         return {"r": r, "z": z, "n": n, "h": h}

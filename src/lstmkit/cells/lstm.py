@@ -71,6 +71,7 @@ class LSTMMath(CellMath):
 
     # cp = (p_i, p_f, p_o, ln_c_weight, ln_c_bias), each None when the option is off
     def forward(self, gx: Tensor, gh: Tensor | None, h: Tensor, c: Tensor, cp=None):
+        """One step; see :meth:`CellMath.forward`. ``cp`` = (p_i, p_f, p_o, LN(c) gain, LN(c) bias), None where off."""
         gates = gx if gh is None else gx + gh  # (B, G); gh None: gx holds the sum already
         if self.plain:
             H = c.shape[-1]
@@ -110,6 +111,7 @@ class LSTMMath(CellMath):
         return o * tc, c_new, (i, f, g, o, tc, c_new, keep, c_hat, rstd)
 
     def backward(self, dh, dc, h, c, saved, cp=None):
+        """The step's gradients; see :meth:`CellMath.backward`."""
         if self.plain:
             i, f, g, o, tc = saved
             do = dh * tc
@@ -179,5 +181,6 @@ class LSTMMath(CellMath):
         return tuple(out)
 
     def record(self, h, c, saved):
+        """``i``, ``f``, ``g``, ``o``, ``c`` and ``h`` of the step, each (B, H) (``i`` = 1 - f when coupled)."""
         i, f, g, o = saved[:4]
         return {"i": i, "f": f, "g": g, "o": o, "c": c, "h": h}

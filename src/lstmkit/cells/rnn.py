@@ -34,11 +34,13 @@ class RNNMath(CellMath):
         self.mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
 
     def forward(self, gx, gh, h, c, cp=None):
+        """One step; see :meth:`CellMath.forward`."""
         pre = gx if gh is None else gx + gh
         h_new = torch.tanh(pre) if self.nonlinearity == "tanh" else torch.relu(pre)
         return h_new, None, (h_new,)
 
     def backward(self, dh, dc, h, c, saved, cp=None):
+        """The step's gradients; see :meth:`CellMath.backward`."""
         (h_new,) = saved
         if self.nonlinearity == "tanh":
             d = dh * (1 - h_new * h_new)

@@ -42,7 +42,15 @@ def check_backend(name: str) -> str:
 
 
 def resolve_backend(name: str, x: Tensor) -> str:
-    """The loop that runs ``x``: the requested one, or "fused" for "auto"."""
+    """The loop that runs ``x``.
+
+    Args:
+        name: ``"auto"``, ``"fused"`` or ``"reference"``.
+        x: the input.
+
+    Returns:
+        The requested loop, or ``"fused"`` for ``"auto"``.
+    """
     if not x.dtype.is_floating_point:
         raise InputError(f"ConvLSTM runs floating-point frames, got {x.dtype}")
     return "fused" if name == "auto" else name
@@ -61,12 +69,29 @@ class ConvParams:
 
 
 def to_rows(t: Tensor) -> Tensor:
-    """(B, F, Y, X) images -> (N, F) pixel rows."""
+    """(B, F, Y, X) images -> (N, F) pixel rows, N = B * Y * X.
+
+    Args:
+        t: (B, F, Y, X).
+
+    Returns:
+        (N, F).
+    """
     return t.permute(0, 2, 3, 1).reshape(-1, t.shape[1])
 
 
 def from_rows(r: Tensor, B: int, Y: int, X: int) -> Tensor:
-    """(N, F) pixel rows -> (B, F, Y, X) images (a channels-last view, no copy)."""
+    """(N, F) pixel rows -> (B, F, Y, X) images (a channels-last view, no copy).
+
+    Args:
+        r: (N, F) with N = B * Y * X.
+        B: batch.
+        Y: frame height.
+        X: frame width.
+
+    Returns:
+        (B, F, Y, X).
+    """
     return r.view(B, Y, X, r.shape[1]).permute(0, 3, 1, 2)
 
 
@@ -85,7 +110,15 @@ def input_gates(x: Tensor, w_ih: Tensor, bias: Tensor | None, padding: tuple[int
 
 
 def step_mask(lengths: Tensor | None, T: int) -> Tensor | None:
-    """(T, B, 1, 1, 1) bool: True where step t is inside clip b."""
+    """(T, B, 1, 1, 1) bool: True where step t is inside clip b.
+
+    Args:
+        lengths: (B,) int64, or None.
+        T: the number of steps.
+
+    Returns:
+        The mask, or None without lengths.
+    """
     if lengths is None:
         return None
     steps = torch.arange(T, device=lengths.device).unsqueeze(1)  # (T, 1)

@@ -118,7 +118,19 @@ def fused_layer(
     p: ConvParams,
     mask: Tensor | None,  # (T, B, 1, 1, 1) bool
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Run one layer; returns (output (T, B, K, Y, X), h_n, c_n (B, K, Y, X))."""
+    """Run one layer with the hand-written backward.
+
+    Args:
+        cell: the LSTM cell math (peepholes or not).
+        x: (T, B, C, Y, X).
+        h0: (B, K, Y, X).
+        c0: (B, K, Y, X).
+        p: the layer's parameters.
+        mask: (T, B, 1, 1, 1) bool, or None.
+
+    Returns:
+        ``(output (T, B, K, Y, X), h_n, c_n (B, K, Y, X))``.
+    """
     # both biases ride on the input convolution: added once by the convolution itself
     # rather than to every step's gates (autograd gives each bias the same gradient)
     bias = None if p.b_ih is None else p.b_ih + p.b_hh

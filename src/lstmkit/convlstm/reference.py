@@ -27,7 +27,19 @@ def reference_layer(
     p: ConvParams,
     mask: Tensor | None,  # (T, B, 1, 1, 1) bool
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Run one layer; returns (output (T, B, K, Y, X), h_n, c_n (B, K, Y, X))."""
+    """Run one layer as a loop of autograd operations (the truth for the fused loop).
+
+    Args:
+        cell: the LSTM cell math (peepholes or not).
+        x: (T, B, C, Y, X).
+        h0: (B, K, Y, X).
+        c0: (B, K, Y, X).
+        p: the layer's parameters.
+        mask: (T, B, 1, 1, 1) bool, or None.
+
+    Returns:
+        ``(output (T, B, K, Y, X), h_n, c_n (B, K, Y, X))``.
+    """
     B, _, Y, X = h0.shape
     h, c = h0, c0
     outs = []

@@ -99,6 +99,7 @@ class Dropout(nn.Module):
         return x * keep_mask(x.shape, 1.0 - self.p, x)
 
     def extra_repr(self) -> str:
+        """``p=...`` for the module's repr."""
         return f"p={self.p}"
 
 

@@ -26,7 +26,14 @@ _SUFFIX = re.compile(r"_l\d+(_reverse)?$")
 
 def variant_fields(cls):
     """Class decorator (below ``@dataclass``): add one field per variant of :data:`SPECS`,
-    with the spec's annotation and default, after the class's own fields."""
+    with the spec's annotation and default, after the class's own fields.
+
+    Args:
+        cls: the class (``Variants``, ``LayerSpec``).
+
+    Returns:
+        ``cls``, with the annotations and defaults added.
+    """
     annotations = dict(inspect.get_annotations(cls))
     for s in SPECS:
         annotations[s.name] = s.annotation
@@ -139,7 +146,15 @@ def parameters_of(v: Variants, mode: str) -> tuple[Param, ...]:
 
 @lru_cache(maxsize=256)
 def masks_of(v: Variants, mode: str) -> tuple[tuple[Mask, str], ...]:
-    """The masks a forward draws, in draw order: ``(mask, option name)`` pairs."""
+    """The masks a forward draws, in draw order.
+
+    Args:
+        v: the module's options.
+        mode: its mode.
+
+    Returns:
+        ``(mask, option name)`` pairs, sorted by :attr:`Mask.order`.
+    """
     masks = [(m, s.name) for s in v.on() if mode in s.modes for m in s.masks if mode in m.modes]
     return tuple(sorted(masks, key=lambda pair: pair[0].order))
 

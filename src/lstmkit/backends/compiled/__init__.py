@@ -59,9 +59,11 @@ class CompiledBackend(DirectionalBackend):
     priority = 15
 
     def unavailable(self) -> str | None:
+        """Why the C++ extension cannot be built or loaded here, or None."""
         return _build.reason()
 
     def unsupported(self, spec, x):
+        """CPU tensors of float32 or float64, every mode and variant (see :meth:`Backend.unsupported`)."""
         reason = self.unavailable()
         if reason:
             return reason
@@ -90,6 +92,7 @@ class CompiledBackend(DirectionalBackend):
         return None
 
     def run_direction(self, cell, gx, h0, c0, p, mask, record):
+        """One direction through the lstmkit::compiled_* operators (see :meth:`DirectionalBackend.run_direction`)."""
         return run_direction(None, cell, gx, h0, c0, p, mask)
 
     def run_layer(self, spec, cell, x, h0, c0, params, lengths, training, record=None):

@@ -47,6 +47,7 @@ class TritonBackend(DirectionalBackend):
     priority = 5
 
     def unavailable(self) -> str | None:
+        """Why triton cannot be imported here, or None."""
         try:
             found = importlib.util.find_spec("triton") is not None
         except (ImportError, ValueError):  # a broken or blocked installation
@@ -56,6 +57,7 @@ class TritonBackend(DirectionalBackend):
         )
 
     def unsupported(self, spec, x) -> str | None:
+        """LSTM and GRU without projection on CUDA (or the interpreter), float32/bfloat16/float16 (see :meth:`Backend.unsupported`)."""
         reason = self.unavailable()
         if reason:
             return reason
@@ -73,6 +75,7 @@ class TritonBackend(DirectionalBackend):
         return None
 
     def run_direction(self, cell, gx, h0, c0, p, mask, record):
+        """One direction through the Triton kernels (see :meth:`DirectionalBackend.run_direction`)."""
         from lstmkit.backends.triton.function import run_direction
 
         return run_direction(cell, gx, h0, c0, p, mask)

@@ -70,6 +70,7 @@ class TritonDirection(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, dout, dhn, dcn=None):
+        """The gradients of the direction's inputs, from the backward kernel."""
         x = _Params(*ctx.saved_tensors)
         w_hh, b_hh, ln_w, ln_b, p_i, p_f, p_o, lnc_w, lnc_b, rec_mask = x[:10]
         rec, plan, s = ctx.rec, ctx.plan, ctx.saved

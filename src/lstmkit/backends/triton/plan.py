@@ -53,12 +53,15 @@ class Plan:
         return max(next_pow2(H), self.hidden_tile)
 
     def n_hidden_tiles(self, H: int) -> int:
+        """Hidden tiles of the grid: ceil(H / hidden_tile)."""
         return -(-H // self.hidden_tile)
 
     def n_batch_tiles(self, B: int) -> int:
+        """Batch tiles of the grid: ceil(B / block_b)."""
         return -(-B // self.block_b)
 
     def use_dot(self, H: int) -> bool:
+        """Whether the recurrent matmul runs as ``tl.dot``: every tile dimension at least :data:`MIN_DOT`."""
         return min(self.block_b, self.hidden_tile, self.hidden_pad(H)) >= MIN_DOT
 
 
