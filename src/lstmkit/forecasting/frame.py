@@ -90,9 +90,23 @@ def to_long(
 ) -> pd.DataFrame:
     """Rename the user's columns to ``unique_id``, ``ds``, ``y`` (+ covariates).
 
-    A Series needs a datetime index. A frame without ``id_col`` (and ``id_col`` left at
-    its default or None) is one series. Columns other than these are refused, so a stray
-    column is never silently taken as an input.
+    Columns other than these are refused, so a stray column is never silently taken as
+    an input.
+
+    Args:
+        data: a long frame, or a Series with a datetime index (one series).
+        id_col: the series column; a frame without it (``id_col`` left at its default
+            or None) is one series.
+        time_col: the timestamp column.
+        target_col: the value column.
+        covariates: further columns to keep.
+
+    Returns:
+        A long frame with columns ``unique_id``, ``ds``, ``y`` and the covariates.
+
+    Raises:
+        InputError: a missing or unexpected column, or a Series without a datetime
+            index.
     """
     if isinstance(data, pd.Series):
         if not isinstance(data.index, pd.DatetimeIndex):
@@ -203,9 +217,22 @@ def _static_value(uid: str, name: str, values: pd.Series):
 
 
 def validate(frame: pd.DataFrame, min_length: int = 3, static=()) -> SeriesSet:
-    """Check a long frame from :func:`to_long` and split it into a :class:`SeriesSet`;
-    its columns ``static`` are per-series constants, the others besides ``unique_id``,
-    ``ds`` and ``y`` the time-varying covariates."""
+    """Check a long frame from :func:`to_long` and split it into a :class:`SeriesSet`.
+
+    Args:
+        frame: columns ``unique_id``, ``ds``, ``y`` and covariates.
+        min_length: points each series needs (default 3).
+        static: columns that are per-series constants; the others besides
+            ``unique_id``, ``ds`` and ``y`` are the time-varying covariates.
+
+    Returns:
+        The :class:`SeriesSet`, series in order of first appearance.
+
+    Raises:
+        InputError: an empty table, missing timestamps or values, duplicate, unsorted
+            or irregular timestamps, series at different frequencies, a series shorter
+            than ``min_length``, or a static column that varies within a series.
+    """
     if len(frame) == 0:
         raise InputError("expected at least one row of data, found an empty table")
     static = [str(c) for c in static]

@@ -40,19 +40,56 @@ def _pair(y, y_hat) -> tuple[np.ndarray, np.ndarray]:
 
 
 def mae(y, y_hat) -> float:
-    """Mean absolute error."""
+    """Mean absolute error, mean |y - y_hat|.
+
+    Args:
+        y: the actual values (any shape).
+        y_hat: the forecast, the same shape.
+
+    Returns:
+        The MAE.
+
+    Raises:
+        InputError: shapes that differ, or no point.
+
+    Example:
+        >>> mae([1, 2, 3], [1, 2, 5])
+        0.6666666666666666
+    """
     y, y_hat = _pair(y, y_hat)
     return float(np.mean(np.abs(y - y_hat)))
 
 
 def rmse(y, y_hat) -> float:
-    """Root mean squared error."""
+    """Root mean squared error, sqrt(mean (y - y_hat)^2).
+
+    Args:
+        y: the actual values (any shape).
+        y_hat: the forecast, the same shape.
+
+    Returns:
+        The RMSE.
+
+    Raises:
+        InputError: shapes that differ, or no point.
+    """
     y, y_hat = _pair(y, y_hat)
     return float(np.sqrt(np.mean((y - y_hat) ** 2)))
 
 
 def mape(y, y_hat) -> float:
-    """Mean absolute percentage error, in percent; ``nan`` when any ``y`` is 0."""
+    """Mean absolute percentage error, 100 mean |y - y_hat| / |y|.
+
+    Args:
+        y: the actual values (any shape).
+        y_hat: the forecast, the same shape.
+
+    Returns:
+        The MAPE in percent; ``nan`` when any ``y`` is 0.
+
+    Raises:
+        InputError: shapes that differ, or no point.
+    """
     y, y_hat = _pair(y, y_hat)
     if np.any(y == 0):
         return float("nan")
@@ -60,7 +97,18 @@ def mape(y, y_hat) -> float:
 
 
 def smape(y, y_hat) -> float:
-    """Symmetric MAPE, ``mean(200 |y - y_hat| / (|y| + |y_hat|))``, in percent (0 to 200)."""
+    """Symmetric MAPE, ``mean(200 |y - y_hat| / (|y| + |y_hat|))`` (the M3/M4 definition).
+
+    Args:
+        y: the actual values (any shape).
+        y_hat: the forecast, the same shape.
+
+    Returns:
+        The sMAPE in percent, 0 to 200 (a point where both are 0 scores 0).
+
+    Raises:
+        InputError: shapes that differ, or no point.
+    """
     y, y_hat = _pair(y, y_hat)
     denom = np.abs(y) + np.abs(y_hat)
     err = np.abs(y - y_hat)
@@ -70,8 +118,16 @@ def smape(y, y_hat) -> float:
 
 
 def mase_scale(insample, season_length: int = 1) -> float:
-    """The MASE denominator: mean |y_t - y_{t-m}| over ``insample`` (m = season length,
-    falling back to m = 1 when the history is shorter than one season plus one point)."""
+    """The MASE denominator: the in-sample seasonal naive MAE.
+
+    Args:
+        insample: the series' history (n,).
+        season_length: m (default 1); m = 1 is used when the history is shorter than
+            one season plus one point.
+
+    Returns:
+        mean |y_t - y_(t-m)| over the history.
+    """
     x = np.asarray(insample, dtype=np.float64)
     m = int(season_length) if season_length and season_length >= 1 else 1
     if len(x) <= m:
@@ -82,8 +138,25 @@ def mase_scale(insample, season_length: int = 1) -> float:
 
 
 def mase(y, y_hat, insample, season_length: int = 1) -> float:
-    """Mean absolute scaled error: MAE divided by the in-sample seasonal naive MAE.
-    ``nan`` when the history is constant (the scale is 0)."""
+    """Mean absolute scaled error: MAE divided by the in-sample seasonal naive MAE
+    (Hyndman & Koehler 2006); below 1 the forecast beats the seasonal naive in sample.
+
+    Args:
+        y: the actual values (any shape).
+        y_hat: the forecast, the same shape.
+        insample: the series' history before the forecast (n,).
+        season_length: m of the seasonal naive (default 1).
+
+    Returns:
+        The MASE; ``nan`` when the history is constant (the scale is 0).
+
+    Raises:
+        InputError: shapes that differ, or no point.
+
+    Example:
+        >>> mase([10, 12], [11, 12], insample=[8, 9, 10, 9])
+        0.5
+    """
     scale = mase_scale(insample, season_length)
     if scale == 0:
         return float("nan")
@@ -91,14 +164,32 @@ def mase(y, y_hat, insample, season_length: int = 1) -> float:
 
 
 def coverage(y, lower, upper) -> float:
-    """Share of points inside ``[lower, upper]`` (0 to 1)."""
+    """An interval's empirical coverage (an 80% interval should give about 0.8).
+
+    Args:
+        y: the actual values.
+        lower: the interval's lower ends, the same shape.
+        upper: its upper ends, the same shape.
+
+    Returns:
+        The share of points with lower <= y <= upper, 0 to 1.
+    """
     y, lower = _pair(y, lower)
     _, upper = _pair(y, upper)
     return float(np.mean((y >= lower) & (y <= upper)))
 
 
 def pinball(y, y_hat, q: float) -> float:
-    """Quantile (pinball) loss of the forecast ``y_hat`` of quantile ``q``."""
+    """Quantile (pinball) loss, mean max(q e, (q - 1) e) with e = y - y_hat.
+
+    Args:
+        y: the actual values (any shape).
+        y_hat: the forecast, the same shape.
+        q: the level of the quantile ``y_hat`` forecasts, in (0, 1).
+
+    Returns:
+        The mean loss.
+    """
     if not 0.0 < q < 1.0:
         raise InputError(f"expected a quantile level in (0, 1), found {q}")
     y, y_hat = _pair(y, y_hat)
@@ -108,7 +199,18 @@ def pinball(y, y_hat, q: float) -> float:
 
 def scaled_pinball(y, y_hat, q: float, insample, season_length: int = 1) -> float:
     """Pinball loss at level ``q`` divided by the in-sample seasonal naive MAE
-    (:func:`mase_scale`); ``nan`` when the history is constant."""
+    (:func:`mase_scale`): scale-free, so it can be averaged over series.
+
+    Args:
+        y: the actual values (any shape).
+        y_hat: the forecast, the same shape.
+        q: the level of the quantile ``y_hat`` forecasts, in (0, 1).
+        insample: the series' history before the forecast (n,).
+        season_length: m of the seasonal naive (default 1).
+
+    Returns:
+        The scaled loss; ``nan`` when the history is constant.
+    """
     scale = mase_scale(insample, season_length)
     if scale == 0:
         return float("nan")
