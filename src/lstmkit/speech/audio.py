@@ -34,8 +34,18 @@ def _pcm_to_float(raw: bytes, width: int, channels: int) -> np.ndarray:
 
 
 def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
-    """Read a PCM WAV file: returns ``(samples (N,) float32 in [-1, 1], sample_rate)``;
-    several channels are averaged to one."""
+    """Read a PCM WAV file; several channels are averaged to one.
+
+    Args:
+        path: the WAV file (8, 16, 24 or 32-bit PCM).
+
+    Returns:
+        ``(samples, sample_rate)``: (N,) float32 in [-1, 1] and the rate in Hz.
+
+    Raises:
+        FileNotFoundError: no such file.
+        InputError: a file that is not a readable PCM WAV file.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such WAV file: {path}")
@@ -65,7 +75,25 @@ def wav_bytes_to_array(data: bytes) -> tuple[np.ndarray, int]:
 
 
 def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate: int) -> Path:
-    """Write mono float samples in [-1, 1] as a 16-bit PCM WAV file (atomically)."""
+    """Write mono float samples as a 16-bit PCM WAV file (atomically).
+
+    Args:
+        path: the file to write.
+        samples: (N,) floats in [-1, 1] (clipped there).
+        sample_rate: in Hz.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Example:
+        >>> import os, tempfile
+        >>> import numpy as np
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     path = write_wav(os.path.join(d, "a.wav"), np.zeros(1600, dtype=np.float32), 16000)
+        ...     samples, rate = read_wav(path)
+        ...     samples.shape, rate
+        ((1600,), 16000)
+    """
     from lstmkit.spine.io import atomic_write
 
     pcm = np.round(np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0) * 32767.0).astype("<i2")
@@ -81,8 +109,17 @@ def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate: int) ->
 
 
 def add_noise(samples: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
-    """Add white Gaussian noise at ``snr_db`` (signal power over noise power, in dB,
-    the signal's power taken over its non-silent samples so pauses don't lower it)."""
+    """Add white Gaussian noise at a signal-to-noise ratio.
+
+    Args:
+        samples: (N,) float samples.
+        snr_db: signal power over noise power, in dB, the signal's power taken over its
+            non-silent samples so pauses don't lower it.
+        rng: the noise's generator.
+
+    Returns:
+        (N,) float32, the noisy samples.
+    """
     x = np.asarray(samples, dtype=np.float32)
     voiced = x[np.abs(x) > 0.01 * (np.abs(x).max() + 1e-12)]
     power = float(np.mean(voiced.astype(np.float64) ** 2)) if voiced.size else 1e-8

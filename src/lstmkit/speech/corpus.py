@@ -97,7 +97,18 @@ class CorpusConfig:
 
 @dataclass
 class Utterance:
-    """What one recording says and who says it how."""
+    """What one recording says and who says it how.
+
+    Attributes:
+        digits: the digit string spoken.
+        voice: the espeak-ng voice.
+        speed: words per minute.
+        pitch: espeak-ng pitch, 0 to 99.
+        word_gap: extra pause between words, units of 10 ms.
+        snr_db: signal-to-noise ratio of the added noise.
+        silence: seconds of silence before and after.
+        seed: seeds the noise.
+    """
 
     digits: str
     voice: str
@@ -111,7 +122,16 @@ class Utterance:
 
 @dataclass
 class Corpus:
-    """Log-mel features (F_i, M) float32 per utterance, their transcripts and voices."""
+    """Log-mel features (F_i, M) float32 per utterance, their transcripts and voices.
+
+    Attributes:
+        train_features: the training utterances' features.
+        train_text: their transcripts.
+        train_voices: their voices.
+        test_features: the test utterances' features (voices training never hears).
+        test_text: their transcripts.
+        test_voices: their voices.
+    """
 
     train_features: list[torch.Tensor]
     train_text: list[str]
@@ -122,7 +142,16 @@ class Corpus:
 
 
 def plan(config: CorpusConfig, split: str) -> list[Utterance]:
-    """The utterances of ``split`` ("train" or "test"), drawn from ``config.seed``."""
+    """The utterances of a split, drawn from ``config.seed``.
+
+    Args:
+        config: the corpus settings.
+        split: ``"train"`` (``n_train`` utterances, training voices) or ``"test"``
+            (``n_test``, test voices).
+
+    Returns:
+        The planned :class:`Utterance` list.
+    """
     variants = TRAIN_VARIANTS if split == "train" else TEST_VARIANTS
     n = config.n_train if split == "train" else config.n_test
     rng = np.random.default_rng([config.seed, 0 if split == "train" else 1])
@@ -235,10 +264,23 @@ def make_corpus(config: CorpusConfig | None = None, feature_config: FeatureConfi
 
 def test_corpus(config: CorpusConfig | None = None, feature_config: FeatureConfig | None = None,
                 *, cache: bool = True) -> Corpus:
-    """The test utterances of ``config`` (the training split left empty): read from the
-    cache of the whole corpus when ``make_corpus`` has written it (a ``speech train`` with
-    the same settings), else synthesised alone (the test plan does not depend on
-    ``n_train``)."""
+    """The test utterances of ``config`` (the training split left empty).
+
+    Read from the cache of the whole corpus when :func:`make_corpus` has written it (a
+    ``speech train`` with the same settings), else synthesised alone (the test plan does
+    not depend on ``n_train``).
+
+    Args:
+        config: the corpus settings (None: ``CorpusConfig()``).
+        feature_config: the front end (None: ``FeatureConfig()``).
+        cache: read and write the cache (default True).
+
+    Returns:
+        A :class:`Corpus` whose training lists are empty.
+
+    Raises:
+        InputError: espeak-ng is not installed.
+    """
     require_espeak()
     config = config or CorpusConfig()
     feature_config = feature_config or FeatureConfig()

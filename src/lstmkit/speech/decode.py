@@ -110,7 +110,19 @@ def beam_search_decode(log_probs: torch.Tensor | np.ndarray, beam: int = 8, leng
 
 def edit_distance(ref: Sequence, hyp: Sequence) -> int:
     """Levenshtein distance: the fewest substitutions, insertions and deletions that
-    turn ``hyp`` into ``ref``."""
+    turn ``hyp`` into ``ref``.
+
+    Args:
+        ref: the reference sequence (a string or a list).
+        hyp: the hypothesis.
+
+    Returns:
+        The distance.
+
+    Example:
+        >>> edit_distance("4071", "471")
+        1
+    """
     prev = list(range(len(hyp) + 1))
     for i, r in enumerate(ref, 1):
         cur = [i] + [0] * len(hyp)

@@ -79,7 +79,21 @@ def mel_to_hz(m):
 
 @functools.lru_cache(maxsize=16)
 def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> torch.Tensor:
-    """(M, n_fft // 2 + 1) triangular filters, peak 1, on the HTK mel scale."""
+    """Triangular filters, peak 1, on the HTK mel scale.
+
+    Args:
+        sample_rate: in Hz.
+        n_fft: FFT size.
+        n_mels: M, filters.
+        fmin: lowest edge in Hz.
+        fmax: highest edge in Hz (cut at the Nyquist frequency).
+
+    Returns:
+        (M, n_fft // 2 + 1) float32.
+
+    Raises:
+        InputError: a sample rate too low for ``fmin``.
+    """
     fmax = min(fmax, sample_rate / 2)
     if fmin >= fmax:
         raise InputError(f"sample rate {sample_rate} Hz is too low for mel bands from {fmin} Hz")
@@ -93,7 +107,16 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax:
 
 
 def frame_params(sample_rate: int, config: FeatureConfig) -> tuple[int, int, int]:
-    """(win_length, hop_length, n_fft) in samples for this rate."""
+    """The frame sizes in samples for a rate.
+
+    Args:
+        sample_rate: in Hz.
+        config: the window and hop in ms.
+
+    Returns:
+        ``(win_length, hop_length, n_fft)``; n_fft is the power of two at or above the
+        window.
+    """
     win = max(1, round(sample_rate * config.win_ms / 1000))
     hop = max(1, round(sample_rate * config.hop_ms / 1000))
     return win, hop, 1 << math.ceil(math.log2(win))

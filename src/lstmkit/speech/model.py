@@ -80,7 +80,12 @@ def stack_frames(x: Tensor, lengths: Tensor, k: int) -> tuple[Tensor, Tensor]:
 
 
 class AcousticModel(nn.Module):
-    """``forward(features (B, F, M), lengths (B,)) -> (log_probs (B, S, V), out_lengths (B,))``.
+    """A bidirectional LSTM over stacked log-mel frames with a linear CTC head:
+    ``forward(features (B, F, M), lengths (B,)) -> (log_probs (B, S, V), out_lengths (B,))``
+    with S = ceil(F / stack).
+
+    Args:
+        config: the hyperparameters.
 
     Example:
         >>> m = AcousticModel(AcousticModelConfig())

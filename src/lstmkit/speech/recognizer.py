@@ -116,15 +116,33 @@ class SpeechRecognizerConfig:
 
 
 def pad_features(feats: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(F_i, M) tensors -> (B, F, M) zero-padded and lengths (B,) int64."""
+    """Pad feature tensors to a batch.
+
+    Args:
+        feats: B tensors (F_i, M).
+
+    Returns:
+        ``(x, lengths)``: (B, F, M) zero-padded to the longest, and (B,) int64.
+    """
     lengths = torch.tensor([len(f) for f in feats], dtype=torch.int64)
     return nn.utils.rnn.pad_sequence(list(feats), batch_first=True), lengths
 
 
 def spec_augment(x: torch.Tensor, lengths: torch.Tensor, c: SpeechRecognizerConfig,
                  gen: torch.Generator | Sequence[torch.Generator]) -> torch.Tensor:
-    """Zero random mel bands and time spans of each utterance in ``x`` (B, F, M), drawn
-    from ``gen``: one generator for the batch, or one per utterance."""
+    """SpecAugment: zero random mel bands and time spans of each utterance.
+
+    Args:
+        x: (B, F, M) features (not changed: a copy is returned).
+        lengths: (B,) frames per utterance.
+        c: the recogniser's config (``freq_masks``, ``freq_mask_width``, ``time_masks``,
+            ``time_mask_width``).
+        gen: one generator for the batch, or one per utterance
+            (:func:`augment_generator`).
+
+    Returns:
+        (B, F, M), the masked copy.
+    """
     x = x.clone()
     B, _, M = x.shape
     gens = [gen] * B if isinstance(gen, torch.Generator) else list(gen)

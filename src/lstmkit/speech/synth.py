@@ -60,8 +60,21 @@ def spoken_digits(digits: str) -> str:
 
 def synthesize(text: str, voice: str = "en-us", speed: int = 160, pitch: int = 50,
                word_gap: int = 0) -> tuple[np.ndarray, int]:
-    """Speak ``text``: returns ``(samples (N,) float32 in [-1, 1], sample_rate)``
-    (espeak-ng's rate, 22050 Hz)."""
+    """Speak ``text`` with espeak-ng.
+
+    Args:
+        text: what to say.
+        voice: an espeak-ng voice (default ``"en-us"``; variants as ``"en-gb+f2"``).
+        speed: words per minute (default 160).
+        pitch: 0 to 99 (default 50).
+        word_gap: extra pause between words, units of 10 ms (default 0).
+
+    Returns:
+        ``(samples, sample_rate)``: (N,) float32 in [-1, 1] at espeak-ng's rate, 22050 Hz.
+
+    Raises:
+        InputError: espeak-ng is not installed or fails.
+    """
     exe = require_espeak()
     if not 80 <= speed <= 450 or not 0 <= pitch <= 99 or word_gap < 0:
         raise InputError(f"expected speed 80..450 wpm, pitch 0..99, word_gap >= 0; "
