@@ -21,7 +21,22 @@ SENTIMENT_LABELS = {"0": "negative", "1": "positive"}
 
 
 def parse_labelled(text: str, source: str = "<text>") -> tuple[list[str], list[str]]:
-    """``sentence<TAB>label`` rows (blank lines skipped) -> (sentences, labels)."""
+    """Parse ``sentence<TAB>label`` rows (blank lines skipped).
+
+    Args:
+        text: the rows, separated by ``\\n``; the label is what follows the last tab.
+        source: the name used in error messages (a file name).
+
+    Returns:
+        (sentences, labels), stripped strings.
+
+    Raises:
+        InputError: a row without a label or sentence, or no row at all.
+
+    Example:
+        >>> parse_labelled("good film\\tpos\\n\\nbad plot\\tneg\\n")
+        (['good film', 'bad plot'], ['pos', 'neg'])
+    """
     texts, labels = [], []
     # split on "\n" only: str.splitlines() would also break at U+0085 or U+2028 inside a sentence
     for number, line in enumerate(text.split("\n"), start=1):
@@ -59,7 +74,15 @@ def read_labelled(path: str | os.PathLike) -> tuple[list[str], list[str]]:
 
 
 def check_labels(labels: list[str], source: str = "the data") -> None:
-    """At least two classes are needed to train a classifier."""
+    """Refuse labels of fewer than two classes (a classifier needs two).
+
+    Args:
+        labels: the labels, as strings.
+        source: the name used in the error message.
+
+    Raises:
+        InputError: fewer than two classes.
+    """
     classes = Counter(labels)
     if len(classes) < 2:
         only = next(iter(classes), None)

@@ -12,8 +12,14 @@ from lstmkit.errors import InputError
 
 
 def plain_labels(labels) -> list:
-    """Labels as plain Python values: integers (Python, numpy or tensor elements) as int,
-    anything else as str."""
+    """Labels as plain Python values.
+
+    Args:
+        labels: a sequence, array or tensor of labels.
+
+    Returns:
+        A list: integers (Python, numpy or tensor elements) as int, anything else as str.
+    """
     if isinstance(labels, torch.Tensor):
         labels = labels.detach().cpu().tolist()
     elif isinstance(labels, np.ndarray):
@@ -25,7 +31,18 @@ def plain_labels(labels) -> list:
 
 
 def check_texts(texts, what: str = "texts") -> list[str]:
-    """``texts`` as a non-empty list of str, else one clear :class:`InputError`."""
+    """``texts`` as a non-empty list of str.
+
+    Args:
+        texts: a sequence of strings (not one string).
+        what: the name used in error messages.
+
+    Returns:
+        The list.
+
+    Raises:
+        InputError: one string, an empty sequence, or an item that is not a string.
+    """
     if isinstance(texts, str):
         raise InputError(
             f"{what} must be a list of strings, got a single string (wrap it in a list)"
@@ -40,15 +57,34 @@ def check_texts(texts, what: str = "texts") -> list[str]:
 
 
 def classes_of(labels: list) -> list:
-    """The sorted classes of :func:`plain_labels` output: integers in numeric order when
-    every label is an integer, else every label as a string in text order."""
+    """The sorted classes of :func:`plain_labels` output.
+
+    Args:
+        labels: plain labels.
+
+    Returns:
+        Integers in numeric order when every label is an integer, else every label as a
+        string in text order.
+    """
     ints = all(isinstance(y, int) for y in labels)
     return sorted(set(labels)) if ints else sorted({str(y) for y in labels})
 
 
 def label_ids(labels, classes: list, n: int, what: str) -> list[int]:
-    """Each label's index in ``classes`` (compared as strings); ``n`` is the number of
-    texts the labels belong to. A count mismatch or an unknown label is an InputError."""
+    """Each label's index in ``classes`` (compared as strings).
+
+    Args:
+        labels: the labels.
+        classes: the known classes, in index order.
+        n: the number of texts the labels belong to.
+        what: the name used in error messages.
+
+    Returns:
+        n indices into ``classes``.
+
+    Raises:
+        InputError: a count other than ``n``, or a label not in ``classes``.
+    """
     labels = [str(y) for y in labels]
     if len(labels) != n:
         raise InputError(f"expected one label per text, got {n} texts and {len(labels)} labels")

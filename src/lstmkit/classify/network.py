@@ -27,7 +27,19 @@ from lstmkit.spine.pooling import (
 @dataclass(kw_only=True)
 class TextClassifierNetConfig(PooledRNNOptions):
     """Hyperparameters of :class:`TextClassifierNet`: the vocabulary, the classes, the
-    embedding size and the recurrent encoder (:class:`~lstmkit.spine.pooling.PooledRNNOptions`)."""
+    embedding size and the recurrent encoder (:class:`~lstmkit.spine.pooling.PooledRNNOptions`:
+    ``hidden_size``, ``num_layers``, ``cell``, ``bidirectional``, ``layer_options``).
+
+    Attributes:
+        vocab_size: token ids, padding (0) and unknown (1) included.
+        num_classes: C, at least 2.
+        embedding_dim: E (default 100).
+        pooling: ``"max"`` (default), ``"mean"``, ``"max_mean"`` or ``"last"``.
+        dropout: on the embeddings and the pooled vector, in [0, 1) (default 0.4).
+
+    Raises:
+        InputError: a field out of range.
+    """
 
     vocab_size: int
     num_classes: int
@@ -43,7 +55,10 @@ class TextClassifierNet(PooledClassifierNet):
     """``forward(tokens (B, T) int64, lengths (B,) int64) -> logits (B, C)``; token id 0
     is padding. Dropout applies to the embeddings and to the pooled vector.
 
-    Example::
+    Args:
+        config: the hyperparameters.
+
+    Example:
 
         >>> net = TextClassifierNet(TextClassifierNetConfig(vocab_size=100, num_classes=3))
         >>> net(torch.randint(1, 100, (4, 12)), torch.tensor([12, 5, 7, 1])).shape

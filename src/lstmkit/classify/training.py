@@ -21,7 +21,13 @@ class LengthBuckets(EpochSampler):
     The one short batch (the epoch's last ``n % batch_size`` texts) goes last, so the
     loader's cuts of ``batch_size`` indices are exactly these batches and the engine's
     resume (which skips ``batches done x batch_size`` indices) lands on a batch boundary.
-    The order depends on ``(seed, epoch)`` only."""
+    The order depends on ``(seed, epoch)`` only.
+
+    Args:
+        lengths: tokens per text, (N,).
+        batch_size: texts per batch.
+        seed: seeds each epoch's order.
+    """
 
     def __init__(self, lengths: list[int], batch_size: int, seed: int) -> None:
         super().__init__(len(lengths), seed)
