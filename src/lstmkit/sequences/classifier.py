@@ -92,7 +92,12 @@ class SequenceClassifierConfig(PooledRNNOptions):
 
 class ScaledClassifier(nn.Module):
     """The exported graph: raw values -> the training data's channel scaling -> the
-    network. ``forward(x (B, T, C) float, lengths (B,) int64) -> logits (B, K)``."""
+    network. ``forward(x (B, T, C) float, lengths (B,) int64) -> logits (B, K)``.
+
+    Args:
+        net: the trained network.
+        scaler: the training data's channel scaling (``mode="none"``: none).
+    """
 
     def __init__(self, net: SequenceClassifierNet, scaler: ChannelScaler) -> None:
         super().__init__()

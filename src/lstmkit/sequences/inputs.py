@@ -44,9 +44,28 @@ def _check_lengths(lengths, n: int, T: int) -> np.ndarray:
 
 
 def as_sequences(X, lengths=None, n_channels: int | None = None, what: str = "X") -> list[np.ndarray]:
-    """``X`` (and ``lengths``) as a list of (T_i, C) float32 arrays, checked: at least
-    one sequence, every one at least one step long, one channel count (``n_channels``
-    when given, e.g. the count the model was trained on), finite values."""
+    """``X`` (and ``lengths``) as a list of (T_i, C) float32 arrays, checked.
+
+    Args:
+        X: a list of (T_i, C) arrays (or (T_i,) for one channel), or a padded (N, T, C)
+            array or tensor.
+        lengths: (N,) true lengths of a padded ``X`` in 1..T (None: all T).
+        n_channels: the channel count every sequence must have (e.g. the count the
+            model was trained on; None: any, the same for all).
+        what: the name used in error messages.
+
+    Returns:
+        N (T_i, C) float32 arrays.
+
+    Raises:
+        InputError: no sequence, an empty one, channel counts that differ (or differ
+            from ``n_channels``), values that are not finite numbers, or bad ``lengths``.
+
+    Example:
+        >>> import numpy as np
+        >>> [s.shape for s in as_sequences(np.zeros((2, 5, 3)), lengths=[5, 2])]
+        [(5, 3), (2, 3)]
+    """
     if isinstance(X, (list, tuple)):
         if lengths is not None:
             raise InputError(f"lengths is only for a padded array; {what} is a list of sequences, "
@@ -89,8 +108,14 @@ def as_sequences(X, lengths=None, n_channels: int | None = None, what: str = "X"
 
 
 def pad(seqs: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Batch (T_i, C) arrays: returns ``x`` (B, T, C) float32, zero-padded, and
-    ``lengths`` (B,) int64."""
+    """Batch sequences.
+
+    Args:
+        seqs: B (T_i, C) arrays.
+
+    Returns:
+        ``(x, lengths)``: (B, T, C) float32 zero-padded to the longest, and (B,) int64.
+    """
     lengths = torch.tensor([len(s) for s in seqs], dtype=torch.int64)  # (B,)
     x = torch.zeros(len(seqs), int(lengths.max()), seqs[0].shape[1])  # (B, T, C)
     for i, s in enumerate(seqs):
@@ -99,8 +124,20 @@ def pad(seqs: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def check_labels(y, n: int, what: str = "y") -> list:
-    """``y`` as a list of plain Python labels (int or str, so they survive JSON), one
-    per sequence."""
+    """``y`` as a list of plain Python labels (int or str, so they survive JSON).
+
+    Args:
+        y: n labels: a list, array or tensor of ints or strings.
+        n: the number of sequences.
+        what: the name used in error messages.
+
+    Returns:
+        The n labels as Python ints or strs.
+
+    Raises:
+        InputError: one string, a count other than ``n``, or a label that is neither an
+            integer nor a string.
+    """
     if isinstance(y, torch.Tensor):
         y = y.detach().cpu().tolist()
     elif isinstance(y, np.ndarray):

@@ -28,7 +28,18 @@ from lstmkit.spine.pooling import (  # noqa: F401  (POOLINGS, masked_pool, pool:
 @dataclass(kw_only=True)
 class SequenceNetConfig(PooledRNNOptions):
     """Hyperparameters of :class:`SequenceClassifierNet`: the input channels, the classes
-    and the recurrent encoder (:class:`~lstmkit.spine.pooling.PooledRNNOptions`)."""
+    and the recurrent encoder (:class:`~lstmkit.spine.pooling.PooledRNNOptions`:
+    ``hidden_size``, ``num_layers``, ``cell``, ``bidirectional``, ``dropout``,
+    ``layer_options``).
+
+    Attributes:
+        n_channels: C, values per step.
+        num_classes: K, at least 2.
+        pooling: ``"max_mean"`` (default), ``"max"``, ``"mean"`` or ``"last"``.
+
+    Raises:
+        InputError: a field out of range.
+    """
 
     n_channels: int
     num_classes: int
@@ -39,9 +50,13 @@ class SequenceNetConfig(PooledRNNOptions):
 
 
 class SequenceClassifierNet(PooledClassifierNet):
-    """``forward(x (B, T, C) float, lengths (B,) int64) -> logits (B, K)``.
+    """Recurrent layers over each sequence's true length, pooling over time and a linear
+    head: ``forward(x (B, T, C) float, lengths (B,) int64) -> logits (B, K)``.
 
-    Example::
+    Args:
+        config: the hyperparameters.
+
+    Example:
 
         >>> net = SequenceClassifierNet(SequenceNetConfig(n_channels=12, num_classes=9))
         >>> net(torch.randn(4, 29, 12), torch.tensor([29, 7, 20, 15])).shape

@@ -77,6 +77,23 @@ def parse_ts(text: str, source: str = "<ts>") -> tuple[list[np.ndarray], list[st
     ``@classLabel false`` has no labels: every field is a channel and ``labels`` is
     None. Missing values (``?``) and time stamps are not supported: none of the bundled
     sets has them.
+
+    Args:
+        text: the file's text.
+        source: the name used in error messages.
+
+    Returns:
+        ``(series, labels, header)``.
+
+    Raises:
+        InputError: not in the format (no ``@data``, no series, fields that are not
+            numbers, channels of different lengths).
+
+    Example:
+        >>> X, y, header = parse_ts("@problemName demo\\n@classLabel true a b\\n@data\\n"
+        ...                         "1,2,3:4,5,6:a\\n7,8:9,10:b\\n")
+        >>> [x.shape for x in X], y
+        ([(3, 2), (2, 2)], ['a', 'b'])
     """
     header: dict = {}
     comments: list[str] = []
