@@ -77,17 +77,19 @@ def chunkwise(q: Tensor, k: Tensor, v: Tensor, log_i: Tensor, log_f: Tensor,
     wk = k * torch.exp(a - g_safe[..., None])[..., None]         # (B, NH, NC, L, d)
     kv = wk.transpose(-1, -2) @ v                                 # (B, NH, NC, d, d)
     ks = wk.sum(-2)                                               # (B, NH, NC, d)
-    # 2. the state at each chunk's start: a recurrence over the chunks
+    # 2. the state at each chunk's start: a recurrence over the chunks (unbind, not
+    # indexing: the backward of NC index operations would fill NC full-size gradients)
     starts_C, starts_n, starts_m = [], [], []
-    for c in range(NC):
+    for Fl_c, g_c, gs_c, kv_c, ks_c in zip(Fl.unbind(2), g.unbind(2), g_safe.unbind(2),
+                                           kv.unbind(2), ks.unbind(2)):
         starts_C.append(C)
         starts_n.append(n)
         starts_m.append(m)
-        decay = Fl[:, :, c] + m
-        m_new = torch.maximum(decay, g[:, :, c])
-        wf, wi = torch.exp(decay - m_new), torch.exp(g_safe[:, :, c] - m_new)
-        C = wf[..., None, None] * C + wi[..., None, None] * kv[:, :, c]
-        n = wf[..., None] * n + wi[..., None] * ks[:, :, c]
+        decay = Fl_c + m
+        m_new = torch.maximum(decay, g_c)
+        wf, wi = torch.exp(decay - m_new), torch.exp(gs_c - m_new)
+        C = wf[..., None, None] * C + wi[..., None, None] * kv_c
+        n = wf[..., None] * n + wi[..., None] * ks_c
         m = m_new
     C0, n0, m0 = (torch.stack(s, dim=2) for s in (starts_C, starts_n, starts_m))
     # 3. the outputs: the parallel form inside each chunk plus the carried state
