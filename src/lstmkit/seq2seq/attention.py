@@ -24,7 +24,12 @@ def masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
 
 
 class LuongAttention(nn.Module):
-    """Multiplicative ("general") attention; queries are the decoder's current output s_t."""
+    """Multiplicative ("general") attention, score(s_t, m_j) = s_t^T W_a m_j; queries are
+    the decoder's current output s_t.
+
+    Args:
+        hidden_size: H, of the queries and the memory.
+    """
 
     def __init__(self, hidden_size: int) -> None:
         super().__init__()
@@ -41,7 +46,12 @@ class LuongAttention(nn.Module):
 
 
 class BahdanauAttention(nn.Module):
-    """Additive attention; the query is the decoder's previous state s_{t-1}."""
+    """Additive attention, score(s, m_j) = v^T tanh(W_q s + b + W_k m_j); the query is the
+    decoder's previous state s_{t-1}.
+
+    Args:
+        hidden_size: H, of the queries, the memory and the hidden layer of the score.
+    """
 
     def __init__(self, hidden_size: int) -> None:
         super().__init__()

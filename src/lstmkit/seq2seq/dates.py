@@ -73,7 +73,12 @@ NAMES.update({lang: dict(zip("BbAa", (s.split() for s in t))) for lang, t in _TA
 
 
 def ordinal(n: int) -> str:
-    """English ordinal: 1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st..."""
+    """English ordinal of ``n``.
+
+    Example:
+        >>> [ordinal(n) for n in (1, 2, 3, 11, 22)]
+        ['1st', '2nd', '3rd', '11th', '22nd']
+    """
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
 
@@ -86,7 +91,15 @@ class DateFormat:
     """A way of writing a date: ``template`` with tokens {d} day, {dd} zero-padded day,
     {do} English ordinal day, {m}, {mm} month number, {B} month name, {b} abbreviated
     month, {Y} year, {y} two-digit year, {A} weekday, {a} abbreviated weekday; names in
-    language ``lang``."""
+    language ``lang``.
+
+    Attributes:
+        lang: the names' language, a key of ``NAMES`` (``"en"``...).
+        template: the text with tokens.
+
+    Raises:
+        InputError: an unknown language or token.
+    """
 
     lang: str
     template: str
@@ -139,7 +152,7 @@ TRAIN_FORMATS = tuple(DateFormat(lang, t) for lang, t in (
     ("nl", "{d} {B} {Y}"), ("nl", "{A} {d} {B} {Y}"), ("nl", "{d} {b} {Y}"),
     # Without these four, no training format put the year before a month name or a
     # two-digit year after day-first numbers, and a model trained for 4000 steps read
-    # "{Y} {B} {d}" right 44% of the time and "{d}.{m}.{y}" 77% (docs/seq2seq_video.md).
+    # "{Y} {B} {d}" right 44% of the time and "{d}.{m}.{y}" 77% (docs/seq2seq.md).
     ("en", "{Y}-{b}-{dd}"), ("en", "{Y} {b} {dd}"), ("de", "{dd}.{mm}.{y}"), ("nl", "{d}-{m}-{Y}"),
 ))
 
@@ -184,7 +197,23 @@ def _case(text: str, u: float) -> str:
 
 def date_pairs(n: int, formats=TRAIN_FORMATS, split: str = "train",
                rng: np.random.Generator | None = None) -> list[tuple[str, str]]:
-    """``n`` (human-written, ISO) pairs: a random format of ``formats`` for each date."""
+    """Pairs of a date written by hand and in ISO 8601.
+
+    Args:
+        n: pairs.
+        formats: the :class:`DateFormat` choices, one drawn per date (default the
+            training formats).
+        split: ``"train"`` or ``"test"`` days (every tenth day is a test day).
+        rng: the generator (None: a fresh, unseeded one).
+
+    Returns:
+        n (written, ISO) pairs.
+
+    Example:
+        >>> import numpy as np
+        >>> date_pairs(2, rng=np.random.default_rng(0))
+        [('jan. 24, 2054', '2054-01-24'), ('12 set 2032', '2032-09-12')]
+    """
     rng = rng or np.random.default_rng()
     dates = sample_dates(n, split, rng)
     which = rng.integers(0, len(formats), size=n)

@@ -85,10 +85,23 @@ def beam_search(model, src: Tensor, lengths: Tensor, beam_size: int, max_len: in
 
 def decode(model, src_vocab, tgt_vocab, texts: list[str], beam_size: int = 1, max_len: int = 40,
            length_penalty: float = 0.0, batch_size: int = 256) -> tuple[list[str], list[Tensor]]:
-    """Translate ``texts`` with the network ``model`` and its vocabularies (beam 0 or 1:
-    greedy); returns the outputs and, for each, its attention weights
-    (len(output) + 1, len(text) + 1): rows are the output characters and ``</s>``,
-    columns the source characters and the source's ``</s>``."""
+    """Translate ``texts`` with the network ``model`` and its vocabularies.
+
+    Args:
+        model: a :class:`~lstmkit.seq2seq.Seq2Seq`.
+        src_vocab: the source :class:`~lstmkit.seq2seq.Vocab`.
+        tgt_vocab: the target vocabulary.
+        texts: the sources.
+        beam_size: 0 or 1: greedy; more: beam search keeping that many hypotheses.
+        max_len: the longest output (default 40).
+        length_penalty: beam search ranks by ``log p / len^length_penalty``.
+        batch_size: sources decoded together (default 256).
+
+    Returns:
+        ``(outputs, attentions)``: the strings, and for each its attention weights
+        (len(output) + 1, len(text) + 1): rows are the output characters and ``</s>``,
+        columns the source characters and the source's ``</s>``.
+    """
     if not isinstance(beam_size, int) or isinstance(beam_size, bool) or beam_size < 0:
         raise InputError(f"beam must be a non-negative integer (0 or 1: greedy), got {beam_size!r}")
     was_training = model.training

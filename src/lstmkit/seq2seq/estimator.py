@@ -98,7 +98,12 @@ def _pairs(sources, targets, what: str) -> tuple[list[str], list[str]]:
 
 
 def edit_distance(a: str, b: str) -> int:
-    """Levenshtein distance (insertions, deletions, substitutions)."""
+    """Levenshtein distance (insertions, deletions, substitutions) between two strings.
+
+    Example:
+        >>> edit_distance("2021-03-03", "2021-03-30")
+        2
+    """
     prev = list(range(len(b) + 1))
     for i, ca in enumerate(a, 1):
         cur = [i]
@@ -315,7 +320,7 @@ class Translator(Estimator):
         (``model.onnx`` -> ``model.encoder.onnx``, ``model.decoder.onnx``) and return
         both paths. The encoder maps padded source ids and lengths to the attention
         memory and the decoder's first state; the decoder runs one step. The greedy loop
-        over them: :func:`lstmkit.seq2seq.onnx_graphs.onnx_translate` (docs/seq2seq_video.md)."""
+        over them: :func:`lstmkit.seq2seq.onnx_graphs.onnx_translate` (docs/seq2seq.md)."""
         from lstmkit.seq2seq.onnx_graphs import export
 
         self._require_fitted()

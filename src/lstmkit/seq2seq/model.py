@@ -86,7 +86,13 @@ class Seq2SeqConfig:
 
 @dataclass
 class Memory:
-    """What the encoder leaves for the decoder."""
+    """What the encoder leaves for the decoder.
+
+    Attributes:
+        memory: (B, S, H) encoder outputs.
+        keys: (B, S, H) their attention projection, computed once.
+        mask: (B, S) bool, True at real (unpadded) source positions.
+    """
 
     memory: Tensor  # (B, S, H) encoder outputs
     keys: Tensor  # (B, S, H) their attention projection, computed once

@@ -77,7 +77,18 @@ def _examples(tr, n: int = 4, seed: int = 0) -> list[str]:
 
 
 def export(tr, path: str | os.PathLike, recurrent: str = "auto") -> list[Path]:
-    """Write the two graphs of the Translator ``tr`` (see the module docstring)."""
+    """Write the two graphs of the Translator ``tr`` (see the module docstring).
+
+    Args:
+        tr: a trained :class:`~lstmkit.seq2seq.Translator`.
+        path: ``dir/model.onnx`` (or ``dir/model``); the graphs go to
+            ``dir/model.encoder.onnx`` and ``dir/model.decoder.onnx``.
+        recurrent: ``"auto"``, ``"native"`` or ``"loop"``, as for
+            :func:`lstmkit.export.to_onnx`.
+
+    Returns:
+        The two paths, encoder first.
+    """
     from lstmkit.export.api import build_onnx
     from lstmkit.spine.io import atomic_write
 
@@ -123,8 +134,18 @@ def _two(paths) -> tuple[Path, Path]:
 
 def onnx_translate(encoder, decoder, sources: list[str], threads: int | None = 1) -> list[str]:
     """Greedy decoding of ``sources`` with the two exported graphs in onnxruntime, using
-    only numpy and onnxruntime (the loop docs/seq2seq_video.md shows); gives the strings
-    of ``Translator.predict(sources)`` (greedy)."""
+    only numpy and onnxruntime (the loop docs/seq2seq.md shows); gives the strings
+    of ``Translator.predict(sources)`` (greedy).
+
+    Args:
+        encoder: the encoder graph's path (:meth:`~lstmkit.seq2seq.Translator.export`).
+        decoder: the decoder graph's path.
+        sources: the texts to translate.
+        threads: onnxruntime's intra-op threads (default 1; None: its default).
+
+    Returns:
+        One output string per source.
+    """
     import onnxruntime as ort
 
     def session(path):

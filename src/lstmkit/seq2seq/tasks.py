@@ -32,7 +32,14 @@ MAX_FRESH_STEPS = 8000
 
 @dataclass
 class DateReport:
-    """Exact-match accuracy of a model on the date task."""
+    """Exact-match accuracy of a model on the date task.
+
+    Attributes:
+        seen: the mean over the training formats (on test dates).
+        unseen: the mean over the held-out formats.
+        by_format: accuracy per format, keyed ``"lang: template"``.
+        n_per_format: test dates per format.
+    """
 
     seen: float  # test dates, training formats
     unseen: float  # test dates, held-out formats
@@ -88,7 +95,7 @@ def date_translator(**options) -> Translator:
     vocabularies of every date format and ISO 8601, outputs of at most 12 characters,
     and dropout 0.2 on the embeddings and the read-out, which lifted exact match on the
     held-out formats from 0.9856 / 0.9675 to 0.9875 / 0.9819 (seeds 0 / 1, 4000 steps;
-    docs/seq2seq_video.md) at no cost on the training formats."""
+    docs/seq2seq.md) at no cost on the training formats."""
     return Translator(**{"source_chars": source_chars(), "target_chars": TARGET_CHARS, "max_len": 12,
                          "dropout": 0.2, **options})
 
@@ -102,7 +109,17 @@ def date_training_pairs(steps: int, batch_size: int = 64, seed: int = 0, formats
 
 
 def read_pairs(path: str | Path) -> Pairs:
-    """A UTF-8 file of ``source<TAB>target`` lines (blank lines skipped)."""
+    """Read pairs from a file.
+
+    Args:
+        path: a UTF-8 file of ``source<TAB>target`` lines (blank lines skipped).
+
+    Returns:
+        The (source, target) pairs.
+
+    Raises:
+        InputError: not UTF-8, a line without exactly one tab, or fewer than 10 pairs.
+    """
     pairs = []
     data = Path(path).read_bytes()
     try:
