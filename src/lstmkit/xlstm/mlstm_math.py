@@ -86,9 +86,8 @@ def recurrent(q, k, v, log_i, log_f, state: State | None = None,
     """
     state = zero_state(q) if state is None else state
     out = []
-    for t in range(q.shape[2]):
-        h, state = step(q[:, :, t], k[:, :, t], v[:, :, t], log_i[:, :, t], log_f[:, :, t],
-                        state, eps)
+    for qt, kt, vt, it, ft in zip(*(x.unbind(2) for x in (q, k, v, log_i, log_f))):
+        h, state = step(qt, kt, vt, it, ft, state, eps)
         out.append(h)
     return torch.stack(out, dim=2), state
 
@@ -137,10 +136,10 @@ def chunkwise(q, k, v, log_i, log_f, state: State | None = None, chunk_size: int
     """
     state = zero_state(q) if state is None else state
     out = []
-    for s in range(0, q.shape[2], chunk_size):
-        sl = slice(s, s + chunk_size)
-        h, state = _block(q[:, :, sl], k[:, :, sl], v[:, :, sl], log_i[:, :, sl],
-                          log_f[:, :, sl], state, eps)
+    # split, not slicing: the backward of each slice would fill a full-size gradient
+    chunks = zip(*(t.split(chunk_size, dim=2) for t in (q, k, v, log_i, log_f)))
+    for qc, kc, vc, ic, fc in chunks:
+        h, state = _block(qc, kc, vc, ic, fc, state, eps)
         out.append(h)
     return torch.cat(out, dim=2), state
 

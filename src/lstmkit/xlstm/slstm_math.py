@@ -90,8 +90,9 @@ def sequence(pre: Tensor, weight_hh: Tensor, state: State, forget_gate: str = "s
         (outputs h_t (T, B, H), the final (h, c, n, m)).
     """
     outs = []
-    for t in range(pre.shape[0]):
-        new = step(pre[t], state, weight_hh, forget_gate)
+    # unbind, not indexing: the backward of each index would fill a full-size gradient
+    for t, pre_t in enumerate(pre.unbind(0)):
+        new = step(pre_t, state, weight_hh, forget_gate)
         if mask is not None:
             keep = mask[t][:, None]
             new = tuple(torch.where(keep, a, b) for a, b in zip(new, state))
