@@ -53,7 +53,11 @@ def cosine_adam(lr: float):
 class StepLog(L.Callback):
     """``rows``: the training loss of one batch every ``every`` steps and at the end,
     ``{"step", "loss", "time"}`` (seconds of training); travels in checkpoints, so a
-    resumed run keeps the rows of the interrupted one."""
+    resumed run keeps the rows of the interrupted one.
+
+    Args:
+        every: steps between two rows (default 50).
+    """
 
     def __init__(self, every: int = LOG_EVERY) -> None:
         self.every = every
@@ -91,8 +95,18 @@ class StepLog(L.Callback):
 
 
 def as_clips(clips, what: str = "clips") -> Tensor:
-    """Clips as float32 (B, T, 1, S, S): a tensor or array (B, T, S, S) or (B, T, 1, S, S)
-    of intensities in [0, 1]."""
+    """Clips as float32 (B, T, 1, S, S).
+
+    Args:
+        clips: a tensor or array (B, T, S, S) or (B, T, 1, S, S) of intensities in [0, 1].
+        what: the name used in error messages.
+
+    Returns:
+        (B, T, 1, S, S) float32.
+
+    Raises:
+        InputError: another shape, or values that are not floating point.
+    """
     t = torch.as_tensor(np.asarray(clips) if not isinstance(clips, Tensor) else clips)
     if t.dim() == 4:
         t = t.unsqueeze(2)

@@ -82,7 +82,29 @@ def _render(positions: np.ndarray, which: np.ndarray, pool: np.ndarray, size: in
 def bouncing_clips(n: int, frames: int = 10, size: int = 32, n_digits: int = 1,
                    max_speed: int = 2, split: str = "train",
                    rng: np.random.Generator | None = None) -> Tensor:
-    """``n`` clips (n, frames, 1, size, size) of ``n_digits`` digits bouncing in the frame."""
+    """Clips of digits bouncing in the frame.
+
+    Args:
+        n: clips.
+        frames: T, frames per clip (default 10).
+        size: S, pixels per side (default 32).
+        n_digits: digits per clip (default 1).
+        max_speed: largest step per frame in pixels, per axis (default 2).
+        split: ``"train"`` or ``"test"`` digits (the test digits are never trained on).
+        rng: the generator (None: a fresh, unseeded one).
+
+    Returns:
+        (n, T, 1, S, S) float32 intensities in [0, 1].
+
+    Raises:
+        InputError: an unknown split, fewer than 2 frames, a frame too small for a
+            digit, or a speed below 1.
+
+    Example:
+        >>> import numpy as np
+        >>> bouncing_clips(2, frames=5, size=16, rng=np.random.default_rng(0)).shape
+        torch.Size([2, 5, 1, 16, 16])
+    """
     _check(frames, size)
     if not isinstance(max_speed, int) or max_speed < 1:
         raise InputError(f"max_speed must be a positive integer, got {max_speed!r}")
@@ -107,9 +129,24 @@ def bouncing_clips(n: int, frames: int = 10, size: int = 32, n_digits: int = 1,
 
 def direction_clips(n: int, frames: int = 8, size: int = 32, split: str = "train",
                     rng: np.random.Generator | None = None) -> tuple[Tensor, Tensor]:
-    """``n`` clips (n, frames, 1, size, size) of one digit moving in a straight line, and
-    their direction labels (n,) indexing :data:`DIRECTIONS`. Speeds are 1 or 2 pixels per
-    frame (when the frame is large enough), so the speed alone tells nothing."""
+    """Clips of one digit moving in a straight line, and their directions. Speeds are 1
+    or 2 pixels per frame (when the frame is large enough), so the speed alone tells
+    nothing.
+
+    Args:
+        n: clips.
+        frames: T, frames per clip (default 8).
+        size: S, pixels per side (default 32).
+        split: ``"train"`` or ``"test"`` digits.
+        rng: the generator (None: a fresh, unseeded one).
+
+    Returns:
+        ``(clips, labels)``: (n, T, 1, S, S) float32 in [0, 1], and (n,) int64 indexing
+        :data:`DIRECTIONS`.
+
+    Raises:
+        InputError: an unknown split, or frames that do not fit a straight crossing.
+    """
     _check(frames, size)
     rng = rng or np.random.default_rng()
     pool = _digits(split)

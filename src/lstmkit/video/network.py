@@ -113,7 +113,20 @@ class ClassifyConfig(VideoConfig):
 
 class FramePredictor(nn.Module):
     """Predicts frame t+1 from frames 1..t at every step: a ConvLSTM, then a 1x1
-    convolution to one channel of logits (sigmoid gives pixel intensities)."""
+    convolution to one channel of logits (sigmoid gives pixel intensities).
+    ``forward(clips (B, T, 1, S, S)) -> (logits (B, T, 1, S, S), state)``.
+
+    Args:
+        config: a :class:`VideoConfig` (``hidden_channels``, ``num_layers``,
+            ``kernel_size``, ``backend``).
+
+    Example:
+        >>> import torch
+        >>> net = FramePredictor(PredictConfig(frame_size=16, frames=4, hidden_channels=4))
+        >>> logits, state = net(torch.rand(2, 4, 1, 16, 16))
+        >>> logits.shape, net.rollout(torch.rand(2, 3, 1, 16, 16), 2).shape
+        (torch.Size([2, 4, 1, 16, 16]), torch.Size([2, 2, 1, 16, 16]))
+    """
 
     def __init__(self, config: VideoConfig) -> None:
         super().__init__()
@@ -144,7 +157,12 @@ class FramePredictor(nn.Module):
 
 class DirectionClassifier(nn.Module):
     """Classifies a clip's motion direction (8 classes): a ConvLSTM over the clip, then
-    the last step's hidden state pooled over space (mean and max) and a linear layer."""
+    the last step's hidden state pooled over space (mean and max) and a linear layer.
+    ``forward(clips (B, T, 1, S, S)) -> logits (B, 8)``.
+
+    Args:
+        config: a :class:`ClassifyConfig`.
+    """
 
     def __init__(self, config: VideoConfig) -> None:
         super().__init__()
