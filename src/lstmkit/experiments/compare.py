@@ -29,7 +29,14 @@ from lstmkit.experiments.runner import ExperimentResult, TrainConfig, run
 
 @dataclass(frozen=True)
 class CellSpec:
-    """A cell to compare: its label, layer type, layer options and gate init."""
+    """A cell to compare: its label, layer type, layer options and gate init.
+
+    Attributes:
+        label: how the comparison names it (the spec text, e.g. ``"lstm:layer_norm=True"``).
+        cell: the layer type (``"rnn"``, ``"gru"``, ``"lstm"``, ``"slstm"``...).
+        options: the layer's keywords.
+        init: the gate-bias initialisation (None: the run's ``TrainConfig.init``).
+    """
 
     label: str
     cell: str
@@ -62,7 +69,22 @@ def parse_value(text: str):
 
 @dataclass
 class CompareConfig:
-    """What the comparison runs: lags per task, cells, seeds, and each run's budget."""
+    """What the comparison runs: lags per task, cells, seeds, and each run's budget.
+
+    Attributes:
+        tasks: task name -> the lags to try, shortest first.
+        cells: cell specs (:meth:`CellSpec.parse`; default rnn, gru, lstm).
+        seeds: one run per seed and lag (default (0,)).
+        max_steps: each run's step budget (default 1000).
+        max_time: each run's time cap in seconds (default 60).
+        reference: the (task, lag) whose time per step and steps to solve the table
+            reports (default ("adding", 100)).
+        train: how each run trains (:class:`~lstmkit.experiments.TrainConfig`).
+
+    Raises:
+        InputError: an unknown task or cell, a lag below a task's minimum, no cell or
+            seed, or a budget that is not positive.
+    """
 
     tasks: dict[str, tuple[int, ...]]
     cells: tuple[str, ...] = ("rnn", "gru", "lstm")
@@ -126,7 +148,17 @@ FULL = CompareConfig(
 @dataclass
 class Comparison:
     """The runs of a comparison, the cells it could not build, the runs that raised,
-    and its time."""
+    and its time.
+
+    Attributes:
+        config: what was run.
+        results: every run's :class:`~lstmkit.experiments.ExperimentResult`.
+        unavailable: cell label -> why it could not be built here.
+        seconds: wall time of the comparison.
+        cpu_seconds: its CPU time.
+        date: the day it ran (ISO).
+        errors: runs that raised: ``{"label", "task", "length", "seed", "error"}``.
+    """
 
     config: CompareConfig
     results: list[ExperimentResult]
@@ -163,7 +195,12 @@ class Comparison:
 
 
 def save_json(comp: Comparison, path) -> None:
-    """Write the comparison (config, every result but the weights) as JSON."""
+    """Write the comparison (config, every result but the weights) as JSON.
+
+    Args:
+        comp: the comparison.
+        path: the JSON file (written atomically).
+    """
     cfg = asdict(comp.config)
     data = {"config": cfg, "date": comp.date, "seconds": comp.seconds,
             "cpu_seconds": comp.cpu_seconds,
@@ -176,7 +213,15 @@ def save_json(comp: Comparison, path) -> None:
 
 
 def load_json(path, config: CompareConfig | None = None) -> Comparison:
-    """A comparison saved by :func:`save_json` (``config`` where the file has none)."""
+    """A comparison saved by :func:`save_json`.
+
+    Args:
+        path: the JSON file.
+        config: the config to use where the file has none.
+
+    Returns:
+        The :class:`Comparison` (results without their models).
+    """
     try:
         data = json.loads(Path(path).read_text())
         if "config" in data:
@@ -208,12 +253,22 @@ def _available(spec: CellSpec) -> str | None:
 
 
 def compare(config: CompareConfig, progress=None, checkpoint=None) -> Comparison:
-    """Run ``config``'s grid. ``progress(result_or_message)`` is called after each run;
-    with ``checkpoint`` (a path), the comparison so far is saved there as JSON after each
-    run, so an interrupted long comparison can still be rendered (``load_json``).
+    """Run ``config``'s grid: every cell, task, seed and lag, shortest lag first; once a
+    seed fails a lag, the longer lags of that task are skipped (except the reference
+    lag).
 
     A run that raises (other than on bad input) is recorded in ``errors`` with its
-    message and counts as a failure, so one crash does not throw away hours of runs."""
+    message and counts as a failure, so one crash does not throw away hours of runs.
+
+    Args:
+        config: the grid and budgets.
+        progress: called with each result (or a message) after each run.
+        checkpoint: a JSON path where the comparison so far is saved after each run, so
+            an interrupted long comparison can still be rendered (:func:`load_json`).
+
+    Returns:
+        The :class:`Comparison`.
+    """
     start, cpu_start = time.perf_counter(), time.process_time()
     comp = Comparison(config, [], {}, 0.0)
 

@@ -43,7 +43,17 @@ def _apply(a: int, op: str, b: int) -> int:
 @dataclass
 class FormalLanguage(Problem):
     """Base class: tokens -> one class, read at the query step; ``length`` is the longest
-    training sequence, ``test_length`` the longest of the generalisation test."""
+    training sequence, ``test_length`` the longest of the generalisation test.
+
+    Attributes:
+        length: the longest training sequence, in tokens.
+        test_length: the longest sequence of the length-generalisation test (None: 4 x
+            ``length``).
+        solve_fraction: as :class:`~lstmkit.experiments.Problem`'s.
+
+    Raises:
+        InputError: a ``test_length`` not above ``length``.
+    """
 
     test_length: int | None = None
 
@@ -105,7 +115,20 @@ class FormalLanguage(Problem):
 
 @dataclass
 class Parity(FormalLanguage):
-    """Parity: is the number of 1s odd (class 1) or even (class 0)."""
+    """Parity: is the number of 1s odd (class 1) or even (class 0).
+
+    Attributes:
+        length: the longest training sequence, in tokens.
+        test_length: the longest sequence of the length-generalisation test (None: 4 x
+            ``length``).
+        solve_fraction: as :class:`~lstmkit.experiments.Problem`'s.
+
+    Example:
+        >>> import torch
+        >>> x, y = Parity(length=8).sample(3, torch.Generator().manual_seed(0))
+        >>> x.shape[1:], y.shape
+        (torch.Size([3, 3]), torch.Size([3]))
+    """
 
     name = "parity"
     tokens = ("0", "1")
@@ -120,7 +143,14 @@ class Parity(FormalLanguage):
 @dataclass
 class ModularArithmetic(FormalLanguage):
     """d op d op ... d (digits 0-4, op in + - *) evaluated left to right, mod 5; a drawn
-    even n is shortened by one token so that the sequence ends on a digit."""
+    even n is shortened by one token so that the sequence ends on a digit.
+
+    Attributes:
+        length: the longest training sequence, in tokens.
+        test_length: the longest sequence of the length-generalisation test (None: 4 x
+            ``length``).
+        solve_fraction: as :class:`~lstmkit.experiments.Problem`'s.
+    """
 
     name = "modular_arithmetic"
     tokens = ("0", "1", "2", "3", "4", "+", "-", "*")
@@ -140,7 +170,14 @@ class ModularArithmetic(FormalLanguage):
 @dataclass
 class ModularArithmeticBrackets(FormalLanguage):
     """E -> d | ( E op E ), digits 0-4, op in + - *, mod 5; a drawn n is rounded down to
-    1 + 4k tokens (k operators, split at random between the two sides)."""
+    1 + 4k tokens (k operators, split at random between the two sides).
+
+    Attributes:
+        length: the longest training sequence, in tokens.
+        test_length: the longest sequence of the length-generalisation test (None: 4 x
+            ``length``).
+        solve_fraction: as :class:`~lstmkit.experiments.Problem`'s.
+    """
 
     name = "modular_arithmetic_brackets"
     tokens = ("0", "1", "2", "3", "4", "+", "-", "*", "(", ")")
@@ -163,7 +200,14 @@ class ModularArithmeticBrackets(FormalLanguage):
 
 @dataclass
 class CycleNavigation(FormalLanguage):
-    """Moves +1, -1, 0 on a cycle of 5 positions from 0; the class is where it ends."""
+    """Moves +1, -1, 0 on a cycle of 5 positions from 0; the class is where it ends.
+
+    Attributes:
+        length: the longest training sequence, in tokens.
+        test_length: the longest sequence of the length-generalisation test (None: 4 x
+            ``length``).
+        solve_fraction: as :class:`~lstmkit.experiments.Problem`'s.
+    """
 
     name = "cycle_navigation"
     tokens = ("+1", "-1", "0")

@@ -23,8 +23,14 @@ from lstmkit.spine.nets import XLSTM_CELLS
 class GateTrace:
     """One sequence through a trained model: its input, what the gates did, the answer.
 
-    ``states`` maps a name (``"f"``, ``"i"``, ``"c"``...) to a (T, H) array; ``marks``
-    lists the time steps holding what must be remembered.
+    Attributes:
+        cell: the cell's name.
+        task: the problem's name.
+        inputs: (T, I) the sequence.
+        states: a name (``"f"``, ``"i"``, ``"c"``...) -> a (T, H) array.
+        marks: the time steps holding what must be remembered.
+        prediction: the model's output for the sequence.
+        target: the right answer.
     """
 
     cell: str
@@ -40,8 +46,21 @@ class GateTrace:
 def trace_gates(
     model: SequenceModel, problem: Problem, seed: int = 12345, layer: int = 0
 ) -> GateTrace:
-    """Run one fresh sequence of ``problem`` through ``model`` and record layer ``layer``
-    (rnn, gru and lstm layers; the xLSTM cells record no gates and raise InputError)."""
+    """Run one fresh sequence of ``problem`` through ``model`` and record a layer's gates.
+
+    Args:
+        model: a trained :class:`~lstmkit.experiments.model.SequenceModel` (rnn, gru or
+            lstm).
+        problem: the problem it was trained on.
+        seed: seeds the sequence (default 12345).
+        layer: which stacked layer to record (default 0).
+
+    Returns:
+        A :class:`GateTrace`.
+
+    Raises:
+        InputError: an xLSTM cell (it records no gates).
+    """
     if model.cell in XLSTM_CELLS:
         raise InputError(f"gate traces read rnn, gru and lstm layers; the {model.cell} cell "
                          "records none: use one of those cells or drop the gate plot")

@@ -23,9 +23,21 @@ GATED = ("gru", "lstm")
 
 
 def recurrent_layer(cell: str, input_size: int, hidden_size: int, **options) -> nn.Module:
-    """An ``lstmkit.RNN`` / ``GRU`` / ``LSTM`` layer (time-major); ``options`` are passed
-    to its constructor (variants, ``num_layers``, ``backend``...). A cell or an option
-    this build does not know (e.g. a variant not yet there) raises InputError."""
+    """The recurrent layer of a cell name, time-major.
+
+    Args:
+        cell: ``"rnn"``, ``"gru"``, ``"lstm"`` (``lstmkit.RNN`` / ``GRU`` / ``LSTM``) or
+            an xLSTM cell (``"slstm"``, ``"mlstm"``, ``"xlstm"``).
+        input_size: I.
+        hidden_size: H.
+        **options: the layer's keywords (variants, ``num_layers``, ``backend``...).
+
+    Returns:
+        The layer.
+
+    Raises:
+        InputError: a cell or an option this build does not know.
+    """
     return make_rnn(
         cell, input_size, hidden_size, cells=CELLS,
         unknown_cell="unknown cell {cell!r}; expected one of " + ", ".join(CELLS),
@@ -58,6 +70,15 @@ def init_gates(layer: nn.Module, scheme: str, max_lag: int = 100, forget_bias: f
 
     The value goes into ``bias_hh`` and the matching ``bias_ih`` rows are zeroed, since
     the two are added.
+
+    Args:
+        layer: an lstmkit LSTM, GRU or RNN layer (changed in place).
+        scheme: ``"chrono"``, ``"forget_bias"`` or ``"torch"``.
+        max_lag: the task's longest lag, for ``"chrono"`` (default 100).
+        forget_bias: the bias for ``"forget_bias"`` (default 1.0).
+
+    Raises:
+        InputError: an unknown scheme.
     """
     if scheme not in GATE_INITS:
         raise InputError(f"unknown gate init {scheme!r}; expected one of {', '.join(GATE_INITS)}")
@@ -93,6 +114,22 @@ class SequenceModel(nn.Module):
 
     ``forward(x)`` takes (T, B, I) and returns (B, O) when one step is read out, else
     (B, K, O).
+
+    Args:
+        cell: the cell's name (:func:`recurrent_layer`).
+        input_size: I.
+        hidden_size: H.
+        output_size: O.
+        readout_steps: K, the last steps read out (default 1).
+        query_channel: the input channel marking each sequence's read-out step (None:
+            read the last steps).
+        **options: the layer's keywords.
+
+    Example:
+        >>> import torch
+        >>> m = SequenceModel("lstm", input_size=2, hidden_size=8, output_size=1)
+        >>> m(torch.randn(30, 4, 2)).shape
+        torch.Size([4, 1])
     """
 
     def __init__(

@@ -28,7 +28,15 @@ def _save(fig, path) -> Path:
 def learning_curves(comp: Comparison, path) -> Path:
     """Validation accuracy against training steps, one panel per task (its shortest
     lag and ``config.reference``'s lag for the reference task), one line per cell and
-    seed."""
+    seed.
+
+    Args:
+        comp: the comparison.
+        path: the PNG to write.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
     tasks = list(comp.config.tasks)
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.4), squeeze=False)
     ref_task, ref_T = comp.config.reference
@@ -53,7 +61,15 @@ def learning_curves(comp: Comparison, path) -> Path:
 
 def solve_rate(comp: Comparison, path) -> Path:
     """Fraction of seeds that solved each lag, one panel per task, one line per cell
-    (hollow markers: not run, as a shorter lag had failed)."""
+    (hollow markers: not run, as a shorter lag had failed).
+
+    Args:
+        comp: the comparison.
+        path: the PNG to write.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
     tasks = list(comp.config.tasks)
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.2), squeeze=False)
     n = len(comp.labels())
@@ -96,7 +112,17 @@ _DEFAULT_KEYS = {"lstm": ("f", "i", "c"), "gru": ("z", "r", "h"), "rnn": ("h",)}
 
 def gate_heatmap(trace: GateTrace, path, keys: tuple[str, ...] | None = None) -> Path:
     """Heat maps (units x time) of the gates and states of one sequence, under a strip
-    showing the input, with the relevant time steps marked by dashed lines."""
+    showing the input, with the relevant time steps marked by dashed lines.
+
+    Args:
+        trace: a :class:`~lstmkit.experiments.gates.GateTrace`.
+        path: the PNG to write.
+        keys: the states to draw, in order (None: f, i, c for an LSTM; z, r, h for a
+            GRU; h for an RNN).
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
     keys = keys or tuple(k for k in _DEFAULT_KEYS.get(trace.cell, ("h",)) if k in trace.states)
     T = trace.inputs.shape[0]
     fig, axes = plt.subplots(

@@ -96,7 +96,13 @@ class Problem:
 
 @dataclass
 class Adding(Problem):
-    """The adding problem (1997, experiment 4); the criterion is |error| < ``tolerance``."""
+    """The adding problem (1997, experiment 4); the criterion is |error| < ``tolerance``.
+
+    Attributes:
+        length: the delay T, at least 22.
+        solve_fraction: as :class:`Problem`'s (default 0.99).
+        tolerance: the largest |error| that counts as right (default 0.04).
+    """
 
     tolerance: float = 0.04
 
@@ -140,7 +146,12 @@ _TO = {s: k for k, s in enumerate(_TO_SYMBOLS)}
 
 @dataclass
 class TemporalOrder(Problem):
-    """Temporal order (1997, experiment 6a): 4 classes, the order of X/Y at two places."""
+    """Temporal order (1997, experiment 6a): 4 classes, the order of X/Y at two places.
+
+    Attributes:
+        length: the delay T, at least 10.
+        solve_fraction: as :class:`Problem`'s (default 0.99).
+    """
 
     name = "temporal_order"
     input_size = len(_TO_SYMBOLS)
@@ -174,7 +185,17 @@ class TemporalOrder(Problem):
 @dataclass
 class Copy(Problem):
     """Copy / delayed recall: ``symbols`` random symbols from an alphabet of ``alphabet``,
-    a blank of ``length`` steps, a delimiter, then the symbols must be reproduced."""
+    a blank of ``length`` steps, a delimiter, then the symbols must be reproduced.
+
+    Attributes:
+        length: the delay T, at least 1.
+        solve_fraction: as :class:`Problem`'s (default 0.99).
+        symbols: K, symbols to recall (default 5).
+        alphabet: A, distinct symbols (default 8).
+
+    Raises:
+        InputError: ``symbols`` below 1 or ``alphabet`` below 2.
+    """
 
     symbols: int = 5
     alphabet: int = 8

@@ -84,7 +84,16 @@ def _cells(comp: Comparison) -> dict[str, list[str]]:
 
 
 def render(comp: Comparison, command: str, images: dict[str, str]) -> str:
-    """The Markdown section for ``comp`` (``images`` maps a caption to a relative path)."""
+    """The Markdown section for a comparison.
+
+    Args:
+        comp: the comparison.
+        command: the command that reproduces it, shown with the tables.
+        images: a caption -> an image's relative path.
+
+    Returns:
+        The Markdown text.
+    """
     cfg = comp.config
     task, T = cfg.reference
     cols = _columns(comp)
@@ -158,7 +167,17 @@ def render(comp: Comparison, command: str, images: dict[str, str]) -> str:
 
 
 def write_section(path, key: str, text: str, title: str = "# Experiments\n") -> Path:
-    """Put ``text`` between the ``key`` markers of ``path`` (appending them if absent)."""
+    """Put ``text`` between the ``key`` markers of a Markdown file, leaving the rest.
+
+    Args:
+        path: the file (created with ``title`` when absent).
+        key: the markers' name.
+        text: the section.
+        title: the first line of a new file.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
     path = Path(path)
     begin, end = f"<!-- compare:{key}:begin -->", f"<!-- compare:{key}:end -->"
     block = f"{begin}\n{text}{end}"
