@@ -314,3 +314,22 @@ def test_backends_give_the_references_numbers():
     assert _close(xa.grad, xb.grad)
     with pytest.raises(InputError):
         xLSTMStack(xLSTMConfig(embedding_dim=16, num_blocks=2, slstm_at=[1], backend="fused"))
+
+
+@pytest.mark.parametrize("features,heads", [(384, 96), (64, 16), (36, 9), (192, 4)])
+def test_headwise_linear_is_one_matrix_per_head(features, heads):
+    """Small heads run as block-diagonal groups: the same map and gradients as each head's
+    own (d x d) matrix."""
+    from lstmkit.xlstm.blocks import HeadwiseLinear
+
+    torch.manual_seed(0)
+    lin = HeadwiseLinear(features, heads, bias=True).double()
+    x = torch.randn(3, 5, features, dtype=torch.float64, requires_grad=True)
+    y = lin(x)
+    want = torch.einsum("...hi,hoi->...ho", x.reshape(3, 5, heads, -1), lin.weight)
+    want = want.reshape(3, 5, features) + lin.bias
+    assert _close(y, want)
+    g = torch.randn_like(y)
+    got = torch.autograd.grad(y, (x, lin.weight), g)
+    exp = torch.autograd.grad(want, (x, lin.weight), g)
+    assert _close(got, exp)
