@@ -93,7 +93,20 @@ class Estimator:
     ``_network()`` (the trained ``nn.Module`` or None), ``_state()`` (JSON-able
     preprocessing state: vocabulary, scaling, classes) and ``_restore(state)`` (rebuilds
     the untrained network and preprocessing from the config and that state), and
-    ``export_spec()`` for ONNX."""
+    ``export_spec()`` for ONNX.
+
+    Args:
+        **kwargs: the fields of the subclass's ``Config`` (``seed`` among them), the
+            engine's settings (``accelerator``, ``devices``, ``strategy``,
+            ``num_nodes``, ``precision``, ``max_time``, ``max_steps``, ``max_epochs``,
+            ``checkpoint_dir``, ``verbose``...; kept in ``trainer_kwargs``, never saved)
+            and, where ``LAYER_OPTIONS`` is set, the recurrent layer's options
+            (``backend``, ``layer_norm``...; kept in ``config.layer_options``).
+
+    Raises:
+        InputError: a keyword that is none of these (naming the closest valid one), or
+            a field the config refuses.
+    """
 
     TASK: ClassVar[str] = ""
     Config: ClassVar[type] = object

@@ -135,7 +135,15 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
     """Write one file atomically: ``write(tmp_path)`` fills a temporary sibling, which is
     then renamed onto ``path`` (with the mode a plain create would give; mkstemp's is
     0600), so a crash or an error in ``write`` never leaves half a file where a good one
-    (or none) was. Returns ``path``."""
+    (or none) was.
+
+    Args:
+        path: the file (folders made as needed).
+        write: ``write(tmp_path)`` writes the content.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
@@ -380,8 +388,16 @@ def _difference(expected: dict, found: dict) -> str:
 
 
 def load_weights(module: torch.nn.Module, tensors: dict[str, torch.Tensor], where="the saved model") -> None:
-    """``module.load_state_dict(tensors)``, but checked first: if any name or shape does
-    not fit the network (built from the config), raise InputError and copy nothing."""
+    """``module.load_state_dict(tensors)``, but checked first.
+
+    Args:
+        module: the network, built from the saved config.
+        tensors: the saved weights.
+        where: the model named in the error message.
+
+    Raises:
+        InputError: a name or shape that does not fit the network (nothing is copied).
+    """
     expected = {k: [list(v.shape), str(v.dtype).removeprefix("torch.")] for k, v in module.state_dict().items()}
     found = _describe(tensors)
     # dtypes may differ (load_state_dict casts); names and shapes must not

@@ -28,7 +28,17 @@ class PooledRNNOptions:
     concatenated) or ``last`` (each direction's final state, at the true end).
     ``dropout``: on the pooled vector (and the embeddings, where there are any), and
     between stacked layers. ``layer_options``: lstmkit keywords for the recurrent layer
-    (``backend``, LSTM variants such as ``layer_norm=True``)."""
+    (``backend``, LSTM variants such as ``layer_norm=True``).
+
+    Attributes:
+        hidden_size: H per direction (default 64).
+        num_layers: stacked layers (default 1).
+        cell: ``"lstm"`` (default), ``"gru"``, ``"rnn"`` or an xLSTM cell.
+        bidirectional: D = 2 when True (default).
+        pooling: ``"max"``, ``"mean"``, ``"max_mean"`` or ``"last"``.
+        dropout: in [0, 1).
+        layer_options: lstmkit keywords for the recurrent layer.
+    """
 
     hidden_size: int = 64
     num_layers: int = 1
@@ -108,8 +118,22 @@ class PooledClassifierNet(nn.Module):
 
 
 def masked_pool(out: Tensor, lengths: Tensor, how: str) -> Tensor:
-    """Pool ``out`` (B, T, F) over its first ``lengths`` (B,) steps: ``max``, ``mean`` or
-    ``max_mean`` (the two concatenated, (B, 2F))."""
+    """Pool over each sequence's valid steps.
+
+    Args:
+        out: (B, T, F), any values past each length.
+        lengths: (B,) valid steps.
+        how: ``"max"``, ``"mean"`` or ``"max_mean"``.
+
+    Returns:
+        (B, F), or (B, 2F) for ``"max_mean"`` (the two concatenated).
+
+    Example:
+        >>> import torch
+        >>> out = torch.tensor([[[1.0], [3.0], [9.0]]])
+        >>> masked_pool(out, torch.tensor([2]), "max_mean")
+        tensor([[3., 2.]])
+    """
     T = out.shape[1]
     steps = torch.arange(T, device=out.device)
     valid = (steps < lengths.to(out.device).unsqueeze(1)).unsqueeze(-1)  # (B, T, 1)

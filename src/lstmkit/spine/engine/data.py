@@ -19,6 +19,11 @@ class WindowData(L.LightningDataModule):
     ``target``). ``batch_size`` None means the whole set in one batch: on small series
     full-batch steps are the fastest way through the data. Under DDP Lightning shards
     the windows across processes with a DistributedSampler.
+
+    Args:
+        train: the training tensors.
+        val: the validation tensors (None or empty: no validation).
+        batch_size: windows per batch (None: all).
     """
 
     def __init__(self, train: tuple[Tensor, ...], val: tuple[Tensor, ...] | None = None,
@@ -45,7 +50,13 @@ class WindowData(L.LightningDataModule):
 class EpochSampler(Sampler[int]):
     """The indices ``0..n-1`` in an order drawn from ``(seed, epoch)`` alone, so the
     order of any epoch can be drawn again; ``skip`` leaves out the first items of the
-    next pass (a resumed run goes on from the batch where the checkpoint was taken)."""
+    next pass (a resumed run goes on from the batch where the checkpoint was taken).
+
+    Args:
+        n: items.
+        seed: seeds every epoch's order.
+        shuffle: False keeps ``0..n-1`` in order.
+    """
 
     def __init__(self, n: int, seed: int, shuffle: bool = True) -> None:
         self.n, self.seed, self.shuffle = n, seed, shuffle
@@ -87,6 +98,16 @@ class IndexData(L.LightningDataModule):
     in the order of an :class:`EpochSampler` seeded with ``seed``; on resume the
     batches the checkpoint had already trained on are skipped (one process; under DDP
     Lightning's distributed sampler deals the indices and a resumed epoch starts over).
+
+    Args:
+        n_train: training items.
+        collate: ``collate(indices) -> batch`` of training items.
+        batch_size: items per training batch.
+        seed: seeds the batch order.
+        n_val: validation items (default 0: none).
+        val_collate: ``collate`` of validation items (None: ``collate``).
+        val_batch_size: items per validation batch (None: ``batch_size``).
+        drop_last: drop a short last training batch.
     """
 
     def __init__(self, n_train: int, collate: Callable[[list[int]], object], batch_size: int, seed: int,

@@ -24,7 +24,22 @@ def one_cycle(optimizer: str = "adamw", lr: float = 3e-3, weight_decay: float = 
               betas: tuple[float, float] = (0.9, 0.999)) -> Callable:
     """A recipe for :class:`TaskModule`: Adam or AdamW with the one-cycle learning rate
     (Smith & Topin 2017) peaking at ``lr``, stepped once per optimiser step over the
-    planned run; parameters for which ``no_decay(name, p)`` holds get no weight decay."""
+    planned run.
+
+    Args:
+        optimizer: ``"adamw"`` (default) or ``"adam"``.
+        lr: the peak learning rate (default 3e-3).
+        weight_decay: default 0.
+        pct_start: the share of the run spent warming up (default 0.3).
+        no_decay: parameters for which ``no_decay(name, p)`` holds get no weight decay.
+        betas: Adam's (default (0.9, 0.999)).
+
+    Returns:
+        ``recipe(net, total_steps)`` -> Lightning's optimizer configuration.
+
+    Raises:
+        ValueError: an optimizer other than ``"adam"`` or ``"adamw"``.
+    """
     if optimizer not in ("adam", "adamw"):
         raise ValueError(f"optimizer must be 'adam' or 'adamw', got {optimizer!r}")
 
@@ -53,7 +68,15 @@ class TaskModule(L.LightningModule):
     batch) -> {name: value}`` gives metrics averaged over the validation batches and
     logged as ``val_<name>`` (``val_loss`` among them is what early stopping and
     best-weight restore watch). ``batch_size(batch)`` weighs the averages (default: the
-    length of the batch's first tensor)."""
+    length of the batch's first tensor).
+
+    Args:
+        net: the network to train.
+        loss: ``loss(net, batch) -> Tensor``, the batch's mean loss.
+        recipe: ``recipe(net, total_steps)`` -> the optimiser configuration.
+        validate: ``validate(net, batch) -> {name: value}`` (None: the loss alone).
+        batch_size: ``batch_size(batch) -> int``.
+    """
 
     def __init__(self, net: nn.Module, loss: Callable[[nn.Module, object], Tensor], recipe: Callable,
                  validate: Callable[[nn.Module, object], dict] | None = None,

@@ -49,9 +49,20 @@ def trainer_keywords() -> set[str]:
 
 def split_keywords(kwargs: dict, own: set[str] | list[str], where: str,
                    extra: set[str] | list[str] = ()) -> tuple[dict, dict]:
-    """(the estimator's own keywords, those for the engine) out of a constructor's
-    ``kwargs``; a keyword that is neither (nor in ``extra``, e.g. recurrent layer options,
-    which stay with the own ones) raises, naming the closest valid one."""
+    """Split a constructor's keywords between the estimator and the engine.
+
+    Args:
+        kwargs: the keywords given.
+        own: the estimator's own names (its config's fields).
+        where: the class named in error messages.
+        extra: other names that stay with the own ones (e.g. recurrent layer options).
+
+    Returns:
+        ``(own, engine)``: two dicts.
+
+    Raises:
+        InputError: a keyword that is none of these, naming the closest valid one.
+    """
     engine = trainer_keywords()
     check_keywords(kwargs, {*own, *engine, *extra}, where)
     mine = {k: v for k, v in kwargs.items() if k in own or (k in extra and k not in engine)}
@@ -60,7 +71,17 @@ def split_keywords(kwargs: dict, own: set[str] | list[str], where: str,
 
 @dataclass
 class FitOutcome:
-    """What a fit leaves behind besides the trained module."""
+    """What a fit leaves behind besides the trained module.
+
+    Attributes:
+        history: one row per epoch; ``.train`` and ``.val`` are the loss curves.
+        epochs: epochs run.
+        steps: optimiser steps run.
+        stopped_early: whether early stopping ended the run.
+        is_global_zero: whether this is the first process (the one that reports and saves).
+        world_size: processes in the run.
+        resumed_from: ``{"path", "epoch", "step"}`` of the checkpoint resumed, else None.
+    """
 
     history: EpochRows  # one row per epoch; .train and .val: the loss curves
     epochs: int
@@ -141,10 +162,24 @@ def make_trainer(*, has_val: bool, patience: int | None = None, checkpoint_dir: 
 
 def check_checkpoint(checkpoint_dir, fingerprint: dict | None, shapes: dict[str, tuple] | None,
                      state_key: str = "state_dict") -> tuple[dict, Path]:
-    """The checkpoint ``checkpoint_dir/last.ckpt`` read and checked (InputError, one line,
-    otherwise): the directory and the file exist, the file is a checkpoint, it was
-    written by a run of the same ``fingerprint`` (settings and data), and its weights
-    have the ``shapes`` of the network about to be trained."""
+    """The checkpoint ``checkpoint_dir/last.ckpt`` read and checked.
+
+    Args:
+        checkpoint_dir: the run's checkpoint directory.
+        fingerprint: the run's settings and data digest (None: not checked).
+        shapes: weight name -> shape of the network about to be trained (None: not
+            checked).
+        state_key: where the checkpoint keeps the weights (``"state_dict"`` for
+            Lightning's, ``"model"`` for a Fabric loop's).
+
+    Returns:
+        ``(checkpoint, path)``: the loaded dict and the file.
+
+    Raises:
+        InputError: one line, when the directory or the file is missing, the file is
+            not a checkpoint, it was written by a run of another fingerprint, or its
+            weights have other shapes.
+    """
     import torch
 
     folder = Path(checkpoint_dir)
@@ -181,11 +216,34 @@ def fit_module(module: L.LightningModule, data: L.LightningDataModule, *, seed: 
                patience: int | None = None, checkpoint_dir: str | Path | None = None, resume: bool = False,
                fingerprint: dict | None = None, verbose: bool = True, history: EpochRows | None = None,
                **trainer_kwargs) -> FitOutcome:
-    """Train ``module`` on ``data``; with ``resume`` continue from
-    ``checkpoint_dir/last.ckpt`` (checked by :func:`check_checkpoint`), saying so on
-    stderr. Returns the history (``history``, or a new :class:`EpochRows`: one row per
-    epoch), where it stopped and where it resumed from. Ctrl-C raises :class:`~lstmkit.errors.TrainingInterrupted` (``step``:
-    optimiser steps done), the module keeping what it learned."""
+    """Train ``module`` on ``data`` with lstmkit's Trainer (:func:`make_trainer`).
+
+    Args:
+        module: the LightningModule (e.g. a :class:`TaskModule`).
+        data: the LightningDataModule (e.g. an :class:`IndexData`).
+        seed: seeds everything the run draws.
+        has_val: whether ``data`` has a validation set (early stopping and best-weight
+            restore watch ``val_loss``).
+        patience: epochs without a better validation loss before stopping (None: no
+            early stopping).
+        checkpoint_dir: where ``last.ckpt`` is written (None: no checkpoints).
+        resume: continue from ``checkpoint_dir/last.ckpt`` (checked by
+            :func:`check_checkpoint`), saying so on stderr.
+        fingerprint: the run's settings and data digest, written into checkpoints.
+        verbose: show progress.
+        history: the :class:`EpochRows` to record into (None: a new one).
+        **trainer_kwargs: ``lightning.Trainer`` arguments (``max_epochs``,
+            ``max_steps``, ``max_time``, ``accelerator``, ``precision``...).
+
+    Returns:
+        A :class:`FitOutcome`: the history, where it stopped and where it resumed from.
+
+    Raises:
+        InputError: settings Lightning cannot use here, or a checkpoint that does not
+            fit the run.
+        TrainingInterrupted: on Ctrl-C (``step``: optimiser steps done), the module
+            keeping what it learned.
+    """
     if resume and checkpoint_dir is None:
         raise InputError("resume needs a checkpoint directory to resume from (checkpoint_dir)")
     point = None
