@@ -28,7 +28,19 @@ from torch import nn
 
 @dataclass
 class ExportSpec:
-    """How to trace a model: the module whose forward is the graph, example inputs, names."""
+    """How to trace a model: the module whose forward is the graph, example inputs, names.
+
+    Attributes:
+        module: the module whose forward is the graph.
+        example: one example input per graph input.
+        input_names: the graph's input names.
+        output_names: its output names.
+        dynamic_axes: torch.onnx's ``dynamic_axes``.
+        metadata: ONNX metadata (``lstmkit.task``, ``lstmkit.config``, ``lstmkit.state``).
+
+    Raises:
+        ValueError: as many names as example inputs are needed.
+    """
 
     module: nn.Module
     example: tuple
