@@ -195,10 +195,11 @@ class HeadNorm(LayerNorm):
 
     def forward(self, x: Tensor) -> Tensor:
         """x (..., NH * d) normalised within each head, the same shape."""
-        lead = x.shape[:-1]
-        y = F.group_norm(x.reshape(-1, x.shape[-1]), self.num_heads, 1.0 + self.weight, None,
-                         self.eps)
-        return y.reshape(*lead, -1)
+        # group norm's maths as a layer norm over each head's d features (on the CPU a
+        # third of F.group_norm's time, forward and backward)
+        heads = x.reshape(*x.shape[:-1], self.num_heads, -1)
+        y = F.layer_norm(heads, heads.shape[-1:], None, None, self.eps)
+        return y.reshape(x.shape) * (1.0 + self.weight)
 
 
 GROUP_WIDTH = 32
