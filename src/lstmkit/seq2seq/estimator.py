@@ -117,16 +117,22 @@ class Translator(Estimator):
     """An LSTM encoder-decoder with attention over characters, strings in and out.
 
     The keywords are the fields of the config, :class:`TranslatorConfig` (saved with the
-    model), and the engine's settings.
+    model): the network's ``embedding_dim``, ``hidden_size``, ``num_layers``,
+    ``bidirectional``, ``attention`` (``"luong"`` or ``"bahdanau"``), ``dropout`` and
+    ``backend`` (:class:`~lstmkit.seq2seq.model.Seq2SeqConfig`), and these; then the
+    engine's settings.
 
     Args:
-        embedding_dim, hidden_size, num_layers, bidirectional, attention (``"luong"`` or
-            ``"bahdanau"``), dropout, backend: the network (:mod:`lstmkit.seq2seq.model`).
         max_len: the longest output decoding writes (None: twice the longest training
             target plus 5).
-        source_chars, target_chars: the vocabularies (None: the characters of the
-            training data). Characters outside them read as ``<unk>``.
-        batch_size, lr, warmup_steps, teacher_forcing, seed: training.
+        source_chars: the source vocabulary (None: the characters of the training
+            sources). Characters outside it read as ``<unk>``.
+        target_chars: the target vocabulary (None: the training targets' characters).
+        batch_size: pairs per optimiser step (default 64).
+        lr: peak learning rate (default 3e-3).
+        warmup_steps: linear warm-up before the cosine decay (default 100).
+        teacher_forcing: probability of feeding the gold previous token (default 1).
+        seed: seeds the weights and the batch order (default 0).
         **trainer_kwargs: the engine's settings (:mod:`lstmkit.spine.engine`):
             ``max_steps`` (default 4000 optimiser steps, whatever the data's size, when
             neither it nor ``max_epochs`` is given), ``max_epochs``, ``max_time``
