@@ -1,0 +1,233 @@
+"""The sLSTM and mLSTM Triton kernels against the reference math: outputs, final states and
+every gradient (pre-activations or q, k, v and gates, recurrent matrix, initial state),
+several head counts, initial states, padding masks, both forget gates, chunk sizes that do
+and do not divide T, and double backward.
+
+On a CUDA device the kernels run compiled; on the CPU only in triton's interpreter
+(TRITON_INTERPRET=1 before triton loads). torch imports triton early for its own use, so
+setting the variable inside this process would be too late and would reach the rest of
+the suite: :func:`test_kernels_in_interpreter` runs this file again in a subprocess with
+the variable set, and the kernel tests skip in the parent process.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lstmkit.xlstm import mlstm_math, mlstm_triton, slstm_math, slstm_triton
+
+ROOT = Path(__file__).resolve().parents[1]
+HAS_TRITON = importlib.util.find_spec("triton") is not None
+if slstm_triton.interpreting():
+    DEVICE = "cpu"
+elif torch.cuda.is_available():
+    DEVICE = "cuda"
+else:
+    DEVICE = None
+kernels = pytest.mark.skipif(
+    not HAS_TRITON or DEVICE is None,
+    reason="needs triton and a CUDA device, or TRITON_INTERPRET=1 (test_kernels_in_interpreter "
+           "runs this file so in a subprocess)")
+#: max abs error over max |reference| (float32); worst seen in the interpreter: 1e-6
+TOL = {torch.float32: 1e-4, torch.float64: 1e-10}
+
+
+def _close(actual, expected, what: str, dtype=torch.float32) -> None:
+    assert actual is not None and expected is not None, f"{what}: missing"
+    assert actual.shape == expected.shape, f"{what}: {tuple(actual.shape)} != {tuple(expected.shape)}"
+    assert torch.isfinite(actual).all(), f"{what}: not finite"
+    err = (actual.double() - expected.double()).abs().max().item()
+    tol = TOL[dtype] * max(expected.abs().max().item(), 1e-3)
+    assert err <= tol, f"{what}: max abs error {err:.3g} > {tol:.3g}"
+
+
+def _grads(outs, inputs, upstream):
+    return torch.autograd.grad(outs, inputs, upstream, allow_unused=True)
+
+
+# --- sLSTM -----------------------------------------------------------------------------------
+
+def _slstm_case(T, B, NH, d, *, state: bool, seed=0, dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    H = NH * d
+    pre = torch.randn(T, B, 4 * H, generator=g, dtype=dtype)
+    R = 0.5 * torch.randn(4, NH, d, d, generator=g, dtype=dtype)
+    if state:
+        h, c, m = (0.5 * torch.randn(B, H, generator=g, dtype=dtype) for _ in range(3))
+        n = 0.5 + torch.rand(B, H, generator=g, dtype=dtype)
+        st = [h, c, n, m]
+    else:
+        st = [torch.zeros(B, H, dtype=dtype) for _ in range(4)]
+    return [t.to(DEVICE).requires_grad_() for t in (pre, R, *st)]
+
+
+def _slstm_compare(T, B, NH, d, *, forget_gate="sigmoid", state=True, lengths=None,
+                   dtype=torch.float32):
+    pre, R, *st = inputs = _slstm_case(T, B, NH, d, state=state, dtype=dtype)
+    mask = None
+    if lengths is not None:
+        mask = (torch.arange(T)[:, None] < torch.tensor(lengths)[None, :]).to(DEVICE)
+    out, fin = slstm_triton.sequence(pre, R, tuple(st), forget_gate, mask)
+    ref, rfin = slstm_math.sequence(pre, R, tuple(st), forget_gate, mask)
+    names = ["outputs", "h_T", "c_T", "n_T", "m_T"]
+    for a, b, name in zip((out, *fin), (ref, *rfin), names):
+        _close(a, b, name, dtype)
+    up = [torch.randn_like(t) for t in (ref, *rfin)]
+    got = _grads((out, *fin), inputs, up)
+    want = _grads((ref, *rfin), inputs, up)
+    for a, b, name in zip(got, want, ["pre", "weight_hh", "h0", "c0", "n0", "m0"]):
+        if b is None:  # the reference does not reach this input (a zero state's m0)
+            assert a is None or not a.any(), f"d{name}: nonzero where the reference has none"
+            continue
+        _close(a, b, f"d{name}", dtype)
+
+
+@kernels
+@pytest.mark.parametrize("NH,d", [(1, 4), (2, 3), (4, 2)])
+@pytest.mark.parametrize("forget_gate", ["sigmoid", "exp"])
+def test_slstm_matches_reference(NH, d, forget_gate):
+    _slstm_compare(5, 3, NH, d, forget_gate=forget_gate, state=True)
+
+
+@kernels
+@pytest.mark.parametrize("forget_gate", ["sigmoid", "exp"])
+def test_slstm_zero_state_and_lengths(forget_gate):
+    # a zero state takes the empty-memory branch (m_t = ĩ_t) at the first step
+    _slstm_compare(6, 4, 2, 3, forget_gate=forget_gate, state=False, lengths=[6, 1, 4, 3])
+
+
+@kernels
+def test_slstm_masked_with_state_and_batch_blocks():
+    # B = 20 spans two batch blocks of 16 rows, the second mostly padding
+    _slstm_compare(4, 20, 3, 2, state=True, lengths=[4, 2, 1, 3] * 5)
+
+
+@kernels
+def test_slstm_float64():
+    _slstm_compare(4, 2, 2, 3, state=True, lengths=[4, 2], dtype=torch.float64)
+
+
+@kernels
+def test_slstm_double_backward_matches_reference():
+    pre, R, *st = inputs = _slstm_case(4, 2, 2, 2, state=True, seed=3)
+    res = []
+    for fn in (slstm_triton.sequence, slstm_math.sequence):
+        out, fin = fn(pre, R, tuple(st))
+        gp, gr = torch.autograd.grad(out.square().sum() + fin[1].sum(), (pre, R),
+                                     create_graph=True)
+        assert gp.requires_grad and gr.requires_grad, "gradients without a graph"
+        res.append(_grads(gp.square().sum() + gr.sum(), inputs, None))
+    for a, b, name in zip(*res, ["pre", "weight_hh", "h0", "c0", "n0", "m0"]):
+        if b is None:
+            continue
+        _close(a, b, f"d2/d{name}")
+
+
+# --- mLSTM -----------------------------------------------------------------------------------
+
+def _mlstm_case(B, NH, T, d, *, state: bool, seed=0, dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    q, k, v = (torch.randn(B, NH, T, d, generator=g, dtype=dtype) for _ in range(3))
+    log_i = torch.randn(B, NH, T, generator=g, dtype=dtype)
+    log_f = F.logsigmoid(torch.randn(B, NH, T, generator=g, dtype=dtype) + 2.0)
+    ins = [q, k, v, log_i, log_f]
+    if state:
+        ins += [torch.randn(B, NH, d, d, generator=g, dtype=dtype),
+                torch.randn(B, NH, d, generator=g, dtype=dtype),
+                torch.randn(B, NH, generator=g, dtype=dtype)]
+    return [t.to(DEVICE).requires_grad_() for t in ins]
+
+
+def _mlstm_compare(B, NH, T, d, chunk, *, state=True, dtype=torch.float32, form="chunkwise"):
+    ins = _mlstm_case(B, NH, T, d, state=state, dtype=dtype)
+    q, k, v, li, lf = ins[:5]
+    st = tuple(ins[5:]) if state else None
+    h, fin = mlstm_triton.chunkwise(q, k, v, li, lf, st, chunk_size=chunk)
+    kwargs = {"chunk_size": chunk} if form == "chunkwise" else {}
+    ref, rfin = mlstm_math.FORMS[form](q, k, v, li, lf, st, **kwargs)
+    for a, b, name in zip((h, *fin), (ref, *rfin), ["h", "C_T", "n_T", "m_T"]):
+        _close(a, b, name, dtype)
+    up = [torch.randn_like(t) for t in (ref, *rfin)]
+    got = _grads((h, *fin), ins, up)
+    want = _grads((ref, *rfin), ins, up)
+    for a, b, name in zip(got, want, ["q", "k", "v", "log_i", "log_f", "C0", "n0", "m0"]):
+        _close(a, b, f"d{name}", dtype)
+
+
+@kernels
+@pytest.mark.parametrize("NH,d", [(1, 4), (2, 3), (3, 2)])
+@pytest.mark.parametrize("chunk", [3, 4])
+def test_mlstm_matches_reference(NH, d, chunk):
+    # T = 7: chunks of 3 leave a last chunk of 1, chunks of 4 one of 3 (tiles of 4 padded)
+    _mlstm_compare(2, NH, 7, d, chunk, state=True)
+
+
+@kernels
+def test_mlstm_zero_state_one_chunk():
+    # a chunk longer than T: the parallel form, one chunk
+    _mlstm_compare(2, 2, 5, 3, 64, state=False, form="parallel")
+
+
+@kernels
+def test_mlstm_against_recurrent_form_with_tensor_tiles():
+    # L = d = 16: the float32 matmuls go through tl.dot
+    _mlstm_compare(1, 1, 40, 16, 16, state=True, form="recurrent")
+
+
+@kernels
+def test_mlstm_float64():
+    _mlstm_compare(1, 2, 6, 3, 4, state=True, dtype=torch.float64)
+
+
+@kernels
+def test_mlstm_double_backward_matches_reference():
+    ins = _mlstm_case(1, 2, 5, 2, state=True, seed=4)
+    q, k, v, li, lf, C, n, m = ins
+    res = []
+    for fn in (mlstm_triton.chunkwise, mlstm_math.chunkwise):
+        h, fin = fn(q, k, v, li, lf, (C, n, m), chunk_size=2)
+        gq, gk = torch.autograd.grad(h.square().sum() + fin[0].sum(), (q, k), create_graph=True)
+        assert gq.requires_grad and gk.requires_grad, "gradients without a graph"
+        res.append(_grads(gq.square().sum() + gk.sum(), ins, None))
+    for a, b, name in zip(*res, ["q", "k", "v", "log_i", "log_f", "C0", "n0", "m0"]):
+        if b is None:
+            continue
+        _close(a, b, f"d2/d{name}")
+
+
+# --- refusals and the interpreter run ----------------------------------------------------------
+
+@pytest.mark.skipif(DEVICE is not None and DEVICE != "cpu" or slstm_triton.interpreting(),
+                    reason="the kernels can run on this process's tensors")
+def test_cpu_without_interpreter_is_refused():
+    why = slstm_triton.unsupported(torch.zeros(1))
+    assert why is not None and ("TRITON_INTERPRET" in why or "triton is not installed" in why)
+    with pytest.raises(RuntimeError, match="cannot run"):
+        slstm_triton.sequence(torch.zeros(1, 1, 4), torch.zeros(4, 1, 1, 1),
+                              tuple(torch.zeros(1, 1) for _ in range(4)))
+    with pytest.raises(RuntimeError, match="cannot run"):
+        mlstm_triton.chunkwise(*(torch.zeros(1, 1, 2, 2) for _ in range(3)),
+                               torch.zeros(1, 1, 2), torch.zeros(1, 1, 2))
+
+
+@pytest.mark.skipif(not HAS_TRITON, reason="triton is not installed (the 'triton' extra)")
+@pytest.mark.skipif(slstm_triton.interpreting(), reason="this is the interpreted run itself")
+def test_kernels_in_interpreter():
+    env = dict(os.environ, TRITON_INTERPRET="1")
+    cmd = [sys.executable, "-m", "pytest", str(Path(__file__)), "-o", "addopts=", "-q",
+           "-p", "no:cacheprovider", "-m", "not slow"]
+    res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=1800, check=False)
+    tail = (res.stdout + res.stderr)[-8000:]
+    assert res.returncode == 0, f"interpreted kernel tests failed:\n{tail}"
+    summary = res.stdout.strip().splitlines()[-1]
+    # in the child only the two parent-side tests skip
+    assert " passed" in summary and "failed" not in summary and "2 skipped" in summary, summary
