@@ -45,13 +45,28 @@ EPS = 1e-3  # the smallest quantile spread, in units of a series' standard devia
 
 
 def spread(out: np.ndarray) -> np.ndarray:
-    """The spread w (...) of quantile forecasts ``out`` (..., Q): max minus min, at least EPS."""
+    """The spread of quantile forecasts.
+
+    Args:
+        out: (..., Q) quantile forecasts.
+
+    Returns:
+        (...): max minus min over Q, at least EPS.
+    """
     return np.maximum(out.max(-1) - out.min(-1), EPS)
 
 
 def naive_scale(z: np.ndarray, m: int) -> float:
-    """s_i of one series' scaled history ``z``: mean |z_t - z_(t-m)| (lag 1 when the
-    history is not longer than m), at least EPS; 1 (the scaled unit) under two points."""
+    """s_i of one series' scaled history.
+
+    Args:
+        z: the scaled history (n,).
+        m: the season length.
+
+    Returns:
+        mean |z_t - z_(t-m)| (lag 1 when the history is not longer than m), at least
+        EPS; 1 (the scaled unit) under two points.
+    """
     z = np.asarray(z, dtype=np.float64)
     if len(z) < 2:
         return 1.0
@@ -60,7 +75,20 @@ def naive_scale(z: np.ndarray, m: int) -> float:
 
 
 def conformal_quantile(scores: np.ndarray, tau: float) -> float:
-    """The conformal quantile at level ``tau`` of the scores (n,) (module docstring, step 3)."""
+    """The conformal quantile of scores (module docstring, step 3).
+
+    Args:
+        scores: (n,) conformity scores.
+        tau: the level in (0, 1).
+
+    Returns:
+        The ceil((n + 1) tau)-th smallest score above the median level (the
+        floor((n + 1) tau)-th below), clipped to the scores' range.
+
+    Example:
+        >>> conformal_quantile([3, 1, 2, 5, 4], 0.8)
+        5.0
+    """
     r = np.sort(np.asarray(scores, dtype=np.float64))
     n = len(r)
     k = math.ceil((n + 1) * tau) if tau > 0.5 else math.floor((n + 1) * tau)
@@ -73,7 +101,16 @@ class Calibration:
     per horizon step (or one row for all, ``per_step`` False), one column per calibrated
     level ``levels`` (the trained levels but the median); ``windows`` K and
     ``n_scores`` (scores behind each shift) say what they rest on; ``series_scale``
-    holds s_i of the final model's training series."""
+    holds s_i of the final model's training series.
+
+    Attributes:
+        levels: the calibrated levels.
+        shift: (H, Q') or (1, Q') shifts in units of the spread.
+        windows: K, calibration windows per series.
+        n_scores: scores behind each shift.
+        per_step: one row per horizon step (else one for all).
+        series_scale: series id -> s_i.
+    """
 
     levels: list[float]
     shift: np.ndarray

@@ -266,7 +266,20 @@ def _static_spec(spec) -> list[str] | dict:
 
 @dataclass
 class Plan:
-    """The derived values a fit uses (saved with the model)."""
+    """The derived values a fit uses (saved with the model).
+
+    Attributes:
+        season_length: m.
+        lookbacks: L per ensemble member.
+        val_size: points per series held out for validation.
+        batch_size: windows per step.
+        max_epochs: passes over the windows.
+        patience: early stopping's patience (None: none).
+        hidden_size: D.
+        num_layers: recurrent layers.
+        smoothing: ``"profile"`` or ``"es"``.
+        calibration: conformal calibration windows K (0: none).
+    """
 
     season_length: int
     lookbacks: list[int]
@@ -281,8 +294,21 @@ class Plan:
 
 
 def plan(cfg: ForecasterConfig, season_length: int, n_min: int, n_windows_of) -> Plan:
-    """Apply the rules of the module docstring. ``n_windows_of(L, val)`` counts the
-    training windows a lookback ``L`` leaves."""
+    """Apply the rules of the module docstring.
+
+    Args:
+        cfg: the settings; a field left at None is derived.
+        season_length: m.
+        n_min: the shortest series' length.
+        n_windows_of: ``n_windows_of(L, val)`` counts the training windows a lookback
+            ``L`` leaves with ``val`` points held out.
+
+    Returns:
+        The :class:`Plan` (``calibration`` left at 0: :func:`calibration_windows` sets it).
+
+    Raises:
+        InputError: a series too short for the lookback and horizon.
+    """
     m, H = season_length, cfg.horizon
     val = cfg.val_size or 0
     room = n_min - H - val  # the longest lookback every series can feed

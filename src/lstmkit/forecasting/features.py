@@ -28,7 +28,18 @@ def _step(freq: str) -> pd.Timedelta:
 
 
 def calendar_cycles(freq: str) -> list[str]:
-    """The cycles (``day``, ``week``, ``year``) that vary at ``freq``."""
+    """The calendar cycles that vary at a frequency.
+
+    Args:
+        freq: a pandas frequency string.
+
+    Returns:
+        Among ``"day"``, ``"week"``, ``"year"``: those longer than two steps.
+
+    Example:
+        >>> calendar_cycles("MS"), calendar_cycles("D"), calendar_cycles("h")
+        (['year'], ['week', 'year'], ['day', 'week', 'year'])
+    """
     step = _step(freq)
     cycles = []
     if step * 2 < _DAY:
@@ -41,7 +52,15 @@ def calendar_cycles(freq: str) -> list[str]:
 
 
 def calendar_features(ds: pd.DatetimeIndex, freq: str) -> np.ndarray:
-    """Sine/cosine features, shape (len(ds), 2 * len(calendar_cycles(freq))), float32."""
+    """Sine/cosine features of the calendar cycles.
+
+    Args:
+        ds: the timestamps (n,).
+        freq: their frequency.
+
+    Returns:
+        (n, 2 * len(calendar_cycles(freq))) float32, a sine and a cosine per cycle.
+    """
     ds = pd.DatetimeIndex(ds)
     day = (ds.hour + ds.minute / 60.0 + ds.second / 3600.0) / 24.0
     phases = {
@@ -60,7 +79,13 @@ def calendar_features(ds: pd.DatetimeIndex, freq: str) -> np.ndarray:
 
 @dataclass
 class Scaling:
-    """Per-series (log,) mean and std; JSON-able through :meth:`to_dict`."""
+    """Per-series (log,) mean and std; JSON-able through :meth:`to_dict`.
+
+    Attributes:
+        log: whether values are log-transformed first.
+        mean: series id -> mean of its (log) values.
+        std: series id -> their std (1 for a constant series).
+    """
 
     log: bool
     mean: dict[str, float]
@@ -124,7 +149,12 @@ class Scaling:
 
 @dataclass
 class ColumnScaling:
-    """Mean and std of each covariate column over all training rows."""
+    """Mean and std of each covariate column over all training rows.
+
+    Attributes:
+        mean: per column.
+        std: per column (1 for a constant column).
+    """
 
     mean: list[float]
     std: list[float]

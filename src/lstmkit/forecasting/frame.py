@@ -26,7 +26,18 @@ class SeriesSet:
     """Validated series: ``ids[i]`` has timestamps ``ds[i]`` (regular, ``freq``),
     values ``y[i]`` (float64, shape (n_i,)) and time-varying covariates ``x[i]`` (shape
     (n_i, C), columns ``covariates``); ``static[i]`` holds the series' value of each column
-    of ``static_names`` (a float or a category, as given)."""
+    of ``static_names`` (a float or a category, as given).
+
+    Attributes:
+        ids: series ids.
+        ds: each series' timestamps.
+        y: each series' values, (n_i,) float64.
+        x: each series' time-varying covariates, (n_i, C).
+        freq: the common frequency.
+        covariates: the C covariate columns.
+        static_names: the static columns.
+        static: each series' static values.
+    """
 
     ids: list[str]
     ds: list[pd.DatetimeIndex]
@@ -284,8 +295,19 @@ def validate(frame: pd.DataFrame, min_length: int = 3, static=()) -> SeriesSet:
 
 
 def season_length_for(freq: str) -> int:
-    """The main seasonal period, in steps, of a pandas frequency string: monthly 12,
-    quarterly 4, weekly 52, daily 7, business-daily 5, sub-daily one day, yearly 1."""
+    """The main seasonal period of a frequency.
+
+    Args:
+        freq: a pandas frequency string.
+
+    Returns:
+        Steps per season: monthly 12, quarterly 4, weekly 52, daily 7, business-daily 5,
+        sub-daily one day, yearly 1.
+
+    Example:
+        >>> season_length_for("MS"), season_length_for("D"), season_length_for("h")
+        (12, 7, 24)
+    """
     offset = pd.tseries.frequencies.to_offset(freq)
     name = offset.name.upper()
     if name.startswith(("MS", "ME", "M", "BMS", "BME", "SMS", "SME")) and not name.startswith("MIN"):
@@ -307,17 +329,41 @@ def season_length_for(freq: str) -> int:
 
 
 def future_dates(last: pd.Timestamp, freq: str, horizon: int) -> pd.DatetimeIndex:
-    """The ``horizon`` timestamps after ``last`` at ``freq``."""
+    """The timestamps after ``last``.
+
+    Args:
+        last: the last observed timestamp.
+        freq: the frequency.
+        horizon: H.
+
+    Returns:
+        The H timestamps after ``last``.
+    """
     return pd.date_range(last, periods=horizon + 1, freq=freq)[1:]
 
 
 def quantile_column(q: float) -> str:
-    """Column name of quantile ``q``: 0.1 -> ``y_hat_q10``, 0.025 -> ``y_hat_q2.5``."""
+    """Column name of quantile ``q``.
+
+    Example:
+        >>> quantile_column(0.1), quantile_column(0.025)
+        ('y_hat_q10', 'y_hat_q2.5')
+    """
     return f"y_hat_q{round(q * 100, 6):g}"
 
 
 def check_quantiles(quantiles) -> list[float]:
-    """Sorted distinct levels in (0, 1); the empty list for None."""
+    """Quantile levels, checked.
+
+    Args:
+        quantiles: levels, or None.
+
+    Returns:
+        The sorted distinct levels; the empty list for None.
+
+    Raises:
+        InputError: a level that is not a number strictly between 0 and 1.
+    """
     if quantiles is None:
         return []
     try:
@@ -332,8 +378,18 @@ def check_quantiles(quantiles) -> list[float]:
 
 def forecast_frame(ids: list[str], dates: list[pd.DatetimeIndex], point: np.ndarray,
                    quantiles: list[float] = (), bands: np.ndarray | None = None) -> pd.DataFrame:
-    """The forecast table: ``unique_id``, ``ds``, ``y_hat`` and one column per quantile.
-    ``point`` (S, H); ``bands`` (S, H, len(quantiles))."""
+    """The forecast table.
+
+    Args:
+        ids: S series ids.
+        dates: their H forecast timestamps each.
+        point: (S, H) point forecasts.
+        quantiles: the Q levels of ``bands``.
+        bands: (S, H, Q) quantile forecasts.
+
+    Returns:
+        S x H rows: ``unique_id``, ``ds``, ``y_hat`` and one column per quantile.
+    """
     S, H = point.shape
     out = pd.DataFrame({
         ID: np.repeat(np.asarray(ids, dtype=object), H),

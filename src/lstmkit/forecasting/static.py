@@ -18,7 +18,8 @@ from lstmkit.errors import InputError
 
 
 def embedding_size(levels: int) -> int:
-    """The embedding width of a categorical column with ``levels`` categories (at most 4)."""
+    """The embedding width of a categorical column: ``levels`` categories, at least 1 and
+    at most 4 wide."""
     return max(1, min(4, levels))
 
 

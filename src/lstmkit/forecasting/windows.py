@@ -11,7 +11,21 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 
 def count_windows(lengths, L: int, H: int, val: int) -> int:
-    """Training windows the rule of :func:`make_windows` gives (validation excluded)."""
+    """Training windows the rule of :func:`make_windows` gives (validation excluded).
+
+    Args:
+        lengths: points per series.
+        L: lookback.
+        H: horizon.
+        val: points per series held out.
+
+    Returns:
+        The count, sum of max(0, n - val - L - H + 1).
+
+    Example:
+        >>> count_windows([20, 30], L=8, H=4, val=0)
+        28
+    """
     return int(sum(max(0, n - val - L - H + 1) for n in lengths))
 
 
@@ -19,7 +33,19 @@ def make_windows(zs: list[np.ndarray], fs: list[np.ndarray], L: int, H: int, val
     """Every window of L + H consecutive steps of every series, as tensors
     ``(x (N, L), feats (N, L + H, F), target (N, H))``. Windows whose target ends in the
     last ``val`` points of a series form the validation set (second tuple); the rest,
-    the training set."""
+    the training set.
+
+    Args:
+        zs: each series' scaled values (n_i,).
+        fs: each series' features (n_i, F).
+        L: lookback.
+        H: horizon.
+        val: points per series whose windows go to validation (default 0).
+
+    Returns:
+        ``(train, val)``, each ``(x, feats, target)``; a series shorter than L + H gives
+        none.
+    """
     parts: dict[bool, list[tuple[np.ndarray, np.ndarray]]] = {True: [], False: []}
     for z, f in zip(zs, fs):
         n = len(z)
