@@ -111,6 +111,28 @@ def test_slstm_masked_with_state_and_batch_blocks():
 
 
 @kernels
+def test_slstm_stabiliser_tie():
+    # ĩ = log f + m exactly (one step, so the gradient of m_T reaches the tie): torch's
+    # maximum splits the gradient of m_t half and half there, and so must the kernel
+    T, B, NH, d = 1, 2, 1, 2
+    H = NH * d
+    g = torch.Generator().manual_seed(5)
+    pre = torch.randn(T, B, 4 * H, generator=g)
+    m0 = torch.randn(B, H, generator=g)
+    pre[0, :, :H] = pre[0, :, H:2 * H] + m0  # exponential forget gate: log f = f̃
+    R = torch.zeros(4, NH, d, d)
+    h0, c0 = torch.randn(B, H, generator=g), torch.randn(B, H, generator=g)
+    n0 = 1.0 + torch.rand(B, H, generator=g)
+    inputs = [t.to(DEVICE).requires_grad_() for t in (pre, R, h0, c0, n0, m0)]
+    pre, R, *st = inputs
+    outs = [fn(pre, R, tuple(st), "exp") for fn in (slstm_triton.sequence, slstm_math.sequence)]
+    up = [torch.randn_like(t) for t in (outs[1][0], *outs[1][1])]
+    got, want = (_grads((o, *f), inputs, up) for o, f in outs)
+    for a, b, name in zip(got, want, ["pre", "weight_hh", "h0", "c0", "n0", "m0"]):
+        _close(a, b, f"d{name}")
+
+
+@kernels
 def test_slstm_float64():
     _slstm_compare(4, 2, 2, 3, state=True, lengths=[4, 2], dtype=torch.float64)
 
