@@ -61,7 +61,24 @@ def _score(y, y_hat, history, m, bands: dict[float, np.ndarray]) -> dict[str, fl
 
 
 def origins(lengths: np.ndarray, horizon: int, windows: int, step: int) -> list[int]:
-    """Points held back at each origin, first origin first."""
+    """Points held back at each origin, first origin first.
+
+    Args:
+        lengths: points per series (unused by the rule; kept for the callers).
+        horizon: H.
+        windows: origins, at least 1.
+        step: points between two origins, at least 1.
+
+    Returns:
+        ``windows`` counts, the last one ``horizon``.
+
+    Raises:
+        InputError: ``windows`` or ``step`` not a positive integer.
+
+    Example:
+        >>> origins([100], horizon=12, windows=3, step=6)
+        [24, 18, 12]
+    """
     if not isinstance(windows, (int, np.integer)) or windows < 1:
         raise InputError(f"expected windows as an integer >= 1, found {windows!r}")
     if not isinstance(step, (int, np.integer)) or step < 1:

@@ -248,8 +248,16 @@ class Theta(_Local):
 
 def seasonality_test(y: np.ndarray, m: int) -> bool:
     """The M4 benchmarks' seasonality test: the autocorrelation at lag m exceeds its 90%
-    limit, 1.645 sqrt((1 + 2 sum_{k<m} r_k^2) / n) (Bartlett's standard error); False
-    without a season (m <= 1) or with fewer than three seasons of data."""
+    limit, 1.645 sqrt((1 + 2 sum_{k<m} r_k^2) / n) (Bartlett's standard error).
+
+    Args:
+        y: the series (n,).
+        m: the season length.
+
+    Returns:
+        Whether the series is seasonal; False without a season (m <= 1) or with fewer
+        than three seasons of data.
+    """
     y = np.asarray(y, dtype=float)
     n = len(y)
     if m <= 1 or n < 3 * m:
@@ -266,7 +274,16 @@ def seasonality_test(y: np.ndarray, m: int) -> bool:
 def seasonal_indices(y: np.ndarray, m: int, multiplicative: bool) -> np.ndarray:
     """Classical decomposition's seasonal figure (m,) by phase (position i mod m of the
     series): the mean per phase of the series over (or minus) its centred moving average,
-    normalised to mean 1 (or 0), as R's ``decompose``."""
+    normalised to mean 1 (or 0), as R's ``decompose``.
+
+    Args:
+        y: the series (n,).
+        m: the season length.
+        multiplicative: ratios (mean 1) rather than differences (mean 0).
+
+    Returns:
+        (m,) the seasonal figure.
+    """
     from statsmodels.tsa.seasonal import seasonal_decompose
 
     res = seasonal_decompose(np.asarray(y, dtype=float), model="multiplicative" if multiplicative else "additive",
@@ -279,8 +296,17 @@ SHD = (("ses", None, False), ("holt", "add", False), ("damped", "add", True))  #
 
 def smoothers(z: np.ndarray, horizon: int, quantiles: list[float]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Simple, Holt and damped exponential smoothing of ``z`` (statsmodels ``ETSModel``,
-    additive errors, maximum likelihood): name -> (forecast (H,), normal quantiles (H, Q));
-    a model that cannot be fitted (too few points) is left out."""
+    additive errors, maximum likelihood).
+
+    Args:
+        z: the (adjusted) series (n,).
+        horizon: H.
+        quantiles: the Q levels of the normal quantiles.
+
+    Returns:
+        ``"ses"``, ``"holt"``, ``"damped"`` -> (forecast (H,), quantiles (H, Q)); a model
+        that cannot be fitted (too few points) is left out.
+    """
     from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
     out = {}

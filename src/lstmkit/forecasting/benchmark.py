@@ -53,7 +53,17 @@ def _row(result: BacktestResult) -> dict:
 
 def forecaster(horizon: int, season_length: int, seed: int = 0, **forecaster_kwargs) -> Forecaster:
     """The Forecaster a benchmark fits: the defaults (ForecasterConfig's, as the Python
-    API's and the CLI's) but the set's horizon and season length, quiet unless told."""
+    API's and the CLI's) but the set's horizon and season length, quiet unless told.
+
+    Args:
+        horizon: the set's H.
+        season_length: the set's m.
+        seed: the fit's seed (default 0).
+        **forecaster_kwargs: other Forecaster keywords.
+
+    Returns:
+        The unfitted :class:`~lstmkit.forecasting.Forecaster`.
+    """
     return Forecaster(horizon, season_length=season_length, seed=int(seed),
                       **{"verbose": False, **forecaster_kwargs})
 
@@ -65,7 +75,20 @@ def run(name, seeds=(0,), quantiles=QUANTILES, baselines=BASELINE_NAMES, echo=pr
     row per model, columns :data:`COLUMNS` present). ``quantiles`` (the Forecaster's
     default; ``[]`` for none) go to the Forecaster and the baselines alike. The baselines
     are local models whose work happens when they forecast: their time shows as predict
-    seconds."""
+    seconds.
+
+    Args:
+        name: a set of :func:`~lstmkit.forecasting.datasets.competition`, or a loaded
+            :class:`~lstmkit.forecasting.datasets.Competition`.
+        seeds: one Forecaster fit per seed (default (0,)).
+        quantiles: the levels for the Forecaster and the baselines (``[]``: none).
+        baselines: the baselines' names.
+        echo: prints progress lines.
+        **forecaster_kwargs: other Forecaster keywords.
+
+    Returns:
+        The table: one row per model, the columns of :data:`COLUMNS` present.
+    """
     from lstmkit.forecasting import datasets
     from lstmkit.forecasting.report import baselines as make_baselines
 
@@ -101,7 +124,16 @@ def run(name, seeds=(0,), quantiles=QUANTILES, baselines=BASELINE_NAMES, echo=pr
 
 
 def to_markdown(table: pd.DataFrame, title: str, note: str) -> str:
-    """The table as Markdown: metrics with 3 decimals, seconds with 1."""
+    """The table as Markdown: metrics with 3 decimals, seconds with 1.
+
+    Args:
+        table: :func:`run`'s table.
+        title: the heading.
+        note: a line under the heading (the machine, the command).
+
+    Returns:
+        The Markdown text.
+    """
     cols = list(table.columns)
     lines = [f"### {title}", "", note, "", "| model | " + " | ".join(cols) + " |",
              "|---" * (len(cols) + 1) + "|"]
@@ -113,7 +145,17 @@ def to_markdown(table: pd.DataFrame, title: str, note: str) -> str:
 
 
 def write(table: pd.DataFrame, name: str, out: Path, note: str) -> tuple[Path, Path]:
-    """Write ``benchmark_<name>.md`` and ``.csv`` under ``out`` atomically."""
+    """Write ``benchmark_<name>.md`` and ``.csv`` under ``out`` atomically.
+
+    Args:
+        table: :func:`run`'s table.
+        name: the set's name.
+        out: the folder.
+        note: the Markdown note (:func:`to_markdown`).
+
+    Returns:
+        The two paths, Markdown first.
+    """
     md = atomic_write(out / f"benchmark_{name}.md",
                       lambda tmp: Path(tmp).write_text(to_markdown(table, name, note)))
     csv = atomic_write(out / f"benchmark_{name}.csv", lambda tmp: table.to_csv(tmp))

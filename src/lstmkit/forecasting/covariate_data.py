@@ -35,7 +35,17 @@ def _ar1(rng: np.random.Generator, n: int, phi: float) -> np.ndarray:
 def leading_indicator(lag: int = 12, effect: float = 0.15, phi: float = 0.8, seed: int = 0) -> pd.DataFrame:
     """Airline passengers (144 months) moved by a leading indicator: columns
     ``unique_id``, ``ds``, ``y``, ``indicator``; ``y[t] = airline[t] * exp(effect *
-    indicator[t - lag])`` (the first ``lag`` months use the indicator's earlier draws)."""
+    indicator[t - lag])`` (the first ``lag`` months use the indicator's earlier draws).
+
+    Args:
+        lag: months the indicator leads by (default 12).
+        effect: its effect on the log scale (default 0.15).
+        phi: the indicator's AR(1) coefficient (default 0.8).
+        seed: seeds the indicator (default 0).
+
+    Returns:
+        The long frame.
+    """
     from lstmkit.forecasting import datasets
 
     air = datasets.load("airline", long=True)
@@ -50,8 +60,18 @@ def static_groups(n_series: int = 30, length: int = 96, slope: float = 0.6, nois
                   seed: int = 0) -> pd.DataFrame:
     """``n_series`` monthly series of ``length`` points: ``100 + s * t + 5 sin(2 pi t / 12)
     + AR(1) noise`` (sd ``noise``), with s = +slope, 0 or -slope by the series' ``group``
-    (``"up"``, ``"flat"``, ``"down"``, in turn); columns ``unique_id``, ``ds``, ``y``,
-    ``group``, ``slope`` (s as a number)."""
+    (``"up"``, ``"flat"``, ``"down"``, in turn).
+
+    Args:
+        n_series: series (default 30).
+        length: points per series (default 96).
+        slope: s of the ``"up"`` group (default 0.6).
+        noise: the AR(1) noise's sd (default 3).
+        seed: seeds the noise (default 0).
+
+    Returns:
+        The long frame: ``unique_id``, ``ds``, ``y``, ``group``, ``slope`` (s as a number).
+    """
     rng = np.random.default_rng(seed)
     groups = {"up": slope, "flat": 0.0, "down": -slope}
     names = list(groups)
@@ -80,7 +100,16 @@ def weather() -> pd.DataFrame:
 
 def weather_backtest(seed: int, windows: int = 8, horizon: int = 7) -> tuple[float, float]:
     """The default Forecaster's mean MASE over ``windows`` weekly origins at the end of
-    :func:`weather`, with the other three variables as past-only covariates and without."""
+    :func:`weather`, with the other three variables as past-only covariates and without.
+
+    Args:
+        seed: the fits' seed.
+        windows: weekly origins (default 8).
+        horizon: days forecast (default 7).
+
+    Returns:
+        (MASE with the covariates, MASE without).
+    """
     from lstmkit.forecasting import Forecaster
 
     df, past = weather(), ["temp_min", "precipitation", "wind"]
@@ -92,8 +121,18 @@ def weather_backtest(seed: int, windows: int = 8, horizon: int = 7) -> tuple[flo
 
 def mase_with_and_without(df: pd.DataFrame, horizon: int, seed: int, **covariates) -> tuple[float, float]:
     """The default Forecaster's MASE on the last ``horizon`` points of every series of
-    ``df``, trained on the points before, with the ``covariates`` (Forecaster keywords)
-    and without them."""
+    ``df``, trained on the points before, with the ``covariates`` and without them.
+
+    Args:
+        df: the long frame.
+        horizon: H.
+        seed: the fits' seed.
+        **covariates: Forecaster keywords (``covariates=``, ``past_covariates=``,
+            ``static_covariates=``).
+
+    Returns:
+        (MASE with, MASE without).
+    """
     from lstmkit.forecasting import Forecaster
 
     base = ["unique_id", "ds", "y"]
@@ -108,7 +147,14 @@ def mase_with_and_without(df: pd.DataFrame, horizon: int, seed: int, **covariate
 
 def demo(seeds=(0, 1, 2)) -> pd.DataFrame:
     """One row per (covariate, seed): MASE with and without it (the data's seed is the
-    training seed)."""
+    training seed).
+
+    Args:
+        seeds: the seeds (default 0, 1, 2).
+
+    Returns:
+        The table.
+    """
     runs = [("past-only: indicator (leading, lag 12)", lambda s: leading_indicator(seed=s),
              {"past_covariates": ["indicator"]}),
             ("static categorical: group", lambda s: static_groups(seed=s), {"static_covariates": ["group"]}),

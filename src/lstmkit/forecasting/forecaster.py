@@ -45,7 +45,21 @@ ES_NO_DECAY = ("es_alpha", "es_gamma", "es_season")
 def phases(ds: pd.DatetimeIndex, freq: str, m: int) -> np.ndarray:
     """Each timestamp's position in the season of m steps, counted on a fixed calendar
     (steps since 1970: months, quarters, years, weeks, business days or fixed steps),
-    so all windows and forecasts of a series agree on it."""
+    so all windows and forecasts of a series agree on it.
+
+    Args:
+        ds: the timestamps (n,).
+        freq: their frequency.
+        m: the season length.
+
+    Returns:
+        (n,) int64 phases in 0..m-1 (zeros when m is 1).
+
+    Example:
+        >>> import pandas as pd
+        >>> phases(pd.date_range("2021-11-01", periods=3, freq="MS"), "MS", 12)
+        array([10, 11,  0])
+    """
     ds = pd.DatetimeIndex(ds).as_unit("ns")
     if m == 1:
         return np.zeros(len(ds), dtype=np.int64)
@@ -70,7 +84,16 @@ def phases(ds: pd.DatetimeIndex, freq: str, m: int) -> np.ndarray:
 def seasonal_start(z: np.ndarray, phase: np.ndarray, m: int) -> np.ndarray:
     """Initial seasonal indices (m,) of one scaled series: the mean, per phase, of its
     deviation from a centred moving average over one season (classical decomposition),
-    centred; zeros when the series has fewer than two whole seasons."""
+    centred.
+
+    Args:
+        z: the scaled series (n,).
+        phase: each point's phase (n,) (:func:`phases`).
+        m: the season length.
+
+    Returns:
+        (m,) indices of mean 0; zeros when the series has fewer than two whole seasons.
+    """
     if m == 1 or len(z) < 2 * m:
         return np.zeros(m)
     trend = pd.Series(z).rolling(m, center=True).mean().to_numpy()

@@ -17,6 +17,12 @@ class WindowModule(L.LightningModule):
     ``NO_DECAY``; learning rate on a one-cycle schedule
     (Smith & Topin 2017) stepped per batch over the whole run, which trains in a few
     hundred steps without tuning the rate per data set.
+
+    Args:
+        net: the network, ``net(x, feats) -> (E, B, H, Q)``.
+        quantiles: the Q levels.
+        lr: the peak learning rate (default 1e-2).
+        weight_decay: L2 weight decay (default 1e-2).
     """
 
     NO_DECAY = ("season_weight", "last_weight", "step_effect.weight", "step_effect.bias")

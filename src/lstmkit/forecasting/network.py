@@ -154,7 +154,13 @@ class ForecastNetConfig:
 
 
 class ForecastMember(nn.Module):
-    """One member: lookback ``lookback``; see the module docstring."""
+    """One member of the ensemble (the module docstring's steps 1-7):
+    ``forward(x (B, L_max), feats (B, L_max + H, F)) -> (B, H, Q)`` on the scaled axis.
+
+    Args:
+        cfg: the network's config.
+        lookback: this member's L (it reads the last L points of the window).
+    """
 
     def __init__(self, cfg: ForecastNetConfig, lookback: int) -> None:
         super().__init__()
@@ -331,7 +337,11 @@ class ForecastMember(nn.Module):
 
 class ForecastNet(nn.Module):
     """All members; ``forward`` returns (E, B, H, Q), :meth:`predict` their median (B, H, Q)
-    with quantiles sorted so they never cross."""
+    with quantiles sorted so they never cross.
+
+    Args:
+        cfg: the config; one member per entry of ``cfg.lookbacks``.
+    """
 
     def __init__(self, cfg: ForecastNetConfig) -> None:
         super().__init__()
@@ -357,6 +367,20 @@ class ForecastNet(nn.Module):
 
 def pinball_loss(pred: Tensor, target: Tensor, quantiles: Tensor) -> Tensor:
     """Twice the mean quantile (pinball) loss; pred (..., B, H, Q), target (B, H),
-    quantiles (Q,). Doubled so that at the single level 0.5 it is the mean absolute error."""
+    quantiles (Q,). Doubled so that at the single level 0.5 it is the mean absolute error.
+
+    Args:
+        pred: (..., B, H, Q) quantile forecasts.
+        target: (B, H) actual values.
+        quantiles: (Q,) levels.
+
+    Returns:
+        The scalar loss.
+
+    Example:
+        >>> import torch
+        >>> pinball_loss(torch.tensor([[[1.0], [2.0]]]), torch.tensor([[2.0, 2.0]]), torch.tensor([0.5]))
+        tensor(0.5000)
+    """
     e = target[..., None] - pred  # (..., B, H, Q)
     return 2 * torch.maximum(quantiles * e, (quantiles - 1) * e).mean()

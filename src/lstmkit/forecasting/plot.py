@@ -20,7 +20,21 @@ def plot_forecast(history: pd.DataFrame, forecast: pd.DataFrame, path: str | os.
                   title: str = "", show_last: int | None = None, write=atomic_write) -> Path:
     """Draw up to four series: the last ``show_last`` history points (default: four
     horizons), the forecast ``y_hat``, the band between the outermost quantiles and,
-    when given, the actual values over the forecast period. Written atomically."""
+    when given, the actual values over the forecast period. Written atomically.
+
+    Args:
+        history: the long frame of the histories.
+        forecast: :meth:`~lstmkit.forecasting.Forecaster.predict`'s frame.
+        path: the PNG to write.
+        quantiles: the levels whose columns ``forecast`` has.
+        actual: the long frame of what happened over the forecast period.
+        title: the figure's title.
+        show_last: history points shown per series (None: four horizons).
+        write: how to write (default atomically; a ``Staged``'s ``write``).
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=True)

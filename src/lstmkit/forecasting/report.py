@@ -19,7 +19,17 @@ DEMO_HORIZON = 12
 def baselines(horizon: int, season_length: int | None, quantiles: list[float],
               names=("naive", "seasonal_naive", "ets")) -> list:
     """The baseline models ``names`` (from :data:`lstmkit.forecasting.baselines.BASELINES`); ETS,
-    Theta and Comb are skipped where statsmodels is not installed."""
+    Theta and Comb are skipped where statsmodels is not installed.
+
+    Args:
+        horizon: H.
+        season_length: m (None: from the data's frequency).
+        quantiles: the interval levels.
+        names: the baselines' names.
+
+    Returns:
+        The baseline models, unfitted.
+    """
     from lstmkit.forecasting.baselines import BASELINES
 
     unknown = [n for n in names if n not in BASELINES]
@@ -33,7 +43,8 @@ def baselines(horizon: int, season_length: int | None, quantiles: list[float],
 
 
 def format_table(table: pd.DataFrame) -> str:
-    """A fixed-width text table: metrics with 3 decimals, seconds with 2."""
+    """A fixed-width text table of :func:`~lstmkit.forecasting.compare`'s frame: metrics
+    with 3 decimals, seconds with 2."""
     cols = list(table.columns)
     head = f"{'model':<16}" + "".join(f"{c:>10}" for c in cols)
     lines = [head, "-" * len(head)]
@@ -44,7 +55,17 @@ def format_table(table: pd.DataFrame) -> str:
 
 
 def write_csv(frame: pd.DataFrame, path: Path, write=atomic_write) -> Path:
-    """Write ``frame`` to ``path`` atomically (``write``: how, e.g. a :class:`~lstmkit.spine.io.Staged`'s)."""
+    """Write ``frame`` to ``path`` as CSV, atomically.
+
+    Args:
+        frame: the table.
+        path: the file.
+        write: how (default :func:`~lstmkit.spine.io.atomic_write`; e.g. a
+            :class:`~lstmkit.spine.io.Staged`'s ``write``).
+
+    Returns:
+        ``path``.
+    """
     return write(path, lambda tmp: frame.to_csv(tmp, index=False))
 
 
@@ -72,7 +93,24 @@ def evaluate(series: SeriesSet, name: str, out: Path, model: Forecaster, *, wind
              fit: bool = True, plot: bool = True, save: str | None = None, resume: bool = False,
              baseline_names=("naive", "seasonal_naive", "ets"), echo=print) -> list[BacktestResult]:
     """Backtest ``model`` and the baselines on the last ``windows`` horizons of ``series``;
-    print the table; write ``<name>_forecast.csv`` (all windows) and ``.png`` (last window)."""
+    print the table; write ``<name>_forecast.csv`` (all windows) and ``.png`` (last window).
+
+    Args:
+        series: the data.
+        name: the data's name, for the files.
+        out: the output folder.
+        model: the Forecaster.
+        windows: origins (default 1).
+        fit: False evaluates ``model`` as it is (a loaded model).
+        plot: write the PNG.
+        save: a directory to save the model fitted at the last origin to.
+        resume: continue the first fit from its checkpoint directory.
+        baseline_names: the baselines beside it.
+        echo: prints the lines.
+
+    Returns:
+        The backtests, the Forecaster's first.
+    """
     H = model.horizon
     frame = series.to_frame()
     results = [backtest(model, frame, windows=windows, fit=fit, resume=resume)]
@@ -107,7 +145,22 @@ def forecast_future(series: SeriesSet, name: str, out: Path, model: Forecaster, 
                     plot: bool = True, save: str | None = None, resume: bool = False,
                     echo=print) -> pd.DataFrame:
     """Fit on all of ``series`` (unless ``fit`` is False), forecast the next horizon,
-    write ``<name>_forecast.csv`` and ``.png``, save the model when asked."""
+    write ``<name>_forecast.csv`` and ``.png``, save the model when asked.
+
+    Args:
+        series: the data.
+        name: the data's name, for the files.
+        out: the output folder.
+        model: the Forecaster.
+        fit: False forecasts with ``model`` as it is (a loaded model).
+        plot: write the PNG.
+        save: a directory to save the model to.
+        resume: continue the fit from its checkpoint directory.
+        echo: prints the lines.
+
+    Returns:
+        The forecast frame.
+    """
     if model.covariates:  # checked before training: nothing is trained or written in vain
         raise InputError("forecasting the future with covariates needs their future values: "
                          "use the Python API, Forecaster.predict(df, future=...)")
