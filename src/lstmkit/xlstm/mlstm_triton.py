@@ -124,6 +124,11 @@ def chunkwise(q: Tensor, k: Tensor, v: Tensor, log_i: Tensor, log_f: Tensor,
 
     Raises:
         RuntimeError: the kernels cannot run on ``q`` (:func:`unsupported` says why).
+
+    Example:
+        >>> q, k, v = (torch.randn(2, 4, 256, 32, device="cuda") for _ in range(3))  # doctest: +SKIP
+        >>> gates = torch.randn(2, 4, 256, device="cuda")  # doctest: +SKIP
+        >>> h, (C, n, m) = chunkwise(q, k, v, gates, F.logsigmoid(gates))  # doctest: +SKIP
     """
     why = unsupported(q)
     if why is not None:

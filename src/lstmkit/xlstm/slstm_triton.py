@@ -39,9 +39,10 @@ def interpreting() -> bool:
         True when the loaded kernels are interpreted, or (before they load) when
         ``TRITON_INTERPRET`` is set to a true value.
     """
-    kernels = sys.modules.get("lstmkit.xlstm.kernels.slstm")
-    if kernels is not None:
-        return type(kernels.slstm_fwd).__name__ == "InterpretedFunction"
+    for name, fn in (("slstm", "slstm_fwd"), ("mlstm", "mlstm_states")):
+        kernels = sys.modules.get(f"lstmkit.xlstm.kernels.{name}")
+        if kernels is not None:
+            return type(getattr(kernels, fn)).__name__ == "InterpretedFunction"
     return os.environ.get("TRITON_INTERPRET", "").strip().lower() in _TRUE
 
 
@@ -89,14 +90,13 @@ def _forward(pre, weight_hh, state, mask, exp_f):
     raw = pre.new_empty(T, B, G)
     tiles = _tiles(B, d)
     m8 = pre.new_empty(1) if mask is None else mask.to(torch.int8).contiguous()
-    grid = (triton_cdiv(B, tiles["BB"]), NH)
+    grid = (_cdiv(B, tiles["BB"]), NH)
     slstm_fwd[grid](pre.contiguous(), weight_hh.contiguous(), m8, *buf, raw, T, B, NH, d,
                     EXP_F=exp_f, HAS_MASK=mask is not None, **tiles)
     return (*buf, raw)
 
 
-def triton_cdiv(a: int, b: int) -> int:
-    """ceil(a / b) for positive integers."""
+def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
@@ -131,7 +131,7 @@ class SLSTMTriton(torch.autograd.Function):
         draw = torch.empty_like(raw)
         tiles = _tiles(B, d)
         m8 = raw.new_empty(1) if mask is None else mask.to(torch.int8).contiguous()
-        slstm_bwd[(triton_cdiv(B, tiles["BB"]), NH)](
+        slstm_bwd[(_cdiv(B, tiles["BB"]), NH)](
             weight_hh.contiguous(), m8, hs, cs, ns, ms, raw, dout.contiguous(), *io, draw,
             T, B, NH, d, EXP_F=ctx.forget_gate == "exp", HAS_MASK=mask is not None,
             HAS_DOUT=True, **tiles)
@@ -177,6 +177,12 @@ def sequence(pre: Tensor, weight_hh: Tensor, state, forget_gate: str = "sigmoid"
 
     Raises:
         RuntimeError: the kernels cannot run on ``pre`` (:func:`unsupported` says why).
+
+    Example:
+        >>> pre = torch.randn(10, 4, 32, device="cuda")  # doctest: +SKIP
+        >>> R = torch.zeros(4, 2, 4, 4, device="cuda")  # doctest: +SKIP
+        >>> state = tuple(torch.zeros(4, 8, device="cuda") for _ in range(4))  # doctest: +SKIP
+        >>> out, (h, c, n, m) = sequence(pre, R, state)  # doctest: +SKIP
     """
     why = unsupported(pre)
     if why is not None:
