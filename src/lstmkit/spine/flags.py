@@ -90,7 +90,12 @@ ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
 
 def outputs(parser, **kinds: str) -> None:
     """Declare the kind of a parser's output flags: ``outputs(p, out="model")``; kinds
-    are "model" (a saved-model directory), "dir" (a folder of files) and "file"."""
+    are "model" (a saved-model directory), "dir" (a folder of files) and "file".
+
+    Args:
+        parser: the command's parser.
+        **kinds: flag destination -> kind.
+    """
     for kind in kinds.values():
         if kind not in ("model", "dir", "file"):
             raise ValueError(f"unknown output kind {kind!r}")
@@ -98,7 +103,13 @@ def outputs(parser, **kinds: str) -> None:
 
 
 def bounds(parser, **limits: tuple) -> None:
-    """Narrow the bounds of a parser's flags: ``bounds(p, beam=(1, None, True))``."""
+    """Narrow the bounds of a parser's flags: ``bounds(p, beam=(1, None, True))``.
+
+    Args:
+        parser: the command's parser.
+        **limits: flag destination -> (lowest, highest, whether the lowest itself is
+            allowed); None leaves an end open.
+    """
     parser.set_defaults(_bounds={**(parser.get_default("_bounds") or {}), **limits})
 
 
@@ -133,7 +144,16 @@ def _nearest_existing(path: Path) -> Path:
 def check_output(path: str | os.PathLike, kind: str, flag: str = "--out") -> None:
     """Raise InputError unless ``path`` can be written as ``kind`` ("model": a saved
     model directory, replaceable only when it is one or empty; "dir": a folder of files;
-    "file"). Creates nothing."""
+    "file"). Creates nothing.
+
+    Args:
+        path: the output.
+        kind: ``"model"``, ``"dir"`` or ``"file"``.
+        flag: the flag named in the error.
+
+    Raises:
+        InputError: ``path`` cannot be written as ``kind``.
+    """
     from lstmkit.spine.io import replaceable_model_dir
 
     path = Path(path)
@@ -159,7 +179,16 @@ def check_output(path: str | os.PathLike, kind: str, flag: str = "--out") -> Non
 
 
 def check_input(path: str, kind: str, flag: str) -> None:
-    """Raise InputError unless ``path`` exists as ``kind`` ("file" or "model")."""
+    """Raise InputError unless ``path`` exists as ``kind``.
+
+    Args:
+        path: the input.
+        kind: ``"file"`` or ``"model"``.
+        flag: the flag named in the error.
+
+    Raises:
+        InputError: ``path`` is missing or not a ``kind``.
+    """
     p = Path(path)
     if not p.exists():
         if kind == "file":

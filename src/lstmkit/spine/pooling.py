@@ -62,7 +62,15 @@ class PooledRNNOptions:
 def check_pooled_config(config, positive: tuple[str, ...]) -> None:
     """Raise InputError unless ``hidden_size``, ``num_layers`` and the fields named in
     ``positive`` are positive integers, ``num_classes`` an integer >= 2, ``cell`` one of
-    CELLS, ``pooling`` one of POOLINGS and ``dropout`` a number in [0, 1)."""
+    CELLS, ``pooling`` one of POOLINGS and ``dropout`` a number in [0, 1).
+
+    Args:
+        config: a :class:`PooledRNNOptions` with ``num_classes``.
+        positive: more fields that must be positive integers.
+
+    Raises:
+        InputError: the first field out of range.
+    """
     for name in ("hidden_size", "num_layers", *positive):
         v = getattr(config, name)
         if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
@@ -86,7 +94,13 @@ class PooledClassifierNet(nn.Module):
 
     Padding never reaches the result: the recurrent layer gets ``lengths=`` (outputs past
     a sequence's end are zero and the backward direction starts at its true end), and
-    pooling masks the padded steps (``-inf`` for max, excluded from the mean)."""
+    pooling masks the padded steps (``-inf`` for max, excluded from the mean).
+
+    Args:
+        config: a :class:`PooledRNNOptions` with ``num_classes``.
+        input_size: what the recurrent layer reads per step.
+        **front: modules applied before it (e.g. ``embedding=``).
+    """
 
     def __init__(self, config, input_size: int, **front: nn.Module):
         super().__init__()
@@ -148,7 +162,18 @@ def masked_pool(out: Tensor, lengths: Tensor, how: str) -> Tensor:
 def pool(out: Tensor, state, lengths: Tensor, how: str, bidirectional: bool) -> Tensor:
     """The pooled vectors of a recurrent layer's ``out`` (B, T, D*H), zero past each
     length, and final ``state`` (h_n, or (h_n, c_n)): ``last``, the last layer's final
-    state of every direction (B, D*H); else :func:`masked_pool`."""
+    state of every direction (B, D*H); else :func:`masked_pool`.
+
+    Args:
+        out: (B, T, D*H), zero past each length.
+        state: the final state, h_n or (h_n, c_n).
+        lengths: (B,) valid steps.
+        how: ``"last"``, ``"max"``, ``"mean"`` or ``"max_mean"``.
+        bidirectional: D = 2.
+
+    Returns:
+        (B, D*H), or (B, 2*D*H) for ``"max_mean"``.
+    """
     if how == "last":
         h = state[0] if isinstance(state, tuple) else state  # (L*D, B, H)
         D = 2 if bidirectional else 1

@@ -16,8 +16,18 @@ TEXT_DIR = Path(__file__).resolve().parent.parent / "data" / "files" / "text"
 
 
 def read_text(path: str | os.PathLike) -> str:
-    """The whole of a UTF-8 text file. Raises InputError for an empty file or one that is
-    not UTF-8 (naming the first bad byte), FileNotFoundError for a missing one."""
+    """The whole of a UTF-8 text file.
+
+    Args:
+        path: the file.
+
+    Returns:
+        Its text.
+
+    Raises:
+        InputError: an empty file, or one that is not UTF-8 (naming the first bad byte).
+        FileNotFoundError: a missing file.
+    """
     path = Path(path)
     if path.is_dir():
         raise InputError(f"expected a text file, found a directory at {path}")

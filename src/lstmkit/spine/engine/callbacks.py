@@ -11,7 +11,11 @@ import lightning as L
 class KeepBest(L.Callback):
     """Remember the weights of the epoch with the lowest ``monitor`` value and load them
     when training ends, so early stopping returns the best model rather than the last.
-    Its state travels in checkpoints, so a resumed run still knows the best so far."""
+    Its state travels in checkpoints, so a resumed run still knows the best so far.
+
+    Args:
+        monitor: the logged metric to minimise (default ``"val_loss"``).
+    """
 
     def __init__(self, monitor: str = "val_loss") -> None:
         self.monitor = monitor
@@ -43,7 +47,11 @@ class KeepBest(L.Callback):
 
 class RunFingerprint(L.Callback):
     """Writes what a run is (its settings and a digest of its data) into every
-    checkpoint, so a resume can refuse a checkpoint from another run."""
+    checkpoint, so a resume can refuse a checkpoint from another run.
+
+    Args:
+        fingerprint: the run's settings and :func:`digest` of its data.
+    """
 
     KEY = "lstmkit_fingerprint"
 
@@ -91,7 +99,14 @@ class Checkpointing(L.Callback):
     twentieth of the planned run when it is known); one due at an epoch's last batch is
     taken at the epoch's end, after its validation and loss record. Each write goes to a temporary file
     that then replaces the last one, so a run killed while writing leaves the previous
-    checkpoint whole. Under DDP rank 0 decides when, and every process takes part."""
+    checkpoint whole. Under DDP rank 0 decides when, and every process takes part.
+
+    Args:
+        folder: the checkpoint directory.
+        every_n_steps: optimiser steps between checkpoints (None: a twentieth of the
+            planned run when known).
+        every_seconds: seconds between checkpoints (default 60; None: by steps only).
+    """
 
     FILE = "last.ckpt"
 
@@ -154,7 +169,11 @@ class EpochRows(L.Callback):
     every ``train_*`` and ``val_*`` metric the module logged, each row also passed to
     ``log(row)`` on the main process. The rows travel in checkpoints, so a resumed run's
     history is whole (the epoch a mid-epoch checkpoint interrupted averages only the
-    batches after the resume)."""
+    batches after the resume).
+
+    Args:
+        log: called with each row on the main process (None: not called).
+    """
 
     def __init__(self, log=None) -> None:
         self.on_row = log  # not `self.log`: Lightning sets every callback's `log` to the module's
@@ -192,7 +211,14 @@ class EpochRows(L.Callback):
 def digest(*parts) -> str:
     """SHA-256 of what a run trains on, for its fingerprint (:class:`RunFingerprint`):
     arrays and tensors by shape, dtype and bytes, strings as UTF-8, lists and tuples item
-    by item, anything else as JSON. Two runs on the same data give the same digest."""
+    by item, anything else as JSON. Two runs on the same data give the same digest.
+
+    Args:
+        *parts: the data.
+
+    Returns:
+        The hex digest.
+    """
     import hashlib
     import json
 

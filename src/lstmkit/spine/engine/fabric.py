@@ -32,8 +32,18 @@ FABRIC_KEYWORDS = ("accelerator", "devices", "strategy", "num_nodes", "precision
 
 def launch(trainer_kwargs: dict):
     """A launched ``lightning.Fabric`` for the engine settings among ``trainer_kwargs``
-    (the others, e.g. ``max_time``, are the loop's to read). InputError when Lightning
-    cannot run with them here."""
+    (the others, e.g. ``max_time``, are the loop's to read).
+
+    Args:
+        trainer_kwargs: the engine settings (``accelerator``, ``devices``, ``strategy``,
+            ``num_nodes``, ``precision``...).
+
+    Returns:
+        The launched Fabric.
+
+    Raises:
+        InputError: settings Lightning cannot run with here.
+    """
     import lightning as L
     from lightning.fabric.utilities.exceptions import MisconfigurationException
 
@@ -53,7 +63,14 @@ class LoopCheckpoints:
     """``folder/last.ckpt`` for a Fabric loop: written every ``every_n_steps`` steps or
     ``every_seconds`` seconds (through a temporary file, so a kill while writing leaves
     the previous one whole), with the run's ``fingerprint``; :meth:`restore` checks it
-    (:func:`~lstmkit.spine.engine.check_checkpoint`) before loading."""
+    (:func:`~lstmkit.spine.engine.check_checkpoint`) before loading.
+
+    Args:
+        folder: the checkpoint directory (None: no checkpoints).
+        fingerprint: the run's settings and data digest.
+        every_n_steps: steps between checkpoints (None: by time only).
+        every_seconds: seconds between checkpoints (default 60).
+    """
 
     def __init__(self, folder, fingerprint: dict | None, every_n_steps: int | None = None,
                  every_seconds: float | None = 60.0) -> None:

@@ -27,7 +27,12 @@ def _metrics(trainer: L.Trainer) -> str:
 
 class LineProgress(ProgressBar):
     """One line on stderr every ``every`` seconds of training and one when it ends:
-    epoch, step (of the planned total when known), the latest losses and the time."""
+    epoch, step (of the planned total when known), the latest losses and the time.
+
+    Args:
+        every: seconds between two lines (default 10).
+        stream: where to write (None: stderr).
+    """
 
     def __init__(self, every: float = LINE_EVERY, stream=None) -> None:
         super().__init__()
@@ -74,8 +79,16 @@ class LineProgress(ProgressBar):
 
 
 def progress_callbacks(verbose: bool, stream=None) -> tuple[list[L.Callback], bool]:
-    """(callbacks, enable_progress_bar) for a Trainer: the live bar on a terminal, the
-    line progress elsewhere, nothing when not ``verbose``."""
+    """The progress display of a Trainer: the live bar on a terminal, the line progress
+    elsewhere, nothing when not ``verbose``.
+
+    Args:
+        verbose: show progress.
+        stream: where to write (None: stderr).
+
+    Returns:
+        ``(callbacks, enable_progress_bar)`` for the Trainer.
+    """
     if not verbose:
         return [], False
     out = stream or sys.stderr
@@ -87,7 +100,15 @@ def progress_callbacks(verbose: bool, stream=None) -> tuple[list[L.Callback], bo
 class LoopProgress:
     """Progress of a loop that is not a Trainer's (a Fabric loop): the same line every
     ``every`` seconds off a terminal, a live bar on one (tqdm), nothing when not
-    ``verbose``. Call :meth:`update` after each step and :meth:`close` at the end."""
+    ``verbose``. Call :meth:`update` after each step and :meth:`close` at the end.
+
+    Args:
+        verbose: show progress.
+        total: the planned steps (None: unknown).
+        every: seconds between two lines (default 10).
+        stream: where to write (None: stderr).
+        enabled: False shows nothing (e.g. on processes other than the first).
+    """
 
     def __init__(self, verbose: bool, total: int | None = None, every: float = LINE_EVERY,
                  stream=None, enabled: bool = True) -> None:

@@ -119,8 +119,28 @@ def make_trainer(*, has_val: bool, patience: int | None = None, checkpoint_dir: 
                  fingerprint: dict | None = None, verbose: bool = True, monitor: str = "val_loss",
                  history: EpochRows | None = None, **trainer_kwargs) -> tuple[L.Trainer, EpochRows]:
     """A Trainer with lstmkit's defaults (module docstring), recording one row per epoch
-    in ``history`` (a new :class:`EpochRows` when None). ``trainer_kwargs`` override
-    them; a device, strategy or precision Lightning cannot use here raises InputError."""
+    in ``history`` (a new :class:`EpochRows` when None).
+
+    Args:
+        has_val: whether the data has a validation set (early stopping and best-weight
+            restore watch ``monitor``).
+        patience: epochs without improvement before stopping (None: no early stopping).
+        checkpoint_dir: where ``last.ckpt`` is written (None: no checkpoints).
+        checkpoint_every_n_steps: steps between checkpoints (None: a twentieth of the
+            planned run).
+        checkpoint_every_seconds: seconds between checkpoints (default 60).
+        fingerprint: written into every checkpoint.
+        verbose: show progress.
+        monitor: the validation metric watched (default ``"val_loss"``).
+        history: the :class:`EpochRows` to record into.
+        **trainer_kwargs: ``lightning.Trainer`` arguments, over lstmkit's defaults.
+
+    Returns:
+        ``(trainer, history)``.
+
+    Raises:
+        InputError: a device, strategy or precision Lightning cannot use here.
+    """
     history = EpochRows() if history is None else history
     callbacks: list[L.Callback] = [history, RandomState()]
     if fingerprint is not None:
