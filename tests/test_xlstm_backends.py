@@ -276,3 +276,40 @@ def test_torch_func_grad_runs_on_a_backend_that_supports_it():
         want = torch.autograd.grad(layer(xr)[0].sum(), xr)[0]
         got = torch.func.grad(lambda x, layer=layer: layer(x)[0].sum())(x)
         assert _rel(got, want) < 1e-5
+
+
+def _onnx_run(layer, x, dynamo: bool):
+    import io
+    import warnings
+
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if dynamo:
+            proto = torch.onnx.export(layer, (x,), dynamo=True, verbose=False).model_proto
+            proto = proto.SerializeToString()
+        else:
+            buf = io.BytesIO()
+            torch.onnx.export(layer, (x,), buf, dynamo=False, input_names=["x"])
+            proto = buf.getvalue()
+    sess = ort.InferenceSession(proto, providers=["CPUExecutionProvider"])
+    return torch.from_numpy(sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0])
+
+
+def test_onnx_export_runs_in_onnxruntime():
+    """auto runs the reference loop under the TorchScript ONNX exporter (the compiled
+    operator and the fused chunk loop have no ONNX form it can write)."""
+    s, m = _layers()
+    x = torch.randn(6, 2, 4)   # two chunks of 4 for the mLSTM
+    for layer in (s, m):
+        layer.eval()
+        assert _rel(_onnx_run(layer, x, dynamo=False), layer(x)[0]) < 1e-5
+
+
+@pytest.mark.slow
+def test_onnx_dynamo_export_runs_in_onnxruntime():
+    s, m = _layers()
+    x = torch.randn(6, 2, 4)
+    for layer in (s, m):
+        layer.eval()
+        assert _rel(_onnx_run(layer, x, dynamo=True), layer(x)[0]) < 1e-5

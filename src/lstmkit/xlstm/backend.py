@@ -8,7 +8,8 @@
 - mLSTM: ``"reference"`` (the layer's ``form`` in :mod:`lstmkit.xlstm.mlstm_math`),
   ``"fused"`` (:mod:`lstmkit.xlstm.mlstm_fused`: the chunkwise form with every chunk in
   one batched matmul, plain torch operations, so it runs on any device and dtype and under
-  every tool), and ``"auto"`` (default): fused.
+  every tool but the ONNX exporter), and ``"auto"`` (default): fused, the reference under
+  ``torch.onnx.export``.
 
 Every backend gives the reference's numbers (float32 within 1e-5 relative, float64 to
 rounding) and gradients; tests/test_xlstm_backends.py checks them.
@@ -107,12 +108,21 @@ def mlstm_choice(requested: str, x: Tensor) -> str:
 
     Args:
         requested: "auto", "reference" or "fused".
-        x: the input (unused: fused runs everywhere torch does).
+        x: the input (the torch tools in effect count).
 
     Returns:
-        "reference" when asked for, else "fused".
+        "reference" when asked for, and for "auto" under ``torch.onnx.export`` (whose
+        TorchScript exporter writes the fused form's chunk loop as a graph onnxruntime
+        rejects); else "fused".
     """
-    return "reference" if requested == "reference" else "fused"
+    if requested == "reference":
+        return "reference"
+    if requested == "auto":
+        from lstmkit.backends import active_tools
+
+        if "onnx_export" in active_tools(x):
+            return "reference"
+    return "fused"
 
 
 def use(module: torch.nn.Module, backend: str) -> int:

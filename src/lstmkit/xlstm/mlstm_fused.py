@@ -17,7 +17,8 @@ The stabiliser m_t is the reference's (the largest log weight over all earlier s
 the initial state), so the outputs, states and gradients are the reference's up to
 rounding. Plain torch operations: it runs on every device and dtype, under
 ``torch.compile``, ``torch.export``, ``torch.jit.trace`` and ``torch.func``, and
-differentiates twice. Cost O(T L d + T d^2) per head.
+differentiates twice. (``torch.onnx.export(dynamo=False)`` writes a graph onnxruntime
+rejects for more than one chunk, so ``backend="auto"`` runs the reference there.) Cost O(T L d + T d^2) per head.
 
 Shapes: q, k, v (B, NH, T, d); log_i, log_f (B, NH, T); state (C (B, NH, d, d),
 n (B, NH, d), m (B, NH)); output (B, NH, T, d).
@@ -81,8 +82,7 @@ def chunkwise(q: Tensor, k: Tensor, v: Tensor, log_i: Tensor, log_f: Tensor,
     # 2. the state at each chunk's start: a recurrence over the chunks (unbind, not
     # indexing: the backward of NC index operations would fill NC full-size gradients)
     starts_C, starts_n, starts_m = [], [], []
-    for Fl_c, g_c, gs_c, kv_c, ks_c in zip(Fl.unbind(2), g.unbind(2), g_safe.unbind(2),
-                                           kv.unbind(2), ks.unbind(2)):
+    for Fl_c, g_c, gs_c, kv_c, ks_c in zip(*(t.unbind(2) for t in (Fl, g, g_safe, kv, ks))):
         starts_C.append(C)
         starts_n.append(n)
         starts_m.append(m)
