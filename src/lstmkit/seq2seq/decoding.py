@@ -21,8 +21,18 @@ from lstmkit.seq2seq.vocab import EOS, PAD, SOS
 
 @torch.no_grad()
 def greedy_search(model, src: Tensor, lengths: Tensor, max_len: int) -> tuple[Tensor, Tensor, Tensor]:
-    """The likeliest token at every step: tokens (B, T), attention (B, T, S), and the
-    log-probability of each output (B,) (``</s>`` included)."""
+    """Greedy decoding: the likeliest token at every step.
+
+    Args:
+        model: a :class:`~lstmkit.seq2seq.Seq2Seq`.
+        src: (B, S) source ids, ``</s>`` appended, padded.
+        lengths: (B,) source lengths.
+        max_len: T, steps at most.
+
+    Returns:
+        ``(tokens, attention, log_prob)``: (B, T) ids, (B, T, S) weights, and the
+        log-probability of each output (B,) (``</s>`` included).
+    """
     mem, state = model.encode(src, lengths)
     B = src.shape[0]
     y = torch.full((B,), SOS, dtype=torch.long, device=src.device)
@@ -46,8 +56,19 @@ def greedy_search(model, src: Tensor, lengths: Tensor, max_len: int) -> tuple[Te
 @torch.no_grad()
 def beam_search(model, src: Tensor, lengths: Tensor, beam_size: int, max_len: int,
                 length_penalty: float = 0.0) -> tuple[Tensor, Tensor, Tensor]:
-    """The best of ``beam_size`` hypotheses per source: tokens (B, T), attention (B, T, S),
-    and its log-probability (B,)."""
+    """Beam search: the best of ``beam_size`` hypotheses per source.
+
+    Args:
+        model: a :class:`~lstmkit.seq2seq.Seq2Seq`.
+        src: (B, S) source ids, ``</s>`` appended, padded.
+        lengths: (B,) source lengths.
+        beam_size: hypotheses kept per source.
+        max_len: T, steps at most.
+        length_penalty: hypotheses rank by ``log p / len^length_penalty`` (default 0).
+
+    Returns:
+        ``(tokens, attention, log_prob)``: (B, T) ids, (B, T, S) weights and (B,).
+    """
     mem, (h, c) = model.encode(src, lengths)
     B, K, V = src.shape[0], beam_size, model.target_size
     dev = src.device

@@ -20,8 +20,19 @@ Batch = tuple[Tensor, Tensor, Tensor, Tensor]  # source (B, S), lengths (B,), ta
 
 
 def pair_batch(src_vocab: Vocab, tgt_vocab: Vocab, sources: Sequence[str], targets: Sequence[str]) -> Batch:
-    """Padded source ids with ``</s>`` appended and their lengths; decoder inputs
-    ``<s> y`` and targets ``y </s>``, both (B, T), PAD-filled."""
+    """The tensors of a batch of pairs.
+
+    Args:
+        src_vocab: the source :class:`~lstmkit.seq2seq.Vocab`.
+        tgt_vocab: the target vocabulary.
+        sources: the source strings.
+        targets: their target strings.
+
+    Returns:
+        ``(src, lengths, tgt_in, tgt_out)``: padded source ids (B, S) with ``</s>``
+        appended, their lengths (B,), decoder inputs ``<s> y`` and targets ``y </s>``,
+        both (B, T), PAD-filled.
+    """
     src, lengths = src_vocab.batch(sources, eos=True)
     ids, _ = tgt_vocab.batch(targets, sos=True, eos=True)
     tgt_in = ids[:, :-1].masked_fill(ids[:, :-1] == EOS, PAD)  # </s> is never an input
@@ -31,12 +42,31 @@ def pair_batch(src_vocab: Vocab, tgt_vocab: Vocab, sources: Sequence[str], targe
 def collate(src_vocab: Vocab, tgt_vocab: Vocab, sources: Sequence[str],
             targets: Sequence[str]) -> Callable[[list[int]], Batch]:
     """``collate(indices)`` for :class:`lstmkit.spine.engine.IndexData`: the batch of
-    those pairs, padded to its own longest source and target."""
+    those pairs, padded to its own longest source and target.
+
+    Args:
+        src_vocab: the source :class:`~lstmkit.seq2seq.Vocab`.
+        tgt_vocab: the target vocabulary.
+        sources: the source strings.
+        targets: their target strings.
+
+    Returns:
+        ``collate(indices)`` -> :func:`pair_batch` of those pairs.
+    """
     return lambda idx: pair_batch(src_vocab, tgt_vocab, [sources[i] for i in idx], [targets[i] for i in idx])
 
 
 def batch_loss(net: nn.Module, batch: Batch, teacher_forcing: float = 1.0) -> Tensor:
-    """Mean cross-entropy per target token (``</s>`` included, padding excluded)."""
+    """Mean cross-entropy per target token (``</s>`` included, padding excluded).
+
+    Args:
+        net: the :class:`~lstmkit.seq2seq.Seq2Seq`.
+        batch: :func:`pair_batch`'s tensors.
+        teacher_forcing: the probability of feeding the gold previous token (default 1).
+
+    Returns:
+        The scalar loss.
+    """
     src, lengths, tgt_in, tgt_out = batch
     logits, _ = net(src, lengths, tgt_in, teacher_forcing)
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt_out.reshape(-1), ignore_index=PAD)
@@ -45,7 +75,15 @@ def batch_loss(net: nn.Module, batch: Batch, teacher_forcing: float = 1.0) -> Te
 def warmup_cosine(lr: float, warmup_steps: int) -> Callable:
     """The recipe of :class:`lstmkit.spine.engine.TaskModule`: Adam at ``lr``, the rate
     rising linearly over ``warmup_steps`` steps, then a cosine down to 5% of the peak at
-    the end of the planned run."""
+    the end of the planned run.
+
+    Args:
+        lr: the peak learning rate.
+        warmup_steps: steps of linear warm-up.
+
+    Returns:
+        ``recipe(net, total_steps)`` -> the optimiser configuration.
+    """
 
     def configure(net: nn.Module, total_steps: int):
         opt = torch.optim.Adam(net.parameters(), lr=lr)

@@ -22,7 +22,19 @@ EVAL_CLIPS = 256
 
 
 def draw(config: VideoConfig, n: int, split: str, rng: np.random.Generator) -> tuple[Tensor, Tensor | None]:
-    """``n`` clips (n, T, 1, S, S) of the config's kind, and labels (classify) or None."""
+    """Clips of the config's kind.
+
+    Args:
+        config: a :class:`~lstmkit.video.network.PredictConfig` (bouncing digits) or
+            :class:`~lstmkit.video.network.ClassifyConfig` (straight crossings).
+        n: clips.
+        split: ``"train"`` or ``"test"`` digits.
+        rng: the generator.
+
+    Returns:
+        ``(clips, labels)``: (n, T, 1, S, S) float32, and (n,) int64 directions to
+        classify, None to predict.
+    """
     if config.TASK == "predict":
         clips = bouncing_clips(n, config.frames, config.frame_size, config.n_digits, split=split, rng=rng)
         return clips, None
@@ -32,7 +44,12 @@ def draw(config: VideoConfig, n: int, split: str, rng: np.random.Generator) -> t
 class TrainingClips:
     """``collate(indices)`` for :class:`lstmkit.spine.engine.IndexData`: the clips
     ``indices`` of the run seeded ``seed`` (module docstring), as one batch: a clips
-    tensor (predict) or a pair (clips, labels) (classify)."""
+    tensor (predict) or a pair (clips, labels) (classify).
+
+    Args:
+        config: the estimator's config.
+        seed: the run's seed; clip i is drawn from ``(seed, i)`` alone.
+    """
 
     def __init__(self, config: VideoConfig, seed: int) -> None:
         self.config, self.seed = config, seed
@@ -53,7 +70,16 @@ def like_net(net: nn.Module, x: Tensor) -> Tensor:
 
 
 def eval_clips(config: VideoConfig, n: int = EVAL_CLIPS, seed: int = EVAL_SEED) -> tuple[Tensor, Tensor | None]:
-    """The fixed evaluation set: ``n`` clips of test digits (and labels for classify)."""
+    """The fixed evaluation set: clips of test digits (and labels for classify).
+
+    Args:
+        config: the estimator's config.
+        n: clips (default 256).
+        seed: the set's seed (default 1234).
+
+    Returns:
+        As :func:`draw`.
+    """
     return draw(config, n, "test", np.random.default_rng(seed))
 
 
@@ -68,7 +94,17 @@ def score_predictor(net: nn.Module, clips: Tensor) -> dict:
     below 1 for a model that draws nothing. ``ratio_to_blank`` is the model's MSE over
     that of a blank frame; ``baseline_mse`` is the better of copying and a blank frame,
     and ``ratio_to_baseline`` the model's MSE over it: a blank prediction scores 1 or
-    more there, and only drawing the moving digit in its next place gets below 1."""
+    more there, and only drawing the moving digit in its next place gets below 1.
+
+    Args:
+        net: a :class:`~lstmkit.video.network.FramePredictor`.
+        clips: (B, T, 1, S, S) with T >= 3.
+
+    Returns:
+        ``mse``, ``copy_last_mse``, ``ratio``, ``blank_mse``, ``ratio_to_blank``,
+        ``baseline_mse``, ``baseline`` (its name), ``ratio_to_baseline``,
+        ``mse_all_steps``, ``copy_last_mse_all_steps`` and ``n_clips``.
+    """
     clips = like_net(net, clips)
     was = net.training
     net.eval()
@@ -92,7 +128,16 @@ def score_predictor(net: nn.Module, clips: Tensor) -> dict:
 
 @torch.no_grad()
 def score_classifier(net: nn.Module, clips: Tensor, labels: Tensor) -> dict:
-    """Accuracy of the direction classifier (chance is 1/8)."""
+    """Accuracy of the direction classifier (chance is 1/8).
+
+    Args:
+        net: a :class:`~lstmkit.video.network.DirectionClassifier`.
+        clips: (B, T, 1, S, S).
+        labels: (B,) direction indices.
+
+    Returns:
+        ``{"accuracy", "chance", "n_clips"}``.
+    """
     was = net.training
     net.eval()
     try:

@@ -40,7 +40,14 @@ LOG_EVERY = 50  # steps between two rows of ``history``
 def cosine_adam(lr: float):
     """The optimiser recipe of :class:`lstmkit.spine.engine.TaskModule`: Adam at ``lr``,
     decayed on a cosine to ``lr / 20`` over the planned steps (a high rate early, a
-    settled model at the end), stepped once per optimiser step."""
+    settled model at the end), stepped once per optimiser step.
+
+    Args:
+        lr: the starting learning rate.
+
+    Returns:
+        ``recipe(net, total_steps)`` -> the optimiser configuration.
+    """
 
     def configure(net: nn.Module, total_steps: int):
         opt = torch.optim.Adam(net.parameters(), lr=lr)

@@ -15,7 +15,19 @@ def prediction_strip(model, clips: torch.Tensor, path: str | Path, context: int,
     """For each of the first ``n_clips`` clips (B, T, 1, S, S), three rows: the true
     frames; the one-step predictions (frame t from the true frames 1..t-1, what the
     reported MSE measures); and a rollout from the first ``context`` frames, each
-    prediction fed back in to predict the next."""
+    prediction fed back in to predict the next.
+
+    Args:
+        model: a :class:`~lstmkit.video.network.FramePredictor`.
+        clips: (B, T, 1, S, S).
+        path: the PNG to write.
+        context: true frames the rollout starts from.
+        n_clips: clips drawn (default 3).
+        title: the figure's title.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
     import matplotlib
 
     matplotlib.use("Agg")  # files only; never needs a display
