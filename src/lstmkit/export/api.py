@@ -183,7 +183,19 @@ def run_onnx(model, feeds: dict) -> dict[str, np.ndarray]:
 
 def layer_feeds(layer, T: int, B: int, *, lengths: bool = False, initial_states: bool = False,
                 seed: int = 0) -> dict[str, torch.Tensor]:
-    """Random inputs for an exported layer (named as its graph's inputs)."""
+    """Random inputs for an exported layer, named as its graph's inputs.
+
+    Args:
+        layer: the lstmkit layer or cell.
+        T: steps.
+        B: batch.
+        lengths: add ``lengths`` (B,) in 1..T.
+        initial_states: add ``h_0`` (and ``c_0``).
+        seed: seeds the draws.
+
+    Returns:
+        Input name -> tensor.
+    """
     g = torch.Generator().manual_seed(seed)
     H = layer.hidden_size
     if _is_cell(layer):
@@ -206,7 +218,15 @@ def layer_feeds(layer, T: int, B: int, *, lengths: bool = False, initial_states:
 
 
 def torch_outputs(layer, feeds: dict) -> list[torch.Tensor]:
-    """What the layer computes in eval mode for ``feeds``, in the graph's output order."""
+    """What the layer computes in eval mode for ``feeds``, in the graph's output order.
+
+    Args:
+        layer: the lstmkit layer or cell.
+        feeds: :func:`layer_feeds`'s inputs.
+
+    Returns:
+        The outputs (y, then the state's tensors).
+    """
     h0 = feeds.get("h_0")
     hx = (h0, feeds["c_0"]) if "c_0" in feeds else h0
     was = layer.training
@@ -256,7 +276,16 @@ def check_model(obj, path, example_inputs=None) -> float:
     """Largest absolute difference between onnxruntime running ``path`` and PyTorch
     running ``obj`` (a task model, or a module with ``example_inputs``) on the example
     inputs its export used). An object with its own ``check_export(path)`` (an export of
-    more than one graph, e.g. the Translator's) checks itself."""
+    more than one graph, e.g. the Translator's) checks itself.
+
+    Args:
+        obj: what was exported.
+        path: the ONNX file.
+        example_inputs: the module's inputs, for a generic module.
+
+    Returns:
+        The largest absolute difference over every output.
+    """
     from lstmkit.export.tasks import _leaves
 
     if hasattr(obj, "check_export"):

@@ -25,7 +25,11 @@ INT32 = TensorProto.INT32
 
 
 class GraphBuilder:
-    """Nodes and initializers of one ONNX graph (or, from :meth:`child`, a loop body)."""
+    """Nodes and initializers of one ONNX graph (or, from :meth:`child`, a loop body).
+
+    Args:
+        prefix: prepended to every name this builder makes (default none).
+    """
 
     def __init__(self, prefix: str = "", *, _counter=None, _inits=None, _consts=None) -> None:
         self.prefix = prefix
@@ -108,13 +112,34 @@ class GraphBuilder:
 
 
 def value_info(name: str, elem_type: int, shape: list | None):
-    """A typed graph input/output; ``shape`` entries may be names of dynamic axes."""
+    """A typed graph input or output.
+
+    Args:
+        name: its name.
+        elem_type: an ``onnx.TensorProto`` element type (``FLOAT``, ``INT64``...).
+        shape: its dimensions, ints or names of dynamic axes (None: unknown rank).
+
+    Returns:
+        An ``onnx.ValueInfoProto``.
+    """
     return helper.make_tensor_value_info(name, elem_type, shape)
 
 
 def make_model(builder: GraphBuilder, inputs: list, outputs: list, *, name: str = "lstmkit",
                metadata: dict[str, str] | None = None, opset: int = OPSET):
-    """A ModelProto from a root builder, checked by ``onnx.checker``."""
+    """A ModelProto from a root builder, checked by ``onnx.checker``.
+
+    Args:
+        builder: the root :class:`GraphBuilder`.
+        inputs: the graph's inputs (:func:`value_info`).
+        outputs: its outputs.
+        name: the graph's name (default ``"lstmkit"``).
+        metadata: ONNX metadata properties.
+        opset: the default domain's opset.
+
+    Returns:
+        The checked ``onnx.ModelProto``.
+    """
     import onnx
 
     graph = helper.make_graph(builder.nodes, name, inputs, outputs, initializer=builder.initializers)

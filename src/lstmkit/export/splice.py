@@ -101,7 +101,15 @@ class _Placeholder(nn.Module):
 
 @contextlib.contextmanager
 def placeholders(root: nn.Module):
-    """Swap every lstmkit layer under ``root`` for a placeholder; yields {key: layer}."""
+    """Swap every lstmkit layer under ``root`` for a placeholder (a context manager; the
+    layers are put back on exit).
+
+    Args:
+        root: the module to export.
+
+    Yields:
+        {key: layer}: the key each placeholder's ``lstmkit::Recurrent`` node carries.
+    """
     swapped = []
     for name, module in list(root.named_modules()):
         if not name or not is_recurrent(module):
@@ -152,7 +160,19 @@ def dynamic_len(root: nn.Module):
 
 def torch_export(module: nn.Module, args: tuple, input_names: list[str], output_names: list[str],
                  dynamic_axes: dict, recurrent: str = "auto"):
-    """``module`` (in eval mode) as an ONNX ModelProto with its lstmkit layers spliced in."""
+    """``module`` (in eval mode) as an ONNX ModelProto with its lstmkit layers spliced in.
+
+    Args:
+        module: the module (its train/eval flags are restored afterwards).
+        args: its example inputs.
+        input_names: the graph's input names.
+        output_names: its output names.
+        dynamic_axes: torch.onnx's.
+        recurrent: ``"auto"``, ``"native"`` or ``"loop"`` for the layers.
+
+    Returns:
+        The ``onnx.ModelProto``.
+    """
     import onnx
 
     # every submodule's own flag: a wrapper around a net in eval mode must leave it so
@@ -176,7 +196,14 @@ def torch_export(module: nn.Module, args: tuple, input_names: list[str], output_
 
 
 def splice(proto, layers: dict[str, nn.Module], recurrent: str = "auto") -> None:
-    """Replace each ``lstmkit::Recurrent`` node of ``proto`` by its layer's ONNX nodes."""
+    """Replace each ``lstmkit::Recurrent`` node of ``proto`` by its layer's ONNX nodes, in
+    place.
+
+    Args:
+        proto: the traced model (:func:`torch_export`).
+        layers: {key: layer} from :func:`placeholders`.
+        recurrent: ``"auto"``, ``"native"`` or ``"loop"``.
+    """
     from onnx import helper
 
     graph = proto.graph

@@ -80,7 +80,15 @@ class _ForecastGraph(nn.Module):
 
 def classifier_spec(net, state: dict | None) -> ExportSpec:
     """The text classifier's network as a graph (tokens, lengths -> logits), batch and
-    time dynamic, with ``state`` (vocabulary, classes, text settings) in its metadata."""
+    time dynamic, with ``state`` (vocabulary, classes, text settings) in its metadata.
+
+    Args:
+        net: a :class:`~lstmkit.classify.network.TextClassifierNet`.
+        state: what turns text into tokens and logits into labels (None: left out).
+
+    Returns:
+        The :class:`ExportSpec`.
+    """
     c = net.config
     example = (torch.randint(1, c.vocab_size, (3, 6)), torch.tensor([6, 2, 4]))
     axes = {"tokens": {0: "batch", 1: "time"}, "lengths": {0: "batch"}, "logits": {0: "batch"}}
@@ -93,7 +101,15 @@ def classifier_spec(net, state: dict | None) -> ExportSpec:
 def forecast_spec(net, state: dict | None) -> ExportSpec:
     """The forecaster's network as a graph: ``x`` (batch, window) scaled values and
     ``feats`` (batch, window + horizon, F) -> ``forecast`` (batch, horizon, quantiles), the
-    members' median; ``state`` (scaling, calendar, quantiles, calibration) in its metadata."""
+    members' median; ``state`` (scaling, calendar, quantiles, calibration) in its metadata.
+
+    Args:
+        net: a :class:`~lstmkit.forecasting.network.ForecastNet`.
+        state: the forecaster's preprocessing state (None: left out).
+
+    Returns:
+        The :class:`ExportSpec`.
+    """
     from lstmkit.forecasting.network import ES_META
 
     c = net.cfg
@@ -114,8 +130,15 @@ def forecast_spec(net, state: dict | None) -> ExportSpec:
 
 
 def task_spec(obj) -> ExportSpec | None:
-    """The export spec of a task model (an estimator, through its own ``export_spec``,
-    or a task network), else None."""
+    """The export spec of a task model.
+
+    Args:
+        obj: an estimator (through its own ``export_spec``), a task network, or anything
+            else.
+
+    Returns:
+        The :class:`ExportSpec`, or None for an object that is not a task model.
+    """
     from lstmkit.spine.estimator import Estimator
 
     if isinstance(obj, Estimator):
@@ -139,7 +162,18 @@ def generic_spec(module: nn.Module, example_inputs, input_names=None, output_nam
                  dynamic_axes=None) -> ExportSpec:
     """Any ``nn.Module`` holding lstmkit layers, traced with ``example_inputs``. Without
     ``dynamic_axes``, the first two axes of every input and output (the first one of a
-    1-D tensor) are dynamic."""
+    1-D tensor) are dynamic.
+
+    Args:
+        module: the module.
+        example_inputs: a tensor or a tuple of them.
+        input_names: the graph's input names (None: ``input_0``, ...).
+        output_names: its output names (None: ``output_0``, ...).
+        dynamic_axes: torch.onnx's (None: the rule above).
+
+    Returns:
+        The :class:`ExportSpec`.
+    """
     example = tuple(example_inputs) if isinstance(example_inputs, (tuple, list)) else (example_inputs,)
     names = list(input_names or [f"input_{i}" for i in range(len(example))])
     with torch.no_grad():
