@@ -60,7 +60,12 @@ class CellSpec:
 
 
 def parse_value(text: str):
-    """A Python literal (``True``, ``0.1``, ``3``) or else the text itself."""
+    """A Python literal (``True``, ``0.1``, ``3``) or else the text itself.
+
+    Example:
+        >>> parse_value("True"), parse_value("0.1"), parse_value("chrono")
+        (True, 0.1, 'chrono')
+    """
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):

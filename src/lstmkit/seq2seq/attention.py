@@ -19,7 +19,20 @@ from torch import Tensor, nn
 
 
 def masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
-    """softmax over the last dim where ``mask`` (B, S) is True; padded positions get 0."""
+    """Softmax over the last dim where ``mask`` is True; padded positions get 0.
+
+    Args:
+        scores: (B, T, S) attention scores.
+        mask: (B, S) bool, True at real source positions.
+
+    Returns:
+        (B, T, S) weights summing to 1 over the real positions.
+
+    Example:
+        >>> import torch
+        >>> masked_softmax(torch.zeros(1, 1, 3), torch.tensor([[True, True, False]]))
+        tensor([[[0.5000, 0.5000, 0.0000]]])
+    """
     return torch.softmax(scores.masked_fill(~mask.unsqueeze(-2), float("-inf")), dim=-1)
 
 

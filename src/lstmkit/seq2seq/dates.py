@@ -175,7 +175,16 @@ def is_test_date(d: date) -> bool:
 
 
 def sample_dates(n: int, split: str, rng: np.random.Generator) -> list[date]:
-    """``n`` dates uniform over the range, from the training or the test days."""
+    """Dates drawn uniformly over the range.
+
+    Args:
+        n: dates.
+        split: ``"train"`` (training days) or ``"test"`` (every tenth day).
+        rng: the generator.
+
+    Returns:
+        n dates.
+    """
     if split not in ("train", "test"):
         raise InputError(f"split must be 'train' or 'test', got {split!r}")
     span = (LAST - FIRST).days + 1

@@ -63,7 +63,18 @@ class DecoderGraph(nn.Module):
 
 
 def paths_for(path: str | os.PathLike) -> list[Path]:
-    """``dir/model.onnx`` (or ``dir/model``) -> ``dir/model.encoder.onnx``, ``dir/model.decoder.onnx``."""
+    """The two graphs' paths for an export path.
+
+    Args:
+        path: ``dir/model.onnx`` (or ``dir/model``).
+
+    Returns:
+        ``[dir/model.encoder.onnx, dir/model.decoder.onnx]``.
+
+    Example:
+        >>> [p.name for p in paths_for("dir/model.onnx")]
+        ['model.encoder.onnx', 'model.decoder.onnx']
+    """
     path = Path(path)
     stem = path.stem if path.suffix == ".onnx" else path.name
     return [path.with_name(f"{stem}.encoder.onnx"), path.with_name(f"{stem}.decoder.onnx")]
@@ -187,7 +198,15 @@ def onnx_translate(encoder, decoder, sources: list[str], threads: int | None = 1
 
 def check_export(tr, paths) -> float:
     """Largest absolute difference between onnxruntime and PyTorch: the encoder's
-    outputs, then each greedy step's logits and states (both fed the same tokens)."""
+    outputs, then each greedy step's logits and states (both fed the same tokens).
+
+    Args:
+        tr: the trained :class:`~lstmkit.seq2seq.Translator`.
+        paths: the two graphs :func:`export` wrote.
+
+    Returns:
+        The largest absolute difference.
+    """
     from lstmkit.export.api import run_onnx, session
 
     enc_path, dec_path = _two(paths)

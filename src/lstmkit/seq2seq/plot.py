@@ -17,7 +17,21 @@ def attention_heatmap(translator, texts: list[str] | str, path: str | Path, beam
     """Decode each of ``texts`` with the :class:`~lstmkit.seq2seq.Translator` and draw
     its attention weights (one panel per text: rows
     the output characters and ``</s>``, columns the source characters and ``</s>``) to
-    the PNG ``path``."""
+    the PNG ``path``.
+
+    Args:
+        translator: the trained Translator.
+        texts: one text or several.
+        path: the PNG to write.
+        beam: beam size (0: greedy).
+        title: the figure's title.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        InputError: no text.
+    """
     import matplotlib
 
     matplotlib.use("Agg")  # files only; never needs a display

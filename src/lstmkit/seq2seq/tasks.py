@@ -59,7 +59,15 @@ class DateReport:
 def date_eval_sets(per_format: int = 200, seed: int = 12345) -> dict[str, Pairs]:
     """Fixed evaluation pairs per format (test dates only), keyed by ``str(format)``. Each
     format's pairs are seeded by its name, so adding or removing a format leaves the
-    other formats' pairs as they were."""
+    other formats' pairs as they were.
+
+    Args:
+        per_format: pairs per format (default 200).
+        seed: the sets' seed (default 12345).
+
+    Returns:
+        ``str(format)`` -> its (written, ISO) pairs, training and held-out formats.
+    """
     return {str(f): date_pairs(per_format, (f,), "test", np.random.default_rng([seed, zlib.crc32(str(f).encode())]))
             for f in TRAIN_FORMATS + HELD_OUT_FORMATS}
 
@@ -95,7 +103,14 @@ def date_translator(**options) -> Translator:
     vocabularies of every date format and ISO 8601, outputs of at most 12 characters,
     and dropout 0.2 on the embeddings and the read-out, which lifted exact match on the
     held-out formats from 0.9856 / 0.9675 to 0.9875 / 0.9819 (seeds 0 / 1, 4000 steps;
-    docs/seq2seq.md) at no cost on the training formats."""
+    docs/seq2seq.md) at no cost on the training formats.
+
+    Args:
+        **options: Translator keywords, over these.
+
+    Returns:
+        The unfitted :class:`~lstmkit.seq2seq.Translator`.
+    """
     return Translator(**{"source_chars": source_chars(), "target_chars": TARGET_CHARS, "max_len": 12,
                          "dropout": 0.2, **options})
 

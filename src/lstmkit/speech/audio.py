@@ -63,7 +63,17 @@ def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
 
 def wav_bytes_to_array(data: bytes) -> tuple[np.ndarray, int]:
     """Decode WAV bytes as written to a pipe (whose header sizes may be placeholders:
-    espeak-ng --stdout writes 0x7ffff000), reading the samples up to the end."""
+    espeak-ng --stdout writes 0x7ffff000), reading the samples up to the end.
+
+    Args:
+        data: the WAV bytes.
+
+    Returns:
+        ``(samples, sample_rate)``: (N,) float32 in [-1, 1] and the rate in Hz.
+
+    Raises:
+        InputError: bytes without a RIFF/WAVE header.
+    """
     if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
         raise InputError("expected WAV data (a RIFF/WAVE header), found something else")
     with wave.open(io.BytesIO(data[:44]), "rb") as w:  # the header alone: format fields

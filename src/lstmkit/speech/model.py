@@ -69,7 +69,22 @@ def stack_frames(x: Tensor, lengths: Tensor, k: int) -> tuple[Tensor, Tensor]:
     each utterance's end), and the lengths (B,) become ceil(length / k).
 
     Written without a Python branch on the sizes (always k - 1 frames of padding, then
-    the whole steps), so an ONNX export keeps the batch and the time axis dynamic."""
+    the whole steps), so an ONNX export keeps the batch and the time axis dynamic.
+
+    Args:
+        x: (B, F, M) features.
+        lengths: (B,) frames per utterance.
+        k: frames per step.
+
+    Returns:
+        ``(stacked, steps)``: (B, ceil(F/k), k*M) and (B,).
+
+    Example:
+        >>> import torch
+        >>> x, steps = stack_frames(torch.randn(2, 10, 3), torch.tensor([10, 5]), 4)
+        >>> x.shape, steps.tolist()
+        (torch.Size([2, 3, 12]), [3, 2])
+    """
     B, F, M = x.shape
     # zero the frames past each length: the last step of a short utterance would
     # otherwise take in padding (whatever the batch holds there)

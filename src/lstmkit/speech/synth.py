@@ -52,7 +52,12 @@ def require_espeak() -> str:
 
 def spoken_digits(digits: str) -> str:
     """The text espeak-ng reads for a digit string: "407" -> "four zero seven" (words,
-    so no voice reads it as a number, "four hundred and seven")."""
+    so no voice reads it as a number, "four hundred and seven").
+
+    Example:
+        >>> spoken_digits("407")
+        'four zero seven'
+    """
     if not digits.isdigit():
         raise InputError(f"expected a string of digits 0-9, found {digits!r}")
     return " ".join(NUMBER_WORDS[int(d)] for d in digits)
