@@ -212,7 +212,11 @@ def evaluate(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers) -> None:
     """Add ``lstmkit classify`` and its ``train``, ``predict`` and ``evaluate`` commands to
-    ``subparsers`` (from ``argparse.ArgumentParser.add_subparsers``)."""
+    ``subparsers`` (from ``argparse.ArgumentParser.add_subparsers``).
+
+    Args:
+        subparsers: the ``lstmkit`` parser's subcommands (``add_subparsers()``).
+    """
     _, sub = task_parser(subparsers, "classify", "sentence classifier: train, predict, evaluate", __doc__)
 
     t = sub.add_parser("train", help="train and test on a labelled file (default: bundled reviews)")

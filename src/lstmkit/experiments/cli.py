@@ -45,7 +45,14 @@ def _summary(r) -> str:
 
 
 def run_experiment(args) -> int:
-    """``lstmkit experiment``: one run, a summary line, optional JSON and gate plot."""
+    """``lstmkit experiment``: one run, a summary line, optional JSON and gate plot.
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        The exit status.
+    """
     from lstmkit.experiments import TrainConfig, run
     from lstmkit.spine.nets import XLSTM_CELLS
 
@@ -88,7 +95,14 @@ def _default_img_dir(out: str) -> Path:
 
 
 def run_compare(args) -> int:
-    """``lstmkit compare``: the grid, its plots and its docs section."""
+    """``lstmkit compare``: the grid, its plots and its docs section.
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        The exit status.
+    """
     from lstmkit.experiments import compare as cmp
     from lstmkit.experiments import plots, report
 
@@ -148,7 +162,11 @@ def run_compare(args) -> int:
 
 
 def add_parser(sub) -> None:
-    """Register the ``experiment`` and ``compare`` subcommands."""
+    """Register the ``experiment`` and ``compare`` subcommands.
+
+    Args:
+        sub: the ``lstmkit`` parser's subcommands (``add_subparsers()``).
+    """
     from lstmkit.experiments.model import CELLS, GATE_INITS
     from lstmkit.experiments.problems import PROBLEMS
 

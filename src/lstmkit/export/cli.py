@@ -16,7 +16,11 @@ LOADERS = {
 
 
 def add_parser(subparsers) -> None:
-    """Add ``lstmkit export`` and its flags to ``subparsers``."""
+    """Add ``lstmkit export`` and its flags to ``subparsers``.
+
+    Args:
+        subparsers: the ``lstmkit`` parser's subcommands (``add_subparsers()``).
+    """
     p = subparsers.add_parser(
         "export", help="export a saved model to ONNX",
         description="Export a saved model directory (a model's .save(DIR), `lstmkit forecast "
@@ -64,8 +68,15 @@ def _check_native(model) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """``lstmkit export``: write the saved model as ONNX (``--check``: compare it with
-    PyTorch in onnxruntime); returns the exit status, 0. InputError without exactly one
-    model directory."""
+    PyTorch in onnxruntime). InputError without exactly one
+    model directory.
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        The exit status.
+    """
     from lstmkit.errors import InputError
     from lstmkit.export.api import check_model, to_onnx
 

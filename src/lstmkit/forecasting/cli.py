@@ -35,7 +35,11 @@ RESULTS_OUT = "out/forecast"
 
 
 def add_parser(subparsers) -> None:
-    """Add the ``lstmkit forecast`` command and its flags to ``subparsers``."""
+    """Add the ``lstmkit forecast`` command and its flags to ``subparsers``.
+
+    Args:
+        subparsers: the ``lstmkit`` parser's subcommands (``add_subparsers()``).
+    """
     p = subparsers.add_parser(
         "forecast", help="train an LSTM forecaster and compare it with baselines",
         description="Forecast time series with a global LSTM (direct multi-horizon). "
@@ -135,7 +139,11 @@ MODEL_FLAGS = ("lookback", "hidden_size", "num_layers", "cell", "season_length",
 
 def model_kwargs(args) -> dict:
     """The Forecaster settings the user gave as flags (the rest take ForecasterConfig's
-    defaults, the same as the Python API's)."""
+    defaults, the same as the Python API's).
+
+    Args:
+        args: the parsed command line.
+    """
     kw = {name: getattr(args, name) for name in MODEL_FLAGS if getattr(args, name) is not None}
     if "quantiles" in kw:
         kw["quantiles"] = _quantiles(kw["quantiles"])
@@ -150,7 +158,11 @@ def _trainer_kwargs(args) -> dict:
 
 
 def load_input(args):
-    """The data as a long frame, its name, and the column mapping to use."""
+    """The data as a long frame, its name, and the column mapping to use.
+
+    Args:
+        args: the parsed command line.
+    """
     from lstmkit.forecasting import datasets
     from lstmkit.forecasting.config import ForecasterConfig
     from lstmkit.forecasting.frame import to_long
@@ -240,7 +252,14 @@ def _int_list(text: str, flag: str) -> list[int]:
 
 
 def benchmark(args: argparse.Namespace) -> int:
-    """``lstmkit forecast benchmark``: print and write the table of one set."""
+    """``lstmkit forecast benchmark``: print and write the table of one set.
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        The exit status.
+    """
     from lstmkit.forecasting import benchmark as bench
     from lstmkit.forecasting import datasets
     from lstmkit.forecasting.report import baselines, format_table
@@ -298,7 +317,14 @@ def _check_action(args) -> None:
 
 
 def train(args: argparse.Namespace) -> int:
-    """``forecast train``: fit on all of the data, save the model to --out."""
+    """``forecast train``: fit on all of the data, save the model to --out.
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        The exit status.
+    """
     from lstmkit.forecasting.frame import validate
     from lstmkit.forecasting.report import describe
 
@@ -329,7 +355,14 @@ def train(args: argparse.Namespace) -> int:
 
 def predict(args: argparse.Namespace) -> int:
     """``forecast predict --load DIR``: the next horizon, from --data or from the end of
-    the training data; CSV and plot under --out."""
+    the training data; CSV and plot under --out.
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        The exit status.
+    """
     from lstmkit.forecasting import Forecaster
     from lstmkit.forecasting.frame import validate
     from lstmkit.forecasting.report import forecast_future
@@ -347,8 +380,13 @@ def predict(args: argparse.Namespace) -> int:
 
 def main(args: argparse.Namespace) -> int:
     """``lstmkit forecast [train|evaluate|predict|benchmark]``: run the action of the parsed
-    command line ``args`` (without one: fit and evaluate on the last horizon); returns the
-    exit status.
+    command line ``args`` (without one: fit and evaluate on the last horizon).
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        The exit status.
     """
     from lstmkit.forecasting.frame import validate
     from lstmkit.forecasting.report import evaluate, forecast_future

@@ -39,7 +39,14 @@ def _split(pairs):
 
 def train(args: argparse.Namespace) -> int:
     """``lstmkit seq2seq train``: train on the date task (or a file of pairs), report and
-    save to ``--out``; returns the exit status, 0."""
+    save to ``--out``.
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        The exit status.
+    """
     from lstmkit.seq2seq import Translator
     from lstmkit.seq2seq.estimator import DEFAULT_STEPS
     from lstmkit.seq2seq.tasks import (
@@ -108,7 +115,14 @@ def _heatmap(args, tr, texts, stream=None) -> None:
 
 def evaluate(args: argparse.Namespace) -> int:
     """``lstmkit seq2seq evaluate``: exact match and character error rate of the ``--load``
-    model on a file of pairs, or the date task's report; returns the exit status, 0."""
+    model on a file of pairs, or the date task's report.
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        The exit status.
+    """
     from lstmkit.seq2seq import Translator
     from lstmkit.seq2seq.tasks import evaluate_dates, read_pairs
 
@@ -132,7 +146,14 @@ def evaluate(args: argparse.Namespace) -> int:
 def predict(args: argparse.Namespace) -> int:
     """``lstmkit seq2seq predict``: print the ``--load`` model's output for each text given
     as an argument or line of standard input; returns the exit status, 0 (InputError when
-    there is no text)."""
+    there is no text).
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        The exit status.
+    """
     from lstmkit.seq2seq import Translator
 
     apply_threads(args)
@@ -150,7 +171,11 @@ def predict(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers) -> None:
     """Add ``lstmkit seq2seq`` and its ``train``, ``evaluate`` and ``predict`` commands to
-    ``subparsers``."""
+    ``subparsers``.
+
+    Args:
+        subparsers: the ``lstmkit`` parser's subcommands (``add_subparsers()``).
+    """
     _, sub = task_parser(subparsers, "seq2seq", "encoder-decoder with attention: train, evaluate, predict", __doc__)
     beam_help = "beam size (0 or 1: greedy, the default)"
 

@@ -108,8 +108,14 @@ def _test_data(args):
 
 def train(args: argparse.Namespace) -> int:
     """``lstmkit classify-series train``: train on the data set's training split (or a .ts
-    file), print the test report where there is a test split, save to ``--out``; returns
-    the exit status, 0."""
+    file), print the test report where there is a test split, save to ``--out``.
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        The exit status.
+    """
     from lstmkit.sequences import SequenceClassifier
 
     name, X, y, X_test, y_test = _training_data(args)
@@ -143,7 +149,14 @@ def train(args: argparse.Namespace) -> int:
 
 def evaluate(args: argparse.Namespace) -> int:
     """``lstmkit classify-series evaluate``: the report of the ``--load`` model on the test
-    split or a labelled .ts file; returns the exit status, 0 (InputError without labels)."""
+    split or a labelled .ts file; returns the exit status, 0 (InputError without labels).
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        The exit status.
+    """
     from lstmkit.sequences import SequenceClassifier
 
     clf = SequenceClassifier.load(args.load)
@@ -160,7 +173,14 @@ def evaluate(args: argparse.Namespace) -> int:
 
 def predict(args: argparse.Namespace) -> int:
     """``lstmkit classify-series predict``: print the ``--load`` model's label of each
-    sequence, one a line; returns the exit status, 0."""
+    sequence, one a line.
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        The exit status.
+    """
     from lstmkit.sequences import SequenceClassifier
 
     clf = SequenceClassifier.load(args.load)
@@ -172,7 +192,14 @@ def predict(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """``lstmkit classify-series [action]``: check the flags and run the action (without
-    one: evaluate with ``--load``, else train); returns the exit status."""
+    one: evaluate with ``--load``, else train).
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        The exit status.
+    """
     _check(args)
     apply_threads(args)
     action = args.action or ("evaluate" if args.load else "train")
@@ -180,7 +207,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_parser(subparsers) -> None:
-    """Add the ``lstmkit classify-series`` command and its flags to ``subparsers``."""
+    """Add the ``lstmkit classify-series`` command and its flags to ``subparsers``.
+
+    Args:
+        subparsers: the ``lstmkit`` parser's subcommands (``add_subparsers()``).
+    """
     p = subparsers.add_parser(
         "classify-series", help="classify numeric sequences (bundled UCR/UEA sets, .ts files)",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -49,7 +49,14 @@ def _report(rec, features, texts, beam: int, what: str = "test voices") -> None:
 
 def train(args: argparse.Namespace) -> int:
     """``lstmkit speech train``: synthesise the corpus (cached), train, report the CER on
-    the test voices and save to ``--out``; returns the exit status, 0."""
+    the test voices and save to ``--out``.
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        The exit status.
+    """
     from lstmkit.speech import CorpusConfig, SpeechRecognizer, make_corpus
     from lstmkit.speech.synth import require_espeak
 
@@ -110,7 +117,14 @@ def _read_list(path: str):
 
 def evaluate(args: argparse.Namespace) -> int:
     """``lstmkit speech evaluate``: the CER of the ``--load`` model on the test voices or a
-    ``--data`` list of WAV files and transcripts; returns the exit status, 0."""
+    ``--data`` list of WAV files and transcripts.
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        The exit status.
+    """
     from lstmkit.speech import CorpusConfig, SpeechRecognizer
     from lstmkit.speech.audio import read_wav
     from lstmkit.speech.corpus import test_corpus
@@ -134,7 +148,14 @@ def evaluate(args: argparse.Namespace) -> int:
 
 def transcribe(args: argparse.Namespace) -> int:
     """``lstmkit speech transcribe`` (and ``predict``): print the transcript of each WAV
-    file; returns the exit status, 0."""
+    file.
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        The exit status.
+    """
     from lstmkit.speech import SpeechRecognizer
 
     apply_threads(args)
@@ -146,8 +167,14 @@ def transcribe(args: argparse.Namespace) -> int:
 
 
 def say(args: argparse.Namespace) -> int:
-    """``lstmkit speech say``: synthesise a digit string to a WAV file with espeak-ng;
-    returns the exit status, 0."""
+    """``lstmkit speech say``: synthesise a digit string to a WAV file with espeak-ng.
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        The exit status.
+    """
     import numpy as np
 
     from lstmkit.speech.audio import add_noise, write_wav
@@ -169,7 +196,11 @@ def _positive(value: str) -> int:
 
 
 def add_parser(subparsers) -> None:
-    """Add ``lstmkit speech`` and its commands to ``subparsers``."""
+    """Add ``lstmkit speech`` and its commands to ``subparsers``.
+
+    Args:
+        subparsers: the ``lstmkit`` parser's subcommands (``add_subparsers()``).
+    """
     _, sub = task_parser(subparsers, "speech", "CTC speech recognition of spoken digits (espeak-ng data)", __doc__)
 
     t = sub.add_parser("train", help="synthesise data, train, print the test-voice CER, save")

@@ -124,8 +124,14 @@ def _load(path):
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    """``lstmkit video evaluate``: score the ``--load`` model on the test clips; returns the
-    exit status, 0."""
+    """``lstmkit video evaluate``: score the ``--load`` model on the test clips.
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        The exit status.
+    """
     apply_threads(args)
     est = _load(args.load)
     if args.strip and est.TASK != "video-predict":
@@ -256,7 +262,11 @@ def _train_parser(sub, name: str, task: str | None, help: str):
 
 
 def add_parser(subparsers) -> None:
-    """Add ``lstmkit video`` and its commands to ``subparsers``."""
+    """Add ``lstmkit video`` and its commands to ``subparsers``.
+
+    Args:
+        subparsers: the ``lstmkit`` parser's subcommands (``add_subparsers()``).
+    """
     _, sub = task_parser(subparsers, "video", "ConvLSTM on moving digits: next frame, motion direction", __doc__)
 
     tr = _train_parser(sub, "train", None, "train a next-frame predictor or a direction classifier (--task)")
