@@ -133,6 +133,12 @@ def test_slstm_stabiliser_tie():
 
 
 @kernels
+def test_slstm_wide_head_one_row_per_program():
+    # d = 40: the head padded to 64 units, one batch row per program
+    _slstm_compare(3, 2, 1, 40, state=True, lengths=[3, 2])
+
+
+@kernels
 def test_slstm_float64():
     _slstm_compare(4, 2, 2, 3, state=True, lengths=[4, 2], dtype=torch.float64)
 

@@ -75,7 +75,10 @@ def _next_pow2(n: int) -> int:
 
 
 def _tiles(B: int, d: int) -> dict:
-    return {"DP": _next_pow2(d), "BB": min(_next_pow2(B), 16)}
+    # a program's per-gate product is a (BB, DP, DP) tile: at most 16 rows, fewer for wide
+    # heads (untuned: no GPU has run these kernels)
+    DP = _next_pow2(d)
+    return {"DP": DP, "BB": min(_next_pow2(B), 16, _next_pow2(max(1, 2048 // (DP * DP))))}
 
 
 def _forward(pre, weight_hh, state, mask, exp_f):

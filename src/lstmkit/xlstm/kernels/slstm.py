@@ -68,8 +68,8 @@ def slstm_fwd(pre, R, mask, hs, cs, ns, ms, raw, T, B, NH, D,
               DP: tl.constexpr, BB: tl.constexpr, EXP_F: tl.constexpr, HAS_MASK: tl.constexpr):
     """Forward over T steps from the states at slot 0 of hs, cs, ns, ms; fills slots 1..T
     and ``raw``. ``mask`` (T, B) int8, 0 where a step is padding (the state is kept)."""
-    rb = tl.program_id(0) * BB + tl.arange(0, BB)
-    k = tl.program_id(1)
+    rb = tl.program_id(0).to(tl.int64) * BB + tl.arange(0, BB)
+    k = tl.program_id(1).to(tl.int64)
     u = tl.arange(0, DP)
     H = NH * D
     m2 = (rb[:, None] < B) & (u[None, :] < D)
@@ -80,7 +80,9 @@ def slstm_fwd(pre, R, mask, hs, cs, ns, ms, raw, T, B, NH, D,
     c = tl.load(cs + s_off, mask=m2, other=0.0)
     n = tl.load(ns + s_off, mask=m2, other=0.0)
     m = tl.load(ms + s_off, mask=m2, other=0.0)
-    for t in range(T):
+    zero = tl.program_id(1).to(tl.int64) * 0  # int64 step offsets: T * B * 4H may pass 2^31
+    for s in range(T):
+        t = zero + s
         pt = pre + t * B * 4 * H + g_off
         ir = tl.load(pt, mask=m2, other=0.0) + _mv(h, w0)
         fr = tl.load(pt + H, mask=m2, other=0.0) + _mv(h, w1)
@@ -117,8 +119,8 @@ def slstm_bwd(R, mask, hs, cs, ns, ms, raw, dout, dh_io, dc_io, dn_io, dm_io, dr
     gradients of the final state on entry and those of the initial state on return;
     ``dout`` (T, B, H) the gradient of the outputs; ``draw`` (T, B, 4H) receives the
     gradient of the gate pre-activations (zero on padding steps)."""
-    rb = tl.program_id(0) * BB + tl.arange(0, BB)
-    k = tl.program_id(1)
+    rb = tl.program_id(0).to(tl.int64) * BB + tl.arange(0, BB)
+    k = tl.program_id(1).to(tl.int64)
     u = tl.arange(0, DP)
     H = NH * D
     m2 = (rb[:, None] < B) & (u[None, :] < D)
@@ -129,8 +131,9 @@ def slstm_bwd(R, mask, hs, cs, ns, ms, raw, dout, dh_io, dc_io, dn_io, dm_io, dr
     dc = tl.load(dc_io + s_off, mask=m2, other=0.0)
     dn = tl.load(dn_io + s_off, mask=m2, other=0.0)
     dm = tl.load(dm_io + s_off, mask=m2, other=0.0)
+    zero = tl.program_id(1).to(tl.int64) * 0
     for s in range(T):
-        t = T - 1 - s
+        t = zero + (T - 1 - s)
         if HAS_DOUT:
             dh += tl.load(dout + t * B * H + s_off, mask=m2, other=0.0)
         rt = raw + t * B * 4 * H + g_off
