@@ -66,11 +66,15 @@ def layer_option_names() -> list[str]:
 
     import lstmkit
 
+    from lstmkit.variants import SPECS
+
+    variants = [spec.name for spec in SPECS]  # the layers take these through **variants
     for klass in lstmkit.LSTM.__mro__:
         params = inspect.signature(klass.__init__).parameters
         if "backend" in params:
-            return [p.name for p in params.values() if p.kind is inspect.Parameter.KEYWORD_ONLY]
-    return ["backend"]
+            named = [p.name for p in params.values() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+            return named + [name for name in variants if name not in named]
+    return ["backend", *variants]
 
 
 def check_estimator_keywords(kwargs, fields, where: str) -> None:
