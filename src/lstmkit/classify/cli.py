@@ -55,7 +55,15 @@ def format_report(report: dict) -> str:
 
 def format_comparison(rows: list[tuple[str, dict, float]]) -> str:
     """A fixed-width table, one row per (model, report, training seconds): accuracy and
-    macro F1 with 3 decimals, seconds with 2."""
+    macro F1 with 3 decimals, seconds with 2.
+
+    Args:
+        rows: (model name, :meth:`~lstmkit.classify.TextClassifier.evaluate` report,
+            training seconds) per model.
+
+    Returns:
+        The table's text.
+    """
     head = f"{'model':<16}{'accuracy':>10}{'macro_f1':>10}{'fit_s':>10}"
     lines = [head, "-" * len(head)]
     for name, report, seconds in rows:
@@ -67,7 +75,19 @@ def format_comparison(rows: list[tuple[str, dict, float]]) -> str:
 def baseline_comparison(train_x: list[str], train_y: list, test_x: list[str], test_y: list,
                         lstm_report: dict, lstm_seconds: float) -> str:
     """The TF-IDF + LR baseline trained on the LSTM's training texts and scored on its test
-    texts, in a table beside the LSTM; or one line saying why it is not scored."""
+    texts, in a table beside the LSTM; or one line saying why it is not scored.
+
+    Args:
+        train_x: the LSTM's training texts.
+        train_y: their labels.
+        test_x: its test texts.
+        test_y: their labels.
+        lstm_report: the LSTM's test report.
+        lstm_seconds: its training seconds.
+
+    Returns:
+        The text to print.
+    """
     from lstmkit.classify import baseline
 
     if not baseline.available():
