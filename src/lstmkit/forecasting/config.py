@@ -346,8 +346,19 @@ def plan(cfg: ForecasterConfig, season_length: int, n_min: int, n_windows_of) ->
 
 def calibration_windows(cfg: ForecasterConfig, lengths, lookback: int) -> int:
     """The calibration windows K of the module docstring's rule for series of
-    ``lengths`` and the plan's longest ``lookback`` (0: no calibration); raises
-    InputError where ``cfg.calibration`` asks for windows that no series can give."""
+    ``lengths`` and the plan's longest ``lookback``.
+
+    Args:
+        cfg: the settings (``calibration``, ``quantiles``, ``horizon``, ``val_size``).
+        lengths: points per series.
+        lookback: the plan's longest lookback.
+
+    Returns:
+        K (0: no calibration).
+
+    Raises:
+        InputError: ``cfg.calibration`` asks for windows that no series can give.
+    """
     H, val = cfg.horizon, cfg.val_size or 0
     lengths = np.asarray(lengths)
     if not [q for q in cfg.quantiles if q != 0.5] or cfg.calibration == 0:

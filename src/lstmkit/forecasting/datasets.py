@@ -154,7 +154,16 @@ _SYNTHETIC_END = pd.Timestamp("2000-01-01")
 @dataclass
 class Competition:
     """A benchmark set: ``train`` and ``test`` long frames (``unique_id``, ``ds``, ``y``),
-    ``test`` holding the ``horizon`` points after each training series."""
+    ``test`` holding the ``horizon`` points after each training series.
+
+    Attributes:
+        name: the set's name.
+        train: the training series, long.
+        test: the ``horizon`` points after each.
+        horizon: H.
+        season_length: m.
+        freq: the pandas frequency.
+    """
 
     name: str
     train: pd.DataFrame
