@@ -20,7 +20,15 @@ def save_on_interrupt(command: str, save: Callable[[], object | None]):
     """Run a training block; on Ctrl-C call ``save()`` (which writes what was trained,
     atomically, and returns where, or None when there is nothing to keep), say on stderr
     where it went, and exit with status 130. A second Ctrl-C while saving is ignored, so
-    the save completes."""
+    the save completes.
+
+    Args:
+        command: the command named in the message (``"classify train"``).
+        save: ``save() -> where or None``.
+
+    Raises:
+        SystemExit: status 130 after a Ctrl-C.
+    """
     try:
         yield
     except KeyboardInterrupt as exc:

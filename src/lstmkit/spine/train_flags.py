@@ -20,7 +20,17 @@ ENGINE_FLAGS = ("accelerator", "devices", "strategy", "num_nodes", "precision")
 
 def task_parser(subparsers, name: str, help: str, description: str | None):
     """``lstmkit <name>`` with its actions (``train``, ``evaluate``, ``predict``, ...):
-    the task's parser and the subparsers its actions are added to."""
+    the task's parser and the subparsers its actions are added to.
+
+    Args:
+        subparsers: the ``lstmkit`` parser's subcommands.
+        name: the task's command.
+        help: its one-line help.
+        description: its ``--help`` text (the cli module's docstring).
+
+    Returns:
+        ``(parser, actions)``: the task's parser and its ``add_subparsers()``.
+    """
     p = subparsers.add_parser(name, help=help, description=description,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     return p, p.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -68,7 +78,14 @@ def _count(value):
 def engine_kwargs(args: argparse.Namespace) -> dict:
     """The engine keywords (``accelerator``, ``devices``, ..., ``max_time``,
     ``checkpoint_dir``, ``verbose``) that the parsed flags set; flags left unset are
-    left out, so the estimator's defaults apply."""
+    left out, so the estimator's defaults apply.
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        Estimator keywords.
+    """
     kw: dict = {}
     for name in ENGINE_FLAGS:
         value = getattr(args, name, None)
