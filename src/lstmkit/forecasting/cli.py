@@ -209,7 +209,15 @@ def _static_flag(text: str) -> list[str] | dict:
 
 def covariate_kwargs(args, series) -> dict:
     """The covariate settings of the flags, with the static kinds left to infer resolved
-    from ``series``."""
+    from ``series``.
+
+    Args:
+        args: the parsed command line.
+        series: the validated data.
+
+    Returns:
+        Forecaster keywords (``covariates``, ``past_covariates``, ``static_covariates``).
+    """
     static = _static_flag(args.static_covariates)
     if isinstance(static, dict):
         from lstmkit.forecasting.static import _infer
@@ -221,8 +229,15 @@ def covariate_kwargs(args, series) -> dict:
 
 
 def build_model(args, series) -> tuple:
-    """The Forecaster to use: loaded from ``--load`` or new from the flags; and whether it
-    still has to be trained."""
+    """The Forecaster to use: loaded from ``--load`` or new from the flags.
+
+    Args:
+        args: the parsed command line.
+        series: the validated data.
+
+    Returns:
+        ``(forecaster, fit)``: the model and whether it still has to be trained.
+    """
     from lstmkit.forecasting import Forecaster
     from lstmkit.forecasting.report import _horizon
 

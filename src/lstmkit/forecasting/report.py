@@ -83,7 +83,15 @@ def _horizon(requested: int | None, loaded: Forecaster | None) -> int:
 
 def describe(series: SeriesSet, name: str) -> str:
     """One line on the data: ``name``, its size (points, or series and their length range)
-    and frequency."""
+    and frequency.
+
+    Args:
+        series: the validated data.
+        name: its name.
+
+    Returns:
+        The line.
+    """
     n = series.lengths()
     size = f"{n[0]} points" if len(series) == 1 else f"{len(series)} series, {n.min()}..{n.max()} points"
     return f"{name}: {size} at frequency {series.freq}"

@@ -32,7 +32,15 @@ def _infer(values: list) -> str:
 class StaticEncoding:
     """What fitting learned of the static columns (JSON-able): each column's kind, the
     numeric columns' mean and std over the training series, the categorical columns'
-    categories in index order."""
+    categories in index order.
+
+    Attributes:
+        names: the static columns.
+        kinds: ``"numeric"`` or ``"categorical"`` per column.
+        mean: per numeric column, in ``names`` order.
+        std: per numeric column (1 for a constant one).
+        levels: per categorical column, its categories in index order.
+    """
 
     names: list[str]
     kinds: list[str]
