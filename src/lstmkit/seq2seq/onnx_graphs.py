@@ -37,7 +37,11 @@ DECODER_IN, DECODER_OUT = ["token", "h", "c", "memory", "keys", "mask"], ["logit
 
 
 class EncoderGraph(nn.Module):
-    """The encoder graph of the module docstring's table, around a :class:`~lstmkit.seq2seq.Seq2Seq`."""
+    """The encoder graph of the module docstring's table, around a :class:`~lstmkit.seq2seq.Seq2Seq`.
+
+    Args:
+        net: the network.
+    """
 
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
@@ -50,7 +54,11 @@ class EncoderGraph(nn.Module):
 
 
 class DecoderGraph(nn.Module):
-    """One decoder step of the module docstring's table, around a :class:`~lstmkit.seq2seq.Seq2Seq`."""
+    """One decoder step of the module docstring's table, around a :class:`~lstmkit.seq2seq.Seq2Seq`.
+
+    Args:
+        net: the network.
+    """
 
     def __init__(self, net: nn.Module) -> None:
         super().__init__()

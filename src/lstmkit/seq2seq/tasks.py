@@ -118,7 +118,17 @@ def date_translator(**options) -> Translator:
 def date_training_pairs(steps: int, batch_size: int = 64, seed: int = 0, formats=TRAIN_FORMATS) -> Pairs:
     """Fresh pairs of the training formats on training dates for ``steps`` batches of
     ``batch_size`` (at most :data:`MAX_FRESH_STEPS` batches' worth), drawn from
-    ``numpy.random.default_rng(seed)``: one pass over them is the default run."""
+    ``numpy.random.default_rng(seed)``: one pass over them is the default run.
+
+    Args:
+        steps: batches.
+        batch_size: pairs per batch (default 64).
+        seed: the generator's seed (default 0).
+        formats: the formats drawn from (default the training formats).
+
+    Returns:
+        The (written, ISO) pairs.
+    """
     n = max(1, min(steps, MAX_FRESH_STEPS)) * batch_size
     return date_pairs(n, formats, "train", np.random.default_rng(seed))
 
