@@ -163,7 +163,16 @@ def augment_generator(seed: int, epoch: int, item: int) -> torch.Generator:
     """The generator of one utterance's SpecAugment masks in one epoch: a function of
     (seed, epoch, utterance) alone, so the masks do not depend on the batches an
     utterance falls in (nor on the processes of a DDP run), and a resumed run draws them
-    again exactly."""
+    again exactly.
+
+    Args:
+        seed: the run's seed.
+        epoch: the epoch.
+        item: the utterance's index in the training set.
+
+    Returns:
+        A seeded ``torch.Generator``.
+    """
     mixed = ((seed * 1_000_003 + epoch) * 1_000_033 + item) % (2**63)
     return torch.Generator().manual_seed(mixed)
 
