@@ -50,7 +50,15 @@ def save_on_interrupt(command: str, save: Callable[[], object | None]):
 
 def estimator_saver(estimator, out) -> Callable[[], object | None]:
     """The ``save`` of :func:`save_on_interrupt` for an estimator with a ``model`` that
-    is None until training has built it: saves to ``out`` (when given) and returns it."""
+    is None until training has built it: saves to ``out`` (when given) and returns it.
+
+    Args:
+        estimator: the estimator being trained.
+        out: the model directory (None or empty: nothing is saved).
+
+    Returns:
+        ``save() -> out or None``.
+    """
     def save():
         if not out or getattr(estimator, "model", None) is None:
             return None

@@ -40,8 +40,17 @@ def add_train_flags(parser: argparse.ArgumentParser, *, out_default: str | None,
                     max_time_default: float | None = None, threads_default: int | None = 1,
                     backend: bool = True, out_help: str | None = None) -> None:
     """Add the common training flags to a task's ``train`` parser (module docstring).
-    ``max_time_default`` is the task's time budget in seconds (None: no limit; the
-    help says which). ``data_help`` None: the parser declares ``--data`` itself."""
+
+    Args:
+        parser: the ``train`` parser.
+        out_default: the default ``--out`` (None: no default).
+        data_help: ``--data``'s help (None: the parser declares ``--data`` itself).
+        max_time_default: the task's time budget in seconds (None: no limit; the help
+            says which).
+        threads_default: the default ``--threads`` (default 1; None: torch's choice).
+        backend: add ``--backend`` (default True).
+        out_help: ``--out``'s help (None: the usual one).
+    """
     g = parser.add_argument_group("training (the same flags for every task)")
     if data_help is not None:
         g.add_argument("--data", help=data_help)
