@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from lstmkit.errors import InputError
+from lstmkit.xlstm import slstm_compiled  # registers its operators (the build waits for first use)
 
 SLSTM_BACKENDS = ("auto", "reference", "compiled")
 MLSTM_BACKENDS = ("auto", "reference", "fused")
@@ -73,8 +74,6 @@ def compiled_unsupported(x: Tensor) -> str | None:
     for tool, words in _BLOCKING_TOOLS.items():
         if tool in tools:
             return f"it has no rule for {words}"
-    from lstmkit.xlstm import slstm_compiled
-
     return slstm_compiled.reason()
 
 
@@ -171,8 +170,6 @@ def slstm_sequence(pre: Tensor, weight_hh: Tensor, state=None, forget_gate: str 
     if state is None:
         state = tuple(pre.new_zeros(pre.shape[1], pre.shape[2] // 4) for _ in range(4))
     if slstm_choice(check(backend, "sLSTM"), pre) == "compiled":
-        from lstmkit.xlstm import slstm_compiled
-
         return slstm_compiled.sequence(pre, weight_hh, tuple(state), forget_gate, mask)
     return slstm_math.sequence(pre, weight_hh, tuple(state), forget_gate, mask)
 
