@@ -11,7 +11,8 @@ add nothing: ĩ = -inf, log f = 0) and
 2. the state at each chunk's start follows from a recurrence over the NC chunks only
    (``m' = max(F_L + m, g_c)``, ``C' = exp(F_L + m - m') C + exp(g_c - m') kv_c``);
 3. every step's output is the parallel form inside its chunk plus the carried state's
-   term, for all chunks in one batched matmul of (NC, L, L) blocks.
+   term, for a group of chunks in one batched matmul of (L, L) blocks (groups of about
+   2^20 numbers, so the temporaries stay in cache at long T).
 
 The stabiliser m_t is the reference's (the largest log weight over all earlier steps and
 the initial state), so the outputs, states and gradients are the reference's up to
@@ -93,11 +94,28 @@ def chunkwise(q: Tensor, k: Tensor, v: Tensor, log_i: Tensor, log_f: Tensor,
         n = wf[..., None] * n + wi[..., None] * ks_c
         m = m_new
     C0, n0, m0 = (torch.stack(s, dim=2) for s in (starts_C, starts_n, starts_m))
-    # 3. the outputs: the parallel form inside each chunk plus the carried state
+    # 3. the outputs: the parallel form inside each chunk plus the carried state, a group
+    # of chunks at a time so the (L x L) temporaries stay about 1M numbers (in cache)
     causal = torch.ones(L, L, dtype=torch.bool, device=q.device).tril()
+    group = max(1, _GROUP_ELEMENTS // (B * NH * L * L))
+    groups = zip(*(t.split(group, dim=2) for t in (q, k, v, Fc, log_i, C0, n0, m0)))
+    parts = [_outputs(*g, causal, eps) for g in groups]
+    h = (parts[0] if len(parts) == 1 else torch.cat(parts, dim=2)).reshape(B, NH, NC * L, d)
+    if pad:
+        h = h[:, :, :T]
+    return h, (C, n, m)
+
+
+#: the (L x L) temporaries of step 3 are made for this many numbers at a time
+_GROUP_ELEMENTS = 1 << 20
+
+
+def _outputs(q, k, v, Fc, log_i, C0, n0, m0, causal, eps):
+    """Step 3 for a group of chunks: q, k, v (B, NH, G, L, d), Fc, log_i (B, NH, G, L),
+    the chunk-start states C0 (B, NH, G, d, d), n0 (B, NH, G, d), m0 (B, NH, G)."""
     log_d = torch.where(causal, Fc[..., :, None] - Fc[..., None, :] + log_i[..., None, :],
-                        float("-inf"))                            # (B, NH, NC, L, L)
-    log_0 = Fc + m0[..., None]                                    # (B, NH, NC, L)
+                        float("-inf"))                            # (B, NH, G, L, L)
+    log_0 = Fc + m0[..., None]                                    # (B, NH, G, L)
     m_t = torch.maximum(log_0, log_d.amax(-1))
     D = torch.exp(log_d - m_t[..., None])
     w0 = torch.exp(log_0 - m_t)
@@ -105,7 +123,4 @@ def chunkwise(q: Tensor, k: Tensor, v: Tensor, log_i: Tensor, log_f: Tensor,
     num = S @ v + w0[..., None] * (q @ C0)
     qn = S.sum(-1) + w0 * (q * n0[..., None, :]).sum(-1)
     den = torch.maximum(qn.abs(), torch.exp(-m_t)) + eps
-    h = (num / den[..., None]).reshape(B, NH, NC * L, d)
-    if pad:
-        h = h[:, :, :T]
-    return h, (C, n, m)
+    return num / den[..., None]
