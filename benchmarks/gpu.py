@@ -8,7 +8,7 @@ cuDNN time / triton time (> 1: triton is faster). The layer_norm LSTM on triton 
 too and compared with cuDNN's plain LSTM on the same shape (the issue's goal: within 1.2x).
 
     python benchmarks/gpu.py                          # the full grid -> stdout
-    python benchmarks/gpu.py --out docs/benchmarks.md # replaces this script's section there
+    python benchmarks/gpu.py --out benchmarks/latest_gpu.md # replaces this script's section there
     python benchmarks/gpu.py --quick                  # a few shapes, fewer rounds
     python benchmarks/gpu.py --batch 16 --hidden 256 --seq 100 --dtype bfloat16
     python benchmarks/gpu.py --rules                  # also print auto.MEASURED entries

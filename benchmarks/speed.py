@@ -6,13 +6,13 @@ rounds is reported, with its ratio to torch.nn's module of the same cell (lower 
 better, 1.00 = as fast as torch). Writes a markdown table with the date and machine.
 
     python benchmarks/speed.py                      # the full table -> stdout
-    python benchmarks/speed.py --out docs/benchmarks.md
+    python benchmarks/speed.py --out benchmarks/latest.md
     python benchmarks/speed.py --quick              # fewer rounds, for a smoke run
     python benchmarks/speed.py --threads 1 --clock cpu --cells lstm,gru --no-variants \
         --backends auto,native,compiled,reference   # on a machine shared with other work
 
 With the auto rows of LSTM and GRU and the layer_norm row, a second table lists the goals
-of the compiled-recurrence issue (docs/compiled.md) with their measured ratios.
+of the compiled recurrence (benchmarks/reports/2026-11-24-compiled-recurrence.md) with their measured ratios.
 """
 
 from __future__ import annotations

@@ -193,7 +193,7 @@ def test_onnx_graph_has_a_dynamic_batch_and_frame_size_and_a_fixed_time_axis(pre
 
 @pytest.mark.slow
 def test_the_documented_default_runs():
-    # docs/seq2seq_video.md: seed 0, 500 steps of 16 clips at 32x32 (about 4 min of one core):
+    # docs/video.md: seed 0, 500 steps of 16 clips at 32x32 (about 4 min of one core):
     # MSE 0.00644, ratio 0.406 against copying, 0.431 against a blank frame; the classifier
     # (300 steps) reaches 1.000. The bounds leave room for other CPUs' float rounding.
     r = VideoPredictor(seed=0, verbose=False).fit().evaluate()

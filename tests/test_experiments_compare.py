@@ -88,10 +88,10 @@ def test_compare_runs_the_grid_and_skips_after_failure(tiny, tiny_run):
     assert len(saved.results) == len(tiny.results)
 
 
-def test_report_has_the_seed_table_with_measured_values(tiny):
+def test_report_has_the_claims_table_with_measured_values(tiny):
     text = render(tiny, "lstmkit compare --test", {"curves": "img/c.png"})
     assert "| feature | RNN | LSTM |" in text
-    for row in ("handles long sequences (seed) | poor | excellent",
+    for row in ("handles long sequences (the usual claim) | poor | excellent",
                 "longest lag T solved by every seed", "time per training step",
                 "parameters of the recurrent layer** (adding, H=32) | 1,152 | 4,608",
                 "gate blocks per step** (weight matrices of size H x (I+H)) | 1 | 4",

@@ -100,7 +100,7 @@ def test_forecast_net(lookbacks, season, features, covariates, cell, tmp_path):
 
 
 def test_any_module_with_lstmkit_layers(tmp_path):
-    """SEED.md's model: torch writes the head, lstmkit the LSTM."""
+    """The getting-started model (docs/index.md): torch writes the head, lstmkit the LSTM."""
 
     class LSTMModel(torch.nn.Module):
         def __init__(self):

@@ -88,8 +88,8 @@ def test_cells_match_torch(torch_cls, kit_cls, kw, backend, batched):
             assert_close(u, v, torch.float64, "cell output")
 
 
-def test_seed_example():
-    """SEED.md's reference model, with lstmkit.LSTM in place of nn.LSTM."""
+def test_getting_started_model():
+    """The getting-started model (docs/index.md), with lstmkit.LSTM in place of nn.LSTM."""
 
     class LSTMModel(nn.Module):
         def __init__(self, input_size, hidden_size, num_layers, output_size):

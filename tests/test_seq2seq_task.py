@@ -85,7 +85,7 @@ def test_every_source_string_has_one_reading():
 
 def test_a_small_model_learns_four_formats():
     # 150 steps of H=64 on four English formats reached 0.995 exact match on 200 unseen
-    # dates (docs/seq2seq_video.md); 0.9 leaves room for other CPUs' float rounding
+    # dates (docs/seq2seq.md); 0.9 leaves room for other CPUs' float rounding
     formats = tuple(DateFormat("en", t) for t in ("{d} {B} {Y}", "{m}/{d}/{Y}", "{Y}-{mm}-{dd}", "{b} {d}, {Y}"))
     tr = date_translator(hidden_size=64, dropout=0.0, lr=1e-2, warmup_steps=20, max_steps=150, verbose=False)
     pairs = date_training_pairs(150, 64, seed=0, formats=formats)
@@ -159,7 +159,7 @@ def test_ctrl_c_during_train_saves_what_was_trained(tmp_path):
 
 @pytest.mark.slow
 def test_dates_reach_the_issue_goal():
-    # the default `lstmkit seq2seq train` run (docs/seq2seq_video.md): 4000 steps, H=128,
+    # the default `lstmkit seq2seq train` run (docs/seq2seq.md): 4000 steps, H=128,
     # dropout 0.2, about 4 minutes of CPU. Measured seen / held-out on the engine: 1.0000 /
     # 0.9831 (seed 0, this run), 1.0000 / 0.9800 and 0.9938 (seeds 1, 2); the issue aims at
     # 0.98. Held-out accuracy moves by points between float paths (seeds, CPUs, backends),

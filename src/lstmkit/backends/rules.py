@@ -8,7 +8,7 @@ first backend in that order that can run the layer, so a backend that is unavail
 (``lstmkit info --explain``).
 
 The rules (measured with ``benchmarks/auto_rules.py``; the tables, the commands, the
-date and the machine are in docs/compiled.md):
+date and the machine are in benchmarks/reports/2026-11-24-compiled-recurrence.md):
 
 * Under ``torch.autocast``: the input stays float32 while autocast runs the matmuls in
   its lower precision, so ``x.dtype`` does not say what runs. Plain cells: ``native``

@@ -101,8 +101,7 @@ def input_gates(x: Tensor, w_ih: Tensor, bias: Tensor | None, padding: tuple[int
 
     Runs under autograd (the input part needs no recurrence). One convolution per step
     rather than one over all T*B frames: on the CPU the single big call was up to 2x
-    slower (its output and gradients outgrow the caches), measured in
-    docs/seq2seq_video.md."""
+    slower (its output and gradients outgrow the caches)."""
     w = w_ih.contiguous(memory_format=torch.channels_last)
     steps = [F.conv2d(x_t.contiguous(memory_format=torch.channels_last), w, bias, padding=padding)
              for x_t in x.unbind(0)]  # T x (B, G, Y, X)

@@ -1,4 +1,4 @@
-"""Experiments that measure the seed's claims: the 1997 long-time-lag problems
+"""Experiments that measure the usual claims about recurrent cells (docs/lstm.md): the 1997 long-time-lag problems
 (adding, temporal order, copy), the formal-language tasks, the RNN / GRU / LSTM
 comparison, and gate pictures. :func:`run` trains one cell on one problem (its
 docstring has an example); ``lstmkit experiments`` runs the comparison.

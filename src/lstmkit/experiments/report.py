@@ -1,4 +1,4 @@
-"""The comparison as Markdown: the seed's table with measured values, and every run.
+"""The comparison as Markdown: the RNN / LSTM / GRU table of docs/lstm.md with measured values, and every run.
 
 ``write_section`` replaces only the text between ``<!-- compare:KEY:begin -->`` and
 ``<!-- compare:KEY:end -->`` in the docs file, so the quick and the full comparison can
@@ -17,7 +17,7 @@ import torch
 from lstmkit.experiments.compare import Comparison
 from lstmkit.experiments.runner import TASK_DEFAULTS
 
-# the seed's claims, column by column (RNN, LSTM, GRU), row by row
+# the usual claims about each cell (docs/lstm.md), column by column (RNN, LSTM, GRU), row by row
 _SEED = {
     "long": {"rnn": "poor", "lstm": "excellent", "gru": "good"},
     "complexity": {"rnn": "low", "lstm": "high", "gru": "moderate"},
@@ -38,7 +38,7 @@ def machine() -> str:
 
 
 def _columns(comp: Comparison) -> list[str]:
-    """The seed's column order (RNN, LSTM, GRU), then variants in the config's order."""
+    """The claims' column order (RNN, LSTM, GRU), then variants in the config's order."""
     labels = comp.labels()
     base = [c for c in ("rnn", "lstm", "gru") if c in labels]
     return base + [c for c in labels if c not in base]
@@ -104,20 +104,20 @@ def render(comp: Comparison, command: str, images: dict[str, str]) -> str:
     batch = cfg.train.batch_size or TASK_DEFAULTS[task]["batch_size"]
     task_list = " / ".join(_TASK_NAMES[t] for t in cfg.tasks)
     table = [
-        ("handles long sequences (seed)", seed("long")),
+        ("handles long sequences (the usual claim)", seed("long")),
         (f"**measured: longest lag T solved by every seed** ({task_list})", rows["long"]),
-        ("complexity (seed)", seed("complexity")),
+        ("complexity (the usual claim)", seed("complexity")),
         ("**measured: gate blocks per step** (weight matrices of size H x (I+H))", rows["blocks"]),
-        ("training time (seed)", seed("time")),
+        ("training time (the usual claim)", seed("time")),
         ((f"**measured: time per training step**, 1 thread ({_TASK_NAMES[task]} T={T}, "
           f"batch {batch}, H={H})"),
          rows["time"]),
-        ("parameters (seed)", seed("params")),
+        ("parameters (the usual claim)", seed("params")),
         (f"**measured: parameters of the recurrent layer** ({_TASK_NAMES[task]}, H={H})",
          rows["params"]),
         (f"**measured: steps to solve {_TASK_NAMES[task]} T={T}** (median over seeds)",
          rows["steps"]),
-        ("usage (seed)", seed("usage")),
+        ("usage (the usual claim)", seed("usage")),
     ]
     date = comp.date
     lags = "; ".join(f"{_TASK_NAMES[t]} T = {', '.join(map(str, ls))}" for t, ls in cfg.tasks.items())

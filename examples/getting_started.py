@@ -1,4 +1,4 @@
-"""SEED.md's reference model with lstmkit.LSTM in place of torch.nn.LSTM."""
+"""The getting-started model (docs/index.md): a stacked LSTM and a linear head, with lstmkit.LSTM in place of torch.nn.LSTM."""
 
 import torch
 import torch.nn as nn
