@@ -317,3 +317,54 @@ def test_onnx_dynamo_export_runs_in_onnxruntime():
     for layer in (s, m):
         layer.eval()
         assert _rel(_onnx_run(layer, x, dynamo=True), layer(x)[0]) < 1e-5
+
+
+# --- the Triton kernels through backend= (in triton's interpreter, in a child process) -------
+
+def test_triton_where_it_cannot_run_raises_one_line():
+    from lstmkit.xlstm import slstm_triton
+
+    if slstm_triton.interpreting():
+        pytest.skip("this process runs triton's interpreter, where the kernels do run on the CPU")
+    for cls in (sLSTM, mLSTM):
+        with pytest.raises(InputError) as err:
+            cls(4, 4, backend="triton")(torch.randn(3, 2, 4))
+        assert "\n" not in str(err.value) and "triton" in str(err.value)
+    assert xbackend.slstm_choice("auto", torch.zeros(1)) != "triton"   # never on the CPU
+    assert xbackend.mlstm_choice("auto", torch.zeros(1)) != "triton"
+
+
+_TRITON_CHILD = """
+import torch
+from lstmkit.xlstm import sLSTM, mLSTM
+torch.manual_seed(0)
+worst = 0.0
+for cls, kw in ((sLSTM, {"recurrent_init": "uniform"}), (mLSTM, {"chunk_size": 2})):
+    ref = cls(3, 4, num_heads=2, backend="reference", **kw)
+    tri = cls(3, 4, num_heads=2, backend="triton", **kw)
+    tri.load_state_dict(ref.state_dict())
+    x = torch.randn(5, 2, 3)
+    lengths = torch.tensor([5, 3])
+    outs = []
+    for layer in (ref, tri):
+        xi = x.clone().requires_grad_()
+        out, state = layer(xi, lengths=lengths)
+        loss = (out * torch.arange(out.numel()).reshape(out.shape).sin()).sum() + state[0].sum()
+        outs.append([out, *state, *torch.autograd.grad(loss, [xi, *layer.parameters()])])
+    worst = max(worst, max(((a - b).abs().max() / b.abs().max().clamp(min=1)).item()
+                           for a, b in zip(outs[1], outs[0])))
+print(worst)
+"""
+
+
+def test_triton_backend_matches_reference_in_the_interpreter():
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("triton", reason="triton is not installed")
+    env = {**os.environ, "TRITON_INTERPRET": "1", "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, "-c", _TRITON_CHILD], env=env, capture_output=True, check=False,
+                         text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert float(run.stdout.strip().splitlines()[-1]) < 1e-5

@@ -1,15 +1,22 @@
 """Which implementation runs the sLSTM and mLSTM recurrences: the ``backend=`` argument.
 
 - sLSTM: ``"reference"`` (the loop of torch operations in :mod:`lstmkit.xlstm.slstm_math`,
-  the truth), ``"compiled"`` (the C++ loop of :mod:`lstmkit.xlstm.slstm_compiled`), and
-  ``"auto"`` (default): compiled where it can run (a CPU tensor of float32 or float64, the
-  extension built, and no torch.func transform, ``torch.onnx`` export or autocast in
-  effect, see :func:`lstmkit.backends.active_tools`), else reference.
+  the truth), ``"compiled"`` (the C++ loop of :mod:`lstmkit.xlstm.slstm_compiled`),
+  ``"triton"`` (the Triton kernels of :mod:`lstmkit.xlstm.slstm_triton`), and ``"auto"``
+  (default): on the CPU compiled where it can run (float32 or float64, the extension
+  built, and no torch.func transform, ``torch.onnx`` export or autocast in effect, see
+  :func:`lstmkit.backends.active_tools`); on CUDA triton where it can run (triton
+  installed, float32 or float64, no tool in effect: the kernels are opaque to tracing);
+  else reference.
 - mLSTM: ``"reference"`` (the layer's ``form`` in :mod:`lstmkit.xlstm.mlstm_math`),
   ``"fused"`` (:mod:`lstmkit.xlstm.mlstm_fused`: the chunkwise form with every chunk in
   one batched matmul, plain torch operations, so it runs on any device and dtype and under
-  every tool but the ONNX exporter), and ``"auto"`` (default): fused, the reference under
-  ``torch.onnx.export``.
+  every tool but the ONNX exporter), ``"triton"`` (:mod:`lstmkit.xlstm.mlstm_triton`), and
+  ``"auto"`` (default): triton on CUDA where it can run (as for the sLSTM), else fused; the
+  reference under ``torch.onnx.export``.
+
+The Triton kernels run on CUDA tensors, or on the CPU in triton's interpreter
+(``TRITON_INTERPRET=1``, for tests; ``auto`` never picks them on the CPU).
 
 Every backend gives the reference's numbers (float32 within 1e-5 relative, float64 to
 rounding) and gradients; tests/test_xlstm_backends.py checks them.
@@ -23,8 +30,8 @@ from torch import Tensor
 from lstmkit.errors import InputError
 from lstmkit.xlstm import slstm_compiled  # registers its operators (the build waits for first use)
 
-SLSTM_BACKENDS = ("auto", "reference", "compiled")
-MLSTM_BACKENDS = ("auto", "reference", "fused")
+SLSTM_BACKENDS = ("auto", "reference", "compiled", "triton")
+MLSTM_BACKENDS = ("auto", "reference", "fused", "triton")
 
 _BLOCKING_TOOLS = {
     "functorch": "a torch.func transform",
@@ -77,6 +84,47 @@ def compiled_unsupported(x: Tensor) -> str | None:
     return slstm_compiled.reason()
 
 
+#: tools the Triton kernels are not run under: their launches are invisible to tracing and
+#: export, and they have no torch.func or autocast rules
+_TRITON_BLOCKING_TOOLS = {**_BLOCKING_TOOLS, "jit_trace": "torch.jit.trace",
+                          "compile": "torch.compile", "export": "torch.export"}
+
+
+def triton_unsupported(x: Tensor) -> str | None:
+    """Why the Triton kernels cannot run on ``x`` now, or None.
+
+    Args:
+        x: the input (its device and dtype count, and the torch tools in effect).
+
+    Returns:
+        The reason, or None when they can run.
+    """
+    from lstmkit.xlstm import slstm_triton
+
+    why = slstm_triton.unsupported(x)
+    if why is not None:
+        return why
+    from lstmkit.backends import active_tools
+
+    tools = active_tools(x)
+    for tool, words in _TRITON_BLOCKING_TOOLS.items():
+        if tool in tools:
+            return f"the triton kernels are not run under {words}"
+    return None
+
+
+def _triton(requested: str, x: Tensor) -> bool:
+    """Whether ``requested`` runs on triton here (raises for an explicit request that
+    cannot)."""
+    if requested == "triton":
+        why = triton_unsupported(x)
+        if why is not None:
+            raise InputError(f"backend='triton' cannot run here: {why}; use backend='auto' or "
+                             f"'reference'")
+        return True
+    return requested == "auto" and x.device.type == "cuda" and triton_unsupported(x) is None
+
+
 def slstm_choice(requested: str, x: Tensor) -> str:
     """The sLSTM backend that runs ``x``: ``requested`` itself, or for ``"auto"`` compiled
     where it can run and reference elsewhere.
@@ -86,13 +134,16 @@ def slstm_choice(requested: str, x: Tensor) -> str:
         x: the input.
 
     Returns:
-        "compiled" or "reference".
+        "compiled", "triton" or "reference".
 
     Raises:
-        InputError: "compiled" was requested where it cannot run (the reason is given).
+        InputError: "compiled" or "triton" was requested where it cannot run (the reason
+            is given).
     """
     if requested == "reference":
         return requested
+    if _triton(requested, x):
+        return "triton"
     why = compiled_unsupported(x)
     if why is None:
         return "compiled"
@@ -106,16 +157,22 @@ def mlstm_choice(requested: str, x: Tensor) -> str:
     """The mLSTM backend that runs ``x``.
 
     Args:
-        requested: "auto", "reference" or "fused".
-        x: the input (the torch tools in effect count).
+        requested: "auto", "reference", "fused" or "triton".
+        x: the input (its device and the torch tools in effect count).
 
     Returns:
         "reference" when asked for, and for "auto" under ``torch.onnx.export`` (whose
         TorchScript exporter writes the fused form's chunk loop as a graph onnxruntime
-        rejects); else "fused".
+        rejects); "triton" when asked for, and for "auto" on CUDA where the kernels can
+        run; else "fused".
+
+    Raises:
+        InputError: "triton" was requested where it cannot run (the reason is given).
     """
     if requested == "reference":
         return "reference"
+    if _triton(requested, x):
+        return "triton"
     if requested == "auto":
         from lstmkit.backends import active_tools
 
@@ -157,20 +214,25 @@ def slstm_sequence(pre: Tensor, weight_hh: Tensor, state=None, forget_gate: str 
         state: (h, c, n, m), each (B, H); zeros when None.
         forget_gate: "sigmoid" or "exp".
         mask: (T, B) bool, False where a step is padding (the state is kept), or None.
-        backend: "auto", "reference" or "compiled".
+        backend: "auto", "reference", "compiled" or "triton".
 
     Returns:
         (outputs (T, B, H), final state (h, c, n, m) each (B, H)).
 
     Raises:
-        InputError: an unknown backend, or "compiled" where it cannot run.
+        InputError: an unknown backend, or "compiled" / "triton" where it cannot run.
     """
     from lstmkit.xlstm import slstm_math
 
     if state is None:
         state = tuple(pre.new_zeros(pre.shape[1], pre.shape[2] // 4) for _ in range(4))
-    if slstm_choice(check(backend, "sLSTM"), pre) == "compiled":
+    choice = slstm_choice(check(backend, "sLSTM"), pre)
+    if choice == "compiled":
         return slstm_compiled.sequence(pre, weight_hh, tuple(state), forget_gate, mask)
+    if choice == "triton":
+        from lstmkit.xlstm import slstm_triton
+
+        return slstm_triton.sequence(pre, weight_hh, tuple(state), forget_gate, mask)
     return slstm_math.sequence(pre, weight_hh, tuple(state), forget_gate, mask)
 
 
@@ -184,20 +246,25 @@ def mlstm_sequence(q: Tensor, k: Tensor, v: Tensor, log_i: Tensor, log_f: Tensor
         q, k, v: (B, NH, T, d); k unscaled.
         log_i, log_f: (B, NH, T), the log input and log forget gates.
         state: (C (B, NH, d, d), n (B, NH, d), m (B, NH)), zeros when None.
-        form: the reference's form ("parallel", "chunkwise", "recurrent"); the fused
-            backend always runs chunkwise.
+        form: the reference's form ("parallel", "chunkwise", "recurrent"); the fused and
+            triton backends always run chunkwise.
         chunk_size: steps per chunk.
-        backend: "auto", "reference" or "fused".
+        backend: "auto", "reference", "fused" or "triton".
 
     Returns:
         (h̃ (B, NH, T, d), final state (C, n, m)).
 
     Raises:
-        InputError: an unknown backend.
+        InputError: an unknown backend, or "triton" where it cannot run.
     """
     from lstmkit.xlstm import mlstm_fused, mlstm_math
 
-    if mlstm_choice(check(backend, "mLSTM"), q) == "fused":
+    choice = mlstm_choice(check(backend, "mLSTM"), q)
+    if choice == "fused":
         return mlstm_fused.chunkwise(q, k, v, log_i, log_f, state, chunk_size=chunk_size)
+    if choice == "triton":
+        from lstmkit.xlstm import mlstm_triton
+
+        return mlstm_triton.chunkwise(q, k, v, log_i, log_f, state, chunk_size=chunk_size)
     kwargs = {"chunk_size": chunk_size} if form == "chunkwise" else {}
     return mlstm_math.FORMS[form](q, k, v, log_i, log_f, state, **kwargs)

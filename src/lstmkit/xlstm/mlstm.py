@@ -168,9 +168,11 @@ class mLSTM(nn.Module):
         form: the reference backend's form: ``"chunkwise"`` (default), ``"parallel"`` or
             ``"recurrent"``.
         chunk_size: steps per chunk of the chunkwise forms (64).
-        backend: ``"auto"`` (default, the same as ``"fused"``: the chunkwise form with
-            all chunks batched, :mod:`lstmkit.xlstm.mlstm_fused`) or ``"reference"`` (the
-            ``form`` of :mod:`lstmkit.xlstm.mlstm_math`); all give the same numbers.
+        backend: ``"auto"`` (default: ``"fused"``, the chunkwise form with all chunks
+            batched, :mod:`lstmkit.xlstm.mlstm_fused`; the Triton kernels on CUDA where
+            they can run), ``"reference"`` (the ``form`` of
+            :mod:`lstmkit.xlstm.mlstm_math`), ``"fused"`` or ``"triton"``
+            (:mod:`lstmkit.xlstm.backend`); all give the same numbers.
         device: where the parameters live.
         dtype: the parameters' dtype.
 
@@ -216,8 +218,8 @@ class mLSTM(nn.Module):
         """Run the layers over ``input`` (see the class docstring for the shapes).
 
         Raises:
-            InputError: a wrong input shape or dtype, lengths outside [1, T], or a
-                malformed state.
+            InputError: a wrong input shape or dtype, lengths outside [1, T], a
+                malformed state, or ``backend="triton"`` where it cannot run.
         """
         x, unbatched, lengths, mask = stack.prepare(self, input, lengths)
         B = x.shape[1]

@@ -175,8 +175,9 @@ class sLSTM(nn.Module):
         bias_init: the forget gate's bias (``"powerlaw"`` by default: layer l of L gets the
             power law of block l of L), ``"small"``, ``"zeros"`` or ``"uniform"``.
         recurrent_init: ``"zeros"`` (default) or ``"uniform"``.
-        backend: ``"auto"`` (default: the compiled C++ loop where it can run, else the
-            reference), ``"reference"`` (the loop of torch operations) or ``"compiled"``
+        backend: ``"auto"`` (default: the compiled C++ loop on the CPU, the Triton
+            kernels on CUDA, where they can run; else the reference), ``"reference"``
+            (the loop of torch operations), ``"compiled"`` or ``"triton"``
             (:mod:`lstmkit.xlstm.backend`); all give the same numbers.
         device: where the parameters live.
         dtype: the parameters' dtype.
@@ -221,7 +222,7 @@ class sLSTM(nn.Module):
 
         Raises:
             InputError: a wrong input shape or dtype, lengths outside [1, T], a malformed
-                state, or ``backend="compiled"`` where it cannot run.
+                state, or ``backend="compiled"`` / ``"triton"`` where it cannot run.
         """
         x, unbatched, lengths, mask = stack.prepare(self, input, lengths)
         B = x.shape[1]
