@@ -12,6 +12,7 @@ the variable set, and the kernel tests skip in the parent process.
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import os
 import subprocess
@@ -22,7 +23,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lstmkit.xlstm import mlstm_math, mlstm_triton, slstm_math, slstm_triton
+from lstmkit.errors import InputError
+from lstmkit.xlstm import mLSTM, mlstm_math, mlstm_triton, sLSTM, slstm_math, slstm_triton
 
 ROOT = Path(__file__).resolve().parents[1]
 HAS_TRITON = importlib.util.find_spec("triton") is not None
@@ -231,6 +233,53 @@ def test_mlstm_double_backward_matches_reference():
         _close(a, b, f"d2/d{name}")
 
 
+# --- the layers with backend="triton" -------------------------------------------------------
+
+def _layer_compare(cls, opts, state_shapes, lengths):
+    torch.manual_seed(0)
+    ref = cls(3, 8, **opts, backend="reference").to(DEVICE)
+    with torch.no_grad():
+        for p in ref.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    kit = copy.deepcopy(ref)
+    kit.backend = "triton"
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(5, 4, 3, generator=g).to(DEVICE)
+    st = [torch.randn(*s, generator=g).to(DEVICE) for s in state_shapes]
+    if cls is sLSTM:
+        st[2] = st[2].abs() + 0.5  # a normaliser n > 0
+    lens = torch.tensor(lengths)
+    runs = []
+    for m in (kit, ref):
+        ins = [t.clone().requires_grad_() for t in (x, *st)]
+        out, fin = m(ins[0], tuple(ins[1:]), lengths=lens)
+        runs.append((m, ins, [out, *fin]))
+    up = [torch.randn_like(t) for t in runs[1][2]]
+    grads = []
+    for m, ins, outs in runs:
+        grads.append(_grads(outs, [*ins, *m.parameters()], up))
+    for k, (a, b) in enumerate(zip(runs[0][2], runs[1][2])):
+        _close(a, b, f"output {k}")
+    names = ["input"] + [f"state {k}" for k in range(len(st))] + [n for n, _ in ref.named_parameters()]
+    for a, b, name in zip(*grads, names):
+        _close(a, b, f"d{name}")
+
+
+@kernels
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_slstm_layer(bidirectional):
+    D = 2 if bidirectional else 1
+    opts = {"num_layers": 2, "bidirectional": bidirectional, "num_heads": 2,
+            "recurrent_init": "uniform"}
+    _layer_compare(sLSTM, opts, [(2 * D, 4, 8)] * 4, [5, 2, 4, 1])
+
+
+@kernels
+def test_mlstm_layer():
+    opts = {"num_layers": 2, "num_heads": 2, "chunk_size": 2}
+    _layer_compare(mLSTM, opts, [(2, 4, 2, 4, 4), (2, 4, 2, 4), (2, 4, 2)], [5, 2, 4, 1])
+
+
 # --- refusals and the interpreter run ----------------------------------------------------------
 
 @pytest.mark.skipif(DEVICE is not None and DEVICE != "cpu" or slstm_triton.interpreting(),
@@ -244,6 +293,10 @@ def test_cpu_without_interpreter_is_refused():
     with pytest.raises(RuntimeError, match="cannot run"):
         mlstm_triton.chunkwise(*(torch.zeros(1, 1, 2, 2) for _ in range(3)),
                                torch.zeros(1, 1, 2), torch.zeros(1, 1, 2))
+    with pytest.raises(InputError, match="backend='triton' cannot run here"):
+        sLSTM(2, 4, backend="triton")(torch.zeros(3, 2))
+    with pytest.raises(InputError, match="backend='triton' cannot run here"):
+        mLSTM(2, 4, backend="triton")(torch.zeros(3, 2))
 
 
 @pytest.mark.skipif(not HAS_TRITON, reason="triton is not installed (the 'triton' extra)")
