@@ -176,8 +176,12 @@ def _mlstm_case(B, NH, T, d, *, state: bool, seed=0, dtype=torch.float32):
     return [t.to(DEVICE).requires_grad_() for t in ins]
 
 
-def _mlstm_compare(B, NH, T, d, chunk, *, state=True, dtype=torch.float32, form="chunkwise"):
+def _mlstm_compare(B, NH, T, d, chunk, *, state=True, dtype=torch.float32, form="chunkwise",
+                   exp_forget=False):
     ins = _mlstm_case(B, NH, T, d, state=state, dtype=dtype)
+    if exp_forget:  # forget_gate="exp": log f = f̃, positive as often as not
+        with torch.no_grad():
+            ins[4].copy_(torch.randn(ins[4].shape, generator=torch.Generator().manual_seed(7)))
     q, k, v, li, lf = ins[:5]
     st = tuple(ins[5:]) if state else None
     h, fin = mlstm_triton.chunkwise(q, k, v, li, lf, st, chunk_size=chunk)
@@ -198,6 +202,11 @@ def _mlstm_compare(B, NH, T, d, chunk, *, state=True, dtype=torch.float32, form=
 def test_mlstm_matches_reference(NH, d, chunk):
     # T = 7: chunks of 3 leave a last chunk of 1, chunks of 4 one of 3 (tiles of 4 padded)
     _mlstm_compare(2, NH, 7, d, chunk, state=True)
+
+
+@kernels
+def test_mlstm_exponential_forget_gate():
+    _mlstm_compare(2, 2, 9, 3, 4, state=True, exp_forget=True)
 
 
 @kernels
