@@ -121,6 +121,8 @@ def join_states(finals: list, unbatched: bool) -> tuple:
 
 
 def finish(x: Tensor, module, unbatched: bool) -> Tensor:
+    """The time-major output (T, B, F) in the caller's layout: (T, F) unbatched, (B, T, F)
+    with ``module.batch_first``."""
     if unbatched:
         return x.squeeze(1)
     return x.transpose(0, 1) if module.batch_first else x

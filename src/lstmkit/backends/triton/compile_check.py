@@ -193,6 +193,14 @@ def grid_table(batches, hidden, dtypes, cells, layer_norm, sms: int, capability:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line of this check (``python -m lstmkit.backends.triton.compile_check``).
+
+    Args:
+        argv: the arguments (None: ``sys.argv[1:]``).
+
+    Returns:
+        The exit status: 0 when the check passes.
+    """
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cell", choices=["lstm", "gru"], default="lstm")
     ap.add_argument("--layer-norm", action="store_true")

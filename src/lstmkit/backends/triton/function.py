@@ -53,6 +53,10 @@ class _Params(NamedTuple):
 
 
 class TritonDirection(torch.autograd.Function):
+    """One direction of a layer on the Triton kernels: the forward launches the recurrence
+    kernel over all T steps and saves what its backward kernel needs; the backward runs the
+    reverse recurrence and forms the weight gradients as single matmuls over all T*B rows."""
+
     @staticmethod
     def forward(ctx, rec, plan, gx, h0, c0, *params):
         """``params``: the fields of :class:`_Params`, in order."""

@@ -15,11 +15,13 @@ import triton.language as tl
 
 @triton.jit
 def sigmoid(x):
+    """The logistic function of a Triton block, elementwise."""
     return 1.0 / (1.0 + tl.exp(-x))
 
 
 @triton.jit
 def tanh(x):
+    """tanh of a Triton block, elementwise, without libdevice."""
     # the sign-split form is exact near 0 and never overflows (no libdevice in the interpreter)
     e = tl.exp(-2.0 * tl.abs(x))
     y = (1.0 - e) / (1.0 + e)
