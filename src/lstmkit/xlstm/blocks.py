@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from lstmkit.errors import InputError
 from lstmkit.variants import Dropout  # nn.Dropout's maths, a cheaper mask
 from lstmkit.xlstm import backend as backends
-from lstmkit.xlstm import checks, mlstm_fused, mlstm_math, slstm_math
+from lstmkit.xlstm import checks, mlstm_math, slstm_math
 
 ACTIVATIONS = {"gelu": F.gelu, "relu": F.relu, "silu": F.silu, "swish": F.silu,
                "sigmoid": torch.sigmoid, "selu": F.selu,
@@ -442,12 +442,8 @@ class sLSTMBlock(nn.Module):
         valid = _valid(lengths, T, x.device)
         mask = None if valid is None else valid.t().contiguous()  # (T, B): past a length
         pre = pre.transpose(0, 1).contiguous()                     # the state is kept
-        if backends.slstm_choice(self.backend, pre) == "compiled":
-            from lstmkit.xlstm import slstm_compiled
-
-            hs, cell = slstm_compiled.sequence(pre, self.weight_hh, tuple(cell), "sigmoid", mask)
-        else:
-            hs, cell = slstm_math.sequence(pre, self.weight_hh, tuple(cell), "sigmoid", mask)
+        hs, cell = backends.slstm_sequence(pre, self.weight_hh, tuple(cell), "sigmoid", mask,
+                                           backend=self.backend)
         h = self.dropout(hs.transpose(0, 1))
         x = x + self.head_norm(h)
         return x + self.ffn(self.ffn_norm(x)), (*cell, conv_state)
@@ -559,12 +555,8 @@ class mLSTMBlock(nn.Module):
             log_i = torch.where(valid[:, None], log_i, float("-inf"))
             log_f = torch.where(valid[:, None], log_f, 0.0)
         heads = [t.reshape(B, T, self.num_heads, -1).transpose(1, 2) for t in (q, k, v)]
-        if backends.mlstm_choice(self.backend, x) == "fused":
-            h, memory = mlstm_fused.chunkwise(*heads, log_i, log_f, tuple(memory),
-                                              chunk_size=self.chunk_size)
-        else:
-            kwargs = {"chunk_size": self.chunk_size} if self.form == "chunkwise" else {}
-            h, memory = mlstm_math.FORMS[self.form](*heads, log_i, log_f, tuple(memory), **kwargs)
+        h, memory = backends.mlstm_sequence(*heads, log_i, log_f, tuple(memory), form=self.form,
+                                            chunk_size=self.chunk_size, backend=self.backend)
         h = self.head_norm(h.transpose(1, 2).reshape(B, T, self.inner))
         h = (h + self.skip * c) * F.silu(z)
         return x + self.dropout(self.proj_down(h)), (*memory, conv_state)
