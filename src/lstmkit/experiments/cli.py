@@ -189,7 +189,9 @@ def add_parser(sub) -> None:
     p.add_argument("--json", metavar="PATH", help="write the result as JSON")
     p.set_defaults(func=run_experiment)
 
-    c = sub.add_parser("compare", help="RNN vs GRU vs LSTM on the long-time-lag problems")
+    c = sub.add_parser("compare", help="RNN vs GRU vs LSTM on the long-time-lag problems",
+                       description="RNN vs GRU vs LSTM on the long-time-lag problems: the "
+                       "comparison table of docs/lstm.md, each claim beside its measured value")
     c.add_argument("--quick", action="store_true", help="the small grid (under 3 minutes)")
     c.add_argument("--cells", nargs="+", metavar="SPEC", help="e.g. rnn gru lstm lstm:layer_norm=True")
     c.add_argument("--seeds", nargs="+", type=int)
