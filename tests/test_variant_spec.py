@@ -255,3 +255,22 @@ def test_parameters_of_is_what_the_module_registers():
         expected = [p.name + "_l0" for p in parameters_of(m.variants, mode)]
         assert [n for n, _ in m.named_parameters()][4:] == expected, "after torch's four"
     assert BY_NAME["zoneout"].is_on((0.0, 0.1)) and not BY_NAME["cell_clip"].is_on(None)
+
+
+def test_the_layers_signatures_list_torchs_arguments_and_their_variants():
+    """``inspect.signature`` (IDEs, help) shows every keyword a layer takes."""
+    import inspect
+
+    import lstmkit
+    from lstmkit.variants import SPECS
+
+    for layer, mode in ((lstmkit.LSTM, "LSTM"), (lstmkit.GRU, "GRU"), (lstmkit.RNN, "RNN_TANH")):
+        params = inspect.signature(layer).parameters
+        torch_args = ["input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout",
+                      "bidirectional"]
+        assert all(name in params for name in torch_args), layer.__name__
+        variants = [s.name for s in SPECS if mode in s.modes]
+        assert [p for p in params if p in {s.name for s in SPECS}] == variants
+        for name in variants:  # each listed keyword is accepted with its listed default
+            layer(3, 4, **{name: params[name].default})
+    assert list(inspect.signature(lstmkit.RNN).parameters)[3] == "nonlinearity"

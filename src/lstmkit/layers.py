@@ -11,6 +11,7 @@ D directions (2 if bidirectional).
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 import warnings
@@ -735,3 +736,25 @@ class RNN(_RNNBase):
         """
         out, hn, _ = self._step(x_t, state)
         return out, hn
+
+
+def _signature(mode: str, *, nonlinearity: bool = False) -> inspect.Signature:
+    """The constructor's full signature for ``inspect.signature`` and IDEs: torch.nn's
+    arguments, ``backend`` and the variant keywords of ``mode`` (from
+    :data:`lstmkit.variants.SPECS`), which the layers take through ``**variants``."""
+    from lstmkit.variants import SPECS
+
+    base = inspect.signature(_RNNBase.__init__).parameters
+    params = [p for name, p in base.items() if name not in ("self", "mode", "variants")]
+    if nonlinearity:
+        params.insert(3, inspect.Parameter("nonlinearity", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                           default="tanh"))
+    params += [inspect.Parameter(spec.name, inspect.Parameter.KEYWORD_ONLY,
+                                 default=spec.keyword_default)
+               for spec in SPECS if mode in spec.modes]
+    return inspect.Signature(params)
+
+
+LSTM.__signature__ = _signature("LSTM")
+GRU.__signature__ = _signature("GRU")
+RNN.__signature__ = _signature("RNN_TANH", nonlinearity=True)
