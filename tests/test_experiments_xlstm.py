@@ -104,7 +104,11 @@ def test_readout_is_at_each_sequences_query_step():
 def test_every_new_cell_trains_on_every_new_task(cell, name):
     r = run(name, cell, length=6, max_steps=3, seed=0, config=TINY,
             task_options={"test_length": 9})
-    assert r.steps == 3 and r.backend == "reference" and 0 <= r.accuracy <= 1
+    from lstmkit.xlstm import slstm_compiled
+
+    s = "compiled" if slstm_compiled.reason() is None else "reference"  # built, or why not
+    expected = {"slstm": s, "mlstm": "fused", "xlstm": f"{s}+fused"}[cell]
+    assert r.steps == 3 and r.backend == expected and 0 <= r.accuracy <= 1
     assert r.long_accuracy is not None and 0 <= r.long_accuracy <= 1 and r.long_length == 9
     assert r.layer_parameters > 0 and len(r.curve) >= 2
     first = r.model.rnn.state_dict()

@@ -215,6 +215,24 @@ def _evaluate(model: nn.Module, problem: Problem, data, chunk: int = 512) -> tup
     return float(torch.stack(losses).sum()) / x.shape[1], float(torch.cat(correct).float().mean())
 
 
+def _xlstm_backends(rnn) -> str:
+    """What ``backend="auto"`` runs in an xLSTM layer or stack: its sLSTM and mLSTM parts'
+    backends ("compiled", "fused", "reference"...), joined by "+" where they differ."""
+    from lstmkit.xlstm import backend as xlstm_backends
+
+    probe = next(rnn.parameters())  # the dtype and device the recurrences compute in
+    names = []
+    for module in rnn.modules():
+        kind = getattr(module, "_backend_kind", None)
+        if kind is None or not hasattr(module, "backend"):
+            continue
+        choose = xlstm_backends.slstm_choice if kind == "sLSTM" else xlstm_backends.mlstm_choice
+        name = choose(module.backend, probe)
+        if name not in names:
+            names.append(name)
+    return "+".join(names) or "reference"
+
+
 def run(
     task: str,
     cell: str = "lstm",
@@ -325,7 +343,7 @@ def _run(
     rnn = model.rnn
     x_probe = fabric.to_device(problem.sample(2, torch.Generator().manual_seed(0))[0])
     backend = (backends.select(rnn.spec, x_probe, rnn.backend).name if hasattr(rnn, "spec")
-               else "reference")  # the xLSTM cells: lstmkit.xlstm's plain-torch layers
+               else _xlstm_backends(rnn))
     train_gen = _generator(seed, 1)
     val = fabric.to_device(problem.sample(cfg.val_size, _generator(seed, 2)))
     test = fabric.to_device(problem.sample(cfg.test_size, _generator(seed, 3)))
