@@ -146,3 +146,37 @@ def test_gate_traces_of_other_cells(cell, keys, tmp_path):
     trace = trace_gates(r.model, r.problem)
     assert set(trace.states) == keys and len(trace.marks) == 2
     assert gate_heatmap(trace, tmp_path / f"{cell}.png").stat().st_size > 1000
+
+
+
+def test_a_run_whose_gradients_turn_non_finite_stops_as_diverged_with_its_last_weights(monkeypatch):
+    """Training that diverges keeps the last finite weights and says so, without a traceback."""
+    import math
+
+    import torch
+
+    from lstmkit.experiments import model as model_module
+    from lstmkit.experiments import run
+    from lstmkit.experiments.cli import _summary
+
+    built, calls = [], {"n": 0}
+    real_init, real_backward = model_module.SequenceModel.__init__, torch.Tensor.backward
+
+    def remember(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        built.append(self)
+
+    def poisoned(self, *args, **kwargs):  # the third step's gradients are NaN
+        real_backward(self, *args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 3:
+            for p in built[0].parameters():
+                p.grad.fill_(float("nan"))
+
+    monkeypatch.setattr(model_module.SequenceModel, "__init__", remember)
+    monkeypatch.setattr(torch.Tensor, "backward", poisoned)
+    r = run("parity", "lstm", length=6, max_steps=10, seed=0)
+    assert r.stopped_by == "diverged" and r.steps == 2
+    assert math.isfinite(r.accuracy) and math.isfinite(r.error)
+    assert all(torch.isfinite(p).all() for p in r.model.parameters())
+    assert "diverged after step 2" in _summary(r)

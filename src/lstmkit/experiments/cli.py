@@ -32,6 +32,8 @@ def _key_values(items: list[str] | None, what: str) -> dict:
 
 def _summary(r) -> str:
     verdict = "SOLVED" if r.solved else "not solved"
+    if r.stopped_by == "diverged":
+        verdict += f" (diverged after step {r.steps}: non-finite loss or gradients)"
     at = f" at step {r.steps_to_solve}" if r.steps_to_solve is not None else ""
     longer = ("" if r.long_accuracy is None else
               f"; accuracy {r.long_accuracy:.3f} on lengths {r.length + 1}-{r.long_length}")

@@ -362,14 +362,14 @@ def _run(
         loss = problem.loss(net(x), y)
         opt.zero_grad(set_to_none=True)
         fabric.backward(loss)
-        fabric.clip_gradients(net, opt, max_norm=cfg.clip)
+        norm = fabric.clip_gradients(net, opt, max_norm=cfg.clip, error_if_nonfinite=False)
+        if not (math.isfinite(loss.item()) and torch.isfinite(norm)):
+            stopped_by = "diverged"  # keep the last finite weights, report what there is
+            break
         opt.step()
         train_seconds += time.perf_counter() - t0
         train_cpu += time.process_time() - c0
         steps += 1
-        if not math.isfinite(loss.item()):
-            stopped_by = "diverged"  # report what there is rather than train on NaNs
-            break
         if steps % cfg.eval_every == 0:
             curve.append((steps, *_evaluate(net, problem, val)))
             if curve[-1][2] >= problem.solve_fraction:
