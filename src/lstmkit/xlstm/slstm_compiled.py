@@ -22,18 +22,18 @@ Shapes: T time, B batch, H hidden (NH heads of width d); ``pre`` (T, B, 4H) = W 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import platform
-import shutil
 import sys
-import sysconfig
 from pathlib import Path
 from types import ModuleType
 
 import torch
 from torch import Tensor
 from torch.utils._python_dispatch import is_in_torch_dispatch_mode
+
+# the checks before a build and the loading of a built module: the LSTM's compiled backend's
+from lstmkit.backends.compiled._build import _import, _precheck
 
 SOURCE = Path(__file__).parent / "csrc" / "slstm.cpp"
 MODES = {"sigmoid": 0, "exp": 1}
@@ -60,22 +60,6 @@ def _flags() -> list[str]:
     return flags
 
 
-def _precheck() -> str | None:
-    if os.environ.get("LSTMKIT_COMPILED", "1").strip().lower() in ("0", "no", "off", "false"):
-        return "turned off by LSTMKIT_COMPILED=0"
-    from torch.utils import cpp_extension
-
-    cxx = cpp_extension.get_cxx_compiler()
-    if shutil.which(cxx) is None:
-        return f"no C++ compiler: {cxx!r} is not on PATH (install g++, or set CXX)"
-    if not cpp_extension.is_ninja_available():
-        return "ninja is not installed (pip install ninja)"
-    include = sysconfig.get_paths().get("include", "")
-    if not (Path(include) / "Python.h").exists():
-        return f"Python's C headers are missing (no Python.h in {include}; install python3-dev)"
-    return None
-
-
 def _build() -> ModuleType:
     from torch.utils import cpp_extension
 
@@ -84,10 +68,7 @@ def _build() -> ModuleType:
     built, stamp = build_dir / f"{name}.so", build_dir / "source.sha256"
     digest = hashlib.sha256(SOURCE.read_bytes() + " ".join(_flags()).encode()).hexdigest()
     if built.exists() and stamp.exists() and stamp.read_text().strip() == digest:
-        spec = importlib.util.spec_from_file_location(name, built)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
+        return _import(name, built)
     build_dir.mkdir(parents=True, exist_ok=True)
     print(f"lstmkit: building the compiled sLSTM recurrence (once) in {build_dir} ...",
           file=sys.stderr, flush=True)
