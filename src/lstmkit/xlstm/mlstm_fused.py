@@ -41,6 +41,33 @@ from lstmkit.xlstm.mlstm_math import EPS, State, zero_state
 DEFAULT_CHUNK = 64
 
 
+def padded_chunks(q: Tensor, k: Tensor, v: Tensor, log_i: Tensor, log_f: Tensor, chunk_size: int):
+    """The inputs of the chunkwise form padded to whole chunks, k scaled by 1/sqrt(d).
+
+    Padded steps get no input (log i = -inf) and no decay (log f = 0), so they leave the
+    state as it is.
+
+    Args:
+        q, k, v: (B, NH, T, d).
+        log_i, log_f: (B, NH, T).
+        chunk_size: steps per chunk (at most T are used).
+
+    Returns:
+        (q, k, v (B, NH, NC*L, d), log_i, log_f (B, NH, NC*L), L the chunk length, NC the
+        number of chunks).
+    """
+    T, d = q.shape[-2:]
+    L = min(int(chunk_size), T)
+    NC = -(-T // L)
+    pad = NC * L - T
+    k = k / math.sqrt(d)
+    if pad:
+        q, k, v = (F.pad(t, (0, 0, 0, pad)) for t in (q, k, v))
+        log_i = F.pad(log_i, (0, pad), value=float("-inf"))
+        log_f = F.pad(log_f, (0, pad))
+    return q, k, v, log_i, log_f, L, NC
+
+
 def chunkwise(q: Tensor, k: Tensor, v: Tensor, log_i: Tensor, log_f: Tensor,
               state: State | None = None, chunk_size: int = DEFAULT_CHUNK,
               eps: float = EPS) -> tuple[Tensor, State]:
@@ -60,14 +87,7 @@ def chunkwise(q: Tensor, k: Tensor, v: Tensor, log_i: Tensor, log_f: Tensor,
     state = zero_state(q) if state is None else state
     C, n, m = state
     B, NH, T, d = q.shape
-    L = min(int(chunk_size), T)
-    NC = -(-T // L)
-    pad = NC * L - T
-    k = k / math.sqrt(d)
-    if pad:
-        q, k, v = (F.pad(t, (0, 0, 0, pad)) for t in (q, k, v))
-        log_i = F.pad(log_i, (0, pad), value=float("-inf"))
-        log_f = F.pad(log_f, (0, pad))
+    q, k, v, log_i, log_f, L, NC = padded_chunks(q, k, v, log_i, log_f, chunk_size)
     q, k, v = (t.reshape(B, NH, NC, L, d) for t in (q, k, v))
     log_i, log_f = log_i.reshape(B, NH, NC, L), log_f.reshape(B, NH, NC, L)
 
@@ -101,7 +121,7 @@ def chunkwise(q: Tensor, k: Tensor, v: Tensor, log_i: Tensor, log_f: Tensor,
     groups = zip(*(t.split(group, dim=2) for t in (q, k, v, Fc, log_i, C0, n0, m0)))
     parts = [_outputs(*g, causal, eps) for g in groups]
     h = (parts[0] if len(parts) == 1 else torch.cat(parts, dim=2)).reshape(B, NH, NC * L, d)
-    if pad:
+    if NC * L != T:  # drop the padding
         h = h[:, :, :T]
     return h, (C, n, m)
 

@@ -20,12 +20,10 @@ n (B, NH, d), m (B, NH)); output (B, NH, T, d).
 
 from __future__ import annotations
 
-import math
-
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
+from lstmkit.xlstm import mlstm_fused
 from lstmkit.xlstm.mlstm_math import EPS, State, zero_state
 from lstmkit.xlstm.slstm_triton import interpreting, unsupported  # noqa: F401 - shared checks
 
@@ -43,14 +41,7 @@ def _forward(q, k, v, log_i, log_f, state, chunk_size, eps):
 
     C, n, m = state
     B, NH, T, d = q.shape
-    L = min(int(chunk_size), T)
-    NC = -(-T // L)
-    pad = NC * L - T
-    k = k / math.sqrt(d)
-    if pad:
-        q, k, v = (F.pad(t, (0, 0, 0, pad)) for t in (q, k, v))
-        log_i = F.pad(log_i, (0, pad), value=float("-inf"))
-        log_f = F.pad(log_f, (0, pad))
+    q, k, v, log_i, log_f, L, NC = mlstm_fused.padded_chunks(q, k, v, log_i, log_f, chunk_size)
     BH = B * NH
     fc = torch.cumsum(log_f.reshape(BH, NC, L), dim=-1).reshape(BH, NC * L).contiguous()
     q, k, v = (t.reshape(BH, NC * L, d).contiguous() for t in (q, k, v))
