@@ -257,6 +257,24 @@ SMALL = {"hidden_size": 16, "embedding_dim": 8, "batch_size": 4, "seq_len": 16, 
          "eval_every": 1e9}
 
 
+def _interrupted_after(steps: int, fit) -> None:
+    """Run ``fit()`` with Ctrl-C raised in the training forward after ``steps`` steps."""
+    calls = {"n": 0}
+    forward = lstmkit.textgen.estimator.CharLM.forward
+
+    def stop(self, x, state=None):
+        if self.training:
+            calls["n"] += 1
+            if calls["n"] == steps + 1:
+                raise KeyboardInterrupt
+        return forward(self, x, state)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(lstmkit.textgen.estimator.CharLM, "forward", stop)
+        with pytest.raises(KeyboardInterrupt):
+            fit()
+
+
 def test_a_resumed_run_continues_exactly_where_the_interrupted_one_stopped(tmp_path):
     """An interrupted run (Ctrl-C at step 23, its last checkpoint at step 20) resumed
     from its checkpoint ends where an uninterrupted one does: the same steps, characters,
@@ -266,21 +284,8 @@ def test_a_resumed_run_continues_exactly_where_the_interrupted_one_stopped(tmp_p
     whole = TextGenerator(**SMALL, verbose=False).fit(train, max_steps=60, val_text=val)
 
     ckpt = tmp_path / "ckpt"
-    calls = {"n": 0}
-    forward = lstmkit.textgen.estimator.CharLM.forward
-
-    def stop_at_23(self, x, state=None):
-        if self.training:
-            calls["n"] += 1
-            if calls["n"] == 24:
-                raise KeyboardInterrupt
-        return forward(self, x, state)
-
     gen = TextGenerator(**SMALL, verbose=False, checkpoint_dir=ckpt, checkpoint_every_n_steps=10)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(lstmkit.textgen.estimator.CharLM, "forward", stop_at_23)
-        with pytest.raises(KeyboardInterrupt):
-            gen.fit(train, max_steps=60, val_text=val)
+    _interrupted_after(23, lambda: gen.fit(train, max_steps=60, val_text=val))
     again = TextGenerator(**SMALL, verbose=False, checkpoint_dir=ckpt, checkpoint_every_n_steps=10)
     again.fit(train, max_steps=60, val_text=val, resume=True)
     assert again.resumed_from["step"] == 20
@@ -469,21 +474,9 @@ def test_a_resumed_xlstm_run_continues_exactly(tmp_path):
     opts = {**XSMALL, "cell": "xlstm", "num_layers": 2, "layer_options": XCELLS["xlstm"]}
     whole = TextGenerator(**opts).fit(train, max_steps=12, val_text=val)
     ckpt = tmp_path / "ckpt"
-    calls = {"n": 0}
-    forward = lstmkit.textgen.estimator.CharLM.forward
-
-    def stop_at_7(self, x, state=None):
-        if self.training:
-            calls["n"] += 1
-            if calls["n"] == 8:
-                raise KeyboardInterrupt
-        return forward(self, x, state)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(lstmkit.textgen.estimator.CharLM, "forward", stop_at_7)
-        with pytest.raises(KeyboardInterrupt):
-            TextGenerator(**opts, checkpoint_dir=ckpt, checkpoint_every_n_steps=5).fit(
-                train, max_steps=12, val_text=val)
+    _interrupted_after(7, lambda: TextGenerator(**opts, checkpoint_dir=ckpt,
+                                                checkpoint_every_n_steps=5).fit(
+        train, max_steps=12, val_text=val))
     again = TextGenerator(**opts, checkpoint_dir=ckpt).fit(train, max_steps=12, val_text=val,
                                                            resume=True)
     assert again.resumed_from["step"] == 5
