@@ -8,9 +8,12 @@ the mean over training seeds 0, 1, 2:
    three.
 
 TF-IDF + LR has no random state: one figure per data. One thread; each LSTM fit takes
-about 10 s of CPU.
+about 10 s of CPU from scratch.
 
-    python examples/sentiment_sources.py [--seeds 0 1 2]
+    python examples/sentiment_sources.py [--seeds 0 1 2] [--pretrained bundled|none|DIR]
+
+``--pretrained`` picks the recipe (the estimator's default without it): ``none`` trains
+from scratch, ``bundled`` starts from the shipped language model with ULMFiT's steps.
 """
 
 import argparse
@@ -29,7 +32,9 @@ from lstmkit.classify import (
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds")
+parser.add_argument("--pretrained", help="'bundled', 'none' or a directory (default: the estimator's default)")
 args = parser.parse_args()
+recipe = {} if args.pretrained is None else {"pretrained": None if args.pretrained == "none" else args.pretrained}
 torch.set_num_threads(1)
 
 
@@ -39,7 +44,7 @@ def compare(name: str, train_x, train_y, test_x, test_y) -> dict:
     lstm = []
     for seed in args.seeds:
         cpu = time.process_time()
-        clf = TextClassifier(seed=seed, verbose=False).fit(train_x, train_y)
+        clf = TextClassifier(seed=seed, verbose=False, **recipe).fit(train_x, train_y)
         report = clf.evaluate(test_x, test_y)
         lstm.append(report)
         print(f"{name}: LSTM seed {seed}: accuracy {report['accuracy']:.4f}, macro F1 "

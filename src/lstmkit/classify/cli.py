@@ -143,9 +143,12 @@ def train(args: argparse.Namespace) -> int:
             "epochs": args.epochs,
             "seed": args.seed,
             "backend": args.backend,
+            "lm_epochs": args.lm_epochs,
         }.items()
         if v is not None
     }
+    if args.pretrained is not None:  # "none": from scratch; "bundled" or a directory
+        options["pretrained"] = None if args.pretrained == "none" else args.pretrained
     clf = TextClassifier(**options, **engine_kwargs(args))
     if _first_process():
         print(
@@ -155,7 +158,8 @@ def train(args: argparse.Namespace) -> int:
         )
     t0 = time.perf_counter()
     log = None if args.quiet else (
-        lambda r: print(f"epoch {r['epoch']:3d}  train loss {r['train_loss']:.4f}", flush=True))
+        lambda r: print(f"{'lm ' if r.get('stage') == 'lm' else ''}epoch {r['epoch']:3d}  "
+                        f"train loss {r['train_loss']:.4f}", flush=True))
     with notes_to_stderr("classify"), save_on_interrupt("classify train", estimator_saver(clf, args.out)):
         clf.fit(tr_x, tr_y, log=log, resume=args.resume)
     if not clf.is_global_zero:  # a DDP helper process: the first one reports and saves
@@ -251,7 +255,13 @@ def add_parser(subparsers) -> None:
     g.add_argument("--embedding-dim", type=int)
     g.add_argument("--hidden-size", type=int)
     g.add_argument("--batch-size", type=int)
-    g.add_argument("--pooling", choices=("max", "mean", "max_mean", "last"))
+    g.add_argument("--pooling", choices=("max", "mean", "max_mean", "last", "concat"))
+    g.add_argument("--pretrained", metavar="bundled|none|DIR",
+                   help="start from a pretrained language model with ULMFiT's fine-tuning: 'bundled' "
+                        "(shipped with lstmkit), a directory saved by lstmkit.classify.pretrained.save_lm, "
+                        "or 'none' (from scratch)")
+    g.add_argument("--lm-epochs", type=int, help="language-model fine-tuning passes over the training texts "
+                                                 "with --pretrained (2)")
     g.add_argument("--epochs", type=int, help="passes over the data (6); --max-epochs overrides it")
     g.add_argument("--no-baseline", action="store_true",
                    help="skip the TF-IDF + logistic regression baseline printed beside the LSTM")

@@ -15,7 +15,9 @@ from torch.nn import functional as F
 
 from lstmkit.classify.data import check_labels
 from lstmkit.classify.labels import check_texts, classes_of, label_ids, plain_labels
+from lstmkit.classify.lm import SentenceLM, TiedLMHead
 from lstmkit.classify.network import TextClassifierNet, TextClassifierNetConfig
+from lstmkit.classify.pretrained import extend_vocab, read_lm, read_lm_config, transfer
 from lstmkit.classify.vocab import TokenVocab, tokenize
 from lstmkit.errors import InputError
 from lstmkit.spine.engine.callbacks import digest
@@ -54,28 +56,52 @@ class TextClassifierConfig(PooledRNNOptions):
         lr: peak learning rate of the one-cycle AdamW schedule (default 1e-2).
         weight_decay: AdamW's weight decay (default 1e-4).
         seed: seeds the initial weights and the batch order (default 0).
+        pretrained: None (default: train from scratch), ``"bundled"`` (the language
+            model shipped with lstmkit, :mod:`lstmkit.classify.pretrained`) or the
+            directory of one saved by ``lstmkit.classify.pretrained.save_lm``: start from
+            it with ULMFiT's steps (the model fine-tuned as a language model on the
+            training texts for ``lm_epochs``, then the classifier trained with gradual
+            unfreezing, discriminative learning rates and a slanted triangular
+            schedule, :mod:`lstmkit.classify.finetune`). The encoder's sizes
+            (``embedding_dim``, ``hidden_size``, ``num_layers``, ``cell``) are then the
+            language model's when not given.
+        lm_epochs: passes of language-model fine-tuning over the training texts with
+            ``pretrained`` (default 2; 0 skips it).
+        lm_lr: peak learning rate of that fine-tuning (default 3e-3).
 
     Raises:
-        InputError: a field out of its range (one line naming it).
+        InputError: a field out of its range (one line naming it), or a ``pretrained``
+            model that cannot be read.
     """
 
     level: str = "word"  # "word" or "char"
+    embedding_dim: int | None = None  # 100, or the pretrained language model's
+    hidden_size: int | None = None  # 64, or the pretrained language model's
+    num_layers: int | None = None  # 1, or the pretrained language model's
+    cell: str | None = None  # "lstm", or the pretrained language model's
+    pooling: str | None = None  # "max", or "concat" with a pretrained language model
     max_vocab: int = 20000  # tokens kept (most frequent), specials included
     min_freq: int = 1
     lowercase: bool = True
     max_length: int = 200  # tokens; longer texts are truncated, with one warning
-    embedding_dim: int = 100
-    pooling: str = "max"
     dropout: float = 0.4
     epochs: int = 6  # the engine's max_epochs unless max_epochs= is given
     batch_size: int = 32
     lr: float = 1e-2  # peak of a one-cycle schedule
     weight_decay: float = 1e-4
     seed: int = 0
+    pretrained: str | None = None
+    lm_epochs: int = 2
+    lm_lr: float = 3e-3
 
     def __post_init__(self) -> None:
+        self._resolve_encoder()
         if self.level not in ("word", "char"):
             raise InputError(f"level must be 'word' or 'char', got {self.level!r}")
+        if not isinstance(self.lm_epochs, int) or isinstance(self.lm_epochs, bool) or self.lm_epochs < 0:
+            raise InputError(f"lm_epochs must be a non-negative integer, got {self.lm_epochs!r}")
+        if not (isinstance(self.lm_lr, (int, float)) and self.lm_lr > 0):
+            raise InputError(f"lm_lr must be > 0, got {self.lm_lr!r}")
         for name in ("max_vocab", "min_freq", "max_length", "epochs", "batch_size"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
@@ -87,6 +113,22 @@ class TextClassifierConfig(PooledRNNOptions):
                 f"lr must be > 0 and weight_decay >= 0, got {self.lr!r}, {self.weight_decay!r}"
             )
         self.net_config(vocab_size=3, num_classes=2)  # validates the network's fields now
+
+    def _resolve_encoder(self) -> None:
+        """Fill the encoder fields left None: from the pretrained language model's config,
+        or the defaults (embedding 100, hidden 64, 1 layer, LSTM, max pooling)."""
+        if self.pretrained is not None and not isinstance(self.pretrained, str):
+            raise InputError(f"pretrained must be None, 'bundled' or a directory, got {self.pretrained!r}")
+        lm = None
+        if self.pretrained is not None and None in (self.embedding_dim, self.hidden_size,
+                                                    self.num_layers, self.cell):
+            lm = read_lm_config(self.pretrained)
+        defaults = {"embedding_dim": 100, "hidden_size": 64, "num_layers": 1, "cell": "lstm"}
+        for name, value in defaults.items():
+            if getattr(self, name) is None:
+                setattr(self, name, lm[name] if lm is not None else value)
+        if self.pooling is None:
+            self.pooling = "concat" if self.pretrained is not None else "max"
 
     def net_config(self, vocab_size: int, num_classes: int) -> TextClassifierNetConfig:
         """The network's config for a vocabulary of ``vocab_size`` tokens and
@@ -148,6 +190,7 @@ class TextClassifier(Estimator):
         self.vocab: TokenVocab | None = None
         self.classes_: list = []
         self.model: TextClassifierNet | None = None
+        self.lm_history: list[dict] = []  # the language-model fine-tuning's rows (pretrained=)
         self.is_global_zero = True
 
     # ---- the Estimator hooks ------------------------------------------------------------
@@ -246,6 +289,7 @@ class TextClassifier(Estimator):
                 one of ``val_texts``/``val_labels``, or ``resume`` without
                 ``checkpoint_dir``.
         """
+        from lstmkit.classify.finetune import GradualUnfreezing, discriminative_recipe
         from lstmkit.classify.training import CLIP, PCT_START, LengthBuckets
         from lstmkit.spine.engine import EpochRows, IndexData, TaskModule, one_cycle
 
@@ -265,6 +309,9 @@ class TextClassifier(Estimator):
         self.classes_ = classes_of(labels)
         docs = [tokenize(t, c.level, c.lowercase)[: c.max_length] for t in texts]
         self.vocab = TokenVocab.build(docs, c.max_vocab, c.min_freq)
+        pre = self._pretrained() if c.pretrained is not None else None
+        if pre is not None:  # the language model's tokens too, after the training texts' own
+            self.vocab = extend_vocab(self.vocab, pre.vocab, c.max_vocab)
         seqs = self._encode(texts)
         y = torch.tensor(self._label_ids(labels, len(texts), "the training data"))  # by str(label)
         data_parts = [texts, [str(v) for v in labels]]
@@ -278,6 +325,10 @@ class TextClassifier(Estimator):
             data_parts += [vx, [str(v) for v in val_labels]]
         torch.manual_seed(c.seed)  # the initial weights
         self.model = TextClassifierNet(c.net_config(len(self.vocab), len(self.classes_)))
+        engine = self._engine_kwargs(max_epochs=c.epochs, gradient_clip_val=CLIP)
+        self.lm_history = []
+        if pre is not None:
+            self._finetune_lm(pre, seqs, engine, log)
 
         def loss(net, batch):
             tokens, lengths, target = batch
@@ -289,17 +340,62 @@ class TextClassifier(Estimator):
             return {"loss": F.cross_entropy(logits, target),
                     "accuracy": (logits.argmax(-1) == target).float().mean()}
 
-        module = TaskModule(self.model, loss, one_cycle("adamw", c.lr, c.weight_decay, pct_start=PCT_START), validate)
+        if pre is None:
+            module = TaskModule(self.model, loss, one_cycle("adamw", c.lr, c.weight_decay, pct_start=PCT_START),
+                                validate)
+        else:  # ULMFiT: gradual unfreezing, discriminative learning rates, slanted triangular
+            module = GradualUnfreezing(self.model, loss, discriminative_recipe(c.lr, c.weight_decay), validate)
         data = IndexData(len(seqs), self._collate(seqs, y), c.batch_size, c.seed,
                          n_val=n_val, val_collate=val_collate)
         data.sampler = LengthBuckets([len(q) for q in seqs], c.batch_size, c.seed)
-        engine = self._engine_kwargs(max_epochs=c.epochs, gradient_clip_val=CLIP)
         rows = EpochRows(log)
         fingerprint = {**dataclasses.asdict(c), "data": digest(*data_parts),
                        "max_epochs": engine.get("max_epochs"), "max_steps": engine.get("max_steps")}
         self._train(module, data, has_val=n_val > 0, resume=resume, fingerprint=fingerprint, engine=engine,
                     rows=rows)
         return self
+
+    def _pretrained(self):
+        """The pretrained language model of ``config.pretrained``, checked against this
+        config (encoder sizes, tokenizer)."""
+        c = self.config
+        pre = read_lm(c.pretrained)
+        for name in ("embedding_dim", "hidden_size", "num_layers", "cell", "level", "lowercase"):
+            if pre.config[name] != getattr(c, name):
+                raise InputError(
+                    f"{name}={getattr(c, name)!r} does not fit the pretrained language model "
+                    f"({pre.config[name]!r} in {pre.path}): leave {name} unset, or pretrained=None")
+        if not c.bidirectional:
+            raise InputError("the pretrained language model is bidirectional: leave bidirectional=True")
+        return pre
+
+    def _finetune_lm(self, pre, seqs: list[list[int]], engine: dict, log) -> None:
+        """ULMFiT's second step: the pretrained weights moved onto this vocabulary
+        (:func:`~lstmkit.classify.pretrained.transfer`), then ``lm_epochs`` of
+        language-model training on the training texts (``seqs``), in place in
+        ``self.model``; its rows go to :attr:`lm_history` (and ``log``, with
+        ``"stage": "lm"``)."""
+        from lstmkit.classify.finetune import discriminative_recipe
+        from lstmkit.classify.training import LengthBuckets
+        from lstmkit.spine.engine import EpochRows, IndexData, TaskModule, fit_module
+
+        c = self.config
+        lm = SentenceLM(self.model, TiedLMHead(c.hidden_size, c.embedding_dim, len(self.vocab)))
+        transfer(pre, lm, self.vocab)
+        if c.lm_epochs:
+            module = TaskModule(lm, lambda net, batch: net(batch[0], batch[1]),
+                                discriminative_recipe(c.lm_lr, c.weight_decay, discriminative=False))
+            collate = self._collate(seqs, torch.zeros(len(seqs), dtype=torch.int64))
+            data = IndexData(len(seqs), collate, c.batch_size, c.seed + 1)
+            data.sampler = LengthBuckets([len(q) for q in seqs], c.batch_size, c.seed + 1)
+            skip = ("max_epochs", "max_steps", "max_time", "checkpoint_dir", "checkpoint_every_n_steps",
+                    "checkpoint_every_seconds", "callbacks")
+            settings = {k: v for k, v in engine.items() if k not in skip}
+            rows = EpochRows(None if log is None else (lambda r: log({"stage": "lm", **r})))
+            fit_module(module, data, seed=c.seed, has_val=False, history=rows, max_epochs=c.lm_epochs,
+                       **settings)
+            self.lm_history = [dict(r) for r in rows.rows]
+        self.model = lm.net.cpu()
 
     # ---- prediction ---------------------------------------------------------------------
     @torch.inference_mode()

@@ -13,15 +13,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch  # noqa: F401  (the docstring examples)
+import torch
 from torch import Tensor, nn
 
+from lstmkit.errors import InputError
 from lstmkit.spine.pooling import (
-    POOLINGS,  # noqa: F401  (re-exported)
+    POOLINGS,
     PooledClassifierNet,
     PooledRNNOptions,
     check_pooled_config,
+    masked_pool,
+    pool,
 )
+
+CLASSIFIER_POOLINGS = (*POOLINGS, "concat")
+"""The spine's poolings and ``"concat"`` (ULMFiT's concat pooling: each direction's final
+state, the max and the mean over the valid steps, concatenated: (B, 3*D*H))."""
 
 
 @dataclass(kw_only=True)
@@ -34,7 +41,8 @@ class TextClassifierNetConfig(PooledRNNOptions):
         vocab_size: token ids, padding (0) and unknown (1) included.
         num_classes: C, at least 2.
         embedding_dim: E (default 100).
-        pooling: ``"max"`` (default), ``"mean"``, ``"max_mean"`` or ``"last"``.
+        pooling: ``"max"`` (default), ``"mean"``, ``"max_mean"``, ``"last"`` or
+            ``"concat"`` (last, max and mean together).
         dropout: on the embeddings and the pooled vector, in [0, 1) (default 0.4).
 
     Raises:
@@ -48,7 +56,18 @@ class TextClassifierNetConfig(PooledRNNOptions):
     dropout: float = 0.4
 
     def __post_init__(self) -> None:
-        check_pooled_config(self, ("vocab_size", "embedding_dim"))
+        pooling = self.pooling
+        if pooling == "concat":  # the spine's pooled checks know max_mean, concat's widest part
+            self.pooling = "max_mean"
+        try:
+            check_pooled_config(self, ("vocab_size", "embedding_dim"))
+        except InputError as exc:
+            if "pooling" in str(exc):
+                raise InputError(f"pooling must be one of {', '.join(CLASSIFIER_POOLINGS)}, "
+                                 f"got {pooling!r}") from None
+            raise
+        finally:
+            self.pooling = pooling
 
 
 class TextClassifierNet(PooledClassifierNet):
@@ -68,6 +87,17 @@ class TextClassifierNet(PooledClassifierNet):
     def __init__(self, config: TextClassifierNetConfig):
         embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=0)
         super().__init__(config, config.embedding_dim, embedding=embedding)
+        if config.pooling == "concat":
+            D = 2 if config.bidirectional else 1
+            self.head = nn.Linear(3 * D * config.hidden_size, config.num_classes)
+
+    def features(self, x: Tensor, lengths: Tensor) -> Tensor:
+        """The pooled vectors (B, F) the head classifies, from ids (B, T) and lengths (B,)."""
+        if self.config.pooling != "concat":
+            return super().features(x, lengths)
+        out, state = self.rnn(self.inputs(x), lengths=lengths)  # (B, T, D*H)
+        last = pool(out, state, lengths, "last", self.config.bidirectional)  # (B, D*H)
+        return torch.cat([last, masked_pool(out, lengths, "max_mean")], dim=-1)  # (B, 3*D*H)
 
     def inputs(self, tokens: Tensor) -> Tensor:
         """Embedded tokens (B, T, E), with dropout, from ids (B, T) int64."""
