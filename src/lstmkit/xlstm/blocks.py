@@ -201,6 +201,11 @@ class HeadNorm(LayerNorm):
         y = F.layer_norm(heads, heads.shape[-1:], None, None, self.eps)
         return y.reshape(x.shape) * (1.0 + self.weight)
 
+    def heads(self, h: Tensor) -> Tensor:
+        """The same norm on h (B, NH, T, d), the heads' layout; returns (B, NH, T, d)."""
+        y = F.layer_norm(h, h.shape[-1:], None, None, self.eps)
+        return y * (1.0 + self.weight).view(self.num_heads, 1, -1)
+
 
 GROUP_WIDTH = 32
 """Heads narrower than this run as block-diagonal groups of this width (HeadwiseLinear)."""
@@ -225,24 +230,93 @@ class HeadwiseLinear(nn.Module):
         self.weight = nn.Parameter(torch.randn(num_heads, d, d) * math.sqrt(2 / 5 / d))
         self.bias = nn.Parameter(torch.zeros(features)) if bias else None
 
+    def grouped_weight(self) -> Tensor:
+        """The weight as the matrices the forward multiplies by: (G, g, g) [group, out, in].
+
+        Small heads (the mLSTM's q, k, v have d = 4) go as groups of GROUP_WIDTH features:
+        a batched matmul of d x d blocks wastes most of its time, so ``per`` heads form one
+        (GROUP_WIDTH x GROUP_WIDTH) block-diagonal matrix: more multiplications (by zeros),
+        half the time on the CPU for d = 4. Heads of GROUP_WIDTH or more stay as they are.
+        """
+        NH, d = self.weight.shape[:2]
+        per = GROUP_WIDTH // d  # heads per group of GROUP_WIDTH features
+        if d >= GROUP_WIDTH or per <= 1 or NH % per:
+            return self.weight
+        G = NH // per
+        eye = torch.eye(per, dtype=self.weight.dtype, device=self.weight.device)
+        weight = self.weight.view(G, per, d, d)[:, :, None] * eye[None, :, :, None, None]
+        return weight.permute(0, 1, 3, 2, 4).reshape(G, per * d, per * d)
+
+    def _groups(self, x: Tensor) -> Tensor:
+        """x (..., F) mapped, in the groups' layout (G, N, g) with N the leading sizes."""
+        weight = self.grouped_weight()
+        G, g = weight.shape[0], weight.shape[1]
+        return torch.bmm(x.reshape(-1, G, g).transpose(0, 1), weight.transpose(1, 2))
+
     def forward(self, x: Tensor) -> Tensor:
         """x (..., F) -> (..., F), each head's features mapped by its own matrix."""
-        NH, d = self.num_heads, x.shape[-1] // self.num_heads
-        per = GROUP_WIDTH // d  # heads per group of GROUP_WIDTH features
-        weight = self.weight
-        if d < GROUP_WIDTH and per > 1 and NH % per == 0:
-            # small heads (the mLSTM's q, k, v have d = 4): a batched matmul of d x d
-            # blocks wastes most of its time, so groups of ``per`` heads go as one
-            # (GROUP_WIDTH x GROUP_WIDTH) block-diagonal matrix: more multiplications
-            # (by zeros), half the time on the CPU for d = 4
-            G = NH // per
-            eye = torch.eye(per, dtype=weight.dtype, device=weight.device)
-            weight = (weight.view(G, per, d, d)[:, :, None] * eye[None, :, :, None, None])
-            weight = weight.permute(0, 1, 3, 2, 4).reshape(G, per * d, per * d)
-            NH, d = G, per * d
-        heads = x.reshape(-1, NH, d).transpose(0, 1)                        # (NH, N, d)
-        y = torch.bmm(heads, weight.transpose(1, 2)).transpose(0, 1).reshape(x.shape)
+        y = self._groups(x).transpose(0, 1).reshape(x.shape)
         return y if self.bias is None else y + self.bias
+
+    def heads(self, x: Tensor, num_heads: int) -> Tensor:
+        """x (B, T, F) mapped and laid out as ``num_heads`` heads: (B, num_heads, T, F / num_heads),
+        contiguous; one copy from the matmul's layout, not one per reshape.
+
+        Args:
+            x: (B, T, F).
+            num_heads: NH' of the consumer (the mLSTM's heads), dividing F.
+
+        Returns:
+            (B, NH', T, F / NH'), the same numbers as ``forward(x)`` split into heads.
+        """
+        return self._as_heads(self._groups(x), x.shape, num_heads)
+
+    def _as_heads(self, y: Tensor, shape, num_heads: int) -> Tensor:
+        """The groups' layout y (G, B*T, g) as heads (B, NH', T, d), the bias added."""
+        B, T, feat = shape
+        d = feat // num_heads
+        G, g = y.shape[0], y.shape[2]
+        if d % g:  # a group straddles two heads: through the plain layout
+            out = y.transpose(0, 1).reshape(B, T, num_heads, d).transpose(1, 2).contiguous()
+        else:
+            out = (y.reshape(num_heads, G // num_heads, B, T, g).permute(2, 0, 3, 1, 4)
+                   .reshape(B, num_heads, T, d))
+        return out if self.bias is None else out + self.bias.view(num_heads, 1, d)
+
+    @staticmethod
+    def pair_heads(first: HeadwiseLinear, second: HeadwiseLinear, x: Tensor,
+                   num_heads: int) -> tuple[Tensor, Tensor]:
+        """``(first.heads(x, num_heads), second.heads(x, num_heads))`` from one batched
+        matmul (the two maps' groups side by side): the mLSTM's q and k, both of c.
+
+        Args:
+            first, second: two maps of the same shape.
+            x: (B, T, F).
+            num_heads: NH', dividing F.
+
+        Returns:
+            two (B, NH', T, F / NH') tensors.
+        """
+        w = torch.cat([first.grouped_weight(), second.grouped_weight()], dim=1)  # (G, 2g, g)
+        G, g = w.shape[0], w.shape[2]
+        y = torch.bmm(x.reshape(-1, G, g).transpose(0, 1), w.transpose(1, 2))    # (G, N, 2g)
+        return (first._as_heads(y[..., :g], x.shape, num_heads),
+                second._as_heads(y[..., g:], x.shape, num_heads))
+
+    def fold(self, weight: Tensor) -> Tensor:
+        """``weight @ W`` for a dense ``weight`` (O, F) read after this map: the product as one
+        (O, F) matrix, so ``x @ fold(weight).T == forward(x) @ weight.T`` without the bias
+        (``weight @ bias`` is its term).
+
+        Args:
+            weight: (O, F), a linear map applied after this one.
+
+        Returns:
+            (O, F).
+        """
+        NH, d = self.weight.shape[:2]
+        O = weight.shape[0]
+        return torch.einsum("ohf,hfi->ohi", weight.view(O, NH, d), self.weight).reshape(O, NH * d)
 
 
 class CausalConv(nn.Module):
@@ -544,22 +618,36 @@ class mLSTMBlock(nn.Module):
         u, z = self.proj_up(self.norm(x)).split(self.inner, dim=-1)
         c, conv_state = self.conv(u, conv_state, lengths)
         c = F.silu(c)
-        q, k, v = self.proj_q(c), self.proj_k(c), self.proj_v(u)
-        qkv = torch.cat([q, k, v], -1)
-        gates = F.linear(qkv, torch.cat([self.gate_i.weight, self.gate_f.weight]),
-                         torch.cat([self.gate_i.bias, self.gate_f.bias]))  # one matmul
-        log_i, log_f = gates.transpose(1, 2).split(self.num_heads, dim=1)  # (B, NH, T)
+        NH, d = self.num_heads, self.inner // self.num_heads
+        # q, k, v straight in the recurrence's layout (B, NH, T, d)
+        q, k = HeadwiseLinear.pair_heads(self.proj_q, self.proj_k, c, NH)
+        v = self.proj_v.heads(u, NH)
+        log_i, log_f = self._gates(c, u).transpose(1, 2).split(NH, dim=1)  # (B, NH, T)
         log_f = F.logsigmoid(log_f)
         valid = _valid(lengths, T, x.device)
         if valid is not None:
             log_i = torch.where(valid[:, None], log_i, float("-inf"))
             log_f = torch.where(valid[:, None], log_f, 0.0)
-        heads = [t.reshape(B, T, self.num_heads, -1).transpose(1, 2) for t in (q, k, v)]
-        h, memory = backends.mlstm_sequence(*heads, log_i, log_f, tuple(memory), form=self.form,
+        h, memory = backends.mlstm_sequence(q, k, v, log_i, log_f, tuple(memory), form=self.form,
                                             chunk_size=self.chunk_size, backend=self.backend)
-        h = self.head_norm(h.transpose(1, 2).reshape(B, T, self.inner))
-        h = (h + self.skip * c) * F.silu(z)
-        return x + self.dropout(self.proj_down(h)), (*memory, conv_state)
+        # the head norm in the recurrence's layout; the sum with the skip writes (B, T, ...)
+        h = self.head_norm.heads(h).transpose(1, 2)                          # (B, T, NH, d)
+        h = F.silu(z).view(B, T, NH, d) * torch.addcmul(h, self.skip.view(NH, d),
+                                                        c.view(B, T, NH, d))
+        return x + self.dropout(self.proj_down(h.reshape(B, T, self.inner))), (*memory, conv_state)
+
+    def _gates(self, c: Tensor, u: Tensor) -> Tensor:
+        """The gates' pre-activations (B, T, 2 NH): ``[ĩ, f̃] = W_g [q, k, v] + b_g``, with the
+        head-wise q, k, v maps folded into W_g (``q = W_q c``: ``W_g,q q = (W_g,q W_q) c``),
+        so the gates read c and u and no (B, T, 3 inner) concatenation is made."""
+        weight = torch.cat([self.gate_i.weight, self.gate_f.weight])        # (2NH, 3 inner)
+        bias = torch.cat([self.gate_i.bias, self.gate_f.bias])
+        w_q, w_k, w_v = weight.split(self.inner, dim=1)
+        if self.proj_q.bias is not None:
+            bias = bias + w_q @ self.proj_q.bias + w_k @ self.proj_k.bias + w_v @ self.proj_v.bias
+        w_c = self.proj_q.fold(w_q) + self.proj_k.fold(w_k)
+        return torch.addmm(bias, u.reshape(-1, self.inner), self.proj_v.fold(w_v).t(),
+                           ).view(*u.shape[:2], -1) + F.linear(c, w_c)
 
 
 class xLSTMStack(nn.Module):

@@ -8,11 +8,14 @@ add nothing: ĩ = -inf, log f = 0) and
 1. each chunk's contribution to the memory at its end is one batched matmul over all
    chunks: ``kv_c = sum_j exp(a_j - g_c) k_j v_j^T`` with ``a_j = F_L - F_j + ĩ_j`` (F the
    cumulative log forget gate within the chunk) and ``g_c = max_j a_j``;
-2. the state at each chunk's start follows from a recurrence over the NC chunks only
-   (``m' = max(F_L + m, g_c)``, ``C' = exp(F_L + m - m') C + exp(g_c - m') kv_c``);
+2. the state at each chunk's start follows from the recurrence over the NC chunks
+   (``m' = max(F_L + m, g_c)``, ``C' = exp(F_L + m - m') C + exp(g_c - m') kv_c``),
+   unrolled: one batched matmul with an (NC + 1, NC) triangular weight matrix whose
+   stabilisers are running maxima (``_chunk_starts``), no loop over chunks;
 3. every step's output is the parallel form inside its chunk plus the carried state's
    term, for a group of chunks in one batched matmul of (L, L) blocks (groups of about
-   2^20 numbers, so the temporaries stay in cache at long T).
+   2^20 numbers, so the temporaries stay in cache at long T); the stabiliser of row i is
+   a running maximum too, and the keys' 1/sqrt(d) is a log weight, not a pass over k.
 
 The stabiliser m_t is the reference's (the largest log weight over all earlier steps and
 the initial state), so the outputs, states and gradients are the reference's up to
@@ -41,8 +44,10 @@ from lstmkit.xlstm.mlstm_math import EPS, State, zero_state
 DEFAULT_CHUNK = 64
 
 
-def padded_chunks(q: Tensor, k: Tensor, v: Tensor, log_i: Tensor, log_f: Tensor, chunk_size: int):
-    """The inputs of the chunkwise form padded to whole chunks, k scaled by 1/sqrt(d).
+def padded_chunks(q: Tensor, k: Tensor, v: Tensor, log_i: Tensor, log_f: Tensor, chunk_size: int,
+                  scale_k: bool = True):
+    """The inputs of the chunkwise form padded to whole chunks, k scaled by 1/sqrt(d)
+    (unless ``scale_k`` is False).
 
     Padded steps get no input (log i = -inf) and no decay (log f = 0), so they leave the
     state as it is.
@@ -51,6 +56,7 @@ def padded_chunks(q: Tensor, k: Tensor, v: Tensor, log_i: Tensor, log_f: Tensor,
         q, k, v: (B, NH, T, d).
         log_i, log_f: (B, NH, T).
         chunk_size: steps per chunk (at most T are used).
+        scale_k: divide k by sqrt(d) (False: the caller folds the scale in elsewhere).
 
     Returns:
         (q, k, v (B, NH, NC*L, d), log_i, log_f (B, NH, NC*L), L the chunk length, NC the
@@ -60,7 +66,8 @@ def padded_chunks(q: Tensor, k: Tensor, v: Tensor, log_i: Tensor, log_f: Tensor,
     L = min(int(chunk_size), T)
     NC = -(-T // L)
     pad = NC * L - T
-    k = k / math.sqrt(d)
+    if scale_k:
+        k = k / math.sqrt(d)
     if pad:
         q, k, v = (F.pad(t, (0, 0, 0, pad)) for t in (q, k, v))
         log_i = F.pad(log_i, (0, pad), value=float("-inf"))
@@ -87,9 +94,14 @@ def chunkwise(q: Tensor, k: Tensor, v: Tensor, log_i: Tensor, log_f: Tensor,
     state = zero_state(q) if state is None else state
     C, n, m = state
     B, NH, T, d = q.shape
-    q, k, v, log_i, log_f, L, NC = padded_chunks(q, k, v, log_i, log_f, chunk_size)
-    q, k, v = (t.reshape(B, NH, NC, L, d) for t in (q, k, v))
+    q, k, v, log_i, log_f, L, NC = padded_chunks(q, k, v, log_i, log_f, chunk_size,
+                                                 scale_k=False)
+    # contiguous once: every batched matmul below would copy a strided (B, NH) layout again
+    q, k, v = (t.contiguous().view(B, NH, NC, L, d) for t in (q, k, v))
     log_i, log_f = log_i.reshape(B, NH, NC, L), log_f.reshape(B, NH, NC, L)
+    # the keys' 1/sqrt(d) enters as a log weight (not a pass over k); the stabilisers, and
+    # so the state's m, stay those of the unscaled weights, the reference's
+    log_scale = -0.5 * math.log(d)
 
     Fc = torch.cumsum(log_f, dim=-1)                              # (B, NH, NC, L)
     Fl = Fc[..., -1]                                              # (B, NH, NC)
@@ -97,50 +109,87 @@ def chunkwise(q: Tensor, k: Tensor, v: Tensor, log_i: Tensor, log_f: Tensor,
     a = Fl[..., None] - Fc + log_i
     g = a.amax(-1)                                                # -inf: a chunk with no input
     g_safe = torch.where(torch.isinf(g), torch.zeros_like(g), g)
-    wk = k * torch.exp(a - g_safe[..., None])[..., None]         # (B, NH, NC, L, d)
+    wk = k * torch.exp(a - g_safe[..., None] + log_scale)[..., None]  # (B, NH, NC, L, d)
     kv = wk.transpose(-1, -2) @ v                                 # (B, NH, NC, d, d)
     ks = wk.sum(-2)                                               # (B, NH, NC, d)
-    # 2. the state at each chunk's start: a recurrence over the chunks (unbind, not
-    # indexing: the backward of NC index operations would fill NC full-size gradients)
-    starts_C, starts_n, starts_m = [], [], []
-    for Fl_c, g_c, gs_c, kv_c, ks_c in zip(*(t.unbind(2) for t in (Fl, g, g_safe, kv, ks))):
-        starts_C.append(C)
-        starts_n.append(n)
-        starts_m.append(m)
-        decay = Fl_c + m
-        m_new = torch.maximum(decay, g_c)
-        wf, wi = torch.exp(decay - m_new), torch.exp(gs_c - m_new)
-        C = wf[..., None, None] * C + wi[..., None, None] * kv_c
-        n = wf[..., None] * n + wi[..., None] * ks_c
-        m = m_new
-    C0, n0, m0 = (torch.stack(s, dim=2) for s in (starts_C, starts_n, starts_m))
+    # 2. the state at every chunk's start and at the end, all at once
+    C0, n0, m0 = _chunk_starts(C, n, m, Fl, g, kv, ks)           # NC + 1 of each
+    C, n, m = C0[:, :, NC], n0[:, :, NC], m0[:, :, NC]
+    C0, n0, m0 = C0[:, :, :NC], n0[:, :, :NC], m0[:, :, :NC]
     # 3. the outputs: the parallel form inside each chunk plus the carried state, a group
     # of chunks at a time so the (L x L) temporaries stay about 1M numbers (in cache)
     causal = torch.ones(L, L, dtype=torch.bool, device=q.device).tril()
     group = max(1, _GROUP_ELEMENTS // (B * NH * L * L))
     groups = zip(*(t.split(group, dim=2) for t in (q, k, v, Fc, log_i, C0, n0, m0)))
-    parts = [_outputs(*g, causal, eps) for g in groups]
+    parts = [_outputs(*g, causal, eps, log_scale) for g in groups]
     h = (parts[0] if len(parts) == 1 else torch.cat(parts, dim=2)).reshape(B, NH, NC * L, d)
     if NC * L != T:  # drop the padding
         h = h[:, :, :T]
     return h, (C, n, m)
 
 
+def _chunk_starts(C: Tensor, n: Tensor, m: Tensor, Fl: Tensor, g: Tensor, kv: Tensor,
+                  ks: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The state at the start of each of the NC chunks and after the last, in closed form.
+
+    The recurrence over chunks ``m' = max(Fl_c + m, g_c)``,
+    ``C' = exp(Fl_c + m - m') C + exp(g_c - m') kv_c`` unrolls with S_c the sum of
+    ``Fl`` over the chunks before c to ``m_c = S_c + X_c``,
+    ``X_c = max(m, max_{c' < c} (g_c' - S_{c'+1}))`` (a running maximum) and
+    ``C_c = exp(m - X_c) C + sum_{c' < c} exp(g_c' - S_{c'+1} - X_c) kv_c'``: one batched
+    matmul with an (NC + 1, NC) lower-triangular weight matrix, every exponent at most 0.
+    The chunk-level sums and differences run in float64 (they are B * NH * NC numbers), so
+    a long sequence's large cumulative log forget gates lose no precision.
+
+    Args:
+        C, n, m: the state before the first chunk, (B, NH, d, d), (B, NH, d), (B, NH).
+        Fl: (B, NH, NC) each chunk's total log forget gate.
+        g: (B, NH, NC) each chunk's largest log input weight (-inf: no input).
+        kv, ks: (B, NH, NC, d, d), (B, NH, NC, d) each chunk's memory and normaliser
+            contribution, stabilised by ``g`` (by 0 where g is -inf).
+
+    Returns:
+        C0 (B, NH, NC+1, d, d), n0 (B, NH, NC+1, d), m0 (B, NH, NC+1).
+    """
+    B, NH, NC = Fl.shape
+    wide = torch.float64 if Fl.device.type in ("cpu", "cuda") else Fl.dtype
+    S = F.pad(torch.cumsum(Fl.to(wide), dim=-1), (1, 0))        # (B, NH, NC+1): S_0 = 0
+    b = g.to(wide) - S[..., 1:]                                   # (B, NH, NC)
+    X = torch.maximum(m.to(wide)[..., None],
+                      F.pad(torch.cummax(b, dim=-1).values, (1, 0), value=float("-inf")))
+    strict = torch.ones(NC + 1, NC, dtype=torch.bool, device=Fl.device).tril(-1)
+    W = torch.exp(torch.where(strict, b[..., None, :] - X[..., :, None],
+                              float("-inf"))).to(kv.dtype)        # (B, NH, NC+1, NC)
+    w_init = torch.exp(m.to(wide)[..., None] - X).to(kv.dtype)   # (B, NH, NC+1)
+    d = kv.shape[-1]
+    C0 = (W @ kv.reshape(B, NH, NC, d * d)).view(B, NH, NC + 1, d, d) \
+        + w_init[..., None, None] * C[:, :, None]
+    n0 = W @ ks + w_init[..., None] * n[:, :, None]
+    return C0, n0, (S + X).to(m.dtype)
+
+
 #: the (L x L) temporaries of step 3 are made for this many numbers at a time
 _GROUP_ELEMENTS = 1 << 20
 
 
-def _outputs(q, k, v, Fc, log_i, C0, n0, m0, causal, eps):
+def _outputs(q, k, v, Fc, log_i, C0, n0, m0, causal, eps, log_scale=0.0):
     """Step 3 for a group of chunks: q, k, v (B, NH, G, L, d), Fc, log_i (B, NH, G, L),
-    the chunk-start states C0 (B, NH, G, d, d), n0 (B, NH, G, d), m0 (B, NH, G)."""
-    log_d = torch.where(causal, Fc[..., :, None] - Fc[..., None, :] + log_i[..., None, :],
-                        float("-inf"))                            # (B, NH, G, L, L)
-    log_0 = Fc + m0[..., None]                                    # (B, NH, G, L)
-    m_t = torch.maximum(log_0, log_d.amax(-1))
-    D = torch.exp(log_d - m_t[..., None])
-    w0 = torch.exp(log_0 - m_t)
+    the chunk-start states C0 (B, NH, G, d, d), n0 (B, NH, G, d), m0 (B, NH, G).
+
+    The log weight of step j <= i in output i is ``Fc_i - Fc_j + ĩ_j``, of the carried
+    state ``Fc_i + m0``; their maximum m_i is ``Fc_i + M_i`` with
+    ``M_i = max(m0, max_{j <= i} (ĩ_j - Fc_j))``, a running maximum (O(L), not the O(L^2)
+    maximum over the weight matrix). Every weight is then ``exp(b_j - M_i)`` with
+    ``b = ĩ - Fc``, an exponent at most 0; ``log_scale`` (the keys' -log sqrt(d) when k
+    comes unscaled) is added to the steps' log weights, not to the stabiliser.
+    """
+    b = log_i - Fc                                                # (B, NH, G, L)
+    M = torch.maximum(m0[..., None], torch.cummax(b, dim=-1).values)
+    D = torch.exp(torch.where(causal, (b + log_scale)[..., None, :] - M[..., :, None],
+                              float("-inf")))                     # (B, NH, G, L, L)
+    w0 = torch.exp(m0[..., None] - M)                             # (B, NH, G, L)
     S = (q @ k.transpose(-1, -2)) * D
     num = S @ v + w0[..., None] * (q @ C0)
     qn = S.sum(-1) + w0 * (q * n0[..., None, :]).sum(-1)
-    den = torch.maximum(qn.abs(), torch.exp(-m_t)) + eps
+    den = torch.maximum(qn.abs(), torch.exp(-(Fc + M))) + eps
     return num / den[..., None]
