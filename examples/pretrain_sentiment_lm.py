@@ -1,12 +1,12 @@
 """Regenerate the language model that ``TextClassifier(pretrained="bundled")`` starts from
-(ULMFiT's first step, run once; the result ships in src/lstmkit/classify/pretrained/wordlm).
+(ULMFiT's first step, run once; the result ships in src/lstmkit/classify/weights/wordlm).
 
 The corpus is the bundled Tiny Shakespeare (public domain; see
 src/lstmkit/data/files/text/PROVENANCE.md), never the review sentences, so no test
 split and no held-out review source is seen in pretraining. The last 5 % of its
 sentences are held out to report the language model's validation loss.
 
-    python examples/pretrain_sentiment_lm.py [--out src/lstmkit/classify/pretrained/wordlm] [--epochs 8]
+    python examples/pretrain_sentiment_lm.py [--out src/lstmkit/classify/weights/wordlm] [--epochs 8]
 
 One thread (``torch.set_num_threads(1)``); about 8 minutes on the project's 2-core CPU.
 """

@@ -3,7 +3,7 @@
 (:mod:`lstmkit.spine.io`, task ``"classify-lm"``), pretraining one on unlabelled text,
 and moving its weights onto a task's vocabulary.
 
-The bundled model (``pretrained="bundled"``, the directory ``classify/pretrained/wordlm``
+The bundled model (``pretrained="bundled"``, the directory ``classify/weights/wordlm``
 of the package) was pretrained by ``examples/pretrain_sentiment_lm.py`` on the bundled
 Tiny Shakespeare (public domain) alone, never on the review sentences.
 
@@ -24,7 +24,7 @@ from lstmkit.classify.vocab import TokenVocab
 from lstmkit.errors import InputError
 
 LM_TASK = "classify-lm"
-BUNDLED_DIR = Path(__file__).resolve().parent / "pretrained" / "wordlm"
+BUNDLED_DIR = Path(__file__).resolve().parent / "weights" / "wordlm"
 ENCODER_FIELDS = ("embedding_dim", "hidden_size", "num_layers", "cell")
 
 
