@@ -261,8 +261,8 @@ def add_parser(subparsers) -> None:
                         "(shipped with lstmkit), a directory saved by lstmkit.classify.pretrained.save_lm, "
                         "or 'none' (from scratch)")
     g.add_argument("--lm-epochs", type=int, help="language-model fine-tuning passes over the training texts "
-                                                 "with --pretrained (2)")
-    g.add_argument("--epochs", type=int, help="passes over the data (6); --max-epochs overrides it")
+                                                 "with --pretrained (4)")
+    g.add_argument("--epochs", type=int, help="passes over the data (6; 10 with --pretrained); --max-epochs overrides it")
     g.add_argument("--no-baseline", action="store_true",
                    help="skip the TF-IDF + logistic regression baseline printed beside the LSTM")
     flags.outputs(t, out="model")

@@ -26,6 +26,9 @@ from lstmkit.spine.metrics import classification_report
 from lstmkit.spine.pooling import PooledRNNOptions
 
 TASK = "classify"
+# the defaults of the fields a recipe sets: from scratch, and from a pretrained language model
+RECIPES = {"scratch": {"pooling": "max", "dropout": 0.4, "epochs": 6, "lr": 1e-2},
+           "pretrained": {"pooling": "concat", "dropout": 0.3, "epochs": 10, "lr": 3e-2}}
 
 
 class TruncatedTextWarning(UserWarning):
@@ -50,10 +53,14 @@ class TextClassifierConfig(PooledRNNOptions):
             :class:`TruncatedTextWarning` per call (default 200).
         embedding_dim: width E of the token embeddings (default 100).
         pooling: ``"max"`` (default), ``"mean"``, ``"max_mean"`` or ``"last"``.
-        dropout: on the embeddings and the pooled vector, in [0, 1) (default 0.4).
-        epochs: the engine's ``max_epochs`` unless ``max_epochs=`` is given (default 6).
+        dropout: on the embeddings and the pooled vector, in [0, 1) (default 0.4 from
+            scratch, 0.3 with ``pretrained``).
+        epochs: the engine's ``max_epochs`` unless ``max_epochs=`` is given (default 6
+            from scratch, 10 with ``pretrained``).
         batch_size: texts per optimiser step (default 32).
-        lr: peak learning rate of the one-cycle AdamW schedule (default 1e-2).
+        lr: peak learning rate: of the one-cycle AdamW schedule from scratch (default
+            1e-2); of the head's slanted triangular schedule with ``pretrained`` (default
+            3e-2; each layer group below trains at the one above's / 2.6).
         weight_decay: AdamW's weight decay (default 1e-4).
         seed: seeds the initial weights and the batch order (default 0).
         pretrained: None (default: train from scratch), ``"bundled"`` (the language
@@ -66,8 +73,8 @@ class TextClassifierConfig(PooledRNNOptions):
             (``embedding_dim``, ``hidden_size``, ``num_layers``, ``cell``) are then the
             language model's when not given.
         lm_epochs: passes of language-model fine-tuning over the training texts with
-            ``pretrained`` (default 2; 0 skips it).
-        lm_lr: peak learning rate of that fine-tuning (default 3e-3).
+            ``pretrained`` (default 4; 0 skips it).
+        lm_lr: peak learning rate of that fine-tuning (default 1e-2).
 
     Raises:
         InputError: a field out of its range (one line naming it), or a ``pretrained``
@@ -84,15 +91,15 @@ class TextClassifierConfig(PooledRNNOptions):
     min_freq: int = 1
     lowercase: bool = True
     max_length: int = 200  # tokens; longer texts are truncated, with one warning
-    dropout: float = 0.4
-    epochs: int = 6  # the engine's max_epochs unless max_epochs= is given
+    dropout: float | None = None  # 0.4 from scratch, 0.3 with a pretrained language model
+    epochs: int | None = None  # 6 (10 pretrained); the engine's max_epochs unless max_epochs= is given
     batch_size: int = 32
-    lr: float = 1e-2  # peak of a one-cycle schedule
+    lr: float | None = None  # peak of the schedule: 1e-2 from scratch, 3e-2 pretrained
     weight_decay: float = 1e-4
     seed: int = 0
     pretrained: str | None = None
-    lm_epochs: int = 2
-    lm_lr: float = 3e-3
+    lm_epochs: int = 4
+    lm_lr: float = 1e-2
 
     def __post_init__(self) -> None:
         self._resolve_encoder()
@@ -115,8 +122,9 @@ class TextClassifierConfig(PooledRNNOptions):
         self.net_config(vocab_size=3, num_classes=2)  # validates the network's fields now
 
     def _resolve_encoder(self) -> None:
-        """Fill the encoder fields left None: from the pretrained language model's config,
-        or the defaults (embedding 100, hidden 64, 1 layer, LSTM, max pooling)."""
+        """Fill the fields left None: the encoder's from the pretrained language model's
+        config or the defaults (embedding 100, hidden 64, 1 layer, LSTM); ``pooling``,
+        ``dropout``, ``epochs`` and ``lr`` from the recipe's defaults (:data:`RECIPES`)."""
         if self.pretrained is not None and not isinstance(self.pretrained, str):
             raise InputError(f"pretrained must be None, 'bundled' or a directory, got {self.pretrained!r}")
         lm = None
@@ -127,8 +135,10 @@ class TextClassifierConfig(PooledRNNOptions):
         for name, value in defaults.items():
             if getattr(self, name) is None:
                 setattr(self, name, lm[name] if lm is not None else value)
-        if self.pooling is None:
-            self.pooling = "concat" if self.pretrained is not None else "max"
+        recipe = RECIPES["pretrained" if self.pretrained is not None else "scratch"]
+        for name, value in recipe.items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
 
     def net_config(self, vocab_size: int, num_classes: int) -> TextClassifierNetConfig:
         """The network's config for a vocabulary of ``vocab_size`` tokens and
