@@ -333,3 +333,39 @@ def test_headwise_linear_is_one_matrix_per_head(features, heads):
     got = torch.autograd.grad(y, (x, lin.weight), g)
     exp = torch.autograd.grad(want, (x, lin.weight), g)
     assert _close(got, exp)
+
+
+@pytest.mark.parametrize("features,heads,out_heads", [(384, 96, 4), (64, 16, 2), (36, 9, 3), (192, 4, 4)])
+def test_headwise_heads_layout_and_folded_gates(features, heads, out_heads):
+    """``heads`` and ``pair_heads`` give ``forward``'s numbers split into the consumer's
+    heads, and ``fold`` the product of a following dense map with the head-wise one."""
+    from lstmkit.xlstm.blocks import HeadwiseLinear
+
+    torch.manual_seed(0)
+    a, b = (HeadwiseLinear(features, heads, bias=True).double() for _ in range(2))
+    x = torch.randn(3, 5, features, dtype=torch.float64)
+    split = lambda y: y.reshape(3, 5, out_heads, -1).transpose(1, 2)  # noqa: E731
+    assert _close(a.heads(x, out_heads), split(a(x)))
+    qa, qb = HeadwiseLinear.pair_heads(a, b, x, out_heads)
+    assert _close(qa, split(a(x))) and _close(qb, split(b(x)))
+    dense = torch.randn(7, features, dtype=torch.float64)
+    assert _close(x @ a.fold(dense).T + dense @ a.bias, a(x) @ dense.T)
+
+
+@pytest.mark.parametrize("kernel", [1, 2, 4])
+def test_causal_conv_gradients_and_second_order(kernel):
+    """The convolution's own backward: gradcheck and gradgradcheck in float64, with and
+    without a carried state, and the numbers of a depthwise conv1d."""
+    from lstmkit.xlstm.blocks import CausalConv
+
+    torch.manual_seed(0)
+    conv = CausalConv(6, kernel).double()
+    x = torch.randn(2, 5, 6, dtype=torch.float64, requires_grad=True)
+    state = torch.randn(2, kernel - 1, 6, dtype=torch.float64, requires_grad=True)
+    y, _ = conv(x, state)
+    full = torch.cat([state, x], 1).transpose(1, 2)
+    want = torch.nn.functional.conv1d(full, conv.weight, conv.bias, groups=6).transpose(1, 2)
+    assert _close(y, want)
+    params = (x, state, conv.weight, conv.bias)
+    assert torch.autograd.gradcheck(lambda *p: conv(p[0], p[1])[0], params)
+    assert torch.autograd.gradgradcheck(lambda *p: conv(p[0], p[1])[0], params)

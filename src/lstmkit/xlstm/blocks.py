@@ -362,13 +362,48 @@ class CausalConv(nn.Module):
             new = full.gather(1, idx[..., None].expand(B, past, feat))
         if not self.kernel:
             return x, new
-        # y_t = b + sum_j w_j x_{t-K+1+j}: K shifted products in the (B, T, F) layout,
-        # cheaper on the CPU than a depthwise conv1d and its backward
-        w = self.weight[:, 0, :]                                 # (F, K)
-        y = torch.addcmul(self.bias, full[:, :T], w[:, 0])
-        for j in range(1, self.kernel):
-            y = torch.addcmul(y, full[:, j:j + T], w[:, j])
-        return y, new
+        return _ShiftedProducts.apply(full, self.weight[:, 0, :], self.bias), new
+
+
+class _ShiftedProducts(torch.autograd.Function):
+    """The causal depthwise convolution ``y_t = b + sum_j w_j x_{t+j}`` over the padded
+    input ``full`` (B, T+K-1, F) with ``w`` (F, K), ``b`` (F,): K shifted products in the
+    (B, T, F) layout, cheaper on the CPU than a depthwise conv1d. Its backward adds the K
+    shifted gradients into one buffer (autograd's own would fill and add a full-size
+    buffer per shift). The backward is made of differentiable operations, so it
+    differentiates again."""
+
+    @staticmethod
+    def forward(ctx, full: Tensor, w: Tensor, b: Tensor) -> Tensor:
+        """(B, T+K-1, F), (F, K), (F,) -> y (B, T, F)."""
+        K = w.shape[1]
+        T = full.shape[1] - K + 1
+        y = torch.addcmul(b, full[:, :T], w[:, 0])
+        for j in range(1, K):
+            y.addcmul_(full[:, j:j + T], w[:, j])
+        ctx.save_for_backward(full, w)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy: Tensor):
+        """The gradients of ``full``, ``w`` and ``b``."""
+        full, w = ctx.saved_tensors
+        K, T = w.shape[1], gy.shape[1]
+        g_full = g_w = g_b = None
+        if ctx.needs_input_grad[0]:
+            parts = [F.pad(gy * w[:, j], (0, 0, j, K - 1 - j)) for j in range(K)] \
+                if torch.is_grad_enabled() else None
+            if parts is not None:  # create_graph: out-of-place, so it has a graph
+                g_full = torch.stack(parts).sum(0)
+            else:
+                g_full = gy.new_zeros(full.shape)
+                for j in range(K):
+                    g_full[:, j:j + T].addcmul_(gy, w[:, j])
+        if ctx.needs_input_grad[1]:
+            g_w = torch.stack([(gy * full[:, j:j + T]).sum((0, 1)) for j in range(K)], 1)
+        if ctx.needs_input_grad[2]:
+            g_b = gy.sum((0, 1))
+        return g_full, g_w, g_b
 
 
 class GatedFeedForward(nn.Module):

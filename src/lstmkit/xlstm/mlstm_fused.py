@@ -189,7 +189,7 @@ def _outputs(q, k, v, Fc, log_i, C0, n0, m0, causal, eps, log_scale=0.0):
                               float("-inf")))                     # (B, NH, G, L, L)
     w0 = torch.exp(m0[..., None] - M)                             # (B, NH, G, L)
     S = (q @ k.transpose(-1, -2)) * D
-    num = S @ v + w0[..., None] * (q @ C0)
-    qn = S.sum(-1) + w0 * (q * n0[..., None, :]).sum(-1)
+    num = torch.addcmul(S @ v, w0[..., None], q @ C0)
+    qn = torch.addcmul(S.sum(-1), w0, (q @ n0[..., None]).squeeze(-1))
     den = torch.maximum(qn.abs(), torch.exp(-(Fc + M))) + eps
-    return num / den[..., None]
+    return num * (1.0 / den)[..., None]
