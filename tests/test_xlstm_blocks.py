@@ -344,7 +344,7 @@ def test_headwise_heads_layout_and_folded_gates(features, heads, out_heads):
     torch.manual_seed(0)
     a, b = (HeadwiseLinear(features, heads, bias=True).double() for _ in range(2))
     x = torch.randn(3, 5, features, dtype=torch.float64)
-    split = lambda y: y.reshape(3, 5, out_heads, -1).transpose(1, 2)  # noqa: E731
+    split = lambda y: y.reshape(3, 5, out_heads, -1).transpose(1, 2)
     assert _close(a.heads(x, out_heads), split(a(x)))
     qa, qb = HeadwiseLinear.pair_heads(a, b, x, out_heads)
     assert _close(qa, split(a(x))) and _close(qb, split(b(x)))
