@@ -300,8 +300,8 @@ class HeadwiseLinear(nn.Module):
         w = torch.cat([first.grouped_weight(), second.grouped_weight()], dim=1)  # (G, 2g, g)
         G, g = w.shape[0], w.shape[2]
         y = torch.bmm(x.reshape(-1, G, g).transpose(0, 1), w.transpose(1, 2))    # (G, N, 2g)
-        return (first._as_heads(y[..., :g], x.shape, num_heads),
-                second._as_heads(y[..., g:], x.shape, num_heads))
+        ya, yb = y.split(g, dim=-1)  # split, not slices: one gradient buffer, not two
+        return first._as_heads(ya, x.shape, num_heads), second._as_heads(yb, x.shape, num_heads)
 
     def fold(self, weight: Tensor) -> Tensor:
         """``weight @ W`` for a dense ``weight`` (O, F) read after this map: the product as one

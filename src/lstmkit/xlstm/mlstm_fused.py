@@ -114,8 +114,9 @@ def chunkwise(q: Tensor, k: Tensor, v: Tensor, log_i: Tensor, log_f: Tensor,
     ks = wk.sum(-2)                                               # (B, NH, NC, d)
     # 2. the state at every chunk's start and at the end, all at once
     C0, n0, m0 = _chunk_starts(C, n, m, Fl, g, kv, ks)           # NC + 1 of each
-    C, n, m = C0[:, :, NC], n0[:, :, NC], m0[:, :, NC]
-    C0, n0, m0 = C0[:, :, :NC], n0[:, :, :NC], m0[:, :, :NC]
+    # split, not slices: the backward concatenates instead of filling a buffer per slice
+    (C0, C), (n0, n), (m0, m) = (t.split([NC, 1], dim=2) for t in (C0, n0, m0))
+    C, n, m = C.squeeze(2), n.squeeze(2), m.squeeze(2)
     # 3. the outputs: the parallel form inside each chunk plus the carried state, a group
     # of chunks at a time so the (L x L) temporaries stay about 1M numbers (in cache)
     causal = torch.ones(L, L, dtype=torch.bool, device=q.device).tril()
