@@ -251,7 +251,7 @@ class HeadwiseLinear(nn.Module):
         """x (..., F) mapped, in the groups' layout (G, N, g) with N the leading sizes."""
         weight = self.grouped_weight()
         G, g = weight.shape[0], weight.shape[1]
-        return torch.bmm(x.reshape(-1, G, g).transpose(0, 1), weight.transpose(1, 2))
+        return torch.bmm(x.reshape(-1, G, g).transpose(0, 1).contiguous(), weight.transpose(1, 2))
 
     def forward(self, x: Tensor) -> Tensor:
         """x (..., F) -> (..., F), each head's features mapped by its own matrix."""
@@ -299,7 +299,7 @@ class HeadwiseLinear(nn.Module):
         """
         w = torch.cat([first.grouped_weight(), second.grouped_weight()], dim=1)  # (G, 2g, g)
         G, g = w.shape[0], w.shape[2]
-        y = torch.bmm(x.reshape(-1, G, g).transpose(0, 1), w.transpose(1, 2))    # (G, N, 2g)
+        y = torch.bmm(x.reshape(-1, G, g).transpose(0, 1).contiguous(), w.transpose(1, 2))    # (G, N, 2g)
         ya, yb = y.split(g, dim=-1)  # split, not slices: one gradient buffer, not two
         return first._as_heads(ya, x.shape, num_heads), second._as_heads(yb, x.shape, num_heads)
 

@@ -186,8 +186,9 @@ def _outputs(q, k, v, Fc, log_i, C0, n0, m0, causal, eps, log_scale=0.0):
     """
     b = log_i - Fc                                                # (B, NH, G, L)
     M = torch.maximum(m0[..., None], torch.cummax(b, dim=-1).values)
-    D = torch.exp(torch.where(causal, (b + log_scale)[..., None, :] - M[..., :, None],
-                              float("-inf")))                     # (B, NH, G, L, L)
+    # in place on the fresh difference: one (L x L) buffer, not three
+    D = ((b + log_scale)[..., None, :] - M[..., :, None]).masked_fill_(
+        ~causal, float("-inf")).exp_()                             # (B, NH, G, L, L)
     w0 = torch.exp(m0[..., None] - M)                             # (B, NH, G, L)
     S = (q @ k.transpose(-1, -2)) * D
     num = torch.addcmul(S @ v, w0[..., None], q @ C0)
