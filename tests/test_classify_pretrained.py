@@ -234,3 +234,15 @@ def test_cli_trains_from_a_pretrained_model_and_reports_its_steps(capsys, lm_dir
     assert main(argv[:-1] + [str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err
     assert "found nothing at" in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_fine_tuned_classifier_exports_to_onnx(lm_dir, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    clf = _small(lm_dir).fit(*_texts())
+    clf.export(tmp_path / "clf.onnx")
+    tokens, lengths = clf._pad(clf._encode(["a great plot", "i hated the awful film"]))
+    got = ort.InferenceSession(str(tmp_path / "clf.onnx")).run(
+        None, {"tokens": tokens.numpy(), "lengths": lengths.numpy()})[0]
+    with torch.no_grad():
+        want = clf.model(tokens, lengths).numpy()
+    np.testing.assert_allclose(got, want, atol=1e-5)
