@@ -218,8 +218,14 @@ class _RNNBase(RefusesQuantization, nn.Module):
     @property
     def spec(self) -> LayerSpec:
         """The layer's configuration as the backends see it (a
-        :class:`~lstmkit.backends.LayerSpec`, for the current training mode)."""
-        return LayerSpec(
+        :class:`~lstmkit.backends.LayerSpec`, for the current training mode). Kept
+        while the attributes it is made of stay the same (a forward reads it)."""
+        key = (self.training, self.mode, self.input_size, self.hidden_size, self.num_layers,
+               self.bias, self.dropout, self.bidirectional, self.proj_size, self.variants)
+        cached = self.__dict__.get("_spec_cache")
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        spec = LayerSpec(
             mode=self.mode,
             input_size=self.input_size,
             hidden_size=self.hidden_size,
@@ -230,6 +236,8 @@ class _RNNBase(RefusesQuantization, nn.Module):
             proj_size=self.proj_size,
             **self.variants.spec_fields(self.training),
         )
+        self.__dict__["_spec_cache"] = (key, spec)
+        return spec
 
     def _layer_params(self, layer: int, x: Tensor) -> list:
         """Each direction's parameters, with this forward's masks drawn."""
@@ -405,11 +413,13 @@ class _RNNBase(RefusesQuantization, nn.Module):
         x, h0, c0, lengths, packed, batched = self._prepare(input, hx, lengths, tools)
         recorder = active_recorder(self)
         requested = "reference" if recorder is not None else self.backend
-        backend = backends.select(self.spec, x, requested, lengths=lengths is not None, tools=tools)
+        spec = self.spec
+        backend = backends.select(spec, x, requested, lengths=lengths is not None, tools=tools)
         x = backend.prepare_input(x, tools)
         if recorder is not None:
             recorder.begin(lengths)
         D = self._num_directions
+        one = self.num_layers == 1  # the states as they are: no slicing, no concatenation
         hns, cns = [], []
         layer_in = x
         for layer in range(self.num_layers):
@@ -417,11 +427,11 @@ class _RNNBase(RefusesQuantization, nn.Module):
             record = [] if recorder is not None else None
             with backend.layer_context(x, tools):
                 out, hn, cn = backend.run_layer(
-                    self.spec,
+                    spec,
                     self._cell,
                     layer_in,
-                    h0[s],
-                    None if c0 is None else c0[s],
+                    h0 if one else h0[s],
+                    None if c0 is None else c0 if one else c0[s],
                     self._layer_params(layer, layer_in),
                     lengths,
                     self.training,
@@ -435,8 +445,8 @@ class _RNNBase(RefusesQuantization, nn.Module):
                 out = nn.functional.dropout(out, self.dropout, True)
             layer_in = out
         out = layer_in
-        hn = torch.cat(hns)
-        cn = torch.cat(cns) if c0 is not None else None
+        hn = hns[0] if one else torch.cat(hns)
+        cn = None if c0 is None else cns[0] if one else torch.cat(cns)
         if packed is not None:
             out = _pack_like(out, packed)
         elif not batched:

@@ -243,8 +243,15 @@ def direction_params(module: nn.Module, sfx: str, v: Variants, T: int, B: int, P
     """
     from lstmkit.backends import DirParams
 
+    registered = module._parameters
+    kind = type(module)
+
     def g(n: str):
-        return getattr(module, n + sfx, None)
+        # the registered parameter without nn.Module.__getattr__'s exception for an absent
+        # name; a parametrized weight (a property of the module's class) through getattr
+        n = n + sfx
+        p = registered.get(n)
+        return p if p is not None or not hasattr(kind, n) else getattr(module, n)
     fields = {"w_ih": g("weight_ih"), "w_hh": g("weight_hh"), "b_ih": g("bias_ih"),
               "b_hh": g("bias_hh"), "w_hr": g("weight_hr")}
     mode = module.mode
