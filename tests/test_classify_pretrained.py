@@ -246,3 +246,18 @@ def test_a_fine_tuned_classifier_exports_to_onnx(lm_dir, tmp_path):
     with torch.no_grad():
         want = clf.model(tokens, lengths).numpy()
     np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_the_pretrained_recipe_reaches_086_on_the_bundled_split():
+    """The bundled language model with the recipe's defaults, training seeds 0-2, on the
+    CLI's default split (measured 0.873, 0.860, 0.858; TF-IDF + LR 0.823): the mean is
+    at least 0.86 and above the baseline. About 5 minutes of CPU with one thread."""
+    from lstmkit.classify import TfidfBaseline, sentiment_sentences, stratified_split
+
+    texts, labels = sentiment_sentences()
+    tr_x, tr_y, te_x, te_y = stratified_split(texts, labels, 0.2, seed=0)
+    accs = [TextClassifier(pretrained="bundled", seed=seed, verbose=False).fit(tr_x, tr_y)
+            .evaluate(te_x, te_y)["accuracy"] for seed in (0, 1, 2)]
+    base = TfidfBaseline().fit(tr_x, tr_y).evaluate(te_x, te_y)["accuracy"]
+    assert np.mean(accs) >= 0.86 and np.mean(accs) > base, (accs, base)
