@@ -41,7 +41,9 @@ class TextClassifierConfig(PooledRNNOptions):
 
     The recurrent encoder's fields (``hidden_size=64``, ``num_layers=1``, ``cell="lstm"``,
     ``bidirectional=True``, ``layer_options``) come from
-    :class:`~lstmkit.spine.pooling.PooledRNNOptions`.
+    :class:`~lstmkit.spine.pooling.PooledRNNOptions`; with ``pretrained`` the sizes left
+    unset are the language model's. Fields left None take their recipe's default
+    (:data:`RECIPES`: from scratch, or from a pretrained language model).
 
     Attributes:
         level: ``"word"`` (default) or ``"char"`` tokens.
@@ -51,8 +53,10 @@ class TextClassifierConfig(PooledRNNOptions):
         lowercase: lowercase the texts before tokenizing (default True).
         max_length: tokens per text; longer texts are cut, with one
             :class:`TruncatedTextWarning` per call (default 200).
-        embedding_dim: width E of the token embeddings (default 100).
-        pooling: ``"max"`` (default), ``"mean"``, ``"max_mean"`` or ``"last"``.
+        embedding_dim: width E of the token embeddings (default 100, or the
+            pretrained language model's).
+        pooling: ``"max"`` (default from scratch), ``"mean"``, ``"max_mean"``, ``"last"``
+            or ``"concat"`` (last state, max and mean; default with ``pretrained``).
         dropout: on the embeddings and the pooled vector, in [0, 1) (default 0.4 from
             scratch, 0.3 with ``pretrained``).
         epochs: the engine's ``max_epochs`` unless ``max_epochs=`` is given (default 6
@@ -158,7 +162,8 @@ class TextClassifier(Estimator):
     Args:
         **kwargs: the fields of :class:`TextClassifierConfig` (``level="word"``,
             ``max_vocab=20000``, ``max_length=200``, ``hidden_size=64``,
-            ``pooling="max"``, ``epochs=6``, ``seed=0``...); the engine's settings
+            ``pooling="max"``, ``epochs=6``, ``seed=0``, ``pretrained=None``; with
+            ``pretrained="bundled"`` ULMFiT from the shipped language model...); the engine's settings
             (``max_epochs`` (default ``epochs``), ``max_steps``, ``max_time``,
             ``accelerator``, ``devices``, ``strategy``, ``precision``,
             ``gradient_clip_val`` (default 5), ``checkpoint_dir``, ``verbose``...); any
