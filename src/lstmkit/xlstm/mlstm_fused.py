@@ -91,6 +91,7 @@ def chunkwise(q: Tensor, k: Tensor, v: Tensor, log_i: Tensor, log_f: Tensor,
     Returns:
         (h̃ (B, NH, T, d), final state (C, n, m)).
     """
+    fresh = state is None  # a zero state adds nothing to the chunk starts
     state = zero_state(q) if state is None else state
     C, n, m = state
     B, NH, T, d = q.shape
@@ -113,10 +114,7 @@ def chunkwise(q: Tensor, k: Tensor, v: Tensor, log_i: Tensor, log_f: Tensor,
     kv = wk.transpose(-1, -2) @ v                                 # (B, NH, NC, d, d)
     ks = wk.sum(-2)                                               # (B, NH, NC, d)
     # 2. the state at every chunk's start and at the end, all at once
-    C0, n0, m0 = _chunk_starts(C, n, m, Fl, g, kv, ks)           # NC + 1 of each
-    # split, not slices: the backward concatenates instead of filling a buffer per slice
-    (C0, C), (n0, n), (m0, m) = (t.split([NC, 1], dim=2) for t in (C0, n0, m0))
-    C, n, m = C.squeeze(2), n.squeeze(2), m.squeeze(2)
+    (C0, n0, m0), (C, n, m) = _chunk_starts(C, n, m, Fl, g, kv, ks, fresh)
     # 3. the outputs: the parallel form inside each chunk plus the carried state, a group
     # of chunks at a time so the (L x L) temporaries stay about 1M numbers (in cache)
     causal = torch.ones(L, L, dtype=torch.bool, device=q.device).tril()
@@ -130,7 +128,7 @@ def chunkwise(q: Tensor, k: Tensor, v: Tensor, log_i: Tensor, log_f: Tensor,
 
 
 def _chunk_starts(C: Tensor, n: Tensor, m: Tensor, Fl: Tensor, g: Tensor, kv: Tensor,
-                  ks: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+                  ks: Tensor, fresh: bool = False) -> tuple[tuple, tuple]:
     """The state at the start of each of the NC chunks and after the last, in closed form.
 
     The recurrence over chunks ``m' = max(Fl_c + m, g_c)``,
@@ -148,9 +146,11 @@ def _chunk_starts(C: Tensor, n: Tensor, m: Tensor, Fl: Tensor, g: Tensor, kv: Te
         g: (B, NH, NC) each chunk's largest log input weight (-inf: no input).
         kv, ks: (B, NH, NC, d, d), (B, NH, NC, d) each chunk's memory and normaliser
             contribution, stabilised by ``g`` (by 0 where g is -inf).
+        fresh: the state before the first chunk is zero (its terms are left out).
 
     Returns:
-        C0 (B, NH, NC+1, d, d), n0 (B, NH, NC+1, d), m0 (B, NH, NC+1).
+        ((C0 (B, NH, NC, d, d), n0 (B, NH, NC, d), m0 (B, NH, NC)) at the chunks' starts,
+        (C, n, m) after the last chunk).
     """
     B, NH, NC = Fl.shape
     wide = torch.float64 if Fl.device.type in ("cpu", "cuda") else Fl.dtype
@@ -163,10 +163,17 @@ def _chunk_starts(C: Tensor, n: Tensor, m: Tensor, Fl: Tensor, g: Tensor, kv: Te
                               float("-inf"))).to(kv.dtype)        # (B, NH, NC+1, NC)
     w_init = torch.exp(m.to(wide)[..., None] - X).to(kv.dtype)   # (B, NH, NC+1)
     d = kv.shape[-1]
-    C0 = (W @ kv.reshape(B, NH, NC, d * d)).view(B, NH, NC + 1, d, d) \
-        + w_init[..., None, None] * C[:, :, None]
-    n0 = W @ ks + w_init[..., None] * n[:, :, None]
-    return C0, n0, (S + X).to(m.dtype)
+    flat = kv.reshape(B, NH, NC, d * d)
+    out = []
+    for rows in (slice(0, NC), slice(NC, NC + 1)):  # the starts, then the end: no copy of a part
+        Cr = (W[..., rows, :] @ flat).view(B, NH, -1, d, d)
+        nr = W[..., rows, :] @ ks
+        if not fresh:
+            Cr = Cr + w_init[..., rows, None, None] * C[:, :, None]
+            nr = nr + w_init[..., rows, None] * n[:, :, None]
+        out.append((Cr, nr, (S + X)[..., rows].to(m.dtype)))
+    (C0, n0, m0), (Ce, ne, me) = out
+    return (C0, n0, m0), (Ce.squeeze(2), ne.squeeze(2), me.squeeze(2))
 
 
 #: the (L x L) temporaries of step 3 are made for this many numbers at a time
