@@ -410,11 +410,17 @@ class _RNNBase(RefusesQuantization, nn.Module):
 
     def _run(self, input, hx, lengths):
         tools = active_tools(input if isinstance(input, Tensor) else None)
+        backend = None
+        if not tools and lengths is None and hx is None:
+            backend, fast = self._plain_forward(input)
+            if fast is not None:
+                return fast
         x, h0, c0, lengths, packed, batched = self._prepare(input, hx, lengths, tools)
         recorder = active_recorder(self)
         requested = "reference" if recorder is not None else self.backend
         spec = self.spec
-        backend = backends.select(spec, x, requested, lengths=lengths is not None, tools=tools)
+        if backend is None or recorder is not None:
+            backend = backends.select(spec, x, requested, lengths=lengths is not None, tools=tools)
         x = backend.prepare_input(x, tools)
         if recorder is not None:
             recorder.begin(lengths)
@@ -456,6 +462,41 @@ class _RNNBase(RefusesQuantization, nn.Module):
             out = out.transpose(0, 1)
         return out, hn, cn
 
+
+    def _plain_forward(self, input):
+        """``(backend, result)``: a plain one-layer module's forward from zero states
+        through the chosen backend's :meth:`~lstmkit.backends.Backend.run_plain_layer`
+        (torch's kernel: the call the general path makes, so the same numbers) without the
+        general path's per-call work; result None where that does not apply (a variant,
+        a recording, several layers, an input the general path must check or reject,
+        a backend that offers no shortcut), with the backend when one was chosen."""
+        if (type(input) is not Tensor or input.dim() != 3 or self.num_layers != 1
+                or not self._plain() or active_recorder(self) is not None):
+            return None, None
+        x = input.transpose(0, 1) if self.batch_first else input
+        w = self.weight_ih_l0
+        if x.shape[-1] != self.input_size or x.dtype != w.dtype or x.device != w.device \
+                or x.shape[0] == 0:
+            return None, None
+        spec = self.spec
+        backend = backends.select(spec, x, self.backend, lengths=False, tools=frozenset())
+        if not backend.offers_plain_layer:
+            return backend, None
+        h_shape, c_shape = self._state_shapes(x.shape[1])
+        h0 = x.new_zeros(h_shape)
+        c0 = x.new_zeros(c_shape) if c_shape else None
+        res = backend.run_plain_layer(spec, x, h0, c0, self._flat_weights, self.training)
+        if res is None:
+            return backend, None
+        out, hn, cn = res
+        return backend, (out.transpose(0, 1) if self.batch_first else out, hn, cn)
+
+    def _plain(self) -> bool:
+        """No variant at all (kept while ``variants`` is the same object)."""
+        cached = self.__dict__.get("_plain_cache")
+        if cached is None or cached[0] is not self.variants:
+            cached = self.__dict__["_plain_cache"] = (self.variants, not self.variants.on())
+        return cached[1]
 
     def _step(self, x_t: Tensor, state):
         """One time step: ``x_t`` (B, I) or (I,) -> output (B, D*P) or (D*P,), new state."""

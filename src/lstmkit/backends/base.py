@@ -167,6 +167,8 @@ class Backend:
     name: str = ""
     #: higher runs first under ``backend="auto"``
     priority: int = 0
+    #: whether :meth:`run_plain_layer` is offered
+    offers_plain_layer: bool = False
 
     def unavailable(self) -> str | None:
         """Why this backend cannot run on this machine at all, or None."""
@@ -223,6 +225,24 @@ class Backend:
         """A context manager each :meth:`run_layer` call of a forward on ``x`` runs in,
         under ``tools``; none by default."""
         return contextlib.nullcontext()
+
+    def run_plain_layer(self, spec: LayerSpec, x: Tensor, h0: Tensor, c0: Tensor | None,
+                        weights: list[Tensor], training: bool):
+        """A plain one-layer module's forward from torch.nn's flat weight list, where the
+        backend can run it without :class:`DirParams` (a shortcut the layers take for a
+        call's fixed costs); None (the default) where it offers none.
+
+        Args:
+            spec: the layer's configuration (no variant, one layer).
+            x: (T, B, I).
+            h0, c0: (D, B, P) and (D, B, H) (c0 None for cells without one).
+            weights: torch.nn's flat weight list, every direction.
+            training: the module's training mode.
+
+        Returns:
+            ``(output (T, B, D*P), h_n, c_n or None)``, or None.
+        """
+        return
 
     def run_cell(self, spec: LayerSpec, cell: CellMath, x: Tensor, h: Tensor, c: Tensor | None,
                  p: DirParams, training: bool) -> tuple[Tensor, Tensor | None]:

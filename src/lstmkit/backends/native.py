@@ -32,6 +32,7 @@ class NativeBackend(Backend):
 
     name = "native"
     priority = 20
+    offers_plain_layer = True
 
     def unsupported(self, spec, x):
         """The plain cells in the dtypes torch's kernels run (see :meth:`Backend.unsupported`)."""
@@ -66,15 +67,25 @@ class NativeBackend(Backend):
             return fn(x, (h, c), p.w_ih, p.w_hh, p.b_ih, p.b_hh)
         return fn(x, h, p.w_ih, p.w_hh, p.b_ih, p.b_hh), None
 
+    def run_plain_layer(self, spec, x, h0, c0, weights, training):
+        """torch's kernel straight from the module's flat weights (see
+        :meth:`Backend.run_plain_layer`): the call :meth:`run_layer` makes."""
+        return self._kernel(spec, x, h0, c0, weights, training)
+
+    @staticmethod
+    def _kernel(spec, x, h0, c0, flat, training):
+        hx = (h0, c0) if spec.mode == "LSTM" else h0
+        res = _FUNCS[spec.mode](x, hx, flat, spec.bias, 1, 0.0, training, spec.bidirectional, False)
+        return (res[0], res[1], res[2]) if spec.mode == "LSTM" else (res[0], res[1], None)
+
     def run_layer(self, spec, cell, x, h0, c0, params, lengths, training, record=None):
         """torch's kernel for the layer (both directions); packed for variable lengths."""
         flat = [t for p in params for t in p.flat_torch()]
+        if lengths is None:
+            return self._kernel(spec, x, h0, c0, flat, training)
         hx = (h0, c0) if spec.mode == "LSTM" else h0
         fn = _FUNCS[spec.mode]
         bias, bidir = spec.bias, spec.bidirectional
-        if lengths is None:
-            res = fn(x, hx, flat, bias, 1, 0.0, training, bidir, False)
-            return (res[0], res[1], res[2]) if spec.mode == "LSTM" else (res[0], res[1], None)
         T = x.shape[0]
         packed = pack_padded_sequence(x, lengths.cpu(), enforce_sorted=False)
         order, undo = packed.sorted_indices, packed.unsorted_indices

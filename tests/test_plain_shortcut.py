@@ -1,0 +1,56 @@
+"""The layers' shortcut for a plain one-layer module on torch's kernel (zero initial
+states, no lengths, no tool): the general path's numbers and gradients, taken only where
+the chosen backend offers it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import lstmkit
+from lstmkit import backends
+
+CASES = [  # (T, B, I, H)
+    ("GRU", {}, (1, 1, 2, 20)),                      # one step: auto runs torch's kernel
+    ("RNN", {"nonlinearity": "relu"}, (1, 4, 3, 8)),
+    ("LSTM", {}, (5, 16, 3, 8)),                     # B > 8: torch's kernel
+    ("LSTM", {"proj_size": 4, "bidirectional": True}, (5, 16, 3, 8)),
+    ("GRU", {"batch_first": True, "bidirectional": True}, (1, 12, 3, 8)),
+    ("LSTM", {"backend": "native"}, (2, 7, 3, 8)),
+]
+
+
+@pytest.mark.parametrize("mode,opts,shape", CASES)
+@pytest.mark.parametrize("training", [True, False])
+def test_shortcut_gives_the_general_paths_numbers(mode, opts, shape, training):
+    T, B, I, H = shape
+    torch.manual_seed(0)
+    layer = getattr(lstmkit, mode)(I, H, **opts).train(training)
+    x = torch.randn(B, T, I) if opts.get("batch_first") else torch.randn(T, B, I)
+    x.requires_grad_()
+    xt = x.transpose(0, 1) if opts.get("batch_first") else x
+    assert backends.select(layer.spec, xt, layer.backend).offers_plain_layer
+    taken, fast = layer._plain_forward(x)
+    assert fast is not None and taken.name == "native"
+    out, state = layer(x)                                         # the shortcut
+    D = 2 if opts.get("bidirectional") else 1
+    P = opts.get("proj_size") or H
+    zeros = torch.zeros(D, B, P)
+    hx = (zeros, torch.zeros(D, B, H)) if mode == "LSTM" else zeros
+    out2, state2 = layer(x, hx)                                   # the general path
+    assert torch.equal(out, out2)
+    for a, b in zip(torch.utils._pytree.tree_leaves(state), torch.utils._pytree.tree_leaves(state2)):
+        assert torch.equal(a, b)
+    g1 = torch.autograd.grad(out.square().sum(), [x, *layer.parameters()])
+    g2 = torch.autograd.grad(out2.square().sum(), [x, *layer.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(g1, g2))
+
+
+def test_no_shortcut_for_variants_layers_or_compiled_choices():
+    x = torch.randn(1, 1, 4)
+    assert lstmkit.GRU(4, 8, layer_norm=True)._plain_forward(x)[1] is None
+    assert lstmkit.GRU(4, 8, num_layers=2)._plain_forward(x)[1] is None
+    small = lstmkit.LSTM(4, 8)                       # B <= 8: auto runs the compiled loop
+    backend, fast = small._plain_forward(torch.randn(5, 2, 4))
+    assert fast is None and (backend is None or not backend.offers_plain_layer)
+    assert lstmkit.GRU(4, 8)._plain_forward(torch.randn(1, 1, 3))[1] is None  # wrong size: checked later
