@@ -419,7 +419,7 @@ class _RNNBase(RefusesQuantization, nn.Module):
         recorder = active_recorder(self)
         requested = "reference" if recorder is not None else self.backend
         spec = self.spec
-        if backend is None or recorder is not None:
+        if backend is None:  # not chosen by the shortcut (it declines under a recording)
             backend = backends.select(spec, x, requested, lengths=lengths is not None, tools=tools)
         x = backend.prepare_input(x, tools)
         if recorder is not None:

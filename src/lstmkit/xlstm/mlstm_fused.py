@@ -164,6 +164,7 @@ def _chunk_starts(C: Tensor, n: Tensor, m: Tensor, Fl: Tensor, g: Tensor, kv: Te
     w_init = torch.exp(m.to(wide)[..., None] - X).to(kv.dtype)   # (B, NH, NC+1)
     d = kv.shape[-1]
     flat = kv.reshape(B, NH, NC, d * d)
+    m_all = (S + X).to(m.dtype)                                   # (B, NH, NC+1)
     out = []
     for rows in (slice(0, NC), slice(NC, NC + 1)):  # the starts, then the end: no copy of a part
         Cr = (W[..., rows, :] @ flat).view(B, NH, -1, d, d)
@@ -171,7 +172,7 @@ def _chunk_starts(C: Tensor, n: Tensor, m: Tensor, Fl: Tensor, g: Tensor, kv: Te
         if not fresh:
             Cr = Cr + w_init[..., rows, None, None] * C[:, :, None]
             nr = nr + w_init[..., rows, None] * n[:, :, None]
-        out.append((Cr, nr, (S + X)[..., rows].to(m.dtype)))
+        out.append((Cr, nr, m_all[..., rows]))
     (C0, n0, m0), (Ce, ne, me) = out
     return (C0, n0, m0), (Ce.squeeze(2), ne.squeeze(2), me.squeeze(2))
 
