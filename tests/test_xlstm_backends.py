@@ -145,6 +145,38 @@ def test_mlstm_fused_chunk_sizes(T, chunk):
 
 
 
+def test_mlstm_fused_gradient_on_both_sides_of_the_normaliser_maximum():
+    """The fused form's written-out backward where the denominator max(|q.n|, exp(-m)) takes
+    either side: tiny queries on even steps put those on the exp(-m) side (their output
+    doubles when the query doubles), most others on the |q.n| side (their output stays).
+    Gradients of every input match the parallel form's autograd (float64, 1e-10), and
+    the gradient differentiates again (gradgradcheck)."""
+    g = torch.Generator().manual_seed(2)
+    B, NH, T, d = 1, 2, 9, 3
+    small = torch.arange(T) % 2 == 0
+    q = torch.randn(B, NH, T, d, generator=g, dtype=D64) * torch.where(small, 1e-3, 1.0)[:, None]
+    k, v = (torch.randn(B, NH, T, d, generator=g, dtype=D64) for _ in range(2))
+    log_i = torch.randn(B, NH, T, generator=g, dtype=D64)
+    log_f = F.logsigmoid(torch.randn(B, NH, T, generator=g, dtype=D64) + 3)
+    state = (torch.randn(B, NH, d, d, generator=g, dtype=D64),
+             torch.randn(B, NH, d, generator=g, dtype=D64), torch.zeros(B, NH, dtype=D64))
+    inputs = tuple(t.clone().requires_grad_() for t in (q, k, v, log_i, log_f, *state))
+    h = mlstm_math.parallel(*inputs[:5], inputs[5:])[0].detach()
+    ratio = (mlstm_math.parallel(2 * q, k, v, log_i, log_f, state)[0] / h).mean(-1)
+    assert torch.allclose(ratio[..., small], torch.tensor(2.0, dtype=D64), atol=1e-6)
+    assert ((ratio[..., ~small] - 1).abs() < 1e-3).sum() >= 4
+
+    def loss(form, *args):
+        out, final = form(*args[:5], args[5:])
+        return out.square().sum() + sum(s.sum() for s in final)
+
+    want = torch.autograd.grad(loss(mlstm_math.parallel, *inputs), inputs)
+    fused = lambda *a: mlstm_fused.chunkwise(*a, chunk_size=4)
+    got = torch.autograd.grad(loss(fused, *inputs), inputs)
+    assert _rel(got, want) < 1e-10
+    assert torch.autograd.gradgradcheck(lambda *a: loss(fused, *a), inputs)
+
+
 def test_mlstm_fused_long_sequence_with_strong_forgetting_keeps_float32_precision():
     """T = 4096 with a summed log forget gate near -20,000: the float32 fused form stays
     within 1e-3 (relative) of the float64 chunkwise reference, outputs and final state

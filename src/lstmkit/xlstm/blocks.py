@@ -71,6 +71,23 @@ def _zero_bias(*modules) -> None:
             nn.init.zeros_(m.bias)
 
 
+def halves(linear: nn.Linear, x: Tensor) -> tuple[Tensor, Tensor]:
+    """``linear(x).chunk(2, dim=-1)`` as two products, one per half of the weight: the split
+    of one product would concatenate both gradients again in the backward (on the CPU
+    about a sixth of the projection's forward+backward time).
+
+    Args:
+        linear: a map with an even number of outputs 2W.
+        x: (..., in).
+
+    Returns:
+        two (..., W) tensors.
+    """
+    w_a, w_b = linear.weight.chunk(2)
+    b_a, b_b = (None, None) if linear.bias is None else linear.bias.chunk(2)
+    return F.linear(x, w_a, b_a), F.linear(x, w_b, b_b)
+
+
 def up_dim(embedding_dim: int, factor: float, multiple: int = 64) -> int:
     """``factor * embedding_dim`` rounded up to a multiple of ``multiple``: a block's inner
     width.
@@ -433,7 +450,7 @@ class GatedFeedForward(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """x (..., E) -> (..., E)."""
-        gate, up = self.proj_up(x).split(self.inner, dim=-1)
+        gate, up = halves(self.proj_up, x)
         return self.dropout(self.proj_down(self.act(gate) * up))
 
 
@@ -650,7 +667,7 @@ class mLSTMBlock(nn.Module):
         else:
             state = _checked_state(state, MLSTM_STATE, self.state_shapes(B), x, "mLSTM block state")
         *memory, conv_state = state
-        u, z = self.proj_up(self.norm(x)).split(self.inner, dim=-1)
+        u, z = halves(self.proj_up, self.norm(x))
         c, conv_state = self.conv(u, conv_state, lengths)
         c = F.silu(c)
         NH, d = self.num_heads, self.inner // self.num_heads

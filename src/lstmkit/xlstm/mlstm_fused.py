@@ -119,8 +119,12 @@ def chunkwise(q: Tensor, k: Tensor, v: Tensor, log_i: Tensor, log_f: Tensor,
     # of chunks at a time so the (L x L) temporaries stay about 1M numbers (in cache)
     causal = torch.ones(L, L, dtype=torch.bool, device=q.device).tril()
     group = max(1, _GROUP_ELEMENTS // (B * NH * L * L))
-    groups = zip(*(t.split(group, dim=2) for t in (q, k, v, Fc, log_i, C0, n0, m0)))
-    parts = [_outputs(*g, causal, eps, log_scale) for g in groups]
+    args = (q, k, v, Fc, log_i, C0, n0, m0)
+    if group >= NC:  # one group: no split (whose backward would copy every gradient again)
+        parts = [_outputs(*args, causal, eps, log_scale)]
+    else:
+        parts = [_outputs(*g, causal, eps, log_scale)
+                 for g in zip(*(t.split(group, dim=2) for t in args))]
     h = (parts[0] if len(parts) == 1 else torch.cat(parts, dim=2)).reshape(B, NH, NC * L, d)
     if NC * L != T:  # drop the padding
         h = h[:, :, :T]
@@ -191,15 +195,120 @@ def _outputs(q, k, v, Fc, log_i, C0, n0, m0, causal, eps, log_scale=0.0):
     maximum over the weight matrix). Every weight is then ``exp(b_j - M_i)`` with
     ``b = ĩ - Fc``, an exponent at most 0; ``log_scale`` (the keys' -log sqrt(d) when k
     comes unscaled) is added to the steps' log weights, not to the stabiliser.
+
+    The stabiliser is found here (its gradient, through the running maximum, by autograd);
+    the rest is :class:`_ChunkOutputs`, whose backward is written out.
     """
     b = log_i - Fc                                                # (B, NH, G, L)
     M = torch.maximum(m0[..., None], torch.cummax(b, dim=-1).values)
+    args = (q, k, v, b, M, Fc, C0, n0, m0, causal, eps, log_scale)
+    if torch.jit.is_tracing() or not torch.is_grad_enabled():  # a trace records plain ops
+        return _parts(*args)[0]
+    return _ChunkOutputs.apply(*args)[0]
+
+
+def _parts(q, k, v, b, M, Fc, C0, n0, m0, causal, eps, log_scale):
+    """The outputs h and what their gradient reads: (h, D, S, qC, qn0, qn, den, e, w0)."""
     # in place on the fresh difference: one (L x L) buffer, not three
     D = ((b + log_scale)[..., None, :] - M[..., :, None]).masked_fill_(
         ~causal, float("-inf")).exp_()                             # (B, NH, G, L, L)
     w0 = torch.exp(m0[..., None] - M)                             # (B, NH, G, L)
-    S = (q @ k.transpose(-1, -2)) * D
-    num = torch.addcmul(S @ v, w0[..., None], q @ C0)
-    qn = torch.addcmul(S.sum(-1), w0, (q @ n0[..., None]).squeeze(-1))
-    den = torch.maximum(qn.abs(), torch.exp(-(Fc + M))) + eps
-    return num * (1.0 / den)[..., None]
+    # in place where nothing records a graph (the Function's forward): fewer fresh buffers
+    graph = torch.is_grad_enabled()
+    QK = q @ k.transpose(-1, -2)
+    S = QK * D if graph else QK.mul_(D)
+    qC = q @ C0
+    qn0 = (q @ n0[..., None]).squeeze(-1)
+    Sv = S @ v
+    num = torch.addcmul(Sv, w0[..., None], qC) if graph else Sv.addcmul_(w0[..., None], qC)
+    qn = torch.addcmul(S.sum(-1), w0, qn0)
+    e = torch.exp(-(Fc + M))
+    den = torch.maximum(qn.abs(), e) + eps
+    scale = (1.0 / den)[..., None]
+    return num * scale if graph else num.mul_(scale), D, S, qC, qn0, qn, den, e, w0
+
+
+class _ChunkOutputs(torch.autograd.Function):
+    r"""The outputs of a group of chunks given the stabilisers M, with the gradient written
+    out: the (L x L) weights are saved from the forward, and the backward makes three
+    passes over them (``dS * D``, ``dS * S`` and its column sums) where autograd makes about
+    nine; the matrix products are the same.
+
+    With h = num / den, ``num = S v + w0 qC``, ``qn = S 1 + w0 qn0``,
+    ``den = max(|qn|, e) + eps``, ``S = (q k^T) * D``, ``D_ij = exp(b_j + s - M_i)`` (j <= i),
+    ``w0 = exp(m0 - M)``, ``e = exp(-(Fc + M))`` and ``γ_i = Σ_d dh_i h_i``:
+    ``dnum = dh / den``, ``dden = -γ / den``, ``dqn`` and ``de`` the parts of dden through
+    the larger of ``|qn|`` and ``e``; ``dS = dnum v^T + dqn 1^T``; ``dv = S^T dnum``;
+    ``dq = (dS * D) k + w0 (dnum C0^T + dqn n0^T)``; ``dk = (dS * D)^T q``;
+    ``dC0 = q^T (w0 dnum)``, ``dn0 = q^T (w0 dqn)``; with ``P = dS * S`` (the gradient of the
+    log weights): ``db_j = Σ_i P_ij``, ``dM_i = -Σ_j P_ij - w0_i dw0_i - e_i de_i``,
+    ``dm0 = Σ_i w0_i dw0_i`` (``dw0 = Σ_d dnum qC + dqn qn0``), ``dFc = -e de``.
+
+    Under ``create_graph`` the backward recomputes what it reads from the inputs, so the
+    gradient is itself differentiable (gradgradcheck in the tests).
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(q, k, v, b, M, Fc, C0, n0, m0, causal, eps, log_scale):
+        return _parts(q, k, v, b, M, Fc, C0, n0, m0, causal, eps, log_scale)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        q, k, v, b, M, Fc, C0, n0, m0, causal, eps, log_scale = inputs
+        ctx.mark_non_differentiable(*output[1:])
+        ctx.set_materialize_grads(False)  # no zero (L x L) gradients for the saved parts
+        ctx.save_for_backward(q, k, v, b, M, Fc, C0, n0, m0, causal, *output)
+        ctx.eps, ctx.log_scale = eps, log_scale
+
+    @staticmethod
+    def backward(ctx, dh, *_):
+        if dh is None:  # h itself received no gradient
+            return (None,) * 12
+        q, k, v, b, M, Fc, C0, n0, m0, causal, *saved = ctx.saved_tensors
+        if torch.is_grad_enabled():  # a gradient of the gradient: read the inputs' graph
+            saved = _parts(q, k, v, b, M, Fc, C0, n0, m0, causal, ctx.eps, ctx.log_scale)
+        h, D, S, qC, qn0, qn, den, e, w0 = saved
+        gamma = (dh * h).sum(-1)
+        dnum = dh / den[..., None]
+        dden = -gamma / den
+        on_qn = qn.abs() > e
+        dqn = torch.where(on_qn, dden * torch.sign(qn), 0.0)
+        de = torch.where(on_qn, 0.0, dden)
+        dS = torch.baddbmm(dqn.flatten(0, -2)[..., None], _flat(dnum), _flat(v).transpose(1, 2))
+        dS = dS.view(S.shape)
+        dw0 = (dnum * qC).sum(-1) + dqn * qn0
+        dqC = w0[..., None] * dnum
+        dqn0 = w0 * dqn
+        P = dS * S
+        dP = dS * D if torch.is_grad_enabled() else dS.mul_(D)  # dS is read no more
+        need = ctx.needs_input_grad
+        dq = dk = dv = db = dM = dFc = dC0 = dn0 = dm0 = None
+        # batched matmuls on the (N, ., .) views: a transposed 5-d operand would be copied
+        if need[0]:
+            dq = dqn0[..., None] * n0[..., None, :]
+            flat = _flat(dq)
+            flat.baddbmm_(_flat(dqC), _flat(C0).transpose(1, 2)).baddbmm_(_flat(dP), _flat(k))
+        if need[1]:
+            dk = torch.bmm(_flat(dP).transpose(1, 2), _flat(q)).view(k.shape)
+        if need[2]:
+            dv = torch.bmm(_flat(S).transpose(1, 2), _flat(dnum)).view(v.shape)
+        if need[3]:
+            db = P.sum(-2)
+        if need[4]:
+            dM = -P.sum(-1) - w0 * dw0 - e * de
+        if need[5]:
+            dFc = -e * de
+        if need[6]:
+            dC0 = torch.bmm(_flat(q).transpose(1, 2), _flat(dqC)).view(C0.shape)
+        if need[7]:
+            dn0 = torch.bmm(_flat(q).transpose(1, 2), dqn0.flatten(0, -2)[..., None]).view(n0.shape)
+        if need[8]:
+            dm0 = (w0 * dw0).sum(-1)
+        return dq, dk, dv, db, dM, dFc, dC0, dn0, dm0, None, None, None
+
+
+def _flat(t: Tensor) -> Tensor:
+    """(..., R, C) as (N, R, C): the leading axes in one (a view of these contiguous tensors)."""
+    return t.flatten(0, -3)
