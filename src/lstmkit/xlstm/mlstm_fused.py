@@ -16,10 +16,12 @@ add nothing: ĩ = -inf, log f = 0) and
    term, for a group of chunks in one batched matmul of (L, L) blocks (groups of about
    2^20 numbers, so the temporaries stay in cache at long T); the stabiliser of row i is
    a running maximum too, and the keys' 1/sqrt(d) is a log weight, not a pass over k.
+   Its backward is written out (:class:`_ChunkOutputs`), the stabilisers' gradient left to
+   autograd.
 
 The stabiliser m_t is the reference's (the largest log weight over all earlier steps and
 the initial state), so the outputs, states and gradients are the reference's up to
-rounding. Plain torch operations: it runs on every device and dtype, under
+rounding. Torch operations only: it runs on every device and dtype, under
 ``torch.compile``, ``torch.export``, ``torch.jit.trace`` and ``torch.func``, and
 differentiates twice. (``torch.onnx.export(dynamo=False)`` writes a graph onnxruntime
 rejects for more than one chunk, so ``backend="auto"`` runs the reference there.) Cost O(T L d + T d^2) per head.
