@@ -18,6 +18,7 @@ input and every parameter), medians of interleaved rounds after warm-up
     python benchmarks/xlstm_speed.py                        # everything -> stdout
     python benchmarks/xlstm_speed.py --threads 1 --out docs/xlstm_speed.md
     python benchmarks/xlstm_speed.py --quick --threads 1    # a smoke run
+    python benchmarks/xlstm_speed.py --tables stacks        # table 1 only
 
 Needs the reference package (see docs/xlstm.md); without it only lstmkit's rows are timed.
 """
@@ -199,6 +200,8 @@ def main(argv=None) -> None:
                     help="3 rounds, 1 warm-up, sweep 256..2048, chunk 64 only")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     ap.add_argument("--out", type=Path, help="write the markdown report here")
+    ap.add_argument("--tables", default="stacks,layers,sweep",
+                    help="which tables to time (comma-separated: stacks, layers, sweep)")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -209,8 +212,17 @@ def main(argv=None) -> None:
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     cmd = "python benchmarks/xlstm_speed.py " + " ".join(argv if argv is not None else sys.argv[1:])
     parts = [f"# xLSTM speed on the CPU ({when})", "", f"{machine_line()}; `{cmd.strip()}`", "",
-             "Forward+backward, median ms of interleaved rounds.", "",
-             bench_stacks(args, backends), "", bench_layers(args), "", bench_sweep(args), ""]
+             "Forward+backward, median ms of interleaved rounds.", ""]
+    tables = {t.strip() for t in args.tables.split(",")}
+    unknown = tables - {"stacks", "layers", "sweep"}
+    if unknown:
+        ap.error(f"--tables takes stacks, layers and sweep, got {', '.join(sorted(unknown))}")
+    if "stacks" in tables:
+        parts += [bench_stacks(args, backends), ""]
+    if "layers" in tables:
+        parts += [bench_layers(args), ""]
+    if "sweep" in tables:
+        parts += [bench_sweep(args), ""]
     text = "\n".join(parts)
     print(text)
     if args.out:

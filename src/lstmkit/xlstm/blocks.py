@@ -275,18 +275,26 @@ class HeadwiseLinear(nn.Module):
         y = self._groups(x).transpose(0, 1).reshape(x.shape)
         return y if self.bias is None else y + self.bias
 
-    def heads(self, x: Tensor, num_heads: int) -> Tensor:
+    def heads(self, x: Tensor, num_heads: int, extra: Tensor | None = None):
         """x (B, T, F) mapped and laid out as ``num_heads`` heads: (B, num_heads, T, F / num_heads),
         contiguous; one copy from the matmul's layout, not one per reshape.
 
         Args:
             x: (B, T, F).
             num_heads: NH' of the consumer (the mLSTM's heads), dividing F.
+            extra: None, or a dense map (E, F) of x computed in the same batched matmul
+                (its rows appended to every group's block; the groups' parts summed):
+                for a few outputs such as gate pre-activations, cheaper than a matmul of
+                its own.
 
         Returns:
-            (B, NH', T, F / NH'), the same numbers as ``forward(x)`` split into heads.
+            (B, NH', T, F / NH'), the same numbers as ``forward(x)`` split into heads; with
+            ``extra``, the pair (heads, ``x @ extra.T`` (B, T, E)).
         """
-        return self._as_heads(self._groups(x), x.shape, num_heads)
+        if extra is None:
+            return self._as_heads(self._groups(x), x.shape, num_heads)
+        out, rows = _grouped_with_rows([self.grouped_weight()], x, extra)
+        return self._as_heads(out[0], x.shape, num_heads), rows
 
     def _as_heads(self, y: Tensor, shape, num_heads: int) -> Tensor:
         """The groups' layout y (G, B*T, g) as heads (B, NH', T, d), the bias added."""
@@ -302,7 +310,7 @@ class HeadwiseLinear(nn.Module):
 
     @staticmethod
     def pair_heads(first: HeadwiseLinear, second: HeadwiseLinear, x: Tensor,
-                   num_heads: int) -> tuple[Tensor, Tensor]:
+                   num_heads: int, extra: Tensor | None = None) -> tuple:
         """``(first.heads(x, num_heads), second.heads(x, num_heads))`` from one batched
         matmul (the two maps' groups side by side): the mLSTM's q and k, both of c.
 
@@ -310,15 +318,16 @@ class HeadwiseLinear(nn.Module):
             first, second: two maps of the same shape.
             x: (B, T, F).
             num_heads: NH', dividing F.
+            extra: None, or a dense map (E, F) of x computed in the same matmul (as in
+                :meth:`heads`).
 
         Returns:
-            two (B, NH', T, F / NH') tensors.
+            two (B, NH', T, F / NH') tensors, and with ``extra`` a third, ``x @ extra.T``
+            (B, T, E).
         """
-        w = torch.cat([first.grouped_weight(), second.grouped_weight()], dim=1)  # (G, 2g, g)
-        G, g = w.shape[0], w.shape[2]
-        y = torch.bmm(x.reshape(-1, G, g).transpose(0, 1).contiguous(), w.transpose(1, 2))    # (G, N, 2g)
-        ya, yb = y.split(g, dim=-1)  # split, not slices: one gradient buffer, not two
-        return first._as_heads(ya, x.shape, num_heads), second._as_heads(yb, x.shape, num_heads)
+        out, rows = _grouped_with_rows([first.grouped_weight(), second.grouped_weight()], x, extra)
+        pair = first._as_heads(out[0], x.shape, num_heads), second._as_heads(out[1], x.shape, num_heads)
+        return pair if extra is None else (*pair, rows)
 
     def fold(self, weight: Tensor) -> Tensor:
         """``weight @ W`` for a dense ``weight`` (O, F) read after this map: the product as one
@@ -334,6 +343,34 @@ class HeadwiseLinear(nn.Module):
         NH, d = self.weight.shape[:2]
         O = weight.shape[0]
         return torch.einsum("ohf,hfi->ohi", weight.view(O, NH, d), self.weight).reshape(O, NH * d)
+
+
+def _grouped_with_rows(weights: list[Tensor], x: Tensor, extra: Tensor | None):
+    """Several group-wise maps of x (B, T, F), and optionally a dense map ``extra`` (E, F),
+    in one batched matmul.
+
+    Every weight is (G, g, g) [group, out, in]; ``extra``'s columns are cut into the same
+    G groups of g and appended to each group's rows, so group G's product holds its part
+    of ``x @ extra.T``; the parts are summed over the groups.
+
+    Returns:
+        (the maps' outputs, each (G, B*T, g) in the groups' layout (views of one buffer),
+        ``x @ extra.T`` as (B, T, E) or None).
+    """
+    G, g = weights[0].shape[0], weights[0].shape[2]
+    parts = list(weights)
+    if extra is not None:
+        E = extra.shape[0]
+        parts.append(extra.view(E, G, g).transpose(0, 1))          # (G, E, g)
+    w = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]     # (G, sum of rows, g)
+    y = torch.bmm(x.reshape(-1, G, g).transpose(0, 1).contiguous(), w.transpose(1, 2))
+    # split, not slices: one gradient buffer, not one per part
+    sizes = [p.shape[1] for p in parts]
+    out = list(y.split(sizes, dim=-1))
+    rows = None
+    if extra is not None:
+        rows = out.pop().sum(0).view(*x.shape[:-1], -1)
+    return out, rows
 
 
 class CausalConv(nn.Module):
@@ -672,9 +709,13 @@ class mLSTMBlock(nn.Module):
         c = F.silu(c)
         NH, d = self.num_heads, self.inner // self.num_heads
         # q, k, v straight in the recurrence's layout (B, NH, T, d)
-        q, k = HeadwiseLinear.pair_heads(self.proj_q, self.proj_k, c, NH)
-        v = self.proj_v.heads(u, NH)
-        log_i, log_f = self._gates(c, u).transpose(1, 2).split(NH, dim=1)  # (B, NH, T)
+        # q, k and the gates' part read from c in one batched matmul; v and the gates'
+        # part read from u in another
+        w_c, w_u, gate_bias = self._gate_maps()
+        q, k, gates_c = HeadwiseLinear.pair_heads(self.proj_q, self.proj_k, c, NH, extra=w_c)
+        v, gates_u = self.proj_v.heads(u, NH, extra=w_u)
+        gates = gates_c + gates_u + gate_bias                               # (B, T, 2 NH)
+        log_i, log_f = gates.transpose(1, 2).split(NH, dim=1)               # (B, NH, T)
         log_f = F.logsigmoid(log_f)
         valid = _valid(lengths, T, x.device)
         if valid is not None:
@@ -688,18 +729,21 @@ class mLSTMBlock(nn.Module):
                                                         c.view(B, T, NH, d))
         return x + self.dropout(self.proj_down(h.reshape(B, T, self.inner))), (*memory, conv_state)
 
-    def _gates(self, c: Tensor, u: Tensor) -> Tensor:
-        """The gates' pre-activations (B, T, 2 NH): ``[ĩ, f̃] = W_g [q, k, v] + b_g``, with the
-        head-wise q, k, v maps folded into W_g (``q = W_q c``: ``W_g,q q = (W_g,q W_q) c``),
-        so the gates read c and u and no (B, T, 3 inner) concatenation is made."""
+    def _gate_maps(self) -> tuple[Tensor, Tensor, Tensor]:
+        """The gates' pre-activations ``[ĩ, f̃] = W_g [q, k, v] + b_g`` as maps of c and u:
+        the head-wise q, k, v maps folded into W_g (``q = W_q c``: ``W_g,q q = (W_g,q W_q) c``),
+        so the gates need no (B, T, 3 inner) concatenation and ride on the q, k and v
+        products (:meth:`HeadwiseLinear.heads`).
+
+        Returns:
+            (W_c (2 NH, inner) applied to c, W_u (2 NH, inner) applied to u, the bias (2 NH,)).
+        """
         weight = torch.cat([self.gate_i.weight, self.gate_f.weight])        # (2NH, 3 inner)
         bias = torch.cat([self.gate_i.bias, self.gate_f.bias])
         w_q, w_k, w_v = weight.split(self.inner, dim=1)
         if self.proj_q.bias is not None:
             bias = bias + w_q @ self.proj_q.bias + w_k @ self.proj_k.bias + w_v @ self.proj_v.bias
-        w_c = self.proj_q.fold(w_q) + self.proj_k.fold(w_k)
-        return torch.addmm(bias, u.reshape(-1, self.inner), self.proj_v.fold(w_v).t(),
-                           ).view(*u.shape[:2], -1) + F.linear(c, w_c)
+        return self.proj_q.fold(w_q) + self.proj_k.fold(w_k), self.proj_v.fold(w_v), bias
 
 
 class xLSTMStack(nn.Module):
