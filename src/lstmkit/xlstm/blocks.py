@@ -346,8 +346,8 @@ class HeadwiseLinear(nn.Module):
 
 
 def _grouped_with_rows(weights: list[Tensor], x: Tensor, extra: Tensor | None):
-    """Several group-wise maps of x (B, T, F), and optionally a dense map ``extra`` (E, F),
-    in one batched matmul.
+    """Group-wise maps of x (B, T, F), and optionally a dense map ``extra`` (E, F), in one
+    batched matmul (at least two parts in all: one map alone is ``HeadwiseLinear._groups``).
 
     Every weight is (G, g, g) [group, out, in]; ``extra``'s columns are cut into the same
     G groups of g and appended to each group's rows, so group G's product holds its part
@@ -362,7 +362,7 @@ def _grouped_with_rows(weights: list[Tensor], x: Tensor, extra: Tensor | None):
     if extra is not None:
         E = extra.shape[0]
         parts.append(extra.view(E, G, g).transpose(0, 1))          # (G, E, g)
-    w = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]     # (G, sum of rows, g)
+    w = torch.cat(parts, dim=1)                                     # (G, sum of rows, g)
     y = torch.bmm(x.reshape(-1, G, g).transpose(0, 1).contiguous(), w.transpose(1, 2))
     # split, not slices: one gradient buffer, not one per part
     sizes = [p.shape[1] for p in parts]
