@@ -195,18 +195,19 @@ def test_smoothing_rule_follows_the_number_of_windows():
     from lstmkit.forecasting.config import ForecasterConfig, plan
 
     def windows(n):  # n_windows_of for one series of n points, horizon 12
-        return lambda L, val: n - val - L - 12 + 1
+        return lambda L, val, pad: n + pad - val - L - 12 + 1
 
     small = plan(ForecasterConfig(12), 12, 132, windows(132))  # airline's training years
     assert (small.smoothing, small.lookbacks, small.num_layers) == ("es", [36], 1)
-    large = plan(ForecasterConfig(12), 12, 400, lambda L, val: 30_000)  # a competition set
+    large = plan(ForecasterConfig(12), 12, 400, lambda L, val, pad: 30_000)  # a competition set
     assert (large.smoothing, large.lookbacks) == ("profile", [24])
     assert plan(ForecasterConfig(12), 1, 132, windows(132)).smoothing == "profile"  # no season
     forced = plan(ForecasterConfig(12, smoothing="profile"), 12, 132, windows(132))
     assert (forced.smoothing, forced.lookbacks) == ("profile", [24])
     assert ForecasterConfig(12).damping_for(12, "es") == 0.98
     assert ForecasterConfig(12).damping_for(12, "profile") == 0.9
-    assert ForecasterConfig(12, damping=0.5).damping_for(1, "es") == 1.0
+    assert ForecasterConfig(12).damping_for(1, "es") == 1.0  # no season: undamped by default
+    assert ForecasterConfig(12, damping=0.5).damping_for(1, "es") == 0.5  # as set, with or without one
 
 
 def test_a_model_saved_before_the_es_mode_still_loads(tmp_path):

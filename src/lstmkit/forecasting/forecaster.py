@@ -26,6 +26,7 @@ from lstmkit.forecasting.frame import (
     SeriesSet,
     forecast_frame,
     future_dates,
+    pad_front,
     season_length_for,
     to_long,
     validate,
@@ -273,9 +274,10 @@ class Forecaster(Estimator):
         return longest + self.horizon + (self.config.val_size or 0)
 
     def min_predict_length(self) -> int:
-        """Points of history a forecast needs: the fitted model's longest lookback."""
+        """Points of history a forecast needs: the fitted model's longest lookback, less
+        the steps it was trained to make up in front of a short series (``plan.pad``)."""
         self._check_fitted()
-        return max(self.plan.lookbacks)
+        return max(1, max(self.plan.lookbacks) - self.plan.pad)
 
     def _clone(self) -> Forecaster:
         return Forecaster(**self._init_kwargs())
@@ -323,8 +325,8 @@ class Forecaster(Estimator):
         can refuse bad input before they write anything."""
         lengths = series.lengths()
         p = plan(self.config, self.season(series.freq), int(lengths.min()),
-                 lambda L, val: count_windows(lengths, L, self.horizon, val))
-        p.calibration = calibration_windows(self.config, lengths, max(p.lookbacks))
+                 lambda L, val, pad: count_windows(lengths + pad, L, self.horizon, val))
+        p.calibration = calibration_windows(self.config, lengths, max(p.lookbacks), p.pad)
         return p
 
     def _static_arrays(self, series: SeriesSet) -> tuple[np.ndarray, np.ndarray]:
@@ -335,12 +337,18 @@ class Forecaster(Estimator):
         return self.static_enc.encode(series.ids, series.static)
 
     def _features(self, ds: pd.DatetimeIndex, x: np.ndarray, uid: str | None = None,
-                  static: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
-        """The feature rows (len(ds), F) of one series: calendar, static numeric, past-only
-        covariates, future-known covariates (all float), then the static category indices
-        and, with "es" smoothing, the series index and phase. ``x`` holds the columns of
-        :attr:`input_columns`; ``static`` the series' encoded static values."""
+                  static: tuple[np.ndarray, np.ndarray] | None = None,
+                  observed: np.ndarray | None = None) -> np.ndarray:
+        """The feature rows (len(ds), F) of one series: whether each step is observed
+        (when the plan pads short series; ``observed`` None: all are), calendar, static
+        numeric, past-only covariates, future-known covariates (all float), then the
+        static category indices and, with "es" smoothing, the series index and phase.
+        ``x`` holds the columns of :attr:`input_columns`; ``static`` the series' encoded
+        static values."""
         cal = calendar_features(ds, self.freq)
+        if self.plan.pad:
+            seen = np.ones(len(ds)) if observed is None else observed
+            cal = np.concatenate([seen[:, None].astype(np.float32), cal], axis=1)
         num, cat = static if static is not None else (np.zeros(0, np.float32), np.zeros(0, np.int64))
         scaled = self.cov_scaling.transform(x)
         C = len(self.covariates)
@@ -374,9 +382,11 @@ class Forecaster(Estimator):
         Lmax, m = max(self.plan.lookbacks), self.plan.season_length
         es = self.plan.smoothing == "es"
         self.series_ids = list(series.ids) if es else []
-        zs = [self.scaling.transform(u, y) for u, y in zip(series.ids, series.y)]
-        fs = [self._features(d, x, u, (num[i], cat[i]))
-              for i, (u, d, x) in enumerate(zip(series.ids, series.ds, series.x))]
+        padded = [pad_front(d, y, x, self.plan.pad, series.freq, m)
+                  for d, y, x in zip(series.ds, series.y, series.x)]  # (ds, y, x, observed)
+        zs = [self.scaling.transform(u, y) for u, (_, y, _, _) in zip(series.ids, padded)]
+        fs = [self._features(d, x, u, (num[i], cat[i]), seen)
+              for i, (u, (d, _, x, seen)) in enumerate(zip(series.ids, padded))]
         n_meta = ES_META if es else 0
         levels = [len(v) for v in self.static_enc.levels] if self.static_enc is not None else []
         train, val = make_windows(zs, fs, Lmax, H, self.plan.val_size)
@@ -437,7 +447,7 @@ class Forecaster(Estimator):
         same settings and plan trains on the series without their last K horizons (those
         with the lookback left before them) and forecasts those K windows."""
         K, H, L = self.plan.calibration, self.horizon, max(self.plan.lookbacks)
-        keep = [i for i, n in enumerate(series.lengths()) if n - K * H >= L]
+        keep = [i for i, n in enumerate(series.lengths()) if n - K * H >= L - self.plan.pad]
         sub = series.subset(keep)
         engine = {k: v for k, v in self.trainer_kwargs.items() if k not in ("checkpoint_dir", "callbacks")}
         copy = Forecaster(**{**self.config.to_dict(), "calibration": 0}, **engine)
@@ -563,9 +573,11 @@ class Forecaster(Estimator):
         num, cat = self._static_arrays(series)  # an unknown category fails here
         P = len(self.past_covariates)
         xs, fs, dates = [], [], []
+        need = self.min_predict_length()
         for i, (uid, ds, y, x) in enumerate(zip(series.ids, series.ds, series.y, series.x)):
-            if len(y) < Lmax:
-                raise InputError(f"series {uid!r} has {len(y)} points: expected at least the lookback, {Lmax}")
+            if len(y) < need:
+                what = "the lookback" if need == Lmax else f"the lookback {Lmax} less the {self.plan.pad} steps made up"
+                raise InputError(f"series {uid!r} has {len(y)} points: expected at least {what}, {need}")
             if uid not in self.scaling.mean:
                 if not self.scaling.can_take(y):
                     raise InputError(f"series {uid!r}: the model works on logs; expected values > 0")
@@ -579,10 +591,11 @@ class Forecaster(Estimator):
                 else np.zeros((H, len(self.covariates)))
             fx = np.concatenate([known, np.tile(np.asarray(self.cov_scaling.mean[len(self.covariates):]), (H, 1))
                                  .reshape(H, P)], axis=1)
-            xs.append(self.scaling.transform(uid, y[-Lmax:]))
+            ds, y, x, seen = pad_front(ds[-Lmax:], y[-Lmax:], x[-Lmax:], Lmax - min(len(y), Lmax), self.freq,
+                                       self.plan.season_length)
+            xs.append(self.scaling.transform(uid, y))
             st = (num[i], cat[i])
-            fs.append(np.concatenate([self._features(ds[-Lmax:], x[-Lmax:], uid, st),
-                                      self._features(fut, fx, uid, st)]))
+            fs.append(np.concatenate([self._features(ds, x, uid, st, seen), self._features(fut, fx, uid, st)]))
             dates.append(fut)
         with torch.no_grad():
             out = self.net.predict(torch.tensor(np.stack(xs), dtype=torch.float32),
@@ -641,6 +654,9 @@ class Forecaster(Estimator):
         state = {"freq": self.freq, "scaling": self.scaling.to_dict(),
                  "cov_scaling": {"mean": self.cov_scaling.mean, "std": self.cov_scaling.std},
                  "quantiles": list(self.net.cfg.quantiles), "calendar": self.calendar(),
+                 # steps made up in front of a series shorter than the window (frame.pad_front);
+                 # when > 0, feats' first column is 1 on observed steps and 0 on made-up ones
+                 "pad": self.plan.pad,
                  # the graph gives the trained quantiles; lstmkit moves them by these shifts
                  # (lstmkit.forecasting.calibration.Calibration.apply, scaled axis)
                  "calibration": None if self.calibration is None else self.calibration.to_dict()}

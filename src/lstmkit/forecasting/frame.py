@@ -328,6 +328,42 @@ def season_length_for(freq: str) -> int:
     return 1
 
 
+def pad_front(ds: pd.DatetimeIndex, y: np.ndarray, x: np.ndarray, p: int, freq: str, m: int):
+    """One series extended ``p`` steps into the past, for a lookback longer than it.
+
+    The made-up values repeat the series' first season backwards (its first value when
+    it is shorter than a season, or without a season), so the window's level, spread and
+    seasonal profile stay those of the real points; the covariates repeat their first
+    row; the timestamps continue the calendar backwards.
+
+    Args:
+        ds: the timestamps (n,).
+        y: the values (n,).
+        x: the time-varying covariates (n, C).
+        p: steps to add (>= 0).
+        freq: the frequency.
+        m: the season length.
+
+    Returns:
+        ``(ds, y, x, observed)`` of length n + p; ``observed`` (n + p,) float is 0 on
+        the added steps and 1 on the real ones.
+
+    Example:
+        >>> ds = pd.date_range("2000-01-01", periods=3, freq="QS")
+        >>> out = pad_front(ds, np.array([1.0, 2.0, 3.0]), np.zeros((3, 0)), 2, "QS", 2)
+        >>> out[1].tolist(), out[3].tolist(), str(out[0][0].date())
+        ([1.0, 2.0, 1.0, 2.0, 3.0], [0.0, 0.0, 1.0, 1.0, 1.0], '1999-07-01')
+    """
+    observed = np.concatenate([np.zeros(p), np.ones(len(y))])
+    if p <= 0:
+        return ds, y, x, observed
+    q = m if len(y) >= m else 1
+    back = y[np.mod(np.arange(-p, 0), q)]
+    before = pd.date_range(end=ds[0], periods=p + 1, freq=freq)[:-1]
+    return (before.append(ds), np.concatenate([back, y]),
+            np.concatenate([np.repeat(x[:1], p, axis=0), x]), observed)
+
+
 def future_dates(last: pd.Timestamp, freq: str, horizon: int) -> pd.DatetimeIndex:
     """The timestamps after ``last``.
 
