@@ -64,18 +64,14 @@ class _ClassifierGraph(nn.Module):
 
 
 class _ForecastGraph(nn.Module):
-    """ForecastNet.predict as a graph: the members' (lower) median, quantiles sorted."""
+    """ForecastNet.predict as a graph: the members' median, quantiles sorted."""
 
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
         self.net = net
 
     def forward(self, x, feats):
-        y = torch.stack([m(x, feats) for m in self.net.members])  # (E, B, H, Q)
-        E = y.shape[0]
-        # torch.median's lower median, written as a sort (ONNX has no median)
-        y = y[0] if E == 1 else y.sort(dim=0).values[(E - 1) // 2]
-        return y.sort(dim=-1).values
+        return self.net.combine(torch.stack([m(x, feats) for m in self.net.members]))  # (B, H, Q)
 
 
 def classifier_spec(net, state: dict | None) -> ExportSpec:
@@ -115,7 +111,7 @@ def forecast_spec(net, state: dict | None) -> ExportSpec:
     c = net.cfg
     L = max(c.lookbacks)
     feats = torch.randn(3, L + c.horizon, c.n_features)
-    if c.smoothing == "es":
+    if c.smoothing in ("es", "both"):
         # "es" mode: feats carries ES_META more columns, the series index and the seasonal
         # phase (the same on every step of a window)
         meta_cols = torch.stack([torch.arange(3) % c.n_series, torch.arange(3) % c.season_length], 1)

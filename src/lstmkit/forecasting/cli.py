@@ -77,7 +77,7 @@ def add_parser(subparsers) -> None:
     model.add_argument("--quantiles", default=None,
                        help="comma-separated levels besides the median (default 0.1,0.9; '' for none)")
     model.add_argument("--ensemble", type=int, default=None, help="members per lookback (default 1)")
-    model.add_argument("--smoothing", choices=["es", "profile"], default=None,
+    model.add_argument("--smoothing", choices=["es", "profile", "both"], default=None,
                        help="'es': per-series Holt-Winters smoothing learned with the network "
                             "(ES-RNN); 'profile': window normalisation and seasonal profile "
                             "(default: the rule of docs/forecasting.md: 'es' on seasonal data whose "

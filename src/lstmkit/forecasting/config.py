@@ -106,7 +106,9 @@ NET_SIZE = (64, 2)  # hidden size, layers
 SMALL_NET_SIZE = (64, 1)  # when all training windows fit in one batch of MAX_BATCH
 DAMPING = 0.9  # per step, forecast time only (1 = none), with "profile" smoothing
 ES_DAMPING = 0.98  # the same with "es" smoothing
+MIN_LOOKBACK = 16  # the derived lookback's floor
 ES_SEASONS = 3  # seasons in the derived lookback with "es" smoothing (2 otherwise)
+BOTH_SEASONS = 16  # "both" smoothing on large seasonal data whose median series has at most this many seasons
 QUANTILES = (0.1, 0.9)  # the default levels besides the median (module docstring)
 CAL_MIN_SCORES = 100  # calibration scores per horizon step for the derived calibration
 CAL_MAX_WINDOWS = 3  # calibration windows at most, for the derived calibration
@@ -307,7 +309,7 @@ class Plan:
     pad: int = 0  # steps made up in front of every series (0: none; plans saved before it)
 
 
-def plan(cfg: ForecasterConfig, season_length: int, n_min: int, n_windows_of) -> Plan:
+def plan(cfg: ForecasterConfig, season_length: int, n_min: int, n_windows_of, n_median: float | None = None) -> Plan:
     """Apply the rules of the module docstring.
 
     Args:
@@ -317,6 +319,7 @@ def plan(cfg: ForecasterConfig, season_length: int, n_min: int, n_windows_of) ->
         n_windows_of: ``n_windows_of(L, val, pad)`` counts the training windows a
             lookback ``L`` leaves with ``val`` points held out and ``pad`` steps made up
             in front of every series.
+        n_median: the median series length (None: ``n_min``).
 
     Returns:
         The :class:`Plan` (``calibration`` left at 0: :func:`calibration_windows` sets it).
@@ -329,7 +332,7 @@ def plan(cfg: ForecasterConfig, season_length: int, n_min: int, n_windows_of) ->
     room = n_min - H - val  # the longest lookback every series can feed without padding
 
     def derived_lookback(seasons: int) -> int:
-        return max(seasons * m, 2 * H, 16)
+        return max(seasons * m, 2 * H, MIN_LOOKBACK)
 
     def padding(L: int) -> int:  # steps the shortest series needs in front for one window
         return max(0, L - room)
@@ -339,13 +342,17 @@ def plan(cfg: ForecasterConfig, season_length: int, n_min: int, n_windows_of) ->
         first = cfg.lookback if cfg.lookback is not None else derived_lookback(2)
         first = max(first) if isinstance(first, list) else first
         pad = padding(first) if cfg.lookback is None else 0
-        smoothing = "es" if m > 1 and n_windows_of(first, val, pad) <= MAX_BATCH else "profile"
-    if isinstance(cfg.lookback, list):
-        lookbacks = list(cfg.lookback)
-    elif cfg.lookback is not None:
-        lookbacks = [cfg.lookback]
+        short = (n_median if n_median is not None else n_min) <= BOTH_SEASONS * m
+        smoothing = "profile" if m == 1 else "es" if n_windows_of(first, val, pad) <= MAX_BATCH \
+            else "both" if short else "profile"
+    given = cfg.lookback if isinstance(cfg.lookback, list) else None if cfg.lookback is None else [cfg.lookback]
+    # one group of members per lookback; "both" gives each an "es" and a "profile" member
+    # (the derived lookbacks: three seasons for "es", two for "profile")
+    if smoothing == "both":
+        groups = [[lb, lb] for lb in given] if given else [[derived_lookback(ES_SEASONS), derived_lookback(2)]]
     else:
-        lookbacks = [derived_lookback(ES_SEASONS if smoothing == "es" else 2)]
+        groups = [[lb] for lb in given] if given else [[derived_lookback(ES_SEASONS if smoothing == "es" else 2)]]
+    lookbacks = [lb for g in groups for lb in g]
     pad = padding(max(lookbacks)) if cfg.lookback is None else 0
     if max(lookbacks) > room + pad or room < 1:
         raise InputError(
@@ -354,7 +361,7 @@ def plan(cfg: ForecasterConfig, season_length: int, n_min: int, n_windows_of) ->
             f"{' + val_size' if val else ''} = {max(lookbacks) if cfg.lookback is not None else 1} + {H}"
             f"{f' + {val}' if val else ''} = {(max(lookbacks) if cfg.lookback is not None else 1) + H + val}"
         )
-    lookbacks = [lb for lb in lookbacks for _ in range(cfg.ensemble)]
+    lookbacks = [lb for g in groups for _ in range(cfg.ensemble) for lb in g]  # "both" keeps es, profile order
     N = n_windows_of(max(lookbacks), val, pad)
     batch = cfg.batch_size or min(N, MAX_BATCH)
     per_epoch = math.ceil(N / batch)

@@ -31,7 +31,7 @@ from lstmkit.forecasting.frame import (
     to_long,
     validate,
 )
-from lstmkit.forecasting.network import ES_META, ForecastNet, ForecastNetConfig
+from lstmkit.forecasting.network import ES_META, ForecastNet, ForecastNetConfig, member_smoothing
 from lstmkit.forecasting.static import StaticEncoding
 from lstmkit.forecasting.windows import count_windows, make_windows
 from lstmkit.spine.engine.callbacks import digest
@@ -325,7 +325,7 @@ class Forecaster(Estimator):
         can refuse bad input before they write anything."""
         lengths = series.lengths()
         p = plan(self.config, self.season(series.freq), int(lengths.min()),
-                 lambda L, val, pad: count_windows(lengths + pad, L, self.horizon, val))
+                 lambda L, val, pad: count_windows(lengths + pad, L, self.horizon, val), float(np.median(lengths)))
         p.calibration = calibration_windows(self.config, lengths, max(p.lookbacks), p.pad)
         return p
 
@@ -355,7 +355,7 @@ class Forecaster(Estimator):
         n = len(ds)
         parts = [cal, np.broadcast_to(num.astype(np.float32), (n, len(num))), scaled[:, C:], scaled[:, :C],
                  np.broadcast_to(cat.astype(np.float32), (n, len(cat)))]
-        if self.plan.smoothing == "es":  # the network's per-series lookup: index, phase
+        if self.plan.smoothing in ("es", "both"):  # the network's per-series lookup: index, phase
             sid = self.series_ids.index(uid) if uid in self.series_ids else -1
             parts += [np.full((len(ds), 1), sid, dtype=np.float32),
                       phases(ds, self.freq, self.plan.season_length)[:, None].astype(np.float32)]
@@ -380,7 +380,7 @@ class Forecaster(Estimator):
         num, cat = self._static_arrays(series)
         self.plan = fixed_plan if fixed_plan is not None else self.check(series)
         Lmax, m = max(self.plan.lookbacks), self.plan.season_length
-        es = self.plan.smoothing == "es"
+        es = self.plan.smoothing in ("es", "both")  # some members smooth per series
         self.series_ids = list(series.ids) if es else []
         padded = [pad_front(d, y, x, self.plan.pad, series.freq, m)
                   for d, y, x in zip(series.ds, series.y, series.x)]  # (ds, y, x, observed)
@@ -395,7 +395,7 @@ class Forecaster(Estimator):
         self.net = ForecastNet(ForecastNetConfig(
             H, self.plan.lookbacks, fs[0].shape[1] - n_meta - len(levels), qs, m, self.plan.hidden_size,
             self.plan.num_layers, cfg.cell, cfg.cell_options, cfg.dropout, cfg.deseasonalize,
-            len(self.covariates), cfg.damping_for(m, self.plan.smoothing), self.plan.smoothing,
+            len(self.covariates), self._damping(m), self.plan.smoothing,
             len(self.series_ids), len(self.past_covariates), levels))
         if self.covariates:
             C = len(self.covariates)
@@ -405,7 +405,8 @@ class Forecaster(Estimator):
             start = np.stack([seasonal_start(z, f[:, -1].astype(np.int64), m) for z, f in zip(zs, fs)])
             with torch.no_grad():
                 for member in self.net.members:
-                    member.es_season.copy_(torch.as_tensor(start, dtype=torch.float32))
+                    if member.es:
+                        member.es_season.copy_(torch.as_tensor(start, dtype=torch.float32))
         module = WindowModule(self.net, qs, cfg.lr, cfg.weight_decay)
         module.NO_DECAY = (*WindowModule.NO_DECAY, *ES_NO_DECAY)
         data = WindowData(train, val if self.plan.val_size else None, self.plan.batch_size)
@@ -467,6 +468,14 @@ class Forecaster(Estimator):
                               CAL_MIN_SCORES, np.tile(scale, K))
         cal.series_scale = {u: naive_scale(self.scaling.transform(u, y), m) for u, y in zip(series.ids, series.y)}
         return cal
+
+    def _damping(self, m: int) -> float | list[float]:
+        """phi for the network: one number, or one per member with ``"both"`` smoothing
+        (each member's mode has its own default)."""
+        s, cfg = self.plan.smoothing, self.config
+        if s != "both":
+            return cfg.damping_for(m, s)
+        return [cfg.damping_for(m, member_smoothing(s, i)) for i in range(len(self.plan.lookbacks))]
 
     def _start_covariate_effect(self, zs: list[np.ndarray], xs: list[np.ndarray]) -> None:
         # The covariates' direct effect starts at its least-squares value (each series'

@@ -57,8 +57,11 @@ series unseen in training gets the means of the learned coefficients and indices
 series index and the phase travel as the last two columns of ``feats`` (stripped before
 the network sees the features).
 
+With ``smoothing="both"`` the members alternate: even ones smooth per series ("es"),
+odd ones normalise the window ("profile"), each with its own lookback and damping.
+
 An ensemble is E members (own weights, own lookback) trained side by side; the
-forecast is their median.
+forecast is their median (the mean of the two middle forecasts when E is even).
 """
 
 from __future__ import annotations
@@ -71,8 +74,26 @@ from torch import Tensor, nn
 from lstmkit.forecasting.static import embedding_size
 from lstmkit.spine.nets import CELLS, make_rnn
 
-SMOOTHINGS = ("profile", "es")  # window normalisation + seasonal profile, or per-series ES
-ES_META = 2  # trailing feats columns in "es" mode: series index (-1: unseen), seasonal phase
+SMOOTHINGS = ("profile", "es", "both")  # window normalisation + seasonal profile, per-series ES, or members of each
+ES_META = 2  # trailing feats columns in "es" and "both" modes: series index (-1: unseen), seasonal phase
+
+
+def member_smoothing(smoothing: str, i: int) -> str:
+    """The smoothing of member ``i`` of a network in mode ``smoothing``: ``"both"``
+    alternates ``"es"`` (even members) and ``"profile"`` (odd ones).
+
+    Args:
+        smoothing: the network's mode.
+        i: the member's index.
+
+    Returns:
+        ``"es"`` or ``"profile"``.
+
+    Example:
+        >>> [member_smoothing("both", i) for i in range(3)], member_smoothing("es", 1)
+        (['es', 'profile', 'es'], 'es')
+    """
+    return ("es", "profile")[i % 2] if smoothing == "both" else smoothing
 
 
 @dataclass
@@ -92,9 +113,9 @@ class ForecastNetConfig:
         dropout: in [0, 1) (default 0.3).
         deseasonalize: use the seasonal profile in ``"profile"`` mode.
         n_covariates: the last n_covariates of the F features are future-known covariates.
-        damping: phi in (0, 1] at forecast time (default 1: none).
-        smoothing: ``"profile"`` or ``"es"``.
-        n_series: series with their own smoothing parameters (``"es"`` only).
+        damping: phi in (0, 1] at forecast time (default 1: none), or one per member.
+        smoothing: ``"profile"``, ``"es"`` or ``"both"`` (members alternate, es first).
+        n_series: series with their own smoothing parameters (``"es"`` and ``"both"``).
         n_past: past-only covariates, the n_past features before the covariates.
         static_levels: categories per categorical static column.
 
@@ -114,9 +135,9 @@ class ForecastNetConfig:
     dropout: float = 0.3
     deseasonalize: bool = True
     n_covariates: int = 0  # the last n_covariates of the n_features are user covariates
-    damping: float = 1.0  # forecast-time damping of the step-to-step changes (1 = none)
+    damping: float | list[float] = 1.0  # forecast-time damping of the step-to-step changes (1 = none)
     smoothing: str = "profile"  # "es": per-series Holt-Winters (configs saved before it: profile)
-    n_series: int = 0  # series with their own smoothing parameters ("es" only)
+    n_series: int = 0  # series with their own smoothing parameters ("es" and "both")
     n_past: int = 0  # past-only covariates: the n_past float features before the n_covariates
     static_levels: list[int] = field(default_factory=list)  # categories per categorical static column
 
@@ -133,12 +154,14 @@ class ForecastNetConfig:
             raise ValueError("quantiles must include the median 0.5 (the point forecast)")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if not 0 < self.damping <= 1:
-            raise ValueError(f"damping must be in (0, 1], got {self.damping}")
+        phis = self.damping if isinstance(self.damping, list) else [self.damping]
+        if any(not 0 < d <= 1 for d in phis) or (isinstance(self.damping, list)
+                                                and len(self.damping) != len(self.lookbacks)):
+            raise ValueError(f"damping must be in (0, 1], or one such per member, got {self.damping}")
         if self.smoothing not in SMOOTHINGS:
             raise ValueError(f"smoothing must be one of {SMOOTHINGS}, got {self.smoothing!r}")
-        if self.smoothing == "es" and self.n_series < 1:
-            raise ValueError(f"smoothing='es' needs n_series >= 1, got {self.n_series}")
+        if self.smoothing in ("es", "both") and self.n_series < 1:
+            raise ValueError(f"smoothing={self.smoothing!r} needs n_series >= 1, got {self.n_series}")
         if not 0 <= self.n_covariates <= self.n_features:
             raise ValueError(f"n_covariates must be in [0, n_features], got {self.n_covariates}")
         if not 0 <= self.n_past <= self.n_features - self.n_covariates:
@@ -160,9 +183,12 @@ class ForecastMember(nn.Module):
     Args:
         cfg: the network's config.
         lookback: this member's L (it reads the last L points of the window).
+        smoothing: this member's ``"es"`` or ``"profile"`` (None: ``cfg.smoothing``).
+        damping: this member's phi (None: ``cfg.damping``, a number).
     """
 
-    def __init__(self, cfg: ForecastNetConfig, lookback: int) -> None:
+    def __init__(self, cfg: ForecastNetConfig, lookback: int, smoothing: str | None = None,
+                 damping: float | None = None) -> None:
         super().__init__()
         L, H, F, Q, m = lookback, cfg.horizon, cfg.n_features, len(cfg.quantiles), cfg.season_length
         self.lookback, self.horizon, self.n_q = L, H, Q
@@ -182,7 +208,9 @@ class ForecastMember(nn.Module):
             nn.init.zeros_(self.past_effect.weight)
             nn.init.zeros_(self.past_effect.bias)
         F = F + sum(embedding_size(int(n)) for n in cfg.static_levels)
-        self.damping = cfg.damping
+        self.damping = cfg.damping if damping is None else damping
+        smoothing = smoothing or cfg.smoothing
+        self.meta = cfg.smoothing in ("es", "both")  # feats end with the series index and phase
         self.median_index = list(cfg.quantiles).index(0.5)
         # variant and backend keywords (e.g. layer_norm=True, backend="fused"); an unknown
         # keyword is reported in the user's terms
@@ -205,7 +233,7 @@ class ForecastMember(nn.Module):
         C = cfg.n_covariates
         self.n_cov = C
         self.step_effect = nn.Linear(C, 1) if C else None
-        self.es = cfg.smoothing == "es"
+        self.es = smoothing == "es"
         self.m = m if cfg.deseasonalize else 1  # "es" without a season: level only
         if self.es:
             # per-series smoothing parameters (logits of alpha and gamma, log seasonal
@@ -265,7 +293,7 @@ class ForecastMember(nn.Module):
         L, H = self.lookback, self.horizon
         x = x[:, -L:]  # (B, L)
         feats = feats[:, feats.shape[1] - L - H:]  # (B, L + H, F)
-        if self.es:
+        if self.meta:
             sid, phase = feats[:, 0, -2].round().long(), feats[:, 0, -1].round().long()
             feats = feats[..., :-ES_META]
         past = None
@@ -346,7 +374,9 @@ class ForecastNet(nn.Module):
     def __init__(self, cfg: ForecastNetConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.members = nn.ModuleList(ForecastMember(cfg, L) for L in cfg.lookbacks)
+        phis = cfg.damping if isinstance(cfg.damping, list) else [cfg.damping] * len(cfg.lookbacks)
+        self.members = nn.ModuleList(ForecastMember(cfg, L, member_smoothing(cfg.smoothing, i), phis[i])
+                                     for i, L in enumerate(cfg.lookbacks))
 
     @property
     def max_lookback(self) -> int:
@@ -360,9 +390,20 @@ class ForecastNet(nn.Module):
 
     @torch.no_grad()
     def predict(self, x: Tensor, feats: Tensor) -> Tensor:
-        """The members' median (B, H, Q) of :meth:`forward`, quantiles sorted along Q."""
-        y = self(x, feats).median(dim=0).values  # (B, H, Q)
-        return y.sort(dim=-1).values  # monotone rearrangement (Chernozhukov et al. 2010)
+        """The members' median (B, H, Q) of :meth:`forward`, by :meth:`combine`."""
+        return self.combine(self(x, feats))
+
+    @staticmethod
+    def combine(y: Tensor) -> Tensor:
+        """The members' forecasts y (E, B, H, Q) -> their median (B, H, Q) (the mean of
+        the two middle ones when E is even), quantiles sorted along Q so that they never
+        cross (monotone rearrangement, Chernozhukov et al. 2010). Written with sort (ONNX
+        has no median)."""
+        if len(y) > 1:
+            y = y.sort(dim=0).values
+        E = len(y)
+        y = y[0] if E == 1 else (y[(E - 1) // 2] + y[E // 2]) / 2  # (B, H, Q)
+        return y.sort(dim=-1).values
 
 
 def pinball_loss(pred: Tensor, target: Tensor, quantiles: Tensor) -> Tensor:

@@ -72,7 +72,7 @@ def load(cls, path, trainer_kwargs: dict):
         raise InputError(f"{path}: the network config (horizon {net_cfg.horizon}, lookbacks "
                          f"{net_cfg.lookbacks}) disagrees with the forecaster's ({cfg.horizon}, {p.lookbacks})")
     series_ids = [str(u) for u in state.get("series_ids", [])]  # absent before "es" smoothing
-    if net_cfg.smoothing != p.smoothing or (p.smoothing == "es" and len(series_ids) != net_cfg.n_series):
+    if net_cfg.smoothing != p.smoothing or (p.smoothing in ("es", "both") and len(series_ids) != net_cfg.n_series):
         raise InputError(f"{path}: the network config (smoothing {net_cfg.smoothing!r}, {net_cfg.n_series} "
                          f"series) disagrees with the forecaster's ({p.smoothing!r}, {len(series_ids)} series)")
     try:
