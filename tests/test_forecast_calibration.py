@@ -76,6 +76,15 @@ def test_conformal_quantile_is_the_finite_sample_order_statistic():
 def test_the_rule_that_turns_calibration_on(n_series, length, expected):
     cfg = ForecasterConfig(6)
     assert calibration_windows(cfg, [length] * n_series, 12) == expected
+    assert calibration_windows(cfg, [length] * n_series, 12, season_length=4) == expected
+
+
+def test_no_derived_calibration_without_a_season():
+    # yearly data: the trained quantiles (config.py's rule); asked for, it is given
+    assert calibration_windows(ForecasterConfig(6), [60] * 150, 12, season_length=1) == 0
+    assert calibration_windows(ForecasterConfig(6, calibration=1), [60] * 150, 12, season_length=1) == 1
+    # padded short series can be scored down to the points a forecast needs
+    assert calibration_windows(ForecasterConfig(6), [20] * 150, 12, pad=8, season_length=4) == 1
 
 
 def test_calibration_settings_are_checked():
@@ -99,7 +108,7 @@ def ar1_panel(n_series=300, n=48, H=6, phi=0.6, seed=0) -> pd.DataFrame:
         level, e = 50 + 10 * rng.random(), np.zeros(n + H)
         for t in range(1, n + H):
             e[t] = phi * e[t - 1] + rng.normal()
-        ds = pd.date_range("1900-01-01", periods=n + H, freq="YS")
+        ds = pd.date_range("1900-01-01", periods=n + H, freq="QS")  # seasonal: calibration is derived
         frames.append(pd.DataFrame({"unique_id": f"s{i}", "ds": ds, "y": level + e}))
     return pd.concat(frames, ignore_index=True)
 

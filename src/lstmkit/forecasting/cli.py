@@ -79,9 +79,10 @@ def add_parser(subparsers) -> None:
     model.add_argument("--ensemble", type=int, default=None, help="members per lookback (default 1)")
     model.add_argument("--smoothing", choices=["es", "profile", "both"], default=None,
                        help="'es': per-series Holt-Winters smoothing learned with the network "
-                            "(ES-RNN); 'profile': window normalisation and seasonal profile "
-                            "(default: the rule of docs/forecasting.md: 'es' on seasonal data whose "
-                            "windows fit one batch, else 'profile')")
+                            "(ES-RNN); 'profile': window normalisation and seasonal profile; 'both': "
+                            "one member of each, their mean (default: the rule of docs/forecasting.md: "
+                            "on seasonal data 'es' when the windows fit one batch, else 'both' when the "
+                            "median series holds at most 16 seasons, else 'profile')")
     model.add_argument("--damping", type=float, default=None,
                        help="per-step damping of the forecast path in (0, 1] "
                             "(default: 0.98 with 'es', 0.9 with 'profile'; 1: none)")

@@ -37,16 +37,23 @@ training windows); each is the value used when the argument is left at None:
   (N <= 256, a single short series such as airline's 97): the LSTM is a correction on
   top of the linear highway; on a hundred windows one layer forecasts as well (airline
   development backtest, damping 0.9: MASE 0.736 against 0.735) in about half the
-  fit time. Every competition set has tens of thousands of windows and keeps 2 layers;
-- smoothing: "es" (per-series Holt-Winters learned with the network, Smyl's ES-RNN; see
-  :mod:`lstmkit.forecasting.network`) on seasonal data (m > 1) when all N windows at the
-  two-season lookback fit one batch (N <= 256, the small-data threshold of the
-  network-size rule), else "profile" (on non-seasonal data "es" was not measured, and
-  "profile" keeps its measured behaviour there, e.g. the sunspots' cycle). "es" won the airline development backtest (mean MASE of seeds 0-2,
-  quantiles 0.1/0.9): 0.642 at damping 0.98 against 0.735 for "profile"; on seed 0 of
-  the competition sets (tens of thousands of windows) it broke Tourism monthly's goal
-  (MASE 1.581 against 1.489) and lost on Tourism quarterly (1.617 against 1.552), so
-  large data keeps "profile"; docs/forecasting.md has the runs.
+  fit time. Every competition set has thousands of windows (M1 yearly 2k, Tourism monthly
+  76k) and keeps 2 layers;
+- smoothing, on seasonal data (m > 1): "es" (per-series Holt-Winters learned with the
+  network, Smyl's ES-RNN; see :mod:`lstmkit.forecasting.network`) when all N windows at
+  the two-season lookback fit one batch (N <= 256, the small-data threshold of the
+  network-size rule); else "both" (an "es" and a "profile" member side by side, their
+  mean) when the median series holds at most BOTH_SEASONS = 16 seasons; else "profile".
+  Without a season: "profile" ("es" smooths the level only there: M1 yearly, seed 0,
+  MASE 4.454 against 4.102; Tourism yearly 3.490 against 2.819). "es" won the airline
+  development backtest (mean MASE of seeds 0-2, quantiles 0.1/0.9): 0.642 at damping
+  0.98 against 0.735 for "profile". On seed 0 of the competition sets (padded, no
+  calibration), sMAPE / MASE: M1 monthly "both" 14.503 / 1.043, "profile" 14.800 /
+  1.085, "es" 15.137 / 1.069; M1 quarterly "both" 15.722 / 1.676, "profile" 16.144 /
+  1.728; on the long series of Tourism (25 seasons in the median series) the two
+  models' mean loses to "profile" (monthly 19.336 / 1.504 against 19.290 / 1.480,
+  quarterly MASE 1.554 against 1.553) and "es" alone more (1.578, 1.630), so they keep
+  "profile"; docs/forecasting.md has the runs.
 
 Quantiles: (0.1, 0.9) by default (:data:`QUANTILES`), for ``Forecaster(...)``, ``lstmkit
 forecast`` and ``lstmkit forecast benchmark`` alike (their flags default to None and
@@ -57,8 +64,9 @@ also improves the median: airline, last 12 months held out, seeds 0/1/2, MASE 0.
 
 - calibration (conformal, of the quantiles; :mod:`lstmkit.forecasting.calibration`): on
   when quantiles are on and the data allow, with K windows of H points at the end of
-  each series: a series can be scored when it keeps at least the lookback L before the
-  first calibration origin (n_i - K H >= L), and K is the fewest windows, 1 to
+  each series: a series can be scored when it keeps at least the points a forecast
+  needs before the first calibration origin (n_i - K H >= L - pad: the lookback, less
+  the steps the plan makes up in front of a short series), and K is the fewest windows, 1 to
   CAL_MAX_WINDOWS = 3, with at least CAL_MIN_SCORES = 100 scores per horizon step
   (scorable series times K), whose cut series still give at least one training window.
   With fewer (a single series such as airline: one score per step and window) the
@@ -70,9 +78,15 @@ also improves the median: airline, last 12 months held out, seeds 0/1/2, MASE 0.
   the point forecast (the median) is the same with or without it. Reusing the final
   model on its own last windows would cost nothing but score data it was trained on,
   which makes its quantiles look better than they are out of sample.
-  ``calibration=k`` asks for k windows (an error where no series can be scored; the
-  shifts are pooled over the horizon steps when a step has fewer than CAL_MIN_SCORES
-  scores); ``calibration=0`` turns it off.
+  Not without a season (m = 1): on both yearly development sets the trained quantiles
+  were the better intervals (10-90% coverage / scaled pinball loss, mean of seeds 0-2:
+  M1 yearly 0.753 / 1.25 as trained, 0.804 / 2.56 calibrated; Tourism yearly 0.794 /
+  0.90 as trained, 0.722 / 0.78 calibrated, outside 0.75-0.85): yearly series are
+  short (median 15 and 23 points), and the copy that holds out their last K horizons
+  forecasts from much less history than the final model does.
+  ``calibration=k`` asks for k windows on any data (an error where no series can be
+  scored; the shifts are pooled over the horizon steps when a step has fewer than
+  CAL_MIN_SCORES scores); ``calibration=0`` turns it off.
 
 Not derived, but a default with a reason: with "es", damping phi = 0.98 per step, the
 top of the usual range below (development backtest: 0.98 0.642, 0.95 0.646, 1 (none)
@@ -153,7 +167,7 @@ class ForecasterConfig:
         deseasonalize: subtract the seasonal profile in ``"profile"`` mode (default True).
         damping: phi in (0, 1] of the damped forecast path (None: 0.98 with ``"es"``, 0.9
             with ``"profile"``, on seasonal data; none without a season).
-        smoothing: ``"es"`` or ``"profile"`` (None: derived).
+        smoothing: ``"es"``, ``"profile"`` or ``"both"`` (None: derived).
         calibration: conformal calibration windows (None: derived, 0: off).
         past_covariates: numeric columns known only up to the forecast origin.
         static_covariates: per-series constant columns: a list of names or a dict name ->
@@ -185,7 +199,7 @@ class ForecasterConfig:
     dropout: float = 0.3
     deseasonalize: bool = True
     damping: float | None = None  # None: DAMPING or ES_DAMPING, by smoothing
-    smoothing: str | None = None  # None: "es" on small data, else "profile" (module docstring)
+    smoothing: str | None = None  # None: the rule of the module docstring
     calibration: int | None = None  # conformal windows; None: the rule (module docstring), 0: off
     past_covariates: list[str] = field(default_factory=list)  # known up to the forecast origin only
     # per-series constants: a list of names (float columns numeric, others categorical) or
@@ -373,7 +387,8 @@ def plan(cfg: ForecasterConfig, season_length: int, n_min: int, n_windows_of, n_
     return Plan(m, lookbacks, val, batch, epochs, patience, hidden, layers, smoothing, pad=pad)
 
 
-def calibration_windows(cfg: ForecasterConfig, lengths, lookback: int, pad: int = 0) -> int:
+def calibration_windows(cfg: ForecasterConfig, lengths, lookback: int, pad: int = 0,
+                        season_length: int | None = None) -> int:
     """The calibration windows K of the module docstring's rule for series of
     ``lengths``, the plan's longest ``lookback`` and its padding ``pad``.
 
@@ -382,6 +397,7 @@ def calibration_windows(cfg: ForecasterConfig, lengths, lookback: int, pad: int 
         lengths: points per series.
         lookback: the plan's longest lookback.
         pad: steps the plan makes up in front of every series.
+        season_length: m (1: no derived calibration; None: not known, as if seasonal).
 
     Returns:
         K (0: no calibration).
@@ -407,6 +423,8 @@ def calibration_windows(cfg: ForecasterConfig, lengths, lookback: int, pad: int 
                 f"then needs lookback + horizon{' + val_size' if val else ''} = {lookback + H + val} points "
                 f"before them in some series; the longest has {int(lengths.max())}: use fewer windows or 0")
         return K
+    if season_length == 1:  # yearly and other data without a season: as trained (module docstring)
+        return 0
     for K in range(1, CAL_MAX_WINDOWS + 1):
         cut = usable(K)
         if len(cut) * K >= CAL_MIN_SCORES and count_windows(cut + pad, lookback, H, val) >= 1:

@@ -153,15 +153,19 @@ class Forecaster(Estimator):
         smoothing: ``"es"`` (per-series Holt-Winters smoothing: alpha, gamma and
             initial seasonal indices learned per series with the network, as in Smyl's
             ES-RNN; see :mod:`lstmkit.forecasting.network`) or ``"profile"`` (each window
-            normalised by its mean and std, seasonal profile from the window); None
-            derives it: "es" on seasonal data whose training windows all fit one batch
-            of 256 (a single short series such as airline), else "profile".
+            normalised by its mean and std, seasonal profile from the window) or
+            ``"both"`` (one member of each, their mean); None derives it on seasonal
+            data: "es" when the training windows all fit one batch of 256 (a single
+            short series such as airline), else "both" when the median series holds at
+            most 16 seasons, else "profile"; without a season, "profile".
         damping: phi in (0, 1]; at forecast time the step-to-step change of the
             deseasonalised forecast from step h-1 to h is multiplied by phi^(h-1), as in
             a damped-trend model (None: 0.98 with ``"es"`` smoothing, 0.9 with
-            ``"profile"``; 1: none). Training is undamped. Only
-            seasonal data (season length > 1) is damped: without a seasonal profile the
-            path also carries the series' cycles (sunspots), which damping would flatten.
+            ``"profile"``, each member its own with ``"both"``; 1: none). Training is
+            undamped. By default only seasonal data (season length > 1) is damped:
+            without a seasonal profile the path also carries the series' cycles
+            (sunspots), which damping would flatten; a damping that is set applies to
+            any data.
         calibration: conformal calibration of the quantiles on the last ``calibration``
             horizon-length windows of each series (:mod:`lstmkit.forecasting.calibration`):
             None derives it (on when quantiles are on and there are enough series: the
@@ -218,7 +222,7 @@ class Forecaster(Estimator):
         self.net: ForecastNet | None = None
         self.static_enc: StaticEncoding | None = None  # what fitting learned of the static columns
         self.calibration: Calibration | None = None  # the conformal shifts, once fitted
-        self.series_ids: list[str] = []  # series with their own smoothing parameters ("es")
+        self.series_ids: list[str] = []  # series with their own smoothing parameters ("es", "both")
         self.plan: Plan | None = None
         self.history = None
         self.fit_seconds = float("nan")
@@ -326,7 +330,7 @@ class Forecaster(Estimator):
         lengths = series.lengths()
         p = plan(self.config, self.season(series.freq), int(lengths.min()),
                  lambda L, val, pad: count_windows(lengths + pad, L, self.horizon, val), float(np.median(lengths)))
-        p.calibration = calibration_windows(self.config, lengths, max(p.lookbacks), p.pad)
+        p.calibration = calibration_windows(self.config, lengths, max(p.lookbacks), p.pad, p.season_length)
         return p
 
     def _static_arrays(self, series: SeriesSet) -> tuple[np.ndarray, np.ndarray]:
@@ -342,7 +346,7 @@ class Forecaster(Estimator):
         """The feature rows (len(ds), F) of one series: whether each step is observed
         (when the plan pads short series; ``observed`` None: all are), calendar, static
         numeric, past-only covariates, future-known covariates (all float), then the
-        static category indices and, with "es" smoothing, the series index and phase.
+        static category indices and, with "es" or "both" smoothing, the series index and phase.
         ``x`` holds the columns of :attr:`input_columns`; ``static`` the series' encoded
         static values."""
         cal = calendar_features(ds, self.freq)
