@@ -250,15 +250,15 @@ class _RNNBase(RefusesQuantization, nn.Module):
         ]
 
     def _torch_kwargs(self) -> dict:
-        kw = dict(
-            input_size=self.input_size,
-            hidden_size=self.hidden_size,
-            num_layers=self.num_layers,
-            bias=self.bias,
-            batch_first=self.batch_first,
-            dropout=self.dropout,
-            bidirectional=self.bidirectional,
-        )
+        kw = {
+            "input_size": self.input_size,
+            "hidden_size": self.hidden_size,
+            "num_layers": self.num_layers,
+            "bias": self.bias,
+            "batch_first": self.batch_first,
+            "dropout": self.dropout,
+            "bidirectional": self.bidirectional,
+        }
         if self.mode == "LSTM":
             kw["proj_size"] = self.proj_size
         elif self.mode.startswith("RNN"):
@@ -286,15 +286,15 @@ class _RNNBase(RefusesQuantization, nn.Module):
             >>> torch.allclose(lstm(x)[0], ref(x)[0], atol=1e-6)
             True
         """
-        kw = dict(
-            input_size=module.input_size,
-            hidden_size=module.hidden_size,
-            num_layers=module.num_layers,
-            bias=module.bias,
-            batch_first=module.batch_first,
-            dropout=module.dropout,
-            bidirectional=module.bidirectional,
-        )
+        kw = {
+            "input_size": module.input_size,
+            "hidden_size": module.hidden_size,
+            "num_layers": module.num_layers,
+            "bias": module.bias,
+            "batch_first": module.batch_first,
+            "dropout": module.dropout,
+            "bidirectional": module.bidirectional,
+        }
         if cls is LSTM:
             kw["proj_size"] = getattr(module, "proj_size", 0)
         if cls is RNN:
@@ -334,7 +334,7 @@ class _RNNBase(RefusesQuantization, nn.Module):
 
     def _check_state(self, name: str, state: Tensor, expected: tuple, x: Tensor, batched: bool):
         if not isinstance(state, Tensor):
-            raise ValueError(f"{name} must be a tensor, got {type(state).__name__}")
+            raise TypeError(f"{name} must be a tensor, got {type(state).__name__}")
         if not batched and state.dim() != 2:
             raise ValueError(
                 f"For unbatched 2-D input, {name} should also be 2-D but got "

@@ -5,7 +5,7 @@ training windows); each is the value used when the argument is left at None:
 
 - season length m: from the frequency (monthly 12, quarterly 4, weekly 52, daily 7,
   business-daily 5, sub-daily one day, yearly 1);
-- lookback L = max(k m, 2H, 16), with k = 3 seasons under "es" smoothing and k = 2
+- lookback L = max(k m, 2H, MIN_LOOKBACK = 16), with k = 3 seasons under "es" smoothing and k = 2
   under "profile": two seasons let the network estimate the seasonal profile;
   the smoothing recursion starts each window from the series' learned initial indices,
   and a third season lets level and season settle before the last one (airline
@@ -16,8 +16,8 @@ training windows); each is the value used when the argument is left at None:
   validation), pad = L - (n_min - H - val_size) steps are made up in front of every
   series (:func:`~lstmkit.forecasting.frame.pad_front`: the first season repeated
   backwards, marked by a feature that is 0 on made-up steps), so the shortest series
-  gives one training window and the others pad more windows than before; a forecast
-  needs L - pad points. The lookback used to be cut to n_min - H instead: 2 on M1
+  gives one training window and every series pad more than without padding; a
+  forecast needs L - pad points. The lookback used to be cut to n_min - H instead: 2 on M1
   quarterly (shortest series 10 points, horizon 8), 3 on M1 and Tourism yearly, 12 on
   M1 monthly. Padded, seed 0, sMAPE / MASE: M1 yearly 19.496 / 4.102 (cut: 20.517 /
   4.474), M1 quarterly 16.144 / 1.728 (17.489 / 1.885), M1 monthly 14.800 / 1.085
@@ -304,7 +304,7 @@ class Plan:
         patience: early stopping's patience (None: none).
         hidden_size: D.
         num_layers: recurrent layers.
-        smoothing: ``"profile"`` or ``"es"``.
+        smoothing: ``"profile"``, ``"es"`` or ``"both"``.
         calibration: conformal calibration windows K (0: none).
         pad: steps made up in front of every series (:func:`~lstmkit.forecasting.frame.pad_front`)
             so that the shortest one gives a window of the derived lookback (0: none).
