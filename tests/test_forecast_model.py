@@ -54,6 +54,30 @@ def test_seasonal_profile_continues_a_periodic_window_exactly(L):
     torch.testing.assert_close(out, series[L:], rtol=1e-4, atol=1e-4)
 
 
+def test_adaptive_season_starts_as_one_weight_and_keeps_more_of_a_strong_profile():
+    plain, adaptive = net(F=0), net(F=0, adaptive_season=True)
+    adaptive.load_state_dict(plain.state_dict(), strict=False)  # a config saved before it lacks the slope
+    assert plain.members[0].season_slope is None
+    x, f = torch.randn(4, 24), torch.zeros(4, 30, 0)
+    torch.testing.assert_close(adaptive(x, f), plain(x, f))  # slope 0: the same network
+    # a window that is all season: the profile's share of its variance is 1
+    pattern = torch.tensor([3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0, 5.0, 3.0, 5.0, 8.0])
+    strong = pattern.repeat(2)[None]
+    member = adaptive.members[0]
+    with torch.no_grad():
+        member.season_weight.fill_(0.5)
+        member.season_slope.fill_(0.5)
+        member.highway.weight.zero_()
+        member.highway.bias.zero_()
+        out = adaptive(strong, torch.zeros(1, 30, 0))[0, 0, :, 1]
+        # it keeps all of its profile (0.5 + 0.5 x 1): its exact continuation; with the
+        # weight alone (no slope) it would keep half
+        torch.testing.assert_close(out, pattern[:6], rtol=1e-4, atol=1e-4)
+        member.season_slope.zero_()
+        half = adaptive(strong, torch.zeros(1, 30, 0))[0, 0, :, 1]
+        torch.testing.assert_close(half, strong.mean() + 0.5 * (pattern[:6] - strong.mean()), rtol=1e-4, atol=1e-4)
+
+
 def test_no_deseasonalising_for_short_windows_or_when_off():
     assert not net(lookbacks=(8,)).members[0].seasonal  # shorter than one season
     assert not net(deseasonalize=False).members[0].seasonal

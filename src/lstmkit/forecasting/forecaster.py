@@ -400,7 +400,7 @@ class Forecaster(Estimator):
             H, self.plan.lookbacks, fs[0].shape[1] - n_meta - len(levels), qs, m, self.plan.hidden_size,
             self.plan.num_layers, cfg.cell, cfg.cell_options, cfg.dropout, cfg.deseasonalize,
             len(self.covariates), self._damping(m), self.plan.smoothing,
-            len(self.series_ids), len(self.past_covariates), levels))
+            len(self.series_ids), len(self.past_covariates), levels, adaptive_season=True))
         if self.covariates:
             C = len(self.covariates)
             self._start_covariate_effect(zs, [self.cov_scaling.transform(x)[:, :C] for x in series.x])

@@ -25,7 +25,7 @@ class WindowModule(L.LightningModule):
         weight_decay: L2 weight decay (default 1e-2).
     """
 
-    NO_DECAY = ("season_weight", "last_weight", "step_effect.weight", "step_effect.bias")
+    NO_DECAY = ("season_weight", "season_slope", "last_weight", "step_effect.weight", "step_effect.bias")
 
     def __init__(self, net: nn.Module, quantiles: list[float], lr: float = 1e-2,
                  weight_decay: float = 1e-2) -> None:

@@ -13,7 +13,9 @@ nothing is fed back):
 2. seasonal profile (classical decomposition, as in Smyl's ES-RNN, 2020): the mean of
    each of the m seasonal positions over the last whole seasons of the window is
    subtracted from the input and added back at the matching future positions (a
-   periodic window is continued exactly before anything is learned);
+   periodic window is continued exactly before anything is learned), weighted by
+   a + b s, s the profile's share of the variance of those seasons, a and b learned
+   (``adaptive_season``; b absent in configs saved before it);
 3. a linear highway from the deseasonalised window to the H outputs (the
    autoregressive component of LSTNet, Lai et al., SIGIR 2018);
 4. an LSTM over the window (its value and known features per step), whose last hidden
@@ -118,6 +120,9 @@ class ForecastNetConfig:
         n_series: series with their own smoothing parameters (``"es"`` and ``"both"``).
         n_past: past-only covariates, the n_past features before the covariates.
         static_levels: categories per categorical static column.
+        adaptive_season: in ``"profile"`` mode, the weight of a window's seasonal profile
+            is a + b s, s the profile's share of the variance of the window's last whole
+            seasons (a starts at 1, b at 0), instead of a alone (configs saved before it).
 
     Raises:
         ValueError: a field out of range.
@@ -140,6 +145,7 @@ class ForecastNetConfig:
     n_series: int = 0  # series with their own smoothing parameters ("es" and "both")
     n_past: int = 0  # past-only covariates: the n_past float features before the n_covariates
     static_levels: list[int] = field(default_factory=list)  # categories per categorical static column
+    adaptive_season: bool = False  # the profile's weight grows with its share of the window's variance
 
     def __post_init__(self) -> None:
         if self.horizon < 1:
@@ -253,6 +259,10 @@ class ForecastMember(nn.Module):
             # season with no real cycle (business days of a stock price) learns to drop
             # it instead of repeating last weeks' noise
             self.season_weight = nn.Parameter(torch.ones(()))
+            # and how much more of it a strongly seasonal window keeps (starts at 0): one
+            # weight for all windows cannot suit both a nominal season and a series whose
+            # off-season is a hundredth of its peak (Tourism monthly)
+            self.season_slope = nn.Parameter(torch.zeros(())) if cfg.adaptive_season else None
 
     def smoothing_params(self, sid: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """alpha (B,), gamma (B,), initial seasonal indices (B, m) (mean zero) of the
@@ -325,7 +335,13 @@ class ForecastMember(nn.Module):
                 # not centred: it keeps the level of the last whole seasons, so with a zero
                 # head and highway a periodic window is continued exactly
                 prof = xn[:, L - self.k:].reshape(-1, self.k // self.m, self.m).mean(1)  # (B, m)
-                full = self.season_weight * prof[:, self.pos]  # (B, L + H)
+                weight = self.season_weight
+                if self.season_slope is not None:
+                    last = xn[:, L - self.k:]  # (B, k)
+                    share = prof.var(1, keepdim=True, unbiased=False) \
+                        / last.var(1, keepdim=True, unbiased=False).clamp_min(1e-6)  # (B, 1)
+                    weight = weight + self.season_slope * share.clamp(max=1)
+                full = weight * prof[:, self.pos]  # (B, L + H)
                 xn = xn - full[:, :L]
                 season_future = full[:, L:, None]  # (B, H, 1)
             y = (self._network(xn, feats) + season_future) * sd[..., None] + mu[..., None]
