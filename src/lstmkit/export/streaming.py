@@ -186,7 +186,8 @@ class ForecastStream:
 
     def __init__(self, forecaster, history=None) -> None:
         self.forecaster = forecaster
-        self.window = forecaster.min_predict_length()  # raises InputError if not fitted
+        forecaster.min_predict_length()  # raises InputError if not fitted
+        self.window = max(forecaster.plan.lookbacks)  # all the points a forecast reads
         frame = forecaster.tails.to_frame() if history is None else history
         self.frame = self._trim(frame)
 
