@@ -352,13 +352,18 @@ def plan(cfg: ForecasterConfig, season_length: int, n_min: int, n_windows_of, n_
         return max(0, L - room)
 
     smoothing = cfg.smoothing
-    if smoothing is None:  # "es" on seasonal data whose windows (two-season lookback) fit one batch
+    if smoothing is None:  # the rule of the module docstring
         first = cfg.lookback if cfg.lookback is not None else derived_lookback(2)
         first = max(first) if isinstance(first, list) else first
         pad = padding(first) if cfg.lookback is None else 0
-        short = (n_median if n_median is not None else n_min) <= BOTH_SEASONS * m
-        smoothing = "profile" if m == 1 else "es" if n_windows_of(first, val, pad) <= MAX_BATCH \
-            else "both" if short else "profile"
+        if m == 1:
+            smoothing = "profile"
+        elif n_windows_of(first, val, pad) <= MAX_BATCH:  # small data: one batch
+            smoothing = "es"
+        elif (n_median if n_median is not None else n_min) <= BOTH_SEASONS * m:  # short series
+            smoothing = "both"
+        else:
+            smoothing = "profile"
     given = cfg.lookback if isinstance(cfg.lookback, list) else None if cfg.lookback is None else [cfg.lookback]
     # one group of members per lookback; "both" gives each an "es" and a "profile" member
     # (the derived lookbacks: three seasons for "es", two for "profile")
@@ -366,14 +371,14 @@ def plan(cfg: ForecasterConfig, season_length: int, n_min: int, n_windows_of, n_
         groups = [[lb, lb] for lb in given] if given else [[derived_lookback(ES_SEASONS), derived_lookback(2)]]
     else:
         groups = [[lb] for lb in given] if given else [[derived_lookback(ES_SEASONS if smoothing == "es" else 2)]]
-    lookbacks = [lb for g in groups for lb in g]
-    pad = padding(max(lookbacks)) if cfg.lookback is None else 0
-    if max(lookbacks) > room + pad or room < 1:
+    longest = max(lb for g in groups for lb in g)
+    pad = padding(longest) if cfg.lookback is None else 0
+    # a set lookback must fit every series; a derived one is padded, so one point will do
+    need, what = (longest, "lookback") if cfg.lookback is not None else (1, "1")
+    if room < need:
         raise InputError(
-            f"the shortest series has {n_min} points: expected at least "
-            f"{'lookback + ' if cfg.lookback is not None else '1 + '}horizon"
-            f"{' + val_size' if val else ''} = {max(lookbacks) if cfg.lookback is not None else 1} + {H}"
-            f"{f' + {val}' if val else ''} = {(max(lookbacks) if cfg.lookback is not None else 1) + H + val}"
+            f"the shortest series has {n_min} points: expected at least {what} + horizon"
+            f"{' + val_size' if val else ''} = {need} + {H}{f' + {val}' if val else ''} = {need + H + val}"
         )
     lookbacks = [lb for g in groups for _ in range(cfg.ensemble) for lb in g]  # "both" keeps es, profile order
     N = n_windows_of(max(lookbacks), val, pad)
