@@ -54,3 +54,48 @@ def test_no_shortcut_for_variants_layers_or_compiled_choices():
     backend, fast = small._plain_forward(torch.randn(5, 2, 4))
     assert fast is None and (backend is None or not backend.offers_plain_layer)
     assert lstmkit.GRU(4, 8)._plain_forward(torch.randn(1, 1, 3))[1] is None  # wrong size: checked later
+
+
+def test_the_kept_choice_follows_the_registry_the_request_and_the_grad_mode(monkeypatch):
+    layer, x = lstmkit.GRU(2, 8), torch.randn(1, 1, 2)
+    chosen = []
+    real = backends.select
+    monkeypatch.setattr(backends, "select", lambda *a, **k: chosen.append(1) or real(*a, **k))
+    layer(x)
+    layer(x)
+    assert len(chosen) == 1                        # a repeated call reuses the module's choice
+    with torch.no_grad():
+        layer(x)
+    assert len(chosen) == 2                        # another grad mode: chosen again
+    layer.backend = "reference"
+    assert layer._plain_forward(x)[0].name == "reference"
+    layer.backend = "auto"
+
+    original = backends.get("native")
+    replacement = type(original)()                 # the same backend under the same name, anew
+    backends.register(replacement)
+    try:
+        assert layer._plain_forward(x)[0] is replacement  # a changed registry: chosen again
+    finally:
+        backends.register(original)
+    assert layer._plain_forward(x)[0] is original
+
+
+def test_a_parametrized_weight_is_the_one_the_shortcut_runs():
+    from torch.nn.utils import parametrize
+
+    class Double(torch.nn.Module):
+        def forward(self, w):
+            return 2 * w
+
+    torch.manual_seed(0)
+    layer = lstmkit.GRU(3, 8)
+    ref = lstmkit.GRU(3, 8)
+    ref.load_state_dict(layer.state_dict())
+    with torch.no_grad():
+        ref.weight_hh_l0.mul_(2)
+    parametrize.register_parametrization(layer, "weight_hh_l0", Double())
+    x = torch.randn(1, 2, 3)
+    assert torch.allclose(layer._flat_weights[1], 2 * layer.parametrizations.weight_hh_l0.original)
+    out, _ = layer(x)
+    assert torch.allclose(out, ref(x)[0], atol=1e-6)

@@ -184,7 +184,11 @@ class _RNNBase(RefusesQuantization, nn.Module):
 
     @property
     def _flat_weights(self) -> list[Tensor]:
-        return [getattr(self, n) for n in self._flat_weights_names]
+        params = self._parameters
+        try:  # read straight from the registry: a forward reads this on every call
+            return [params[n] for n in self._flat_weights_names]
+        except KeyError:  # a weight that is no longer a registered parameter (a parametrization)
+            return [getattr(self, n) for n in self._flat_weights_names]
 
     @property
     def all_weights(self) -> list[list[Tensor]]:
@@ -479,7 +483,15 @@ class _RNNBase(RefusesQuantization, nn.Module):
                 or x.shape[0] == 0:
             return None, None
         spec = self.spec
-        backend = backends.select(spec, x, self.backend, lengths=False, tools=frozenset())
+        # the choice for this call signature, kept on the module: select's own cache
+        # costs a hash of the spec per call, which a one-step call feels
+        key = (spec, self.backend, x.shape, x.dtype, x.device, torch.is_grad_enabled(), backends.generation)
+        kept = self.__dict__.get("_plain_choice")
+        if kept is not None and kept[0] == key:
+            backend = kept[1]
+        else:
+            backend = backends.select(spec, x, self.backend, lengths=False, tools=frozenset())
+            self.__dict__["_plain_choice"] = (key, backend)
         if not backend.offers_plain_layer:
             return backend, None
         h_shape, c_shape = self._state_shapes(x.shape[1])

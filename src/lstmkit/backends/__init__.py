@@ -39,6 +39,10 @@ _REGISTRY: dict[str, Backend] = {}
 #: should not pay the rules and every backend's checks on each call
 _CHOICES: dict[tuple, Backend] = {}
 
+#: bumped whenever the registry changes: a caller that keeps its own copy of a choice
+#: (the layers' plain shortcut) compares it to know the copy is still the choice
+generation = 0
+
 
 def register(backend: Backend) -> Backend:
     """Add ``backend`` to the registry, replacing one of the same name.
@@ -59,8 +63,10 @@ def register(backend: Backend) -> Backend:
         True
         >>> backends.unregister("slow_reference")
     """
+    global generation
     _REGISTRY[backend.name] = backend
     _CHOICES.clear()
+    generation += 1
     return backend
 
 
@@ -88,8 +94,10 @@ def unregister(name: str) -> None:
     Args:
         name: a registered backend's name.
     """
+    global generation
     _REGISTRY.pop(name, None)
     _CHOICES.clear()
+    generation += 1
 
 
 def names() -> list[str]:
