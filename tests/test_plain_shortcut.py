@@ -13,8 +13,8 @@ from lstmkit import backends
 CASES = [  # (T, B, I, H)
     ("GRU", {}, (1, 1, 2, 20)),                      # one step: auto runs torch's kernel
     ("RNN", {"nonlinearity": "relu"}, (1, 4, 3, 8)),
-    ("LSTM", {}, (5, 16, 3, 8)),                     # B > 8: torch's kernel
-    ("LSTM", {"proj_size": 4, "bidirectional": True}, (5, 16, 3, 8)),
+    ("LSTM", {}, (5, 17, 3, 8)),                     # B x H > 128: torch's kernel
+    ("LSTM", {"proj_size": 4, "bidirectional": True}, (5, 17, 3, 8)),
     ("GRU", {"batch_first": True, "bidirectional": True}, (1, 12, 3, 8)),
     ("LSTM", {"backend": "native"}, (2, 7, 3, 8)),
 ]
@@ -50,7 +50,7 @@ def test_no_shortcut_for_variants_layers_or_compiled_choices():
     x = torch.randn(1, 1, 4)
     assert lstmkit.GRU(4, 8, layer_norm=True)._plain_forward(x)[1] is None
     assert lstmkit.GRU(4, 8, num_layers=2)._plain_forward(x)[1] is None
-    small = lstmkit.LSTM(4, 8)                       # B <= 8: auto runs the compiled loop
+    small = lstmkit.LSTM(4, 8)                       # B x H <= 128: auto runs the compiled loop
     backend, fast = small._plain_forward(torch.randn(5, 2, 4))
     assert fast is None and (backend is None or not backend.offers_plain_layer)
     assert lstmkit.GRU(4, 8)._plain_forward(torch.randn(1, 1, 3))[1] is None  # wrong size: checked later

@@ -57,12 +57,12 @@ def test_failed_build_is_reported_everywhere(failed_build):
 
 @needs_ext
 @pytest.mark.parametrize("shape,cell,variant,grad,chosen,why", [
-    ("1,1000,10,20", "lstm", None, True, "compiled", "B=1 <= 8, H=20 <= 512"),
-    ("64,100,8,64", "lstm", None, True, "native", "B=64 > 8: torch's own kernel"),
-    ("8,500,64,512", "lstm", None, True, "compiled", "forward+backward, B=8 <= 8, H=512 <= 512"),
-    ("4,500,64,1024", "lstm", None, True, "native", "H=1024 > 512: torch's own kernel"),
-    ("16,500,64,512", "lstm", None, False, "native", "forward only, B=16 > 8"),
-    ("4,500,64,1024", "lstm", None, False, "compiled", "forward only, B=4 <= 8"),
+    ("1,1000,10,20", "lstm", None, True, "compiled", "B=1 x H=20 <= 128, H <= 64"),
+    ("64,100,8,64", "lstm", None, True, "native", "B=64 x H=64 > 128: torch's own kernel"),
+    ("2,500,64,64", "lstm", None, True, "compiled", "B=2 x H=64 <= 128"),
+    ("1,500,64,128", "lstm", None, True, "native", "H=128 > 64: torch's own kernel"),
+    ("8,300,32,96", "lstm", None, False, "native", "H=96 > 64"),
+    ("4,300,8,32", "lstm", None, False, "compiled", "B=4 x H=32 <= 128"),
     ("32,100,32,128", "lstm", "layer_norm", True, "compiled", "a variant (layer_norm)"),
     ("32,100,32,128", "gru", "zoneout,recurrent_dropout", True, "compiled", "recurrent_dropout, zoneout"),
     ("64,200,128,256", "gru", None, True, "compiled", "plain GRU"),
@@ -116,15 +116,19 @@ def test_cuda_puts_triton_first_only_where_measured(monkeypatch):
 
 def test_cpu_rules_by_configuration():
     names = backends.names()
-    B = rules.LSTM_COMPILED_MAX_B
+    H = rules.LSTM_COMPILED_MAX_H
+    B = rules.LSTM_COMPILED_MAX_BH // H               # the widest batch compiled runs at H
     x, wide_batch = torch.zeros(20, B, 4), torch.zeros(20, B + 1, 4)
-    small, big = LayerSpec("LSTM", 4, rules.LSTM_COMPILED_MAX_H), LayerSpec("LSTM", 4, 2 * rules.LSTM_COMPILED_MAX_H)
-    assert rules.auto_order(small, x, names)[:2] == ["compiled", "native"]
-    assert rules.auto_order(small, wide_batch, names)[:2] == ["native", "compiled"]
-    assert rules.auto_order(big, x, names)[:2] == ["native", "compiled"]  # training, H beyond
-    with torch.no_grad():  # forward only: the batch alone decides
-        assert rules.auto_order(big, x, names)[0] == "compiled"
-        assert rules.auto_order(big, wide_batch, names)[0] == "native"
+    small, big = LayerSpec("LSTM", 4, H), LayerSpec("LSTM", 4, 2 * H)
+    for grad in (True, False):                        # the same rule for training and inference
+        with torch.set_grad_enabled(grad):
+            assert rules.auto_order(small, x, names)[:2] == ["compiled", "native"]
+            assert rules.auto_order(small, wide_batch, names)[:2] == ["native", "compiled"]
+            assert rules.auto_order(big, torch.zeros(20, 1, 4), names)[:2] == ["native", "compiled"]
+    one_step = torch.zeros(1, 1, 4)                   # a single step at B=1, H=20: compiled
+    assert rules.auto_order(LayerSpec("LSTM", 4, 20), one_step, names)[0] == "compiled"
+    assert "B=1 x H=20 <= 128" in rules.decide(LayerSpec("LSTM", 4, 20), one_step, names)[1]
+    assert "H=128 > 64" in rules.decide(big, x, names)[1]
     for mode in ("GRU", "RNN_TANH"):
         cell = LayerSpec(mode, 4, 64)
         assert rules.auto_order(cell, wide_batch, names)[0] == "compiled"

@@ -2,8 +2,13 @@
 cuDNN on CUDA) for the configurations torch.nn supports.
 
 It runs one layer (both directions) per call, so that dropout between layers stays
-lstmkit's and draws the same masks as every other backend. Variable lengths go through
-packing, exactly as torch.nn.LSTM does with a PackedSequence.
+lstmkit's and draws the same masks as every other backend.
+
+Variable lengths, one direction, LSTM or GRU: torch's padded kernel with the padding
+steps frozen (:func:`_frozen_padding`), which costs what a padded batch costs; torch's
+packed kernel, which torch.nn.LSTM runs on a PackedSequence, took 2 to 3 times as long
+on the CPU (``benchmarks/never_slower.py``, the ``packed / padded`` column). Otherwise
+(two directions, the Elman RNN, float16) through packing, as torch.nn does.
 """
 
 from __future__ import annotations
@@ -83,6 +88,9 @@ class NativeBackend(Backend):
         flat = [t for p in params for t in p.flat_torch()]
         if lengths is None:
             return self._kernel(spec, x, h0, c0, flat, training)
+        big = _freezing_value(spec, x)
+        if big is not None:
+            return _frozen_padding(self._kernel, spec, x, h0, c0, params[0], lengths, training, big)
         hx = (h0, c0) if spec.mode == "LSTM" else h0
         fn = _FUNCS[spec.mode]
         bias, bidir = spec.bias, spec.bidirectional
@@ -99,6 +107,58 @@ class NativeBackend(Backend):
         hn = res[1].index_select(1, undo)
         cn = res[2].index_select(1, undo) if spec.mode == "LSTM" else None
         return out, hn, cn
+
+
+#: the gate rows (in torch's order) an extra input column pushes to saturation on the
+#: padding steps, with the sign: LSTM (i, f, g, o): i to 0 and f to 1, so c stays; GRU
+#: (r, z, n): z to 1, so h stays
+_FREEZE_ROWS = {"LSTM": ((0, -1.0), (1, 1.0)), "GRU": ((1, 1.0),)}
+
+
+def _freezing_value(spec, x) -> float | None:
+    """The pre-activation that saturates a gate exactly in ``x``'s arithmetic, or None
+    where the padding cannot be frozen (two directions: the reverse pass would start
+    in the padding; the Elman RNN has no gate; float16, whose largest value, 65504, is
+    not far enough beyond a real pre-activation)."""
+    if spec.bidirectional or spec.mode not in _FREEZE_ROWS:
+        return None
+    dtype = x.dtype
+    if torch.is_autocast_enabled(x.device.type):
+        dtype = torch.get_autocast_dtype(x.device.type)
+    return 1e30 if dtype in (torch.float32, torch.float64, torch.bfloat16) else None
+
+
+def _frozen_padding(kernel, spec, x, h0, c0, p, lengths, training, big: float):
+    """One direction of a layer over a padded batch with per-sequence ``lengths``, on
+    torch's padded kernel, exactly as if each sequence stopped at its length.
+
+    An extra input column, 1 on the padding steps and 0 elsewhere, enters the gates with
+    weight ``big`` (1e30) on the rows of :data:`_FREEZE_ROWS`: on a padding step the
+    LSTM's input gate is exactly 0 and its forget gate exactly 1 (sigmoid saturates in
+    floating point), so the cell state passes unchanged; the GRU's update gate is
+    exactly 1, so the hidden state does. On every valid step the column adds exactly 0.
+    The padding's inputs are zeroed first (whatever they hold, NaN included). Outputs on
+    the padding are zeros, as torch's ``pad_packed_sequence`` gives; the LSTM's h_n is
+    its output at each sequence's last step (its hidden state moves on a padding step
+    with the output gate, its cell state does not), the GRU's is the kernel's. The
+    gradients are the packed path's: a saturated gate's derivative is exactly 0, so
+    nothing flows into a padding step but the cell state's identity path.
+    """
+    T, B = x.shape[0], x.shape[1]
+    padding = (torch.arange(T, device=x.device)[:, None] >= lengths[None, :]).unsqueeze(-1)  # (T, B, 1)
+    x_aug = torch.cat([x.masked_fill(padding, 0), padding.to(x.dtype)], -1)
+    H = spec.hidden_size
+    col = p.w_ih.new_zeros(p.w_ih.shape[0], 1)
+    for gate, sign in _FREEZE_ROWS[spec.mode]:
+        col[gate * H:(gate + 1) * H] = sign * big
+    flat = [torch.cat([p.w_ih, col], 1), *p.flat_torch()[1:]]
+    out, hn, cn = kernel(spec, x_aug, h0, c0, flat, training)
+    # in place where no graph holds the kernel's output
+    out = out.masked_fill(padding, 0) if out.requires_grad else out.masked_fill_(padding, 0)
+    if spec.mode == "LSTM":
+        last = (lengths - 1).view(1, B, 1).expand(1, B, out.shape[-1])
+        hn = out.gather(0, last)
+    return out, hn, cn
 
 
 @contextlib.contextmanager
