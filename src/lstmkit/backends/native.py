@@ -4,23 +4,24 @@ cuDNN on CUDA) for the configurations torch.nn supports.
 It runs one layer (both directions) per call, so that dropout between layers stays
 lstmkit's and draws the same masks as every other backend.
 
-Variable lengths, one direction, LSTM or GRU: torch's padded kernel with the padding
-steps frozen (:func:`_frozen_padding`), which costs what a padded batch costs; torch's
-packed kernel, which torch.nn.LSTM runs on a PackedSequence, took 2 to 3 times as long
-on the CPU (``benchmarks/never_slower.py``, the ``packed / padded`` column). Otherwise
-(two directions, the Elman RNN, float16) through packing, as torch.nn does.
+Variable lengths, LSTM or GRU: torch's padded kernel with the padding steps frozen
+(:func:`_frozen_padding`), which costs what a padded batch costs; torch's packed kernel,
+which torch.nn.LSTM runs on a PackedSequence, took 1.3 to 4 times as long on the CPU
+(``benchmarks/never_slower.py``, the ``packed / padded`` column). Otherwise (the Elman
+RNN, float16) through packing, as torch.nn does.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import warnings
 
 import torch
 from torch import _VF
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from lstmkit.backends.base import Backend
+from lstmkit.backends.base import Backend, reverse_time
 
 # torch says so on every call with proj_size on the CPU; it is not the user's concern
 warnings.filterwarnings("ignore", message="LSTM with projections is not supported with oneDNN")
@@ -90,7 +91,7 @@ class NativeBackend(Backend):
             return self._kernel(spec, x, h0, c0, flat, training)
         big = _freezing_value(spec, x)
         if big is not None:
-            return _frozen_padding(self._kernel, spec, x, h0, c0, params[0], lengths, training, big)
+            return _frozen_padding(self._kernel, spec, x, h0, c0, params, lengths, training, big)
         hx = (h0, c0) if spec.mode == "LSTM" else h0
         fn = _FUNCS[spec.mode]
         bias, bidir = spec.bias, spec.bidirectional
@@ -117,10 +118,9 @@ _FREEZE_ROWS = {"LSTM": ((0, -1.0), (1, 1.0)), "GRU": ((1, 1.0),)}
 
 def _freezing_value(spec, x) -> float | None:
     """The pre-activation that saturates a gate exactly in ``x``'s arithmetic, or None
-    where the padding cannot be frozen (two directions: the reverse pass would start
-    in the padding; the Elman RNN has no gate; float16, whose largest value, 65504, is
-    not far enough beyond a real pre-activation)."""
-    if spec.bidirectional or spec.mode not in _FREEZE_ROWS:
+    where the padding cannot be frozen (the Elman RNN has no gate; float16, whose
+    largest value, 65504, is not far enough beyond a real pre-activation)."""
+    if spec.mode not in _FREEZE_ROWS:
         return None
     dtype = x.dtype
     if torch.is_autocast_enabled(x.device.type):
@@ -128,9 +128,9 @@ def _freezing_value(spec, x) -> float | None:
     return 1e30 if dtype in (torch.float32, torch.float64, torch.bfloat16) else None
 
 
-def _frozen_padding(kernel, spec, x, h0, c0, p, lengths, training, big: float):
-    """One direction of a layer over a padded batch with per-sequence ``lengths``, on
-    torch's padded kernel, exactly as if each sequence stopped at its length.
+def _frozen_padding(kernel, spec, x, h0, c0, params, lengths, training, big: float):
+    """A layer over a padded batch with per-sequence ``lengths``, on torch's padded
+    kernel, exactly as if each sequence stopped at its length.
 
     An extra input column, 1 on the padding steps and 0 elsewhere, enters the gates with
     weight ``big`` (1e30) on the rows of :data:`_FREEZE_ROWS`: on a padding step the
@@ -142,12 +142,29 @@ def _frozen_padding(kernel, spec, x, h0, c0, p, lengths, training, big: float):
     its output at each sequence's last step (its hidden state moves on a padding step
     with the output gate, its cell state does not), the GRU's is the kernel's. The
     gradients are the packed path's: a saturated gate's derivative is exactly 0, so
-    nothing flows into a padding step but the cell state's identity path.
+    nothing flows into a padding step but the cell state's identity path. The reverse
+    direction runs forward over each sequence reversed within its length
+    (:func:`~lstmkit.backends.base.reverse_time`), so its padding, too, comes last.
     """
-    T, B = x.shape[0], x.shape[1]
+    T = x.shape[0]
     padding = (torch.arange(T, device=x.device)[:, None] >= lengths[None, :]).unsqueeze(-1)  # (T, B, 1)
-    x_aug = torch.cat([x.masked_fill(padding, 0), padding.to(x.dtype)], -1)
-    H = spec.hidden_size
+    x = x.masked_fill(padding, 0)
+    if not spec.bidirectional:
+        return _frozen_direction(kernel, spec, x, h0, c0, params[0], padding, lengths, training, big)
+    one = dataclasses.replace(spec, bidirectional=False)
+    c_of = (lambda d: None) if c0 is None else (lambda d: c0[d:d + 1])
+    fwd = _frozen_direction(kernel, one, x, h0[:1], c_of(0), params[0], padding, lengths, training, big)
+    rev = _frozen_direction(kernel, one, reverse_time(x, lengths), h0[1:], c_of(1), params[1], padding,
+                            lengths, training, big)
+    out = torch.cat([fwd[0], reverse_time(rev[0], lengths)], -1)
+    cn = None if c0 is None else torch.cat([fwd[2], rev[2]])
+    return out, torch.cat([fwd[1], rev[1]]), cn
+
+
+def _frozen_direction(kernel, spec, x, h0, c0, p, padding, lengths, training, big: float):
+    """One direction of :func:`_frozen_padding` (``x``'s padding already zeroed)."""
+    B, H = x.shape[1], spec.hidden_size
+    x_aug = torch.cat([x, padding.to(x.dtype)], -1)
     col = p.w_ih.new_zeros(p.w_ih.shape[0], 1)
     for gate, sign in _FREEZE_ROWS[spec.mode]:
         col[gate * H:(gate + 1) * H] = sign * big
