@@ -99,3 +99,22 @@ def test_a_parametrized_weight_is_the_one_the_shortcut_runs():
     assert torch.allclose(layer._flat_weights[1], 2 * layer.parametrizations.weight_hh_l0.original)
     out, _ = layer(x)
     assert torch.allclose(out, ref(x)[0], atol=1e-6)
+
+
+def test_a_copied_or_unpickled_module_chooses_again(monkeypatch):
+    import copy
+    import io
+
+    layer, x = lstmkit.GRU(2, 8), torch.randn(1, 1, 2)
+    layer(x)                                       # a kept choice travels with the module's state
+    chosen = []
+    real = backends.select
+    monkeypatch.setattr(backends, "select", lambda *a, **k: chosen.append(1) or real(*a, **k))
+    buf = io.BytesIO()
+    torch.save(layer, buf)
+    buf.seek(0)
+    for twin in (copy.deepcopy(layer), torch.load(buf, weights_only=False)):
+        before = len(chosen)
+        out, _ = twin(x)
+        assert len(chosen) == before + 1           # the copy's backend is not the registry's
+        assert torch.equal(out, layer(x)[0])

@@ -39,9 +39,11 @@ _REGISTRY: dict[str, Backend] = {}
 #: should not pay the rules and every backend's checks on each call
 _CHOICES: dict[tuple, Backend] = {}
 
-#: bumped whenever the registry changes: a caller that keeps its own copy of a choice
-#: (the layers' plain shortcut) compares it to know the copy is still the choice
-generation = 0
+#: a new object whenever the registry changes: a caller that keeps its own copy of a
+#: choice (the layers' plain shortcut) compares it to know the copy is still the choice.
+#: An object, not a count, so that a copy kept in a pickled or deep-copied module never
+#: matches (a copy is another object; a count would start over in another process)
+generation = object()
 
 
 def register(backend: Backend) -> Backend:
@@ -66,7 +68,7 @@ def register(backend: Backend) -> Backend:
     global generation
     _REGISTRY[backend.name] = backend
     _CHOICES.clear()
-    generation += 1
+    generation = object()
     return backend
 
 
@@ -97,7 +99,7 @@ def unregister(name: str) -> None:
     global generation
     _REGISTRY.pop(name, None)
     _CHOICES.clear()
-    generation += 1
+    generation = object()
 
 
 def names() -> list[str]:
