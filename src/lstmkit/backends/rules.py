@@ -40,13 +40,13 @@ date and the machine are in benchmarks/reports/2026-11-24-compiled-recurrence.md
     compiled loop is kept only where it was faster at 1 and 2 threads on both days
     measured. On 2026-12-02 it was faster at every batch up to 8 (0.34 to 0.92 of
     torch.nn's time); on 2026-12-04, the same VM type and command, torch's kernel was
-    faster at B=8 with H >= 64 (B, T, I, H = 8, 300, 32, 96: compiled 1.18 to 1.41 of
+    faster at B=8 with H >= 64 (B, T, I, H = 8, 300, 32, 96: compiled 1.18 to 1.44 of
     torch.nn's time), at H >= 128 with 2 threads (1, 100, 128, 256: 1.42; 1, 50, 256, 512:
     1.20 to 1.55; 2, 100, 256, 512: 1.15 to 1.30) and at B H = 256 with 1 thread (8, 100,
     8, 32: 1.10 to 1.16), while inside the rule compiled stayed ahead or level (1, 1000,
-    10, 20: 0.11 to 0.54; 2, 300, 16, 32: 0.35 to 0.85; 4, 300, 8, 32: 0.49 to 0.96; 2,
-    100, 32, 64: 0.63 to 1.03; one step at B=1, H=20: 0.68 to 0.91). Report:
-    benchmarks/reports/2026-12-04-lstm-rule.md.
+    10, 20: 0.10 to 0.54; 2, 300, 16, 32: 0.35 to 0.85; 4, 300, 8, 32: 0.49 to 0.96; 2,
+    100, 32, 64: 0.63 to 1.03; one step at B=1, H=20: 0.68 to 0.91). Reports:
+    benchmarks/reports/2026-12-04-lstm-rule.md and 2026-12-04-single-step.md.
   - GRU and RNN: ``compiled`` (torch's CPU kernels for these are ATen loops, not oneDNN:
     0.01 to 0.95 of torch.nn's time), except a single step (T = 1), where torch's kernel
     is one cell step and the compiled operator's per-call work is the cost: measured
