@@ -134,7 +134,7 @@ def test_cli_train_without_the_baseline_or_without_scikit_learn(capsys, tmp_path
 @pytest.mark.slow
 def test_the_default_lstm_is_above_the_baseline_on_the_clis_default_split():
     """Mean test accuracy over training seeds 0-2 on the split of `classify train --seed 0`:
-    measured 0.844 against the baseline's 0.823 (docs/text.md)."""
+    at least 0.86 and above the baseline's 0.823 (docs/sentiment.md)."""
     from lstmkit.classify import TextClassifier
 
     texts, labels = sentiment_sentences()
@@ -142,4 +142,21 @@ def test_the_default_lstm_is_above_the_baseline_on_the_clis_default_split():
     base = TfidfBaseline().fit(tr_x, tr_y).evaluate(te_x, te_y)["accuracy"]
     lstm = [TextClassifier(seed=s, verbose=False).fit(tr_x, tr_y).evaluate(te_x, te_y)["accuracy"]
             for s in (0, 1, 2)]
-    assert np.mean(lstm) > base, (lstm, base)
+    assert np.mean(lstm) >= 0.86 and np.mean(lstm) > base, (lstm, base)
+
+
+@pytest.mark.slow
+def test_the_default_lstm_is_above_the_baseline_leaving_one_source_out():
+    """Trained on two of the three review sites, tested on the third, all three ways: the
+    mean over training seeds 0-2 of the three accuracies is above the baseline's mean
+    (0.755; docs/sentiment.md)."""
+    from lstmkit.classify import SENTIMENT_SOURCES, TextClassifier
+
+    base, lstm = [], []
+    for held in SENTIMENT_SOURCES:
+        tr_x, tr_y = sentiment_sentences([s for s in SENTIMENT_SOURCES if s != held])
+        te_x, te_y = sentiment_sentences([held])
+        base.append(TfidfBaseline().fit(tr_x, tr_y).evaluate(te_x, te_y)["accuracy"])
+        lstm.append(np.mean([TextClassifier(seed=s, verbose=False).fit(tr_x, tr_y).evaluate(te_x, te_y)["accuracy"]
+                             for s in (0, 1, 2)]))
+    assert np.mean(lstm) > np.mean(base), (lstm, base)

@@ -144,6 +144,7 @@ def train(args: argparse.Namespace) -> int:
             "seed": args.seed,
             "backend": args.backend,
             "lm_epochs": args.lm_epochs,
+            "ensemble": args.ensemble,
         }.items()
         if v is not None
     }
@@ -263,6 +264,8 @@ def add_parser(subparsers) -> None:
     g.add_argument("--lm-epochs", type=int, help="language-model fine-tuning passes over the training texts "
                                                  "with --pretrained (4)")
     g.add_argument("--epochs", type=int, help="passes over the data (6; 10 with --pretrained); --max-epochs overrides it")
+    g.add_argument("--ensemble", type=int, help="networks trained side by side, predicting with their mean "
+                                                "probabilities (9; 1 with --pretrained)")
     g.add_argument("--no-baseline", action="store_true",
                    help="skip the TF-IDF + logistic regression baseline printed beside the LSTM")
     flags.outputs(t, out="model")

@@ -11,6 +11,7 @@ masks the padded steps (``-inf`` for max, excluded from the mean).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -102,3 +103,56 @@ class TextClassifierNet(PooledClassifierNet):
     def inputs(self, tokens: Tensor) -> Tensor:
         """Embedded tokens (B, T, E), with dropout, from ids (B, T) int64."""
         return self.drop(self.embedding(tokens))  # (B, T, E)
+
+
+class TextClassifierEnsemble(nn.Module):
+    """``members`` :class:`TextClassifierNet` of one config, trained side by side (each
+    on its own loss, the same batches), predicting together.
+
+    ``forward(tokens, lengths)`` gives the log of the members' mean class probabilities
+    (B, C), so a softmax of it is their mean, what :meth:`TextClassifier.predict_proba`
+    returns and what an exported graph gives; :meth:`member_logits` gives each member's
+    own logits (M, B, C) for the training loss. The members start from different
+    weights (drawn one after another from the seeded generator) and draw different
+    dropout masks; that is their diversity.
+
+    Args:
+        config: the members' hyperparameters.
+        members: how many, at least 2.
+
+    Example:
+
+        >>> net = TextClassifierEnsemble(TextClassifierNetConfig(vocab_size=50, num_classes=2), 3)
+        >>> tokens, lengths = torch.randint(1, 50, (4, 9)), torch.tensor([9, 3, 5, 1])
+        >>> net.member_logits(tokens, lengths).shape, net(tokens, lengths).shape
+        (torch.Size([3, 4, 2]), torch.Size([4, 2]))
+    """
+
+    def __init__(self, config: TextClassifierNetConfig, members: int):
+        super().__init__()
+        if members < 2:
+            raise InputError(f"an ensemble needs at least 2 members, got {members}")
+        self.config = config
+        self.members = nn.ModuleList(TextClassifierNet(config) for _ in range(members))
+
+    def member_logits(self, tokens: Tensor, lengths: Tensor) -> Tensor:
+        """Each member's logits (M, B, C)."""
+        return torch.stack([m(tokens, lengths) for m in self.members])
+
+    def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
+        """Log of the members' mean probabilities (B, C)."""
+        logp = torch.log_softmax(self.member_logits(tokens, lengths), dim=-1)
+        return torch.logsumexp(logp, dim=0) - math.log(len(self.members))
+
+
+def classifier_net(config: TextClassifierNetConfig, members: int = 1) -> nn.Module:
+    """The classifier's network: one :class:`TextClassifierNet`, or a
+    :class:`TextClassifierEnsemble` of ``members`` of them."""
+    return TextClassifierNet(config) if members == 1 else TextClassifierEnsemble(config, members)
+
+
+def member_logits(net: nn.Module, tokens: Tensor, lengths: Tensor) -> Tensor:
+    """The logits (M, B, C) of each member of ``net`` (M = 1 for a single network)."""
+    if isinstance(net, TextClassifierEnsemble):
+        return net.member_logits(tokens, lengths)
+    return net(tokens, lengths).unsqueeze(0)

@@ -79,7 +79,9 @@ def classifier_spec(net, state: dict | None) -> ExportSpec:
     time dynamic, with ``state`` (vocabulary, classes, text settings) in its metadata.
 
     Args:
-        net: a :class:`~lstmkit.classify.network.TextClassifierNet`.
+        net: a :class:`~lstmkit.classify.network.TextClassifierNet`, or a
+            :class:`~lstmkit.classify.network.TextClassifierEnsemble` (its logits are the
+            log of the members' mean probabilities).
         state: what turns text into tokens and logits into labels (None: left out).
 
     Returns:
@@ -139,7 +141,7 @@ def task_spec(obj) -> ExportSpec | None:
 
     if isinstance(obj, Estimator):
         return obj.export_spec()
-    from lstmkit.classify.network import TextClassifierNet
+    from lstmkit.classify.network import TextClassifierEnsemble, TextClassifierNet
     from lstmkit.forecasting.network import ForecastNet
     from lstmkit.textgen.network import CharLM
 
@@ -147,7 +149,7 @@ def task_spec(obj) -> ExportSpec | None:
         from lstmkit.textgen.export import charlm_spec
 
         return charlm_spec(obj, None)
-    if isinstance(obj, TextClassifierNet):
+    if isinstance(obj, (TextClassifierNet, TextClassifierEnsemble)):
         return classifier_spec(obj, None)
     if isinstance(obj, ForecastNet):
         return forecast_spec(obj, None)

@@ -111,6 +111,9 @@ class Estimator:
     TASK: ClassVar[str] = ""
     Config: ClassVar[type] = object
     LAYER_OPTIONS: ClassVar[bool] = False  # unknown keywords join config.layer_options
+    #: what a model saved before a config field existed meant by it (field -> value), for
+    #: fields whose default is not that meaning
+    SAVED_DEFAULTS: ClassVar[dict] = {}
 
     def __init__(self, **kwargs: Any) -> None:
         from lstmkit.spine.engine import split_keywords
@@ -223,7 +226,7 @@ class Estimator:
         from lstmkit.spine import io
 
         config, tensors, state, _ = io.load_model(path, cls.TASK)
-        self = cls(**config, **trainer_kwargs)
+        self = cls(**{**cls.SAVED_DEFAULTS, **config}, **trainer_kwargs)
         self.history = list(state.pop("history", []) or [])
         self._restore(state)
         net = self._network()
