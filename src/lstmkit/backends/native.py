@@ -152,9 +152,9 @@ def _frozen_padding(kernel, spec, x, h0, c0, params, lengths, training, big: flo
     if not spec.bidirectional:
         return _frozen_direction(kernel, spec, x, h0, c0, params[0], padding, lengths, training, big)
     one = dataclasses.replace(spec, bidirectional=False)
-    c_of = (lambda d: None) if c0 is None else (lambda d: c0[d:d + 1])
-    fwd = _frozen_direction(kernel, one, x, h0[:1], c_of(0), params[0], padding, lengths, training, big)
-    rev = _frozen_direction(kernel, one, reverse_time(x, lengths), h0[1:], c_of(1), params[1], padding,
+    c_fwd, c_rev = (None, None) if c0 is None else (c0[:1], c0[1:])
+    fwd = _frozen_direction(kernel, one, x, h0[:1], c_fwd, params[0], padding, lengths, training, big)
+    rev = _frozen_direction(kernel, one, reverse_time(x, lengths), h0[1:], c_rev, params[1], padding,
                             lengths, training, big)
     out = torch.cat([fwd[0], reverse_time(rev[0], lengths)], -1)
     cn = None if c0 is None else torch.cat([fwd[2], rev[2]])
