@@ -95,7 +95,8 @@ def test_info_cli_errors_are_one_line(capsys):
 
 def _cuda_input(dtype=torch.float32):
     # the rule reads only the device type, dtype and shape: a stand-in for a CUDA tensor
-    return SimpleNamespace(device=SimpleNamespace(type="cuda"), dtype=dtype, shape=(50, 16, 8))
+    return SimpleNamespace(device=SimpleNamespace(type="cuda"), dtype=dtype, shape=(50, 16, 8),
+                           dim=lambda: 3)
 
 
 def test_cuda_puts_triton_first_only_where_measured(monkeypatch):
@@ -103,6 +104,7 @@ def test_cuda_puts_triton_first_only_where_measured(monkeypatch):
 
     names = ["native", "compiled", "fused", "triton", "reference"]
     spec = LayerSpec("LSTM", 8, 128)
+    monkeypatch.setattr(triton_auto, "MEASURED", ())
     order, why = rules.decide(spec, _cuda_input(), names)
     assert order == names and "priority order" in why  # nothing measured: cuDNN first
     seen = []
@@ -112,6 +114,20 @@ def test_cuda_puts_triton_first_only_where_measured(monkeypatch):
     assert "triton measured faster" in why and seen[0][0] is spec
     # not registered (a build without triton): the order is left alone
     assert rules.auto_order(spec, _cuda_input(), [n for n in names if n != "triton"])[0] == "native"
+
+
+def test_cuda_rules_follow_the_h200_measurements(monkeypatch):
+    """The measured table on the GPU it was measured on: at B=16, H=128 triton is slower than
+    cuDNN in float32 (0.40x) and faster in bfloat16 (3.75x); the layer-norm cell beats the
+    fused backend; another GPU has no measurement and keeps the priority order."""
+    names = ["native", "compiled", "fused", "triton", "reference"]
+    plain, ln = LayerSpec("LSTM", 8, 128), LayerSpec("LSTM", 8, 128, layer_norm=True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H200")
+    assert rules.auto_order(plain, _cuda_input(), names)[0] == "native"
+    assert rules.auto_order(plain, _cuda_input(torch.bfloat16), names)[0] == "triton"
+    assert rules.auto_order(ln, _cuda_input(), names)[0] == "triton"
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "another GPU")
+    assert rules.auto_order(plain, _cuda_input(torch.bfloat16), names) == names
 
 
 def test_cpu_rules_by_configuration():

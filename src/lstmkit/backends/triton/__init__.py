@@ -74,6 +74,19 @@ class TritonBackend(DirectionalBackend):
             )
         return None
 
+    def unsupported_under(self, tools: frozenset[str]) -> str | None:
+        """Why this backend cannot run under the named tools (see
+        :mod:`lstmkit.backends.tools`), or None. The kernels are launched from Python inside
+        an autograd.Function: a tracer, an exporter, dynamo or a torch.func transform
+        cannot see into them, and autocast would hand them mixed dtypes; ``auto`` runs
+        another backend there."""
+        if tools:
+            from lstmkit.backends.tools import describe
+
+            return (f"its kernels are launched from Python, which {describe(tools)} cannot "
+                    "capture or transform")
+        return None
+
     def run_direction(self, cell, gx, h0, c0, p, mask, record):
         """One direction through the Triton kernels (see :meth:`DirectionalBackend.run_direction`)."""
         from lstmkit.backends.triton.function import run_direction

@@ -75,6 +75,11 @@ class TritonDirection(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dout, dhn, dcn=None):
         """The gradients of the direction's inputs, from the backward kernel."""
+        if torch.is_grad_enabled():
+            raise RuntimeError(
+                "backend='triton' has no double backward (create_graph=True): its backward "
+                "kernels are not differentiable; run the layer with backend='fused' or "
+                "'reference' to take a gradient of a gradient")
         x = _Params(*ctx.saved_tensors)
         w_hh, b_hh, ln_w, ln_b, p_i, p_f, p_o, lnc_w, lnc_b, rec_mask = x[:10]
         rec, plan, s = ctx.rec, ctx.plan, ctx.saved
