@@ -5,7 +5,9 @@ torch 2.11.0+cu130, triton 3.6.0; benchmarks/reports/2026-12-04-gpu.md): the LST
 B in {1, 16, 64, 256}, H in {64 ... 1024} (bfloat16 up to H=512), the GRU at B in {1, 64},
 H in {128, 512}, float32 and bfloat16, T = 1024. On another GPU, for float16, or beyond
 the measured batch and hidden sizes, nothing covers the layer and ``auto`` keeps cuDNN
-(native) for the plain cells and the fused backend for the variants.
+(native) for the plain cells and the fused backend for the variants. The variants' entries
+were measured on the layer-norm cell (the costliest one on triton) and stand for every
+variant.
 
 What is measured, per device (``torch.cuda.get_device_name()``), cell (LSTM,
 GRU), dtype (float32, bfloat16, float16), B in {1, 16, 64, 256} and H in {64, 128,
