@@ -95,6 +95,55 @@ def test_larger_shapes_and_threads_match_fused():
         assert err_c <= max(2 * err_f, 2e-5), f"float32 tensor {k}: compiled {err_c:.2e}, fused {err_f:.2e}"
 
 
+def _run_blocks(cls, opts: dict, min_rows: int, threads: int) -> list:
+    """A 2-layer bidirectional layer over 7 steps (odd: the gradient rows' swaps end on
+    the other buffer) x 37 sequences of varying length, given initial states that need
+    gradients, run with the loops' minimum row-block size set to ``min_rows``."""
+    torch.manual_seed(0)
+    m = cls(5, 6, num_layers=2, bidirectional=True, **opts, backend="compiled", dtype=torch.float64)
+    x = torch.randn(7, 37, 5, dtype=torch.float64, requires_grad=True)
+    h0 = torch.randn(4, 37, getattr(m, "proj_size", 0) or 6, dtype=torch.float64, requires_grad=True)
+    state = h0
+    if cls is lstmkit.LSTM:
+        state = (h0, torch.randn(4, 37, 6, dtype=torch.float64, requires_grad=True))
+    lengths = torch.randint(1, 8, (37,))
+    ext = compiled.extension()
+    before_rows, before_threads = ext.set_min_block_rows(min_rows), torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        torch.manual_seed(1)
+        out, hn = m(x, state, lengths=lengths)
+        hn = hn if isinstance(hn, tuple) else (hn,)
+        (out.square().sum() + sum(h.sum() for h in hn)).backward()
+    finally:
+        ext.set_min_block_rows(before_rows)
+        torch.set_num_threads(before_threads)
+    inputs = [x] + list(state if isinstance(state, tuple) else (state,))
+    return [out, *hn] + [t.grad for t in inputs] + [p.grad for p in m.parameters()]
+
+
+@needs_ext
+@pytest.mark.parametrize("cls,opts", [
+    (lstmkit.LSTM, {}),
+    (lstmkit.LSTM, dict(layer_norm=True, peephole=True, cell_clip=2.0, zoneout=0.1,
+                        recurrent_dropout=0.1, proj_size=4)),
+    (lstmkit.GRU, dict(layer_norm=True, zoneout=0.2)),
+    (lstmkit.RNN, {}),
+], ids=["lstm", "lstm_variants", "gru_variants", "rnn"])
+def test_row_blocks_equal_one_block(cls, opts):
+    """The batch split into row blocks on threads of their own (csrc/recurrence.h,
+    row_blocks: 37 rows -> blocks of 18 and 19 at a minimum of 16, blocks of 9 or 10 at
+    4) gives what one block gives, outputs, states and every gradient, to 1e-12."""
+    truth = _run_blocks(cls, opts, 0, 2)
+    for min_rows, threads in ((16, 2), (4, 4)):
+        got = _run_blocks(cls, opts, min_rows, threads)
+        assert len(got) == len(truth)
+        for k, (a, b) in enumerate(zip(got, truth)):
+            assert a is not None and b is not None, f"tensor {k}: no gradient"
+            err = (a - b).abs().max().item() / max(1.0, b.abs().max().item())
+            assert err <= 1e-12, f"min {min_rows} rows, {threads} threads, tensor {k}: {err:.3g}"
+
+
 @needs_ext
 @pytest.mark.parametrize("cls,opts", [
     (lstmkit.LSTMCell, {}),

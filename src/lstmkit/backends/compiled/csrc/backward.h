@@ -11,6 +11,7 @@
 #pragma once
 
 #include <utility>
+#include <vector>
 
 #include "recurrence.h"
 
@@ -53,13 +54,14 @@ inline void add_prod(double* acc, const T* a, const T* b, int64_t n) {
   for (int64_t j = 0; j < n; ++j) acc[j] += double(a[j]) * double(b[j]);
 }
 
-// The parameter gradients of step t (rows in order, so the sums do not depend on threads).
+// The parameter gradients of step t from rows [r0, r1) (in order, so the sums depend on
+// the row blocks only, not on the threads within a block).
 template <typename T>
-void sum_step(const Loop<T>& L, Back<T>& K, int64_t t) {
+void sum_step(const Loop<T>& L, const Back<T>& K, int64_t t, int64_t r0, int64_t r1) {
   const int64_t B = L.B, H = L.H, G = L.G;
   const Sums& S = K.sums;
   const T v = L.cell.has_clip ? L.cell.clip : T(0);
-  for (int64_t b = 0; b < B; ++b) {
+  for (int64_t b = r0; b < r1; ++b) {
     const int64_t r = t * B + b;
     const T* dgh = K.dgh + r * G;
     const T* dgx = K.dgx + r * G;
@@ -89,20 +91,19 @@ void sum_step(const Loop<T>& L, Back<T>& K, int64_t t) {
   }
 }
 
+// backward over rows [r0, r1) of the batch (see backward_loop); K is the block's own copy
 template <typename T>
-void backward_loop(const Loop<T>& L, Back<T>& K) {
-  const int64_t B = L.B, H = L.H, P = L.P, G = L.G;
+void backward_rows(const Loop<T>& L, Back<T>& K, const WeightGemm<T>& mm_hh,
+                   const WeightGemm<T>& mm_hr, int64_t r0, int64_t r1) {
+  const int64_t B = L.B, H = L.H, P = L.P, G = L.G, R = r1 - r0;
   const bool ln = L.ln_w != nullptr, proj = L.w_hr != nullptr, lstm = L.lstm();
   const bool gru = L.cell.mode == kGRU;
-  WeightGemm<T> mm_hh, mm_hr;  // dh_{t-1} = da W_hh; d h_cell = d h W_hr
-  mm_hh.init(L.w_hh, P, G, false, B, L.steps);
-  if (proj) mm_hr.init(L.w_hr, H, P, false, B, L.steps);
   for (int64_t t = L.steps - 1; t >= 0; --t) {
     const T* hp = L.hs + t * B * P;
     const T* cp = lstm ? L.cs + t * B * H : nullptr;
     T* dPt = proj ? K.dproj + t * B * P : K.dP;
     // 1. dL/dh_t and dL/dc_t as the cell sees them
-    over_rows(B, 4 * (P + H), [&](int64_t b0, int64_t b1) {
+    over_rows(r0, r1, 4 * (P + H), [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) {
         const bool in = L.mask == nullptr || L.mask[t * B + b];
         const T* dout = K.dout ? K.dout + (t * B + b) * P : nullptr;
@@ -130,14 +131,14 @@ void backward_loop(const Loop<T>& L, Back<T>& K) {
     });
     const T* dcell = dPt;  // gradient of the cell's h (B, H)
     if (proj) {
-      mm_hr.run(B, dPt, K.dH);
+      mm_hr.run(R, dPt + r0 * P, K.dH + r0 * H);
       dcell = K.dH;
     }
     // 2. the cell's backward, and the layer norm of the recurrent term
     T* dgx = K.dgx + t * B * G;
     T* dgh = K.dgh + t * B * G;
     T* da = K.da + t * B * G;
-    over_rows(B, 8 * G, [&](int64_t b0, int64_t b1) {
+    over_rows(r0, r1, 8 * G, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) {
         const T* d = dcell + b * H;
         const T* act = L.act + (t * B + b) * G;
@@ -172,9 +173,9 @@ void backward_loop(const Loop<T>& L, Back<T>& K) {
         }
       }
     });
-    sum_step(L, K, t);
+    sum_step(L, K, t, r0, r1);
     if (L.lnx_w) {  // d gx through the input's layer norm, in place
-      over_rows(B, 4 * G, [&](int64_t b0, int64_t b1) {
+      over_rows(r0, r1, 4 * G, [&](int64_t b0, int64_t b1) {
         for (int64_t b = b0; b < b1; ++b) {
           T* dg = dgx + b * G;
           ln_backward_row(dg, L.lnx_w, K.xhat + b * G, L.xstat[(t * B + b) * 2 + 1], G, dg);
@@ -182,8 +183,8 @@ void backward_loop(const Loop<T>& L, Back<T>& K) {
       });
     }
     // 3. dL/dh_{t-1}: through W_hh, then recurrent dropout, the direct paths and the mask
-    mm_hh.run(B, da, K.dhnew);
-    over_rows(B, 4 * (P + H), [&](int64_t b0, int64_t b1) {
+    mm_hh.run(R, da + r0 * G, K.dhnew + r0 * P);
+    over_rows(r0, r1, 4 * (P + H), [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) {
         const bool in = L.mask == nullptr || L.mask[t * B + b];
         for (int64_t j = 0; j < P; ++j) {
@@ -208,6 +209,62 @@ void backward_loop(const Loop<T>& L, Back<T>& K) {
     });
     std::swap(K.dh, K.dhnew);
     if (lstm) std::swap(K.dc, K.dcp);
+  }
+}
+
+// A block's own zeroed copy of the sums that are on in `S` (storage kept in `store`).
+inline Sums block_sums(const Sums& S, int64_t G, int64_t H, std::vector<std::vector<double>>& store) {
+  auto own = [&](double* p, int64_t n) -> double* {
+    if (p == nullptr) return nullptr;
+    store.emplace_back(size_t(n), 0.0);
+    return store.back().data();
+  };
+  return Sums{own(S.gh, G), own(S.lnw, G), own(S.x, G), own(S.xw, G), own(S.pi, H),
+              own(S.pf, H), own(S.po, H), own(S.cw, H), own(S.cb, H)};
+}
+
+// acc += part, for every sum that is on
+inline void add_sums(const Sums& acc, const Sums& part, int64_t G, int64_t H) {
+  auto add = [](double* a, const double* p, int64_t n) {
+    if (a == nullptr) return;
+    for (int64_t j = 0; j < n; ++j) a[j] += p[j];
+  };
+  add(acc.gh, part.gh, G);
+  add(acc.lnw, part.lnw, G);
+  add(acc.x, part.x, G);
+  add(acc.xw, part.xw, G);
+  add(acc.pi, part.pi, H);
+  add(acc.pf, part.pf, H);
+  add(acc.po, part.po, H);
+  add(acc.cw, part.cw, H);
+  add(acc.cb, part.cb, H);
+}
+
+// Backward through time, in the forward's row blocks (row_blocks): each block runs the
+// loop over its rows with its own copy of K (the scratch rows are per batch row, so the
+// blocks never share one) and its own parameter sums, added to K's in block order.
+template <typename T>
+void backward_loop(const Loop<T>& L, Back<T>& K) {
+  const int64_t n = row_blocks(L.B), rows = (L.B + n - 1) / n;
+  WeightGemm<T> mm_hh, mm_hr;  // dh_{t-1} = da W_hh; d h_cell = d h W_hr
+  mm_hh.init(L.w_hh, L.P, L.G, false, rows, L.steps);
+  if (L.w_hr) mm_hr.init(L.w_hr, L.H, L.P, false, rows, L.steps);
+  if (n == 1) {
+    backward_rows(L, K, mm_hh, mm_hr, 0, L.B);
+    return;
+  }
+  std::vector<std::vector<std::vector<double>>> store(static_cast<size_t>(n));
+  std::vector<Sums> parts(static_cast<size_t>(n), K.sums);  // block 0 adds into K's sums directly
+  for (int64_t k = 1; k < n; ++k) parts[k] = block_sums(K.sums, L.G, L.H, store[k]);
+  over_blocks(L.B, n, [&](int64_t k, int64_t r0, int64_t r1) {
+    Back<T> own = K;
+    own.sums = parts[k];
+    backward_rows(L, own, mm_hh, mm_hr, r0, r1);
+  });
+  for (int64_t k = 1; k < n; ++k) add_sums(K.sums, parts[k], L.G, L.H);
+  if (L.steps % 2 == 1) {  // where each block's swaps of the gradient rows ended
+    std::swap(K.dh, K.dhnew);
+    if (L.lstm()) std::swap(K.dc, K.dcp);
   }
 }
 

@@ -430,4 +430,10 @@ std::vector<at::Tensor> backward_op(int64_t mode, bool peephole, bool coupled, d
 
 bool uses_blas() { return have_blas(); }
 
+int64_t set_min_block_rows(int64_t rows) {
+  const int64_t before = min_block_rows();
+  min_block_rows() = rows;
+  return before;
+}
+
 }  // namespace lstmkit

@@ -107,4 +107,8 @@ std::vector<at::Tensor> backward_op(int64_t mode, bool peephole, bool coupled, d
 
 bool uses_blas();
 
+// Set the fewest rows a row block of the loops may have (0: never split the batch);
+// returns the previous value. For benchmarks/row_blocks.py.
+int64_t set_min_block_rows(int64_t rows);
+
 }  // namespace lstmkit

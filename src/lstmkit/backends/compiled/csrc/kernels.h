@@ -275,14 +275,15 @@ inline void ln_backward_row(const T* dy, const T* gain, const T* a_hat, T rstd, 
   for (int64_t j = 0; j < n; ++j) da[j] = rstd * (dy[j] * gain[j] - t1 - a_hat[j] * t2);
 }
 
-// Run f(b0, b1) over the batch rows, in parallel when each chunk has enough work.
+// Run f(b0, b1) over the batch rows [r0, r1), in parallel when each chunk has enough
+// work (inline inside a parallel region).
 template <typename F>
-inline void over_rows(int64_t B, int64_t work_per_row, const F& f) {
+inline void over_rows(int64_t r0, int64_t r1, int64_t work_per_row, const F& f) {
   const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, work_per_row));
-  if (B <= grain) {
-    f(0, B);
+  if (r1 - r0 <= grain) {
+    f(r0, r1);
   } else {
-    at::parallel_for(0, B, grain, f);
+    at::parallel_for(r0, r1, grain, f);
   }
 }
 

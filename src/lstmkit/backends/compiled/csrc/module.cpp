@@ -17,4 +17,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         py::call_guard<py::gil_scoped_release>());
   m.def("step", &lstmkit::step, "one streaming inference step of one layer");
   m.def("uses_blas", &lstmkit::uses_blas, "whether the GEMMs call the BLAS directly");
+  m.def("set_min_block_rows", &lstmkit::set_min_block_rows,
+        "the fewest rows of a row block (0: one block); returns the previous value");
 }

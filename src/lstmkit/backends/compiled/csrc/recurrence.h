@@ -97,14 +97,45 @@ inline void finish_row(const Loop<T>& L, int64_t t, int64_t b, const T* hp, cons
   }
 }
 
+// The batch is split into blocks of rows that run the whole loop on threads of their
+// own (rows never meet in the recurrence: each block does its own per-step GEMM on its
+// rows), when each block has at least this many rows; else one block, with threads over
+// the panels of each step's GEMM and over the rows of each fused pass. One fork for the
+// whole loop instead of two or three per step (benchmarks/row_blocks.py measures it
+// against one block). The minimum is settable (min_block_rows; 0: one block always)
+// so that benchmark can compare both in one process.
+inline int64_t& min_block_rows() {
+  static int64_t rows = 16;
+  return rows;
+}
+
+// The number of row blocks for a batch of B on this thread pool (1 inside a parallel
+// region, where nested threads would run inline anyway).
+inline int64_t row_blocks(int64_t B) {
+  const int64_t least = min_block_rows();
+  if (least <= 0 || at::in_parallel_region()) return 1;
+  return std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), B / least));
+}
+
+// f(k, r0, r1) for blocks k = 0..n-1 of rows [r0, r1), in parallel when n > 1
+template <typename F>
+inline void over_blocks(int64_t B, int64_t n, const F& f) {
+  if (n <= 1) {
+    f(int64_t(0), int64_t(0), B);
+    return;
+  }
+  at::parallel_for(0, n, 1, [&](int64_t k0, int64_t k1) {
+    for (int64_t k = k0; k < k1; ++k) f(k, B * k / n, B * (k + 1) / n);
+  });
+}
+
+// forward over rows [r0, r1) of the batch (see forward_loop)
 template <typename T>
-void forward_loop(Loop<T>& L) {
-  const int64_t B = L.B, H = L.H, P = L.P, G = L.G;
+void forward_rows(const Loop<T>& L, const WeightGemm<T>& mm_hh, const WeightGemm<T>& mm_hr,
+                  int64_t r0, int64_t r1) {
+  const int64_t B = L.B, H = L.H, P = L.P, G = L.G, R = r1 - r0;
   const bool ln = L.ln_w != nullptr, proj = L.w_hr != nullptr;
   const bool direct = !(L.zone_h || L.mask || proj);  // the cell writes the state itself
-  WeightGemm<T> mm_hh, mm_hr;  // gh = h_in W_hh^T; h = h_cell W_hr^T
-  mm_hh.init(L.w_hh, G, P, true, B, L.steps);
-  if (proj) mm_hr.init(L.w_hr, P, H, true, B, L.steps);
   for (int64_t t = 0; t < L.steps; ++t) {
     const bool first = t == 0 && L.h_in0, last = t == L.steps - 1 && L.h_out;
     const T* hp = first ? L.h_in0 : L.hs + L.hslot(t) * B * P;
@@ -113,10 +144,10 @@ void forward_loop(Loop<T>& L) {
     T* cnx = L.lstm() ? (last ? L.c_out : L.cs + L.hslot(t + 1) * B * H) : nullptr;
     const T* hin = hp;
     if (L.rec_mask) {
-      for (int64_t k = 0; k < B * P; ++k) L.hin[k] = hp[k] * L.rec_mask[k];
+      for (int64_t k = r0 * P; k < r1 * P; ++k) L.hin[k] = hp[k] * L.rec_mask[k];
       hin = L.hin;
     }
-    mm_hh.run(B, hin, L.gh);
+    mm_hh.run(R, hin + r0 * P, L.gh + r0 * G);
     const int64_t s = L.slot(t);
     auto rows = [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) {
@@ -184,17 +215,28 @@ void forward_loop(Loop<T>& L) {
         }
       }
     };
-    over_rows(B, 8 * G, rows);
+    over_rows(r0, r1, 8 * G, rows);
     if (proj) {
       const T* hc = L.save ? L.hraw + s * B * H : L.hcell;
-      mm_hr.run(B, hc, L.hnew);
-      over_rows(B, 2 * (P + H), [&](int64_t b0, int64_t b1) {
+      mm_hr.run(R, hc + r0 * H, L.hnew + r0 * P);
+      over_rows(r0, r1, 2 * (P + H), [&](int64_t b0, int64_t b1) {
         for (int64_t b = b0; b < b1; ++b)
           finish_row(L, t, b, hp + b * P, cp ? cp + b * H : nullptr, hnx + b * P,
                      cnx ? cnx + b * H : nullptr);
       });
     }
   }
+}
+
+// Forward through time: every row block (row_blocks) runs the loop over its rows; the
+// weights are packed once for all of them.
+template <typename T>
+void forward_loop(const Loop<T>& L) {
+  const int64_t n = row_blocks(L.B), rows = (L.B + n - 1) / n;
+  WeightGemm<T> mm_hh, mm_hr;  // gh = h_in W_hh^T; h = h_cell W_hr^T
+  mm_hh.init(L.w_hh, L.G, L.P, true, rows, L.steps);
+  if (L.w_hr) mm_hr.init(L.w_hr, L.P, L.H, true, rows, L.steps);
+  over_blocks(L.B, n, [&](int64_t, int64_t r0, int64_t r1) { forward_rows(L, mm_hh, mm_hr, r0, r1); });
 }
 
 }  // namespace lstmkit

@@ -1,0 +1,108 @@
+"""The compiled loops' row blocks against one block, in one process, interleaved.
+
+With more than one thread, the compiled backend splits the batch into blocks of rows
+that each run the whole time loop on a thread of their own (csrc/recurrence.h,
+``row_blocks``), when every block has at least ``min_block_rows`` rows (16 by default).
+With one block the threads go over the panels of each step's GEMM and the rows of each
+fused pass, two or three forks per step. This times ``backend="compiled"`` layers with
+the minimum set to 0 (one block, what the loops did before) and to each value of
+``--least``, training (forward + backward) and inference (forward under no_grad), and
+reports the ratio to one block (lower is better).
+
+    python benchmarks/row_blocks.py                      # the grid, 2 threads
+    python benchmarks/row_blocks.py --least 8,16 --shapes "8,100,32,128;16,100,32,128"
+    python benchmarks/row_blocks.py --quick              # 2 shapes, 3 rounds: a smoke run
+
+Run it on an idle machine (the ratios are compute-bound timings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import torch
+from _timing import PASSES, interleaved, machine
+
+import lstmkit
+from lstmkit.backends.compiled import extension
+
+#: (B, T, I, H): the character model's layer (32, 50, 64, 384; 256 for two layers), the
+#: never-slower grid's batched rows, and batches from 8 to 256
+GRID = [
+    (32, 50, 64, 384),
+    (32, 50, 256, 256),
+    (8, 100, 32, 128),
+    (16, 100, 64, 512),
+    (32, 100, 32, 128),
+    (64, 100, 8, 64),
+    (64, 200, 128, 256),
+    (128, 100, 2, 32),
+    (256, 50, 16, 64),
+    (256, 20, 128, 256),
+]
+#: (name, class, keyword arguments)
+LAYERS = [
+    ("lstm", lstmkit.LSTM, {}),
+    ("lstm layer_norm", lstmkit.LSTM, {"layer_norm": True}),
+    ("gru", lstmkit.GRU, {}),
+    ("rnn", lstmkit.RNN, {}),
+]
+
+
+def with_min_rows(fn, rows: int):
+    """``fn`` run with the loops' minimum block size set to ``rows``."""
+    ext = extension()
+
+    def run():
+        before = ext.set_min_block_rows(rows)
+        try:
+            fn()
+        finally:
+            ext.set_min_block_rows(before)
+
+    return run
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--least", default="16", help="comma-separated minimum block sizes to time")
+    ap.add_argument("--shapes", default=None, help='"B,T,I,H;..." (default: the grid)')
+    ap.add_argument("--layers", default=",".join(n for n, _, _ in LAYERS))
+    ap.add_argument("--rounds", type=int, default=9)
+    ap.add_argument("--budget-ms", type=float, default=30.0)
+    ap.add_argument("--quick", action="store_true")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    shapes = GRID if a.shapes is None else [tuple(int(v) for v in s.split(",")) for s in a.shapes.split(";")]
+    rounds = a.rounds
+    if a.quick:
+        shapes, rounds = shapes[:2], 3
+    least = [int(v) for v in a.least.split(",")]
+    wanted = set(a.layers.split(","))
+    info = machine()
+    print(f"# compiled row blocks against one block, {a.threads} threads, {info['cpu']}, torch {info['torch']}")
+    print(f"# median of {rounds} interleaved rounds, each a loop of >= {a.budget_ms:g} ms; ratio = time / one block's")
+    head = " | ".join(f"min {v} rows" for v in least)
+    print(f"\n| layer | B, T, I, H | pass | one block ms | {head} |")
+    print("|---|---|---|---:|" + "---:|" * len(least))
+    for name, cls, opts in LAYERS:
+        if name not in wanted:
+            continue
+        for B, T, I, H in shapes:
+            torch.manual_seed(0)
+            layer = cls(I, H, backend="compiled", **opts)
+            x = torch.randn(T, B, I)
+            for pname, make in PASSES.items():
+                call = make(layer, x)
+                fns = {0: with_min_rows(call, 0), **{v: with_min_rows(call, v) for v in least}}
+                res = interleaved(fns, rounds, warmup=2, budget_s=a.budget_ms / 1000)
+                base = res[0].median
+                cells = " | ".join(f"{res[v].median / base:.2f}" for v in least)
+                print(f"| {name} | {B}, {T}, {I}, {H} | {pname} | {base * 1e3:.2f} | {cells} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
