@@ -326,3 +326,28 @@ def test_compile_dynamic_as_first_use():
         x.grad = None
         r(x)[0].square().sum().backward()
         close(g, x.grad)
+
+
+@pytest.mark.parametrize("width", [2, 10, 11, 64])
+@pytest.mark.parametrize("bias", [True, False])
+def test_project_matches_linear(width, bias):
+    """base.project (addmm on a contiguous W^T for inputs of at most NARROW_INPUT
+    columns, F.linear above) gives F.linear's output and gradients, float64 to 1e-12."""
+    from lstmkit.backends.base import NARROW_INPUT, project
+
+    assert NARROW_INPUT == 10
+    torch.manual_seed(0)
+    x = torch.randn(5, 3, width, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(12, width, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(12, dtype=torch.float64, requires_grad=True) if bias else None
+    g = torch.randn(5, 3, 12, dtype=torch.float64)
+    got = project(x, w, b)
+    want = torch.nn.functional.linear(x, w, b)
+    assert got.shape == want.shape == (5, 3, 12)
+    inputs = [x, w] + ([b] if bias else [])
+    d_got = torch.autograd.grad(got, inputs, g)
+    d_want = torch.autograd.grad(want, inputs, g)
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+    for a, e in zip(d_got, d_want):
+        assert a.shape == e.shape
+        torch.testing.assert_close(a, e, rtol=0, atol=1e-12)

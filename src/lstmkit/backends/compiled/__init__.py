@@ -21,9 +21,8 @@ from __future__ import annotations
 import sys
 
 import torch
-import torch.nn.functional as F
 
-from lstmkit.backends.base import DirectionalBackend, input_projection, reverse_time, time_mask
+from lstmkit.backends.base import DirectionalBackend, input_projection, project, reverse_time, time_mask
 from lstmkit.backends.compiled import _build
 from lstmkit.backends.compiled.function import run_direction
 
@@ -106,7 +105,7 @@ class CompiledBackend(DirectionalBackend):
             if p.ln_ih is None:
                 gx, ln_x = input_projection(x, p), None
             else:
-                gx, ln_x = F.linear(x, p.w_ih), (*p.ln_ih, p.b_ih)
+                gx, ln_x = project(x, p.w_ih), (*p.ln_ih, p.b_ih)
             if d == 1:
                 gx = reverse_time(gx, lengths)
             out, hn, cn = run_direction(ext, cell, gx, h0[d], None if c0 is None else c0[d],
