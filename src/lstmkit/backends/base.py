@@ -305,7 +305,7 @@ def reverse_time(x: Tensor, lengths: Tensor | None) -> Tensor:
 #: On the CPU, inputs at most this wide are projected as ``addmm(b, x, W^T)`` with W^T made
 #: contiguous instead of ``F.linear``: the same product forward, but autograd then forms
 #: the weight's gradient as x^T dgx (and transposes the small result), where linear's
-#: dgx^T x, shaped like W, runs 2x to 3.5x slower on MKL when x has so few columns. The
+#: dgx^T x, shaped like W, is much slower on MKL when x has so few columns. The
 #: whole projection, forward and backward, measured 0.27x to 0.69x of F.linear's time for
 #: I = 2 to 10 (G = 128 to 1536, 3,200 and 12,800 rows), level or mixed at 16 (0.70x to
 #: 1.30x) and 0.79x to 1.11x above, in two runs (``python benchmarks/projection.py``;
