@@ -11,6 +11,7 @@ rounds is reported.
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import platform
@@ -98,6 +99,18 @@ def interleaved(fns: dict, rounds: int, *, warmup: int = 1, budget_s: float = 0.
         for k, fn in fns.items():
             times[k].append(per_call(fn, repeats[k], clock))
     return {k: Timing(times[k], repeats[k]) for k in fns}
+
+
+def parse_shapes(text: str) -> list[tuple[int, int, int, int]]:
+    """``"B,T,I,H;B,T,I,H"`` -> [(B, T, I, H), ...], for the scripts' ``--shapes`` (an
+    argparse type: a malformed list is a usage error)."""
+    try:
+        shapes = [tuple(int(v) for v in s.split(",")) for s in text.split(";") if s.strip()]
+    except ValueError:
+        shapes = [()]
+    if not shapes or any(len(s) != 4 for s in shapes):
+        raise argparse.ArgumentTypeError(f"shapes are B,T,I,H separated by ';', got {text!r}")
+    return shapes
 
 
 def cpu_model() -> str:

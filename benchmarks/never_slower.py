@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 
 import torch
-from _timing import CLOCKS, KIT, PASSES, TORCH, interleaved, machine
+from _timing import CLOCKS, KIT, PASSES, TORCH, interleaved, machine, parse_shapes
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from lstmkit import backends
@@ -335,18 +335,11 @@ def rows(threads: int, cell: str, shape, res: dict, picks: dict) -> list[dict]:
     return out
 
 
-def _shapes(text: str) -> list[tuple[int, int, int, int]]:
-    shapes = [tuple(int(v) for v in s.split(",")) for s in text.split(";") if s.strip()]
-    if any(len(s) != 4 for s in shapes):
-        raise argparse.ArgumentTypeError("shapes are B,T,I,H separated by ';'")
-    return shapes
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cells", default="lstm,gru,rnn", help="comma-separated: lstm,gru,rnn")
     ap.add_argument("--threads", default="1,2", help="torch thread counts, one pass each")
-    ap.add_argument("--shapes", type=_shapes, default=None, help="semicolon-separated B,T,I,H")
+    ap.add_argument("--shapes", type=parse_shapes, default=None, help="semicolon-separated B,T,I,H")
     ap.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 15; --quick 3)")
     ap.add_argument("--warmup", type=int, default=1, help="warm-up calls of each configuration")
     ap.add_argument("--budget-ms", type=float, default=10.0, help="least duration of one timing")

@@ -22,7 +22,7 @@ import argparse
 import sys
 
 import torch
-from _timing import PASSES, interleaved, machine
+from _timing import PASSES, interleaved, machine, parse_shapes
 
 import lstmkit
 from lstmkit.backends.compiled import extension
@@ -68,14 +68,14 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--least", default="16", help="comma-separated minimum block sizes to time")
-    ap.add_argument("--shapes", default=None, help='"B,T,I,H;..." (default: the grid)')
+    ap.add_argument("--shapes", type=parse_shapes, default=None, help='"B,T,I,H;..." (default: the grid)')
     ap.add_argument("--layers", default=",".join(n for n, _, _ in LAYERS))
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--budget-ms", type=float, default=30.0)
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
-    shapes = GRID if a.shapes is None else [tuple(int(v) for v in s.split(",")) for s in a.shapes.split(";")]
+    shapes = GRID if a.shapes is None else a.shapes
     rounds = a.rounds
     if a.quick:
         shapes, rounds = shapes[:2], 3

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 import torch
-from _timing import CLOCKS, KIT, PASSES, TORCH, interleaved, machine_line
+from _timing import CLOCKS, KIT, PASSES, TORCH, interleaved, machine_line, parse_shapes
 
 import lstmkit
 
@@ -109,7 +109,7 @@ def main(argv=None) -> int:
     ap.add_argument("--backends", default="auto,native,compiled,fused")
     ap.add_argument("--variants", action=argparse.BooleanOptionalAction, default=True,
                     help="the LSTM variants (issue 3) with backend auto (default on)")
-    ap.add_argument("--shapes", default=None, help="semicolon-separated B,T,I,H")
+    ap.add_argument("--shapes", type=parse_shapes, default=None, help="semicolon-separated B,T,I,H")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--budget-ms", type=float, default=10.0,
@@ -128,7 +128,7 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     if args.quick:
         args.rounds, args.warmup = 3, 1
-    shapes = SHAPES if not args.shapes else [tuple(int(v) for v in s.split(",")) for s in args.shapes.split(";")]
+    shapes = SHAPES if not args.shapes else args.shapes
     variants = VARIANTS if args.variants else {}
     cfgs = configs(args.cells.split(","), args.backends.split(","), variants)
     results = {}
