@@ -14,6 +14,7 @@ the bundled tiny Shakespeare; the first 90% trains, the last 10% validates
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import sys
@@ -31,7 +32,7 @@ from lstmkit.spine.text import read_text
 from lstmkit.spine.train_flags import add_train_flags, engine_kwargs, task_parser
 from lstmkit.spine.train_flags import apply_threads as apply_train_threads
 from lstmkit.textgen.data import shakespeare, split_text
-from lstmkit.textgen.estimator import TextGenerator
+from lstmkit.textgen.estimator import CELL_SIZES, TextGenerator, TextGeneratorConfig
 from lstmkit.textgen.network import LM_CELLS
 from lstmkit.textgen.plot import plot_lm_curve
 
@@ -44,6 +45,12 @@ DYNAMIC_HELP = (
 # the model's own flags, passed to TextGenerator when given
 MODEL_FLAGS = ("hidden_size", "num_layers", "cell", "embedding_dim", "dropout", "batch_size", "seq_len",
                "lr", "weight_decay", "eval_every", "seed", "backend", "layer_norm")
+
+
+def _default(name: str):
+    """A field's default in :class:`TextGeneratorConfig`, the one place the recipe's
+    defaults live (the help texts quote it)."""
+    return {f.name: f.default for f in dataclasses.fields(TextGeneratorConfig)}[name]
 
 
 def _fmt(row: dict) -> str:
@@ -162,18 +169,22 @@ def add_parser(subparsers) -> None:
                     data_help="a UTF-8 text file (default: the bundled tiny Shakespeare)")
     m = t.add_argument_group("the language model")
     m.add_argument("--val-fraction", type=float, default=0.1, help="tail kept for validation (0.1)")
-    m.add_argument("--hidden-size", type=int)
+    lstm_h, _ = CELL_SIZES["lstm"]
+    xl_h, xl_n = CELL_SIZES["xlstm"]
+    m.add_argument("--hidden-size", type=int, help=f"units per layer ({lstm_h} for the LSTM)")
     m.add_argument("--num-layers", type=int)
     m.add_argument("--cell", choices=LM_CELLS,
-                   help="the recurrent layer (lstm); the xLSTM cells slstm, mlstm and xlstm "
-                        "(3 residual blocks of 192, sLSTM in the middle) default to about "
-                        "the LSTM's parameter count")
-    m.add_argument("--embedding-dim", type=int)
-    m.add_argument("--dropout", type=float)
-    m.add_argument("--batch-size", type=int, help="text streams per process")
-    m.add_argument("--seq-len", type=int, help="characters per TBPTT chunk")
-    m.add_argument("--lr", type=float, help="peak learning rate")
-    m.add_argument("--weight-decay", type=float, help="AdamW's decoupled weight decay (0.05)")
+                   help=f"the recurrent layer (lstm); the xLSTM cells slstm, mlstm and xlstm "
+                        f"({xl_n} residual blocks of {xl_h}, sLSTM in the middle) default to about "
+                        f"the LSTM's parameter count")
+    m.add_argument("--embedding-dim", type=int, help=f"character embedding width ({_default('embedding_dim')})")
+    m.add_argument("--dropout", type=float,
+                   help=f"on the embeddings and before the head ({_default('dropout'):g})")
+    m.add_argument("--batch-size", type=int, help=f"text streams per process ({_default('batch_size')})")
+    m.add_argument("--seq-len", type=int, help=f"characters per TBPTT chunk ({_default('seq_len')})")
+    m.add_argument("--lr", type=float, help=f"peak learning rate ({_default('lr'):g})")
+    m.add_argument("--weight-decay", type=float,
+                   help=f"AdamW's decoupled weight decay on the weight matrices ({_default('weight_decay'):g})")
     m.add_argument(
         "--layer-norm",
         action=argparse.BooleanOptionalAction,
