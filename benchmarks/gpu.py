@@ -258,8 +258,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(dict(cell=cell, dtype=dt, B=B, H=H, T=T, **res))
         print(table(rows[-1:]).splitlines()[2], flush=True)
         if args.json:  # after every row: a run cut short keeps what it measured
-            args.json.write_text(json.dumps(dict(device=device, torch=torch.__version__,
-                                                 rows=rows), indent=1))
+            args.json.write_text(json.dumps({"device": device, "torch": torch.__version__,
+                                                  "rows": rows}, indent=1))
     text = (
         f"## GPU: triton vs cuDNN and fused ({datetime.date.today().isoformat()}, {device}, "
         f"torch {torch.__version__})\n\n`python benchmarks/gpu.py {' '.join(argv or sys.argv[1:])}`"

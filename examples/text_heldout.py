@@ -9,12 +9,15 @@ It changes a little between Python versions, so the version is printed with the 
 The default ``TextGenerator`` trains on the first 90% for ``--seconds`` (default 120) and
 is scored on the last 10% (static evaluation)::
 
-    python examples/text_heldout.py --threads 2 --seed 0
+    python examples/text_heldout.py --threads 2 --seed 0 [--options '{"hidden_size": 384}']
+
+``--options``: TextGenerator keywords as JSON over the defaults (an earlier recipe).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import time
 
@@ -36,11 +39,12 @@ def main(argv=None) -> dict:
     ap.add_argument("--seconds", type=float, default=120.0, help="training budget (default 120)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--options", type=json.loads, default={}, help="TextGenerator keywords as JSON")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     text = heldout_text()
     train, val = split_text(text, 0.1)
-    gen = lstmkit.TextGenerator(seed=args.seed)
+    gen = lstmkit.TextGenerator(**{**args.options, "seed": args.seed})
     start = time.perf_counter()
     gen.fit(train, max_time=args.seconds)
     fit_s = time.perf_counter() - start

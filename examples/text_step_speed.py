@@ -6,7 +6,7 @@ after warm-up; docs/text.md, "The recipe"):
 2. the layers' random masks drawn with ``torch.bernoulli`` against ``uniform < p``
    (``lstmkit.variants.bernoulli_mask``), for weight_drop, zoneout and recurrent_dropout;
 3. the compiled loops' batch as one block against row blocks (``set_min_block_rows``;
-   docs/backends.md), for the recipe (one layer-normalised layer of 384) and two
+   docs/backends.md), for one layer-normalised layer of 384 (the recipe until 2026-12-04) and two
    layer-normalised layers of 256.
 
     python examples/text_step_speed.py [THREADS] [PART: dropout | masks | blocks]   # all parts without PART

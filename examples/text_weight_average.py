@@ -3,7 +3,10 @@ recipe that also keeps exponential moving averages of the weights (several decay
 updated after every optimiser step) and scores the final weights and each average on the
 whole validation text (docs/text.md, "Results").
 
-    python examples/text_weight_average.py [SECONDS] [THREADS]
+    python examples/text_weight_average.py [SECONDS] [THREADS] [OPTIONS]
+
+OPTIONS: TextGenerator keywords as JSON over the defaults, e.g. the recipe before
+2026-12-04: '{"hidden_size": 384, "dropout": 0.2, "weight_decay": 0.05, "lr": 0.003}'.
 
 Run it alone on the machine: the figures are compute-bound.
 """
@@ -21,6 +24,7 @@ from lstmkit.textgen.training import LN2, bits_per_char
 DECAYS = (0.99, 0.998, 0.9995)
 budget = float(sys.argv[1]) if len(sys.argv) > 1 else 600.0
 torch.set_num_threads(int(sys.argv[2]) if len(sys.argv) > 2 else 2)
+options = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
 averages: dict = {}
 make_optimizer = tbptt._adamw
 
@@ -46,7 +50,7 @@ def averaging_optimizer(groups, lr):
 
 tbptt._adamw = averaging_optimizer
 train, val = split_text(shakespeare(), 0.1)
-gen = lstmkit.TextGenerator()
+gen = lstmkit.TextGenerator(**options)
 gen.fit(train, max_time=budget, val_text=val)
 ids = gen.vocab.encode(val)
 result = {"chars": gen.history[-1]["chars"], "final_nats": gen.history[-1]["val_bpc"] * LN2}
