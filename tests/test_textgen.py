@@ -180,7 +180,9 @@ def test_gru_cell_and_validation_history():
 def test_default_recipe_is_a_layer_normalised_lstm_with_weight_decay(tmp_path):
     cfg = TextGenerator().config
     assert cfg.layer_options == {"backend": "auto", "layer_norm": True}
-    assert cfg.weight_decay == 0.05 and cfg.train_config().weight_decay == 0.05
+    assert cfg.weight_decay == 0.2 and cfg.train_config().weight_decay == 0.2
+    assert cfg.lr == 4e-3 and cfg.train_config().lr == 4e-3  # the recipe's peak, not TBPTTConfig's
+    assert (cfg.hidden_size, cfg.dropout) == (448, 0.25)
     assert TextGenerator(cell="rnn").config.layer_options == {"backend": "auto"}
     assert TextGenerator(cell="gru", backend="fused").config.layer_options == {
         "backend": "fused", "layer_norm": True
