@@ -100,7 +100,7 @@ def auto_pick(layer, x, training: bool, **kwargs) -> dict:
         with torch.set_grad_enabled(training):
             if not picked:  # a layer that chose without lstmkit.backends.select
                 picked.append(select(layer.spec, x).name)
-            rule = backends.auto_rule(layer.spec, x)
+            rule = backends.auto_rule(layer.spec, x, lengths="lengths" in kwargs)
     except Exception as e:  # noqa: BLE001 - the rules' interface may change; the timing stands
         rule = f"(auto_rule unavailable: {type(e).__name__})"
     return {"picked": ",".join(dict.fromkeys(picked)) or None, "rule": rule}

@@ -95,12 +95,12 @@ def test_larger_shapes_and_threads_match_fused():
         assert err_c <= max(2 * err_f, 2e-5), f"float32 tensor {k}: compiled {err_c:.2e}, fused {err_f:.2e}"
 
 
-def _run_blocks(cls, opts: dict, min_rows: int, threads: int) -> list:
+def _run_blocks(cls, opts: dict, min_rows: int, threads: int, backend: str = "compiled") -> list:
     """A 2-layer bidirectional layer over 7 steps (odd: the gradient rows' swaps end on
     the other buffer) x 37 sequences of varying length, given initial states that need
     gradients, run with the loops' minimum row-block size set to ``min_rows``."""
     torch.manual_seed(0)
-    m = cls(5, 6, num_layers=2, bidirectional=True, **opts, backend="compiled", dtype=torch.float64)
+    m = cls(5, 6, num_layers=2, bidirectional=True, **opts, backend=backend, dtype=torch.float64)
     x = torch.randn(7, 37, 5, dtype=torch.float64, requires_grad=True)
     h0 = torch.randn(4, 37, getattr(m, "proj_size", 0) or 6, dtype=torch.float64, requires_grad=True)
     state = h0
@@ -142,6 +142,55 @@ def test_row_blocks_equal_one_block(cls, opts):
             assert a is not None and b is not None, f"tensor {k}: no gradient"
             err = (a - b).abs().max().item() / max(1.0, b.abs().max().item())
             assert err <= 1e-12, f"min {min_rows} rows, {threads} threads, tensor {k}: {err:.3g}"
+
+
+@needs_ext
+@pytest.mark.parametrize("cls,opts", [
+    (lstmkit.LSTM, {}),
+    (lstmkit.LSTM, dict(layer_norm=True, peephole=True, cell_clip=2.0, zoneout=0.1,
+                        recurrent_dropout=0.1, proj_size=4)),
+    (lstmkit.GRU, dict(layer_norm=True, zoneout=0.2)),
+    (lstmkit.RNN, {}),
+], ids=["lstm", "lstm_variants", "gru_variants", "rnn"])
+def test_sorted_lengths_skip_ended_rows_exactly(cls, opts):
+    """With lengths, the compiled backend sorts the batch by length, deals it over the
+    row blocks and skips, at each step, the rows whose sequence has ended (no GEMM row,
+    no cell pass): outputs, states and every gradient equal the reference loop's (which
+    computes every row at every step) to 1e-10, with one block and with blocks of 9-10."""
+    truth = _run_blocks(cls, opts, 0, 2, backend="reference")
+    for min_rows, threads in ((0, 2), (4, 4)):
+        got = _run_blocks(cls, opts, min_rows, threads)
+        for k, (a, b) in enumerate(zip(got, truth, strict=True)):
+            assert a is not None and b is not None, f"tensor {k}: no gradient"
+            err = (a - b).abs().max().item() / max(1.0, b.abs().max().item())
+            assert err <= 1e-10, f"min {min_rows} rows, {threads} threads, tensor {k}: {err:.3g}"
+
+
+def test_length_order_deals_sorted_rows_over_the_blocks(monkeypatch):
+    """The order the compiled backend runs a batch in: longest first, dealt round-robin
+    so that block k of n (``block_start`` in csrc/recurrence.h: the first B mod n blocks
+    one row longer) holds ranks k, k + n, ..., each block sorted; none where nothing ends
+    early or under a tool."""
+    from lstmkit.backends.compiled import _length_order
+
+    class Ext:
+        @staticmethod
+        def row_blocks(B):
+            return 3
+
+    monkeypatch.setattr(compiled._build, "load", lambda *a: Ext)
+    lengths = torch.tensor([3, 9, 5, 9, 1, 7, 2])
+    order = _length_order(torch.zeros(9, 7, 1), lengths)
+    # ranks by length: 1, 3 (9), 5 (7), 2 (5), 0 (3), 6 (2), 4 (1); dealt over 3 blocks
+    assert order.tolist() == [1, 2, 4, 3, 0, 5, 6]
+    sizes = [3, 2, 2]  # block_start: 7 = 3 blocks of 2, the first one row longer
+    start = 0
+    for k, size in enumerate(sizes):
+        block = lengths[order[start:start + size]]
+        assert block.tolist() == sorted(block.tolist(), reverse=True), f"block {k} not sorted"
+        start += size
+    assert _length_order(torch.zeros(9, 7, 1), torch.full((7,), 9)) is None
+    assert _length_order(torch.zeros(9, 1, 1), torch.tensor([4])) is None
 
 
 @needs_ext

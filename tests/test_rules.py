@@ -141,6 +141,15 @@ def test_cpu_rules_by_configuration():
             assert rules.auto_order(small, x, names)[:2] == ["compiled", "native"]
             assert rules.auto_order(small, wide_batch, names)[:2] == ["native", "compiled"]
             assert rules.auto_order(big, torch.zeros(20, 1, 4), names)[:2] == ["native", "compiled"]
+    # variable lengths: the compiled loops skip each sequence's steps after its end, from
+    # a batch of 4 on, with grad or without; torch's kernel runs the whole padded batch
+    least = rules.LENGTHS_COMPILED_MIN_B
+    for grad in (True, False):
+        with torch.set_grad_enabled(grad):
+            assert rules.auto_order(big, torch.zeros(20, least, 4), names, lengths=True)[:2] == ["compiled", "native"]
+            assert rules.auto_order(big, torch.zeros(20, least - 1, 4), names, lengths=True)[:2] == ["native", "compiled"]
+    assert "with lengths" in rules.decide(big, torch.zeros(20, least, 4), names, lengths=True)[1]
+    assert rules.auto_order(big, torch.zeros(1, 256, 4), names, lengths=True)[0] == "native"  # one step
     one_step = torch.zeros(1, 1, 4)                   # a single step at B=1, H=20: compiled
     assert rules.auto_order(LayerSpec("LSTM", 4, 20), one_step, names)[0] == "compiled"
     assert "B=1 x H=20 <= 128" in rules.decide(LayerSpec("LSTM", 4, 20), one_step, names)[1]

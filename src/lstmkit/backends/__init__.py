@@ -279,7 +279,7 @@ def _select(spec: LayerSpec, x: Tensor, requested: str, lengths: bool,
     # the measured rules read the input's shape; a tracer or a capture would record each
     # comparison (a guard on a dynamic batch, a constant in a trace). There the only
     # candidates are the backends that run under the tool, so their priority decides.
-    order = names() if tools & _CAPTURING else auto_order(spec, x)
+    order = names() if tools & _CAPTURING else auto_order(spec, x, lengths=lengths)
     for name in order:
         backend = _REGISTRY[name]
         # the tool first: a backend that does not run under it is not asked anything else
@@ -294,32 +294,34 @@ def _select(spec: LayerSpec, x: Tensor, requested: str, lengths: bool,
                      f"{' (' + why + ')' if why else ''}")
 
 
-def auto_order(spec: LayerSpec, x: Tensor) -> list[str]:
+def auto_order(spec: LayerSpec, x: Tensor, *, lengths: bool = False) -> list[str]:
     """The order in which ``auto`` tries the backends for this configuration.
 
     Args:
         spec: the layer's configuration.
         x: the input (T, B, I).
+        lengths: keyword-only; the forward has variable lengths.
 
     Returns:
         Backend names: the measured rules of :mod:`lstmkit.backends.rules` first, then
         the rest by priority.
     """
-    order = [n for n in decide(spec, x, names())[0] if n in _REGISTRY]
+    order = [n for n in decide(spec, x, names(), lengths)[0] if n in _REGISTRY]
     return order + [n for n in names() if n not in order]
 
 
-def auto_rule(spec: LayerSpec, x: Tensor) -> str:
+def auto_rule(spec: LayerSpec, x: Tensor, *, lengths: bool = False) -> str:
     """The measured rule behind :func:`auto_order` for this configuration, in words.
 
     Args:
         spec: the layer's configuration.
         x: the input (T, B, I).
+        lengths: keyword-only; the forward has variable lengths.
 
     Returns:
         One sentence naming the rule (what ``lstmkit info --explain`` prints).
     """
-    return decide(spec, x, names())[1]
+    return decide(spec, x, names(), lengths)[1]
 
 
 def explain(spec: LayerSpec, x: Tensor) -> list[tuple[str, str | None]]:

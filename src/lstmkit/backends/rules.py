@@ -26,6 +26,24 @@ date and the machine are in benchmarks/reports/2026-11-24-compiled-recurrence.md
   clip, layer norm of c, recurrent dropout, zoneout): ``compiled``, then ``fused``;
   torch's kernels cannot run it, and the compiled loop beat the fused one at every
   measured shape.
+* CPU, plain LSTM with variable lengths (``lengths=``) over more than one step and a
+  batch of at least :data:`LENGTHS_COMPILED_MIN_B`: ``compiled``, which runs the batch
+  sorted by length and skips each sequence's steps after its end
+  (:func:`lstmkit.backends.compiled._length_order`), where torch's kernel (``native``)
+  runs the whole padded batch with the padding frozen; below, or at T = 1 (nothing to
+  skip), the plain LSTM's rule. Measured 2026-12-05 on the 2-core VM, both backends
+  against torch's packed path in one process, 14 shapes at 1 and 2 threads
+  (``python benchmarks/lengths.py``; benchmarks/reports/2026-12-05-lengths.md): compiled
+  faster in 23 of 28 comparisons at 1 thread and 21 of 28 at 2; in training at 19 of the
+  20 rows with B >= 4 and T > 1 and level at the other (256, 50, 16, 64 at 2 threads:
+  0.49 of the packed time against 0.47), 0.10 to 0.96 of the packed time against
+  native's 0.14 to 1.20; behind in inference at 2 threads with small batches (16, 500,
+  3, 128: 0.50 against 0.37; 4, 50, 512, 1024: 0.43 against 0.35), ahead at 1 thread
+  there (4, 50, 512, 1024: 0.54 against 0.65; 16, 100, 64, 512: 0.68 against 0.87);
+  threading the compiled loop's small-batch GEMM from a quarter of its present work did
+  not close that gap (``python benchmarks/gemm_threads.py``: 0.84 to 1.34 of the time,
+  benchmarks/reports/2026-12-05-gemm-threads.md). At B = 2 torch's kernel was ahead
+  (2, 100, 256, 512: 0.18 against 0.22 at 2 threads).
 * CPU, plain LSTM, GRU and Elman RNN, refitted on an idle machine (2026-12-02,
   ``benchmarks/never_slower.py``: 14 shapes from B=1 to 256, T=1 to 1000, I=2 to 512,
   H=20 to 1024, at 1 and 2 threads, median of 15 interleaved rounds; the report is
@@ -74,6 +92,9 @@ LSTM_COMPILED_MAX_BH = 128
 #: plain LSTM: compiled up to this hidden size
 LSTM_COMPILED_MAX_H = 64
 
+#: plain LSTM with lengths=: compiled from this batch on (below it, the plain LSTM's rule)
+LENGTHS_COMPILED_MIN_B = 4
+
 _COMPILED_DTYPES = (torch.float32, torch.float64)
 
 
@@ -93,7 +114,7 @@ def _prefers_triton(spec: LayerSpec, x: Tensor) -> bool:
     return prefers_triton(spec, x)
 
 
-def decide(spec: LayerSpec, x: Tensor, names: list[str]) -> tuple[list[str], str]:
+def decide(spec: LayerSpec, x: Tensor, names: list[str], lengths: bool = False) -> tuple[list[str], str]:
     """``(order, rule)``: the order in which ``auto`` tries the registered backends
     ``names`` (given in priority order) for ``spec`` on input ``x`` (T, B, I), and the
     rule that gave it, in words.
@@ -102,6 +123,7 @@ def decide(spec: LayerSpec, x: Tensor, names: list[str]) -> tuple[list[str], str
         spec: the layer's configuration.
         x: the input (T, B, I): its shape, dtype and device and the grad mode matter.
         names: the registered backends, highest priority first.
+        lengths: the forward has variable lengths.
 
     Returns:
         ``(order, rule)``.
@@ -126,6 +148,11 @@ def decide(spec: LayerSpec, x: Tensor, names: list[str]) -> tuple[list[str], str
                 f"a variant ({', '.join(spec.variants)}): compiled, then fused "
                 f"(torch's kernels cannot run it; compiled measured faster than fused)")
     H, B, T = spec.hidden_size, x.shape[1], x.shape[0]
+    if lengths and spec.mode == "LSTM" and T > 1 and B >= LENGTHS_COMPILED_MIN_B:
+        return (_first(["compiled", "native", "fused"], names),
+                f"plain LSTM with lengths, B={B} >= {LENGTHS_COMPILED_MIN_B}, T={T} > 1: compiled, "
+                f"which skips each sequence's steps after its end (measured faster than "
+                f"torch's kernel on the padded batch)")
     if spec.mode != "LSTM":
         if T == 1:
             return (_first(["native", "compiled", "fused"], names),
@@ -142,15 +169,16 @@ def decide(spec: LayerSpec, x: Tensor, names: list[str]) -> tuple[list[str], str
             f"plain LSTM, {cond}: torch's own kernel (oneDNN), as fast or faster there")
 
 
-def auto_order(spec: LayerSpec, x: Tensor, names: list[str]) -> list[str]:
+def auto_order(spec: LayerSpec, x: Tensor, names: list[str], lengths: bool = False) -> list[str]:
     """The order in which ``auto`` tries the registered backends for ``spec`` on ``x``.
 
     Args:
         spec: the layer's configuration.
         x: the input (T, B, I).
         names: the registered backends, highest priority first.
+        lengths: the forward has variable lengths.
 
     Returns:
         The first part of :func:`decide`.
     """
-    return decide(spec, x, names)[0]
+    return decide(spec, x, names, lengths)[0]

@@ -18,6 +18,7 @@ why, ``lstmkit info`` shows it, ``auto`` never picks it and an explicit
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 import torch
@@ -25,6 +26,7 @@ import torch
 from lstmkit.backends.base import DirectionalBackend, input_projection, project, reverse_time, time_mask
 from lstmkit.backends.compiled import _build
 from lstmkit.backends.compiled.function import run_direction
+from lstmkit.backends.tools import active_tools
 
 _DTYPES = (torch.float32, torch.float64)
 
@@ -99,6 +101,11 @@ class CompiledBackend(DirectionalBackend):
         norm and b_ih run inside the loop (on each step's rows while they are in cache)
         instead of as passes of their own over the whole (T, B, G) projection."""
         ext = None  # the operators load the extension themselves (dynamo must not trace the build)
+        order = _length_order(x, lengths)
+        if order is not None:  # the batch sorted by length for the loops, and back after
+            x, h0, lengths = x.index_select(1, order), h0.index_select(1, order), lengths.index_select(0, order)
+            c0 = None if c0 is None else c0.index_select(1, order)
+            params = [_reorder_masks(p, order) for p in params]
         mask = time_mask(lengths, x.shape[0])
         outs, hns, cns = [], [], []
         for d, p in enumerate(params):
@@ -116,8 +123,44 @@ class CompiledBackend(DirectionalBackend):
             if record is not None:  # the reference backend records; nothing to add here
                 record.append({})
         out = outs[0] if len(outs) == 1 else torch.cat(outs, -1)
-        cn = None if c0 is None else torch.stack(cns)
-        return out, torch.stack(hns), cn
+        hn, cn = torch.stack(hns), None if c0 is None else torch.stack(cns)
+        if order is not None:
+            back = torch.argsort(order)
+            out, hn = out.index_select(1, back), hn.index_select(1, back)
+            cn = None if cn is None else cn.index_select(1, back)
+        return out, hn, cn
+
+
+def _reorder_masks(p, order):
+    """``p`` with its per-row random masks (recurrent dropout, zoneout) in the batch
+    order ``order``; a mask shared by every row (zoneout's constant in eval mode) stays."""
+    B = order.shape[0]
+
+    def rows(t, dim):
+        return t if t is None or t.dim() <= dim or t.shape[dim] != B else t.index_select(dim, order)
+
+    return dataclasses.replace(p, rec_mask=rows(p.rec_mask, 0), zone_h=rows(p.zone_h, 1),
+                               zone_c=rows(p.zone_c, 1))
+
+
+def _length_order(x, lengths):
+    """The batch order in which the compiled loops skip the steps after each sequence's
+    end, or None where there is nothing to skip (no lengths, one row, every sequence as
+    long as the input) or under a tool (the order depends on the lengths' values).
+
+    The loops compute, at each step and in each row block, the rows up to the last one
+    whose sequence still runs (``active_end`` in ``csrc/recurrence.h``). Sorted by
+    length, longest first, and dealt round-robin over the row blocks (the longest to
+    block 0, the next to block 1, ...), every block's running rows are a prefix of it and
+    the blocks hold sequences of about the same lengths, so each step's GEMM and cell
+    pass cover only the sequences still running: about the work of torch's packed
+    sequences, without its per-step kernel calls."""
+    B = x.shape[1]
+    if lengths is None or B == 1 or active_tools(x) or int(lengths.min()) == x.shape[0]:
+        return None
+    ranks = torch.argsort(lengths, descending=True, stable=True)
+    n = _build.load().row_blocks(B)
+    return ranks if n <= 1 else torch.cat([ranks[k::n] for k in range(n)])
 
 
 __all__ = ["CompiledBackend", "build", "extension"]

@@ -436,4 +436,16 @@ int64_t set_min_block_rows(int64_t rows) {
   return before;
 }
 
+int64_t blocks_for(int64_t B) { return row_blocks(B); }
+
+int64_t set_gemm_thread_work(int64_t work) {
+#if LK_SMALLGEMM
+  const int64_t before = gemm_thread_work();
+  gemm_thread_work() = work;
+  return before;
+#else
+  return work;
+#endif
+}
+
 }  // namespace lstmkit

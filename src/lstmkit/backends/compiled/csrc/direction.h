@@ -111,4 +111,12 @@ bool uses_blas();
 // returns the previous value. For benchmarks/row_blocks.py.
 int64_t set_min_block_rows(int64_t rows);
 
+// How many row blocks the loops split a batch of B rows into on this thread pool (see
+// recurrence.h); the backend deals a batch sorted by length over them.
+int64_t blocks_for(int64_t B);
+
+// Set the least work (B N K multiply-adds) at which a step's small-batch GEMM runs on
+// threads; returns the previous value. For benchmarks/gemm_threads.py.
+int64_t set_gemm_thread_work(int64_t work);
+
 }  // namespace lstmkit

@@ -19,4 +19,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("uses_blas", &lstmkit::uses_blas, "whether the GEMMs call the BLAS directly");
   m.def("set_min_block_rows", &lstmkit::set_min_block_rows,
         "the fewest rows of a row block (0: one block); returns the previous value");
+  m.def("set_gemm_thread_work", &lstmkit::set_gemm_thread_work,
+        "the least multiply-adds at which a step's small-batch GEMM is threaded; returns the previous value");
+  m.def("row_blocks", &lstmkit::blocks_for,
+        "how many row blocks the loops split a batch of B rows into (this thread pool)");
 }

@@ -117,6 +117,15 @@ inline int64_t row_blocks(int64_t B) {
   return std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), B / least));
 }
 
+// The first row of block k of n over a batch of B: block k has ceil((B - k) / n) rows, so
+// the rows a round-robin deal of the batch gives block k (ranks k, k + n, k + 2n, ...)
+// are exactly its rows (lstmkit/backends/compiled/__init__.py deals the batch sorted by
+// length that way, so every block holds as many long sequences as the others).
+inline int64_t block_start(int64_t B, int64_t n, int64_t k) {
+  const int64_t q = B / n, r = B % n;  // the first r blocks have q + 1 rows
+  return k * q + std::min(k, r);
+}
+
 // f(k, r0, r1) for blocks k = 0..n-1 of rows [r0, r1), in parallel when n > 1
 template <typename F>
 inline void over_blocks(int64_t B, int64_t n, const F& f) {
@@ -125,15 +134,56 @@ inline void over_blocks(int64_t B, int64_t n, const F& f) {
     return;
   }
   at::parallel_for(0, n, 1, [&](int64_t k0, int64_t k1) {
-    for (int64_t k = k0; k < k1; ++k) f(k, B * k / n, B * (k + 1) / n);
+    for (int64_t k = k0; k < k1; ++k) f(k, block_start(B, n, k), block_start(B, n, k + 1));
   });
+}
+
+// The end of the rows of [r0, r1) that step t computes: one past the last row whose
+// sequence runs at step t (r1 without lengths). Rows after it have ended: their state
+// is carried over and their output is 0 without a GEMM row or a cell pass, so a batch
+// sorted by length (longest first in each block) skips the steps past each sequence's
+// end, as torch's packed sequences do.
+template <typename T>
+inline int64_t active_end(const Loop<T>& L, int64_t t, int64_t r0, int64_t r1) {
+  if (L.mask == nullptr) return r1;
+  const uint8_t* m = L.mask + t * L.B;
+  int64_t e = r1;
+  while (e > r0 && !m[e - 1]) --e;
+  return e;
+}
+
+// forward of the ended rows [e, r1) at step t: output 0, state carried over (what
+// finish_row does for a row outside its sequence). When saving for backward, their rows
+// of the saved buffers are zeros: the operator returns the buffers, so they must not
+// hold whatever the memory held (and W_hr's gradient reads hraw, times a zero gradient).
+template <typename T>
+inline void ended_rows_fwd(const Loop<T>& L, int64_t t, int64_t e, int64_t r1, const T* hp,
+                           const T* cp, T* hnx, T* cnx) {
+  const int64_t B = L.B, H = L.H, P = L.P, G = L.G, n = r1 - e;
+  if (n <= 0) return;
+  std::memset(L.out + (t * B + e) * P, 0, sizeof(T) * n * P);
+  std::memcpy(hnx + e * P, hp + e * P, sizeof(T) * n * P);
+  if (L.lstm()) std::memcpy(cnx + e * H, cp + e * H, sizeof(T) * n * H);
+  if (!L.save) return;
+  auto zero = [&](T* buf, int64_t width) {
+    if (buf != nullptr) std::memset(buf + (t * B + e) * width, 0, sizeof(T) * n * width);
+  };
+  zero(L.act, G);
+  zero(L.tc, H);
+  zero(L.craw, H);
+  zero(L.cstat, 2);
+  zero(L.a_hat, G);
+  zero(L.rstat, 1);
+  zero(L.hraw, H);
+  zero(L.ghn, H);
+  zero(L.xstat, 2);
 }
 
 // forward over rows [r0, r1) of the batch (see forward_loop)
 template <typename T>
 void forward_rows(const Loop<T>& L, const WeightGemm<T>& mm_hh, const WeightGemm<T>& mm_hr,
                   int64_t r0, int64_t r1) {
-  const int64_t B = L.B, H = L.H, P = L.P, G = L.G, R = r1 - r0;
+  const int64_t B = L.B, H = L.H, P = L.P, G = L.G;
   const bool ln = L.ln_w != nullptr, proj = L.w_hr != nullptr;
   const bool direct = !(L.zone_h || L.mask || proj);  // the cell writes the state itself
   for (int64_t t = 0; t < L.steps; ++t) {
@@ -142,12 +192,15 @@ void forward_rows(const Loop<T>& L, const WeightGemm<T>& mm_hh, const WeightGemm
     const T* cp = L.lstm() ? (first ? L.c_in0 : L.cs + L.hslot(t) * B * H) : nullptr;
     T* hnx = last ? L.h_out : L.hs + L.hslot(t + 1) * B * P;
     T* cnx = L.lstm() ? (last ? L.c_out : L.cs + L.hslot(t + 1) * B * H) : nullptr;
+    const int64_t e = active_end(L, t, r0, r1);  // rows [e, r1) have ended
+    ended_rows_fwd(L, t, e, r1, hp, cp, hnx, cnx);
+    if (e == r0) continue;
     const T* hin = hp;
     if (L.rec_mask) {
-      for (int64_t k = r0 * P; k < r1 * P; ++k) L.hin[k] = hp[k] * L.rec_mask[k];
+      for (int64_t k = r0 * P; k < e * P; ++k) L.hin[k] = hp[k] * L.rec_mask[k];
       hin = L.hin;
     }
-    mm_hh.run(R, hin + r0 * P, L.gh + r0 * G);
+    mm_hh.run(e - r0, hin + r0 * P, L.gh + r0 * G);
     const int64_t s = L.slot(t);
     auto rows = [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) {
@@ -215,11 +268,11 @@ void forward_rows(const Loop<T>& L, const WeightGemm<T>& mm_hh, const WeightGemm
         }
       }
     };
-    over_rows(r0, r1, 8 * G, rows);
+    over_rows(r0, e, 8 * G, rows);
     if (proj) {
       const T* hc = L.save ? L.hraw + s * B * H : L.hcell;
-      mm_hr.run(R, hc + r0 * H, L.hnew + r0 * P);
-      over_rows(r0, r1, 2 * (P + H), [&](int64_t b0, int64_t b1) {
+      mm_hr.run(e - r0, hc + r0 * H, L.hnew + r0 * P);
+      over_rows(r0, e, 2 * (P + H), [&](int64_t b0, int64_t b1) {
         for (int64_t b = b0; b < b1; ++b)
           finish_row(L, t, b, hp + b * P, cp ? cp + b * H : nullptr, hnx + b * P,
                      cnx ? cnx + b * H : nullptr);

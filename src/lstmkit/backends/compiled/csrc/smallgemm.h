@@ -116,6 +116,14 @@ inline void rows_block(const Panels& M, int64_t p0, int64_t p1, const float* X, 
   panel_range<R, NP>(M, p0, p1, X, ldx, out, ldo);
 }
 
+// A step's GEMM runs its panels on threads once it has at least this many multiply-adds
+// (B N K); settable (set_gemm_thread_work) so that benchmarks/gemm_threads.py can compare
+// thresholds in one process.
+inline int64_t& gemm_thread_work() {
+  static int64_t work = int64_t(1) << 21;
+  return work;
+}
+
 // out (B, N) = X (B, K) M (beta = 0)
 inline void small_gemm(const Panels& M, int64_t B, const float* X, int64_t ldx, float* out,
                        int64_t ldo) {
@@ -143,7 +151,7 @@ inline void small_gemm(const Panels& M, int64_t B, const float* X, int64_t ldx, 
   };
   // threads over panels once a step's GEMM is big enough to repay the fork
   const int64_t work = B * M.N * M.K;
-  if (work >= (int64_t(1) << 21) && M.np >= 4) {
+  if (work >= gemm_thread_work() && M.np >= 4) {
     at::parallel_for(0, M.np, std::max<int64_t>(1, M.np / 8), run);
   } else {
     run(0, M.np);
