@@ -12,10 +12,13 @@ rounds is reported.
 from __future__ import annotations
 
 import argparse
+import datetime
 import math
 import os
 import platform
+import shlex
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -137,3 +140,40 @@ def machine() -> dict:
 def machine_line() -> str:
     m = machine()
     return f"{m['cpu']}, {m['threads']} threads, torch {m['torch']}, Python {m['python']}"
+
+
+def with_setting(fn: Callable[[], None], setter: Callable[[int], int], value: int) -> Callable[[], None]:
+    """``fn`` run with a process-wide setting at ``value``: ``setter(value)`` returns the
+    previous value, which is put back after each call (the compiled extension's
+    ``set_min_block_rows``, ``set_gemm_thread_work``), so settings interleave in one process."""
+
+    def run():
+        before = setter(value)
+        try:
+            fn()
+        finally:
+            setter(before)
+
+    return run
+
+
+def report(title: str, script: str, argv, start, load0, what: str, lines: list[str],
+           out: Path | None) -> None:
+    """Write a benchmark's markdown report (to ``out``, else stdout): the title, when and
+    where it ran with the load average at both ends (``start`` and ``load0`` taken when it
+    began), ``what`` was measured, the command that reproduces it, then ``lines``."""
+    end, load1 = datetime.datetime.now(datetime.timezone.utc), os.getloadavg()
+    m = machine()
+    head = [
+        f"# {title}", "",
+        (f"Measured {start:%Y-%m-%d %H:%M} to {end:%H:%M} (UTC) on {m['cpu']}, {m['cores']} cores, "
+         f"torch {m['torch']}, Python {m['python']}; load average {load0[0]:.2f}, {load0[1]:.2f}, "
+         f"{load0[2]:.2f} at the start, {load1[0]:.2f}, {load1[1]:.2f}, {load1[2]:.2f} at the end. {what}"),
+        "",
+        f"    python benchmarks/{script} " + shlex.join(argv if argv is not None else sys.argv[1:]),
+    ]
+    text = "\n".join(head + lines) + "\n"
+    if out:
+        out.write_text(text)
+    else:
+        print(text)

@@ -19,12 +19,11 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import shlex
 import sys
 from pathlib import Path
 
 import torch
-from _timing import PASSES, interleaved, machine, parse_shapes
+from _timing import PASSES, interleaved, parse_shapes, report, with_setting
 
 import lstmkit
 from lstmkit.backends.compiled import extension
@@ -32,21 +31,7 @@ from lstmkit.backends.compiled import extension
 #: batches the panel kernel serves (at most 96 rows a block), hidden sizes 32 to 512
 SHAPES = [(16, 500, 3, 128), (16, 100, 64, 512), (8, 300, 32, 96), (32, 100, 32, 128),
           (4, 50, 512, 1024), (2, 100, 256, 512), (16, 200, 32, 256), (64, 100, 8, 64)]
-LAYERS = {"layer_norm": dict(layer_norm=True), "plain": {}}
-
-
-def with_work(fn, work: int):
-    """``fn`` run with the GEMM threading threshold at ``work``."""
-    ext = extension()
-
-    def run():
-        before = ext.set_gemm_thread_work(work)
-        try:
-            fn()
-        finally:
-            ext.set_gemm_thread_work(before)
-
-    return run
+LAYERS = {"layer_norm": {"layer_norm": True}, "plain": {}}
 
 
 def main(argv=None) -> int:
@@ -77,29 +62,17 @@ def main(argv=None) -> int:
                     if layer == "layer_norm" and pass_name == "inference":
                         continue
                     fn = PASSES[key](m, x)
-                    t = interleaved({w: with_work(fn, w) for w in works}, args.rounds,
+                    set_work = extension().set_gemm_thread_work
+                    t = interleaved({w: with_setting(fn, set_work, w) for w in works}, args.rounds,
                                     budget_s=args.budget_ms / 1e3)
                     base = t[works[0]].median
                     ratios = " | ".join(f"{t[w].median / base:.2f}" for w in works[1:])
                     lines.append(f"| {B}, {T}, {I}, {H} | {layer} | {pass_name} | {base * 1e3:.2f} | {ratios} |")
                     print(lines[-1], file=sys.stderr, flush=True)
-    end, load1 = datetime.datetime.now(datetime.timezone.utc), os.getloadavg()
-    m = machine()
-    head = [
-        "# The compiled loops' GEMM threading threshold", "",
-        f"Measured {start:%Y-%m-%d %H:%M} to {end:%H:%M} (UTC) on {m['cpu']}, {m['cores']} cores, "
-        f"torch {m['torch']}, Python {m['python']}; load average {load0[0]:.2f}, {load0[1]:.2f}, "
-        f"{load0[2]:.2f} at the start, {load1[0]:.2f}, {load1[1]:.2f}, {load1[2]:.2f} at the end. "
-        f"float32, backend compiled; median of {args.rounds} interleaved rounds after a warm-up, "
-        f"each timing at least {args.budget_ms:g} ms. Ratio = time / the time at the first "
-        "threshold (lower is better).", "",
-        "    python benchmarks/gemm_threads.py " + shlex.join(argv if argv is not None else sys.argv[1:]),
-    ]
-    text = "\n".join(head + lines) + "\n"
-    if args.out:
-        args.out.write_text(text)
-    else:
-        print(text)
+    report("The compiled loops' GEMM threading threshold", "gemm_threads.py", argv, start, load0,
+           f"float32, backend compiled; median of {args.rounds} interleaved rounds after a "
+           f"warm-up, each timing at least {args.budget_ms:g} ms. Ratio = time / the time at "
+           "the first threshold (lower is better).", lines, args.out)
     return 0
 
 

@@ -20,12 +20,11 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import shlex
 import sys
 from pathlib import Path
 
 import torch
-from _timing import PASSES, interleaved, machine, parse_shapes
+from _timing import PASSES, interleaved, parse_shapes, report
 from never_slower import GRID, PASS_NAMES, Packed, auto_pick
 
 import lstmkit
@@ -81,23 +80,11 @@ def main(argv=None) -> int:
                 lines.append(f"| {', '.join(map(str, shape))} | {r['pass']} | {r['packed_ms']:.2f} | "
                              f"{' | '.join(cells)} | {r['auto']:.2f} | {r['picked']} |")
                 print(lines[-1], file=sys.stderr, flush=True)
-    end, load1 = datetime.datetime.now(datetime.timezone.utc), os.getloadavg()
-    m = machine()
-    head = [
-        "# lengths=: native against compiled", "",
-        f"Measured {start:%Y-%m-%d %H:%M} to {end:%H:%M} (UTC) on {m['cpu']}, {m['cores']} cores, "
-        f"torch {m['torch']}, Python {m['python']}; load average {load0[0]:.2f}, {load0[1]:.2f}, "
-        f"{load0[2]:.2f} at the start, {load1[0]:.2f}, {load1[1]:.2f}, {load1[2]:.2f} at the end. "
-        f"float32; median of {args.rounds} interleaved rounds after a warm-up, each timing at least "
-        f"{args.budget_ms:g} ms. Lengths uniform in [T/4, T]. Ratio = time / torch.nn.LSTM's on "
-        "the PackedSequence (lower is better); bold: the faster of native and compiled.", "",
-        "    python benchmarks/lengths.py " + shlex.join(argv if argv is not None else sys.argv[1:]),
-    ]
-    text = "\n".join(head + lines) + "\n"
-    if args.out:
-        args.out.write_text(text)
-    else:
-        print(text)
+    report("lengths=: native against compiled", "lengths.py", argv, start, load0,
+           f"float32; median of {args.rounds} interleaved rounds after a warm-up, each timing "
+           f"at least {args.budget_ms:g} ms. Lengths uniform in [T/4, T]. Ratio = time / "
+           "torch.nn.LSTM's on the PackedSequence (lower is better); bold: the faster of "
+           "native and compiled.", lines, args.out)
     return 0
 
 

@@ -22,7 +22,7 @@ import argparse
 import sys
 
 import torch
-from _timing import PASSES, interleaved, machine, parse_shapes
+from _timing import PASSES, interleaved, machine, parse_shapes, with_setting
 
 import lstmkit
 from lstmkit.backends.compiled import extension
@@ -48,20 +48,6 @@ LAYERS = [
     ("gru", lstmkit.GRU, {}),
     ("rnn", lstmkit.RNN, {}),
 ]
-
-
-def with_min_rows(fn, rows: int):
-    """``fn`` run with the loops' minimum block size set to ``rows``."""
-    ext = extension()
-
-    def run():
-        before = ext.set_min_block_rows(rows)
-        try:
-            fn()
-        finally:
-            ext.set_min_block_rows(before)
-
-    return run
 
 
 def main(argv=None) -> int:
@@ -96,7 +82,8 @@ def main(argv=None) -> int:
             x = torch.randn(T, B, I)
             for pname, make in PASSES.items():
                 call = make(layer, x)
-                fns = {0: with_min_rows(call, 0), **{v: with_min_rows(call, v) for v in least}}
+                rows = extension().set_min_block_rows
+                fns = {0: with_setting(call, rows, 0), **{v: with_setting(call, rows, v) for v in least}}
                 res = interleaved(fns, rounds, warmup=2, budget_s=a.budget_ms / 1000)
                 base = res[0].median
                 cells = " | ".join(f"{res[v].median / base:.2f}" for v in least)

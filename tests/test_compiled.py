@@ -95,6 +95,17 @@ def test_larger_shapes_and_threads_match_fused():
         assert err_c <= max(2 * err_f, 2e-5), f"float32 tensor {k}: compiled {err_c:.2e}, fused {err_f:.2e}"
 
 
+#: the layers of the row-block and sorted-lengths checks: every cell, and every LSTM variant at once
+BLOCK_LAYERS = [
+    (lstmkit.LSTM, {}),
+    (lstmkit.LSTM, dict(layer_norm=True, peephole=True, cell_clip=2.0, zoneout=0.1,
+                        recurrent_dropout=0.1, proj_size=4)),
+    (lstmkit.GRU, dict(layer_norm=True, zoneout=0.2)),
+    (lstmkit.RNN, {}),
+]
+BLOCK_IDS = ["lstm", "lstm_variants", "gru_variants", "rnn"]
+
+
 def _run_blocks(cls, opts: dict, min_rows: int, threads: int, backend: str = "compiled") -> list:
     """A 2-layer bidirectional layer over 7 steps (odd: the gradient rows' swaps end on
     the other buffer) x 37 sequences of varying length, given initial states that need
@@ -123,13 +134,7 @@ def _run_blocks(cls, opts: dict, min_rows: int, threads: int, backend: str = "co
 
 
 @needs_ext
-@pytest.mark.parametrize("cls,opts", [
-    (lstmkit.LSTM, {}),
-    (lstmkit.LSTM, dict(layer_norm=True, peephole=True, cell_clip=2.0, zoneout=0.1,
-                        recurrent_dropout=0.1, proj_size=4)),
-    (lstmkit.GRU, dict(layer_norm=True, zoneout=0.2)),
-    (lstmkit.RNN, {}),
-], ids=["lstm", "lstm_variants", "gru_variants", "rnn"])
+@pytest.mark.parametrize("cls,opts", BLOCK_LAYERS, ids=BLOCK_IDS)
 def test_row_blocks_equal_one_block(cls, opts):
     """The batch split into row blocks on threads of their own (csrc/recurrence.h,
     row_blocks: 37 rows -> blocks of 18 and 19 at a minimum of 16, blocks of 9 or 10 at
@@ -145,13 +150,7 @@ def test_row_blocks_equal_one_block(cls, opts):
 
 
 @needs_ext
-@pytest.mark.parametrize("cls,opts", [
-    (lstmkit.LSTM, {}),
-    (lstmkit.LSTM, dict(layer_norm=True, peephole=True, cell_clip=2.0, zoneout=0.1,
-                        recurrent_dropout=0.1, proj_size=4)),
-    (lstmkit.GRU, dict(layer_norm=True, zoneout=0.2)),
-    (lstmkit.RNN, {}),
-], ids=["lstm", "lstm_variants", "gru_variants", "rnn"])
+@pytest.mark.parametrize("cls,opts", BLOCK_LAYERS, ids=BLOCK_IDS)
 def test_sorted_lengths_skip_ended_rows_exactly(cls, opts):
     """With lengths, the compiled backend sorts the batch by length, deals it over the
     row blocks and skips, at each step, the rows whose sequence has ended (no GEMM row,
