@@ -56,14 +56,14 @@ def test_gradcheck(kind, opts):
     assert gradcheck_layer(m)
 
 
-def _run_big(backend: str, dtype, threads: int):
-    """A 2-layer projected LSTM with every variant on 30 steps x 96 sequences of varying
-    length: outputs, states and all gradients."""
+def _run_big(backend: str, dtype, threads: int, batch: int = 96):
+    """A 2-layer projected LSTM with every variant on 30 steps x ``batch`` sequences of
+    varying length: outputs, states and all gradients."""
     torch.manual_seed(0)
     opts = dict(layer_norm=True, peephole=True, cell_clip=2.0, zoneout=0.1, recurrent_dropout=0.1)
     m = lstmkit.LSTM(16, 48, num_layers=2, proj_size=24, **opts, backend=backend).to(dtype)
-    x = torch.randn(30, 96, 16, dtype=dtype, requires_grad=True)
-    lengths = torch.randint(1, 31, (96,))
+    x = torch.randn(30, batch, 16, dtype=dtype, requires_grad=True)
+    lengths = torch.randint(1, 31, (batch,))
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -86,13 +86,18 @@ def test_larger_shapes_and_threads_match_fused():
         got = _run_big("compiled", torch.float64, threads)
         for k, (a, b) in enumerate(zip(got, truth)):
             assert_close(a, b, torch.float64, f"float64, {threads} threads, tensor {k}", scaled=True)
-    fused32 = _run_big("fused", torch.float32, 1)
-    comp32 = _run_big("compiled", torch.float32, 2)
-    for k, (a, f, t) in enumerate(zip(comp32, fused32, truth)):
-        scale = max(1.0, t.abs().max().item())
-        err_c = (a.double() - t).abs().max().item() / scale
-        err_f = (f.double() - t).abs().max().item() / scale
-        assert err_c <= max(2 * err_f, 2e-5), f"float32 tensor {k}: compiled {err_c:.2e}, fused {err_f:.2e}"
+    # float32 on 2 threads (blocks of 48 rows) and on 1 thread with 200 rows (one block):
+    # both run the panel GEMM (csrc/smallgemm.h, up to small_gemm_max_rows = 256 rows)
+    for batch, threads in ((96, 2), (200, 1)):
+        truth = truth if batch == 96 else _run_big("fused", torch.float64, 1, batch)
+        fused32 = _run_big("fused", torch.float32, 1, batch)
+        comp32 = _run_big("compiled", torch.float32, threads, batch)
+        for k, (a, f, t) in enumerate(zip(comp32, fused32, truth)):
+            scale = max(1.0, t.abs().max().item())
+            err_c = (a.double() - t).abs().max().item() / scale
+            err_f = (f.double() - t).abs().max().item() / scale
+            assert err_c <= max(2 * err_f, 2e-5), (
+                f"float32, batch {batch}, tensor {k}: compiled {err_c:.2e}, fused {err_f:.2e}")
 
 
 #: the layers of the row-block and sorted-lengths checks: every cell, and every LSTM variant at once

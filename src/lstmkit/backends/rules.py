@@ -41,8 +41,8 @@ date and the machine are in benchmarks/reports/2026-11-24-compiled-recurrence.md
   3, 128: 0.50 against 0.37; 4, 50, 512, 1024: 0.43 against 0.35), ahead at 1 thread
   there (4, 50, 512, 1024: 0.54 against 0.65; 16, 100, 64, 512: 0.68 against 0.87);
   threading the compiled loop's small-batch GEMM from a quarter of its present work did
-  not close that gap (``python benchmarks/gemm_threads.py``: 0.84 to 1.34 of the time,
-  benchmarks/reports/2026-12-05-gemm-threads.md). At B = 2 torch's kernel was ahead
+  not close that gap (``python benchmarks/gemm_settings.py``: 0.84 to 1.34 of the time,
+  benchmarks/reports/2026-12-05-gemm-settings.md). At B = 2 torch's kernel was ahead
   (2, 100, 256, 512: 0.18 against 0.22 at 2 threads).
 * CPU, plain LSTM, GRU and Elman RNN, refitted on an idle machine (2026-12-02,
   ``benchmarks/never_slower.py``: 14 shapes from B=1 to 256, T=1 to 1000, I=2 to 512,

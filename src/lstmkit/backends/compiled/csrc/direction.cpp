@@ -438,6 +438,12 @@ int64_t set_min_block_rows(int64_t rows) {
 
 int64_t blocks_for(int64_t B) { return row_blocks(B); }
 
+int64_t set_small_gemm_max_rows(int64_t rows) {
+  const int64_t before = small_gemm_max_rows();
+  small_gemm_max_rows() = rows;
+  return before;
+}
+
 int64_t set_gemm_thread_work(int64_t work) {
 #if LK_SMALLGEMM
   const int64_t before = gemm_thread_work();

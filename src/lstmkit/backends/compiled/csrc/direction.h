@@ -116,7 +116,11 @@ int64_t set_min_block_rows(int64_t rows);
 int64_t blocks_for(int64_t B);
 
 // Set the least work (B N K multiply-adds) at which a step's small-batch GEMM runs on
-// threads; returns the previous value. For benchmarks/gemm_threads.py.
+// threads; returns the previous value. For benchmarks/gemm_settings.py.
 int64_t set_gemm_thread_work(int64_t work);
+
+// Set the most rows (per row block) for which the loops use their own panel GEMM rather
+// than MKL's; returns the previous value. For benchmarks/gemm_settings.py.
+int64_t set_small_gemm_max_rows(int64_t rows);
 
 }  // namespace lstmkit

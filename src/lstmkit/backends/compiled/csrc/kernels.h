@@ -186,8 +186,15 @@ namespace lstmkit {
 // out (B, N) = X (B, K) op(W) + beta out, for one weight W used at every step:
 // op(W) = W^T with W (N, K) row-major when `wt`, else W with W (K, N). Packed (MKL) when
 // the loop is long enough to repay the packing, else a plain GEMM per call.
-// float32 on AVX2 with a batch of at most this: our own panel kernel (smallgemm.h)
-constexpr int64_t kSmallGemmMaxB = 96;
+// float32 on AVX2 with a batch (per row block) of at most this: our own panel kernel
+// (smallgemm.h), which took 0.80 to 1.02 of the time MKL's packed GEMM took for blocks of
+// 128 and 256 rows (python benchmarks/gemm_settings.py --setting small_rows; report
+// benchmarks/reports/2026-12-05-gemm-settings.md). Settable (set_small_gemm_max_rows) so
+// that benchmark can compare limits in one process.
+inline int64_t& small_gemm_max_rows() {
+  static int64_t rows = 256;
+  return rows;
+}
 
 template <typename T>
 struct WeightGemm {
@@ -203,7 +210,7 @@ struct WeightGemm {
     packed = at::Tensor();
     use_panels = false;
     if constexpr (std::is_same_v<T, float>) {
-      if (LK_SMALLGEMM && uses >= 4 && B <= kSmallGemmMaxB && N > 0 && K > 0 && B > 0) {
+      if (LK_SMALLGEMM && uses >= 4 && B <= small_gemm_max_rows() && N > 0 && K > 0 && B > 0) {
         panels.pack(W, N, K, wt);
         use_panels = true;
         return;

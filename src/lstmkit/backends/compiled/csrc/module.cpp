@@ -21,6 +21,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         "the fewest rows of a row block (0: one block); returns the previous value");
   m.def("set_gemm_thread_work", &lstmkit::set_gemm_thread_work,
         "the least multiply-adds at which a step's small-batch GEMM is threaded; returns the previous value");
+  m.def("set_small_gemm_max_rows", &lstmkit::set_small_gemm_max_rows,
+        "the most rows a block's GEMM runs on the panel kernel (else MKL); returns the previous value");
   m.def("row_blocks", &lstmkit::blocks_for,
         "how many row blocks the loops split a batch of B rows into (this thread pool)");
 }
