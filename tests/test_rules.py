@@ -69,7 +69,25 @@ def test_failed_build_is_reported_everywhere(failed_build):
     ("64,200,128,256", "rnn", None, True, "compiled", "plain RNN_TANH"),
 ])
 def test_info_explains_the_choice(shape, cell, variant, grad, chosen, why):
-    text = info.report(shape, cell, variants=variant, grad=grad)
+    _check_explained(shape, cell, variant, grad, chosen, why, lengths=False)
+
+
+@needs_ext
+@pytest.mark.parametrize("shape,grad,chosen,why", [
+    ("64,100,8,64", True, "compiled", "with lengths, B=64 >= 4, T=100 > 1"),
+    ("16,500,3,128", False, "compiled", "with lengths, B=16 >= 4"),
+    ("2,100,256,512", True, "native", "H=512 > 64: torch's own kernel"),
+    ("256,1,512,1024", True, "native", "H=1024 > 64"),
+])
+def test_info_explains_the_choice_with_lengths(shape, grad, chosen, why):
+    """``lstmkit info --explain B,T,I,H --lengths``: the plain LSTM's variable lengths on
+    the compiled loop from a batch of 4 over more than one step, else the plain rule."""
+    _check_explained(shape, "lstm", None, grad, chosen, why, lengths=True)
+    assert cli.main(["info", "--explain", shape, "--lengths"]) == 0
+
+
+def _check_explained(shape, cell, variant, grad, chosen, why, lengths):
+    text = info.report(shape, cell, variants=variant, grad=grad, lengths=lengths)
     assert f"auto -> {chosen}\n" in text
     rule = next(ln for ln in text.splitlines() if ln.strip().startswith("rule:"))
     assert why in rule
@@ -79,7 +97,8 @@ def test_info_explains_the_choice(shape, cell, variant, grad, chosen, why):
     mode = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN_TANH"}[cell]
     fields = info._parse_variants(variant, cell)
     with torch.set_grad_enabled(grad):  # what the layer itself would run
-        assert backends.select(LayerSpec(mode, I, H, **fields), torch.zeros(T, B, I)).name == chosen
+        spec = LayerSpec(mode, I, H, **fields)
+        assert backends.select(spec, torch.zeros(T, B, I), lengths=lengths).name == chosen
 
 
 def test_info_cli_errors_are_one_line(capsys):

@@ -67,7 +67,7 @@ def _parse_variants(text: str | None, cell: str) -> dict:
 
 
 def report(explain: str | None = None, cell: str = "lstm", device: str = "cpu",
-           variants: str | None = None, grad: bool = True) -> str:
+           variants: str | None = None, grad: bool = True, lengths: bool = False) -> str:
     """What ``lstmkit info`` prints: versions, the backends and ``auto``'s choice.
 
     Args:
@@ -77,6 +77,7 @@ def report(explain: str | None = None, cell: str = "lstm", device: str = "cpu",
         device: the device the choice is checked on.
         variants: comma-separated variant names (``--variant``), or None.
         grad: explain the choice for training (True) or inference.
+        lengths: explain the choice for a forward with ``lengths=`` (variable lengths).
 
     Returns:
         The report, one line per item.
@@ -97,14 +98,15 @@ def report(explain: str | None = None, cell: str = "lstm", device: str = "cpu",
     x = torch.zeros(T, B, I, device=device)
     what = ", ".join(spec.variants) or "plain"
     pass_ = "forward+backward" if grad else "forward only"
-    checked = f"{cell.upper()} ({what}) B={B} T={T} I={I} H={H}, float32, {device}, {pass_}"
+    checked = (f"{cell.upper()} ({what}) B={B} T={T} I={I} H={H}, float32, {device}, {pass_}"
+               f"{', with lengths=' if lengths else ''}")
     lines += ["", f"backends (priority order; checked on {checked}):"]
     for name, reason in backends.explain(spec, x):
         lines.append(f"  {name:<10} {'available' if reason is None else 'unavailable: ' + reason}")
     with torch.set_grad_enabled(grad):
-        order = backends.auto_order(spec, x)
-        rule = backends.auto_rule(spec, x)
-        chosen = backends.select(spec, x, "auto").name
+        order = backends.auto_order(spec, x, lengths=lengths)
+        rule = backends.auto_rule(spec, x, lengths=lengths)
+        chosen = backends.select(spec, x, "auto", lengths=lengths).name
     lines.append(f"  auto -> {chosen}")
     lines.append(f"    rule: {rule}")
     lines.append(f"    tries: {' > '.join(order)} (the first that can run it)")
@@ -112,7 +114,7 @@ def report(explain: str | None = None, cell: str = "lstm", device: str = "cpu",
 
 
 def _cmd(args) -> int:
-    print(report(args.explain, args.cell, args.device, args.variant, not args.no_grad))
+    print(report(args.explain, args.cell, args.device, args.variant, not args.no_grad, args.lengths))
     return 0
 
 
@@ -125,5 +127,7 @@ def add_parser(sub) -> None:
                    help=f"comma-separated variants for --explain: {', '.join(_VARIANTS)}")
     p.add_argument("--no-grad", action="store_true",
                    help="explain the choice for inference (torch.no_grad) instead of training")
+    p.add_argument("--lengths", action="store_true",
+                   help="explain the choice for a forward with lengths= (variable lengths)")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_cmd)
