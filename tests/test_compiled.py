@@ -170,6 +170,27 @@ def test_sorted_lengths_skip_ended_rows_exactly(cls, opts):
             assert err <= 1e-10, f"min {min_rows} rows, {threads} threads, tensor {k}: {err:.3g}"
 
 
+@needs_ext
+@pytest.mark.parametrize("cls,opts", [(lstmkit.LSTM, {}), (lstmkit.LSTM, dict(layer_norm=True, recurrent_dropout=0.2)),
+                                      (lstmkit.GRU, {})], ids=["lstm", "lstm_ln_recdrop", "gru"])
+def test_w_hh_gradient_over_the_steps_inside_sequences(cls, opts):
+    """With lengths and h of at least 256 values, W_hh's gradient is a GEMM over the
+    (step, row) pairs inside a sequence only (csrc/direction.cpp; the others have a zero
+    gradient): every gradient equals the reference loop's to 1e-10 in float64."""
+    got, ref = [], []
+    for backend, store in (("compiled", got), ("reference", ref)):
+        torch.manual_seed(0)
+        m = cls(3, 256, **opts, backend=backend, dtype=torch.float64)
+        x = torch.randn(9, 11, 3, dtype=torch.float64, requires_grad=True)
+        lengths = torch.tensor([9, 2, 5, 1, 9, 3, 3, 7, 1, 4, 6])  # 50 of 99 steps
+        torch.manual_seed(1)
+        out, _ = m(x, lengths=lengths)
+        out.square().sum().backward()
+        store += [x.grad] + [p.grad for p in m.parameters()]
+    for k, (a, b) in enumerate(zip(got, ref, strict=True)):
+        assert_close(a, b, torch.float64, f"gradient {k}", scaled=True)
+
+
 def test_length_order_deals_sorted_rows_over_the_blocks(monkeypatch):
     """The order the compiled backend runs a batch in: longest first, dealt round-robin
     so that block k of n (``block_start`` in csrc/recurrence.h: the first B mod n blocks
