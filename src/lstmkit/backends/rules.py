@@ -34,17 +34,17 @@ date and the machine are in benchmarks/reports/2026-11-24-compiled-recurrence.md
   skip), the plain LSTM's rule. Measured 2026-12-05 on the 2-core VM, both backends
   against torch's packed path in one process, 14 shapes at 1 and 2 threads
   (``python benchmarks/lengths.py``; benchmarks/reports/2026-12-05-lengths.md): compiled
-  faster in 25 of 28 comparisons at 1 thread and 21 of 28 at 2; in training at 19 of the
-  20 rows with B >= 4 and T > 1 and level at the other (8, 300, 32, 96 at 2 threads:
-  0.13 of the packed time for both), 0.10 to 1.01 of the packed time against native's
-  0.13 to 1.31; behind in inference at 2 threads at some small batches (16, 500, 3, 128:
-  0.50 against 0.33; 8, 300, 32, 96: 0.35 against 0.33) and mostly ahead at 1 thread
-  (4, 50, 512, 1024: 0.59 against 0.79; 16, 100, 64, 512: 0.67 against 0.86; behind at
-  16, 500, 3, 128: 0.62 against 0.52); threading the compiled loop's small-batch GEMM
-  from a quarter of its present work did not close that gap
-  (``python benchmarks/gemm_settings.py``: 0.84 to 1.34 of the time,
+  faster in 25 of 28 comparisons at 1 thread and 21 of 28 at 2. In training, at the 10
+  shapes with B >= 4 and T > 1, compiled took 0.10 to 0.90 of the packed time against
+  native's 0.14 to 1.29, ahead at every one but 16, 500, 3, 128 at 2 threads (0.18
+  against 0.14; ahead there at 1 thread, 0.10 against 0.15). In inference it was behind
+  at some small batches at 2 threads (16, 500, 3, 128: 0.51 against 0.37; 4, 50, 512,
+  1024: 0.32 against 0.26) and ahead at 1 thread there but at 16, 500, 3, 128 (4, 50,
+  512, 1024: 0.60 against 0.72; 16, 100, 64, 512: 0.66 against 0.86); threading the
+  compiled loop's small-batch GEMM from a quarter of its present work did not close that
+  gap (``python benchmarks/gemm_settings.py``: 0.84 to 1.34 of the time,
   benchmarks/reports/2026-12-05-gemm-settings.md). At B = 2 torch's kernel was ahead
-  (2, 100, 256, 512: 0.25 against 0.30 in training at 2 threads).
+  (2, 100, 256, 512: 0.17 against 0.21 in training at 2 threads).
 * CPU, plain LSTM, GRU and Elman RNN, refitted on an idle machine (2026-12-02,
   ``benchmarks/never_slower.py``: 14 shapes from B=1 to 256, T=1 to 1000, I=2 to 512,
   H=20 to 1024, at 1 and 2 threads, median of 15 interleaved rounds; the report is
