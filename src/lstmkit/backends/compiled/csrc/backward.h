@@ -91,138 +91,151 @@ void sum_step(const Loop<T>& L, const Back<T>& K, int64_t t, int64_t r0, int64_t
   }
 }
 
+// backward of the ended rows [e, r1) at step t (active_end): their pre-activation
+// gradients (and the projection's) are 0 and dL/dh, dL/dc pass to step t - 1 unchanged
+template <typename T>
+inline void ended_rows_bwd(const Loop<T>& L, Back<T>& K, int64_t t, int64_t e, int64_t r1) {
+  const int64_t B = L.B, H = L.H, P = L.P, G = L.G;
+  if (e >= r1) return;
+  const size_t n = size_t(r1 - e);
+  T* dgx = K.dgx + t * B * G;
+  T* dgh = K.dgh + t * B * G;
+  T* da = K.da + t * B * G;
+  std::memset(dgx + e * G, 0, sizeof(T) * n * G);
+  if (dgh != dgx) std::memset(dgh + e * G, 0, sizeof(T) * n * G);
+  if (da != dgh) std::memset(da + e * G, 0, sizeof(T) * n * G);
+  if (L.w_hr != nullptr) std::memset(K.dproj + (t * B + e) * P, 0, sizeof(T) * n * P);
+  std::memcpy(K.dhnew + e * P, K.dh + e * P, sizeof(T) * n * P);
+  if (L.lstm()) std::memcpy(K.dcp + e * H, K.dc + e * H, sizeof(T) * n * H);
+}
+
+// backward of step t over the rows [r0, e) still running then (see backward_rows)
+template <typename T>
+void active_rows_bwd(const Loop<T>& L, Back<T>& K, const WeightGemm<T>& mm_hh,
+                     const WeightGemm<T>& mm_hr, int64_t t, int64_t r0, int64_t e) {
+  const int64_t B = L.B, H = L.H, P = L.P, G = L.G;
+  const bool ln = L.ln_w != nullptr, proj = L.w_hr != nullptr, lstm = L.lstm();
+  const bool gru = L.cell.mode == kGRU;
+  const T* hp = L.hs + t * B * P;
+  const T* cp = lstm ? L.cs + t * B * H : nullptr;
+  T* dPt = proj ? K.dproj + t * B * P : K.dP;
+  T* dgx = K.dgx + t * B * G;
+  T* dgh = K.dgh + t * B * G;
+  T* da = K.da + t * B * G;
+  // 1. dL/dh_t and dL/dc_t as the cell sees them
+  over_rows(r0, e, 4 * (P + H), [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const bool in = L.mask == nullptr || L.mask[t * B + b];
+      const T* dout = K.dout ? K.dout + (t * B + b) * P : nullptr;
+      for (int64_t j = 0; j < P; ++j) {
+        T v = in ? K.dh[b * P + j] + (dout ? dout[j] : T(0)) : T(0);
+        if (L.zone_h) {
+          T k = v * L.zh(t, b, j);
+          v = v - k;
+          K.dkh[b * P + j] = k;
+        }
+        dPt[b * P + j] = v;
+      }
+      if (lstm) {
+        for (int64_t j = 0; j < H; ++j) {
+          T v = in ? K.dc[b * H + j] : T(0);
+          if (L.zone_c) {
+            T k = v * L.zc(t, b, j);
+            v = v - k;
+            K.dkc[b * H + j] = k;
+          }
+          K.dcs[b * H + j] = v;
+        }
+      }
+    }
+  });
+  const T* dcell = dPt;  // gradient of the cell's h (B, H)
+  if (proj) {
+    mm_hr.run(e - r0, dPt + r0 * P, K.dH + r0 * H);
+    dcell = K.dH;
+  }
+  // 2. the cell's backward, and the layer norm of the recurrent term
+  over_rows(r0, e, 8 * G, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const T* d = dcell + b * H;
+      const T* act = L.act + (t * B + b) * G;
+      T* dg = dgx + b * G;
+      if (lstm) {
+        const T* tc = L.tc + (t * B + b) * H;
+        if (L.cell.plain()) {
+          lstm_plain_bwd(H, d, K.dcs + b * H, act, tc, cp + b * H, dg, K.dcp + b * H);
+        } else {
+          const T* craw = L.craw + (t * B + b) * H;
+          const T* cstat = L.cstat ? L.cstat + (t * B + b) * 2 : nullptr;
+          lstm_opts_bwd(L.cell, H, d, K.dcs + b * H, act, tc, craw, cstat, cp + b * H, dg,
+                        K.dcp + b * H, K.dy + b * H, K.chat + b * H, K.tmp + b * H);
+        }
+      } else if (gru) {
+        gru_bwd(H, d, act, L.ghn + (t * B + b) * H, hp + b * P, dg, dgh + b * G,
+                K.dhd + b * P);
+      } else {
+        rnn_bwd(L.cell.mode == kRNNRelu, H, d, act, dg);
+      }
+      if (ln) {
+        ln_backward_row(dgh + b * G, L.ln_w, L.a_hat + (t * B + b) * G, L.rstat[t * B + b],
+                        G, da + b * G);
+      }
+      if (L.lnx_w) {  // x_hat of the input's layer norm, rebuilt from the saved stats
+        const T* gx = L.gx + (t * B + b) * G;
+        const T* xs = L.xstat + (t * B + b) * 2;
+        const T mu = xs[0], rstd = xs[1];
+        T* xh = K.xhat + b * G;
+        LK_SIMD
+        for (int64_t j = 0; j < G; ++j) xh[j] = (gx[j] - mu) * rstd;
+      }
+    }
+  });
+  sum_step(L, K, t, r0, e);
+  if (L.lnx_w) {  // d gx through the input's layer norm, in place
+    over_rows(r0, e, 4 * G, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) {
+        T* dg = dgx + b * G;
+        ln_backward_row(dg, L.lnx_w, K.xhat + b * G, L.xstat[(t * B + b) * 2 + 1], G, dg);
+      }
+    });
+  }
+  // 3. dL/dh_{t-1}: through W_hh, then recurrent dropout, the direct paths and the mask
+  mm_hh.run(e - r0, da + r0 * G, K.dhnew + r0 * P);
+  over_rows(r0, e, 4 * (P + H), [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const bool in = L.mask == nullptr || L.mask[t * B + b];
+      for (int64_t j = 0; j < P; ++j) {
+        const int64_t k = b * P + j;
+        T v = K.dhnew[k];
+        if (L.rec_mask) v *= L.rec_mask[k];
+        if (gru) v += K.dhd[k];
+        if (L.zone_h) v += K.dkh[k];
+        if (!in) v += K.dh[k];
+        K.dhnew[k] = v;
+      }
+      if (lstm) {
+        for (int64_t j = 0; j < H; ++j) {
+          const int64_t k = b * H + j;
+          T v = K.dcp[k];
+          if (L.zone_c) v += K.dkc[k];
+          if (!in) v += K.dc[k];
+          K.dcp[k] = v;
+        }
+      }
+    }
+  });
+}
+
 // backward over rows [r0, r1) of the batch (see backward_loop); K is the block's own copy
 template <typename T>
 void backward_rows(const Loop<T>& L, Back<T>& K, const WeightGemm<T>& mm_hh,
                    const WeightGemm<T>& mm_hr, int64_t r0, int64_t r1) {
-  const int64_t B = L.B, H = L.H, P = L.P, G = L.G;
-  const bool ln = L.ln_w != nullptr, proj = L.w_hr != nullptr, lstm = L.lstm();
-  const bool gru = L.cell.mode == kGRU;
   for (int64_t t = L.steps - 1; t >= 0; --t) {
-    const T* hp = L.hs + t * B * P;
-    const T* cp = lstm ? L.cs + t * B * H : nullptr;
-    T* dPt = proj ? K.dproj + t * B * P : K.dP;
-    T* dgx = K.dgx + t * B * G;
-    T* dgh = K.dgh + t * B * G;
-    T* da = K.da + t * B * G;
-    // 0. rows [e, r1) ended before step t (active_end): their pre-activation gradients
-    // (and the projection's) are 0 and dL/dh, dL/dc pass to step t - 1 unchanged
-    const int64_t e = active_end(L, t, r0, r1);
-    if (e < r1) {
-      const size_t n = size_t(r1 - e);
-      std::memset(dgx + e * G, 0, sizeof(T) * n * G);
-      if (dgh != dgx) std::memset(dgh + e * G, 0, sizeof(T) * n * G);
-      if (da != dgh) std::memset(da + e * G, 0, sizeof(T) * n * G);
-      if (proj) std::memset(dPt + e * P, 0, sizeof(T) * n * P);
-      std::memcpy(K.dhnew + e * P, K.dh + e * P, sizeof(T) * n * P);
-      if (lstm) std::memcpy(K.dcp + e * H, K.dc + e * H, sizeof(T) * n * H);
-    }
-    if (e > r0) {
-      // 1. dL/dh_t and dL/dc_t as the cell sees them
-      over_rows(r0, e, 4 * (P + H), [&](int64_t b0, int64_t b1) {
-        for (int64_t b = b0; b < b1; ++b) {
-          const bool in = L.mask == nullptr || L.mask[t * B + b];
-          const T* dout = K.dout ? K.dout + (t * B + b) * P : nullptr;
-          for (int64_t j = 0; j < P; ++j) {
-            T v = in ? K.dh[b * P + j] + (dout ? dout[j] : T(0)) : T(0);
-            if (L.zone_h) {
-              T k = v * L.zh(t, b, j);
-              v = v - k;
-              K.dkh[b * P + j] = k;
-            }
-            dPt[b * P + j] = v;
-          }
-          if (lstm) {
-            for (int64_t j = 0; j < H; ++j) {
-              T v = in ? K.dc[b * H + j] : T(0);
-              if (L.zone_c) {
-                T k = v * L.zc(t, b, j);
-                v = v - k;
-                K.dkc[b * H + j] = k;
-              }
-              K.dcs[b * H + j] = v;
-            }
-          }
-        }
-      });
-      const T* dcell = dPt;  // gradient of the cell's h (B, H)
-      if (proj) {
-        mm_hr.run(e - r0, dPt + r0 * P, K.dH + r0 * H);
-        dcell = K.dH;
-      }
-      // 2. the cell's backward, and the layer norm of the recurrent term
-      over_rows(r0, e, 8 * G, [&](int64_t b0, int64_t b1) {
-        for (int64_t b = b0; b < b1; ++b) {
-          const T* d = dcell + b * H;
-          const T* act = L.act + (t * B + b) * G;
-          T* dg = dgx + b * G;
-          if (lstm) {
-            const T* tc = L.tc + (t * B + b) * H;
-            if (L.cell.plain()) {
-              lstm_plain_bwd(H, d, K.dcs + b * H, act, tc, cp + b * H, dg, K.dcp + b * H);
-            } else {
-              const T* craw = L.craw + (t * B + b) * H;
-              const T* cstat = L.cstat ? L.cstat + (t * B + b) * 2 : nullptr;
-              lstm_opts_bwd(L.cell, H, d, K.dcs + b * H, act, tc, craw, cstat, cp + b * H, dg,
-                            K.dcp + b * H, K.dy + b * H, K.chat + b * H, K.tmp + b * H);
-            }
-          } else if (gru) {
-            gru_bwd(H, d, act, L.ghn + (t * B + b) * H, hp + b * P, dg, dgh + b * G,
-                    K.dhd + b * P);
-          } else {
-            rnn_bwd(L.cell.mode == kRNNRelu, H, d, act, dg);
-          }
-          if (ln) {
-            ln_backward_row(dgh + b * G, L.ln_w, L.a_hat + (t * B + b) * G, L.rstat[t * B + b],
-                            G, da + b * G);
-          }
-          if (L.lnx_w) {  // x_hat of the input's layer norm, rebuilt from the saved stats
-            const T* gx = L.gx + (t * B + b) * G;
-            const T* xs = L.xstat + (t * B + b) * 2;
-            const T mu = xs[0], rstd = xs[1];
-            T* xh = K.xhat + b * G;
-            LK_SIMD
-            for (int64_t j = 0; j < G; ++j) xh[j] = (gx[j] - mu) * rstd;
-          }
-        }
-      });
-      sum_step(L, K, t, r0, e);
-      if (L.lnx_w) {  // d gx through the input's layer norm, in place
-        over_rows(r0, e, 4 * G, [&](int64_t b0, int64_t b1) {
-          for (int64_t b = b0; b < b1; ++b) {
-            T* dg = dgx + b * G;
-            ln_backward_row(dg, L.lnx_w, K.xhat + b * G, L.xstat[(t * B + b) * 2 + 1], G, dg);
-          }
-        });
-      }
-      // 3. dL/dh_{t-1}: through W_hh, then recurrent dropout, the direct paths and the mask
-      mm_hh.run(e - r0, da + r0 * G, K.dhnew + r0 * P);
-      over_rows(r0, e, 4 * (P + H), [&](int64_t b0, int64_t b1) {
-        for (int64_t b = b0; b < b1; ++b) {
-          const bool in = L.mask == nullptr || L.mask[t * B + b];
-          for (int64_t j = 0; j < P; ++j) {
-            const int64_t k = b * P + j;
-            T v = K.dhnew[k];
-            if (L.rec_mask) v *= L.rec_mask[k];
-            if (gru) v += K.dhd[k];
-            if (L.zone_h) v += K.dkh[k];
-            if (!in) v += K.dh[k];
-            K.dhnew[k] = v;
-          }
-          if (lstm) {
-            for (int64_t j = 0; j < H; ++j) {
-              const int64_t k = b * H + j;
-              T v = K.dcp[k];
-              if (L.zone_c) v += K.dkc[k];
-              if (!in) v += K.dc[k];
-              K.dcp[k] = v;
-            }
-          }
-        }
-      });
-    }  // e > r0
+    const int64_t e = active_end(L, t, r0, r1);  // rows [e, r1) have ended
+    ended_rows_bwd(L, K, t, e, r1);
+    if (e > r0) active_rows_bwd(L, K, mm_hh, mm_hr, t, r0, e);
     std::swap(K.dh, K.dhnew);
-    if (lstm) std::swap(K.dc, K.dcp);
+    if (L.lstm()) std::swap(K.dc, K.dcp);
   }
 }
 

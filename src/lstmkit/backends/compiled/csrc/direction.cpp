@@ -12,6 +12,8 @@
 
 #include "backward.h"
 
+#include <utility>
+
 namespace lstmkit {
 
 namespace {
@@ -324,8 +326,8 @@ void Direction::run_backward(const OptTensor& dout_, const OptTensor& dhn, const
       // 9 in 10 of all and h is wide enough for the GEMM saved to repay the gather
       // (P >= 256: 0.71 to 0.85 of the full-length time in training, against 0.82 to
       // 0.91 without; below, mixed; benchmarks/lengths.py's last column)
-      at::Tensor rows = mask.view({TB}).nonzero().squeeze(1);
-      if (rows.numel() * 10 <= TB * 9 && P >= 256) {
+      at::Tensor rows = P >= 256 ? mask.view({TB}).nonzero().squeeze(1) : at::Tensor();
+      if (rows.defined() && rows.numel() * 10 <= TB * 9) {
         a = a.index_select(0, rows);
         h = h.index_select(0, rows);
       }
@@ -445,25 +447,15 @@ std::vector<at::Tensor> backward_op(int64_t mode, bool peephole, bool coupled, d
 
 bool uses_blas() { return have_blas(); }
 
-int64_t set_min_block_rows(int64_t rows) {
-  const int64_t before = min_block_rows();
-  min_block_rows() = rows;
-  return before;
-}
+int64_t set_min_block_rows(int64_t rows) { return std::exchange(min_block_rows(), rows); }
 
 int64_t blocks_for(int64_t B) { return row_blocks(B); }
 
-int64_t set_small_gemm_max_rows(int64_t rows) {
-  const int64_t before = small_gemm_max_rows();
-  small_gemm_max_rows() = rows;
-  return before;
-}
+int64_t set_small_gemm_max_rows(int64_t rows) { return std::exchange(small_gemm_max_rows(), rows); }
 
 int64_t set_gemm_thread_work(int64_t work) {
 #if LK_SMALLGEMM
-  const int64_t before = gemm_thread_work();
-  gemm_thread_work() = work;
-  return before;
+  return std::exchange(gemm_thread_work(), work);
 #else
   return work;
 #endif
