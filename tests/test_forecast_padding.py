@@ -14,7 +14,7 @@ from lstmkit.forecasting.windows import count_windows
 
 
 def windows(lengths, H):
-    return lambda L, val, pad: count_windows(np.asarray(lengths) + pad, L, H, val)
+    return lambda L, val, pad, recent=0: count_windows(np.asarray(lengths) + pad, L, H, val, recent)
 
 
 def test_the_derived_lookback_is_not_cut_to_the_shortest_series():

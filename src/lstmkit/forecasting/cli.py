@@ -91,6 +91,10 @@ def add_parser(subparsers) -> None:
                        help="conformal calibration of the quantiles on the last WINDOWS horizons of each "
                             "series (default: the rule of docs/forecasting.md, on where there are enough "
                             "series; 0: off)")
+    model.add_argument("--recent-windows", type=int, default=None, metavar="K",
+                       help="train on the latest K windows of each series (default: the rule of "
+                            "docs/forecasting.md: 2 without a season on 128 series or more, else all; "
+                            "0: all)")
     model.add_argument("--seeds", default="0,1,2",
                        help="benchmark: comma-separated seeds, one fit each (default 0,1,2)")
     run = p.add_argument_group("run")
@@ -135,7 +139,8 @@ def _quantiles(text: str) -> list[float]:
 # the model flags, named as ForecasterConfig's fields: each defaults to None and is passed
 # only when given, so that ForecasterConfig's defaults are the CLI's too
 MODEL_FLAGS = ("lookback", "hidden_size", "num_layers", "cell", "season_length", "quantiles",
-               "max_epochs", "ensemble", "val_size", "smoothing", "damping", "calibration")
+               "max_epochs", "ensemble", "val_size", "smoothing", "damping", "calibration",
+               "recent_windows")
 
 
 def model_kwargs(args) -> dict:

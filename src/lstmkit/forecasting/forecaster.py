@@ -171,6 +171,10 @@ class Forecaster(Estimator):
             None derives it (on when quantiles are on and there are enough series: the
             rule of :mod:`lstmkit.forecasting.config`), 0 turns it off. It trains a second
             model on the cut series; the median forecast does not change.
+        recent_windows: the training windows each series gives, its latest (None: derived:
+            2 without a season when the series number at least 128, so that their latest
+            windows fill a batch of 256; else all. A set of many yearly series then trains
+            on their recent years, as N-BEATS limits the history it samples; 0: all).
         **trainer_kwargs: the engine's settings (:mod:`lstmkit.spine.engine`):
             ``accelerator``, ``devices``, ``strategy``, ``num_nodes``, ``precision``,
             ``max_time``, ``max_steps``, ``verbose``, ``checkpoint_every_n_steps`` and any
@@ -207,7 +211,7 @@ class Forecaster(Estimator):
                  lr: float = 1e-2, weight_decay: float = 1e-2, dropout: float = 0.3,
                  deseasonalize: bool = True, checkpoint_dir: str | None = None, damping: float | None = None,
                  smoothing: str | None = None, calibration: int | None = None, past_covariates=(),
-                 static_covariates=(), **trainer_kwargs) -> None:
+                 static_covariates=(), recent_windows: int | None = None, **trainer_kwargs) -> None:
         from lstmkit.spine.engine import split_keywords
 
         _, self.trainer_kwargs = split_keywords(trainer_kwargs, (), "Forecaster")
@@ -218,7 +222,7 @@ class Forecaster(Estimator):
             ensemble, list(covariates or ()), cell_options or {}, transform, val_size, patience,
             batch_size, lr, weight_decay, dropout, deseasonalize, damping, smoothing, calibration,
             list(past_covariates or ()), static_covariates if isinstance(static_covariates, dict)
-            else list(static_covariates or ()))
+            else list(static_covariates or ()), recent_windows)
         self.net: ForecastNet | None = None
         self.static_enc: StaticEncoding | None = None  # what fitting learned of the static columns
         self.calibration: Calibration | None = None  # the conformal shifts, once fitted
@@ -329,8 +333,9 @@ class Forecaster(Estimator):
         can refuse bad input before they write anything."""
         lengths = series.lengths()
         p = plan(self.config, self.season(series.freq), int(lengths.min()),
-                 lambda L, val, pad: count_windows(lengths + pad, L, self.horizon, val), float(np.median(lengths)))
-        p.calibration = calibration_windows(self.config, lengths, max(p.lookbacks), p.pad, p.season_length)
+                 lambda L, val, pad, recent=0: count_windows(lengths + pad, L, self.horizon, val, recent),
+                 float(np.median(lengths)), len(lengths))
+        p.calibration = calibration_windows(self.config, lengths, max(p.lookbacks), p.pad)
         return p
 
     def _static_arrays(self, series: SeriesSet) -> tuple[np.ndarray, np.ndarray]:
@@ -393,7 +398,7 @@ class Forecaster(Estimator):
               for i, (u, (d, _, x, seen)) in enumerate(zip(series.ids, padded))]
         n_meta = ES_META if es else 0
         levels = [len(v) for v in self.static_enc.levels] if self.static_enc is not None else []
-        train, val = make_windows(zs, fs, Lmax, H, self.plan.val_size)
+        train, val = make_windows(zs, fs, Lmax, H, self.plan.val_size, self.plan.recent)
         qs = sorted(set(self.quantiles) | {0.5})
         torch.manual_seed(cfg.seed)  # the initial weights
         self.net = ForecastNet(ForecastNetConfig(

@@ -10,7 +10,7 @@ import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
 
-def count_windows(lengths, L: int, H: int, val: int) -> int:
+def count_windows(lengths, L: int, H: int, val: int, recent: int = 0) -> int:
     """Training windows the rule of :func:`make_windows` gives (validation excluded).
 
     Args:
@@ -18,22 +18,26 @@ def count_windows(lengths, L: int, H: int, val: int) -> int:
         L: lookback.
         H: horizon.
         val: points per series held out.
+        recent: the most recent windows kept per series (0: all).
 
     Returns:
-        The count, sum of max(0, n - val - L - H + 1).
+        The count, sum of max(0, n - val - L - H + 1), each term at most ``recent``.
 
     Example:
         >>> count_windows([20, 30], L=8, H=4, val=0)
         28
+        >>> count_windows([20, 30], L=8, H=4, val=0, recent=2)
+        4
     """
-    return int(sum(max(0, n - val - L - H + 1) for n in lengths))
+    return int(sum(min(max(0, n - val - L - H + 1), recent or n) for n in lengths))
 
 
-def make_windows(zs: list[np.ndarray], fs: list[np.ndarray], L: int, H: int, val: int = 0):
+def make_windows(zs: list[np.ndarray], fs: list[np.ndarray], L: int, H: int, val: int = 0,
+                 recent: int = 0):
     """Every window of L + H consecutive steps of every series, as tensors
     ``(x (N, L), feats (N, L + H, F), target (N, H))``. Windows whose target ends in the
     last ``val`` points of a series form the validation set (second tuple); the rest,
-    the training set.
+    the training set, of which each series keeps its ``recent`` latest (0: all).
 
     Args:
         zs: each series' scaled values (n_i,).
@@ -41,6 +45,7 @@ def make_windows(zs: list[np.ndarray], fs: list[np.ndarray], L: int, H: int, val
         L: lookback.
         H: horizon.
         val: points per series whose windows go to validation (default 0).
+        recent: training windows kept per series, its latest (default 0: all).
 
     Returns:
         ``(train, val)``, each ``(x, feats, target)``; a series shorter than L + H gives
@@ -55,7 +60,10 @@ def make_windows(zs: list[np.ndarray], fs: list[np.ndarray], L: int, H: int, val
         wf = sliding_window_view(f, L + H, axis=0).transpose(0, 2, 1)  # (count, L + H, F)
         end = np.arange(len(wz)) + L + H  # one past each window's last target step
         is_val = end > n - val
-        parts[False].append((wz[~is_val], wf[~is_val]))
+        train = ~is_val
+        if recent:
+            train &= end > n - val - recent  # the last `recent` training windows end there
+        parts[False].append((wz[train], wf[train]))
         parts[True].append((wz[is_val], wf[is_val]))
 
     def stack(chunks, F: int):
