@@ -7,9 +7,7 @@ process and interleaved, for the same layers, reporting each time over the first
   step's small-batch GEMM (lstmkit's own panel kernel, csrc/smallgemm.h) splits its
   panels over torch's threads;
 * ``small_rows`` (``set_small_gemm_max_rows``): the most rows of a row block for which
-  the loops use that panel kernel rather than MKL's packed GEMM;
-* ``huge_pages`` (``set_huge_pages``): 1 advises the loops' large buffers (saved
-  activations, outputs, gate gradients) onto transparent huge pages, 0 does not.
+  the loops use that panel kernel rather than MKL's packed GEMM.
 
 The layers: the layer-norm LSTM and the plain LSTM on ``backend="compiled"``, training
 (forward + backward, the sum of the outputs as the loss) and inference (no_grad).
@@ -43,9 +41,6 @@ SETTINGS = {
     "small_rows": ("set_small_gemm_max_rows", "96,256",
                    [(128, 100, 2, 32), (256, 50, 16, 64), (256, 20, 128, 256), (128, 100, 32, 128),
                     (256, 100, 8, 64), (256, 50, 64, 256)]),
-    "huge_pages": ("set_huge_pages", "0,1",
-                   [(64, 200, 128, 256), (256, 20, 128, 256), (16, 500, 3, 128), (32, 100, 32, 128),
-                    (256, 50, 16, 64), (4, 50, 512, 1024)]),
 }
 LAYERS = {"layer_norm": {"layer_norm": True}, "plain": {}}
 

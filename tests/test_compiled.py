@@ -155,30 +155,6 @@ def test_row_blocks_equal_one_block(cls, opts):
 
 
 @needs_ext
-def test_huge_page_advice_leaves_every_number_as_it_is():
-    """Buffers of 4 MiB and more are advised onto transparent huge pages (big_empty in
-    csrc/kernels.h): advice only, so outputs, states and every gradient are bitwise the
-    same with it off (here the saved buffers hold 60 x 64 x 512 floats, 7.5 MiB)."""
-    ext = compiled.extension()
-
-    def run(on: bool) -> list:
-        torch.manual_seed(0)
-        m = lstmkit.LSTM(16, 128, layer_norm=True, backend="compiled")
-        x = torch.randn(60, 64, 16, requires_grad=True)
-        before = ext.set_huge_pages(on)
-        try:
-            out, (h, c) = m(x)
-            (out.square().sum() + h.sum() + c.sum()).backward()
-        finally:
-            ext.set_huge_pages(before)
-        return [out, h, c, x.grad] + [p.grad for p in m.parameters()]
-
-    assert ext.set_huge_pages(True) is True and ext.set_huge_pages(True) is True  # on by default
-    for a, b in zip(run(True), run(False), strict=True):
-        assert torch.equal(a, b)
-
-
-@needs_ext
 @pytest.mark.parametrize("cls,opts", BLOCK_LAYERS, ids=BLOCK_IDS)
 def test_sorted_lengths_skip_ended_rows_exactly(cls, opts):
     """With lengths, the compiled backend sorts the batch by length, deals it over the

@@ -175,10 +175,10 @@ void Direction::run_forward(bool save, std::vector<at::Tensor>& res) {
   if (ln_b.defined()) bias.add_(ln_b);
   L.bias = ptr<T>(bias);
   L.zero_g = ptr<T>(zero_g);
-  at::Tensor out = big_empty({L.steps, B, P}, o);
+  at::Tensor out = at::empty({L.steps, B, P}, o);
   if (save) {  // one tensor per buffer (separate allocations the allocator reuses)
     for_each_buffer(*this, [&](at::Tensor& buf, const std::vector<int64_t>& shape) {
-      buf = big_empty(shape, o);
+      buf = at::empty(shape, o);
     });
   } else {
     hs = at::empty({HS, B, P}, o);
@@ -269,10 +269,10 @@ void Direction::run_backward(const OptTensor& dout_, const OptTensor& dhn, const
   K.dhnew = ptr<T>(dh_b);
   K.dc = ptr<T>(dc_a);
   K.dcp = ptr<T>(dc_b);
-  at::Tensor dgx = big_empty({Tn, B, G}, o);
-  at::Tensor dgh = gru ? big_empty({Tn, B, G}, o) : dgx;
-  at::Tensor da = ln ? big_empty({Tn, B, G}, o) : dgh;
-  at::Tensor dproj = w_hr.defined() ? big_empty({Tn, B, P}, o) : at::Tensor();
+  at::Tensor dgx = at::empty({Tn, B, G}, o);
+  at::Tensor dgh = gru ? at::empty({Tn, B, G}, o) : dgx;
+  at::Tensor da = ln ? at::empty({Tn, B, G}, o) : dgh;
+  at::Tensor dproj = w_hr.defined() ? at::empty({Tn, B, P}, o) : at::Tensor();
   K.dgx = ptr<T>(dgx);
   K.dgh = ptr<T>(dgh);
   K.da = ptr<T>(da);
@@ -452,7 +452,6 @@ int64_t set_min_block_rows(int64_t rows) { return std::exchange(min_block_rows()
 int64_t blocks_for(int64_t B) { return row_blocks(B); }
 
 int64_t set_small_gemm_max_rows(int64_t rows) { return std::exchange(small_gemm_max_rows(), rows); }
-bool set_huge_pages(bool on) { return std::exchange(huge_pages(), on); }
 
 int64_t set_gemm_thread_work(int64_t work) {
 #if LK_SMALLGEMM

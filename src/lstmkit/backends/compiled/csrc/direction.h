@@ -123,8 +123,4 @@ int64_t set_gemm_thread_work(int64_t work);
 // than MKL's; returns the previous value. For benchmarks/gemm_settings.py.
 int64_t set_small_gemm_max_rows(int64_t rows);
 
-// Whether large buffers are advised onto transparent huge pages (big_empty in
-// kernels.h); returns the previous setting. For benchmarks/gemm_settings.py.
-bool set_huge_pages(bool on);
-
 }  // namespace lstmkit

@@ -17,9 +17,6 @@
 #include <ATen/ops/mm.h>
 
 #include <bit>
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
 #include <cstdint>
 #include <cstring>
 
@@ -295,32 +292,6 @@ inline void over_rows(int64_t r0, int64_t r1, int64_t work_per_row, const F& f) 
   } else {
     at::parallel_for(r0, r1, grain, f);
   }
-}
-
-
-// ---- large buffers on transparent huge pages ---------------------------------------------
-// A buffer of tens of megabytes (the saved activations of a long sequence) comes from a
-// fresh mmap on every call, and its first touch costs one page fault per 4 KiB page.
-// madvise(MADV_HUGEPAGE) on its 2 MiB-aligned interior lets the kernel map it with 2 MiB
-// pages instead (where the system allows it: "madvise" or "always" in
-// /sys/kernel/mm/transparent_hugepage/enabled). Settable (set_huge_pages) to measure it.
-inline bool& huge_pages() {
-  static bool on = true;
-  return on;
-}
-
-inline at::Tensor big_empty(at::IntArrayRef shape, const at::TensorOptions& o) {
-  at::Tensor t = at::empty(shape, o);
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  constexpr uintptr_t k2M = uintptr_t(1) << 21;
-  const size_t n = t.nbytes();
-  if (huge_pages() && n >= 2 * k2M) {
-    const uintptr_t a = reinterpret_cast<uintptr_t>(t.data_ptr());
-    const uintptr_t lo = (a + k2M - 1) & ~(k2M - 1), hi = (a + n) & ~(k2M - 1);
-    if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);  // advice only
-  }
-#endif
-  return t;
 }
 
 }  // namespace lstmkit

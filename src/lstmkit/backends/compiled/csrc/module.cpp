@@ -23,8 +23,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         "the least multiply-adds at which a step's small-batch GEMM is threaded; returns the previous value");
   m.def("set_small_gemm_max_rows", &lstmkit::set_small_gemm_max_rows,
         "the most rows a block's GEMM runs on the panel kernel (else MKL); returns the previous value");
-  m.def("set_huge_pages", &lstmkit::set_huge_pages,
-        "madvise large buffers for transparent huge pages; returns the previous setting");
   m.def("row_blocks", &lstmkit::blocks_for,
         "how many row blocks the loops split a batch of B rows into (this thread pool)");
 }
