@@ -58,9 +58,10 @@ def test_flags_reach_the_config_and_quantiles_can_be_turned_off():
     assert cli_model("--quantiles", "").config.quantiles == []
     assert Forecaster(12, quantiles=[]).quantiles == [] == Forecaster(12, quantiles=None).quantiles
     cfg = cli_model("--quantiles", "0.05,0.95", "--cell", "gru", "--ensemble", "2", "--lookback", "24",
-                    "--damping", "0.9", "--seed", "3", "--recent-windows", "4").config
-    assert (cfg.quantiles, cfg.cell, cfg.ensemble, cfg.lookback, cfg.damping, cfg.seed, cfg.recent_windows) == \
-        ([0.05, 0.95], "gru", 2, 24, 0.9, 3, 4)
+                    "--damping", "0.9", "--seed", "3", "--recent-windows", "4",
+                    "--weight-decay", "0.001").config
+    assert (cfg.quantiles, cfg.cell, cfg.ensemble, cfg.lookback, cfg.damping, cfg.seed, cfg.recent_windows,
+            cfg.weight_decay) == ([0.05, 0.95], "gru", 2, 24, 0.9, 3, 4, 0.001)
 
 
 def test_benchmark_refuses_a_season_length(capsys):

@@ -91,6 +91,9 @@ def add_parser(subparsers) -> None:
                        help="conformal calibration of the quantiles on the last WINDOWS horizons of each "
                             "series (default: the rule of docs/forecasting.md, on where there are enough "
                             "series; 0: off)")
+    model.add_argument("--weight-decay", type=float, default=None,
+                       help="L2 weight decay (default: the rule of docs/forecasting.md: 1e-2, none from "
+                            "4,096 training windows on)")
     model.add_argument("--recent-windows", type=int, default=None, metavar="K",
                        help="train on the latest K windows of each series (default: the rule of "
                             "docs/forecasting.md: 2 without a season on 128 series or more, else all; "
@@ -140,7 +143,7 @@ def _quantiles(text: str) -> list[float]:
 # only when given, so that ForecasterConfig's defaults are the CLI's too
 MODEL_FLAGS = ("lookback", "hidden_size", "num_layers", "cell", "season_length", "quantiles",
                "max_epochs", "ensemble", "val_size", "smoothing", "damping", "calibration",
-               "recent_windows")
+               "recent_windows", "weight_decay")
 
 
 def model_kwargs(args) -> dict:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from lstmkit.errors import InputError
 from lstmkit.forecasting.calibration import Calibration
-from lstmkit.forecasting.config import ForecasterConfig, Plan, plan_to_dict
+from lstmkit.forecasting.config import WEIGHT_DECAY, ForecasterConfig, Plan, plan_to_dict
 from lstmkit.forecasting.features import ColumnScaling, Scaling
 from lstmkit.forecasting.frame import SeriesSet
 from lstmkit.forecasting.network import ForecastNet, ForecastNetConfig
@@ -63,7 +63,9 @@ def load(cls, path, trainer_kwargs: dict):
         saved = {k: v for k, v in config["forecaster"].items() if k != "checkpoint_dir"}
         cfg = ForecasterConfig(**{"smoothing": "profile", **saved})
         net_cfg = ForecastNetConfig(**config["net"])
-        p = Plan(**state["plan"])
+        # plans saved before the weight-decay rule: the config's decay was the fit's
+        p = Plan(**{"weight_decay": WEIGHT_DECAY if cfg.weight_decay is None else cfg.weight_decay,
+                    **state["plan"]})
         tails = state["tails"]
         freq = state["freq"]
     except (KeyError, TypeError, ValueError) as exc:
