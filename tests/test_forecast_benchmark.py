@@ -89,7 +89,8 @@ def test_unknown_set_is_an_input_error():
     # the goals at the default configuration, seed 0 (docs/forecasting.md has 3 seeds)
     ("m1-monthly", "smape", 14.628),  # ETS's sMAPE
     ("m1-monthly", "mase", 1.05),  # below chronos-bolt-base's published 1.100
-    ("tourism-monthly", "mase", 1.50),
+    ("tourism-monthly", "mase", 1.45),  # the goal (docs/forecasting.md)
+    ("tourism-monthly", "smape", 18.824),  # ETS's sMAPE
     ("tourism-quarterly", "mase", 1.699),  # the seasonal naive's MASE
 ])
 def test_default_forecaster_meets_the_competition_goals(name, metric, goal):
