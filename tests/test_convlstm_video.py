@@ -105,6 +105,24 @@ def test_predictor_beats_copying_the_last_frame(predictor):
     assert predictor.steps == 100 and [row["step"] for row in predictor.history] == [50, 100]
 
 
+@pytest.mark.parametrize("content, message", [
+    (b"", "not a .npy array of clips"),
+    (None, "floating-point intensities"),  # a saved array of strings
+])
+def test_cli_predict_refuses_data_that_are_not_clips(predictor, tmp_path, capsys, content, message):
+    predictor.save(tmp_path / "m")
+    data = tmp_path / "clips.npy"
+    if content is None:
+        np.save(data, np.array(["a", "b"]))
+    else:
+        data.write_bytes(content)
+    out = tmp_path / "pred.npy"
+    assert main(["video", "predict", "--load", str(tmp_path / "m"), "--data", str(data), "--npy", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    assert not out.exists()
+
+
 def test_predictor_saves_loads_and_draws_a_strip(predictor, tmp_path):
     clips, _ = eval_clips(predictor.config, 4)
     predictor.save(tmp_path / "m")

@@ -222,6 +222,18 @@ def test_recognizer_transcribes_files_and_round_trips(tmp_path, tone_model):
     assert back.transcribe(tmp_path / "x.wav", beam=4) == tone_model.transcribe(tmp_path / "x.wav", beam=4)
 
 
+def test_cli_evaluate_refuses_transcripts_outside_the_models_alphabet(tmp_path, tone_model, capsys):
+    from lstmkit.cli import main
+
+    rng = np.random.default_rng(6)
+    write_wav(tmp_path / "x.wav", tone_utterance("4071", rng), SR)
+    tone_model.save(tmp_path / "m")
+    (tmp_path / "list.tsv").write_text("x.wav\t40x1\n")
+    assert main(["speech", "evaluate", "--load", str(tmp_path / "m"), "--data", str(tmp_path / "list.tsv")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "expected transcripts in the model's alphabet '0123456789', found '40x1'" in err
+
+
 def test_validation_cer_is_the_corpus_cer_and_never_picks_the_model():
     rec_args = {"hidden_size": 8, "num_layers": 1, "stack": 3, "batch_size": 8, "freq_masks": 1,
                 "time_masks": 1, "seed": 0, "verbose": False}

@@ -26,6 +26,7 @@ from lstmkit.errors import InputError
 from lstmkit.forecasting.backtest import BacktestResult, backtest
 from lstmkit.forecasting.config import QUANTILES
 from lstmkit.forecasting.forecaster import Forecaster
+from lstmkit.spine.flags import MAX_SEED
 from lstmkit.spine.io import atomic_write
 
 BASELINE_NAMES = ("naive", "seasonal_naive", "theta", "ets", "comb")
@@ -94,8 +95,8 @@ def run(name, seeds=(0,), quantiles=QUANTILES, baselines=BASELINE_NAMES, echo=pr
     from lstmkit.forecasting.report import baselines as make_baselines
 
     seeds = list(seeds)
-    if not seeds or any(not isinstance(s, (int, np.integer)) or s < 0 for s in seeds):
-        raise InputError(f"expected one or more seeds, integers >= 0, found {seeds}")
+    if not seeds or any(not isinstance(s, (int, np.integer)) or not 0 <= s <= MAX_SEED for s in seeds):
+        raise InputError(f"expected one or more seeds, integers in [0, {MAX_SEED}], found {seeds}")
     bases = make_baselines(1, None, [], baselines)  # unknown names fail before any work
     comp = name if isinstance(name, datasets.Competition) else datasets.competition(name)
     name, H, m = comp.name, comp.horizon, comp.season_length

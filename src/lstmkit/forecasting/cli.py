@@ -253,8 +253,14 @@ def build_model(args, series) -> tuple:
     from lstmkit.forecasting.report import _horizon
 
     if args.load:
+        settings = ["--" + n.replace("_", "-") for n in MODEL_FLAGS if getattr(args, n) is not None]
+        settings += ["--backend"] if args.backend != "auto" else []
+        if settings:
+            raise InputError(f"--load forecasts with the saved model's own settings, found {', '.join(settings)}: "
+                             "leave them out, or train a new model with them")
         model = Forecaster.load(args.load, **_trainer_kwargs(args))
         _horizon(args.horizon, model)
+        model.check_frequency(series)
         given = covariate_kwargs(args, series)
         for flag, name in (("--covariates", "covariates"), ("--past-covariates", "past_covariates"),
                            ("--static-covariates", "static_covariates")):
@@ -328,6 +334,11 @@ def _check_action(args) -> None:
         raise InputError(f"forecast {args.action} does not train: --resume belongs to train")
     if args.action == "predict" and (args.backtest or args.holdout):
         raise InputError("forecast predict forecasts the future: --holdout and --backtest belong to evaluate")
+    if args.action == "train" and (args.backtest or args.holdout):
+        raise InputError("forecast train fits on all of the data: --holdout and --backtest belong to evaluate "
+                         "(or to the default action)")
+    if args.out is not None and not args.out.strip():
+        raise InputError("expected --out as a path, found an empty string")
     if args.resume and not args.checkpoint_dir:
         raise InputError("--resume needs --checkpoint-dir (where the interrupted run wrote its checkpoints)")
     if args.load and (args.save or args.resume):

@@ -4,7 +4,9 @@ Rules (m = season length, H = horizon, n_min = the shortest series, N = the numb
 training windows); each is the value used when the argument is left at None:
 
 - season length m: from the frequency (monthly 12, quarterly 4, weekly 52, daily 7,
-  business-daily 5, sub-daily one day, yearly 1);
+  business-daily 5, sub-daily one day, yearly 1); none (m = 1) when no series holds two
+  seasons of it (60 points a second apart would get a one-day season of 86,400 steps
+  and a lookback of three of them: a season the data never shows cannot be learned);
 - lookback L = max(k m, 2H, MIN_LOOKBACK = 12), with k = 3 seasons under "es" smoothing and k = 2
   under "profile": two seasons let the network estimate the seasonal profile;
   the smoothing recursion starts each window from the series' learned initial indices,
@@ -135,6 +137,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from lstmkit.errors import InputError
+from lstmkit.spine.flags import MAX_SEED
 from lstmkit.forecasting.network import CELLS, SMOOTHINGS
 from lstmkit.forecasting.windows import count_windows
 
@@ -249,6 +252,8 @@ class ForecasterConfig:
         _int_ge("season_length", self.season_length, 1)
         _int_ge("max_epochs", self.max_epochs, 1)
         _int_ge("seed", self.seed, 0, False)
+        if self.seed > MAX_SEED:
+            raise InputError(f"expected seed in [0, {MAX_SEED}], found {self.seed}")
         _int_ge("ensemble", self.ensemble, 1, False)
         _int_ge("val_size", self.val_size, 0)
         _int_ge("patience", self.patience, 1)
@@ -283,6 +288,10 @@ class ForecasterConfig:
         self.covariates = [str(c) for c in self.covariates]
         self.past_covariates = [str(c) for c in (self.past_covariates or ())]
         self.static_covariates = _static_spec(self.static_covariates)
+        for name, cols in (("covariates", self.covariates), ("past_covariates", self.past_covariates)):
+            twice = sorted({c for c in cols if cols.count(c) > 1})
+            if twice:
+                raise InputError(f"{name} lists {twice} more than once: give each column once")
         both = [c for c in self.past_covariates if c in self.covariates]
         if both:
             raise InputError(f"covariate(s) {both} listed as both future-known (covariates) and past-only "

@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pandas as pd
 import torch
+from pandas.tseries.frequencies import to_offset
 
 from lstmkit.errors import InputError, TrainingInterrupted
 from lstmkit.forecasting.calibration import Calibration, naive_scale
@@ -332,7 +333,10 @@ class Forecaster(Estimator):
         cannot be fitted (a series too short for the lookback and horizon), so callers
         can refuse bad input before they write anything."""
         lengths = series.lengths()
-        p = plan(self.config, self.season(series.freq), int(lengths.min()),
+        m = self.season(series.freq)
+        if self.config.season_length is None and lengths.max() < 2 * m:
+            m = 1  # a derived season no series shows twice is not learned (module docstring of config)
+        p = plan(self.config, m, int(lengths.min()),
                  lambda L, val, pad, recent=0: count_windows(lengths + pad, L, self.horizon, val, recent),
                  float(np.median(lengths)), len(lengths))
         p.calibration = calibration_windows(self.config, lengths, max(p.lookbacks), p.pad)
@@ -583,10 +587,18 @@ class Forecaster(Estimator):
         bands = out[:, :, [qs.index(q) for q in self.quantiles]]
         return forecast_frame(series.ids, dates, point, self.quantiles, bands)
 
+    def check_frequency(self, series: SeriesSet) -> None:
+        """Raise InputError unless ``series`` is at the frequency this fitted model was
+        trained at (a forecast's dates continue the model's calendar)."""
+        self._check_fitted()
+        if to_offset(series.freq) != to_offset(self.freq):
+            raise InputError(f"expected data at the model's frequency {self.freq}, found {series.freq}: "
+                             "forecast with a model trained at the data's frequency")
+
     def _forecast_scaled(self, series: SeriesSet, future_x: list[np.ndarray] | None = None):
         """The forecast dates and the network's quantiles (S, H, Q) on the scaled axis,
         calibrated when the model is."""
-        self._check_fitted()
+        self.check_frequency(series)
         H, Lmax = self.horizon, max(self.plan.lookbacks)
         num, cat = self._static_arrays(series)  # an unknown category fails here
         P = len(self.past_covariates)

@@ -132,6 +132,13 @@ def to_long(
     if len(data) == 0:
         raise InputError("expected at least one row of data, found an empty table")
     covariates = list(covariates)
+    for role, col in (("series id", id_col), ("time", time_col), ("target", target_col)):
+        if col is not None and col in covariates:
+            raise InputError(f"column {col!r} is the {role} column and is also given as a covariate: "
+                             "give each column one role")
+    twice = sorted({str(c) for c in covariates if covariates.count(c) > 1})
+    if twice:
+        raise InputError(f"covariate column(s) {twice} given more than once: give each column once")
     wanted = [c for c in (id_col, time_col, target_col, *covariates) if c is not None]
     missing = [c for c in wanted if c not in data.columns and not (c == id_col and id_col == ID)]
     if missing:
@@ -161,12 +168,25 @@ def _numeric(values: pd.Series, what: str) -> np.ndarray:
 def _timestamps(values: pd.Series) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(values):
         return values
+    if pd.api.types.is_numeric_dtype(values):  # pandas would read numbers as nanoseconds since 1970
+        years = pd.api.types.is_integer_dtype(values) and values.dropna().between(1000, 9999).all()
+        if not years:
+            raise InputError(f"expected timestamps in the time column, found numbers ({values.iloc[0]}, ...): "
+                             "give dates or times (2020-01-31, 2020-01-31 12:00), or years as 4-digit integers")
+        values = values.astype("Int64").astype(str).where(values.notna())
+        return pd.to_datetime(values, format="%Y", errors="coerce")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pandas' "could not infer format" notice
         try:
             parsed = pd.to_datetime(values, errors="coerce")
         except (ValueError, TypeError):
-            parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+            try:
+                parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+            except (ValueError, TypeError) as exc:  # e.g. several UTC offsets
+                found = "several UTC offsets" if "timezone" in str(exc).lower() else \
+                    f"values that do not parse together ({str(exc).splitlines()[0]})"
+                raise InputError(f"expected timestamps in one time zone in the time column, found {found}: "
+                                 "convert them to one UTC offset (or to UTC)") from None
     bad = parsed.isna() & values.notna()
     if bad.any():
         raise InputError(f"expected timestamps in the time column, found {values[bad].iloc[0]!r} "
@@ -283,6 +303,10 @@ def validate(frame: pd.DataFrame, min_length: int = 3, static=()) -> SeriesSet:
                              f"{covariates[c]!r} at {ds[r]}")
         if not np.all(np.isfinite(y)):
             raise InputError(f"series {uid!r}: expected finite target values, found inf")
+        if x.size and not np.all(np.isfinite(x)):
+            r, c = np.argwhere(~np.isfinite(x))[0]
+            raise InputError(f"series {uid!r}: expected finite covariate values, found {x[r, c]} in "
+                             f"{covariates[c]!r} at {ds[r]}")
         if len(y) < min_length:
             raise InputError(f"series {uid!r}: expected at least {min_length} points, found {len(y)}")
         freqs[uid] = _freq_of(uid, ds)

@@ -127,7 +127,7 @@ def evaluate(series: SeriesSet, name: str, out: Path, model: Forecaster, *, wind
         results.append(backtest(base, frame[["unique_id", "ds", "y"]], windows=windows))  # no covariates
     held = "last horizon held out" if windows == 1 else f"{windows} rolling origins"
     echo(f"{describe(series, name)}; horizon {H}, {held}; season length "
-         f"{model.season(series.freq)}{'' if fit else '; saved model, not retrained'}")
+         f"{results[0].fitted.plan.season_length}{'' if fit else '; saved model, not retrained'}")
     echo(format_table(compare(results)))
     lstm = results[0]
     lines = []

@@ -10,6 +10,7 @@ at predict time naming the category and the series: the network has no embedding
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -108,4 +109,6 @@ class StaticEncoding:
 def _number(name: str, v) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise InputError(f"expected a number in numeric static covariate {name!r}, found {v!r}")
+    if not math.isfinite(v):
+        raise InputError(f"expected a finite number in numeric static covariate {name!r}, found {v!r}")
     return float(v)

@@ -129,6 +129,10 @@ def parse_ts(text: str, source: str = "<ts>") -> tuple[list[np.ndarray], list[st
             raise InputError(f"{source}:{lineno}: expected comma-separated numbers ({exc})") from None
         if len({len(c) for c in cols}) != 1:
             raise InputError(f"{source}:{lineno}: channels have different lengths {[len(c) for c in cols]}")
+        declared = header.get("classlabel", "").split()[1:]  # "true a b": the classes, where listed
+        if label is not None and declared and label.strip() not in declared:
+            raise InputError(f"{source}:{lineno}: expected a label among the classes the header declares "
+                             f"{declared}, found {label.strip()!r}")
         X.append(np.stack(cols, axis=1))  # (T, C)
         y.append(None if label is None else label.strip())
     if not in_data:

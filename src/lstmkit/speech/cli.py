@@ -133,6 +133,11 @@ def evaluate(args: argparse.Namespace) -> int:
     rec = SpeechRecognizer.load(args.load)
     if args.data:
         files, texts = _read_list(args.data)
+        alphabet = set(rec.config.alphabet)
+        for f, t in zip(files, texts):  # a character the model cannot write would be scored as its error
+            if not t or not set(t) <= alphabet:
+                raise InputError(f"--data {args.data}: expected transcripts in the model's alphabet "
+                                 f"{rec.config.alphabet!r}, found {t!r} for {f.name}")
         features = [rec.featurize(*read_wav(f)) for f in files]
         print(f"speech: {args.load} on {args.data}: {len(files)} utterances")
         what = Path(args.data).name

@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 from pathlib import Path
 
 from lstmkit.errors import InputError
+
+MAX_SEED = 2**32 - 1  # the largest seed numpy (and so Lightning's seed_everything) takes
 
 # flag -> (lowest, highest, lowest allowed itself); None: unbounded on that side
 BOUNDS: dict[str, tuple[float | None, float | None, bool]] = {
@@ -31,7 +34,7 @@ BOUNDS: dict[str, tuple[float | None, float | None, bool]] = {
     "beam": (0, None, True),
     "threads": (1, None, True),
     "num_nodes": (1, None, True),
-    "seed": (0, None, True),
+    "seed": (0, MAX_SEED, True),
     "hidden_size": (1, None, True),
     "num_layers": (1, None, True),
     "embedding_dim": (1, None, True),
@@ -66,7 +69,11 @@ BOUNDS: dict[str, tuple[float | None, float | None, bool]] = {
     "kernel_size": (1, None, True),
     "speed": (1, None, True),
     "pitch": (0, 99, True),
+    "snr": (None, None, True),  # dB: any finite number
 }
+
+# flags whose highest value is not allowed itself (a split that keeps nothing to train on)
+OPEN_ABOVE = {"val_fraction", "test_fraction"}
 
 # output flags whose kind is the same in every command; --out differs per command
 OUTPUT_KINDS = {
@@ -126,12 +133,16 @@ def _check_number(dest: str, value, rule) -> None:
             raise InputError(f"expected {_flag(dest)} as a finite number, found {value}")
         return
     too_low = low is not None and (value < low or (value == low and not inclusive))
-    if too_low or (high is not None and value > high):
+    high_open = dest in OPEN_ABOVE
+    if too_low or (high is not None and (value > high or (value == high and high_open))):
+        def num(v) -> str:
+            return str(v) if isinstance(v, int) else f"{v:g}"
+
         if high is None:
-            want = f">= {low:g}" if inclusive else f"> {low:g}"
+            want = f">= {num(low)}" if inclusive else f"> {num(low)}"
         else:
-            want = f"in [{low:g}, {high:g}]" if inclusive else f"in ({low:g}, {high:g}]"
-        raise InputError(f"expected {_flag(dest)} {want}, found {value:g}")
+            want = f"in {'[' if inclusive else '('}{num(low)}, {num(high)}{')' if high_open else ']'}"
+        raise InputError(f"expected {_flag(dest)} {want}, found {num(value)}")
 
 
 def _nearest_existing(path: Path) -> Path:
@@ -144,7 +155,9 @@ def _nearest_existing(path: Path) -> Path:
 def check_output(path: str | os.PathLike, kind: str, flag: str = "--out") -> None:
     """Raise InputError unless ``path`` can be written as ``kind`` ("model": a saved
     model directory, replaceable only when it is one or empty; "dir": a folder of files;
-    "file"). Creates nothing.
+    "file"). Leaves nothing behind: a probe file is created and removed in the folder
+    that would hold it, since permission bits alone say nothing to root or about
+    file systems such as /proc.
 
     Args:
         path: the output.
@@ -170,12 +183,24 @@ def check_output(path: str | os.PathLike, kind: str, flag: str = "--out") -> Non
         target = path if path.is_dir() else path.parent
         if not os.access(target, os.W_OK | os.X_OK) or (path.is_file() and not os.access(path, os.W_OK)):
             raise InputError(f"{flag} {path}: permission denied: cannot write there")
+        _probe_write(target, flag, path)
         return
     base = _nearest_existing(path)
     if not base.is_dir():
         raise InputError(f"{flag} {path}: cannot create it: {base} is a file, not a folder")
     if not os.access(base, os.W_OK | os.X_OK):
         raise InputError(f"{flag} {path}: permission denied: cannot create it in {base}")
+    _probe_write(base, flag, path)
+
+
+def _probe_write(folder: Path, flag: str, path: Path) -> None:
+    """InputError unless a file can be created (and is then removed) in ``folder``."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".lstmkit-probe-", dir=folder)
+    except OSError as exc:
+        raise InputError(f"{flag} {path}: cannot write in {folder}: {exc.strerror or exc}") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def check_input(path: str, kind: str, flag: str) -> None:
@@ -225,6 +250,12 @@ def _check_lightning(args) -> None:
 def _check_device_available(device: str, flag: str) -> None:
     import torch
 
+    if flag == "--device":  # a torch device string (--accelerator has its own list)
+        try:
+            torch.device(device)
+        except (RuntimeError, ValueError):
+            raise InputError(f"expected {flag} as a torch device (cpu, cuda, cuda:1, mps...), found {device!r}") \
+                from None
     kind = str(device).split(":")[0].lower()
     if kind in ("gpu", "cuda") and not torch.cuda.is_available():
         why = "this torch has no CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"

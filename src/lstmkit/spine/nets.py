@@ -112,9 +112,9 @@ def make_rnn(
         num_layers: layers (blocks for ``"xlstm"``); None: 2 for ``"xlstm"``, else 1.
         unknown_cell: the message of the InputError raised for a cell outside ``cells``,
             formatted with ``cell`` and ``cells`` (joined by ", ").
-        bad_options: None lets the layer's TypeError for a keyword it does not take
-            through; else an InputError with the message ``bad_options(error)`` is raised
-            instead.
+        bad_options: None lets the layer's TypeError (a keyword it does not take) or
+            ValueError (a value it refuses) through; else an InputError with the message
+            ``bad_options(error)`` is raised instead.
         cells: the names this caller accepts (default :data:`CELLS`).
         **options: torch.nn's keywords (``batch_first``, ``dropout``,
             ``bidirectional``...) and lstmkit's (``backend``, LSTM variants, the xLSTM
@@ -125,7 +125,7 @@ def make_rnn(
 
     Raises:
         InputError: an unknown cell, or (with ``bad_options``) an option the layer does
-            not take.
+            not take or a value it refuses.
 
     Example:
         >>> make_rnn("lstm", 8, 16, batch_first=True).hidden_size
@@ -140,7 +140,7 @@ def make_rnn(
         return layer(input_size, hidden_size, num_layers, **options)
     try:
         return layer(input_size, hidden_size, num_layers, **options)
-    except TypeError as exc:  # a keyword this layer does not take
+    except (TypeError, ValueError) as exc:  # a keyword this layer does not take, or a bad value
         raise InputError(bad_options(exc)) from None
 
 

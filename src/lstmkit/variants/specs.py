@@ -18,12 +18,19 @@ from __future__ import annotations
 
 import numbers
 
+import numpy as np
+
 from lstmkit.variants.masks import keep_mask, rate, zone
 from lstmkit.variants.spec import Mask, Param, VariantSpec
 
 
-def _flag(value, mode: str, bias: bool) -> bool:
-    return bool(value)
+def _flag_of(name: str):
+    def parse(value, mode: str, bias: bool) -> bool:
+        # True / False (or 1 / 0); anything else (a string such as "maybe") is refused
+        if isinstance(value, np.bool_) or (isinstance(value, numbers.Integral) and value in (0, 1)):
+            return bool(value)
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return parse
 
 
 def _forget_bias(value, mode: str, bias: bool) -> float:
@@ -100,7 +107,7 @@ SPECS: tuple[VariantSpec, ...] = (
         name="layer_norm",
         summary="layer normalisation of W_ih x, W_hh h and (LSTM) c_t (Ba, Kiros & Hinton 2016)",
         modes=BOTH, annotation="bool", default=False, keyword_default=False, example=True,
-        parse=_flag,
+        parse=_flag_of("layer_norm"),
         params=(
             Param("ln_ih_weight", ("G",), "ones", ("ln_ih", 0)),
             Param("ln_ih_bias", ("G",), "zeros", ("ln_ih", 1)),
@@ -117,7 +124,7 @@ SPECS: tuple[VariantSpec, ...] = (
         name="peephole",
         summary="i, f see c_{t-1} and o sees c_t through diagonal weights (Gers & Schmidhuber 2000)",
         modes=LSTM, annotation="bool", default=False, keyword_default=False, example=True,
-        parse=_flag,
+        parse=_flag_of("peephole"),
         params=(
             Param("peephole_i", ("H",), "uniform", ("cp", 0), modes=LSTM, absent_with="coupled_gates"),
             Param("peephole_f", ("H",), "uniform", ("cp", 1), modes=LSTM),
@@ -130,7 +137,7 @@ SPECS: tuple[VariantSpec, ...] = (
         name="coupled_gates",
         summary="CIFG: i_t = 1 - f_t, no input-gate rows (3H) (Greff et al. 2017)",
         modes=LSTM, annotation="bool", default=False, keyword_default=False, example=True,
-        parse=_flag, cell_option="coupled",
+        parse=_flag_of("coupled_gates"), cell_option="coupled",
         where="cells/lstm.py (n_gates 3); compiled (coupled, csrc), triton (coupled); "
               "export/loop.py",
     ),

@@ -150,7 +150,7 @@ def _clips_to_predict(est, args):
     if args.data:
         try:
             array = np.load(args.data, allow_pickle=False)
-        except (ValueError, OSError) as exc:
+        except (ValueError, OSError, EOFError) as exc:  # EOFError: an empty file
             raise InputError(f"--data {args.data}: not a .npy array of clips ({str(exc).splitlines()[0]})") from None
         return as_clips(array, f"--data {args.data}"), None, args.data
     n = args.n_clips or 4

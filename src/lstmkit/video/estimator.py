@@ -112,9 +112,14 @@ def as_clips(clips, what: str = "clips") -> Tensor:
         (B, T, 1, S, S) float32.
 
     Raises:
-        InputError: another shape, or values that are not floating point.
+        InputError: another shape, no clips, or values that are not floating point,
+            not finite or outside [0, 1].
     """
-    t = torch.as_tensor(np.asarray(clips) if not isinstance(clips, Tensor) else clips)
+    if not isinstance(clips, Tensor):
+        clips = np.asarray(clips)
+        if clips.dtype.kind not in "biuf":  # strings, objects: torch cannot hold them
+            raise InputError(f"expected {what} as floating-point intensities in [0, 1], found {clips.dtype}")
+    t = torch.as_tensor(clips)
     if t.dim() == 4:
         t = t.unsqueeze(2)
     if t.dim() != 5 or t.shape[2] != 1:
@@ -122,7 +127,17 @@ def as_clips(clips, what: str = "clips") -> Tensor:
                          f"width), found shape {tuple(t.shape)}")
     if not t.dtype.is_floating_point:
         raise InputError(f"expected {what} as floating-point intensities in [0, 1], found {t.dtype}")
-    return t.detach().to("cpu", torch.float32)
+    if t.shape[0] == 0:
+        raise InputError(f"expected {what} to hold at least one clip, found none (shape {tuple(t.shape)})")
+    t = t.detach().to("cpu", torch.float32)
+    if not torch.isfinite(t).all():
+        raise InputError(f"expected {what} as finite intensities in [0, 1], found {int((~torch.isfinite(t)).sum())} "
+                         "NaN or infinite value(s)")
+    low, high = float(t.min()), float(t.max())
+    if low < 0 or high > 1:
+        raise InputError(f"expected {what} as intensities in [0, 1], found values from {low:g} to {high:g} "
+                         "(scale 0-255 images by 1/255)")
+    return t
 
 
 class _VideoEstimator(Estimator):
