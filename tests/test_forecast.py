@@ -114,6 +114,10 @@ def test_save_load_roundtrip_and_checks(fitted, airline, tmp_path):
     bad.mkdir()
     (bad / "config.json").write_text(json.dumps(meta))
     (bad / "model.safetensors").write_bytes((path / "model.safetensors").read_bytes())
+    with pytest.raises(InputError, match="describes two models: hidden_size 32 in one part, 16 in another"):
+        Forecaster.load(bad)
+    meta["state"]["plan"]["hidden_size"] = meta["config"]["forecaster"]["hidden_size"] = 32  # consistent, but not the weights
+    (bad / "config.json").write_text(json.dumps(meta))
     with pytest.raises(InputError, match="weights do not fit"):
         Forecaster.load(bad)
 

@@ -66,6 +66,8 @@ class _CellBase(RefusesQuantization, nn.Module):
                          **self.variants.spec_fields(self.training))
 
     def _check(self, name: str, t: Tensor, x: Tensor) -> Tensor:
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{type(self).__name__}: {name} must be a tensor, got {type(t).__name__}")
         expected = (x.shape[0] if x.dim() == 2 else 1, self.hidden_size)
         if t.dim() != x.dim() or tuple(t.shape if x.dim() == 2 else (1, *t.shape)) != expected:
             exp = expected if x.dim() == 2 else (self.hidden_size,)

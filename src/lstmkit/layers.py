@@ -44,6 +44,8 @@ def _check_lengths(lengths, T: int, B: int, device, tools=frozenset()) -> Tensor
     if lengths.dtype.is_floating_point or lengths.dtype == torch.bool or lengths.is_complex():
         raise ValueError(f"lengths must be an integer tensor, got {lengths.dtype}")
     lengths = lengths.to(device=device, dtype=torch.int64)
+    if B == 0:
+        return None  # an empty batch: nothing to mask
     if tools & _NO_HOST_READS:
         return lengths
     lo, hi = int(lengths.min()), int(lengths.max())
@@ -135,8 +137,8 @@ class _RNNBase(RefusesQuantization, nn.Module):
         for name, value in (("hidden_size", hidden_size), ("num_layers", num_layers)):
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not isinstance(input_size, int) or input_size < 0:
-            raise ValueError(f"input_size must be a non-negative integer, got {input_size!r}")
+        if not isinstance(input_size, int) or isinstance(input_size, bool) or input_size <= 0:
+            raise ValueError(f"input_size must be greater than zero, got {input_size!r}")  # torch.nn's words
         if not isinstance(proj_size, int) or proj_size < 0:
             raise ValueError(f"proj_size should be a non-negative integer, got {proj_size!r}")
         if proj_size >= hidden_size:
@@ -425,6 +427,11 @@ class _RNNBase(RefusesQuantization, nn.Module):
         spec = self.spec
         if backend is None:  # not chosen by the shortcut (it declines under a recording)
             backend = backends.select(spec, x, requested, lengths=lengths is not None, tools=tools)
+        if lengths is not None:
+            # the padding is zeroed, as a PackedSequence never holds it: a NaN there would
+            # otherwise reach the gradients through the masks' 0 * NaN
+            steps = torch.arange(x.shape[0], device=x.device)[:, None]
+            x = torch.where((steps < lengths[None, :])[..., None], x, x.new_zeros(()))
         x = backend.prepare_input(x, tools)
         if recorder is not None:
             recorder.begin(lengths)
@@ -517,6 +524,11 @@ class _RNNBase(RefusesQuantization, nn.Module):
         if not isinstance(x_t, Tensor) or x_t.dim() not in (1, 2):
             got = f"{x_t.dim()}-D" if isinstance(x_t, Tensor) else type(x_t).__name__
             raise ValueError(f"step() expects one time step, (B, {self.input_size}) or ({self.input_size},); got {got}")
+        if state is not None:  # the streaming path reads the state before _prepare checks it
+            if self.mode == "LSTM" and (not isinstance(state, (tuple, list)) or len(state) != 2):
+                raise ValueError(f"step(): state must be a tuple (h, c), got {type(state).__name__}")
+            if self.mode != "LSTM" and not isinstance(state, Tensor):
+                raise TypeError(f"step(): state must be a tensor h, got {type(state).__name__}")
         fast = None if active_tools(x_t) else layer_step(self, x_t, state)
         if fast is not None:  # compiled streaming path (inference): one C++ call per layer
             return fast

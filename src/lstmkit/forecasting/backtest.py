@@ -133,14 +133,15 @@ def backtest(model, df, windows: int = 3, step: int | None = None, refit: bool =
     else:
         series = validate(to_long(df, id_col, time_col, target_col, covs), min_length=2)
     H = model.horizon
-    cuts = origins(series.lengths(), H, windows, step or H)
+    step = H if step is None else step  # 0 is refused by origins(), not taken for the default
+    cuts = origins(series.lengths(), H, windows, step)
     shortest = int(series.lengths().min())
     need = getattr(model, "min_train_length", lambda s: 2)(series) if fit else model.min_predict_length()
     if shortest - cuts[0] < need:
         uid = series.ids[int(series.lengths().argmin())]
         raise InputError(
             f"series {uid!r} has {shortest} points: a backtest of {windows} window(s) of {H} steps, "
-            f"{step or H} apart, needs at least {cuts[0] + need}"
+            f"{step} apart, needs at least {cuts[0] + need}"
         )
     m = model.season(series.freq)
     qs = list(getattr(model, "quantiles", []) or [])

@@ -556,6 +556,9 @@ class Forecaster(Estimator):
             raise InputError(f"future: {past} are past-only covariates, known up to the forecast origin; "
                              "their future values are not an input: drop the column(s)")
         if not self.covariates:
+            if future is not None:
+                raise InputError("future= gives the future values of covariates, and this model has no "
+                                 "future-known covariates: leave it out")
             return None
         if future is None or len(future) == 0:
             raise InputError(f"expected future values of the covariates {self.covariates} for the "
@@ -563,16 +566,22 @@ class Forecaster(Estimator):
         missing = [c for c in (DS, *self.covariates) if c not in future.columns]
         if missing:
             raise InputError(f"future covariates: expected column(s) {missing}, found {list(future.columns)}")
+        unknown = [str(c) for c in future.columns if c not in (ID, DS, *self.covariates)]
+        if unknown:
+            raise InputError(f"future covariates: unknown column(s) {unknown}: expected only {[ID, DS, *self.covariates]} "
+                             "(a column there would not be used)")
         ids = future[ID].astype(str) if ID in future.columns else pd.Series(series.ids[0], index=future.index)
         ds = pd.to_datetime(future[DS], errors="coerce")
         x = future[self.covariates].apply(pd.to_numeric, errors="coerce")
-        if ds.isna().any() or x.isna().any().any():
-            raise InputError("future covariates: expected a timestamp and numeric covariate values on every row")
+        if ds.isna().any() or not np.isfinite(x.to_numpy(dtype=np.float64)).all():
+            raise InputError("future covariates: expected a timestamp and finite numeric covariate values on every row")
         out = []
         for uid, hist in zip(series.ids, series.ds):
             want = future_dates(hist[-1], self.freq, self.horizon)
             rows = x[(ids == uid).to_numpy()].set_index(pd.DatetimeIndex(ds[(ids == uid).to_numpy()]))
-            rows = rows[~rows.index.duplicated()]
+            if rows.index.has_duplicates:
+                raise InputError(f"series {uid!r}: expected one row of future covariates per timestamp, found "
+                                 f"{rows.index[rows.index.duplicated()][0]} twice")
             if not want.isin(rows.index).all():
                 raise InputError(f"series {uid!r}: expected future covariates at {want[0]} .. {want[-1]}, "
                                  "some are missing")

@@ -52,6 +52,27 @@ def save(model, path) -> str:
     return str(save_model(path, TASK, config, dict(model.net.state_dict()), state))
 
 
+def _check_agreement(path, cfg: ForecasterConfig, net_cfg: ForecastNetConfig, p: Plan) -> None:
+    """InputError where the forecaster's settings, its plan and the network's config
+    describe different models (a hand-edited config.json)."""
+    given = None if cfg.lookback is None else set(cfg.lookback if isinstance(cfg.lookback, list) else [cfg.lookback])
+    pairs = [  # (what, the network's or plan's value, the value that disagrees, whether they agree)
+        ("cell", net_cfg.cell, cfg.cell, net_cfg.cell == cfg.cell),
+        ("hidden_size", net_cfg.hidden_size, p.hidden_size, net_cfg.hidden_size == p.hidden_size),
+        ("hidden_size", p.hidden_size, cfg.hidden_size, cfg.hidden_size in (None, p.hidden_size)),
+        ("num_layers", net_cfg.num_layers, p.num_layers, net_cfg.num_layers == p.num_layers),
+        ("num_layers", p.num_layers, cfg.num_layers, cfg.num_layers in (None, p.num_layers)),
+        ("season_length", net_cfg.season_length, p.season_length, net_cfg.season_length == p.season_length),
+        ("season_length", p.season_length, cfg.season_length, cfg.season_length in (None, p.season_length)),
+        ("lookback", p.lookbacks, cfg.lookback, given is None or given == set(p.lookbacks)),
+        ("quantiles", net_cfg.quantiles, cfg.quantiles, sorted({*cfg.quantiles, 0.5}) == list(net_cfg.quantiles)),
+    ]
+    for what, saved, other, agree in pairs:
+        if not agree:
+            raise InputError(f"{path}: config.json describes two models: {what} {saved} in one part, {other} in "
+                             "another (edited by hand? save the model again)")
+
+
 def load(cls, path, trainer_kwargs: dict):
     """The forecaster of class ``cls`` saved in ``path``, with the engine settings
     ``trainer_kwargs``; InputError when the directory is not a saved forecaster or its
@@ -73,6 +94,7 @@ def load(cls, path, trainer_kwargs: dict):
     if net_cfg.lookbacks != p.lookbacks or net_cfg.horizon != cfg.horizon:
         raise InputError(f"{path}: the network config (horizon {net_cfg.horizon}, lookbacks "
                          f"{net_cfg.lookbacks}) disagrees with the forecaster's ({cfg.horizon}, {p.lookbacks})")
+    _check_agreement(path, cfg, net_cfg, p)
     series_ids = [str(u) for u in state.get("series_ids", [])]  # absent before "es" smoothing
     if net_cfg.smoothing != p.smoothing or (p.smoothing in ("es", "both") and len(series_ids) != net_cfg.n_series):
         raise InputError(f"{path}: the network config (smoothing {net_cfg.smoothing!r}, {net_cfg.n_series} "

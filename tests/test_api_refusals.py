@@ -1,0 +1,119 @@
+"""The Python API never answers bad input silently: NaN in the padding of `lengths=` stays
+out of the outputs and gradients on every backend, torch.nn's refusals hold (input_size
+0, a tuple as a GRU or RNN state), an empty batch with lengths runs, and the Forecaster
+refuses a hand-edited config.json, a backtest step of 0, and future covariates it would
+not use or could not tell apart."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import lstmkit
+from lstmkit.errors import InputError
+from lstmkit.forecasting import Forecaster
+
+BACKENDS = ["auto", "compiled", "fused", "reference", "native"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("cls", [lstmkit.LSTM, lstmkit.GRU, lstmkit.RNN])
+def test_nan_in_the_padding_reaches_neither_outputs_nor_gradients(cls, backend):
+    torch.manual_seed(0)
+    m = cls(3, 4, num_layers=2, backend=backend)
+    x = torch.randn(6, 2, 3, requires_grad=True)
+    lengths = torch.tensor([6, 3])
+    padded = x.detach().clone()
+    padded[3:, 1] = float("nan")
+    padded.requires_grad_(True)
+    out, hn = m(padded, lengths=lengths)
+    h = hn[0] if isinstance(hn, tuple) else hn
+    (out.sum() + h.sum()).backward()
+    assert torch.isfinite(out).all() and (out[3:, 1] == 0).all()
+    assert all(torch.isfinite(p.grad).all() for p in m.parameters())
+    assert (padded.grad[3:, 1] == 0).all()
+    clean = torch.nn.utils.rnn.pack_padded_sequence(x.detach(), lengths)  # torch's answer on the same batch
+    ref = torch.nn.__dict__[cls.__name__](3, 4, num_layers=2)
+    ref.load_state_dict(m.state_dict())
+    _, ref_hn = ref(clean)
+    ref_h = ref_hn[0] if isinstance(ref_hn, tuple) else ref_hn
+    torch.testing.assert_close(h, ref_h, rtol=1e-5, atol=1e-6)
+
+
+def test_torch_nn_refusals_hold():
+    with pytest.raises(ValueError, match="input_size must be greater than zero"):
+        lstmkit.LSTM(0, 4)
+    with pytest.raises(TypeError, match="hx must be a tensor, got tuple"):
+        lstmkit.GRUCell(3, 4)(torch.randn(2, 3), (torch.randn(2, 4),))
+    with pytest.raises(TypeError, match="state must be a tensor h, got tuple"):
+        lstmkit.RNN(3, 4).step(torch.randn(2, 3), (torch.randn(1, 2, 4),))
+    with pytest.raises(ValueError, match="state must be a tuple"):
+        lstmkit.LSTM(3, 4).step(torch.randn(2, 3), torch.randn(1, 2, 4))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_empty_batch_with_lengths_gives_empty_outputs(backend):
+    out, (h, c) = lstmkit.LSTM(3, 4, backend=backend)(torch.randn(5, 0, 3), lengths=torch.zeros(0, dtype=torch.long))
+    assert out.shape == (5, 0, 4) and h.shape == c.shape == (1, 0, 4)
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    df = pd.concat([pd.DataFrame({"unique_id": u, "ds": pd.date_range("2020-01-01", periods=40),
+                                  "y": np.sin(np.arange(40) / 3) + 5 + i}) for i, u in enumerate("ab")])
+    model = Forecaster(3, hidden_size=4, num_layers=1, max_steps=2, lookback=8, calibration=0,
+                       verbose=False).fit(df)
+    path = tmp_path_factory.mktemp("forecaster") / "m"
+    model.save(path)
+    return model, path, df
+
+
+@pytest.mark.parametrize("part, key, value", [
+    ("forecaster", "hidden_size", 8), ("forecaster", "cell", "gru"), ("forecaster", "num_layers", 2),
+    ("forecaster", "lookback", 4), ("forecaster", "quantiles", [0.2, 0.8]), ("plan", "season_length", 3),
+])
+def test_a_hand_edited_config_is_refused(saved, tmp_path, part, key, value):
+    _, path, _ = saved
+    edited = tmp_path / "edited"
+    shutil.copytree(path, edited)
+    meta = json.loads((edited / "config.json").read_text())
+    (meta["state"]["plan"] if part == "plan" else meta["config"]["forecaster"])[key] = value
+    (edited / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(InputError, match=f"describes two models: {key}"):
+        Forecaster.load(edited)
+
+
+def test_backtest_step_0_is_refused(saved):
+    model, _, df = saved
+    with pytest.raises(InputError, match="expected step as an integer >= 1, found 0"):
+        model.backtest(df, windows=2, step=0)
+
+
+def test_future_covariates_that_would_not_be_used_are_refused(saved):
+    model, _, _ = saved  # no covariates
+    future = pd.DataFrame({"unique_id": ["a"] * 3, "ds": pd.date_range("2020-02-10", periods=3), "promo": 1.0})
+    with pytest.raises(InputError, match="this model has no future-known covariates"):
+        model.predict(future=future)
+
+
+def test_future_covariates_with_unknown_columns_or_two_values_per_step_are_refused():
+    days = pd.date_range("2020-01-01", periods=40)
+    df = pd.concat([pd.DataFrame({"unique_id": u, "ds": days, "y": np.sin(np.arange(40) / 3) + 5 + i,
+                                  "promo": (np.arange(40) % 5 == 0).astype(float)}) for i, u in enumerate("ab")])
+    model = Forecaster(3, covariates=["promo"], hidden_size=4, num_layers=1, max_steps=2, lookback=8,
+                       calibration=0, verbose=False).fit(df)
+    ahead = pd.date_range("2020-02-10", periods=3)
+    future = pd.DataFrame({"unique_id": np.repeat(["a", "b"], 3), "ds": np.tile(ahead, 2), "promo": 0.0})
+    assert len(model.predict(future=future)) == 6
+    with pytest.raises(InputError, match=r"unknown column\(s\) \['price'\]"):
+        model.predict(future=future.assign(price=1.0))
+    twice = pd.concat([future, future.head(1).assign(promo=1.0)])
+    with pytest.raises(InputError, match="found 2020-02-10 00:00:00 twice"):
+        model.predict(future=twice)
+    with pytest.raises(InputError, match="finite numeric covariate values"):
+        model.predict(future=future.assign(promo=np.inf))
