@@ -117,3 +117,14 @@ def test_future_covariates_with_unknown_columns_or_two_values_per_step_are_refus
         model.predict(future=twice)
     with pytest.raises(InputError, match="finite numeric covariate values"):
         model.predict(future=future.assign(promo=np.inf))
+
+
+@pytest.mark.parametrize("backend", ["native", "auto"])
+@pytest.mark.parametrize("name", ["LSTM", "GRU", "RNN"])
+def test_float16_on_the_cpu_runs_torch_kernel_with_its_numbers(name, backend):
+    torch.manual_seed(0)
+    ref = getattr(torch.nn, name)(3, 4, num_layers=2).half()
+    m = getattr(lstmkit, name)(3, 4, num_layers=2, backend=backend).half()
+    m.load_state_dict(ref.state_dict())
+    x = torch.randn(5, 2, 3).half()
+    torch.testing.assert_close(m(x)[0], ref(x)[0], rtol=0, atol=0)

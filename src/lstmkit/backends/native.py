@@ -48,8 +48,6 @@ class NativeBackend(Backend):
             return f"torch has no kernel for mode {spec.mode}"
         if x.dtype not in _DTYPES:
             return f"torch's kernels run floating-point tensors, not {x.dtype}"
-        if x.device.type == "cpu" and x.dtype == torch.float16:
-            return "torch has no float16 recurrent kernel on the CPU"
         return None
 
     def layer_context(self, x, tools):
