@@ -23,7 +23,7 @@ from lstmkit.video.estimator import as_clips
 
 def one_line_exit_2(capsys, argv: list[str], message: str) -> None:
     assert main(argv) == 2
-    out, err = capsys.readouterr()
+    err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err, err
 
 
@@ -65,7 +65,7 @@ def test_a_ts_label_the_header_does_not_declare_is_refused():
     with pytest.raises(InputError, match=re.escape("demo.ts:5: expected a label among the classes the header "
                                                    "declares ['a', 'b'], found 'z'")):
         parse_ts(text, "demo.ts")
-    X, y, _ = parse_ts(text.replace(":z", ":b"), "demo.ts")
+    _, y, _ = parse_ts(text.replace(":z", ":b"), "demo.ts")
     assert y == ["a", "b"]
 
 

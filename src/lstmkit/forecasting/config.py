@@ -137,9 +137,9 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from lstmkit.errors import InputError
-from lstmkit.spine.flags import MAX_SEED
 from lstmkit.forecasting.network import CELLS, SMOOTHINGS
 from lstmkit.forecasting.windows import count_windows
+from lstmkit.spine.flags import MAX_SEED
 
 TARGET_STEPS = 300
 MAX_STEPS = 600
