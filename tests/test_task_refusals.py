@@ -100,3 +100,7 @@ def test_speech_say_refuses_a_non_finite_snr(tmp_path, capsys):
     one_line_exit_2(capsys, ["speech", "say", "123", "--out", str(tmp_path / "x.wav"), "--snr", "nan"],
                     "expected --snr as a finite number, found nan")
     assert not (tmp_path / "x.wav").exists()
+
+
+def test_info_refuses_an_empty_shape(capsys):
+    one_line_exit_2(capsys, ["info", "--explain", ""], "--explain expects B,T,I,H (four integers), got ''")

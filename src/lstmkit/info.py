@@ -93,7 +93,7 @@ def report(explain: str | None = None, cell: str = "lstm", device: str = "cpu",
     lines = ["lstmkit info", ""]
     lines += [f"  {k:<16} {v}" for k, v in _versions()]
     mode = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN_TANH"}[cell]
-    B, T, I, H = _parse_shape(explain) if explain else (8, 16, 16, 32)
+    B, T, I, H = _parse_shape(explain) if explain is not None else (8, 16, 16, 32)
     spec = LayerSpec(mode, I, H, **_parse_variants(variants, cell))
     x = torch.zeros(T, B, I, device=device)
     what = ", ".join(spec.variants) or "plain"
