@@ -128,3 +128,111 @@ def test_float16_on_the_cpu_runs_torch_kernel_with_its_numbers(name, backend):
     m.load_state_dict(ref.state_dict())
     x = torch.randn(5, 2, 3).half()
     torch.testing.assert_close(m(x)[0], ref(x)[0], rtol=0, atol=0)
+
+
+# ---- the other tasks' estimators ---------------------------------------------------------
+TEXTS = ["good movie", "bad movie", "great film", "awful film", "nice", "terrible"]
+
+
+@pytest.mark.parametrize("labels, message", [
+    ([1, "1", 1, "1", 2, 2], "mixes int and str labels"),
+    (["pos", None] * 3, r"labels\[1\] must be an int or str label, got NoneType"),
+    ([1.0, float("nan")] * 3, "must be an int or str label, got float"),
+    ([True, False] * 3, "must be an int or str label, got bool"),
+    (np.eye(2)[[0, 1, 0, 1, 0, 1]], "must be an int or str label, got list"),
+])
+def test_text_classifier_refuses_labels_it_cannot_tell_apart(labels, message):
+    from lstmkit.classify import TextClassifier
+
+    with pytest.raises(InputError, match=message):
+        TextClassifier(hidden_size=8, embedding_dim=8, epochs=1, ensemble=1, verbose=False).fit(TEXTS, labels)
+
+
+def test_classifier_predictions_refuse_a_batch_size_that_is_not_positive():
+    from lstmkit.classify import TextClassifier
+
+    clf = TextClassifier(hidden_size=8, embedding_dim=8, epochs=1, ensemble=1, batch_size=4, verbose=False)
+    clf.fit(TEXTS, ["pos", "neg"] * 3)
+    for bad in (-1, 0, 2.5, True):
+        with pytest.raises(InputError, match="batch_size as a positive integer"):
+            clf.predict_proba(TEXTS, batch_size=bad)
+    assert clf.predict_proba(TEXTS, batch_size=1).shape == (6, 2)
+
+
+def test_translator_refuses_what_it_would_misread():
+    from lstmkit.seq2seq import Translator
+
+    sources = ["abc", "bca", "cab", "acb"] * 2
+    targets = [s[::-1] for s in sources]
+    kw = {"hidden_size": 8, "embedding_dim": 8, "max_steps": 2, "verbose": False}
+    with pytest.raises(InputError, match="fit targets: expected strings, found a NoneType"):
+        Translator(**kw).fit(sources, [None, *targets[1:]])
+    with pytest.raises(InputError, match="target_chars lacks 'c'"):
+        Translator(target_chars="ab", **kw).fit(sources, targets)
+    with pytest.raises(InputError, match=r"validation: expected \(sources, targets\)"):
+        Translator(**kw).fit(sources, targets, validation=(["abc"],))
+    model = Translator(**kw).fit(sources, targets)
+    for call, message in [
+        (lambda: model.predict([None]), "predict: expected strings, found a NoneType"),
+        (lambda: model.predict(None), "predict: expected a list of strings, found NoneType"),
+        (lambda: model.attend(["abc"]), "attend: expected one string, found list"),
+        (lambda: model.predict("abc", max_len=-1), "max_len as a positive integer"),
+        (lambda: model.predict("abc", length_penalty=float("nan")), "length_penalty as a finite number"),
+    ]:
+        with pytest.raises(InputError, match=message):
+            call()
+
+
+@pytest.fixture(scope="module")
+def generator():
+    from lstmkit.textgen import TextGenerator
+
+    return TextGenerator(hidden_size=16, batch_size=4, seq_len=10, verbose=False).fit(
+        "to be or not to be, that is the question. " * 20, max_steps=3)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"temperature": float("nan")}, "temperature must be a finite number"),
+    ({"temperature": float("inf")}, "temperature must be a finite number"),
+    ({"temperature": True}, "temperature must be a finite number"),
+    ({"top_k": True}, "top_k must be a positive integer"),
+    ({"prompt": None}, "prompt must be a str, got NoneType"),
+    ({"seed": 1.5}, "seed must be an integer"),
+    ({"length": -1}, "length must be a non-negative integer"),
+])
+def test_generation_settings_are_checked_when_the_stream_is_made(generator, kwargs, message):
+    with pytest.raises(InputError, match=message):
+        generator.stream(**{"prompt": "to", "length": 5, **kwargs})  # not only when iterated
+
+
+def test_a_tiny_temperature_samples_the_most_likely_character(generator):
+    assert generator.generate("to", length=20, temperature=1e-300, seed=1) == \
+        generator.generate("to", length=20, temperature=0)
+
+
+def test_load_refuses_a_saved_state_that_does_not_fit(generator, tmp_path):
+    from lstmkit.textgen import TextGenerator
+
+    generator.save(tmp_path / "tg")
+    meta = json.loads((tmp_path / "tg" / "config.json").read_text())
+    meta["state"]["counts"] = meta["state"]["counts"][:3]
+    (tmp_path / "tg" / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(InputError, match="character counts .* do not fit the vocabulary"):
+        TextGenerator.load(tmp_path / "tg")
+
+
+def test_sequence_classifier_load_refuses_a_scaling_of_another_channel_count(tmp_path):
+    from lstmkit.sequences import SequenceClassifier
+
+    rng = np.random.default_rng(0)
+    X = [rng.normal(size=(12, 2)).astype(np.float32) for _ in range(8)]
+    model = SequenceClassifier(hidden_size=4, epochs=1, verbose=False).fit(X, [0, 1] * 4)
+    for bad in (-1, 0):
+        with pytest.raises(InputError, match="batch_size as a positive integer"):
+            model.predict_proba(X, batch_size=bad)
+    model.save(tmp_path / "m")
+    meta = json.loads((tmp_path / "m" / "config.json").read_text())
+    meta["state"]["scaler"]["mean"] = [0.0]
+    (tmp_path / "m" / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(InputError, match="1 mean value"):
+        SequenceClassifier.load(tmp_path / "m")

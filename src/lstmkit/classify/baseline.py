@@ -12,8 +12,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from lstmkit.classify.data import check_labels
-from lstmkit.classify.labels import check_texts, classes_of, label_ids, plain_labels
+from lstmkit.classify.labels import check_texts, classes_of, label_ids
 from lstmkit.errors import InputError
+from lstmkit.spine.labels import plain_labels
 from lstmkit.spine.metrics import classification_report
 
 NAME = "TF-IDF + LR"  # its name in the tables of `lstmkit classify train`

@@ -14,7 +14,7 @@ import torch
 from torch.nn import functional as F
 
 from lstmkit.classify.data import check_labels
-from lstmkit.classify.labels import check_texts, classes_of, label_ids, plain_labels
+from lstmkit.classify.labels import check_texts, classes_of, label_ids
 from lstmkit.classify.lm import SentenceLM, TiedLMHead
 from lstmkit.classify.network import TextClassifierNetConfig, classifier_net, member_logits
 from lstmkit.classify.pretrained import extend_vocab, read_lm, read_lm_config, transfer
@@ -22,6 +22,7 @@ from lstmkit.classify.vocab import TokenVocab, tokenize
 from lstmkit.errors import InputError
 from lstmkit.spine.engine.callbacks import digest
 from lstmkit.spine.estimator import Estimator
+from lstmkit.spine.labels import check_batch_size, plain_labels
 from lstmkit.spine.metrics import classification_report
 from lstmkit.spine.pooling import PooledRNNOptions
 
@@ -442,6 +443,7 @@ class TextClassifier(Estimator):
             (N, C) float64 array; columns follow ``classes_``.
         """
         self._require_fitted()
+        batch_size = check_batch_size(batch_size)
         seqs = self._encode(check_texts(texts))
         self.model.eval()
         order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))  # similar lengths together

@@ -1,33 +1,11 @@
 """What the classifiers take as texts and labels, and how labels become class indices:
-strings, or integers that stay integers (``classes`` in numeric order); anything else is
-compared as text. Shared by :class:`~lstmkit.classify.estimator.TextClassifier` and the
+strings, or integers that stay integers (``classes`` in numeric order), as
+:func:`lstmkit.spine.labels.plain_labels` reads them. Shared by :class:`~lstmkit.classify.estimator.TextClassifier` and the
 TF-IDF baseline (:mod:`lstmkit.classify.baseline`), so both read labels the same way."""
 
 from __future__ import annotations
 
-import numpy as np
-import torch
-
 from lstmkit.errors import InputError
-
-
-def plain_labels(labels) -> list:
-    """Labels as plain Python values.
-
-    Args:
-        labels: a sequence, array or tensor of labels.
-
-    Returns:
-        A list: integers (Python, numpy or tensor elements) as int, anything else as str.
-    """
-    if isinstance(labels, torch.Tensor):
-        labels = labels.detach().cpu().tolist()
-    elif isinstance(labels, np.ndarray):
-        labels = labels.tolist()
-    elif isinstance(labels, str):
-        raise InputError("expected a list of labels, found a single string")
-    return [int(y) if isinstance(y, (int, np.integer)) and not isinstance(y, (bool, np.bool_)) else str(y)
-            for y in labels]
 
 
 def check_texts(texts, what: str = "texts") -> list[str]:

@@ -10,6 +10,7 @@ ONNX as two graphs, the encoder and one decoder step (:mod:`lstmkit.seq2seq.onnx
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -80,10 +81,12 @@ class TranslatorConfig(Seq2SeqConfig):
 def _strings(texts, what: str) -> list[str]:
     if isinstance(texts, str):
         raise InputError(f"{what}: expected a list of strings, found one string (wrap it in a list)")
+    if texts is None or not hasattr(texts, "__iter__"):
+        raise InputError(f"{what}: expected a list of strings, found {type(texts).__name__}")
     out = list(texts)
-    bad = next((t for t in out if not isinstance(t, str)), None)
+    bad = next((i for i, t in enumerate(out) if not isinstance(t, str)), None)  # an index: None may be the item
     if bad is not None:
-        raise InputError(f"{what}: expected strings, found a {type(bad).__name__}: {bad!r:.60}")
+        raise InputError(f"{what}: expected strings, found a {type(out[bad]).__name__}: {out[bad]!r:.60}")
     return out
 
 
@@ -201,9 +204,15 @@ class Translator(Estimator):
 
         c = self.config
         sources, targets = _pairs(sources, targets, "fit")
+        if validation is not None and (not isinstance(validation, (tuple, list)) or len(validation) != 2):
+            raise InputError("validation: expected (sources, targets), two lists of strings")
         val_src, val_tgt = _pairs(*validation, "validation") if validation is not None else ([], [])
         src_vocab = Vocab(c.source_chars) if c.source_chars is not None else Vocab.from_texts(sources)
         tgt_vocab = Vocab(c.target_chars) if c.target_chars is not None else Vocab.from_texts(targets)
+        missing = tgt_vocab.unknown("".join(targets))
+        if missing:  # the model could only learn to write <unk> for them
+            raise InputError(f"target_chars lacks {missing!r}, which the training targets use: add them "
+                             "(or leave target_chars at None to take the targets' own characters)")
         max_len = c.max_len or 2 * max(len(t) for t in targets) + 5
         torch.manual_seed(c.seed)  # the initial weights
         net = Seq2Seq(len(src_vocab), len(tgt_vocab), c.network())
@@ -241,6 +250,11 @@ class Translator(Estimator):
         from lstmkit.seq2seq.decoding import decode
 
         self._require_fitted()
+        if max_len is not None and (isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 1):
+            raise InputError(f"expected max_len as a positive integer (or None), found {max_len!r}")
+        if isinstance(length_penalty, bool) or not isinstance(length_penalty, (int, float)) \
+                or not math.isfinite(length_penalty):
+            raise InputError(f"expected length_penalty as a finite number, found {length_penalty!r}")
         return decode(self.model, self.src_vocab, self.tgt_vocab, texts, beam, max_len or self.max_len,
                       length_penalty)
 
@@ -267,6 +281,8 @@ class Translator(Estimator):
         """The output for ``text`` and its attention weights (T_out + 1, S + 1): one row
         per output character and the final ``</s>``, one column per source character
         and the source's ``</s>``."""
+        if not isinstance(text, str):
+            raise InputError(f"attend: expected one string, found {type(text).__name__}")
         outs, alphas = self._decode([text], beam, None, 0.0)
         return outs[0], alphas[0]
 
@@ -293,6 +309,8 @@ class Translator(Estimator):
     def unknown(self, text: str) -> str:
         """The characters of ``text`` the source vocabulary lacks, each once, in order."""
         self._require_fitted()
+        if not isinstance(text, str):
+            raise InputError(f"unknown: expected one string, found {type(text).__name__}")
         return self.src_vocab.unknown(text)
 
     # ---- the Estimator hooks ----------------------------------------------------------

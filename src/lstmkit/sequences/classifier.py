@@ -19,6 +19,7 @@ from lstmkit.sequences.model import SequenceClassifierNet, SequenceNetConfig
 from lstmkit.sequences.scaling import SCALINGS, ChannelScaler
 from lstmkit.spine.engine.callbacks import digest
 from lstmkit.spine.estimator import Estimator
+from lstmkit.spine.labels import check_batch_size
 from lstmkit.spine.metrics import classification_report
 from lstmkit.spine.pooling import PooledRNNOptions
 
@@ -182,6 +183,11 @@ class SequenceClassifier(Estimator):
         self.scaler = ChannelScaler.from_state(state["scaler"])
         self.classes_ = list(state["classes"])
         self.n_channels = int(state["n_channels"])
+        for name in ("mean", "std"):
+            values = getattr(self.scaler, name)
+            if values is not None and np.shape(values) != (self.n_channels,):
+                raise InputError(f"the saved channel scaling has {np.size(values)} {name} value(s) for "
+                                 f"{self.n_channels} channels: config.json was edited or belongs to another model")
         self.model = SequenceClassifierNet(self.config.net_config(self.n_channels, len(self.classes_)))
 
     def export_spec(self):
@@ -315,6 +321,7 @@ class SequenceClassifier(Estimator):
             (N, K) float64 array; columns follow ``classes_``.
         """
         self._require_model()
+        batch_size = check_batch_size(batch_size)
         seqs = self.scaler.transform(as_sequences(X, lengths, self.n_channels))
         self.model.eval()
         device = next(self.model.parameters()).device

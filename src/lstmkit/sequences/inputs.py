@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from lstmkit.errors import InputError
+from lstmkit.spine.labels import plain_labels
 
 
 def _as_array(x, what: str) -> np.ndarray:
@@ -147,11 +148,4 @@ def check_labels(y, n: int, what: str = "y") -> list:
     y = list(y)
     if len(y) != n:
         raise InputError(f"expected one label per sequence: {n} sequences, {len(y)} labels")
-    out = []
-    for i, v in enumerate(y):
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, str, np.integer, np.str_)):
-            raise InputError(f"{what}[{i}] must be an int or str label, got {type(v).__name__} {v!r}")
-        out.append(int(v) if isinstance(v, (int, np.integer)) else str(v))
-    if len({type(v) for v in out}) > 1:
-        raise InputError(f"{what} mixes int and str labels; use one kind")
-    return out
+    return plain_labels(y, what)

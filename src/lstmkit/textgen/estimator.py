@@ -5,6 +5,7 @@ character, sample from (streaming, one step per character), save and export, on 
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 import warnings
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ import torch
 from lstmkit.errors import InputError, TrainingInterrupted
 from lstmkit.spine.engine.callbacks import digest
 from lstmkit.spine.estimator import Estimator
+from lstmkit.spine.flags import MAX_SEED
 from lstmkit.spine.nets import XLSTM_CELLS, make_rnn
 from lstmkit.textgen.network import LM_CELLS, CharLM, CharLMConfig
 from lstmkit.textgen.scoring import LN2, DynamicEval, bits_per_char, score_dynamic
@@ -236,6 +238,11 @@ class TextGenerator(Estimator):
     def _restore(self, state: dict) -> None:
         self.vocab = CharVocab.from_state(state["vocab"])
         self.counts = list(state["counts"])
+        ok = all(isinstance(n, (int, float)) and not isinstance(n, bool) and 0 <= n < math.inf for n in self.counts)
+        if len(self.counts) != len(self.vocab) or not ok or not sum(self.counts) > 0:
+            raise InputError(f"the saved character counts ({len(self.counts)} values) do not fit the vocabulary "
+                             f"of {len(self.vocab)} (expected one count >= 0 per character, some above 0): "
+                             "config.json was edited or belongs to another model")
         self.model = CharLM(self.config.model_config(len(self.vocab)))
 
     def export_spec(self):
@@ -407,13 +414,23 @@ class TextGenerator(Estimator):
         Raises:
             InputError: not trained, or a bad ``length``, ``temperature`` or ``top_k``.
         """
-        self._require_fitted()
+        self._require_fitted()  # every check here, before the first character is asked for
+        if not isinstance(prompt, str):
+            raise InputError(f"prompt must be a str, got {type(prompt).__name__}")
         if not isinstance(length, int) or isinstance(length, bool) or length < 0:
             raise InputError(f"length must be a non-negative integer, got {length!r}")
-        if not isinstance(temperature, (int, float)) or temperature < 0:
-            raise InputError(f"temperature must be a number >= 0, got {temperature!r}")
-        if top_k is not None and (not isinstance(top_k, int) or top_k <= 0):
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
+                or not 0 <= temperature < math.inf:
+            raise InputError(f"temperature must be a finite number >= 0, got {temperature!r}")
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k <= 0):
             raise InputError(f"top_k must be a positive integer or None, got {top_k!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED):
+            raise InputError(f"seed must be an integer in [0, {MAX_SEED}] or None, got {seed!r}")
+        return self._characters(prompt, length, temperature, top_k, seed)
+
+    def _characters(self, prompt: str, length: int, temperature: float, top_k: int | None,
+                    seed: int | None) -> Iterator[str]:
+        """The generator behind :meth:`stream` (its arguments checked)."""
         gen = torch.Generator()
         gen.manual_seed(seed if seed is not None else random.SystemRandom().randrange(2**63))
         model, vocab = self.model, self.vocab
@@ -446,11 +463,13 @@ class TextGenerator(Estimator):
         logits[CharVocab.UNK] = float("-inf")  # never emit "unknown"
         if temperature == 0:
             return int(logits.argmax())
-        logits = logits / temperature
+        # shifted by the largest logit first, so a tiny temperature sends the others to
+        # -inf (probability 0) rather than everything to inf (NaN)
+        logits = (logits.double() - logits.max()) / temperature
         if top_k is not None and top_k < logits.numel():
             kth = torch.topk(logits, top_k).values[-1]
             logits[logits < kth] = float("-inf")
-        probs = torch.softmax(logits.double(), dim=-1)
+        probs = torch.softmax(logits, dim=-1)
         return int(torch.multinomial(probs, 1, generator=gen))
 
     def generate(
