@@ -139,13 +139,7 @@ def check_labels(y, n: int, what: str = "y") -> list:
         InputError: one string, a count other than ``n``, or a label that is neither an
             integer nor a string.
     """
-    if isinstance(y, torch.Tensor):
-        y = y.detach().cpu().tolist()
-    elif isinstance(y, np.ndarray):
-        y = y.tolist()
-    elif isinstance(y, str):
-        raise InputError(f"{what} must be a list of labels, got a single string")
-    y = list(y)
-    if len(y) != n:
-        raise InputError(f"expected one label per sequence: {n} sequences, {len(y)} labels")
-    return plain_labels(y, what)
+    out = plain_labels(y, what)
+    if len(out) != n:
+        raise InputError(f"expected one label per sequence: {n} sequences, {len(out)} labels")
+    return out
