@@ -236,3 +236,12 @@ def test_sequence_classifier_load_refuses_a_scaling_of_another_channel_count(tmp
     (tmp_path / "m" / "config.json").write_text(json.dumps(meta))
     with pytest.raises(InputError, match="1 mean value"):
         SequenceClassifier.load(tmp_path / "m")
+
+
+@pytest.mark.parametrize("form", ["parallel", "chunkwise", "recurrent"])
+def test_xlstm_layers_take_an_empty_batch(form):
+    from lstmkit.xlstm import mLSTM, sLSTM
+
+    out, (C, n, m) = mLSTM(3, 8, batch_first=True, num_heads=2, form=form)(torch.randn(0, 5, 3))
+    assert out.shape == (0, 5, 8) and C.shape == (1, 0, 2, 4, 4) and n.shape == (1, 0, 2, 4) and m.shape == (1, 0, 2)
+    assert sLSTM(3, 8, batch_first=True)(torch.randn(0, 5, 3))[0].shape == (0, 5, 8)

@@ -260,6 +260,11 @@ def mlstm_sequence(q: Tensor, k: Tensor, v: Tensor, log_i: Tensor, log_f: Tensor
     from lstmkit.xlstm import mlstm_fused, mlstm_math
 
     choice = mlstm_choice(check(backend, "mLSTM"), q)
+    if q.shape[0] == 0:  # an empty batch: nothing to run (the chunked kernels cannot reshape it)
+        B, NH, _, d = q.shape
+        if state is None:
+            state = (q.new_zeros(B, NH, d, d), q.new_zeros(B, NH, d), q.new_zeros(B, NH))
+        return torch.zeros_like(v), tuple(state)
     if choice == "fused":
         return mlstm_fused.chunkwise(q, k, v, log_i, log_f, state, chunk_size=chunk_size)
     if choice == "triton":
