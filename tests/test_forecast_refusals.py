@@ -57,12 +57,16 @@ def csv(tmp_path):
     return write
 
 
-def test_integer_timestamps_are_refused_and_four_digit_years_are_read_as_years(tmp_path, capsys, csv):
+def test_integer_timestamps_are_refused_but_yyyy_yyyymm_yyyymmdd_are_read_as_dates(tmp_path, capsys, csv):
     steps = csv(panel(ds=np.tile(np.arange(48), 3)))
     refused(tmp_path, capsys, ["train", "--data", steps, "--id-col", "id", "--horizon", "6", *TINY,
                                "--out", str(tmp_path / "m")], "found numbers (0, ...)")
     years = validate(to_long(panel(ds=np.tile(np.arange(1950, 1998), 3)), "id"))
     assert years.freq.startswith("YS") and years.ds[0][0] == pd.Timestamp("1950-01-01")
+    months = pd.date_range("2020-01-01", periods=48, freq="MS")
+    for fmt in ("%Y%m", "%Y%m%d"):  # 202001 and 20200101 as integers
+        as_ints = validate(to_long(panel(ds=np.tile(months.strftime(fmt).astype(int), 3)), "id"))
+        assert as_ints.freq == "MS" and list(as_ints.ds[0]) == list(months)
 
 
 def test_timestamps_with_several_utc_offsets_are_refused(tmp_path, capsys, csv):

@@ -169,12 +169,16 @@ def _timestamps(values: pd.Series) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(values):
         return values
     if pd.api.types.is_numeric_dtype(values):  # pandas would read numbers as nanoseconds since 1970
-        years = pd.api.types.is_integer_dtype(values) and values.dropna().between(1000, 9999).all()
-        if not years:
-            raise InputError(f"expected timestamps in the time column, found numbers ({values.iloc[0]}, ...): "
-                             "give dates or times (2020-01-31, 2020-01-31 12:00), or years as 4-digit integers")
-        values = values.astype("Int64").astype(str).where(values.notna())
-        return pd.to_datetime(values, format="%Y", errors="coerce")
+        ints = values.dropna()
+        ints = ints if pd.api.types.is_integer_dtype(values) else ints.iloc[:0]
+        for low, high, fmt in ((1000, 9999, "%Y"), (100001, 999912, "%Y%m"), (10000101, 99991231, "%Y%m%d")):
+            if len(ints) and ints.between(low, high).all():  # years, 202001 or 20200131
+                text = values.astype("Int64").astype(str).where(values.notna())
+                parsed = pd.to_datetime(text, format=fmt, errors="coerce")
+                if not (parsed.isna() & values.notna()).any():
+                    return parsed
+        raise InputError(f"expected timestamps in the time column, found numbers ({values.iloc[0]}, ...): give "
+                         "dates or times (2020-01-31, 2020-01-31 12:00), or integers as YYYY, YYYYMM or YYYYMMDD")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pandas' "could not infer format" notice
         try:
