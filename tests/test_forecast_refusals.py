@@ -150,7 +150,7 @@ def test_an_out_that_cannot_be_written_is_refused_before_training(tmp_path, caps
 def test_benchmark_refuses_seeds_numpy_cannot_take(tmp_path, capsys):
     refused(tmp_path, capsys, ["benchmark", "--dataset", "airline", "--seeds", f"0,{2**32}", *TINY,
                                "--out", str(tmp_path / "b")], "integers in [0, 4294967295]")
-    with pytest.raises(InputError, match="seed in"):
+    with pytest.raises(InputError, match=r"seed must be an integer in \[0, 4294967295\], got 4294967296"):
         Forecaster(6, seed=2**32)
 
 

@@ -25,7 +25,7 @@ from lstmkit.errors import InputError
 from lstmkit.experiments.model import CELLS, recurrent_layer
 from lstmkit.experiments.problems import PROBLEMS, make_problem
 from lstmkit.experiments.runner import ExperimentResult, TrainConfig, run
-from lstmkit.spine.flags import MAX_SEED
+from lstmkit.spine.flags import MAX_SEED, is_seed
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ class CompareConfig:
                 make_problem(task, T)  # validates the lag
         if not self.cells or not self.seeds:
             raise InputError("the comparison needs at least one cell and one seed")
-        bad = [s for s in self.seeds if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= MAX_SEED]
+        bad = [s for s in self.seeds if not is_seed(s)]
         if bad:
             raise InputError(f"expected seeds as integers in [0, {MAX_SEED}], found {bad}")
         for spec in self.cells:

@@ -19,14 +19,13 @@ import platform
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from lstmkit.errors import InputError
 from lstmkit.forecasting.backtest import BacktestResult, backtest
 from lstmkit.forecasting.config import QUANTILES
 from lstmkit.forecasting.forecaster import Forecaster
-from lstmkit.spine.flags import MAX_SEED
+from lstmkit.spine.flags import MAX_SEED, is_seed
 from lstmkit.spine.io import atomic_write
 
 BASELINE_NAMES = ("naive", "seasonal_naive", "theta", "ets", "comb")
@@ -95,7 +94,7 @@ def run(name, seeds=(0,), quantiles=QUANTILES, baselines=BASELINE_NAMES, echo=pr
     from lstmkit.forecasting.report import baselines as make_baselines
 
     seeds = list(seeds)
-    if not seeds or any(not isinstance(s, (int, np.integer)) or not 0 <= s <= MAX_SEED for s in seeds):
+    if not seeds or not all(is_seed(s) for s in seeds):
         raise InputError(f"expected one or more seeds, integers in [0, {MAX_SEED}], found {seeds}")
     bases = make_baselines(1, None, [], baselines)  # unknown names fail before any work
     comp = name if isinstance(name, datasets.Competition) else datasets.competition(name)

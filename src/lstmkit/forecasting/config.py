@@ -139,7 +139,7 @@ import numpy as np
 from lstmkit.errors import InputError
 from lstmkit.forecasting.network import CELLS, SMOOTHINGS
 from lstmkit.forecasting.windows import count_windows
-from lstmkit.spine.flags import MAX_SEED
+from lstmkit.spine.flags import check_seed
 
 TARGET_STEPS = 300
 MAX_STEPS = 600
@@ -251,9 +251,7 @@ class ForecasterConfig:
         _int_ge("num_layers", self.num_layers, 1)
         _int_ge("season_length", self.season_length, 1)
         _int_ge("max_epochs", self.max_epochs, 1)
-        _int_ge("seed", self.seed, 0, False)
-        if self.seed > MAX_SEED:
-            raise InputError(f"expected seed in [0, {MAX_SEED}], found {self.seed}")
+        check_seed(self.seed)
         _int_ge("ensemble", self.ensemble, 1, False)
         _int_ge("val_size", self.val_size, 0)
         _int_ge("patience", self.patience, 1)

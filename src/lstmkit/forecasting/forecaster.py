@@ -546,8 +546,7 @@ class Forecaster(Estimator):
         """
         self._check_fitted()
         series = self.tails if df is None else self._series_of(df, id_col, time_col, target_col)
-        if series.freq != self.freq:
-            raise InputError(f"expected data at the fitted frequency {self.freq}, found {series.freq}")
+        self.check_frequency(series)  # before the future covariates' dates are read at the model's
         return self._predict_series(series, self._future_x(series, future))
 
     def _future_x(self, series: SeriesSet, future: pd.DataFrame | None) -> list[np.ndarray] | None:

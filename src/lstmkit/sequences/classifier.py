@@ -19,6 +19,7 @@ from lstmkit.sequences.model import SequenceClassifierNet, SequenceNetConfig
 from lstmkit.sequences.scaling import SCALINGS, ChannelScaler
 from lstmkit.spine.engine.callbacks import digest
 from lstmkit.spine.estimator import Estimator
+from lstmkit.spine.flags import check_seed
 from lstmkit.spine.labels import check_batch_size
 from lstmkit.spine.metrics import classification_report
 from lstmkit.spine.pooling import PooledRNNOptions
@@ -71,8 +72,7 @@ class SequenceClassifierConfig(PooledRNNOptions):
                 raise InputError(f"{name} must be a positive integer, got {v!r}")
         if not self.lr > 0 or not self.weight_decay >= 0:
             raise InputError(f"lr must be > 0 and weight_decay >= 0, got {self.lr!r}, {self.weight_decay!r}")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**32:
-            raise InputError(f"seed must be an integer in [0, 2**32), got {self.seed!r}")
+        check_seed(self.seed)
         self.net_config(n_channels=1, num_classes=2)  # validates the network's fields now
 
     def resolve_epochs(self, n_sequences: int) -> int:

@@ -25,6 +25,7 @@ from lstmkit.speech.features import FeatureConfig, log_mel
 from lstmkit.speech.model import AcousticModel, AcousticModelConfig
 from lstmkit.spine.engine.callbacks import digest
 from lstmkit.spine.estimator import Estimator
+from lstmkit.spine.flags import check_seed
 
 TASK = "speech"
 PCT_START = 0.15  # share of the run spent warming up to the peak learning rate (one-cycle)
@@ -96,8 +97,7 @@ class SpeechRecognizerConfig:
                 raise InputError(f"{name} must be a non-negative integer, got {v!r}")
         if not self.lr > 0 or not self.weight_decay >= 0:
             raise InputError(f"lr must be > 0 and weight_decay >= 0, got {self.lr!r}, {self.weight_decay!r}")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**32:
-            raise InputError(f"seed must be an integer in [0, 2**32), got {self.seed!r}")
+        check_seed(self.seed)
         self.feature_config()
         self.model_config()
 

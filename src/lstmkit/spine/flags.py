@@ -20,9 +20,24 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from lstmkit.errors import InputError
 
 MAX_SEED = 2**32 - 1  # the largest seed numpy (and so Lightning's seed_everything) takes
+
+
+def is_seed(value) -> bool:
+    """Whether ``value`` is a seed every task can use: an integer in [0, MAX_SEED]."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)) \
+        and 0 <= value <= MAX_SEED
+
+
+def check_seed(value, what: str = "seed") -> int:
+    """``value`` as a seed (:func:`is_seed`), or InputError naming ``what``."""
+    if not is_seed(value):
+        raise InputError(f"{what} must be an integer in [0, {MAX_SEED}], got {value!r}")
+    return int(value)
 
 # flag -> (lowest, highest, lowest allowed itself); None: unbounded on that side
 BOUNDS: dict[str, tuple[float | None, float | None, bool]] = {

@@ -16,7 +16,7 @@ import torch
 from lstmkit.errors import InputError, TrainingInterrupted
 from lstmkit.spine.engine.callbacks import digest
 from lstmkit.spine.estimator import Estimator
-from lstmkit.spine.flags import MAX_SEED
+from lstmkit.spine.flags import check_seed
 from lstmkit.spine.nets import XLSTM_CELLS, make_rnn
 from lstmkit.textgen.network import LM_CELLS, CharLM, CharLMConfig
 from lstmkit.textgen.scoring import LN2, DynamicEval, bits_per_char, score_dynamic
@@ -121,8 +121,7 @@ class TextGeneratorConfig(TBPTTConfig):
         self.num_layers = layers if self.num_layers is None else self.num_layers
         super().__post_init__()
         self.model_config(vocab_size=1)  # validates the model's fields now, not at fit
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            raise InputError(f"seed must be an integer, got {self.seed!r}")
+        check_seed(self.seed)
         # an unknown layer option (a typo) fails here, with torch's own TypeError (for the
         # xLSTM cells an InputError naming it); a bad value or a variant the cell lacks, as
         # an InputError (a clear CLI message)
@@ -424,8 +423,8 @@ class TextGenerator(Estimator):
             raise InputError(f"temperature must be a finite number >= 0, got {temperature!r}")
         if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k <= 0):
             raise InputError(f"top_k must be a positive integer or None, got {top_k!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED):
-            raise InputError(f"seed must be an integer in [0, {MAX_SEED}] or None, got {seed!r}")
+        if seed is not None:
+            check_seed(seed)
         return self._characters(prompt, length, temperature, top_k, seed)
 
     def _characters(self, prompt: str, length: int, temperature: float, top_k: int | None,

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from lstmkit.convlstm.common import BACKENDS
 from lstmkit.convlstm.layer import ConvLSTM
 from lstmkit.errors import InputError, strict_keywords
+from lstmkit.spine.flags import check_seed
 from lstmkit.video.moving_digits import DIGIT, DIRECTIONS
 
 
@@ -56,8 +57,7 @@ class VideoConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
                 raise InputError(f"{name} must be a positive integer, got {v!r}")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise InputError(f"seed must be a non-negative integer, got {self.seed!r}")
+        check_seed(self.seed)
         if self.kernel_size % 2 == 0:
             raise InputError(f"kernel_size must be odd (the frame keeps its size), got {self.kernel_size}")
         if self.frames < 3:
