@@ -42,6 +42,31 @@ def build(verbose: bool = False) -> str | None:
     return reason
 
 
+def buffer_cache() -> dict:
+    """The buffer cache of the loops (``csrc/buffers.h``): the large buffers a forward
+    keeps for backward, and backward's own, kept for the next call when freed (a training
+    loop otherwise takes a page fault on every 4 KiB of them each step). Returns
+    ``{"idle_bytes", "idle_blocks", "limit_bytes", "reused", "allocated"}``."""
+    idle, blocks, limit, reused, allocated = extension().cache_info()
+    return {"idle_bytes": idle, "idle_blocks": blocks, "limit_bytes": limit, "reused": reused,
+            "allocated": allocated}
+
+
+def set_buffer_cache_limit(limit_bytes: int) -> int:
+    """Keep at most ``limit_bytes`` of idle buffers (default 1 GiB; 0 turns the cache
+    off). Idle buffers above the new limit are freed; buffers in use are not affected.
+    Returns the previous limit."""
+    if isinstance(limit_bytes, bool) or not isinstance(limit_bytes, int) or limit_bytes < 0:
+        raise ValueError(f"the buffer cache limit is a number of bytes >= 0, got {limit_bytes!r}")
+    return extension().set_cache_limit(limit_bytes)
+
+
+def empty_buffer_cache() -> int:
+    """Free the buffer cache's idle buffers (as ``torch.cuda.empty_cache`` does for
+    CUDA); returns the bytes freed. The cache fills again on the next training step."""
+    return extension().empty_cache()
+
+
 def extension():
     """The loaded extension module; RuntimeError with the reason when unavailable."""
     module = _build.load()
@@ -163,4 +188,5 @@ def _length_order(x, lengths):
     return ranks if n <= 1 else torch.cat([ranks[k::n] for k in range(n)])
 
 
-__all__ = ["CompiledBackend", "build", "extension"]
+__all__ = ["CompiledBackend", "buffer_cache", "build", "empty_buffer_cache", "extension",
+           "set_buffer_cache_limit"]

@@ -2,6 +2,8 @@
 // Shapes: T time, B batch, H hidden, P = proj_size or H, G = n_gates * H.
 #include "direction.h"
 
+#include "buffers.h"
+
 #include <ATen/Dispatch.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/index_select.h>
@@ -175,10 +177,10 @@ void Direction::run_forward(bool save, std::vector<at::Tensor>& res) {
   if (ln_b.defined()) bias.add_(ln_b);
   L.bias = ptr<T>(bias);
   L.zero_g = ptr<T>(zero_g);
-  at::Tensor out = at::empty({L.steps, B, P}, o);
-  if (save) {  // one tensor per buffer (separate allocations the allocator reuses)
+  at::Tensor out = cached_empty({L.steps, B, P}, o);
+  if (save) {  // one tensor per buffer, from the buffer cache (buffers.h)
     for_each_buffer(*this, [&](at::Tensor& buf, const std::vector<int64_t>& shape) {
-      buf = at::empty(shape, o);
+      buf = cached_empty(shape, o);
     });
   } else {
     hs = at::empty({HS, B, P}, o);
@@ -269,10 +271,10 @@ void Direction::run_backward(const OptTensor& dout_, const OptTensor& dhn, const
   K.dhnew = ptr<T>(dh_b);
   K.dc = ptr<T>(dc_a);
   K.dcp = ptr<T>(dc_b);
-  at::Tensor dgx = at::empty({Tn, B, G}, o);
-  at::Tensor dgh = gru ? at::empty({Tn, B, G}, o) : dgx;
-  at::Tensor da = ln ? at::empty({Tn, B, G}, o) : dgh;
-  at::Tensor dproj = w_hr.defined() ? at::empty({Tn, B, P}, o) : at::Tensor();
+  at::Tensor dgx = cached_empty({Tn, B, G}, o);
+  at::Tensor dgh = gru ? cached_empty({Tn, B, G}, o) : dgx;
+  at::Tensor da = ln ? cached_empty({Tn, B, G}, o) : dgh;
+  at::Tensor dproj = w_hr.defined() ? cached_empty({Tn, B, P}, o) : at::Tensor();
   K.dgx = ptr<T>(dgx);
   K.dgh = ptr<T>(dgh);
   K.da = ptr<T>(da);

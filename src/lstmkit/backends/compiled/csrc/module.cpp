@@ -3,6 +3,7 @@
 #include <pybind11/stl.h>
 #include <torch/csrc/utils/pybind.h>
 
+#include "buffers.h"
 #include "direction.h"
 
 namespace py = pybind11;
@@ -23,6 +24,11 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         "the least multiply-adds at which a step's small-batch GEMM is threaded; returns the previous value");
   m.def("set_small_gemm_max_rows", &lstmkit::set_small_gemm_max_rows,
         "the most rows a block's GEMM runs on the panel kernel (else MKL); returns the previous value");
+  m.def("cache_info", &lstmkit::cache_info,
+        "the buffer cache: [idle bytes, idle blocks, limit, blocks reused, blocks allocated]");
+  m.def("set_cache_limit", &lstmkit::set_cache_limit,
+        "the most idle bytes the buffer cache keeps (0: off); returns the previous limit");
+  m.def("empty_cache", &lstmkit::empty_cache, "free the buffer cache's idle blocks; returns the bytes");
   m.def("row_blocks", &lstmkit::blocks_for,
         "how many row blocks the loops split a batch of B rows into (this thread pool)");
 }
