@@ -245,3 +245,25 @@ def test_xlstm_layers_take_an_empty_batch(form):
     out, (C, n, m) = mLSTM(3, 8, batch_first=True, num_heads=2, form=form)(torch.randn(0, 5, 3))
     assert out.shape == (0, 5, 8) and C.shape == (1, 0, 2, 4, 4) and n.shape == (1, 0, 2, 4) and m.shape == (1, 0, 2)
     assert sLSTM(3, 8, batch_first=True)(torch.randn(0, 5, 3))[0].shape == (0, 5, 8)
+
+
+@pytest.mark.parametrize("slstm_at", [[], [1], [0, 1]], ids=["mlstm", "mixed", "slstm"])
+def test_xlstm_stack_takes_an_empty_batch(slstm_at):
+    from lstmkit.xlstm import xLSTMConfig, xLSTMStack
+
+    stack = xLSTMStack(xLSTMConfig(embedding_dim=16, num_blocks=2, slstm_at=slstm_at))
+    y, state = stack(torch.randn(0, 5, 16))
+    assert y.shape == (0, 5, 16)
+    y.sum().backward()  # the gradients of an empty batch: zeros, no error
+    assert stack(torch.randn(0, 3, 16), state)[0].shape == (0, 3, 16)
+    empty = torch.ones(0, dtype=torch.long)
+    assert stack(torch.randn(0, 3, 16), lengths=empty)[0].shape == (0, 3, 16)
+
+
+def test_xlstm_stack_refuses_another_dtype_than_its_parameters():
+    from lstmkit.xlstm import xLSTMConfig, xLSTMStack
+
+    stack = xLSTMStack(xLSTMConfig(embedding_dim=16, num_blocks=2, slstm_at=[1]))
+    with pytest.raises(InputError, match="dtype torch.float64 but the parameters are torch.float32"):
+        stack(torch.randn(2, 5, 16, dtype=torch.float64))
+    assert stack.double()(torch.randn(2, 5, 16, dtype=torch.float64))[0].dtype == torch.float64

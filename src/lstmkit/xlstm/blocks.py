@@ -214,7 +214,7 @@ class HeadNorm(LayerNorm):
         """x (..., NH * d) normalised within each head, the same shape."""
         # group norm's maths as a layer norm over each head's d features (on the CPU a
         # third of F.group_norm's time, forward and backward)
-        heads = x.reshape(*x.shape[:-1], self.num_heads, -1)
+        heads = x.reshape(*x.shape[:-1], self.num_heads, x.shape[-1] // self.num_heads)
         y = F.layer_norm(heads, heads.shape[-1:], None, None, self.eps)
         return y.reshape(x.shape) * (1.0 + self.weight)
 
@@ -369,7 +369,7 @@ def _grouped_with_rows(weights: list[Tensor], x: Tensor, extra: Tensor | None):
     out = list(y.split(sizes, dim=-1))
     rows = None
     if extra is not None:
-        rows = out.pop().sum(0).view(*x.shape[:-1], -1)
+        rows = out.pop().sum(0).view(*x.shape[:-1], E)
     return out, rows
 
 
@@ -807,7 +807,7 @@ class xLSTMStack(nn.Module):
             InputError: ``x`` not (B, T, E) floating point, bad ``lengths``, or a state
                 that is not one well-formed state per block.
         """
-        x = checks.floating(x, "input")
+        x = checks.floating(x, "input", like=next(self.parameters()))
         E = self.config.embedding_dim
         if x.dim() != 3 or x.shape[-1] != E:
             raise InputError(f"input must be (B, T, {E}), got shape {tuple(x.shape)}")

@@ -180,6 +180,8 @@ def lengths(value, T: int, B: int, device) -> Tensor | None:
                          f"element), got shape {tuple(value.shape)}")
     if value.dtype.is_floating_point or value.dtype == torch.bool or value.is_complex():
         raise InputError(f"lengths must be an integer tensor, got {value.dtype}")
+    if value.numel() == 0:  # an empty batch: nothing to check
+        return value.to(device=device, dtype=torch.int64)
     lo, hi = int(value.min()), int(value.max())
     if lo <= 0 or hi > T:
         raise InputError(f"lengths must lie in [1, T={T}] (T the padded sequence length), "
