@@ -128,3 +128,27 @@ def test_steps_on_two_threads_at_once_match_one_at_a_time():
     for got, want in zip(results, alone):
         for a, b in zip(got, want):
             assert torch.equal(a, b)
+
+
+def _child_step(queue):
+    layer, x = _layer(layer_norm=True), torch.randn(100, 32, 8, generator=torch.Generator().manual_seed(1))
+    grads = _step(layer, x)
+    queue.put([g.numpy() for g in grads])
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_a_forked_child_trains_with_the_cache_it_inherits():
+    import multiprocessing as mp
+
+    layer, x = _layer(layer_norm=True), torch.randn(100, 32, 8, generator=torch.Generator().manual_seed(1))
+    want = _step(layer, x)  # the parent's cache now holds idle blocks the child inherits
+    assert compiled.buffer_cache()["idle_bytes"] > 0
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_child_step, args=(queue,))
+    child.start()
+    got = queue.get(timeout=120)
+    child.join(timeout=60)
+    assert child.exitcode == 0
+    for a, b in zip(got, want):  # the child may run another thread count: sums in another order
+        assert_close(torch.from_numpy(a), b, torch.float32, "gradient", scaled=True)

@@ -7,6 +7,8 @@
 #include <c10/core/CPUAllocator.h>
 #include <c10/core/impl/alloc_cpu.h>
 
+#include <pthread.h>
+
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -25,7 +27,13 @@ struct Cache final : c10::Allocator {
   int64_t reused = 0, allocated = 0;
 
   static Cache& get() {
-    static Cache* c = new Cache();  // never destroyed: tensors may outlive static teardown
+    static Cache* c = [] {
+      auto* made = new Cache();  // never destroyed: tensors may outlive static teardown
+      // a child forked while another thread held the lock (a DataLoader worker, say)
+      // would wait on it for ever: the child starts with a fresh one
+      pthread_atfork(nullptr, nullptr, [] { new (&get().m) std::mutex(); });
+      return made;
+    }();
     return *c;
   }
 
