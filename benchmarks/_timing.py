@@ -116,6 +116,41 @@ def parse_shapes(text: str) -> list[tuple[int, int, int, int]]:
     return shapes
 
 
+def add_grid_options(ap: argparse.ArgumentParser, layers, *, threads: int, rounds: int,
+                     budget_ms: float) -> None:
+    """The options of a script that times ``layers`` ((name, class, keyword arguments))
+    over a grid of shapes: --threads, --shapes, --layers, --rounds, --budget-ms, --quick."""
+    ap.add_argument("--threads", type=int, default=threads)
+    ap.add_argument("--shapes", type=parse_shapes, default=None, help='"B,T,I,H;..." (default: the grid)')
+    ap.add_argument("--layers", default=",".join(n for n, _, _ in layers))
+    ap.add_argument("--rounds", type=int, default=rounds)
+    ap.add_argument("--budget-ms", type=float, default=budget_ms, help="the least time of one timing")
+    ap.add_argument("--quick", action="store_true", help="2 shapes, 3 rounds: a smoke run")
+
+
+def grid_choice(a: argparse.Namespace, grid) -> tuple[list, int, set]:
+    """(shapes, rounds, layer names) from the options of ``add_grid_options``, with
+    torch's thread count set to --threads."""
+    torch.set_num_threads(a.threads)
+    shapes = grid if a.shapes is None else a.shapes
+    rounds = a.rounds
+    if a.quick:
+        shapes, rounds = shapes[:2], 3
+    return shapes, rounds, set(a.layers.split(","))
+
+
+def grid_layers(layers, wanted: set, shapes, backend: str = "compiled"):
+    """(name, (B, T, I, H), layer, x) for each of ``layers`` named in ``wanted`` and each
+    shape: the layer built with seed 0 on ``backend``, x (T, B, I) drawn after it."""
+    for name, cls, opts in layers:
+        if name not in wanted:
+            continue
+        for B, T, I, H in shapes:
+            torch.manual_seed(0)
+            layer = cls(I, H, backend=backend, **opts)
+            yield name, (B, T, I, H), layer, torch.randn(T, B, I)
+
+
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

@@ -32,33 +32,24 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-from _timing import calibrate, forward_backward, machine, parse_shapes, report
+import never_slower
+import row_blocks
+from _timing import (
+    add_grid_options,
+    calibrate,
+    forward_backward,
+    grid_choice,
+    grid_layers,
+    machine,
+    report,
+)
 
-import lstmkit
 from lstmkit.backends.compiled import extension
 
 #: (B, T, I, H): the never-slower grid's rows over one step
-GRID = [
-    (32, 100, 32, 128),
-    (64, 200, 128, 256),
-    (64, 100, 8, 64),
-    (256, 50, 16, 64),
-    (1, 1000, 10, 20),
-    (4, 50, 512, 1024),
-    (16, 100, 64, 512),
-    (128, 100, 2, 32),
-    (8, 300, 32, 96),
-    (256, 20, 128, 256),
-    (2, 100, 256, 512),
-    (16, 500, 3, 128),
-]
-#: (name, class, keyword arguments)
-LAYERS = [
-    ("lstm", lstmkit.LSTM, {}),
-    ("lstm layer_norm", lstmkit.LSTM, {"layer_norm": True}),
-    ("gru", lstmkit.GRU, {}),
-]
+GRID = [shape for shape in never_slower.GRID if shape[1] > 1]
+#: (name, class, keyword arguments): the LSTM, the layer-norm LSTM and the GRU
+LAYERS = [layer for layer in row_blocks.LAYERS if layer[0] != "rnn"]
 
 
 def faults() -> int:
@@ -83,44 +74,29 @@ def steady(call, limit: int, repeat: int) -> tuple[float, float]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--shapes", type=parse_shapes, default=None, help='"B,T,I,H;..." (default: the grid)')
-    ap.add_argument("--layers", default=",".join(n for n, _, _ in LAYERS))
-    ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--budget-ms", type=float, default=100.0, help="the least time of one loop of calls")
-    ap.add_argument("--quick", action="store_true")
+    add_grid_options(ap, LAYERS, threads=1, rounds=7, budget_ms=100.0)
     ap.add_argument("--out", type=Path, default=None, help="write the markdown report here")
     a = ap.parse_args(argv)
-    torch.set_num_threads(a.threads)
-    shapes = GRID if a.shapes is None else a.shapes
-    rounds = a.rounds
-    if a.quick:
-        shapes, rounds = shapes[:2], 3
-    wanted = set(a.layers.split(","))
+    shapes, rounds, wanted = grid_choice(a, GRID)
     start, load0 = datetime.datetime.now(datetime.timezone.utc), os.getloadavg()
     limit = extension().cache_info()[2]
     lines = ["", "| layer | B, T, I, H | cache ms | no cache ms | ratio | faults per call, cache | no cache |",
              "|---|---|---:|---:|---:|---:|---:|"]
     print("\n".join(lines), flush=True)
-    for name, cls, opts in LAYERS:
-        if name not in wanted:
-            continue
-        for B, T, I, H in shapes:
-            torch.manual_seed(0)
-            layer = cls(I, H, backend="compiled", **opts)
-            call = forward_backward(layer, torch.randn(T, B, I))
-            call()
-            repeat = max(2, calibrate(call, a.budget_ms / 1000))
-            res = {limit: [], 0: []}
-            for _ in range(rounds):
-                for lim, times in res.items():
-                    times.append(steady(call, lim, repeat))
-            (on, f_on), (off, f_off) = (
-                (statistics.median(t for t, _ in res[k]), statistics.median(f for _, f in res[k])) for k in (limit, 0))
-            row = (f"| {name} | {B}, {T}, {I}, {H} | {on * 1e3:.2f} | {off * 1e3:.2f} | {on / off:.2f} "
-                   f"| {f_on:.0f} | {f_off:.0f} |")
-            lines.append(row)
-            print(row, flush=True)
+    for name, (B, T, I, H), layer, x in grid_layers(LAYERS, wanted, shapes):
+        call = forward_backward(layer, x)
+        call()
+        repeat = max(2, calibrate(call, a.budget_ms / 1000))
+        res = {limit: [], 0: []}
+        for _ in range(rounds):
+            for lim, times in res.items():
+                times.append(steady(call, lim, repeat))
+        (on, f_on), (off, f_off) = (
+            (statistics.median(t for t, _ in res[k]), statistics.median(f for _, f in res[k])) for k in (limit, 0))
+        row = (f"| {name} | {B}, {T}, {I}, {H} | {on * 1e3:.2f} | {off * 1e3:.2f} | {on / off:.2f} "
+               f"| {f_on:.0f} | {f_off:.0f} |")
+        lines.append(row)
+        print(row, flush=True)
     what = (f"{a.threads} thread(s), {machine()['cpu']}; cache limit {limit / 2**20:.0f} MiB; median of "
             f"{rounds} rounds, each a loop of consecutive forward+backward calls lasting at least "
             f"{a.budget_ms:g} ms, the cache on and off alternating.")

@@ -21,8 +21,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-import torch
-from _timing import PASSES, interleaved, machine, parse_shapes, with_setting
+from _timing import (
+    PASSES,
+    add_grid_options,
+    grid_choice,
+    grid_layers,
+    interleaved,
+    machine,
+    with_setting,
+)
 
 import lstmkit
 from lstmkit.backends.compiled import extension
@@ -52,42 +59,26 @@ LAYERS = [
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--threads", type=int, default=2)
+    add_grid_options(ap, LAYERS, threads=2, rounds=9, budget_ms=30.0)
     ap.add_argument("--least", default="16", help="comma-separated minimum block sizes to time")
-    ap.add_argument("--shapes", type=parse_shapes, default=None, help='"B,T,I,H;..." (default: the grid)')
-    ap.add_argument("--layers", default=",".join(n for n, _, _ in LAYERS))
-    ap.add_argument("--rounds", type=int, default=9)
-    ap.add_argument("--budget-ms", type=float, default=30.0)
-    ap.add_argument("--quick", action="store_true")
     a = ap.parse_args(argv)
-    torch.set_num_threads(a.threads)
-    shapes = GRID if a.shapes is None else a.shapes
-    rounds = a.rounds
-    if a.quick:
-        shapes, rounds = shapes[:2], 3
+    shapes, rounds, wanted = grid_choice(a, GRID)
     least = [int(v) for v in a.least.split(",")]
-    wanted = set(a.layers.split(","))
     info = machine()
     print(f"# compiled row blocks against one block, {a.threads} threads, {info['cpu']}, torch {info['torch']}")
     print(f"# median of {rounds} interleaved rounds, each a loop of >= {a.budget_ms:g} ms; ratio = time / one block's")
     head = " | ".join(f"min {v} rows" for v in least)
     print(f"\n| layer | B, T, I, H | pass | one block ms | {head} |")
     print("|---|---|---|---:|" + "---:|" * len(least))
-    for name, cls, opts in LAYERS:
-        if name not in wanted:
-            continue
-        for B, T, I, H in shapes:
-            torch.manual_seed(0)
-            layer = cls(I, H, backend="compiled", **opts)
-            x = torch.randn(T, B, I)
-            for pname, make in PASSES.items():
-                call = make(layer, x)
-                rows = extension().set_min_block_rows
-                fns = {0: with_setting(call, rows, 0), **{v: with_setting(call, rows, v) for v in least}}
-                res = interleaved(fns, rounds, warmup=2, budget_s=a.budget_ms / 1000)
-                base = res[0].median
-                cells = " | ".join(f"{res[v].median / base:.2f}" for v in least)
-                print(f"| {name} | {B}, {T}, {I}, {H} | {pname} | {base * 1e3:.2f} | {cells} |", flush=True)
+    for name, (B, T, I, H), layer, x in grid_layers(LAYERS, wanted, shapes):
+        for pname, make in PASSES.items():
+            call = make(layer, x)
+            rows = extension().set_min_block_rows
+            fns = {0: with_setting(call, rows, 0), **{v: with_setting(call, rows, v) for v in least}}
+            res = interleaved(fns, rounds, warmup=2, budget_s=a.budget_ms / 1000)
+            base = res[0].median
+            cells = " | ".join(f"{res[v].median / base:.2f}" for v in least)
+            print(f"| {name} | {B}, {T}, {I}, {H} | {pname} | {base * 1e3:.2f} | {cells} |", flush=True)
     return 0
 
 
