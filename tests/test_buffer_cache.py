@@ -94,6 +94,13 @@ def test_a_bad_limit_is_refused(bad):
         compiled.set_buffer_cache_limit(bad)
 
 
+def test_an_integer_like_limit_is_taken(limit):
+    import numpy as np
+
+    assert compiled.set_buffer_cache_limit(np.int64(1 << 20)) == limit
+    assert compiled.buffer_cache()["limit_bytes"] == 1 << 20
+
+
 def test_a_cached_output_is_an_ordinary_tensor():
     layer, x = _layer(), torch.randn(100, 32, 8)
     with torch.no_grad():

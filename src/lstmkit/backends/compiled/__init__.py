@@ -19,6 +19,7 @@ why, ``lstmkit info`` shows it, ``auto`` never picks it and an explicit
 from __future__ import annotations
 
 import dataclasses
+import operator
 import sys
 
 import torch
@@ -56,9 +57,13 @@ def set_buffer_cache_limit(limit_bytes: int) -> int:
     """Keep at most ``limit_bytes`` of idle buffers (default 1 GiB; 0 turns the cache
     off). Idle buffers above the new limit are freed; buffers in use are not affected.
     Returns the previous limit."""
-    if isinstance(limit_bytes, bool) or not isinstance(limit_bytes, int) or limit_bytes < 0:
+    try:
+        n = None if isinstance(limit_bytes, bool) else operator.index(limit_bytes)
+    except TypeError:
+        n = None
+    if n is None or n < 0:
         raise ValueError(f"the buffer cache limit is a number of bytes >= 0, got {limit_bytes!r}")
-    return extension().set_cache_limit(limit_bytes)
+    return extension().set_cache_limit(n)
 
 
 def empty_buffer_cache() -> int:

@@ -5,9 +5,10 @@
 // Why: glibc gives a freed block at the top of its heap back to the system once more
 // than M_TRIM_THRESHOLD lies free there, and serves large blocks with mmap; the next
 // call then takes a page fault on every 4 KiB page of its buffers. A training loop frees
-// and takes the same sizes every step, so it paid that every step: 4,000 to 13,000 page
-// faults per forward+backward of a layer-norm LSTM at (B, T, I, H) = (128, 100, 2, 32)
-// and (16, 500, 3, 128), a third of its time (benchmarks/buffer_cache.py).
+// and takes the same sizes every step, so it paid that every step: 59,000 page faults
+// per forward+backward of a layer-norm LSTM at (B, T, I, H) = (64, 200, 128, 256) on
+// one thread, which the cache takes to 0.79 of its time (benchmarks/buffer_cache.py;
+// how many faults depends on what else the process allocates).
 //
 // Blocks of at least kMinCachedBytes come from the cache; a freed block goes back to it
 // while the idle blocks stay within the limit (set_cache_limit; 0 turns the cache off),
