@@ -159,3 +159,10 @@ def test_a_forked_child_trains_with_the_cache_it_inherits():
     assert child.exitcode == 0
     for a, b in zip(got, want):  # the child may run another thread count: sums in another order
         assert_close(torch.from_numpy(a), b, torch.float32, "gradient", scaled=True)
+
+
+def test_info_reports_the_cache(limit):
+    from lstmkit.info import report
+
+    compiled.set_buffer_cache_limit(256 << 20)
+    assert "MiB idle, at most 256 MiB (set_buffer_cache_limit)" in report()

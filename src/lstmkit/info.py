@@ -103,6 +103,12 @@ def report(explain: str | None = None, cell: str = "lstm", device: str = "cpu",
     lines += ["", f"backends (priority order; checked on {checked}):"]
     for name, reason in backends.explain(spec, x):
         lines.append(f"  {name:<10} {'available' if reason is None else 'unavailable: ' + reason}")
+        if name == "compiled" and reason is None:
+            from lstmkit.backends.compiled import buffer_cache
+
+            cache = buffer_cache()
+            lines.append(f"             buffer cache: {cache['idle_bytes'] / 2**20:.0f} MiB idle, at most "
+                         f"{cache['limit_bytes'] / 2**20:.0f} MiB (set_buffer_cache_limit)")
     with torch.set_grad_enabled(grad):
         order = backends.auto_order(spec, x, lengths=lengths)
         rule = backends.auto_rule(spec, x, lengths=lengths)
