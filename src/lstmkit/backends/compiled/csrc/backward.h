@@ -65,10 +65,22 @@ void sum_step(const Loop<T>& L, const Back<T>& K, int64_t t, int64_t r0, int64_t
     const int64_t r = t * B + b;
     const T* dgh = K.dgh + r * G;
     const T* dgx = K.dgx + r * G;
-    if (S.gh) add_to(S.gh, dgh, G);
-    if (S.lnw) add_prod(S.lnw, dgh, L.a_hat + r * G, G);
-    if (S.x) add_to(S.x, dgx, G);
-    if (S.xw) add_prod(S.xw, dgx, K.xhat + b * G, G);
+    if (S.gh && S.lnw && S.xw && !S.x && dgh == dgx) {  // the layer-norm LSTM: one pass
+      double *sg = S.gh, *sl = S.lnw, *sx = S.xw;
+      const T *ah = L.a_hat + r * G, *xh = K.xhat + b * G;
+      LK_SIMD
+      for (int64_t j = 0; j < G; ++j) {
+        const double d = double(dgh[j]);
+        sg[j] += d;
+        sl[j] += d * double(ah[j]);
+        sx[j] += d * double(xh[j]);
+      }
+    } else {
+      if (S.gh) add_to(S.gh, dgh, G);
+      if (S.lnw) add_prod(S.lnw, dgh, L.a_hat + r * G, G);
+      if (S.x) add_to(S.x, dgx, G);
+      if (S.xw) add_prod(S.xw, dgx, K.xhat + b * G, G);
+    }
     if (S.pi || S.pf || S.po) {
       const int64_t f0 = L.cell.coupled ? 0 : H, o0 = L.cell.coupled ? 2 * H : 3 * H;
       const T* cp = L.cs + r * H;  // c_{t-1} rows of step t

@@ -298,16 +298,19 @@ void Direction::run_backward(const OptTensor& dout_, const OptTensor& dhn, const
   auto acc = [&](bool on, int64_t n) { return on ? at::zeros({n}, dbl) : at::Tensor(); };
   at::Tensor s_gh = acc((b_hh.defined() && need[4]) || (ln && need[7]), G);
   at::Tensor s_lnw = acc(ln && need[6], G);
-  at::Tensor s_x = acc(lnx && (need[14] || need[15]), G);
+  // the LSTM's and the RNN's gradients of gx and of the recurrent term are one buffer
+  // (dgh == dgx), so the sum for the input's bias is the recurrent one's when that is on
+  const bool x_sum = lnx && (need[14] || need[15]), shared_x = x_sum && !gru && s_gh.defined();
+  at::Tensor s_x = shared_x ? s_gh : acc(x_sum, G);
   at::Tensor s_xw = acc(lnx && need[13], G);
   at::Tensor s_pi = acc(peep && !coupled && need[8], H);
   at::Tensor s_pf = acc(peep && need[9], H);
   at::Tensor s_po = acc(peep && need[10], H);
   at::Tensor s_cw = acc(lstm && ln_cell && need[11], H);
   at::Tensor s_cb = acc(lstm && ln_cell && need[12], H);
-  K.sums = Sums{ptr<double>(s_gh), ptr<double>(s_lnw), ptr<double>(s_x), ptr<double>(s_xw),
-                ptr<double>(s_pi), ptr<double>(s_pf), ptr<double>(s_po), ptr<double>(s_cw),
-                ptr<double>(s_cb)};
+  K.sums = Sums{ptr<double>(s_gh),  ptr<double>(s_lnw), shared_x ? nullptr : ptr<double>(s_x),
+                ptr<double>(s_xw),  ptr<double>(s_pi),  ptr<double>(s_pf),
+                ptr<double>(s_po),  ptr<double>(s_cw),  ptr<double>(s_cb)};
   backward_loop(L, K);
   auto which = [](T* p, const at::Tensor& a, const at::Tensor& b) {
     return p == ptr<T>(a) ? a : b;

@@ -179,6 +179,43 @@ inline void ended_rows_fwd(const Loop<T>& L, int64_t t, int64_t e, int64_t r1, c
   zero(L.xstat, 2);
 }
 
+// mean and 1/std of a row under layer norm
+template <typename T>
+struct Norm {
+  T mu = 0, rstd = 0;
+};
+
+// act (G) = the LSTM's pre-activations, [LN](gx) + [LN](gh) + biases, in one pass: the
+// input's layer norm (lnx), the recurrent term's (ln, writing its normalised row to ah)
+// and the sum, each element read once
+template <typename T, bool lnx, bool ln>
+inline void lstm_pre_(const Loop<T>& L, const T* gx, Norm<T> nx, const T* gh, Norm<T> nh,
+                      T* ah, T* act) {
+  const T *wx = L.lnx_w, *xb = L.xbias, *w = L.ln_w, *bias = L.bias;
+  const T mx = nx.mu, rx = nx.rstd, mh = nh.mu, rh = nh.rstd;
+  LK_SIMD
+  for (int64_t j = 0; j < L.G; ++j) {
+    const T xv = lnx ? (gx[j] - mx) * rx * wx[j] + xb[j] : gx[j];
+    if (ln) {
+      const T a = (gh[j] - mh) * rh;
+      ah[j] = a;
+      act[j] = xv + (a * w[j] + bias[j]);
+    } else {
+      act[j] = xv + gh[j] + bias[j];
+    }
+  }
+}
+
+template <typename T>
+inline void lstm_pre(const Loop<T>& L, const T* gx, Norm<T> nx, const T* gh, Norm<T> nh,
+                     T* ah, T* act) {
+  const bool lnx = L.lnx_w != nullptr, ln = L.ln_w != nullptr;
+  if (lnx && ln) return lstm_pre_<T, true, true>(L, gx, nx, gh, nh, ah, act);
+  if (lnx) return lstm_pre_<T, true, false>(L, gx, nx, gh, nh, ah, act);
+  if (ln) return lstm_pre_<T, false, true>(L, gx, nx, gh, nh, ah, act);
+  lstm_pre_<T, false, false>(L, gx, nx, gh, nh, ah, act);
+}
+
 // forward over rows [r0, r1) of the batch (see forward_loop)
 template <typename T>
 void forward_rows(const Loop<T>& L, const WeightGemm<T>& mm_hh, const WeightGemm<T>& mm_hr,
@@ -205,35 +242,47 @@ void forward_rows(const Loop<T>& L, const WeightGemm<T>& mm_hh, const WeightGemm
     auto rows = [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) {
         const T* gx = L.gx + (t * B + b) * G;
-        if (L.lnx_w) {  // the input's layer norm, fused here rather than a pass of its own
-          T mu, rstd;
-          ln_stats(gx, G, mu, rstd);
-          T* xs = L.xstat + (s * B + b) * 2;
-          xs[0] = mu;
-          xs[1] = rstd;
-          T* gn = L.gxn + b * G;
-          const T *w = L.lnx_w, *xb = L.xbias;
-          LK_SIMD
-          for (int64_t j = 0; j < G; ++j) gn[j] = (gx[j] - mu) * rstd * w[j] + xb[j];
-          gx = gn;
-        }
-        T* gh = L.gh + b * G;  // W_hh h, made into the recurrent term in place
+        T* gh = L.gh + b * G;  // W_hh h
         T* act = L.act + (s * B + b) * G;
+        T* ah = ln ? L.a_hat + (s * B + b) * G : nullptr;
+        // the statistics of the input's layer norm (fused here rather than a pass of its
+        // own) and of the recurrent term's
+        Norm<T> nx, nh;
+        if (L.lnx_w) {
+          ln_stats(gx, G, nx.mu, nx.rstd);
+          T* xs = L.xstat + (s * B + b) * 2;
+          xs[0] = nx.mu;
+          xs[1] = nx.rstd;
+        }
         if (ln) {
-          T mu, rstd;
-          ln_stats(gh, G, mu, rstd);
-          T* ah = L.a_hat + (s * B + b) * G;
-          L.rstat[s * B + b] = rstd;
-          const T *w = L.ln_w, *bias = L.bias;
-          LK_SIMD
-          for (int64_t j = 0; j < G; ++j) {
-            ah[j] = (gh[j] - mu) * rstd;
-            gh[j] = ah[j] * w[j] + bias[j];
+          ln_stats(gh, G, nh.mu, nh.rstd);
+          L.rstat[s * B + b] = nh.rstd;
+        }
+        // the LSTM with options sums its pre-activations in one pass with both
+        // normalisations; the other cells get the normalised rows first
+        const bool pre_fused = L.lstm() && !L.cell.plain();
+        if (!pre_fused) {
+          if (L.lnx_w) {
+            T* gn = L.gxn + b * G;
+            const T *w = L.lnx_w, *xb = L.xbias;
+            const T mu = nx.mu, rstd = nx.rstd;
+            LK_SIMD
+            for (int64_t j = 0; j < G; ++j) gn[j] = (gx[j] - mu) * rstd * w[j] + xb[j];
+            gx = gn;
           }
-        } else if (L.cell.mode == kGRU) {
-          const T* bias = L.bias;
-          LK_SIMD
-          for (int64_t j = 0; j < G; ++j) gh[j] += bias[j];
+          if (ln) {  // made into the recurrent term in place
+            const T *w = L.ln_w, *bias = L.bias;
+            const T mu = nh.mu, rstd = nh.rstd;
+            LK_SIMD
+            for (int64_t j = 0; j < G; ++j) {
+              ah[j] = (gh[j] - mu) * rstd;
+              gh[j] = ah[j] * w[j] + bias[j];
+            }
+          } else if (L.cell.mode == kGRU) {
+            const T* bias = L.bias;
+            LK_SIMD
+            for (int64_t j = 0; j < G; ++j) gh[j] += bias[j];
+          }
         }
         // biases not yet in gh (layer norm and GRU fold them in above)
         const T* bias_left = ln || L.cell.mode == kGRU ? L.zero_g : L.bias;
@@ -245,8 +294,7 @@ void forward_rows(const Loop<T>& L, const WeightGemm<T>& mm_hh, const WeightGemm
           if (L.cell.plain()) {
             lstm_plain_fwd(H, gx, gh, bias_left, cp + b * H, act, cdst, tc, hcell);
           } else {
-            LK_SIMD
-            for (int64_t j = 0; j < G; ++j) act[j] = gx[j] + gh[j] + bias_left[j];
+            lstm_pre(L, gx, nx, gh, nh, ah, act);
             T* craw = L.craw ? L.craw + (s * B + b) * H : cdst;
             T* cstat = L.cstat ? L.cstat + (s * B + b) * 2 : nullptr;
             lstm_opts_fwd(L.cell, H, cp + b * H, act, craw, cdst, tc, cstat, hcell);
