@@ -5,6 +5,7 @@ path (no compiler) and the `auto` rules; and a short training run."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import pytest
@@ -329,6 +330,29 @@ def test_prechecks_name_the_missing_piece(monkeypatch):
     assert _build._precheck().startswith("no C++ compiler: '/nonexistent/c++' is not on PATH")
     monkeypatch.setenv("LSTMKIT_COMPILED", "0")
     assert _build._precheck() == "turned off by LSTMKIT_COMPILED=0"
+
+
+@pytest.mark.parametrize("cap,width,has_avx2,has_512", [
+    ("AVX512", None, True, False),
+    ("AVX512", "256", True, False),
+    ("AVX512", "512", True, True),
+    ("AVX2", "512", True, False),  # no 512-bit code for a CPU without AVX-512
+    ("DEFAULT", None, False, False),
+])
+def test_vector_flags_follow_torch_and_the_width_setting(monkeypatch, cap, width, has_avx2, has_512):
+    monkeypatch.setattr(_build.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: cap)
+    if width is None:
+        monkeypatch.delenv("LSTMKIT_VECTOR_WIDTH", raising=False)
+    else:
+        monkeypatch.setenv("LSTMKIT_VECTOR_WIDTH", width)
+    flags = _build.vector_flags()
+    assert ("-mavx2" in flags) == has_avx2
+    assert ("-mprefer-vector-width=512" in flags) == has_512
+    assert ("-mavx512f" in flags) == has_512
+    # the build directory changes with the flags, so both builds can be cached side by side
+    assert _build._platform_dir().rsplit("-", 1)[1] == hashlib.sha256(
+        " ".join(_build._flags()[0] + _build._flags()[1]).encode()).hexdigest()[:8]
 
 
 def test_build_reports_instead_of_raising(monkeypatch, capsys):

@@ -33,7 +33,7 @@ from torch import Tensor
 from torch.utils._python_dispatch import is_in_torch_dispatch_mode
 
 # the checks before a build and the loading of a built module: the LSTM's compiled backend's
-from lstmkit.backends.compiled._build import _import, _precheck
+from lstmkit.backends.compiled._build import _import, _precheck, vector_flags
 
 SOURCE = Path(__file__).parent / "csrc" / "slstm.cpp"
 MODES = {"sigmoid": 0, "exp": 1}
@@ -49,15 +49,12 @@ def _cache_dir() -> Path:
         os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lstmkit"
     py = "".join(map(str, sys.version_info[:2]))
     cap = torch.backends.cpu.get_cpu_capability().lower()
-    return base / "xlstm" / f"torch{torch.__version__.replace('+', '-')}-py{py}-{platform.machine()}-{cap}"
+    h = hashlib.sha256(" ".join(_flags()).encode()).hexdigest()[:8]  # one build per flags
+    return base / "xlstm" / f"torch{torch.__version__.replace('+', '-')}-py{py}-{platform.machine()}-{cap}-{h}"
 
 
 def _flags() -> list[str]:
-    flags = ["-O3", "-DNDEBUG", "-fopenmp", "-fno-math-errno", "-fno-trapping-math"]
-    if platform.machine() in ("x86_64", "AMD64") and torch.backends.cpu.get_cpu_capability() in (
-            "AVX2", "AVX512"):
-        flags += ["-mavx2", "-mfma"]
-    return flags
+    return ["-O3", "-DNDEBUG", "-fopenmp", "-fno-math-errno", "-fno-trapping-math", *vector_flags()]
 
 
 def _build() -> ModuleType:

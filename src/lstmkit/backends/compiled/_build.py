@@ -6,7 +6,8 @@ and Python's versions, the CPU's vector extension and the flags (so an upgrade o
 another machine gets its own build); a stamp holds the hash of the sources, so a built
 extension whose sources are unchanged is imported directly (no ninja call), and an edit
 rebuilds only what changed. Concurrent first builds
-wait on cpp_extension's lock file. ``LSTMKIT_COMPILED=0`` turns the backend off.
+wait on cpp_extension's lock file. ``LSTMKIT_COMPILED=0`` turns the backend off;
+``LSTMKIT_VECTOR_WIDTH=512`` builds 512-bit code on an AVX-512 CPU (:func:`vector_flags`).
 """
 
 from __future__ import annotations
@@ -42,15 +43,28 @@ def cache_root() -> Path:
     return Path(base) / "lstmkit" / "compiled"
 
 
-def _flags() -> tuple[list[str], list[str]]:
-    """C++ and linker flags: -O3 with the vector extension torch itself uses on this CPU
-    (the loops are written for the compiler to vectorise), OpenMP for at::parallel_for."""
-    cflags = ["-O3", "-DNDEBUG", "-fopenmp", "-fno-math-errno", "-fno-trapping-math", "-Wno-unused-function"]
+def vector_flags() -> list[str]:
+    """The vector extension both C++ extensions (this one and the sLSTM's) are built for:
+    the one torch's own kernels use on this CPU (the loops are written for the compiler
+    to vectorise), in 256-bit vectors. ``LSTMKIT_VECTOR_WIDTH=512`` builds 512-bit code
+    on a CPU with AVX-512: on an AMD EPYC (GCC 12) 0.79x to 1.04x the time of the 256-bit
+    build (median 0.96x, 48 rows) where H is a multiple of 16, but 1.04x to 1.22x for
+    the LSTM and GRU at H = 20, where the last H mod 16 elements of every row pass run
+    scalar (python benchmarks/vector_width.py; report
+    benchmarks/reports/2026-12-05-vector-width.md), so it is not the default."""
+    if platform.machine() not in ("x86_64", "AMD64"):
+        return []
     cap = torch.backends.cpu.get_cpu_capability()
-    if platform.machine() in ("x86_64", "AMD64") and cap in ("AVX2", "AVX512"):
-        # 256-bit vectors on AVX-512 machines too: no frequency penalty, same code
-        cflags += ["-mavx2", "-mfma", "-mf16c"]
-    return cflags, ["-fopenmp"]
+    flags = ["-mavx2", "-mfma", "-mf16c"] if cap in ("AVX2", "AVX512") else []
+    if cap == "AVX512" and os.environ.get("LSTMKIT_VECTOR_WIDTH", "").strip() == "512":
+        flags += ["-mavx512f", "-mavx512vl", "-mavx512dq", "-mavx512bw", "-mprefer-vector-width=512"]
+    return flags
+
+
+def _flags() -> tuple[list[str], list[str]]:
+    """C++ and linker flags: -O3 with :func:`vector_flags`, OpenMP for at::parallel_for."""
+    cflags = ["-O3", "-DNDEBUG", "-fopenmp", "-fno-math-errno", "-fno-trapping-math", "-Wno-unused-function"]
+    return cflags + vector_flags(), ["-fopenmp"]
 
 
 def _platform_dir() -> str:
