@@ -156,6 +156,37 @@ def test_row_blocks_equal_one_block(cls, opts):
 
 
 @needs_ext
+def test_small_steps_take_blocks_of_fewer_rows():
+    """Row blocks (csrc/recurrence.h, row_blocks): at least 16 rows a block, or at least 4
+    where a block's step GEMM (rows x P x G) is at most 2^20 multiply-adds; one block on
+    one thread, inside a parallel region, or with the minimum at 0."""
+    ext = compiled.extension()
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert ext.row_blocks(32, 512, 2048) == 2  # 16 rows a block
+        assert ext.row_blocks(16, 128, 512) == 2  # 8 x 128 x 512 = 2^19
+        assert ext.row_blocks(8, 256, 1024) == 2  # 4 x 256 x 1024 = 2^20
+        assert ext.row_blocks(16, 256, 1024) == 1  # 8 x 256 x 1024 = 2^21
+        assert ext.row_blocks(16, 512, 2048) == 1
+        assert ext.row_blocks(7, 32, 128) == 1  # blocks of 4 rows at least
+        previous = ext.set_small_block_work(0)
+        try:
+            assert ext.row_blocks(16, 128, 512) == 1
+        finally:
+            ext.set_small_block_work(previous)
+        previous = ext.set_min_block_rows(0)
+        try:
+            assert ext.row_blocks(64, 32, 128) == 1
+        finally:
+            ext.set_min_block_rows(previous)
+        torch.set_num_threads(1)
+        assert ext.row_blocks(256, 32, 128) == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+@needs_ext
 @pytest.mark.parametrize("cls,opts", BLOCK_LAYERS, ids=BLOCK_IDS)
 def test_sorted_lengths_skip_ended_rows_exactly(cls, opts):
     """With lengths, the compiled backend sorts the batch by length, deals it over the
@@ -201,12 +232,14 @@ def test_length_order_deals_sorted_rows_over_the_blocks(monkeypatch):
 
     class Ext:
         @staticmethod
-        def row_blocks(B):
+        def row_blocks(B, P, G):
+            assert (B, P, G) == (7, 6, 24)
             return 3
 
     monkeypatch.setattr(compiled._build, "load", lambda *a: Ext)
     lengths = torch.tensor([3, 9, 5, 9, 1, 7, 2])
-    order = _length_order(torch.zeros(9, 7, 1), lengths)
+    w_hh = torch.zeros(24, 6)
+    order = _length_order(torch.zeros(9, 7, 1), lengths, w_hh)
     # ranks by length: 1, 3 (9), 5 (7), 2 (5), 0 (3), 6 (2), 4 (1); dealt over 3 blocks
     assert order.tolist() == [1, 2, 4, 3, 0, 5, 6]
     sizes = [3, 2, 2]  # block_start: 7 = 3 blocks of 2, the first one row longer
@@ -215,8 +248,8 @@ def test_length_order_deals_sorted_rows_over_the_blocks(monkeypatch):
         block = lengths[order[start:start + size]]
         assert block.tolist() == sorted(block.tolist(), reverse=True), f"block {k} not sorted"
         start += size
-    assert _length_order(torch.zeros(9, 7, 1), torch.full((7,), 9)) is None
-    assert _length_order(torch.zeros(9, 1, 1), torch.tensor([4])) is None
+    assert _length_order(torch.zeros(9, 7, 1), torch.full((7,), 9), w_hh) is None
+    assert _length_order(torch.zeros(9, 1, 1), torch.tensor([4]), w_hh) is None
 
 
 @needs_ext

@@ -131,7 +131,7 @@ class CompiledBackend(DirectionalBackend):
         norm and b_ih run inside the loop (on each step's rows while they are in cache)
         instead of as passes of their own over the whole (T, B, G) projection."""
         ext = None  # the operators load the extension themselves (dynamo must not trace the build)
-        order = _length_order(x, lengths)
+        order = _length_order(x, lengths, params[0].w_hh)
         if order is not None:  # the batch sorted by length for the loops, and back after
             x, h0, lengths = x.index_select(1, order), h0.index_select(1, order), lengths.index_select(0, order)
             c0 = None if c0 is None else c0.index_select(1, order)
@@ -173,10 +173,11 @@ def _reorder_masks(p, order):
                                zone_c=rows(p.zone_c, 1))
 
 
-def _length_order(x, lengths):
+def _length_order(x, lengths, w_hh):
     """The batch order in which the compiled loops skip the steps after each sequence's
     end, or None where there is nothing to skip (no lengths, one row, every sequence as
     long as the input) or under a tool (the order depends on the lengths' values).
+    ``w_hh`` (G, P): the recurrent weight, whose size enters the number of row blocks.
 
     The loops compute, at each step and in each row block, the rows up to the last one
     whose sequence still runs (``active_end`` in ``csrc/recurrence.h``). Sorted by
@@ -189,7 +190,7 @@ def _length_order(x, lengths):
     if lengths is None or B == 1 or active_tools(x) or int(lengths.min()) == x.shape[0]:
         return None
     ranks = torch.argsort(lengths, descending=True, stable=True)
-    n = _build.load().row_blocks(B)
+    n = _build.load().row_blocks(B, w_hh.shape[1], w_hh.shape[0])
     return ranks if n <= 1 else torch.cat([ranks[k::n] for k in range(n)])
 
 

@@ -284,7 +284,7 @@ inline void add_sums(const Sums& acc, const Sums& part, int64_t G, int64_t H) {
 // blocks never share one) and its own parameter sums, added to K's in block order.
 template <typename T>
 void backward_loop(const Loop<T>& L, Back<T>& K) {
-  const int64_t n = row_blocks(L.B), rows = (L.B + n - 1) / n;
+  const int64_t n = row_blocks(L.B, L.P, L.G), rows = (L.B + n - 1) / n;
   WeightGemm<T> mm_hh, mm_hr;  // dh_{t-1} = da W_hh; d h_cell = d h W_hr
   mm_hh.init(L.w_hh, L.P, L.G, false, rows, L.steps);
   if (L.w_hr) mm_hr.init(L.w_hr, L.H, L.P, false, rows, L.steps);

@@ -454,7 +454,9 @@ bool uses_blas() { return have_blas(); }
 
 int64_t set_min_block_rows(int64_t rows) { return std::exchange(min_block_rows(), rows); }
 
-int64_t blocks_for(int64_t B) { return row_blocks(B); }
+int64_t set_small_block_work(int64_t work) { return std::exchange(small_block_work(), work); }
+
+int64_t blocks_for(int64_t B, int64_t P, int64_t G) { return row_blocks(B, P, G); }
 
 int64_t set_small_gemm_max_rows(int64_t rows) { return std::exchange(small_gemm_max_rows(), rows); }
 

@@ -111,9 +111,15 @@ bool uses_blas();
 // returns the previous value. For benchmarks/row_blocks.py.
 int64_t set_min_block_rows(int64_t rows);
 
-// How many row blocks the loops split a batch of B rows into on this thread pool (see
-// recurrence.h); the backend deals a batch sorted by length over them.
-int64_t blocks_for(int64_t B);
+// Set the most multiply-adds of a block's per-step GEMM at which blocks of fewer rows
+// than min_block_rows (down to 4) are used (0: never); returns the previous value. For
+// benchmarks/row_blocks.py.
+int64_t set_small_block_work(int64_t work);
+
+// How many row blocks the loops split a batch of B rows of width P with G gate rows into
+// on this thread pool (see recurrence.h); the backend deals a batch sorted by length
+// over them.
+int64_t blocks_for(int64_t B, int64_t P, int64_t G);
 
 // Set the least work (B N K multiply-adds) at which a step's small-batch GEMM runs on
 // threads; returns the previous value. For benchmarks/gemm_settings.py.

@@ -29,6 +29,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("set_cache_limit", &lstmkit::set_cache_limit,
         "the most idle bytes the buffer cache keeps (0: off); returns the previous limit");
   m.def("empty_cache", &lstmkit::empty_cache, "free the buffer cache's idle blocks; returns the bytes");
+  m.def("set_small_block_work", &lstmkit::set_small_block_work,
+        "the most multiply-adds of a block's step at which blocks of 4 or more rows are used (0: off); returns the previous value");
   m.def("row_blocks", &lstmkit::blocks_for,
-        "how many row blocks the loops split a batch of B rows into (this thread pool)");
+        "how many row blocks the loops split a batch of B rows of width P, G gate rows into (this thread pool)");
 }

@@ -109,12 +109,29 @@ inline int64_t& min_block_rows() {
   return rows;
 }
 
-// The number of row blocks for a batch of B on this thread pool (1 inside a parallel
-// region, where nested threads would run inline anyway).
-inline int64_t row_blocks(int64_t B) {
+// Blocks of fewer rows (down to kFewBlockRows) pay too where a block's step is small:
+// its GEMM at most this many multiply-adds (rows x P x G), too little to share between
+// threads. At 2 threads, where this takes blocks of 4 to 8 rows (B = 8 to 16, H = 96 to
+// 256), 0.57 to 0.94 of one block's time; blocks of 8 rows with steps of 1.6 to 8.4
+// million multiply-adds (H = 256 to 512) took 0.86 to 1.13 (python
+// benchmarks/row_blocks.py; benchmarks/reports/2026-12-05-small-blocks.md). Settable
+// (set_small_block_work; 0: off) for that benchmark.
+constexpr int64_t kFewBlockRows = 4;
+inline int64_t& small_block_work() {
+  static int64_t work = int64_t(1) << 20;
+  return work;
+}
+
+// The number of row blocks for a batch of B rows of width P and G gate rows on this
+// thread pool (1 inside a parallel region, where nested threads would run inline anyway).
+inline int64_t row_blocks(int64_t B, int64_t P, int64_t G) {
   const int64_t least = min_block_rows();
   if (least <= 0 || at::in_parallel_region()) return 1;
-  return std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), B / least));
+  const int64_t threads = at::get_num_threads();
+  int64_t n = std::min(threads, B / least);
+  const int64_t m = std::min(threads, B / std::min(least, kFewBlockRows));
+  if (m > n && (B + m - 1) / m * P * G <= small_block_work()) n = m;
+  return std::max<int64_t>(1, n);
 }
 
 // The first row of block k of n over a batch of B: block k has ceil((B - k) / n) rows, so
@@ -333,7 +350,7 @@ void forward_rows(const Loop<T>& L, const WeightGemm<T>& mm_hh, const WeightGemm
 // weights are packed once for all of them.
 template <typename T>
 void forward_loop(const Loop<T>& L) {
-  const int64_t n = row_blocks(L.B), rows = (L.B + n - 1) / n;
+  const int64_t n = row_blocks(L.B, L.P, L.G), rows = (L.B + n - 1) / n;
   WeightGemm<T> mm_hh, mm_hr;  // gh = h_in W_hh^T; h = h_cell W_hr^T
   mm_hh.init(L.w_hh, L.G, L.P, true, rows, L.steps);
   if (L.w_hr) mm_hr.init(L.w_hr, L.P, L.H, true, rows, L.steps);
