@@ -5,7 +5,8 @@ large blocks taken and freed at every training step. Without a cache they come f
 C library each time, and glibc hands a large freed block back to the system (mmap, or
 trimming the top of its heap), so the next step takes a page fault on every 4 KiB page
 of them. The cache (``csrc/buffers.h``; ``lstmkit.backends.compiled.buffer_cache``)
-keeps the freed blocks for the next step.
+keeps the freed blocks for the next step; the sLSTM's loop (``lstmkit/xlstm/csrc``) takes
+its buffers from it too.
 
 A timing is a loop of consecutive forward+backward calls of one layer (a training loop
 without the optimiser), after one untimed call with the setting in force; the cache on
@@ -45,11 +46,13 @@ from _timing import (
 )
 
 from lstmkit.backends.compiled import extension
+from lstmkit.xlstm import sLSTM
 
 #: (B, T, I, H): the never-slower grid's rows over one step
 GRID = [shape for shape in never_slower.GRID if shape[1] > 1]
-#: (name, class, keyword arguments): the LSTM, the layer-norm LSTM and the GRU
-LAYERS = [layer for layer in row_blocks.LAYERS if layer[0] != "rnn"]
+#: (name, class, keyword arguments): the LSTM, the layer-norm LSTM, the GRU and the sLSTM
+#: (whose loop, an extension of its own, takes its buffers from the same cache)
+LAYERS = [layer for layer in row_blocks.LAYERS if layer[0] != "rnn"] + [("slstm", sLSTM, {})]
 
 
 def faults() -> int:

@@ -166,3 +166,35 @@ def test_info_reports_the_cache(limit):
 
     compiled.set_buffer_cache_limit(256 << 20)
     assert "MiB idle, at most 256 MiB (set_buffer_cache_limit)" in report()
+
+
+def test_the_slstm_loop_shares_the_cache(limit):
+    """The sLSTM's C++ loop (its own extension) takes its large buffers from the same
+    cache: a second training step allocates nothing new, and the numbers are those with
+    the cache off."""
+    from lstmkit.xlstm import sLSTM, slstm_compiled
+
+    if slstm_compiled.reason() is not None:
+        pytest.skip(f"compiled sLSTM unavailable: {slstm_compiled.reason()}")
+    torch.manual_seed(0)
+    layer, x = sLSTM(8, 64, num_heads=4, backend="compiled"), torch.randn(100, 32, 8)
+
+    def step():
+        layer.zero_grad()
+        xi = x.detach().requires_grad_()
+        out, state = layer(xi)
+        (out.square().mean() + state[0].sum()).backward()
+        return [xi.grad.clone()] + [p.grad.clone() for p in layer.parameters()]
+
+    compiled.empty_buffer_cache()
+    first = step()
+    after_one = compiled.buffer_cache()
+    assert after_one["idle_bytes"] >= 100 * 32 * 256 * 4  # its (T, B, 4H) blocks came back
+    second = step()
+    after_two = compiled.buffer_cache()
+    assert after_two["allocated"] == after_one["allocated"]
+    assert after_two["reused"] > after_one["reused"]
+    compiled.set_buffer_cache_limit(0)
+    uncached = step()
+    for a, b, c in zip(first, second, uncached, strict=True):
+        assert torch.equal(a, b) and torch.equal(a, c)

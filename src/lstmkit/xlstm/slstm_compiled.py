@@ -33,6 +33,7 @@ from torch import Tensor
 from torch.utils._python_dispatch import is_in_torch_dispatch_mode
 
 # the checks before a build and the loading of a built module: the LSTM's compiled backend's
+from lstmkit.backends.compiled import _build as compiled_build
 from lstmkit.backends.compiled._build import _import, _precheck, vector_flags
 
 SOURCE = Path(__file__).parent / "csrc" / "slstm.cpp"
@@ -75,6 +76,15 @@ def _build() -> ModuleType:
     return module
 
 
+def _share_buffer_cache(module: ModuleType) -> None:
+    """Let the loop take its large buffers from the buffer cache of the LSTM's compiled
+    extension (``lstmkit.backends.compiled.buffer_cache``), when that extension loads;
+    else they come from at::empty."""
+    lstm = compiled_build.load()
+    if lstm is not None:
+        module.use_buffer_cache(lstm.cached_empty_address())
+
+
 def load() -> ModuleType | None:
     """The extension module, built if needed (tried once per process).
 
@@ -92,6 +102,8 @@ def load() -> ModuleType | None:
                 lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
                 errors = [ln for ln in lines if "error" in ln.lower()]
                 _reason = f"the C++ build failed: {((errors or lines) or [type(err).__name__])[0][:300]}"
+        if _module is not None:
+            _share_buffer_cache(_module)
     return _module
 
 

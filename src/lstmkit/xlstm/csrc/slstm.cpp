@@ -18,6 +18,7 @@
 #include <cmath>
 #include <vector>
 
+#include <atomic>
 #include <bit>
 #include <cstdint>
 
@@ -285,7 +286,23 @@ Sizes sizes_of(const at::Tensor& pre, const at::Tensor& w) {
   return z;
 }
 
+// The large buffers come from the buffer cache of the LSTM's compiled extension
+// (lstmkit/backends/compiled/csrc/buffers.h) once the loader has handed its address over
+// (use_buffer_cache): a training loop then reuses the last step's blocks instead of taking
+// a page fault on every 4 KiB page of them at every step. Else at::empty.
+using EmptyFn = at::Tensor (*)(at::IntArrayRef, const at::TensorOptions&);
+std::atomic<EmptyFn> cache_empty{nullptr};
+
+at::Tensor buffer(at::IntArrayRef shape, const at::TensorOptions& o) {
+  const EmptyFn f = cache_empty.load(std::memory_order_acquire);
+  return f != nullptr ? f(shape, o) : at::empty(shape, o);
+}
+
 }  // namespace
+
+void use_buffer_cache(int64_t address) {
+  cache_empty.store(reinterpret_cast<EmptyFn>(address), std::memory_order_release);
+}
 
 // Returns [out (T, B, H), h_n, c_n, n_n, m_n (B, H)] and, with save, the buffers
 // [hs, cs, ns, ms (T + 1, B, H), raw (T, B, 4H)] the backward needs.
@@ -299,11 +316,11 @@ std::vector<at::Tensor> slstm_forward(const at::Tensor& pre_in, const at::Tensor
   const at::Tensor w_t = w.transpose(2, 3).contiguous();
   const int64_t rows = save ? z.T + 1 : 2;
   auto opts = pre.options();
-  at::Tensor hs = at::empty({rows, z.B, z.H}, opts), cs = at::empty({rows, z.B, z.H}, opts);
-  at::Tensor ns = at::empty({rows, z.B, z.H}, opts), ms = at::empty({rows, z.B, z.H}, opts);
+  at::Tensor hs = buffer({rows, z.B, z.H}, opts), cs = buffer({rows, z.B, z.H}, opts);
+  at::Tensor ns = buffer({rows, z.B, z.H}, opts), ms = buffer({rows, z.B, z.H}, opts);
   hs[0].copy_(h0); cs[0].copy_(c0); ns[0].copy_(n0); ms[0].copy_(m0);
-  at::Tensor out = at::empty({z.T, z.B, z.H}, opts);
-  at::Tensor raw = save ? at::empty({z.T, z.B, 4 * z.H}, opts) : at::empty({0}, opts);
+  at::Tensor out = buffer({z.T, z.B, z.H}, opts);
+  at::Tensor raw = save ? buffer({z.T, z.B, 4 * z.H}, opts) : at::empty({0}, opts);
   at::Tensor mask;
   if (mask_in.has_value() && mask_in->defined()) mask = mask_in->to(at::kBool).contiguous();
   AT_DISPATCH_FLOATING_TYPES(pre.scalar_type(), "slstm_forward", [&] {
@@ -349,7 +366,7 @@ std::vector<at::Tensor> slstm_backward(const at::Tensor& w_in, const c10::option
   if (dout_in.has_value() && dout_in->defined()) dout = dout_in->contiguous();
   at::Tensor mask;
   if (mask_in.has_value() && mask_in->defined()) mask = mask_in->to(at::kBool).contiguous();
-  at::Tensor draw = at::empty({z.T, z.B, 4 * z.H}, opts);
+  at::Tensor draw = buffer({z.T, z.B, 4 * z.H}, opts);
   AT_DISPATCH_FLOATING_TYPES(raw.scalar_type(), "slstm_backward", [&] {
     backward_loop<scalar_t>(w.data_ptr<scalar_t>(), mask.defined() ? mask.data_ptr<bool>() : nullptr,
                             hs.data_ptr<scalar_t>(), cs.data_ptr<scalar_t>(), ns.data_ptr<scalar_t>(),
@@ -360,8 +377,10 @@ std::vector<at::Tensor> slstm_backward(const at::Tensor& w_in, const c10::option
   });
   // d w[g, k, o, i] = sum over (t, b) of draw[t, b, g, k, o] * h_{t-1}[b, k, i]: one batched GEMM
   const int64_t N = z.T * z.B;
-  at::Tensor dr = draw.view({N, 4, z.NH, z.d}).permute({2, 0, 1, 3}).reshape({z.NH, N, 4 * z.d});
-  at::Tensor hp = hs.narrow(0, 0, z.T).reshape({N, z.NH, z.d}).permute({1, 0, 2}).contiguous();
+  at::Tensor dr = buffer({z.NH, N, 4 * z.d}, opts);
+  dr.view({z.NH, N, 4, z.d}).copy_(draw.view({N, 4, z.NH, z.d}).permute({2, 0, 1, 3}));
+  at::Tensor hp = buffer({z.NH, N, z.d}, opts);
+  hp.copy_(hs.narrow(0, 0, z.T).reshape({N, z.NH, z.d}).permute({1, 0, 2}));
   at::Tensor dw = at::bmm(dr.transpose(1, 2), hp).view({z.NH, 4, z.d, z.d}).permute({1, 0, 2, 3}).contiguous();
   return {draw, dw, dh, dc, dn, dm};
 }
@@ -371,4 +390,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("forward", &slstm_forward, "the sLSTM forward loop", py::call_guard<py::gil_scoped_release>());
   m.def("backward", &slstm_backward, "the sLSTM loop back through time",
         py::call_guard<py::gil_scoped_release>());
+  m.def("use_buffer_cache", &use_buffer_cache,
+        "take large buffers from this at::Tensor (*)(IntArrayRef, const TensorOptions&) "
+        "(the compiled LSTM extension's cached_empty_address())");
 }

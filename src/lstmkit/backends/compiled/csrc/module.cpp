@@ -29,6 +29,10 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("set_cache_limit", &lstmkit::set_cache_limit,
         "the most idle bytes the buffer cache keeps (0: off); returns the previous limit");
   m.def("empty_cache", &lstmkit::empty_cache, "free the buffer cache's idle blocks; returns the bytes");
+  m.def("cached_empty_address",
+        [] { return reinterpret_cast<int64_t>(&lstmkit::cached_empty); },
+        "the address of cached_empty, at::Tensor (*)(IntArrayRef, const TensorOptions&), for "
+        "the sLSTM's extension to share the buffer cache");
   m.def("set_small_block_work", &lstmkit::set_small_block_work,
         "the most multiply-adds of a block's step at which blocks of 4 or more rows are used (0: off); returns the previous value");
   m.def("row_blocks", &lstmkit::blocks_for,
