@@ -276,6 +276,31 @@ def test_opcheck(mode, ln, proj):
 
 
 @pytest.mark.skipif(not _available("compiled"), reason="compiled backend unavailable")
+def test_compiled_backward_returns_no_aliased_gradients():
+    """Each gradient of ``lstmkit::compiled_backward`` is a tensor of its own: in float64
+    the summed bias gradients (b_hh, LN(W_hh h)'s bias, and with the input's layer norm
+    b_ih and LN(W_ih x)'s bias, one sum) would otherwise be one tensor returned four
+    times, which an operator's outputs must not be."""
+    from lstmkit.backends.compiled import extension
+    from lstmkit.backends.compiled.function import GRAD_ARGS
+
+    extension()
+    args = _op_args(0, ln=True)
+    G = args[0].shape[-1]
+    tensors = [*args, *(torch.randn(G, dtype=torch.float64) for _ in range(3))]  # lnx_w, lnx_b, b_x
+    opts = (0, False, False, -1.0, False)
+    out, _, _, saved = torch.ops.lstmkit.compiled_forward(*tensors, *opts, True)
+    need = [tensors[i] is not None for i in GRAD_ARGS]
+    grads = torch.ops.lstmkit.compiled_backward(*tensors, saved, torch.ones_like(out), None, None, *opts, need)
+    got = [g for g, n in zip(grads, need, strict=True) if n]
+    assert len(got) == sum(need) >= 8
+    pointers = [g.data_ptr() for g in got]
+    assert len(set(pointers)) == len(pointers)
+    b_hh, ln_b, lnx_b, b_x = (grads[GRAD_ARGS.index(i)] for i in (4, 7, 18, 19))
+    assert torch.equal(b_hh, ln_b) and torch.equal(b_hh, lnx_b) and torch.equal(b_hh, b_x)
+
+
+@pytest.mark.skipif(not _available("compiled"), reason="compiled backend unavailable")
 def test_traced_without_grad_refuses_backward():
     """A graph traced under no_grad kept nothing for backward: differentiating the
     reloaded graph raises one clear error instead of returning wrong gradients."""

@@ -12,8 +12,11 @@ gradients with a graph: never a gradient without one.
 
 The extension is built on first use with torch.utils.cpp_extension (ninja and a C++
 compiler), cached in ``$LSTMKIT_CACHE/xlstm`` or ``~/.cache/lstmkit/xlstm`` under a name
-from torch's and Python's versions, and rebuilt when the source changes.
-``LSTMKIT_COMPILED=0`` turns it off. :func:`reason` says why it is unavailable.
+from torch's and Python's versions, the CPU's vector extension and a hash of the flags
+(``lstmkit.backends.compiled._build.vector_flags``), and rebuilt when the source changes.
+Its large buffers come from the LSTM compiled backend's buffer cache, whose extension is
+loaded (built if needed) with it. ``LSTMKIT_COMPILED=0`` turns it off. :func:`reason`
+says why it is unavailable.
 
 Shapes: T time, B batch, H hidden (NH heads of width d); ``pre`` (T, B, 4H) = W x + b,
 ``weight_hh`` (4, NH, d, d), states (B, H), ``mask`` (T, B) bool or None.
@@ -78,11 +81,15 @@ def _build() -> ModuleType:
 
 def _share_buffer_cache(module: ModuleType) -> None:
     """Let the loop take its large buffers from the buffer cache of the LSTM's compiled
-    extension (``lstmkit.backends.compiled.buffer_cache``), when that extension loads;
-    else they come from at::empty."""
-    lstm = compiled_build.load()
-    if lstm is not None:
-        module.use_buffer_cache(lstm.cached_empty_address())
+    extension (``lstmkit.backends.compiled.buffer_cache``; loaded, and built if needed,
+    here); where that extension cannot load, they come from at::empty (same numbers)."""
+    try:
+        lstm = compiled_build.load()
+        address = None if lstm is None else lstm.cached_empty_address()
+    except Exception:  # noqa: BLE001 - the cache only saves page faults; the loop runs without it
+        address = None
+    if address is not None:
+        module.use_buffer_cache(address)
 
 
 def load() -> ModuleType | None:

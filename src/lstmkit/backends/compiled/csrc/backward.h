@@ -22,7 +22,8 @@ namespace lstmkit {
 struct Sums {
   double* gh = nullptr;   // (G) sum of d gh: b_hh, and the LN(W_hh h) bias
   double* lnw = nullptr;  // (G) sum of d gh * a_hat: the LN(W_hh h) gain
-  double* x = nullptr;    // (G) sum of d gx: b_ih and the LN(W_ih x) bias (lnx)
+  double* x = nullptr;    // (G) sum of d gx: b_ih and the LN(W_ih x) bias (lnx; null
+                          // where dgx is dgh and `gh` is on: that sum is the same)
   double* xw = nullptr;   // (G) sum of d gx * x_hat: the LN(W_ih x) gain (lnx)
   double *pi = nullptr, *pf = nullptr, *po = nullptr;  // (H) peepholes
   double *cw = nullptr, *cb = nullptr;                 // (H) LN(c) gain and bias

@@ -315,7 +315,13 @@ void Direction::run_backward(const OptTensor& dout_, const OptTensor& dhn, const
   auto which = [](T* p, const at::Tensor& a, const at::Tensor& b) {
     return p == ptr<T>(a) ? a : b;
   };
-  auto as_t = [&](const at::Tensor& a) { return a.defined() ? a.to(gx.scalar_type()) : a; };
+  // each gradient its own tensor: the sums are converted to the input's dtype, or copied
+  // where that is already double (s_gh is the gradient of b_hh, of LN(h)'s bias and, with
+  // s_x shared, of b_ih and LN(x)'s bias: an operator's outputs must not alias)
+  auto as_t = [&](const at::Tensor& a) {
+    if (!a.defined()) return a;
+    return a.scalar_type() == gx.scalar_type() ? a.clone() : a.to(gx.scalar_type());
+  };
   res.assign(16, at::Tensor());
   res[0] = need[0] ? dgx : at::Tensor();
   res[1] = need[1] ? which(K.dh, dh_a, dh_b) : at::Tensor();

@@ -22,7 +22,6 @@
 
 #define LK_SIMD _Pragma("omp simd")
 #define LK_PRAGMA(x) _Pragma(#x)
-#define LK_SIMD_SUM(a) LK_PRAGMA(omp simd reduction(+ : a))
 #define LK_SIMD_SUM2(a, b) LK_PRAGMA(omp simd reduction(+ : a, b))
 // the math functions must inline into the loops, or the loops stay scalar
 #define LK_INLINE inline __attribute__((always_inline))

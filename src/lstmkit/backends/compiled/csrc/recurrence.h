@@ -56,7 +56,7 @@ struct Loop {
   T* hnew = nullptr;  // (B, P) new h before zoneout / mask
   T* cnew = nullptr;  // (B, H)
   T* hcell = nullptr; // (B, H) the cell's h when it is projected afterwards
-  T* gxn = nullptr;   // (B, G) normalised input projection (lnx_w)
+  T* gxn = nullptr;   // (B, G) normalised input projection (lnx_w; not the LSTM with options)
 
   bool lstm() const { return cell.mode == kLSTM; }
   int64_t slot(int64_t t) const { return save ? t : 0; }
@@ -99,11 +99,12 @@ inline void finish_row(const Loop<T>& L, int64_t t, int64_t b, const T* hp, cons
 
 // The batch is split into blocks of rows that run the whole loop on threads of their
 // own (rows never meet in the recurrence: each block does its own per-step GEMM on its
-// rows), when each block has at least this many rows; else one block, with threads over
-// the panels of each step's GEMM and over the rows of each fused pass. One fork for the
-// whole loop instead of two or three per step (benchmarks/row_blocks.py measures it
-// against one block). The minimum is settable (min_block_rows; 0: one block always)
-// so that benchmark can compare both in one process.
+// rows), when each block has at least this many rows (or fewer where a step is small:
+// small_block_work below); else one block, with threads over the panels of each step's
+// GEMM and over the rows of each fused pass. One fork for the whole loop instead of two
+// or three per step (benchmarks/row_blocks.py measures it against one block). The
+// minimum is settable (min_block_rows; 0: one block always) so that benchmark can
+// compare both in one process.
 inline int64_t& min_block_rows() {
   static int64_t rows = 16;
   return rows;
@@ -114,8 +115,8 @@ inline int64_t& min_block_rows() {
 // threads. At 2 threads, where this takes blocks of 4 to 8 rows (B = 8 to 16, H = 96 to
 // 256), 0.57 to 0.94 of one block's time; blocks of 8 rows with steps of 1.6 to 8.4
 // million multiply-adds (H = 256 to 512) took 0.86 to 1.13 (python
-// benchmarks/row_blocks.py; benchmarks/reports/2026-12-05-small-blocks.md). Settable
-// (set_small_block_work; 0: off) for that benchmark.
+// benchmarks/row_blocks.py; benchmarks/reports/2026-12-05-small-blocks.md; measured at 2
+// threads only). Settable (set_small_block_work; 0: off) for that benchmark.
 constexpr int64_t kFewBlockRows = 4;
 inline int64_t& small_block_work() {
   static int64_t work = int64_t(1) << 20;
@@ -301,7 +302,8 @@ void forward_rows(const Loop<T>& L, const WeightGemm<T>& mm_hh, const WeightGemm
             for (int64_t j = 0; j < G; ++j) gh[j] += bias[j];
           }
         }
-        // biases not yet in gh (layer norm and GRU fold them in above)
+        // biases not yet in gh for the cells that read gh directly (layer norm and GRU
+        // fold them in above; lstm_pre adds them for the LSTM with options)
         const T* bias_left = ln || L.cell.mode == kGRU ? L.zero_g : L.bias;
         T* hcell = proj ? (L.save ? L.hraw + (s * B + b) * H : L.hcell + b * H)
                         : (direct ? hnx + b * P : L.hnew + b * P);
