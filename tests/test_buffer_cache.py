@@ -168,6 +168,25 @@ def test_info_reports_the_cache(limit):
     assert "MiB idle, at most 256 MiB (set_buffer_cache_limit)" in report()
 
 
+@pytest.mark.parametrize("threads,explain,cell,variants,blocks", [
+    (1, "64,10,8,32", "lstm", None, 1),
+    (2, "64,10,8,32", "lstm", None, 2),  # 32 rows a block
+    (2, "8,10,8,96", "gru", None, 2),  # 4 x 96 x 288 multiply-adds a step
+    (2, "16,10,8,512", "lstm", "layer_norm", 1),  # 8 x 512 x 2048
+    (2, "8,10,8,128", "lstm", "coupled_gates", 2),  # 4 x 128 x 384
+])
+def test_info_reports_the_row_blocks(threads, explain, cell, variants, blocks):
+    from lstmkit.info import report
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        text = report(explain=explain, cell=cell, variants=variants)
+    finally:
+        torch.set_num_threads(before)
+    assert f"row blocks: {blocks} for this batch on {threads} thread(s)" in text
+
+
 def test_the_slstm_loop_shares_the_cache(limit):
     """The sLSTM's C++ loop (its own extension) takes its large buffers from the same
     cache: a second training step allocates nothing new, and the numbers are those with

@@ -66,6 +66,16 @@ def _parse_variants(text: str | None, cell: str) -> dict:
     return fields
 
 
+def _row_blocks(spec, B: int) -> int:
+    """How many row blocks the compiled loops split a batch of B rows of ``spec`` into on
+    this thread pool (``csrc/recurrence.h``, ``row_blocks``)."""
+    from lstmkit.backends.compiled import extension
+
+    H = spec.hidden_size
+    gates = {"LSTM": 3 if getattr(spec, "coupled_gates", False) else 4, "GRU": 3}.get(spec.mode, 1)
+    return extension().row_blocks(B, spec.proj_size or H, gates * H)
+
+
 def report(explain: str | None = None, cell: str = "lstm", device: str = "cpu",
            variants: str | None = None, grad: bool = True, lengths: bool = False) -> str:
     """What ``lstmkit info`` prints: versions, the backends and ``auto``'s choice.
@@ -109,6 +119,9 @@ def report(explain: str | None = None, cell: str = "lstm", device: str = "cpu",
             cache = buffer_cache()
             lines.append(f"             buffer cache: {cache['idle_bytes'] / 2**20:.0f} MiB idle, at most "
                          f"{cache['limit_bytes'] / 2**20:.0f} MiB (set_buffer_cache_limit)")
+            lines.append(f"             row blocks: {_row_blocks(spec, B)} for this batch on "
+                         f"{torch.get_num_threads()} thread(s) (each at least 16 rows, or 4 where a "
+                         f"block's step GEMM is at most 2^20 multiply-adds)")
     with torch.set_grad_enabled(grad):
         order = backends.auto_order(spec, x, lengths=lengths)
         rule = backends.auto_rule(spec, x, lengths=lengths)
