@@ -156,6 +156,17 @@ class _nothing:
         return False
 
 
+@pytest.mark.parametrize("value", ["inf", "1e20"])
+def test_a_time_budget_beyond_any_clock_is_no_limit(value, airline_csv, tiny_tsv, tmp_path, capsys):
+    """--max-time inf (or more seconds than a timedelta holds) trains with no time limit on
+    the Lightning engine rather than failing to build its timer."""
+    assert main(["forecast", "train", "--data", str(airline_csv), "--max-steps", "2", *SMALL,
+                 "--max-time", value, "--out", str(tmp_path / "f"), "--quiet"]) == 0
+    assert main(["classify", "train", "--data", str(tiny_tsv), "--max-steps", "2", "--hidden-size", "8",
+                 "--max-time", value, "--out", str(tmp_path / "c"), "--quiet"]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+
+
 def test_export_native_on_a_layer_norm_model_gives_a_cli_hint(tmp_path, tiny_text, capsys):
     gen = lstmkit.TextGenerator(hidden_size=8, batch_size=4, seq_len=8, backend="fused", verbose=False)
     gen.fit(tiny_text.read_text(), max_steps=1)

@@ -1,8 +1,8 @@
 """`lstmkit forecast` refuses bad input in one line with exit status 2, before training and
-without writing anything: numeric or mixed-zone timestamps, non-finite covariates, data at
-another frequency than a saved model's, a covariate that is also the target, conflicting
-flags, unwritable outputs, out-of-range seeds; and the season rule for data too short to
-show its calendar season."""
+without writing anything: numeric or mixed-zone timestamps, a column named twice,
+non-finite covariates, data at another frequency than a saved model's, a covariate that is
+also the target, conflicting flags, unwritable outputs, out-of-range seeds; and the season
+rule for data too short to show its calendar season."""
 
 from __future__ import annotations
 
@@ -75,6 +75,15 @@ def test_timestamps_with_several_utc_offsets_are_refused(tmp_path, capsys, csv):
     frame["ds"] = frame["ds"].dt.strftime("%Y-%m-%dT00:00:00") + offset
     refused(tmp_path, capsys, ["train", "--data", csv(frame), "--id-col", "id", "--horizon", "6", *TINY,
                                "--out", str(tmp_path / "m")], "several UTC offsets")
+
+
+def test_a_column_named_twice_is_refused_under_its_own_name(tmp_path, capsys):
+    path = tmp_path / "data.csv"
+    rows = "".join(f"2020-01-{d:02d},{d},{d}\n" for d in range(1, 29))
+    path.write_bytes(("\ufeffds,y,y\n" + rows).encode())  # pandas would call the second 'y.1'
+    err = refused(tmp_path, capsys, ["train", "--data", str(path), "--horizon", "3", *TINY,
+                                     "--out", str(tmp_path / "m")], "column(s) ['y'] more than once")
+    assert "y.1" not in err
 
 
 @pytest.mark.parametrize("flag, column, message", [

@@ -7,6 +7,7 @@ on the held-out ones) is under ``-m slow``.
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -98,7 +99,7 @@ def test_a_small_model_learns_four_formats():
     assert tr.predict("3 March 2021", beam=3) == "2021-03-03"
 
 
-def test_cli_train_evaluate_and_translate(tmp_path, capsys):
+def test_cli_train_evaluate_and_translate(tmp_path, capsys, monkeypatch):
     out, png = tmp_path / "m", tmp_path / "attn.png"
     rc = main(["seq2seq", "train", "--max-steps", "3", "--hidden-size", "16", "--eval-per-format", "2",
                "--out", str(out), "--heatmap", str(png), "--quiet"])
@@ -115,6 +116,18 @@ def test_cli_train_evaluate_and_translate(tmp_path, capsys):
     data.write_text("".join(f"{d} March 2021\t2021-03-{d:02d}\n" for d in range(1, 13)))
     assert main(["seq2seq", "evaluate", "--load", str(out), "--data", str(data)]) == 0
     assert "exact match: " in capsys.readouterr().out
+    # standard input: decoded as UTF-8 strictly, a byte-order mark and CRLF dropped
+    for raw, rc in ((b"\xef\xbb\xbf3rd of March 2021\r\n\n", 0), (b"\xff\xfe\n", 2)):
+        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(raw)))
+        assert main(["seq2seq", "predict", "--load", str(out), "--show-source"]) == rc
+        got = capsys.readouterr()
+        if rc == 0:
+            assert got.out.splitlines()[0].startswith("3rd of March 2021\t")
+        else:
+            assert got.err.count("\n") == 1 and "standard input is not UTF-8 text: byte 0xff at offset 0" in got.err
+    # an argument of bytes that are not UTF-8 (they arrive as lone surrogates)
+    assert main(["seq2seq", "predict", "--load", str(out), os.fsdecode(b"ab\xffc")]) == 2
+    assert "text argument 1 is not UTF-8 text: byte 0xff at offset 2" in capsys.readouterr().err
 
 
 def test_cli_trains_on_a_file_of_pairs(tmp_path, capsys):

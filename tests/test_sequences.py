@@ -83,6 +83,17 @@ def test_read_ts_files_with_and_without_labels(tmp_path):
     (tmp_path / "c.ts").write_text("@data\n")
     with pytest.raises(InputError, match="no series"):
         read_ts(tmp_path / "c.ts")
+    # a byte-order mark before the header is not part of it
+    (tmp_path / "d.ts").write_bytes(b"\xef\xbb\xbf#comment\r\n@classLabel true x y\r\n@data\r\n1,2:x\r\n")
+    X, y = read_ts(tmp_path / "d.ts")
+    assert y == ["x"] and X[0].shape == (2, 1)
+    # a length the header fixes is held to
+    (tmp_path / "e.ts").write_text("@equalLength true\n@seriesLength 3\n@classLabel true x\n@data\n1,2,3:x\n1,2:x\n")
+    with pytest.raises(InputError, match="e.ts:6: expected 3 values per channel"):
+        read_ts(tmp_path / "e.ts")
+    (tmp_path / "f.ts").write_text("@equalLength true\n@seriesLength three\n@data\n1,2,3:x\n")
+    with pytest.raises(InputError, match="expected @seriesLength as a whole number"):
+        read_ts(tmp_path / "f.ts")
 
 
 def test_unknown_data_set_names_the_choices():

@@ -234,6 +234,21 @@ def test_cli_evaluate_refuses_transcripts_outside_the_models_alphabet(tmp_path, 
     assert err.count("\n") == 1 and "expected transcripts in the model's alphabet '0123456789', found '40x1'" in err
 
 
+def test_cli_evaluate_reads_a_list_with_a_byte_order_mark(tmp_path, tone_model, capsys):
+    from lstmkit.cli import main
+
+    rng = np.random.default_rng(7)
+    write_wav(tmp_path / "x.wav", tone_utterance("4071", rng), SR)
+    tone_model.save(tmp_path / "m")
+    (tmp_path / "list.tsv").write_bytes(b"\xef\xbb\xbfx.wav\t4071\r\n")
+    assert main(["speech", "evaluate", "--load", str(tmp_path / "m"), "--data", str(tmp_path / "list.tsv")]) == 0
+    assert "(1 utterances)" in capsys.readouterr().out
+    (tmp_path / "bad.tsv").write_bytes(b"x\xff.wav\t4071\n")
+    assert main(["speech", "evaluate", "--load", str(tmp_path / "m"), "--data", str(tmp_path / "bad.tsv")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is not UTF-8 text: byte 0xff at offset 1" in err
+
+
 def test_validation_cer_is_the_corpus_cer_and_never_picks_the_model():
     rec_args = {"hidden_size": 8, "num_layers": 1, "stack": 3, "batch_size": 8, "freq_masks": 1,
                 "time_masks": 1, "seed": 0, "verbose": False}

@@ -19,6 +19,7 @@ starts, and every file is written atomically, so a bad input writes nothing.
 from __future__ import annotations
 
 import argparse
+import csv
 from pathlib import Path
 
 import pandas as pd
@@ -120,7 +121,7 @@ def add_parser(subparsers) -> None:
 
 def _read_csv(path: str) -> pd.DataFrame:
     try:
-        return pd.read_csv(path)
+        frame = pd.read_csv(path)
     except UnicodeDecodeError as exc:
         raise InputError(f"{path} is not UTF-8 text: it holds byte 0x{exc.object[exc.start]:02x}, which "
                          "cannot be decoded (convert the file to UTF-8)") from None
@@ -130,6 +131,14 @@ def _read_csv(path: str) -> pd.DataFrame:
         raise InputError(f"expected a CSV file with a header and rows, found an empty file: {path}") from None
     except pd.errors.ParserError as exc:
         raise InputError(f"{path} is not a readable CSV: {str(exc).splitlines()[0]}") from None
+    # pandas renames a repeated column ("y" twice: "y", "y.1"): refuse it under its own name
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        header = next(csv.reader(f), [])
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise InputError(f"{path}: the header names column(s) {repeated} more than once; "
+                         "give each column its own name")
+    return frame
 
 
 def _quantiles(text: str) -> list[float]:

@@ -143,6 +143,35 @@ def evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _not_utf8(where: str, raw: bytes, start: int) -> InputError:
+    return InputError(f"{where} is not UTF-8 text: byte 0x{raw[start]:02x} at offset {start} "
+                      "cannot be decoded (convert it to UTF-8)")
+
+
+def _stdin_lines() -> list[str]:
+    """The non-blank lines of standard input, decoded as UTF-8 strictly (Python's own
+    reader would pass undecodable bytes through as lone surrogates)."""
+    raw = sys.stdin.buffer.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _not_utf8("standard input", raw, exc.start) from None
+    lines = (line.rstrip("\r") for line in text.removeprefix("\ufeff").split("\n"))
+    return [line for line in lines if line.strip()]
+
+
+def _checked_args(texts: list[str]) -> list[str]:
+    """The texts given as arguments, refused where the command line was not UTF-8 (its
+    undecodable bytes arrive as lone surrogates)."""
+    for k, text in enumerate(texts, 1):
+        raw = os.fsencode(text)
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _not_utf8(f"text argument {k}", raw, exc.start) from None
+    return texts
+
+
 def predict(args: argparse.Namespace) -> int:
     """``lstmkit seq2seq predict``: print the ``--load`` model's output for each text given
     as an argument or line of standard input; returns the exit status, 0 (InputError when
@@ -158,7 +187,7 @@ def predict(args: argparse.Namespace) -> int:
 
     apply_threads(args)
     tr = Translator.load(args.load)
-    texts = args.text or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    texts = _checked_args(args.text) if args.text else _stdin_lines()
     if not texts:
         raise InputError("nothing to translate: give texts as arguments or on standard input")
     for text, out in zip(texts, tr.predict(texts, beam=args.beam)):

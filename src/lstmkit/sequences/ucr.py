@@ -68,6 +68,18 @@ class UCRDataset:
         return int(self.X_train[0].shape[1])
 
 
+def _declared_length(header: dict, source: str) -> int | None:
+    """The series length a header fixes (``@equalLength true`` with ``@seriesLength N``),
+    or None where it fixes none."""
+    if header.get("equallength", "").lower() != "true" or "serieslength" not in header:
+        return None
+    try:
+        return int(header["serieslength"])
+    except ValueError:
+        raise InputError(f"{source}: expected @seriesLength as a whole number, "
+                         f"found {header['serieslength']!r}") from None
+
+
 def parse_ts(text: str, source: str = "<ts>") -> tuple[list[np.ndarray], list[str], dict]:
     """Parse sktime's ``.ts`` format: returns (series, labels, header).
 
@@ -87,7 +99,8 @@ def parse_ts(text: str, source: str = "<ts>") -> tuple[list[np.ndarray], list[st
 
     Raises:
         InputError: not in the format (no ``@data``, no series, fields that are not
-            numbers, channels of different lengths).
+            numbers, channels of different lengths, series of another length than the
+            header's ``@seriesLength`` where it says ``@equalLength true``).
 
     Example:
         >>> X, y, header = parse_ts("@problemName demo\\n@classLabel true a b\\n@data\\n"
@@ -129,6 +142,10 @@ def parse_ts(text: str, source: str = "<ts>") -> tuple[list[np.ndarray], list[st
             raise InputError(f"{source}:{lineno}: expected comma-separated numbers ({exc})") from None
         if len({len(c) for c in cols}) != 1:
             raise InputError(f"{source}:{lineno}: channels have different lengths {[len(c) for c in cols]}")
+        length = _declared_length(header, source)
+        if length is not None and len(cols[0]) != length:
+            raise InputError(f"{source}:{lineno}: expected {length} values per channel (the header's "
+                             f"@equalLength true, @seriesLength {length}), found {len(cols[0])}")
         declared = header.get("classlabel", "").split()[1:]  # "true a b": the classes, where listed
         if label is not None and declared and label.strip() not in declared:
             raise InputError(f"{source}:{lineno}: expected a label among the classes the header declares "
@@ -166,7 +183,7 @@ def read_ts(path) -> tuple[list[np.ndarray], list[str] | None]:
             text = f.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read it as a .ts file ({exc})") from None
-    X, y, _ = parse_ts(text, str(path))
+    X, y, _ = parse_ts(text.removeprefix("\ufeff"), str(path))  # a byte-order mark is not data
     return X, y
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from lstmkit.errors import InputError
 from lstmkit.spine import flags
 from lstmkit.spine.cli import add_threads_arg, apply_threads, estimator_saver, save_on_interrupt
+from lstmkit.spine.text import read_text
 from lstmkit.spine.train_flags import add_train_flags, engine_kwargs, task_parser
 
 TRAIN_OUT = "speech-model"
@@ -101,7 +102,7 @@ def _read_list(path: str):
     relative to the list's folder; blank lines and ``#`` lines skipped."""
     base = Path(path).parent
     files, texts = [], []
-    for lineno, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+    for lineno, line in enumerate(read_text(path).splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         parts = line.rstrip("\n").split("\t")

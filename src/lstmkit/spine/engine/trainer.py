@@ -171,7 +171,10 @@ def make_trainer(*, has_val: bool, patience: int | None = None, checkpoint_dir: 
     if isinstance(options.get("max_time"), (int, float)):  # seconds, as the CLI's --max-time
         import datetime
 
-        options["max_time"] = datetime.timedelta(seconds=float(options["max_time"]))
+        seconds = float(options["max_time"])
+        # inf, or more than a timedelta holds (about 2.7 million years): no time limit
+        longest = datetime.timedelta.max.total_seconds()
+        options["max_time"] = datetime.timedelta(seconds=seconds) if seconds < longest else None
     try:
         trainer = L.Trainer(callbacks=callbacks, **options)
     except (MisconfigurationException, ValueError, TypeError, RuntimeError) as exc:
