@@ -95,3 +95,17 @@ def test_bad_problem_settings_name_what_was_expected(name, length, match):
 def test_bad_problem_option():
     with pytest.raises(InputError, match="bad task option"):
         make_problem("copy", 10, colours=3)
+
+
+@pytest.mark.parametrize("name, options, match", [
+    ("copy", {"symbols": "nan"}, "expected the task option symbols as a whole number, found 'nan'"),
+    ("copy", {"alphabet": 2.5}, "alphabet as a whole number, found 2.5"),
+    ("copy", {"symbols": True}, "symbols as a whole number, found True"),
+    ("adding", {"tolerance": float("inf")}, "tolerance as a finite number, found inf"),
+    ("adding", {"tolerance": "x"}, "tolerance as a finite number, found 'x'"),
+])
+def test_option_values_of_the_wrong_kind_are_named(name, options, match):
+    """`--task-option symbols=nan` reached the problem's range check as a string."""
+    with pytest.raises(InputError, match=match):
+        make_problem(name, 10, **options)
+    assert make_problem("adding", 30, tolerance=1).tolerance == 1  # an int where a float goes

@@ -70,6 +70,12 @@ def test_wav_errors_are_clear(tmp_path):
     (tmp_path / "text.wav").write_text("not audio")
     with pytest.raises(InputError, match="not a PCM WAV file"):
         read_wav(tmp_path / "text.wav")
+    with pytest.raises(InputError, match="expected a WAV file, found a directory"):
+        read_wav(tmp_path)
+    write_wav(tmp_path / "ok.wav", np.zeros(800, np.float32), 8000)
+    (tmp_path / "cut.wav").write_bytes((tmp_path / "ok.wav").read_bytes()[:20])  # inside the header
+    with pytest.raises(InputError, match=r"not a PCM WAV file \(\S"):  # a reason, not "()"
+        read_wav(tmp_path / "cut.wav")
 
 
 def test_piped_wav_with_placeholder_sizes(tmp_path):

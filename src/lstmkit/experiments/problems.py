@@ -18,7 +18,8 @@ Shape legend: T time steps, B batch, I input features, K symbols to recall, A al
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, fields
 
 import torch
 from torch import Tensor
@@ -296,7 +297,26 @@ def make_problem(name: str, length: int, **options) -> Problem:
     """
     if name not in PROBLEMS:
         raise InputError(f"unknown task {name!r}; expected one of {', '.join(PROBLEMS)}")
+    _check_option_types(name, PROBLEMS[name], options)
     try:
         return PROBLEMS[name](length=length, **options)
     except TypeError as exc:
         raise InputError(f"{name}: bad task option ({exc})") from None
+
+
+def _check_option_types(name: str, cls, options: dict) -> None:
+    """Refuse an option whose value is not of its field's kind (a whole number for an
+    integer field, a finite number for a float one), naming it, before the problem's own
+    range checks compare it."""
+    defaults = {f.name: f.default for f in fields(cls)}
+    for key, value in options.items():
+        default = defaults.get(key)
+        if isinstance(default, bool) or not isinstance(default, (int, float)):
+            continue  # unknown options are refused by the constructor
+        if isinstance(default, int):
+            ok, kind = isinstance(value, int) and not isinstance(value, bool), "a whole number"
+        else:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            kind = "a finite number"
+        if not ok:
+            raise InputError(f"{name}: expected the task option {key} as {kind}, found {value!r}")

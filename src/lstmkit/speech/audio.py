@@ -44,9 +44,11 @@ def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
 
     Raises:
         FileNotFoundError: no such file.
-        InputError: a file that is not a readable PCM WAV file.
+        InputError: a directory, or a file that is not a readable PCM WAV file.
     """
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"expected a WAV file, found a directory: {path}")
     if not path.is_file():
         raise FileNotFoundError(f"no such WAV file: {path}")
     try:
@@ -54,7 +56,8 @@ def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
             rate, width, channels = w.getframerate(), w.getsampwidth(), w.getnchannels()
             raw = w.readframes(w.getnframes())
     except (wave.Error, EOFError) as exc:
-        raise InputError(f"{path} is not a PCM WAV file ({exc})") from None
+        why = str(exc) or "the file ends inside its header"  # EOFError says nothing
+        raise InputError(f"{path} is not a PCM WAV file ({why})") from None
     x = _pcm_to_float(raw, width, channels)
     if x.size == 0:
         raise InputError(f"{path} holds no audio samples")
