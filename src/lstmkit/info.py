@@ -70,10 +70,11 @@ def _row_blocks(spec, B: int) -> int:
     """How many row blocks the compiled loops split a batch of B rows of ``spec`` into on
     this thread pool (``csrc/recurrence.h``, ``row_blocks``)."""
     from lstmkit.backends.compiled import extension
+    from lstmkit.cells import cell_math
 
+    coupled = {"coupled": True} if getattr(spec, "coupled_gates", False) else {}
     H = spec.hidden_size
-    gates = {"LSTM": 3 if getattr(spec, "coupled_gates", False) else 4, "GRU": 3}.get(spec.mode, 1)
-    return extension().row_blocks(B, spec.proj_size or H, gates * H)
+    return extension().row_blocks(B, spec.proj_size or H, cell_math(spec.mode, **coupled).n_gates * H)
 
 
 def report(explain: str | None = None, cell: str = "lstm", device: str = "cpu",

@@ -22,6 +22,7 @@ import sys
 from lstmkit.errors import InputError
 from lstmkit.spine import flags
 from lstmkit.spine.cli import estimator_saver, save_on_interrupt
+from lstmkit.spine.text import decode_utf8
 from lstmkit.spine.train_flags import add_train_flags, apply_threads, engine_kwargs, task_parser
 
 _ARCH = ("embedding_dim", "hidden_size", "num_layers", "attention", "dropout", "backend")
@@ -143,20 +144,11 @@ def evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _not_utf8(where: str, raw: bytes, start: int) -> InputError:
-    return InputError(f"{where} is not UTF-8 text: byte 0x{raw[start]:02x} at offset {start} "
-                      "cannot be decoded (convert it to UTF-8)")
-
-
 def _stdin_lines() -> list[str]:
     """The non-blank lines of standard input, decoded as UTF-8 strictly (Python's own
     reader would pass undecodable bytes through as lone surrogates)."""
-    raw = sys.stdin.buffer.read()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise _not_utf8("standard input", raw, exc.start) from None
-    lines = (line.rstrip("\r") for line in text.removeprefix("\ufeff").split("\n"))
+    text = decode_utf8(sys.stdin.buffer.read(), "standard input")
+    lines = (line.rstrip("\r") for line in text.split("\n"))
     return [line for line in lines if line.strip()]
 
 
@@ -164,11 +156,7 @@ def _checked_args(texts: list[str]) -> list[str]:
     """The texts given as arguments, refused where the command line was not UTF-8 (its
     undecodable bytes arrive as lone surrogates)."""
     for k, text in enumerate(texts, 1):
-        raw = os.fsencode(text)
-        try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise _not_utf8(f"text argument {k}", raw, exc.start) from None
+        decode_utf8(os.fsencode(text), f"text argument {k}")
     return texts
 
 

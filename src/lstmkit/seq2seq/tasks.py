@@ -23,6 +23,7 @@ from lstmkit.seq2seq.dates import (
     source_chars,
 )
 from lstmkit.seq2seq.estimator import Translator
+from lstmkit.spine.text import decode_utf8
 
 Pairs = list[tuple[str, str]]
 
@@ -146,12 +147,7 @@ def read_pairs(path: str | Path) -> Pairs:
         InputError: not UTF-8, a line without exactly one tab, or fewer than 10 pairs.
     """
     pairs = []
-    data = Path(path).read_bytes()
-    try:
-        text = data.decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path} is not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start} "
-                         "cannot be decoded (convert the file to UTF-8)") from None
+    text = decode_utf8(Path(path).read_bytes(), str(path))
     for no, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
