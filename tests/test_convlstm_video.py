@@ -107,6 +107,7 @@ def test_predictor_beats_copying_the_last_frame(predictor):
 
 @pytest.mark.parametrize("content, message", [
     (b"", "not a .npy array of clips"),
+    (b"ds,y\n2020-01-01,1\n", "does not start with the .npy header, found b'ds,y\\n2'"),  # not "pickled data"
     (None, "floating-point intensities"),  # a saved array of strings
 ])
 def test_cli_predict_refuses_data_that_are_not_clips(predictor, tmp_path, capsys, content, message):

@@ -149,6 +149,10 @@ def _clips_to_predict(est, args):
 
     if args.data:
         try:
+            with open(args.data, "rb") as f:
+                magic = f.read(6)
+            if magic != b"\x93NUMPY":  # numpy would call any other file "pickled data"
+                raise ValueError(f"it does not start with the .npy header, found {magic[:6]!r}")
             array = np.load(args.data, allow_pickle=False)
         except (ValueError, OSError, EOFError) as exc:  # EOFError: an empty file
             raise InputError(f"--data {args.data}: not a .npy array of clips ({str(exc).splitlines()[0]})") from None
