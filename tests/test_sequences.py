@@ -303,7 +303,11 @@ def test_cli_train_evaluate_predict(tmp_path, capsys):
     (["train", "--load", "."], "--load belongs to evaluate"),
     (["train", "--dataset", "gunpoint", "--data", "x.ts"], "not both"),
     (["train", "--resume"], "--resume needs --checkpoint-dir"),
-], ids=["evaluate-no-load", "predict-no-load", "train-load", "dataset-and-data", "resume-no-dir"])
+    (["--load", ".", "--out", "m", "--max-steps", "2"], "evaluate uses the saved model as it is: "
+                                                       "--out, --max-steps belong to train"),
+    (["predict", "--load", ".", "--hidden-size", "8"], "--hidden-size belongs to train"),
+], ids=["evaluate-no-load", "predict-no-load", "train-load", "dataset-and-data", "resume-no-dir",
+        "load-with-train-flags", "predict-with-a-model-flag"])
 def test_cli_action_errors_are_one_line(tmp_path, capsys, monkeypatch, args, message):
     from lstmkit import cli
 

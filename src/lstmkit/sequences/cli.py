@@ -10,7 +10,8 @@
 ``--data``), prints the test accuracy and the confusion matrix on the set's test split
 (none for ``--data``) and saves the model to ``--out`` (default classify-series-model).
 ``evaluate`` prints a saved model's accuracy on the test split (or on ``--data``);
-``predict`` prints one label per sequence.
+``predict`` prints one label per sequence; both refuse the flags only training reads
+(``--out``, the model's sizes, the training budget and checkpoints).
 
 Without an action, as before: ``lstmkit classify-series --dataset japanese_vowels`` is
 ``train`` except that it saves only when ``--out`` is given, and with ``--load DIR`` it
@@ -63,6 +64,11 @@ def _span(seqs) -> str:
     return f"{lengths[0]}" if len(lengths) == 1 else f"{lengths[0]} to {lengths[-1]}"
 
 
+#: the flags only training reads (an evaluation or a prediction refuses them)
+_TRAIN_ONLY = ("out", "epochs", "hidden_size", "num_layers", "pooling", "lr", "scaling", "max_steps",
+               "max_epochs", "max_time", "checkpoint_dir", "checkpoint_every")
+
+
 def _check(args) -> None:
     """What each action takes, checked before anything is read or trained."""
     action = args.action or ("evaluate" if args.load else "train")
@@ -76,8 +82,11 @@ def _check(args) -> None:
                              "`lstmkit classify-series train --out DIR`)")
         if args.resume:
             raise InputError(f"classify-series {action} does not train: --resume belongs to train")
-        if args.action is not None and args.out:
-            raise InputError(f"classify-series {action} writes no model: --out belongs to train")
+        given = [name for name in _TRAIN_ONLY if getattr(args, name, None) is not None]
+        if given:
+            names = ", ".join("--" + name.replace("_", "-") for name in given)
+            raise InputError(f"classify-series {action} uses the saved model as it is: {names} "
+                             f"belong{'s' if len(given) == 1 else ''} to train")
     if args.resume and not args.checkpoint_dir:
         raise InputError("--resume needs --checkpoint-dir (where the interrupted run wrote its checkpoints)")
     if args.action == "train":
