@@ -121,8 +121,7 @@ def report(explain: str | None = None, cell: str = "lstm", device: str = "cpu",
             lines.append(f"             buffer cache: {cache['idle_bytes'] / 2**20:.0f} MiB idle, at most "
                          f"{cache['limit_bytes'] / 2**20:.0f} MiB (set_buffer_cache_limit)")
             lines.append(f"             row blocks: {_row_blocks(spec, B)} for this batch on "
-                         f"{torch.get_num_threads()} thread(s) (each at least 16 rows, or 4 where a "
-                         f"block's step GEMM is at most 2^20 multiply-adds)")
+                         f"{torch.get_num_threads()} thread(s) (docs/backends.md, Threads)")
     with torch.set_grad_enabled(grad):
         order = backends.auto_order(spec, x, lengths=lengths)
         rule = backends.auto_rule(spec, x, lengths=lengths)

@@ -113,6 +113,7 @@ def parse_ts(text: str, source: str = "<ts>") -> tuple[list[np.ndarray], list[st
     X: list[np.ndarray] = []
     y: list[str] = []
     in_data = False
+    length = None  # the series length the header fixes, read once at @data
     for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line:
@@ -127,6 +128,7 @@ def parse_ts(text: str, source: str = "<ts>") -> tuple[list[np.ndarray], list[st
             key, _, value = line[1:].partition(" ")
             if key.lower() == "data":
                 in_data = True
+                length = _declared_length(header, source)
             else:
                 header[key.lower()] = value.strip()
             continue
@@ -142,7 +144,6 @@ def parse_ts(text: str, source: str = "<ts>") -> tuple[list[np.ndarray], list[st
             raise InputError(f"{source}:{lineno}: expected comma-separated numbers ({exc})") from None
         if len({len(c) for c in cols}) != 1:
             raise InputError(f"{source}:{lineno}: channels have different lengths {[len(c) for c in cols]}")
-        length = _declared_length(header, source)
         if length is not None and len(cols[0]) != length:
             raise InputError(f"{source}:{lineno}: expected {length} values per channel (the header's "
                              f"@equalLength true, @seriesLength {length}), found {len(cols[0])}")
