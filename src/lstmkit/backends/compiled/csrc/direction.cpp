@@ -33,12 +33,13 @@ T* ptr(const at::Tensor& t) {
 }
 
 // A zoneout weight tensor (T, B, F): the eval-mode one is a constant expanded with
-// zero strides, which is passed as one value instead of being materialised.
+// zero strides (a dimension of size 1 may keep its stride), which is passed as one
+// value instead of being materialised.
 at::Tensor zone(const OptTensor& z, bool& is_const) {
   is_const = false;
   if (!z.has_value() || !z->defined()) return at::Tensor();
   bool all_zero = true;
-  for (auto s : z->strides()) all_zero = all_zero && s == 0;
+  for (int64_t d = 0; d < z->dim(); ++d) all_zero = all_zero && (z->stride(d) == 0 || z->size(d) == 1);
   if (all_zero) {
     is_const = true;
     return *z;
@@ -238,11 +239,11 @@ template <typename T>
 void Direction::run_backward(const OptTensor& dout_, const OptTensor& dhn, const OptTensor& dcn,
                              const std::vector<bool>& need, std::vector<at::Tensor>& res) {
   Loop<T> L = make_loop<T>(*this, true);
-  bool zc_const = false, zh_const = false;
-  L.zone_h = ptr<T>(zone(zone_h, zh_const));
-  L.zone_c = ptr<T>(zone(zone_c, zc_const));
-  L.zh_const = zh_const;
-  L.zc_const = zc_const;
+  // kept in the members (a materialised weight must outlive the loop)
+  zone_h = zone(zone_h, L.zh_const);
+  zone_c = zone(zone_c, L.zc_const);
+  L.zone_h = ptr<T>(zone_h);
+  L.zone_c = ptr<T>(zone_c);
   L.hs = ptr<T>(hs);
   L.cs = ptr<T>(cs);
   L.act = ptr<T>(act);
