@@ -223,6 +223,56 @@ def test_w_hh_gradient_over_the_steps_inside_sequences(cls, opts):
         assert_close(a, b, torch.float64, f"gradient {k}", scaled=True)
 
 
+@needs_ext
+@pytest.mark.parametrize("cls,opts", [(lstmkit.LSTM, dict(zoneout=(0.2, 0.1))),
+                                      (lstmkit.LSTM, dict(zoneout=0.1, layer_norm=True, proj_size=2)),
+                                      (lstmkit.GRU, dict(zoneout=0.1))], ids=["lstm", "lstm_ln_proj", "gru"])
+@pytest.mark.parametrize("steps", [1, 4])
+def test_eval_zoneout_gradients_match_reference(cls, opts, steps):
+    """Eval-mode zoneout weighs the previous state by the constant rate, a (1, 1, 1) value
+    expanded to (T, B, F): at T = 1 its first stride is not 0. The backward read those
+    weights through a copy freed before the loop ran (gradients of 1e17 or NaN); every
+    gradient now equals the reference loop's in float64."""
+    got, ref = [], []
+    for backend, store in (("compiled", got), ("reference", ref)):
+        torch.manual_seed(0)
+        m = cls(3, 5, **opts, backend=backend, dtype=torch.float64).eval()
+        x = torch.randn(steps, 4, 3, dtype=torch.float64, requires_grad=True)
+        out, _ = m(x)
+        out.square().sum().backward()
+        store += [out, x.grad] + [p.grad for p in m.parameters()]
+    for k, (a, b) in enumerate(zip(got, ref, strict=True)):
+        assert_close(a, b, torch.float64, f"tensor {k}")
+
+
+@needs_ext
+def test_backward_reads_non_contiguous_zoneout_weights():
+    """The operators take zoneout weights of any layout: a transposed (non-contiguous)
+    weight gives the same output and gradients as its contiguous copy (the backward keeps
+    its contiguous copy alive while the loop runs)."""
+    from lstmkit.backends.compiled.function import GRAD_ARGS, TENSOR_ARGS
+
+    torch.manual_seed(0)
+    T, B, H = 3, 4, 5
+    d = torch.float64
+    args = dict(gx=torch.randn(T, B, 4 * H, dtype=d), h0=torch.randn(B, H, dtype=d),
+                c0=torch.randn(B, H, dtype=d), w_hh=torch.randn(4 * H, H, dtype=d),
+                b_hh=torch.randn(4 * H, dtype=d))
+    zone = (torch.rand(B, T, H, dtype=d) < 0.3).to(d)  # (B, T, H): transposed below
+    results = []
+    for z in (zone.transpose(0, 1), zone.transpose(0, 1).contiguous()):
+        full = [args.get(n) for n in TENSOR_ARGS]
+        full[TENSOR_ARGS.index("zone_h")] = full[TENSOR_ARGS.index("zone_c")] = z
+        out, hn, cn, saved = torch.ops.lstmkit.compiled_forward(*full, 0, False, False, -1.0, False, True)
+        need = [TENSOR_ARGS[i] in args for i in GRAD_ARGS]
+        grads = torch.ops.lstmkit.compiled_backward(*full, saved, torch.ones_like(out), None, None,
+                                                     0, False, False, -1.0, False, need)
+        results.append([out, hn, cn] + [g for g, n in zip(grads, need) if n])
+    assert not results[0][0].isnan().any()
+    for k, (a, b) in enumerate(zip(*results, strict=True)):
+        assert torch.equal(a, b), f"tensor {k} differs with a non-contiguous zoneout weight"
+
+
 def test_length_order_deals_sorted_rows_over_the_blocks(monkeypatch):
     """The order the compiled backend runs a batch in: longest first, dealt round-robin
     so that block k of n (``block_start`` in csrc/recurrence.h: the first B mod n blocks
@@ -318,6 +368,72 @@ def test_streaming_takes_general_path_when_a_graph_is_needed(monkeypatch):
     with torch.no_grad():
         cell(torch.randn(2, 3))
     assert calls["n"] == 1
+
+
+@needs_ext
+@pytest.mark.parametrize("how", ["parametrize", "prune", "weight_norm"])
+@pytest.mark.parametrize("cls,name", [(lstmkit.LSTMCell, "bias_ih"), (lstmkit.LSTMCell, "weight_hh"),
+                                      (lstmkit.GRUCell, "ln_hh_weight"), (lstmkit.LSTM, "weight_hh_l1"),
+                                      (lstmkit.LSTM, "bias_ih_l0")])
+def test_streaming_steps_aside_for_computed_weights(cls, name, how, monkeypatch):
+    """A weight computed from others at each call (a parametrization, pruning, the
+    weight_norm hook) is no longer the parameter registered under its name: the streaming
+    step, which reads the registered parameters, leaves it to the general path, and a
+    no_grad call equals the reference backend's (it ignored a parametrized bias and
+    crashed on a parametrized W_hh)."""
+    from torch.nn.utils import parametrize, prune
+
+    class Double(torch.nn.Module):
+        def forward(self, w):
+            return 2 * w
+
+    torch.manual_seed(0)
+    layer = cls in (lstmkit.LSTM,)
+    opts = dict(num_layers=2) if layer else dict(layer_norm=True)
+    fast = cls(3, 4, **opts, dtype=torch.float64).eval()
+    slow = cls(3, 4, **opts, dtype=torch.float64, backend="reference").eval()
+    slow.load_state_dict(fast.state_dict())
+    if how == "parametrize":
+        for m in (fast, slow):
+            parametrize.register_parametrization(m, name, Double())
+    elif how == "prune":
+        for m in (fast, slow):
+            prune.random_unstructured(m, name, amount=0.5)
+        slow.get_parameter(name + "_orig").data.copy_(fast.get_parameter(name + "_orig"))
+        slow.get_buffer(name + "_mask").copy_(fast.get_buffer(name + "_mask"))
+    else:
+        for m in (fast, slow):
+            torch.nn.utils.weight_norm(m, name)
+    calls = _count_steps(monkeypatch)
+    x = torch.randn(2, 3, dtype=torch.float64)
+    with torch.no_grad():
+        if layer:
+            got, want = fast.step(x)[0], slow(x[None])[0][0]
+        else:
+            got, want = fast(x), slow(x)
+    for a, b in zip(got if isinstance(got, tuple) else [got], want if isinstance(want, tuple) else [want]):
+        assert_close(a, b, torch.float64, f"{how} {name}")
+    assert calls["n"] == 0
+
+
+@needs_ext
+def test_streaming_reads_strided_parameters():
+    """A parameter that is a strided view (here every other value of a larger tensor) is
+    read as its values, not as the memory after its first one."""
+    torch.manual_seed(0)
+    fast = lstmkit.LSTMCell(3, 4, layer_norm=True, peephole=True, dtype=torch.float64).eval()
+    slow = lstmkit.LSTMCell(3, 4, layer_norm=True, peephole=True, dtype=torch.float64,
+                            backend="reference").eval()
+    with torch.no_grad():
+        for pname, p in list(fast.named_parameters()):
+            big = torch.randn(p.shape[0], 2 * p[0].numel() if p.dim() > 1 else 2, dtype=torch.float64)
+            view = big[:, ::2] if p.dim() > 1 else big[:, 0]  # (G, K) every other column; (G,) a column
+            fast._parameters[pname] = torch.nn.Parameter(view.reshape(p.shape) if p.dim() > 1 else view)
+        assert not all(p.is_contiguous() for p in fast.parameters())
+        slow.load_state_dict({k: v.contiguous() for k, v in fast.state_dict().items()})
+        x = torch.randn(2, 3, dtype=torch.float64)
+        for a, b in zip(fast(x), slow(x)):
+            assert_close(a, b, torch.float64, "strided parameters")
 
 
 def _count_steps(monkeypatch) -> dict:

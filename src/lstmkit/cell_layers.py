@@ -19,7 +19,13 @@ from lstmkit import backends
 from lstmkit.backends import LayerSpec, active_tools, cell_step
 from lstmkit.cells import cell_math
 from lstmkit.layers import RefusesQuantization
-from lstmkit.variants import Variants, direction_params, register_direction, reset_variants
+from lstmkit.variants import (
+    Variants,
+    direction_params,
+    register_direction,
+    registered_names,
+    reset_variants,
+)
 
 
 class _CellBase(RefusesQuantization, nn.Module):
@@ -44,6 +50,7 @@ class _CellBase(RefusesQuantization, nn.Module):
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
         self.reset_parameters()
+        self._parameter_names = registered_names(self)
 
     def reset_parameters(self) -> None:
         stdv = 1.0 / math.sqrt(self.hidden_size)

@@ -24,7 +24,13 @@ from lstmkit import backends
 from lstmkit.backends import LayerSpec, active_tools, layer_step
 from lstmkit.cells import cell_math
 from lstmkit.recording import active_recorder
-from lstmkit.variants import Variants, direction_params, register_direction, reset_variants
+from lstmkit.variants import (
+    Variants,
+    direction_params,
+    register_direction,
+    registered_names,
+    reset_variants,
+)
 
 #: tools under which reading the lengths' values on the host would break the capture
 #: (a data-dependent branch): the values are then not checked
@@ -172,6 +178,7 @@ class _RNNBase(RefusesQuantization, nn.Module):
                     proj_size, self.variants, factory,
                 )
         self.reset_parameters()
+        self._parameter_names = registered_names(self)
 
     # ---- torch.nn compatibility -------------------------------------------------------
     def reset_parameters(self) -> None:

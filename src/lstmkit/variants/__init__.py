@@ -46,6 +46,7 @@ from lstmkit.variants.module import (
     masks_of,
     parameters_of,
     register_direction,
+    registered_names,
     reset_variants,
     variant_fields,
 )
@@ -71,6 +72,7 @@ __all__ = [
     "masks_of",
     "parameters_of",
     "register_direction",
+    "registered_names",
     "reset_variants",
     "variant_fields",
 ]

@@ -199,6 +199,15 @@ def register_direction(module: nn.Module, sfx: str, mode: str, n_gates: int, lay
     return [n for n, _ in torch_shapes]
 
 
+
+def registered_names(module: nn.Module) -> frozenset[str]:
+    """The names of the parameters a layer's or cell's constructor registered (those not
+    None). The compiled streaming step reads the weights straight from
+    ``module._parameters``; where one of these names has left it (a
+    ``torch.nn.utils.parametrize`` parametrization, pruning, ``weight_norm``: the weight
+    is then computed, not stored), that step steps aside for the general path."""
+    return frozenset(n for n, p in module._parameters.items() if p is not None)
+
 def reset_variants(module: nn.Module, v: Variants, mode: str, H: int) -> None:
     """After torch's uniform pass over every parameter: each variant parameter's
     :attr:`Param.init`, then each variant's ``reset`` (the forget bias).
@@ -243,14 +252,18 @@ def direction_params(module: nn.Module, sfx: str, v: Variants, T: int, B: int, P
     """
     from lstmkit.backends import DirParams
 
-    registered = module._parameters
+    registered, attrs = module._parameters, module.__dict__
     kind = type(module)
 
     def g(n: str):
         # the registered parameter without nn.Module.__getattr__'s exception for an absent
-        # name; a parametrized weight (a property of the module's class) through getattr
+        # name; else a weight computed at each call: an instance attribute (pruning and
+        # weight_norm set one in their forward pre-hooks) or a parametrization (a property
+        # of the module's class)
         n = n + sfx
         p = registered.get(n)
+        if p is None:
+            p = attrs.get(n)
         return p if p is not None or not hasattr(kind, n) else getattr(module, n)
     fields = {"w_ih": g("weight_ih"), "w_hh": g("weight_hh"), "b_ih": g("bias_ih"),
               "b_hh": g("bias_hh"), "w_hr": g("weight_hr")}

@@ -39,6 +39,11 @@ def _eligible(module: nn.Module, x: Tensor, tensors) -> bool:
         return False
     if module.training and module.variants.draws_masks():
         return False  # masks are drawn per call, in the general path's order
+    # a weight no longer stored as the parameter it was registered as (a
+    # parametrization, pruning, weight_norm) is computed: only the general path reads it
+    names = module.__dict__.get("_parameter_names")
+    if names is None or not module._parameters.keys() >= names:
+        return False
     return not _needs_graph(module, tensors)
 
 

@@ -130,13 +130,17 @@ std::vector<at::Tensor> step(int64_t mode, bool peephole, bool coupled, double c
                              OptTensor lnc_b, double zone_c, double zone_h) {
   TORCH_CHECK(x.dim() == 2 && h.dim() == 2, "step takes x (B, I) and h (B, P)");
   TORCH_CHECK(mode != kLSTM || (c.has_value() && c->defined()), "the LSTM step needs c");
-  TORCH_CHECK(w_ih.is_contiguous() && w_hh.is_contiguous() &&
-                  (!w_hr.has_value() || !w_hr->defined() || w_hr->is_contiguous()),
-              "weights must be contiguous");
+  // the loop reads every parameter as a dense array: a strided one (a view of a larger
+  // tensor, say) is read through a contiguous copy, held here for the whole step
+  for (OptTensor* t : {&b_ih, &ln_ih_w, &ln_ih_b, &b_hh, &w_hr, &ln_w, &ln_b, &p_i, &p_f, &p_o,
+                       &lnc_w, &lnc_b}) {
+    if (t->has_value() && (*t)->defined()) *t = (*t)->contiguous();
+  }
+  const at::Tensor wih = w_ih.contiguous(), whh = w_hh.contiguous();
   std::vector<at::Tensor> res;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lstmkit_step", [&] {
-    run_step<scalar_t>(mode, peephole, coupled, clip, ln_cell, x, h, c, w_ih, b_ih, ln_ih_w,
-                       ln_ih_b, w_hh, b_hh, w_hr, ln_w, ln_b, p_i, p_f, p_o, lnc_w, lnc_b,
+    run_step<scalar_t>(mode, peephole, coupled, clip, ln_cell, x, h, c, wih, b_ih, ln_ih_w,
+                       ln_ih_b, whh, b_hh, w_hr, ln_w, ln_b, p_i, p_f, p_o, lnc_w, lnc_b,
                        zone_c, zone_h, res);
   });
   return res;
