@@ -541,6 +541,31 @@ def test_lengths_under_tools():
     _close(tr(x, lengths2), [w.detach() for w in WithLengths(ref)(x, lengths2)], "trace with lengths")
 
 
+
+@pytest.mark.parametrize("cls", [lstmkit.LSTM, lstmkit.RNN], ids=["lstm", "rnn"])
+def test_lengths_under_func_grad(cls):
+    """torch.func.grad through a layer with lengths=: torch's packed kernel cannot read
+    functorch's wrapped tensors (torch.nn fails the same way on a PackedSequence), so
+    ``auto`` runs another backend, with the reference's gradients, and an explicit
+    ``native`` raises one error naming the tool."""
+    from torch.func import functional_call, grad
+
+    torch.manual_seed(0)
+    x, lengths = _input(False), torch.tensor([7, 3, 5])
+
+    def grads(backend):
+        m = cls(I, H, num_layers=2, bidirectional=True, backend=backend)
+        m.load_state_dict(ref.state_dict())
+        params = {k: v.detach() for k, v in m.named_parameters()}
+        return grad(lambda p: functional_call(m, p, (x,), {"lengths": lengths})[0].square().sum())(params)
+
+    ref = cls(I, H, num_layers=2, bidirectional=True, backend="reference")
+    want, got = grads("reference"), grads("auto")
+    for name in want:
+        _close([got[name]], [want[name]], f"func.grad of {name} with lengths")
+    with pytest.raises(ValueError, match="torch.func transform.*packed kernel"):
+        grads("native")
+
 def test_quantization_refuses_instead_of_staying_float():
     """quantize_dynamic targeting lstmkit's types raises; its default spec (torch.nn's
     types only) quantizes the Linear and leaves the layer float, as for any module it

@@ -158,6 +158,9 @@ TRUSTED_UNDER_TOOLS = {
 #: tools under which torch's packed-sequence kernel cannot run (it reads the lengths on
 #: the host, a data-dependent step that export and compile cannot capture)
 _NO_HOST_LENGTHS = frozenset({"export", "compile"})
+#: ... and those whose wrapped tensors it cannot read (torch.nn on a PackedSequence under
+#: torch.func.grad: "Cannot access data pointer of Tensor that doesn't have storage")
+_NO_PACKED = frozenset({"functorch"})
 
 
 #: tools that capture the forward into a graph
@@ -181,6 +184,9 @@ def unsupported_under(backend: Backend, tools: frozenset, lengths: bool = False)
     if lengths and backend.name == "native" and tools & _NO_HOST_LENGTHS:
         return (f"torch's packed kernel reads the lengths on the host, which "
                 f"{describe(tools & _NO_HOST_LENGTHS)} cannot capture")
+    if lengths and backend.name == "native" and tools & _NO_PACKED:
+        return ("torch's packed kernel for lengths= cannot read its wrapped tensors (torch.nn "
+                "fails there on a PackedSequence too)")
     declared = getattr(backend, "unsupported_under", None)
     if declared is not None:
         return declared(tools)
@@ -267,10 +273,10 @@ def _select(spec: LayerSpec, x: Tensor, requested: str, lengths: bool,
         backend = get(requested)
         reason = unsupported_under(backend, tools, lengths)
         if reason:
+            others = "'reference'" if requested == "native" else "'native' (plain cells) or 'reference'"
             raise ValueError(
                 f"backend {requested!r} cannot run this layer under {describe(tools)}: {reason}; "
-                "use backend='auto' (it picks one that runs there), 'native' (plain cells) or "
-                "'reference'")
+                f"use backend='auto' (it picks one that runs there) or {others}")
         reason = backend.unsupported(spec, x)
         if reason:
             raise ValueError(f"backend {requested!r} cannot run this layer: {reason}")
