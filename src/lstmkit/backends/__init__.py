@@ -196,6 +196,22 @@ def unsupported_under(backend: Backend, tools: frozenset, lengths: bool = False)
     return None
 
 
+def _unsupported_here(backend: Backend, spec: LayerSpec, x: Tensor, tools: frozenset,
+                      lengths: bool) -> str | None:
+    """:func:`unsupported_under`, and what also depends on the layer: torch's LSTM layer
+    kernel (a layer's input is (T, B, I); a cell's, (B, I), runs torch's cell kernel,
+    which is fine) under torch.compile where autograd records (training) fails in
+    AOTAutograd whenever the input needs no gradient (its saved tensors include an
+    undefined one: "expected all tensors_saved_with_vc_check to be Tensors");
+    torch.nn.LSTM is not compiled there at all (dynamo skips RNN modules)."""
+    reason = unsupported_under(backend, tools, lengths)
+    if reason is None and backend.name == "native" and "compile" in tools and spec.mode == "LSTM" \
+            and x.dim() == 3 and torch.is_grad_enabled():
+        reason = ("torch's LSTM kernel fails in training under torch.compile's AOTAutograd "
+                  "when the input needs no gradient")
+    return reason
+
+
 def _for_onnx(spec: LayerSpec, x: Tensor, tools: frozenset, lengths: bool) -> Backend:
     """The backend whose operations torch.onnx.export writes correctly for ``spec``."""
     native = _REGISTRY["native"]
@@ -271,7 +287,7 @@ def _select(spec: LayerSpec, x: Tensor, requested: str, lengths: bool,
         return _for_onnx(spec, x, tools, lengths)
     if requested != "auto":
         backend = get(requested)
-        reason = unsupported_under(backend, tools, lengths)
+        reason = _unsupported_here(backend, spec, x, tools, lengths)
         if reason:
             others = "'reference'" if requested == "native" else "'native' (plain cells) or 'reference'"
             raise ValueError(
@@ -290,7 +306,7 @@ def _select(spec: LayerSpec, x: Tensor, requested: str, lengths: bool,
         backend = _REGISTRY[name]
         # the tool first: a backend that does not run under it is not asked anything else
         # (its own checks need not be traceable there)
-        reason = unsupported_under(backend, tools, lengths)
+        reason = _unsupported_here(backend, spec, x, tools, lengths)
         if reason is not None:
             skipped.append(f"{name}: {reason}")
         elif backend.unsupported(spec, x) is None:
