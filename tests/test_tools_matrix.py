@@ -575,6 +575,24 @@ def test_lengths_under_func_grad(cls):
     with pytest.raises(ValueError, match="torch.func transform.*packed kernel"):
         grads("native")
 
+
+def test_onnx_export_of_a_projected_lstm():
+    """ONNX's LSTM operator has no projection (torch.nn.LSTM with proj_size: the
+    TorchScript exporter refuses, the dynamo exporter writes a graph onnxruntime rejects).
+    lstmkit's dynamo export runs the reference loop there, giving the layer's numbers; the
+    TorchScript exporter raises one error naming proj_size and lstmkit.export."""
+    torch.manual_seed(0)
+    net = Net(lstmkit.LSTM(I, H, proj_size=4, num_layers=2, bidirectional=True), False).eval()
+    net.fc = nn.Linear(8, 2)
+    x = _input(False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prog = torch.onnx.export(net, (x,), dynamo=True, verbose=False)
+    _close(_ort(prog.model_proto.SerializeToString(), x), [t.detach() for t in net(x)],
+           "onnxruntime (dynamo export) of a projected LSTM")
+    with pytest.raises(ValueError, match="no proj_size.*lstmkit.export.to_onnx"):
+        torch.onnx.export(net, (x,), io.BytesIO(), dynamo=False)
+
 def test_quantization_refuses_instead_of_staying_float():
     """quantize_dynamic targeting lstmkit's types raises; its default spec (torch.nn's
     types only) quantizes the Linear and leaves the layer float, as for any module it

@@ -213,14 +213,18 @@ def _unsupported_here(backend: Backend, spec: LayerSpec, x: Tensor, tools: froze
 
 
 def _for_onnx(spec: LayerSpec, x: Tensor, tools: frozenset, lengths: bool) -> Backend:
-    """The backend whose operations torch.onnx.export writes correctly for ``spec``."""
+    """The backend whose operations torch.onnx.export writes correctly for ``spec``:
+    torch's kernels for the plain cells, except an LSTM with ``proj_size`` (ONNX's LSTM
+    operator has no projection: torch's TorchScript exporter refuses it, its dynamo
+    exporter writes a graph onnxruntime rejects, for torch.nn.LSTM as well)."""
     native = _REGISTRY["native"]
-    if native.unsupported(spec, x) is None:
+    if native.unsupported(spec, x) is None and not spec.proj_size:
         return native
     if "jit_trace" in tools:  # the TorchScript exporter (dynamo=False)
+        missing = [*spec.variants, *(["proj_size"] if spec.proj_size else [])]
         raise ValueError(
             f"torch.onnx.export(dynamo=False) cannot write this {spec.mode} layer: ONNX's "
-            f"{spec.mode.split('_')[0]} operator has no {', '.join(spec.variants)}, and a "
+            f"{spec.mode.split('_')[0]} operator has no {', '.join(missing)}, and a "
             "traced time loop would hold one sequence length. Export it with "
             "lstmkit.export.to_onnx(model, path, example_inputs=...) or `lstmkit export` "
             "(an ONNX Scan loop with dynamic batch and time), or with "
