@@ -200,13 +200,14 @@ def _unsupported_here(backend: Backend, spec: LayerSpec, x: Tensor, tools: froze
                       lengths: bool) -> str | None:
     """:func:`unsupported_under`, and what also depends on the layer: torch's LSTM layer
     kernel (a layer's input is (T, B, I); a cell's, (B, I), runs torch's cell kernel,
-    which is fine) under torch.compile where autograd records (training) fails in
+    which is fine) under torch.compile (not torch.export, which dynamo runs too and which
+    keeps torch's portable aten.lstm) where autograd records (training) fails in
     AOTAutograd whenever the input needs no gradient (its saved tensors include an
     undefined one: "expected all tensors_saved_with_vc_check to be Tensors");
     torch.nn.LSTM is not compiled there at all (dynamo skips RNN modules)."""
     reason = unsupported_under(backend, tools, lengths)
-    if reason is None and backend.name == "native" and "compile" in tools and spec.mode == "LSTM" \
-            and x.dim() == 3 and torch.is_grad_enabled():
+    if reason is None and backend.name == "native" and "compile" in tools and "export" not in tools \
+            and spec.mode == "LSTM" and x.dim() == 3 and torch.is_grad_enabled():
         reason = ("torch's LSTM kernel fails in training under torch.compile's AOTAutograd "
                   "when the input needs no gradient")
     return reason
