@@ -590,3 +590,88 @@ def test_trains_a_layer_norm_lstm_to_predict_a_sine():
         assert math.isclose(a, b, rel_tol=1e-9), (comp[:5], fused)
     persistence = torch.nn.functional.mse_loss(x[5:], y[5:]).item()  # "next = now": 0.13
     assert comp[-1] < 0.1 * persistence, f"final MSE {comp[-1]:.4f}, persistence {persistence:.4f}"
+
+
+@needs_ext
+@pytest.mark.parametrize("dtype_", [torch.float64, torch.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("rows,width,gates", [(1, 1, 15), (7, 3, 128), (2500, 8, 40), (3000, 2, 512)])
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
+def test_narrow_projection_kernels_match_torch(dtype_, rows, width, gates, bias):
+    """csrc/projection.cpp: x W^T + b and its gradients (dx, dW, db) against torch's, for
+    row counts below, at and across the backward's blocks of 1024 rows and G not a
+    multiple of the vector width; dx is skipped where not asked for."""
+    ext = _build.load()
+    torch.manual_seed(0)
+    x, w = torch.randn(rows, width, dtype=dtype_), torch.randn(gates, width, dtype=dtype_)
+    b = torch.randn(gates, dtype=dtype_) if bias else None
+    d = torch.randn(rows, gates, dtype=dtype_)
+    tol = 1e-12 if dtype_ == torch.float64 else 2e-5
+    want = x.double() @ w.double().t() + (b.double() if bias else 0)
+    got = ext.narrow_project(x, w, b)
+    assert got.dtype == dtype_ and got.shape == (rows, gates)
+    assert (got.double() - want).abs().max() <= tol * max(1.0, want.abs().max().item())
+    dx, dw, db = ext.narrow_project_backward(d, x, w, True)
+    for name, a, ref in (("dx", dx, d.double() @ w.double()), ("dW", dw, d.double().t() @ x.double()),
+                         ("db", db, d.double().sum(0))):
+        assert a.dtype == dtype_ and a.shape == ref.shape, name
+        err = (a.double() - ref).abs().max().item()
+        assert err <= tol * max(1.0, ref.abs().max().item()), f"{name}: {err:.3g}"
+    assert ext.narrow_project_backward(d, x, w, False)[0] is None
+
+
+@needs_ext
+def test_narrow_projection_weight_gradient_does_not_depend_on_threads():
+    """The weight's and the bias's gradients are summed over fixed blocks of rows in a
+    fixed order: the same bits on one thread and on two."""
+    ext = _build.load()
+    torch.manual_seed(0)
+    x, w, d = torch.randn(5000, 3), torch.randn(64, 3), torch.randn(5000, 64)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = ext.narrow_project_backward(d, x, w, True)
+        torch.set_num_threads(2)
+        two = ext.narrow_project_backward(d, x, w, True)
+    finally:
+        torch.set_num_threads(before)
+    for a, b in zip(one, two, strict=True):
+        assert torch.equal(a, b)
+
+
+@needs_ext
+def test_narrow_inputs_take_the_projection_kernels_in_eager_mode_only(monkeypatch):
+    """A layer with a narrow input projects through the kernels in eager mode, with the
+    reference backend's outputs and gradients (a gradient penalty too: the backward is
+    differentiable); under a trace it takes torch's projection."""
+    from lstmkit.backends.compiled import projection
+
+    calls = {"n": 0}
+    real = projection._NarrowProjection.apply
+
+    def counting(*args):
+        calls["n"] += 1
+        return real(*args)
+
+    monkeypatch.setattr(projection._NarrowProjection, "apply", counting)
+    torch.manual_seed(0)
+    for opts in ({}, {"layer_norm": True}):
+        m = lstmkit.LSTM(3, 5, num_layers=2, bidirectional=True, **opts, backend="compiled",
+                         dtype=torch.float64)
+        ref = lstmkit.LSTM(3, 5, num_layers=2, bidirectional=True, **opts, backend="reference",
+                           dtype=torch.float64)
+        ref.load_state_dict(m.state_dict())
+        x = torch.randn(6, 4, 3, dtype=torch.float64, requires_grad=True)
+        calls["n"] = 0
+        got = []
+        for net in (m, ref):
+            out = net(x)[0]
+            g = torch.autograd.grad(out.square().sum(), [x, *net.parameters()], create_graph=True)
+            pen = sum(t.square().sum() for t in g)
+            got.append([out, *g, *torch.autograd.grad(pen, [x, *net.parameters()])])
+        assert calls["n"] == 2, "the first layer's two directions (its input is 3 wide)"
+        for k, (a, b) in enumerate(zip(*got, strict=True)):
+            assert_close(a, b, torch.float64, f"{opts} tensor {k}", scaled=True)
+        calls["n"] = 0
+        with torch.no_grad():
+            torch.jit.trace(m, (x.detach(),), check_trace=False)
+        assert calls["n"] == 0

@@ -24,9 +24,10 @@ import sys
 
 import torch
 
-from lstmkit.backends.base import DirectionalBackend, input_projection, project, reverse_time, time_mask
+from lstmkit.backends.base import DirectionalBackend, reverse_time, time_mask
 from lstmkit.backends.compiled import _build
 from lstmkit.backends.compiled.function import run_direction
+from lstmkit.backends.compiled.projection import narrow_project
 from lstmkit.backends.tools import active_tools
 
 _DTYPES = (torch.float32, torch.float64)
@@ -138,11 +139,12 @@ class CompiledBackend(DirectionalBackend):
             params = [_reorder_masks(p, order) for p in params]
         mask = time_mask(lengths, x.shape[0])
         outs, hns, cns = [], [], []
+        eager = not active_tools(x)
         for d, p in enumerate(params):
             if p.ln_ih is None:
-                gx, ln_x = input_projection(x, p), None
+                gx, ln_x = narrow_project(x, p.w_ih, p.b_ih, eager=eager), None
             else:
-                gx, ln_x = project(x, p.w_ih), (*p.ln_ih, p.b_ih)
+                gx, ln_x = narrow_project(x, p.w_ih, eager=eager), (*p.ln_ih, p.b_ih)
             if d == 1:
                 gx = reverse_time(gx, lengths)
             out, hn, cn = run_direction(ext, cell, gx, h0[d], None if c0 is None else c0[d],

@@ -26,8 +26,9 @@ from types import ModuleType
 import torch
 
 CSRC = Path(__file__).parent / "csrc"
-SOURCES = ("direction.cpp", "step.cpp", "buffers.cpp", "module.cpp")
-HEADERS = ("kernels.h", "smallgemm.h", "cells.h", "recurrence.h", "backward.h", "direction.h", "buffers.h")
+SOURCES = ("direction.cpp", "step.cpp", "buffers.cpp", "projection.cpp", "module.cpp")
+HEADERS = ("kernels.h", "smallgemm.h", "cells.h", "recurrence.h", "backward.h", "direction.h", "buffers.h",
+           "projection.h")
 
 _module: ModuleType | None = None
 _reason: str | None = None

@@ -5,6 +5,7 @@
 
 #include "buffers.h"
 #include "direction.h"
+#include "projection.h"
 
 namespace py = pybind11;
 
@@ -35,6 +36,11 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         "the sLSTM's extension to share the buffer cache");
   m.def("set_small_block_work", &lstmkit::set_small_block_work,
         "the most multiply-adds of a block's step at which blocks of 4 or more rows are used (0: off); returns the previous value");
+  m.def("narrow_project", &lstmkit::narrow_project, "x (R, I) W^T + b for a narrow input, one pass",
+        py::call_guard<py::gil_scoped_release>());
+  m.def("narrow_project_backward", &lstmkit::narrow_project_backward,
+        "[dx or None, dW, db] of narrow_project from its gradient, one pass",
+        py::call_guard<py::gil_scoped_release>());
   m.def("row_blocks", &lstmkit::blocks_for,
         "how many row blocks the loops split a batch of B rows of width P, G gate rows into (this thread pool)");
 }
