@@ -199,7 +199,6 @@ def register_direction(module: nn.Module, sfx: str, mode: str, n_gates: int, lay
     return [n for n, _ in torch_shapes]
 
 
-
 def registered_names(module: nn.Module) -> frozenset[str]:
     """The names of the parameters a layer's or cell's constructor registered (those not
     None). The compiled streaming step reads the weights straight from
@@ -207,6 +206,7 @@ def registered_names(module: nn.Module) -> frozenset[str]:
     ``torch.nn.utils.parametrize`` parametrization, pruning, ``weight_norm``: the weight
     is then computed, not stored), that step steps aside for the general path."""
     return frozenset(n for n, p in module._parameters.items() if p is not None)
+
 
 def reset_variants(module: nn.Module, v: Variants, mode: str, H: int) -> None:
     """After torch's uniform pass over every parameter: each variant parameter's
