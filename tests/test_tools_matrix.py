@@ -248,9 +248,11 @@ def tool_export_static(kit, truth, cell, variant):
 
 
 def tool_export_dynamic(kit, truth, cell, variant):
-    """Dynamic batch (cells and layers). A layer's time axis cannot be dynamic, as for
-    torch.nn.LSTM (its kernel, and a Python time loop, specialise the length): that
-    raises torch's ConstraintViolation, never a wrong program."""
+    """Dynamic batch (cells and layers), and for a layer dynamic time too: ``auto`` and
+    ``compiled`` export it (the compiled operator's fake kernel keeps the length
+    symbolic); torch's kernel (torch.nn.LSTM's too) and a Python time loop specialise it,
+    so an explicit ``native``, ``fused`` or ``reference`` raises torch's
+    ConstraintViolation there, never a wrong program."""
     from torch.export import Dim
 
     x = _input(cell)
@@ -260,8 +262,10 @@ def tool_export_dynamic(kit, truth, cell, variant):
             ep = _seeded(torch.export.export, kit, (x,),
                          dynamic_shapes={"x": {0: Dim("time", min=1, max=512), 1: batch}})
         except Exception as e:  # torch's ConstraintViolation: the time axis was specialised
-            if "cannot run this layer under" in str(e):
-                raise  # an explicit backend's refusal, checked by the caller
+            runs_dynamic = kit.rnn.backend == "compiled" or (
+                kit.rnn.backend == "auto" and lstmkit.backends.get("compiled").unavailable() is None)
+            if "cannot run this layer under" in str(e) or runs_dynamic:
+                raise  # an explicit backend's refusal (checked by the caller), or a failure
             assert "time" in str(e), e
         else:
             x3 = _input(cell, T2, B2, seed=3)
@@ -593,6 +597,33 @@ def test_onnx_export_of_a_projected_lstm():
            "onnxruntime (dynamo export) of a projected LSTM")
     with pytest.raises(ValueError, match="no proj_size.*lstmkit.export.to_onnx"):
         torch.onnx.export(net, (x,), io.BytesIO(), dynamo=False)
+
+
+@pytest.mark.skipif(lstmkit.backends.get("compiled").unavailable() is not None,
+                    reason="the compiled backend is unavailable")
+@pytest.mark.parametrize("cls", [lstmkit.LSTM, lstmkit.GRU, lstmkit.RNN], ids=["lstm", "gru", "rnn"])
+def test_export_keeps_torch_kernel_unless_time_is_dynamic(cls):
+    """torch.export of a plain layer: with a static length or a dynamic batch only, the
+    program holds torch's own kernel (it runs without lstmkit); with a dynamic time axis
+    (which torch's kernel would fix: torch.nn raises ConstraintViolation) ``auto`` runs the
+    compiled operator, and the program runs any length."""
+    from torch.export import Dim
+
+    torch.manual_seed(0)
+    net = Net(cls(I, H), False).eval()
+    x = _input(False)
+    batch, time = Dim("batch", min=1, max=64), Dim("time", min=2, max=512)
+
+    def targets(ep):
+        return {str(n.target) for n in ep.graph.nodes if n.op == "call_function"}
+
+    for shapes in (None, {"x": {1: batch}}):
+        ops = targets(torch.export.export(net, (x,), dynamic_shapes=shapes))
+        assert not any("lstmkit" in t for t in ops), ops
+    ep = torch.export.export(net, (x,), dynamic_shapes={"x": {0: time, 1: batch}})
+    assert any("lstmkit.compiled_forward" in t for t in targets(ep))
+    x3 = _input(False, T2 + 4, B2, seed=3)
+    _close(ep.module()(x3), [t.detach() for t in net(x3)], "dynamic-time program, another length")
 
 def test_quantization_refuses_instead_of_staying_float():
     """quantize_dynamic targeting lstmkit's types raises; its default spec (torch.nn's

@@ -213,6 +213,14 @@ def _unsupported_here(backend: Backend, spec: LayerSpec, x: Tensor, tools: froze
     return reason
 
 
+def _dynamic_time(x: Tensor, tools: frozenset) -> bool:
+    """Whether a capture (torch.export with a dynamic time axis, torch.compile's dynamic
+    shapes) keeps a layer's sequence length symbolic: torch's layer kernel, as
+    torch.nn.LSTM, would fix it (torch.export raises its ConstraintViolation), where the
+    compiled operator's fake kernel keeps it."""
+    return bool(tools & _CAPTURING) and x.dim() == 3 and isinstance(x.shape[0], torch.SymInt)
+
+
 def _for_onnx(spec: LayerSpec, x: Tensor, tools: frozenset, lengths: bool) -> Backend:
     """The backend whose operations torch.onnx.export writes correctly for ``spec``:
     torch's kernels for the plain cells, except an LSTM with ``proj_size`` (ONNX's LSTM
@@ -312,6 +320,9 @@ def _select(spec: LayerSpec, x: Tensor, requested: str, lengths: bool,
         # the tool first: a backend that does not run under it is not asked anything else
         # (its own checks need not be traceable there)
         reason = _unsupported_here(backend, spec, x, tools, lengths)
+        if reason is None and name == "native" and _dynamic_time(x, tools):
+            # an explicit native request keeps torch's behaviour there (its ConstraintViolation)
+            reason = "torch's kernel fixes the sequence length, which this capture keeps dynamic"
         if reason is not None:
             skipped.append(f"{name}: {reason}")
         elif backend.unsupported(spec, x) is None:
