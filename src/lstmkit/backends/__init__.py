@@ -214,11 +214,12 @@ def _unsupported_here(backend: Backend, spec: LayerSpec, x: Tensor, tools: froze
 
 
 def _dynamic_time(x: Tensor, tools: frozenset) -> bool:
-    """Whether a capture (torch.export with a dynamic time axis, torch.compile's dynamic
-    shapes) keeps a layer's sequence length symbolic: torch's layer kernel, as
-    torch.nn.LSTM, would fix it (torch.export raises its ConstraintViolation), where the
-    compiled operator's fake kernel keeps it."""
-    return bool(tools & _CAPTURING) and x.dim() == 3 and isinstance(x.shape[0], torch.SymInt)
+    """Whether torch.export keeps a layer's sequence length symbolic (a dynamic time
+    axis): torch's layer kernel, as torch.nn.LSTM's, would fix it and the export raise
+    its ConstraintViolation, where the compiled operator's fake kernel keeps it. (Under
+    torch.compile's dynamic shapes, dynamo specialises torch's kernel to each length
+    instead, which is left as it is.)"""
+    return "export" in tools and x.dim() == 3 and isinstance(x.shape[0], torch.SymInt)
 
 
 def _for_onnx(spec: LayerSpec, x: Tensor, tools: frozenset, lengths: bool) -> Backend:
