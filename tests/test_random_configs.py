@@ -1,4 +1,4 @@
-"""Randomised differential checks of the layers: seeded random configurations (mode,
+"""Randomised differential checks of the layers and cells: seeded random configurations (mode,
 layers, directions, batch_first, sizes down to T = 1 and B = 1, initial states, variable
 lengths, packed input, float32 and float64, train and eval mode, every CPU backend), each
 against the truth: torch.nn with the same weights for the plain cells, the reference
@@ -7,8 +7,9 @@ backend for the variants. Outputs, final states and every gradient must agree.
 The fixed grids elsewhere (tests/test_parity.py, tests/test_variants.py,
 tests/test_tools_matrix.py) hold one shape each; these draws reach the corners between
 them (eval-mode zoneout at T = 1 once returned gradients of 1e17 from memory already
-freed). The default run draws 100 cases of each kind (about 5 s); ``pytest -m slow``
-draws 900 more of each.
+freed). Cells too, with and without autograd (the compiled streaming step runs their
+no_grad eval calls). The default run draws 100 cases of each kind (about 5 s); ``pytest
+-m slow`` draws 900 more of each.
 """
 
 from __future__ import annotations
@@ -147,6 +148,63 @@ def _variant_case(seed: int) -> None:
     _compare(got, want, leaves + list(kit.parameters()), leaves + list(truth.parameters()), dtype, what)
 
 
+def _cell_case(seed: int) -> None:
+    """A cell (plain or with variants, batched, unbatched or an empty batch) against
+    torch.nn's cell for the plain ones and the reference backend's for the variants; with
+    and without autograd (the compiled streaming step runs the no_grad eval calls)."""
+    rng = random.Random(seed)
+    mode = rng.choice(["LSTMCell", "GRUCell", "RNNCell"])
+    v = {}
+    if mode != "RNNCell" and rng.random() < 0.5:
+        v["layer_norm"] = True
+    if mode == "LSTMCell":
+        for name, p, value in (("peephole", 0.3, True), ("coupled_gates", 0.2, True), ("cell_clip", 0.2, 0.5)):
+            if rng.random() < p:
+                v[name] = value
+    if mode != "RNNCell" and rng.random() < 0.3:
+        v["zoneout"] = 0.2
+    if mode != "RNNCell" and rng.random() < 0.2:
+        v["recurrent_dropout"] = 0.3
+    extra = {"nonlinearity": rng.choice(["tanh", "relu"])} if mode == "RNNCell" else {}
+    I, H, B = rng.choice([1, 3]), rng.choice([1, 4, 9]), rng.choice([0, 1, 3])
+    bias, training = rng.random() < 0.8, rng.random() < 0.5
+    dtype, backend = rng.choice([torch.float32, torch.float64]), rng.choice(BACKENDS)
+    if v and backend == "native":
+        backend = "auto"  # torch's kernels run only the plain cells
+    torch.manual_seed(seed)
+    truth = (getattr(torch.nn, mode)(I, H, bias, **extra) if not v else
+             getattr(lstmkit, mode)(I, H, bias, backend="reference", **v, **extra))
+    truth = truth.to(dtype).train(training)
+    kit = getattr(lstmkit, mode)(I, H, bias, backend=backend, **v, **extra).to(dtype).train(training)
+    kit.load_state_dict(truth.state_dict())
+    unbatched = rng.random() < 0.2
+    x = torch.randn(*((I,) if unbatched else (B, I)), dtype=dtype)
+    hx = None
+    if rng.random() < 0.5:
+        shape = (H,) if unbatched else (B, H)
+        h0 = torch.randn(*shape, dtype=dtype)
+        hx = (h0, torch.randn(*shape, dtype=dtype)) if mode == "LSTMCell" else h0
+    what = f"seed {seed}: {mode} {v} I={I} H={H} B={B} {dtype} training={training} backend={backend}"
+    with torch.no_grad():
+        torch.manual_seed(7)
+        got = kit(x, hx)
+        torch.manual_seed(7)
+        want = truth(x, hx)
+    for k, (a, b) in enumerate(zip(_flat(got), _flat(want), strict=True)):
+        assert_close(a, b, dtype, f"{what}: no_grad output {k}", scaled=True)
+    if unbatched or not B:
+        return
+    xg = x.clone().requires_grad_()
+    hg = None if hx is None else tuple(t.clone().requires_grad_() for t in _flat(hx))
+    hg = hg if hg is None or mode == "LSTMCell" else hg[0]
+    torch.manual_seed(7)
+    got = kit(xg, hg)
+    torch.manual_seed(7)
+    want = truth(xg, hg)
+    leaves = [xg, *_flat(hg)]
+    _compare(got, want, leaves + list(kit.parameters()), leaves + list(truth.parameters()), dtype, what)
+
+
 def _draws(n_default: int, n_slow: int, offset: int):
     return [pytest.param(offset + s, id=str(s)) for s in range(n_default)] + [
         pytest.param(offset + s, id=str(s), marks=pytest.mark.slow) for s in range(n_default, n_slow)]
@@ -160,3 +218,8 @@ def test_random_plain_layer_matches_torch_nn(seed):
 @pytest.mark.parametrize("seed", _draws(100, 1000, 100_000))
 def test_random_variant_layer_matches_reference(seed):
     _variant_case(seed)
+
+
+@pytest.mark.parametrize("seed", _draws(100, 1000, 200_000))
+def test_random_cell_matches_truth(seed):
+    _cell_case(seed)
