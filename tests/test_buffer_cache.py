@@ -187,6 +187,15 @@ def test_info_reports_the_row_blocks(threads, explain, cell, variants, blocks):
     assert f"row blocks: {blocks} for this batch on {threads} thread(s)" in text
 
 
+
+@pytest.mark.parametrize("explain,how", [("8,10,2,32", "one-pass kernel for 2 input column(s)"),
+                                         ("8,10,6,32", "one-pass kernel for 6 input column(s)"),
+                                         ("8,10,7,32", "torch's GEMM for 7 input column(s)")])
+def test_info_reports_the_input_projection(explain, how):
+    from lstmkit.info import report
+
+    assert f"input projection: {how} (kernel up to 6;" in report(explain=explain)
+
 def test_the_slstm_loop_shares_the_cache(limit):
     """The sLSTM's C++ loop (its own extension) takes its large buffers from the same
     cache: a second training step allocates nothing new, and the numbers are those with

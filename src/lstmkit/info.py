@@ -122,6 +122,11 @@ def report(explain: str | None = None, cell: str = "lstm", device: str = "cpu",
                          f"{cache['limit_bytes'] / 2**20:.0f} MiB (set_buffer_cache_limit)")
             lines.append(f"             row blocks: {_row_blocks(spec, B)} for this batch on "
                          f"{torch.get_num_threads()} thread(s) (docs/backends.md, Threads)")
+            from lstmkit.backends.compiled.projection import KERNEL_INPUT
+
+            how = "one-pass kernel" if I <= KERNEL_INPUT else "torch's GEMM"
+            lines.append(f"             input projection: {how} for {I} input column(s) "
+                         f"(kernel up to {KERNEL_INPUT}; docs/backends.md)")
     with torch.set_grad_enabled(grad):
         order = backends.auto_order(spec, x, lengths=lengths)
         rule = backends.auto_rule(spec, x, lengths=lengths)
