@@ -97,3 +97,38 @@ def test_which_layers_freeze_the_padding():
     assert native._freezing_value(spec, x.double()) == 1e30
     with torch.autocast("cpu", torch.bfloat16):
         assert native._freezing_value(spec, x) == 1e30
+
+
+@pytest.mark.parametrize("T", [1, 5])
+def test_full_lengths_take_the_padded_forward(T, monkeypatch):
+    """Lengths that are all T leave nothing to mask or skip: the layer runs as without
+    them (no masking, no sorting), with the same numbers, and ``auto`` decides as for a
+    padded batch."""
+    from lstmkit import backends
+
+    asked = []
+    select = backends.select
+
+    def spy(*args, lengths=False, **kwargs):
+        asked.append(lengths)
+        return select(*args, lengths=lengths, **kwargs)
+
+    monkeypatch.setattr(backends, "select", spy)
+    torch.manual_seed(2)
+    layer = lstmkit.LSTM(3, 5, num_layers=2, bidirectional=True)
+    ref = torch.nn.LSTM(3, 5, num_layers=2, bidirectional=True)
+    ref.load_state_dict(layer.state_dict())
+    x = torch.randn(T, 4, 3)
+    out, (h, c) = layer(x, lengths=torch.full((4,), T))
+    ro, (rh, rc) = ref(x)
+    assert asked == [False]
+    for a, b in ((out, ro), (h, rh), (c, rc)):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    packed = pack_padded_sequence(x, torch.full((4,), T))
+    po, _ = layer(packed)
+    assert isinstance(po, torch.nn.utils.rnn.PackedSequence)
+    torch.testing.assert_close(po.data, ro.reshape(-1, 10), rtol=1e-5, atol=1e-6)
+    if T > 1:
+        asked.clear()
+        layer(x, lengths=torch.tensor([T, T, T, 1]))
+        assert asked == [True]

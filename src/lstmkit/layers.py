@@ -59,6 +59,8 @@ def _check_lengths(lengths, T: int, B: int, device, tools=frozenset()) -> Tensor
         raise ValueError(f"lengths must be positive (at least 1), got a length of {lo}")
     if hi > T:
         raise ValueError(f"lengths must be at most the sequence length T={T}, got a length of {hi}")
+    if lo == T:
+        return None  # every sequence is full: the padded forward, with nothing to mask or skip
     return lengths
 
 
