@@ -19,6 +19,7 @@ from lstmkit import backends
 from lstmkit.backends import LayerSpec, active_tools, cell_step
 from lstmkit.cells import cell_math
 from lstmkit.layers import RefusesQuantization
+from lstmkit.torchscript import ScriptsAsTorch
 from lstmkit.variants import (
     Variants,
     direction_params,
@@ -28,7 +29,7 @@ from lstmkit.variants import (
 )
 
 
-class _CellBase(RefusesQuantization, nn.Module):
+class _CellBase(RefusesQuantization, ScriptsAsTorch, nn.Module):
     """Shared machinery of the cells; arguments as documented on :class:`LSTMCell`."""
 
     def __init__(self, mode, input_size, hidden_size, bias=True, device=None, dtype=None, *,
@@ -51,6 +52,14 @@ class _CellBase(RefusesQuantization, nn.Module):
             self.register_parameter("bias_hh", None)
         self.reset_parameters()
         self._parameter_names = registered_names(self)
+
+    def _torch_twin(self, device, dtype) -> nn.Module:
+        """The torch.nn cell of this configuration, with its own initial weights."""
+        kw = {"bias": self.bias, "device": device, "dtype": dtype}
+        if self.mode.startswith("RNN"):
+            kw["nonlinearity"] = "tanh" if self.mode == "RNN_TANH" else "relu"
+        torch_cls = {"LSTM": nn.LSTMCell, "GRU": nn.GRUCell}.get(self.mode, nn.RNNCell)
+        return torch_cls(self.input_size, self.hidden_size, **kw)
 
     def reset_parameters(self) -> None:
         stdv = 1.0 / math.sqrt(self.hidden_size)

@@ -24,6 +24,7 @@ from lstmkit import backends
 from lstmkit.backends import LayerSpec, active_tools, layer_step
 from lstmkit.cells import cell_math
 from lstmkit.recording import active_recorder
+from lstmkit.torchscript import ScriptsAsTorch
 from lstmkit.variants import (
     Variants,
     direction_params,
@@ -101,7 +102,7 @@ class RefusesQuantization:
         super().__setattr__(name, value)
 
 
-class _RNNBase(RefusesQuantization, nn.Module):
+class _RNNBase(RefusesQuantization, ScriptsAsTorch, nn.Module):
     """Shared machinery of :class:`LSTM`, :class:`GRU` and :class:`RNN`.
 
     ``mode`` is torch's (``LSTM``, ``GRU``, ``RNN_TANH``, ``RNN_RELU``); the other
@@ -264,6 +265,11 @@ class _RNNBase(RefusesQuantization, nn.Module):
             for d in range(self._num_directions)
         ]
 
+    def _torch_twin(self, device, dtype) -> nn.Module:
+        """A torch.nn module of this configuration, with its own initial weights."""
+        torch_cls = {"LSTM": nn.LSTM, "GRU": nn.GRU}.get(self.mode, nn.RNN)
+        return torch_cls(**self._torch_kwargs(), device=device, dtype=dtype)
+
     def _torch_kwargs(self) -> dict:
         kw = {
             "input_size": self.input_size,
@@ -335,9 +341,8 @@ class _RNNBase(RefusesQuantization, nn.Module):
         blocking = self.variants.torch_compatible()
         if blocking:
             raise ValueError(f"torch.nn has no equivalent of {blocking}; cannot convert")
-        torch_cls = {"LSTM": nn.LSTM, "GRU": nn.GRU}.get(self.mode, nn.RNN)
         p = next(self.parameters())
-        module = torch_cls(**self._torch_kwargs(), device=p.device, dtype=p.dtype)
+        module = self._torch_twin(p.device, p.dtype)
         module.load_state_dict({k: v for k, v in self.state_dict().items() if k in module.state_dict()})
         return module
 

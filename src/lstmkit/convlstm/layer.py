@@ -24,6 +24,7 @@ from lstmkit.convlstm.common import (
 from lstmkit.convlstm.fused import fused_layer
 from lstmkit.convlstm.reference import reference_layer
 from lstmkit.errors import InputError
+from lstmkit.torchscript import RefusesScripting
 
 
 def _kernel(kernel_size) -> tuple[int, int]:
@@ -34,7 +35,7 @@ def _kernel(kernel_size) -> tuple[int, int]:
     return int(k[0]), int(k[1])
 
 
-class _ConvLSTMBase(nn.Module):
+class _ConvLSTMBase(RefusesScripting, nn.Module):
     """Parameter registration, initialisation and the per-layer run shared by both classes."""
 
     def _setup(self, in_channels: int, hidden: list[int], kernel_size, bias: bool, peephole: bool,

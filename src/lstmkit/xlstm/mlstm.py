@@ -18,13 +18,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lstmkit.errors import InputError
+from lstmkit.torchscript import RefusesScripting
 from lstmkit.xlstm import backend as backends
 from lstmkit.xlstm import checks, mlstm_math, stack
 
 STATE_NAMES = ["C", "n", "m"]
 
 
-class mLSTMCell(nn.Module):
+class mLSTMCell(RefusesScripting, nn.Module):
     r"""One mLSTM step: ``h, (C, n, m) = cell(x, (C, n, m))``.
 
     Beck et al. 2024, "xLSTM: Extended Long Short-Term Memory" (arXiv:2405.04517), per head
@@ -139,7 +140,7 @@ class mLSTMCell(nn.Module):
                 f"forget_gate={self.forget_gate!r}")
 
 
-class mLSTM(nn.Module):
+class mLSTM(RefusesScripting, nn.Module):
     r"""A multi-layer mLSTM with torch.nn.LSTM's conventions.
 
     Each layer runs :class:`mLSTMCell`'s recurrence over time (Beck et al. 2024, section 2.3),

@@ -18,13 +18,14 @@ import torch
 from torch import Tensor, nn
 
 from lstmkit.errors import InputError
+from lstmkit.torchscript import RefusesScripting
 from lstmkit.xlstm import backend as backends
 from lstmkit.xlstm import checks, slstm_math, stack
 
 STATE_NAMES = ["h", "c", "n", "m"]
 
 
-class sLSTMCell(nn.Module):
+class sLSTMCell(RefusesScripting, nn.Module):
     r"""One sLSTM step: ``h, (h, c, n, m) = cell(x, (h, c, n, m))``.
 
     Beck et al. 2024, "xLSTM: Extended Long Short-Term Memory" (arXiv:2405.04517)::
@@ -150,7 +151,7 @@ def _check_cell_state(state, B: int, H: int, unbatched: bool, like: Tensor) -> t
     return tuple(s.unsqueeze(0) for s in out) if unbatched else tuple(out)
 
 
-class sLSTM(nn.Module):
+class sLSTM(RefusesScripting, nn.Module):
     r"""A multi-layer sLSTM with torch.nn.LSTM's conventions.
 
     Each layer runs :class:`sLSTMCell` over time (Beck et al. 2024, section 2.2)::
