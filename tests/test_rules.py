@@ -185,3 +185,37 @@ def test_cpu_rules_by_configuration():
     assert half == (names, "cpu, bfloat16: priority order")
     # the registry order without rules: compiled between native and fused
     assert names.index("native") < names.index("compiled") < names.index("fused")
+
+
+def test_the_choice_depends_on_the_configuration_only():
+    """Under DDP every rank must take the same backend for the same configuration: the
+    rules read the layer, the input's shape, dtype and device, the grad mode, lengths and
+    the active tools, and nothing a rank may have differently (threads, timings, call
+    history)."""
+    cases = [(mode, variants, (T, B, I), grad, lengths)
+             for mode in ("LSTM", "GRU", "RNN_TANH")
+             for variants in ({}, {"layer_norm": True})
+             if not (variants and mode != "LSTM")
+             for T, B, I in ((1, 1, 2), (100, 8, 32), (50, 256, 16))
+             for grad in (False, True)
+             for lengths in (False, True)]
+    names = backends.names()
+
+    def decisions():
+        out = []
+        for mode, variants, (T, B, I), grad, lengths in cases:
+            spec = LayerSpec(mode, I, 64, **variants)
+            with torch.set_grad_enabled(grad):
+                out.append(rules.decide(spec, torch.zeros(T, B, I), names, lengths))
+        return out
+
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        first = decisions()
+        torch.set_num_threads(2)
+        again = decisions()
+    finally:
+        torch.set_num_threads(threads)
+    assert first == again
+    assert decisions() == first  # and the same on every call
