@@ -18,9 +18,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from lstmkit.backends.tools import active_tools, describe
 from lstmkit.errors import InputError
 
-#: the loops a ConvLSTM can run on; "auto" picks "fused"
+#: the loops a ConvLSTM can run on; "auto" runs "reference" (measured faster on the CPU,
+#: and it runs under every torch tool: resolve_backend)
 BACKENDS = ("reference", "fused")
 
 
@@ -41,19 +43,39 @@ def check_backend(name: str) -> str:
     return name
 
 
+#: tools under which the fused loop's autograd.Function cannot run (torch.func needs a
+#: setup_context, dynamo cannot trace its Python state); an explicit "fused" is refused
+FUSED_REFUSED_UNDER = frozenset({"functorch", "compile"})
+
+
 def resolve_backend(name: str, x: Tensor) -> str:
-    """The loop that runs ``x``.
+    """The loop that runs ``x``: ``"fused"`` when asked for, else the reference loop.
+
+    ``auto`` runs the reference loop, the equations on NCHW images under autograd: on
+    the CPU it was faster than the fused loop in training and inference (the table and
+    the command are in docs/video.md), and it runs under torch.compile, torch.export,
+    torch.jit.trace and torch.func, where the fused loop's autograd.Function cannot.
 
     Args:
         name: ``"auto"``, ``"fused"`` or ``"reference"``.
         x: the input.
 
     Returns:
-        The requested loop, or ``"fused"`` for ``"auto"``.
+        ``"fused"`` or ``"reference"``.
+
+    Raises:
+        InputError: a non-float input, or ``"fused"`` under a tool it cannot run under.
     """
     if not x.dtype.is_floating_point:
         raise InputError(f"ConvLSTM runs floating-point frames, got {x.dtype}")
-    return "fused" if name == "auto" else name
+    if name != "fused":
+        return "reference"
+    tools = active_tools(x)
+    if tools & FUSED_REFUSED_UNDER:
+        raise InputError(
+            f"the fused ConvLSTM loop cannot run under {describe(tools)} "
+            f"(an autograd.Function with Python state); use backend='reference' or 'auto'")
+    return "fused"
 
 
 @dataclass

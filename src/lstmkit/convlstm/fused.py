@@ -24,11 +24,15 @@ from torch.nn.grad import conv2d_input, conv2d_weight
 
 from lstmkit.cells import CellMath
 from lstmkit.convlstm.common import ConvParams, from_rows, input_gates, to_rows
+from lstmkit.convlstm.reference import gate_loop
 
 
 class _FusedConvLSTM(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, cell, padding, gx, h0, c0, w_hh, p_i, p_f, p_o, mask):
+    def forward(ctx, cell, padding, gx, h0, c0, w_hh, p_i, p_f, p_o, mask, x, w_ih, bias):
+        # x, w_ih and bias (what gx was computed from) are kept for double backward only;
+        # their gradients flow through gx's own convolution
+        ctx.save_for_backward(w_hh, mask, h0, c0, p_i, p_f, p_o, x, w_ih, bias)
         T, B, G, Y, X = gx.shape
         N = B * Y * X
         cp = (p_i, p_f, p_o, None, None)
@@ -60,12 +64,14 @@ class _FusedConvLSTM(torch.autograd.Function):
         out = torch.stack(outs)  # (T, B, K, Y, X)
         ctx.cell, ctx.cp, ctx.padding, ctx.dims = cell, cp, padding, (T, B, G, Y, X)
         ctx.hs, ctx.cs, ctx.saved, ctx.mrows = hs, cs, saved, mrows
-        ctx.save_for_backward(w_hh, mask)
         return out, h.contiguous(), from_rows(c, B, Y, X).contiguous()
 
     @staticmethod
     def backward(ctx, dout, dhn, dcn):
-        w_hh, mask = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph: differentiate again, on the reference path
+            return _differentiable_grads(ctx, dout, dhn, dcn)
+        w_hh, mask = ctx.saved_tensors[:2]
+        w_hh = w_hh.contiguous(memory_format=torch.channels_last)
         cell, cp, padding = ctx.cell, ctx.cp, ctx.padding
         T, B, G, Y, X = ctx.dims
         N = B * Y * X
@@ -107,7 +113,33 @@ class _FusedConvLSTM(torch.autograd.Function):
                                (need[6], need[7], need[8], False, False))
         dh0 = dh if need[3] else None
         dc0 = from_rows(dc, B, Y, X) if need[4] and dc is not None else None
-        return (None, None, dgx, dh0, dc0, dw_hh, dcp[0], dcp[1], dcp[2], None)
+        return (None, None, dgx, dh0, dc0, dw_hh, dcp[0], dcp[1], dcp[2], None, None, None, None)
+
+
+def _differentiable_grads(ctx, dout, dhn, dcn) -> tuple:
+    """The gradients of the loop's inputs as differentiable functions (double backward,
+    gradient penalties): the hand-written backward has no graph, so the layer is
+    recomputed from the saved inputs under autograd (the reference loop,
+    :func:`~lstmkit.convlstm.reference.gate_loop`) and differentiated with
+    ``create_graph``: exact, never gradients without a graph. The input gates are
+    recomputed from x, W_ih and the bias, so their gradient carries its graph back to
+    them."""
+    w_hh, mask, h0, c0, p_i, p_f, p_o, x, w_ih, bias = ctx.saved_tensors
+    need = ctx.needs_input_grad
+    with torch.enable_grad():
+        gx = input_gates(x, w_ih, bias, ctx.padding)
+        outs, hn, cn = gate_loop(ctx.cell.peephole, lambda t: gx[t], gx.shape[0], h0, c0, w_hh,
+                                 None, ctx.cp, ctx.padding, mask)
+        out = torch.stack(outs)
+        pairs = [(o, g) for o, g in ((out, dout), (hn, dhn), (cn, dcn)) if g is not None]
+        args = {2: gx, 3: h0, 4: c0, 5: w_hh, 6: p_i, 7: p_f, 8: p_o}
+        want = [i for i, t in args.items() if need[i] and t is not None]
+        grads = torch.autograd.grad([o for o, _ in pairs], [args[i] for i in want],
+                                    [g for _, g in pairs], create_graph=True, allow_unused=True)
+    res: list = [None] * 13
+    for i, g in zip(want, grads):
+        res[i] = torch.zeros_like(args[i]) if g is None else g
+    return tuple(res)
 
 
 def fused_layer(
@@ -135,4 +167,4 @@ def fused_layer(
     # rather than to every step's gates (autograd gives each bias the same gradient)
     bias = None if p.b_ih is None else p.b_ih + p.b_hh
     gx = input_gates(x, p.w_ih, bias, p.padding)  # (T, B, G, Y, X)
-    return _FusedConvLSTM.apply(cell, p.padding, gx, h0, c0, p.w_hh, *p.cp[:3], mask)
+    return _FusedConvLSTM.apply(cell, p.padding, gx, h0, c0, p.w_hh, *p.cp[:3], mask, x, p.w_ih, bias)

@@ -92,11 +92,15 @@ class _ConvLSTMBase(RefusesScripting, nn.Module):
         cp = (g("peephole_i"), g("peephole_f"), g("peephole_o"), None, None)
         return ConvParams(g("weight_ih"), g("weight_hh"), g("bias_ih"), g("bias_hh"), cp, self.padding)
 
-    def _run_layer(self, sfx: str, x: Tensor, h0: Tensor, c0: Tensor, mask: Tensor | None):
-        """x (T, B, C, Y, X) -> (output (T, B, K, Y, X), h_n, c_n (B, K, Y, X))."""
+    def _run_layer(self, sfx: str, loop: str, x, h0: Tensor, c0: Tensor, mask: Tensor | None):
+        """One layer on the ``loop`` that :func:`resolve_backend` chose: the fused loop
+        maps x (T, B, C, Y, X) to (output (T, B, K, Y, X), h_n, c_n (B, K, Y, X)); the
+        reference loop maps a list of T frames (B, C, Y, X) to the list of T outputs.
+        (Frames pass between layers as lists: torch.compile's inductor could not lower
+        the frames of a stacked output at a dynamic frame size, torch 2.13.)"""
         p = self._params(sfx)
-        if resolve_backend(self.backend, x) == "reference":
-            return reference_layer(self._cell, x, h0, c0, p, mask)
+        if loop == "reference":
+            return reference_layer(self.peephole, x, h0, c0, p, mask)
         return fused_layer(self._cell, x, h0, c0, p, mask)
 
     def _check_frames(self, x: Tensor, dims: int, what: str) -> None:
@@ -139,7 +143,7 @@ class ConvLSTM(_ConvLSTMBase):
         forget_bias: added to the forget gate's ``bias_hh`` at initialisation.
         device: where the parameters live (default torch's).
         dtype: the parameters' dtype (default torch's).
-        backend: keyword-only; ``"auto"`` (= ``"fused"``), ``"fused"`` or ``"reference"``.
+        backend: keyword-only; ``"auto"`` (= ``"reference"``), ``"fused"`` or ``"reference"``.
 
     Raises:
         InputError: a bad size, kernel size, option or backend name.
@@ -217,11 +221,14 @@ class ConvLSTM(_ConvLSTMBase):
         lengths = check_lengths(lengths, T, B, x.device)
         mask = step_mask(lengths, T)
         states = self._initial_states(hx, x, B, Y, X)
+        loop = resolve_backend(self.backend, x)
+        seq = list(x.unbind(0)) if loop == "reference" else x
         hns, cns = [], []
         for i, sfx in enumerate(self._suffixes):
-            x, hn, cn = self._run_layer(sfx, x, *states[i], mask)
+            seq, hn, cn = self._run_layer(sfx, loop, seq, *states[i], mask)
             hns.append(hn)
             cns.append(cn)
+        x = torch.stack(seq) if loop == "reference" else seq
         out = x.transpose(0, 1) if self.batch_first else x
         if len(set(self._hidden)) == 1:
             return out, (torch.stack(hns), torch.stack(cns))
@@ -309,5 +316,7 @@ class ConvLSTMCell(_ConvLSTMBase):
             for name, s in (("h_0", h0), ("c_0", c0)):
                 if tuple(s.shape) != (B, K, Y, X):
                     raise InputError(f"ConvLSTMCell: expected {name} of shape {(B, K, Y, X)}, got {tuple(s.shape)}")
-        _, h1, c1 = self._run_layer("", input.unsqueeze(0), h0, c0, None)
+        loop = resolve_backend(self.backend, input)
+        x = [input] if loop == "reference" else input.unsqueeze(0)
+        _, h1, c1 = self._run_layer("", loop, x, h0, c0, None)
         return h1, c1

@@ -256,7 +256,7 @@ def _train_parser(sub, name: str, task: str | None, help: str):
     m.add_argument("--kernel-size", type=int, help="odd convolution size (5)")
     m.add_argument("--batch-size", type=int, help="clips per step (16)")
     m.add_argument("--lr", type=float, help="Adam's rate at the start, decayed on a cosine to lr/20 (0.01)")
-    m.add_argument("--backend", choices=("auto", "fused", "reference"), help="the ConvLSTM's loop (auto = fused)")
+    m.add_argument("--backend", choices=("auto", "fused", "reference"), help="the ConvLSTM's loop (auto = reference)")
     r = p.add_argument_group("report")
     r.add_argument("--eval-clips", type=int, help="test clips scored after training (256)")
     r.add_argument("--strip", help="(predictors) write true vs predicted frames to this PNG")

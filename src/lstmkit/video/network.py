@@ -33,7 +33,7 @@ class VideoConfig:
         batch_size: clips per training step (default 16).
         lr: Adam's rate at the start, decayed on a cosine to lr / 20 (default 1e-2).
         seed: seeds the weights and the generated clips (default 0).
-        backend: the ConvLSTM's loop: ``"auto"`` (= fused), ``"fused"`` or
+        backend: the ConvLSTM's loop: ``"auto"`` (= reference), ``"fused"`` or
             ``"reference"``.
 
     Raises:
@@ -49,7 +49,7 @@ class VideoConfig:
     batch_size: int = 16  # clips per training step
     lr: float = 1e-2  # Adam's rate at the start; cosine decay to lr / 20 over the run
     seed: int = 0
-    backend: str = "auto"  # the ConvLSTM's loop: auto (= fused), fused or reference
+    backend: str = "auto"  # the ConvLSTM's loop: auto (= reference), fused or reference
 
     def __post_init__(self) -> None:
         for name in ("frame_size", "frames", "hidden_channels", "num_layers", "kernel_size", "batch_size",
