@@ -120,3 +120,16 @@ def test_double_backward_through_the_fused_loop(what, lengths):
         assert (a is None) == (b is None)
         if a is not None:
             torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)
+
+
+def test_lengths_under_compile_and_export():
+    """Under a capture the lengths' values are not read on the host (not checked there):
+    one graph serves every set of lengths."""
+    m = _perturb_peepholes(_layer())
+    x = torch.randn(2, 4, 2, 5, 5)
+    compiled = torch.compile(m, fullgraph=True)
+    program = torch.export.export(m, (x,), {"lengths": torch.tensor([4, 2])})
+    for lengths in (torch.tensor([4, 2]), torch.tensor([1, 3])):
+        expected = m(x, lengths=lengths)
+        _close(compiled(x, lengths=lengths), expected)
+        _close(program.module()(x, lengths=lengths), expected)

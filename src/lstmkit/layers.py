@@ -22,6 +22,7 @@ from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from lstmkit import backends
 from lstmkit.backends import LayerSpec, active_tools, layer_step
+from lstmkit.backends.tools import CAPTURING
 from lstmkit.cells import cell_math
 from lstmkit.recording import active_recorder
 from lstmkit.torchscript import ScriptsAsTorch
@@ -32,10 +33,6 @@ from lstmkit.variants import (
     registered_names,
     reset_variants,
 )
-
-#: tools under which reading the lengths' values on the host would break the capture
-#: (a data-dependent branch): the values are then not checked
-_NO_HOST_READS = frozenset({"jit_trace", "export", "compile"})
 
 
 def _check_lengths(lengths, T: int, B: int, device, tools=frozenset()) -> Tensor | None:
@@ -53,7 +50,7 @@ def _check_lengths(lengths, T: int, B: int, device, tools=frozenset()) -> Tensor
     lengths = lengths.to(device=device, dtype=torch.int64)
     if B == 0:
         return None  # an empty batch: nothing to mask
-    if tools & _NO_HOST_READS:
+    if tools & CAPTURING:  # reading the values would break the capture: not checked
         return lengths
     lo, hi = int(lengths.min()), int(lengths.max())
     if lo <= 0:

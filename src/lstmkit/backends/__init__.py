@@ -29,7 +29,7 @@ from lstmkit.backends.fused import FusedBackend
 from lstmkit.backends.native import NativeBackend
 from lstmkit.backends.reference import ReferenceBackend
 from lstmkit.backends.rules import decide
-from lstmkit.backends.tools import TOOLS, active_tools, describe
+from lstmkit.backends.tools import CAPTURING, TOOLS, active_tools, describe
 
 _REGISTRY: dict[str, Backend] = {}
 
@@ -163,10 +163,6 @@ _NO_HOST_LENGTHS = frozenset({"export", "compile"})
 _NO_PACKED = frozenset({"functorch"})
 
 
-#: tools that capture the forward into a graph
-_CAPTURING = frozenset({"jit_trace", "onnx_export", "export", "compile"})
-
-
 def unsupported_under(backend: Backend, tools: frozenset, lengths: bool = False) -> str | None:
     """Why ``backend`` cannot run under ``tools``, or None.
 
@@ -279,7 +275,7 @@ def select(spec: LayerSpec, x: Tensor, requested: str = "auto", *, lengths: bool
     """
     if tools is None:
         tools = active_tools(x)
-    if tools & _CAPTURING or "functorch" in tools:  # symbolic or wrapped inputs: no cache
+    if tools & CAPTURING or "functorch" in tools:  # symbolic or wrapped inputs: no cache
         return _select(spec, x, requested, lengths, tools)
     amp = torch.get_autocast_dtype(x.device.type) if "autocast" in tools else None
     key = (spec, requested, lengths, tools, amp, tuple(x.shape), x.dtype, x.device,
@@ -315,7 +311,7 @@ def _select(spec: LayerSpec, x: Tensor, requested: str, lengths: bool,
     # the measured rules read the input's shape; a tracer or a capture would record each
     # comparison (a guard on a dynamic batch, a constant in a trace). There the only
     # candidates are the backends that run under the tool, so their priority decides.
-    order = names() if tools & _CAPTURING else auto_order(spec, x, lengths=lengths)
+    order = names() if tools & CAPTURING else auto_order(spec, x, lengths=lengths)
     for name in order:
         backend = _REGISTRY[name]
         # the tool first: a backend that does not run under it is not asked anything else

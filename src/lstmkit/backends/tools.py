@@ -38,6 +38,10 @@ TOOLS = ("autocast", "jit_trace", "onnx_export", "export", "compile", "functorch
 
 _NONE: frozenset[str] = frozenset()
 
+#: tools that capture a program, under which reading a tensor's values on the host (a
+#: data-dependent branch, e.g. a check of the lengths) would break the capture
+CAPTURING = frozenset({"jit_trace", "onnx_export", "export", "compile"})
+
 
 def _onnx_exporting() -> bool:
     try:
