@@ -41,14 +41,17 @@ def _close(a, b, tol=2e-5):
         torch.testing.assert_close(u, v, rtol=tol, atol=tol)
 
 
-@pytest.mark.parametrize("make,shapes", [
-    (_layer, [(2, 4, 2, 5, 5), (3, 6, 2, 6, 4)]),
-    (_cell, [(2, 2, 5, 5), (3, 2, 6, 4)]),
+@pytest.mark.parametrize("make,shapes,dynamic", [
+    # a layer's (B, T, C, Y, X) frames: static shapes (with dynamic ones torch 2.13's
+    # Inductor cannot order the strides of a convolution's input taken from a 5-D
+    # tensor whose weight trains; plain torch code stops the same way: docs/video.md)
+    (_layer, [(2, 4, 2, 5, 5), (3, 6, 2, 6, 4)], False),
+    (_cell, [(2, 2, 5, 5), (3, 2, 6, 4)], None),  # the second shape recompiles dynamic
 ])
-def test_compile_fullgraph_at_new_shapes(make, shapes):
+def test_compile_fullgraph_at_new_shapes(make, shapes, dynamic):
     m = _perturb_peepholes(make())
-    compiled = torch.compile(m, fullgraph=True)
-    for shape in shapes:  # the second shape recompiles with dynamic sizes
+    compiled = torch.compile(m, fullgraph=True, dynamic=dynamic)
+    for shape in shapes:
         x = torch.randn(shape)
         _close(compiled(x), m(x))
 
@@ -127,7 +130,7 @@ def test_lengths_under_compile_and_export():
     one graph serves every set of lengths."""
     m = _perturb_peepholes(_layer())
     x = torch.randn(2, 4, 2, 5, 5)
-    compiled = torch.compile(m, fullgraph=True)
+    compiled = torch.compile(m, fullgraph=True, dynamic=False)
     program = torch.export.export(m, (x,), {"lengths": torch.tensor([4, 2])})
     for lengths in (torch.tensor([4, 2]), torch.tensor([1, 3])):
         expected = m(x, lengths=lengths)
