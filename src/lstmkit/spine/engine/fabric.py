@@ -25,7 +25,12 @@ from pathlib import Path
 
 from lstmkit.errors import InputError
 from lstmkit.spine.engine.callbacks import RunFingerprint
-from lstmkit.spine.engine.trainer import CHECKPOINT, _quiet_lightning, check_checkpoint
+from lstmkit.spine.engine.trainer import (
+    CHECKPOINT,
+    _quiet_lightning,
+    check_checkpoint,
+    destroy_process_group_at_exit,
+)
 
 FABRIC_KEYWORDS = ("accelerator", "devices", "strategy", "num_nodes", "precision")
 
@@ -56,6 +61,10 @@ def launch(trainer_kwargs: dict):
     except (MisconfigurationException, ValueError, TypeError, RuntimeError) as exc:
         raise InputError(f"lightning.Fabric cannot run with these settings here: "
                          f"{str(exc).splitlines()[0]}") from None
+    import torch
+
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        destroy_process_group_at_exit()
     return fabric
 
 

@@ -14,7 +14,9 @@ checkpoint against the run before continuing from it. Every other Trainer argume
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import functools
 import inspect
 import logging
 import signal
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
+import torch
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import EarlyStopping
 
@@ -235,6 +238,23 @@ def check_checkpoint(checkpoint_dir, fingerprint: dict | None, shapes: dict[str,
     return ckpt, path
 
 
+@functools.cache
+def destroy_process_group_at_exit() -> None:
+    """Destroy DDP's process group when the interpreter exits, while it is still whole
+    (once per process; the group stays up for whatever the task does after the fit).
+
+    Lightning leaves the group up after ``fit``; a process that then exits with it alive
+    can abort in interpreter finalisation ("terminate called without an active
+    exception", exit status -6: Gloo's worker threads outlive the interpreter; PyTorch
+    issue 190489), after the run's work is done."""
+
+    def destroy() -> None:
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+    atexit.register(destroy)
+
+
 def fit_module(module: L.LightningModule, data: L.LightningDataModule, *, seed: int, has_val: bool,
                patience: int | None = None, checkpoint_dir: str | Path | None = None, resume: bool = False,
                fingerprint: dict | None = None, verbose: bool = True, history: EpochRows | None = None,
@@ -292,6 +312,8 @@ def fit_module(module: L.LightningModule, data: L.LightningDataModule, *, seed: 
                 raise
             signal.signal(signal.SIGINT, handler)
             raise TrainingInterrupted(trainer.global_step, history) from None
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        destroy_process_group_at_exit()
     max_epochs = trainer.max_epochs if trainer.max_epochs is not None else -1
     early = trainer.should_stop and (max_epochs < 0 or trainer.current_epoch < max_epochs)
     return FitOutcome(history, trainer.current_epoch, trainer.global_step, early, trainer.is_global_zero,
