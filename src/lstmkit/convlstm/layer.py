@@ -95,9 +95,8 @@ class _ConvLSTMBase(RefusesScripting, nn.Module):
     def _run_layer(self, sfx: str, loop: str, x, h0: Tensor, c0: Tensor, mask: Tensor | None):
         """One layer on the ``loop`` that :func:`resolve_backend` chose: the fused loop
         maps x (T, B, C, Y, X) to (output (T, B, K, Y, X), h_n, c_n (B, K, Y, X)); the
-        reference loop maps a list of T frames (B, C, Y, X) to the list of T outputs.
-        (Frames pass between layers as lists: torch.compile's inductor could not lower
-        the frames of a stacked output at a dynamic frame size, torch 2.13.)"""
+        reference loop maps a list of T frames (B, C, Y, X) to the list of T outputs (so
+        the frames pass between layers without a stack and an unbind)."""
         p = self._params(sfx)
         if loop == "reference":
             return reference_layer(self.peephole, x, h0, c0, p, mask)
