@@ -61,10 +61,7 @@ def launch(trainer_kwargs: dict):
     except (MisconfigurationException, ValueError, TypeError, RuntimeError) as exc:
         raise InputError(f"lightning.Fabric cannot run with these settings here: "
                          f"{str(exc).splitlines()[0]}") from None
-    import torch
-
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        destroy_process_group_at_exit()
+    destroy_process_group_at_exit()
     return fabric
 
 

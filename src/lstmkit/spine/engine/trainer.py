@@ -238,16 +238,21 @@ def check_checkpoint(checkpoint_dir, fingerprint: dict | None, shapes: dict[str,
     return ckpt, path
 
 
-@functools.cache
 def destroy_process_group_at_exit() -> None:
-    """Destroy DDP's process group when the interpreter exits, while it is still whole
-    (once per process; the group stays up for whatever the task does after the fit).
+    """Where DDP's process group is up, destroy it when the interpreter exits, while the
+    interpreter is still whole (registered once per process; the group stays up for
+    whatever the task does after the fit).
 
     Lightning leaves the group up after ``fit``; a process that then exits with it alive
     can abort in interpreter finalisation ("terminate called without an active
     exception", exit status -6: Gloo's worker threads outlive the interpreter; PyTorch
     issue 190489), after the run's work is done."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        _register_destroy()
 
+
+@functools.cache
+def _register_destroy() -> None:
     def destroy() -> None:
         if torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
@@ -312,8 +317,7 @@ def fit_module(module: L.LightningModule, data: L.LightningDataModule, *, seed: 
                 raise
             signal.signal(signal.SIGINT, handler)
             raise TrainingInterrupted(trainer.global_step, history) from None
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        destroy_process_group_at_exit()
+    destroy_process_group_at_exit()
     max_epochs = trainer.max_epochs if trainer.max_epochs is not None else -1
     early = trainer.should_stop and (max_epochs < 0 or trainer.current_epoch < max_epochs)
     return FitOutcome(history, trainer.current_epoch, trainer.global_step, early, trainer.is_global_zero,
