@@ -6,7 +6,8 @@ backend run eagerly for the variants (layer_norm, peephole, zoneout in eval mode
 training mode with a fixed seed). The model is ``rnn -> Linear`` (T=7, B=3, I=8, H=16);
 it returns the head's output and the final states.
 
-Tools: ``torch.onnx.export`` (dynamo=False and dynamo=True, then onnxruntime),
+Tools: ``torch.onnx.export`` (dynamo=False and dynamo=True, with a dynamic batch, and for
+the plain layers a dynamic time axis, then onnxruntime on another batch and length),
 ``torch.jit.trace`` (with and without grad, saved and reloaded, run on new inputs),
 ``torch.export`` (static; dynamic batch and time), ``torch.compile(fullgraph=True)``
 (the aot_eager backend: dynamo's graph capture and AOTAutograd's fake-tensor tracing,
@@ -190,16 +191,23 @@ def _module_of(net) -> str:
 
 
 def tool_onnx_dynamo(kit, truth, cell, variant):
+    """Exported with a dynamic batch, and for the plain layers a dynamic time axis too
+    (ONNX's own operator; the variants' loop holds the example's length), then run by
+    onnxruntime on another batch (and length)."""
+    from torch.export import Dim
+
     kit.eval()
     truth.eval()
     x = _input(cell)
+    dynamic_time = not cell and variant == "plain"
+    axes = {0: Dim("batch", max=64)} if cell else {1: Dim("batch", max=64)}
+    if dynamic_time:
+        axes[0] = Dim("time", min=2, max=256)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        prog = torch.onnx.export(kit, (x,), dynamo=True, verbose=False)
-    buf = io.BytesIO()
-    prog.save(buf) if hasattr(prog, "save") else None
+        prog = torch.onnx.export(kit, (x,), dynamo=True, verbose=False, dynamic_shapes=(axes,))
     proto = prog.model_proto.SerializeToString()
-    x2 = _input(cell, seed=2)
+    x2 = _input(cell, T2 if dynamic_time else T, B2, seed=2)
     _close(_ort(proto, x2), _truth_out(truth, x2), "onnxruntime (dynamo export) vs truth")
 
 
@@ -597,6 +605,67 @@ def test_onnx_export_of_a_projected_lstm():
            "onnxruntime (dynamo export) of a projected LSTM")
     with pytest.raises(ValueError, match="no proj_size.*lstmkit.export.to_onnx"):
         torch.onnx.export(net, (x,), io.BytesIO(), dynamo=False)
+
+
+class _WithState(nn.Module):
+    """A layer called with its initial state (and lengths), returning every output."""
+
+    def __init__(self, rnn):
+        super().__init__()
+        self.rnn = rnn
+
+    def forward(self, x, h0, c0, lengths=None):
+        state = (h0, c0) if isinstance(self.rnn, lstmkit.LSTM) else h0
+        out, hn = self.rnn(x, state, lengths=lengths)
+        return (out, *hn) if isinstance(hn, tuple) else (out, hn)
+
+
+@pytest.mark.parametrize("case", [
+    "lstm", "gru", "rnn_relu",
+    pytest.param("lstm_lengths", marks=pytest.mark.slow), pytest.param("gru_lengths", marks=pytest.mark.slow),
+    pytest.param("rnn", marks=pytest.mark.slow)])
+def test_onnx_dynamo_export_with_dynamic_time(case):
+    """torch.onnx.export(dynamo=True) of a plain layer with dynamic time and batch axes
+    (torch.nn's layers cannot: the exporter fixes their length): two layers, both
+    directions, batch first, the initial state as an input, and variable lengths. The
+    graph holds ONNX's own operator per layer, and onnxruntime gives the layer's numbers
+    at other lengths and batches. Before, torch's kernel declared its output at the
+    example's length and the exporter folded that length into a Reshape: another length
+    gave an output of the wrong shape (10 x 1 read as 5 x 2) or an onnxruntime error."""
+    import onnx
+    from torch.export import Dim
+
+    mode, lengths = case.replace("_lengths", ""), case.endswith("_lengths")
+    cls = {"lstm": lstmkit.LSTM, "gru": lstmkit.GRU, "rnn": lstmkit.RNN, "rnn_relu": lstmkit.RNN}[mode]
+    kw = {"nonlinearity": "relu"} if mode == "rnn_relu" else {}
+    torch.manual_seed(0)
+    net = _WithState(cls(I, H, num_layers=2, bidirectional=True, batch_first=True, **kw)).eval()
+    g = torch.Generator().manual_seed(4)
+
+    def inputs(t, b):
+        x = torch.randn(b, t, I, generator=g)
+        h0, c0 = torch.randn(4, b, H, generator=g), torch.randn(4, b, H, generator=g)
+        if not lengths:
+            return (x, h0, c0)
+        return (x, h0, c0, torch.randint(1, t + 1, (b,), generator=g).sort(descending=True).values)
+
+    time, batch = Dim("time", min=2, max=256), Dim("batch", max=64)
+    axes = ({0: batch, 1: time}, {1: batch}, {1: batch}) + (({0: batch},) if lengths else ())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prog = torch.onnx.export(net, inputs(7, 3), dynamo=True, verbose=False, dynamic_shapes=axes)
+    proto = prog.model_proto.SerializeToString()
+    ops = [n.op_type for n in onnx.load_from_string(proto).graph.node]
+    assert ops.count({"lstm": "LSTM", "gru": "GRU"}.get(mode, "RNN")) == 2, ops
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(proto, providers=["CPUExecutionProvider"])
+    for t, b in ((7, 3), (10, 1), (9, 2), (2, 5)):
+        feed = inputs(t, b)
+        got = sess.run(None, {i.name: v.numpy() for i, v in zip(sess.get_inputs(), feed)})
+        with torch.no_grad():
+            want = net(*feed)
+        _close([torch.from_numpy(a) for a in got], list(want), f"onnxruntime at T={t}, B={b}")
 
 
 @pytest.mark.skipif(lstmkit.backends.get("compiled").unavailable() is not None,

@@ -220,9 +220,13 @@ def _dynamic_time(x: Tensor, tools: frozenset) -> bool:
 
 def _for_onnx(spec: LayerSpec, x: Tensor, tools: frozenset, lengths: bool) -> Backend:
     """The backend whose operations torch.onnx.export writes correctly for ``spec``:
-    torch's kernels for the plain cells, except an LSTM with ``proj_size`` (ONNX's LSTM
-    operator has no projection: torch's TorchScript exporter refuses it, its dynamo
-    exporter writes a graph onnxruntime rejects, for torch.nn.LSTM as well)."""
+    torch's kernels for the plain cells (written as ONNX's own operator: the native
+    backend's :mod:`~lstmkit.backends.onnx_ops`, time and batch dynamic), except an LSTM
+    with ``proj_size`` (ONNX's LSTM operator has no projection: torch's TorchScript
+    exporter refuses it, its dynamo exporter writes a graph onnxruntime rejects, for
+    torch.nn.LSTM as well). The others export the reference loop under the dynamo
+    exporter, at the example's sequence length (the exporter fixes a dynamic time axis
+    there, as it does for torch.nn.LSTM)."""
     native = _REGISTRY["native"]
     if native.unsupported(spec, x) is None and not spec.proj_size:
         return native

@@ -21,6 +21,7 @@ import torch
 from torch import _VF
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from lstmkit.backends import onnx_ops
 from lstmkit.backends.base import Backend, reverse_time
 
 # torch says so on every call with proj_size on the CPU; it is not the user's concern
@@ -78,6 +79,8 @@ class NativeBackend(Backend):
 
     @staticmethod
     def _kernel(spec, x, h0, c0, flat, training):
+        if onnx_ops.dynamo_onnx_export():  # ONNX's own operator, time and batch as given
+            return onnx_ops.run_layer(spec.mode, x, h0, c0, flat, spec.bias, spec.bidirectional)
         hx = (h0, c0) if spec.mode == "LSTM" else h0
         res = _FUNCS[spec.mode](x, hx, flat, spec.bias, 1, 0.0, training, spec.bidirectional, False)
         return (res[0], res[1], res[2]) if spec.mode == "LSTM" else (res[0], res[1], None)
@@ -87,6 +90,8 @@ class NativeBackend(Backend):
         flat = [t for p in params for t in p.flat_torch()]
         if lengths is None:
             return self._kernel(spec, x, h0, c0, flat, training)
+        if onnx_ops.dynamo_onnx_export():  # the operator takes the lengths itself
+            return onnx_ops.run_layer(spec.mode, x, h0, c0, flat, spec.bias, spec.bidirectional, lengths)
         big = _freezing_value(spec, x)
         if big is not None:
             return _frozen_padding(self._kernel, spec, x, h0, c0, params, lengths, training, big)

@@ -43,7 +43,21 @@ _NONE: frozenset[str] = frozenset()
 CAPTURING = frozenset({"jit_trace", "onnx_export", "export", "compile"})
 
 
-def _onnx_exporting() -> bool:
+try:  # the dynamo exporter's own flag (see onnx_exporting)
+    from torch.onnx._internal.exporter import _flags as _onnx_flags
+except ImportError:  # pragma: no cover - a torch without the dynamo exporter
+    _onnx_flags = None
+
+
+def onnx_exporting() -> bool:
+    """Whether ``torch.onnx.export`` (either exporter) is running.
+
+    ``torch.onnx.is_in_onnx_export()`` is a constant False to dynamo, which runs the
+    dynamo exporter's strict strategy (``torch.export.export(..., strict=True)``, tried
+    when the non-strict capture fails), so the exporter's own flag is read as well: a
+    module global, which dynamo reads at its value."""
+    if _onnx_flags is not None and _onnx_flags._is_onnx_exporting:
+        return True
     try:
         return torch.onnx.is_in_onnx_export()
     except Exception:  # pragma: no cover - a torch without the exporter's flags
@@ -88,7 +102,7 @@ def active_tools(x: Tensor | None = None) -> frozenset[str]:
         found = ["compile"]
         if torch.compiler.is_exporting():
             found.append("export")
-            if _onnx_exporting():
+            if onnx_exporting():
                 found.append("onnx_export")
         if autocast:
             found.append("autocast")
@@ -96,7 +110,7 @@ def active_tools(x: Tensor | None = None) -> frozenset[str]:
     found = []
     if torch._C._get_tracing_state() is not None:
         found.append("jit_trace")
-        if _onnx_exporting():
+        if onnx_exporting():
             found.append("onnx_export")
     if autocast:
         found.append("autocast")
