@@ -489,6 +489,8 @@ def test_active_tools_names_each_tool():
         "onnx_ts": (lambda: torch.onnx.export(m, (x,), io.BytesIO(), dynamo=False),
                     {"jit_trace", "onnx_export"}),
         "export": (lambda: torch.export.export(m, (x,)), {"compile", "export"}),
+        "onnx_dynamo": (lambda: torch.onnx.export(m, (x,), dynamo=True, verbose=False),
+                        {"compile", "export", "onnx_export"}),
         "func.grad": (lambda: torch.func.grad(lambda x: m(x).sum())(x), {"functorch"}),
         "vmap": (lambda: torch.func.vmap(m)(x), {"functorch", "functorch_forward"}),
         "autocast": (autocast, {"autocast"}),
@@ -499,6 +501,27 @@ def test_active_tools_names_each_tool():
             warnings.simplefilter("ignore")
             run()
         assert seen and all(s == expected for s in seen), f"{name}: {seen}"
+
+
+def test_onnx_export_seen_under_a_strict_capture():
+    """The dynamo ONNX exporter falls back to a strict capture (dynamo) when the
+    non-strict one fails; dynamo folds torch.onnx.is_in_onnx_export() to False, so the
+    exporter's own flag must be read there (else a layer would take a backend the
+    exporter cannot write). A strict export returns what the tools were, as a tensor."""
+    from torch.onnx._internal.exporter._flags import set_onnx_exporting_flag
+
+    from lstmkit.backends.tools import TOOLS, active_tools
+
+    class Report(nn.Module):
+        def forward(self, x):
+            tools = active_tools(x)
+            return x * 0 + torch.tensor([float(t in tools) for t in TOOLS])
+
+    x = torch.zeros(len(TOOLS))
+    for flag, expected in ((False, {"compile", "export"}), (True, {"compile", "export", "onnx_export"})):
+        export = set_onnx_exporting_flag(torch.export.export) if flag else torch.export.export
+        got = export(Report(), (x,), strict=True).module()(x)
+        assert {t for t, v in zip(TOOLS, got.tolist()) if v} == expected, (flag, got)
 
 
 def test_explicit_backend_without_declared_tool_support_raises(monkeypatch):
