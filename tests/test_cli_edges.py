@@ -140,6 +140,10 @@ def test_forecast_writes_its_outputs_all_or_none(airline_csv, tmp_path, capsys, 
     (["textgen", "train", "--val-fraction", "1.5"], "--val-fraction"),
     (["classify", "train", "--threads", "0"], "--threads"),
     (["forecast", "--horizon", "zero"], "invalid int value"),
+    # a checkpoint interval with nowhere to write: refused, not ignored
+    (["forecast", "--checkpoint-every", "5"], "--checkpoint-every needs --checkpoint-dir"),
+    (["textgen", "train", "--checkpoint-every", "5"], "--checkpoint-every needs --checkpoint-dir"),
+    (["forecast", "--seeds", "1,2"], "--seeds sets the fits of `forecast benchmark`"),
 ], ids=lambda v: v if isinstance(v, str) else "-".join(v[:3]))
 def test_bad_flags_give_one_line_and_exit_2(argv, needle, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -123,6 +123,10 @@ def test_keywords_are_split_and_unknown_ones_refused():
     assert engine == {"max_epochs": 3, "accelerator": "cpu", "verbose": False}
     with pytest.raises(UnknownKeywordError, match="did you mean 'max_epochs'"):
         split_keywords({"max_epoch": 3}, {"hidden_size"}, "Thing")
+    for every in ({"checkpoint_every_n_steps": 5}, {"checkpoint_every_seconds": 30.0}):
+        with pytest.raises(InputError, match="give checkpoint_dir too"):
+            split_keywords(every, (), "Thing")
+        assert split_keywords({**every, "checkpoint_dir": "ck"}, (), "Thing")[1] == {**every, "checkpoint_dir": "ck"}
 
 
 def test_ddp_on_two_cpu_processes(tmp_path):

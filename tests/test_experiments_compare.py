@@ -56,11 +56,10 @@ def test_quick_grid_covers_every_task_and_the_reference():
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    """A 3-step grid: nothing is solved, so longer lags are skipped (except the reference),
-    and an unknown variant is reported, not fatal."""
+    """A 3-step grid: nothing is solved, so longer lags are skipped (except the reference)."""
     config = CompareConfig(
         tasks={"adding": (30, 100, 200), "copy": (3, 6)},
-        cells=("rnn", "lstm", "lstm:no_such_variant=True"),
+        cells=("rnn", "lstm"),
         max_steps=3,
         max_time=30.0,
         train=TrainConfig(val_size=32, test_size=64),  # plumbing only: keep evaluation cheap
@@ -79,7 +78,7 @@ def test_compare_runs_the_grid_and_skips_after_failure(tiny, tiny_run):
     assert ran == {
         (c, t, T) for c in ("rnn", "lstm") for t, T in (("adding", 30), ("adding", 100), ("copy", 3))
     }
-    assert list(tiny.unavailable) == ["lstm:no_such_variant=True"]
+    assert tiny.unavailable == {}
     assert tiny.runs("lstm", "adding", 200) == [None]
     assert tiny.solve_rate("lstm", "adding", 200) == 0.0
     assert tiny.longest_solved("rnn", "copy") is None
@@ -88,7 +87,18 @@ def test_compare_runs_the_grid_and_skips_after_failure(tiny, tiny_run):
     assert len(saved.results) == len(tiny.results)
 
 
+def test_a_cell_the_layer_refuses_stops_the_comparison_before_any_run():
+    ran = []
+    config = CompareConfig(tasks={"adding": (30,)}, cells=("rnn", "lstm:no_such_variant=True"),
+                           max_steps=3, max_time=30.0)
+    with pytest.raises(InputError, match="lstm:no_such_variant=True: cell 'lstm' does not accept"):
+        compare(config, progress=ran.append)
+    assert ran == []
+
+
 def test_report_has_the_claims_table_with_measured_values(tiny):
+    # a comparison saved by an earlier version may list cells it could not build
+    tiny = replace(tiny, unavailable={"lstm:no_such_variant=True": "not in this build"})
     text = render(tiny, "lstmkit compare --test", {"curves": "img/c.png"})
     assert "| feature | RNN | LSTM |" in text
     for row in ("handles long sequences (the usual claim) | poor | excellent",
@@ -160,12 +170,20 @@ def test_cli_compare_writes_docs_and_plots(tmp_path, capsys):
         (["experiment", "copy", "--option", "peephole"], "--option expects KEY=VALUE"),
         (["compare", "--task", "adding=a,b", "--out", "-"], "--task expects NAME=T1,T2"),
         (["compare", "--cells", "lstm:x", "--out", "-"], "expected key=value"),
+        # an option the layer refuses: before any run, nothing written
+        (["compare", "--cells", "gru", "lstm:foo=1", "--task", "adding=30", "--out", "-"],
+         "lstm:foo=1: cell 'lstm' does not accept the options"),
+        (["compare", "--cells", "lstm:layer_norm=maybe", "--task", "adding=30", "--out", "-"],
+         "layer_norm must be True or False"),
     ],
 )
-def test_cli_user_errors_are_one_line(argv, message, capsys):
+def test_cli_user_errors_are_one_line(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert message in err and "Traceback" not in err and err.count("\n") == 1
+    captured = capsys.readouterr()
+    assert message in captured.err and "Traceback" not in captured.err
+    assert captured.err.count("\n") == 1 and captured.out == ""
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_saved_comparison_renders_the_same(tiny, tmp_path):

@@ -128,6 +128,10 @@ def test_cli_train_evaluate_and_translate(tmp_path, capsys, monkeypatch):
     # an argument of bytes that are not UTF-8 (they arrive as lone surrogates)
     assert main(["seq2seq", "predict", "--load", str(out), os.fsdecode(b"ab\xffc")]) == 2
     assert "text argument 1 is not UTF-8 text: byte 0xff at offset 2" in capsys.readouterr().err
+    # a blank argument (standard input's blank lines are skipped)
+    assert main(["seq2seq", "predict", "--load", str(out), "3rd of March 2021", " "]) == 2
+    got = capsys.readouterr()
+    assert got.out == "" and got.err.count("\n") == 1 and "text argument 2 is blank" in got.err
 
 
 def test_cli_trains_on_a_file_of_pairs(tmp_path, capsys):

@@ -191,3 +191,6 @@ def test_classify_bad_files_give_one_line(capsys, tmp_path, content, message):
 def test_classify_predict_needs_sentences(capsys, tmp_path):
     code, _, err = _run(capsys, "classify", "predict", "--load", str(tmp_path))
     assert code == 2 and "expected sentences" in err
+    # a blank one is refused before the model is read (a file's blank lines are skipped)
+    code, out, err = _run(capsys, "classify", "predict", "--load", str(tmp_path), "fine", "  ")
+    assert code == 2 and out == "" and err.count("\n") == 1 and "sentence argument 2 is blank" in err

@@ -188,10 +188,13 @@ def predict(args: argparse.Namespace) -> int:
         The exit status, 0.
 
     Raises:
-        InputError: no sentence given.
+        InputError: no sentence given, or a blank one.
     """
     apply_threads(args)
     texts = list(args.texts)
+    blank = [k for k, text in enumerate(texts, 1) if not text.strip()]
+    if blank:  # as a file's blank lines are skipped
+        raise InputError(f"sentence argument {blank[0]} is blank: give a sentence to classify")
     if args.file:
         texts += [line for line in _read_lines(args.file) if line.strip()]
     if not texts:

@@ -3,8 +3,9 @@
 A cell is named by a spec string ``NAME[:key=value,...]``: ``"lstm"``, ``"gru"``,
 ``"lstm:layer_norm=True"`` (a variant: the options go to the layer), or
 ``"lstm:init=forget_bias"`` (``init`` is the training's gate initialisation, see
-:class:`~lstmkit.experiments.runner.TrainConfig`). A variant this build's layer does
-not accept is reported as unavailable rather than failing the whole comparison.
+:class:`~lstmkit.experiments.runner.TrainConfig`). Every cell is built once before the
+first run, so a cell or an option the layer does not accept is refused (InputError)
+before any training.
 
 Lags are tried shortest first; once a cell fails a lag for a seed, its longer lags for
 that seed are not run and count as failures (solving a longer lag after failing a
@@ -162,7 +163,9 @@ class Comparison:
     Attributes:
         config: what was run.
         results: every run's :class:`~lstmkit.experiments.ExperimentResult`.
-        unavailable: cell label -> why it could not be built here.
+        unavailable: cell label -> why it could not be built, as a saved comparison
+            may list (:func:`load_json`); :func:`compare` now refuses such a cell before
+            its first run.
         seconds: wall time of the comparison.
         cpu_seconds: its CPU time.
         date: the day it ran (ISO).
@@ -277,7 +280,15 @@ def compare(config: CompareConfig, progress=None, checkpoint=None) -> Comparison
 
     Returns:
         The :class:`Comparison`.
+
+    Raises:
+        InputError: a cell or an option the layer does not accept (before any run).
     """
+    refused = {text: _available(CellSpec.parse(text)) for text in config.cells}
+    refused = {text: why for text, why in refused.items() if why is not None}
+    if refused:
+        raise InputError("cells the layer does not accept: "
+                         + "; ".join(f"{text}: {why}" for text, why in refused.items()))
     start, cpu_start = time.perf_counter(), time.process_time()
     comp = Comparison(config, [], {}, 0.0)
 
@@ -289,12 +300,6 @@ def compare(config: CompareConfig, progress=None, checkpoint=None) -> Comparison
 
     for text in config.cells:
         spec = CellSpec.parse(text)
-        reason = _available(spec)
-        if reason is not None:
-            comp.unavailable[text] = reason
-            if progress:
-                progress(f"{text}: unavailable ({reason})")
-            continue
         train = replace(config.train, init=spec.init) if spec.init else config.train
         for task, lengths in config.tasks.items():
             ref_T = config.reference[1] if config.reference[0] == task else None

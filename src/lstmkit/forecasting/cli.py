@@ -101,7 +101,7 @@ def add_parser(subparsers) -> None:
                        help="train on the latest K windows of each series (default: the rule of "
                             "docs/forecasting.md: 2 without a season on 128 series or more, else all; "
                             "0: all)")
-    model.add_argument("--seeds", default="0,1,2",
+    model.add_argument("--seeds", default=None,
                        help="benchmark: comma-separated seeds, one fit each (default 0,1,2)")
     run = p.add_argument_group("run")
     run.add_argument("--holdout", action="store_true",
@@ -312,7 +312,7 @@ def benchmark(args: argparse.Namespace) -> int:
     if args.season_length is not None:
         raise InputError("benchmark uses each set's own season length: --season-length belongs to the other actions")
     name = args.dataset or DEFAULT_DATASET
-    seeds = _int_list(args.seeds, "--seeds")
+    seeds = _int_list(args.seeds or "0,1,2", "--seeds")
     chosen = ",".join(bench.BASELINE_NAMES) if args.baselines is None else args.baselines  # '' for none
     base_names = [b.strip() for b in chosen.split(",") if b.strip()]
     baselines(1, None, [], base_names)  # unknown names fail here
@@ -352,6 +352,9 @@ def _check_action(args) -> None:
         raise InputError("--resume needs --checkpoint-dir (where the interrupted run wrote its checkpoints)")
     if args.load and (args.save or args.resume):
         raise InputError("--load predicts with a saved model: it cannot be combined with --save or --resume")
+    if args.seeds is not None and args.action != "benchmark":
+        raise InputError("--seeds sets the fits of `forecast benchmark`; the other actions fit "
+                         "once, with --seed")
     if args.backtest is not None and args.backtest < 1:
         raise InputError(f"expected --backtest >= 1 windows, found {args.backtest}")
     if args.action == "train":

@@ -215,9 +215,9 @@ class Forecaster(Estimator):
                  static_covariates=(), recent_windows: int | None = None, **trainer_kwargs) -> None:
         from lstmkit.spine.engine import split_keywords
 
-        _, self.trainer_kwargs = split_keywords(trainer_kwargs, (), "Forecaster")
         if checkpoint_dir is not None:
-            self.trainer_kwargs["checkpoint_dir"] = str(checkpoint_dir)
+            trainer_kwargs["checkpoint_dir"] = str(checkpoint_dir)
+        _, self.trainer_kwargs = split_keywords(trainer_kwargs, (), "Forecaster")
         self.config = ForecasterConfig(
             horizon, lookback, hidden_size, num_layers, cell, season_length, quantiles, max_epochs, seed,
             ensemble, list(covariates or ()), cell_options or {}, transform, val_size, patience,

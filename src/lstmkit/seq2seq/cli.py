@@ -154,9 +154,12 @@ def _stdin_lines() -> list[str]:
 
 def _checked_args(texts: list[str]) -> list[str]:
     """The texts given as arguments, refused where the command line was not UTF-8 (its
-    undecodable bytes arrive as lone surrogates)."""
+    undecodable bytes arrive as lone surrogates) or a text is blank (as standard input's
+    blank lines are skipped)."""
     for k, text in enumerate(texts, 1):
         decode_utf8(os.fsencode(text), f"text argument {k}")
+        if not text.strip():
+            raise InputError(f"text argument {k} is blank: give a text to translate")
     return texts
 
 

@@ -69,8 +69,8 @@ def add_train_flags(parser: argparse.ArgumentParser, *, out_default: str | None,
     g.add_argument("--precision", help="e.g. 32-true, bf16-mixed, 16-mixed")
     g.add_argument("--checkpoint-dir", help="write last.ckpt here every few steps (needed for --resume)")
     g.add_argument("--checkpoint-every", type=int, metavar="STEPS",
-                   help="write the checkpoint every STEPS optimiser steps (default: every 60 s and "
-                        "every twentieth of a planned run)")
+                   help="write the checkpoint every STEPS optimiser steps (needs --checkpoint-dir; "
+                        "default: every 60 s and every twentieth of a planned run)")
     g.add_argument("--resume", action="store_true", help="continue an interrupted run from --checkpoint-dir")
     g.add_argument("--threads", type=int, default=threads_default,
                    help="torch CPU threads per process" + (f" (default {threads_default})" if threads_default else ""))

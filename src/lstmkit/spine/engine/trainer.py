@@ -64,10 +64,16 @@ def split_keywords(kwargs: dict, own: set[str] | list[str], where: str,
         ``(own, engine)``: two dicts.
 
     Raises:
-        InputError: a keyword that is none of these, naming the closest valid one.
+        InputError: a keyword that is none of these, naming the closest valid one; a
+            checkpoint interval without ``checkpoint_dir`` (it would be ignored).
     """
     engine = trainer_keywords()
     check_keywords(kwargs, {*own, *engine, *extra}, where)
+    every = [k for k in ("checkpoint_every_n_steps", "checkpoint_every_seconds") if kwargs.get(k) is not None]
+    if every and not kwargs.get("checkpoint_dir"):
+        raise InputError(f"{where}: {every[0]} sets how often checkpoints are written to checkpoint_dir, "
+                         "which is not given: give checkpoint_dir too (on the command line, "
+                         "--checkpoint-every needs --checkpoint-dir)")
     mine = {k: v for k, v in kwargs.items() if k in own or (k in extra and k not in engine)}
     return mine, {k: v for k, v in kwargs.items() if k not in mine}
 
