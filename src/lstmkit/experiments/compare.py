@@ -284,11 +284,9 @@ def compare(config: CompareConfig, progress=None, checkpoint=None) -> Comparison
     Raises:
         InputError: a cell or an option the layer does not accept (before any run).
     """
-    refused = {text: _available(CellSpec.parse(text)) for text in config.cells}
-    refused = {text: why for text, why in refused.items() if why is not None}
+    refused = [f"{text}: {why}" for text in config.cells if (why := _available(CellSpec.parse(text)))]
     if refused:
-        raise InputError("cells the layer does not accept: "
-                         + "; ".join(f"{text}: {why}" for text, why in refused.items()))
+        raise InputError("cells the layer does not accept: " + "; ".join(refused))
     start, cpu_start = time.perf_counter(), time.process_time()
     comp = Comparison(config, [], {}, 0.0)
 
