@@ -77,6 +77,30 @@ def test_an_existing_folder_as_out_is_refused_before_training(argv, tmp_path, ca
     assert sorted(p.name for p in taken.iterdir()) == ["mine.txt"]
 
 
+@pytest.mark.parametrize("argv", [
+    ["textgen", "train", "--max-steps", "2"],
+    ["classify", "train", "--epochs", "1"],
+    ["seq2seq", "train", "--max-steps", "2"],
+    ["video", "train", "--task", "classify", "--max-steps", "2"],
+    ["video", "classify", "--max-steps", "2"],
+    ["classify-series", "train", "--epochs", "1"],
+    ["speech", "train", "--epochs", "1"],
+    ["forecast", "train", "--max-epochs", "1"],
+], ids=lambda a: "-".join(a[:2]))
+def test_another_tasks_saved_model_as_out_is_refused_before_training(argv, tmp_path, capsys):
+    """A saved model may be replaced by a model of its own task, not of another one."""
+    from lstmkit.spine.io import save_model
+
+    taken = tmp_path / "model"
+    task = "textgen" if argv[0] == "forecast" else "forecast"
+    save_model(taken, task, {"kept": True}, {"w": torch.zeros(2)})
+    before = {p.name: p.read_bytes() for p in taken.iterdir()}
+    out = one_line_error(capsys, main([*argv, "--out", str(taken)]), "--out",
+                         f"it holds a saved {task} model")
+    assert "step" not in out and "epoch" not in out  # nothing trained
+    assert {p.name: p.read_bytes() for p in taken.iterdir()} == before
+
+
 @pytest.mark.parametrize("argv,flag", [
     (["textgen", "train", "--max-steps", "2", "--curve", "{file}/c.png"], "--curve"),
     (["forecast", "--max-epochs", "2", "--save", "{file}/model"], "--save"),

@@ -359,7 +359,7 @@ def _check_action(args) -> None:
         raise InputError(f"expected --backtest >= 1 windows, found {args.backtest}")
     if args.action == "train":
         args.out = args.out or TRAIN_OUT
-        flags.check_output(args.out, "model")
+        flags.check_output(args.out, "model", task="forecast")
     elif args.action != "benchmark":
         args.out = args.out or RESULTS_OUT
         flags.check_output(args.out, "dir")

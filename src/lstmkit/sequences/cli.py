@@ -91,7 +91,7 @@ def _check(args) -> None:
         raise InputError("--resume needs --checkpoint-dir (where the interrupted run wrote its checkpoints)")
     if args.action == "train":
         args.out = args.out or TRAIN_OUT
-        flags.check_output(args.out, "model")
+        flags.check_output(args.out, "model", task="classify-series")
 
 
 def _training_data(args):

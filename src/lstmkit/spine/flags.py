@@ -167,22 +167,24 @@ def _nearest_existing(path: Path) -> Path:
     return p
 
 
-def check_output(path: str | os.PathLike, kind: str, flag: str = "--out") -> None:
+def check_output(path: str | os.PathLike, kind: str, flag: str = "--out", task: str | None = None) -> None:
     """Raise InputError unless ``path`` can be written as ``kind`` ("model": a saved
-    model directory, replaceable only when it is one or empty; "dir": a folder of files;
-    "file"). Leaves nothing behind: a probe file is created and removed in the folder
-    that would hold it, since permission bits alone say nothing to root or about
-    file systems such as /proc.
+    model directory, replaceable only when it is one, of the same ``task`` where given, or
+    empty; "dir": a folder of files; "file"). Leaves nothing behind: a probe file is
+    created and removed in the folder that would hold it, since permission bits alone say
+    nothing to root or about file systems such as /proc.
 
     Args:
         path: the output.
         kind: ``"model"``, ``"dir"`` or ``"file"``.
         flag: the flag named in the error.
+        task: for ``"model"``: the task whose model will be written there (a key of
+            :data:`lstmkit.spine.estimator.TASKS`), or None (any saved model is replaced).
 
     Raises:
         InputError: ``path`` cannot be written as ``kind``.
     """
-    from lstmkit.spine.io import replaceable_model_dir
+    from lstmkit.spine.io import replaceable_model_dir, saved_task
 
     path = Path(path)
     if not str(path).strip():
@@ -195,6 +197,11 @@ def check_output(path: str | os.PathLike, kind: str, flag: str = "--out") -> Non
         if kind == "model" and not replaceable_model_dir(path):
             raise InputError(f"{flag} {path}: refusing to overwrite it: it exists and is not a saved "
                              "lstmkit model (choose a new directory, or remove it first)")
+        other = saved_task(path) if kind == "model" and task else None
+        if other is not None and other != task:
+            raise InputError(f"{flag} {path}: refusing to overwrite it: it holds a saved {other} model "
+                             f"and this command writes a {task} model (choose a new directory, or "
+                             "remove it first)")
         target = path if path.is_dir() else path.parent
         if not os.access(target, os.W_OK | os.X_OK) or (path.is_file() and not os.access(path, os.W_OK)):
             raise InputError(f"{flag} {path}: permission denied: cannot write there")
@@ -332,7 +339,18 @@ def check(args) -> None:
             raise InputError(f"--resume: the checkpoint directory {ckpt} does not exist "
                              "(drop --resume to start a new run)")
     kinds = {**OUTPUT_KINDS, **(getattr(args, "_outputs", None) or {})}
+    task = command_task(args)
     for dest, kind in kinds.items():
         value = getattr(args, dest, None)
         if isinstance(value, str) and value not in ("", "-"):
-            check_output(value, kind, _flag(dest))
+            check_output(value, kind, _flag(dest), task)
+
+
+def command_task(args) -> str | None:
+    """The task whose saved model a parsed ``lstmkit`` command line writes (a key of
+    :data:`lstmkit.spine.estimator.TASKS`: the command's name), or None where the name
+    is not one (``video``, whose action picks the task, checks its ``--out`` itself)."""
+    from lstmkit.spine.estimator import TASKS
+
+    command = getattr(args, "command", None)
+    return command if command in TASKS else None

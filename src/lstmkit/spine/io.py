@@ -116,6 +116,16 @@ def _is_saved_model(path: Path) -> bool:
         return False
 
 
+def saved_task(path: str | os.PathLike) -> str | None:
+    """The task of the saved model at ``path``, or None where there is none (or it cannot
+    be read)."""
+    try:
+        task = json.loads((Path(path) / CONFIG_FILE).read_text(encoding="utf-8")).get("task")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return task if isinstance(task, str) else None
+
+
 def replaceable_model_dir(path: str | os.PathLike) -> bool:
     """Whether :func:`save_model` may write to ``path``: it does not exist, or it is a
     saved model or an empty directory."""

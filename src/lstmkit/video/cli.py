@@ -87,7 +87,7 @@ def _train(args: argparse.Namespace, task: str) -> int:
         raise InputError("--strip draws a next-frame predictor's frames; it applies to --task predict")
     out = f"video-{task}-model" if args.out is None else args.out
     if out:  # '' skips saving; checked before anything is trained, as every output
-        flags.check_output(out, "model", "--out")
+        flags.check_output(out, "model", "--out", task=f"video-{task}")
     apply_threads(args)
     options = {k: getattr(args, k) for k in MODEL_FLAGS if getattr(args, k, None) is not None}
     est = _estimator_class(task)(seed=args.seed, **options, **engine_kwargs(args))
