@@ -109,20 +109,24 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(b))
 
 
-def _is_saved_model(path: Path) -> bool:
+def _saved_config(path: str | os.PathLike) -> dict | None:
+    """The parsed ``config.json`` of a saved model at ``path``, unchecked, or None where
+    there is none (no file, unreadable, not a JSON object with a ``format``)."""
     try:
-        return "format" in json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
+        config = json.loads((Path(path) / CONFIG_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
+        return None
+    return config if isinstance(config, dict) and "format" in config else None
+
+
+def _is_saved_model(path: Path) -> bool:
+    return _saved_config(path) is not None
 
 
 def saved_task(path: str | os.PathLike) -> str | None:
     """The task of the saved model at ``path``, or None where there is none (or it cannot
     be read)."""
-    try:
-        task = json.loads((Path(path) / CONFIG_FILE).read_text(encoding="utf-8")).get("task")
-    except (OSError, ValueError, AttributeError):
-        return None
+    task = (_saved_config(path) or {}).get("task")
     return task if isinstance(task, str) else None
 
 
