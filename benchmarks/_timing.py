@@ -12,6 +12,8 @@ rounds is reported.
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import datetime
 import math
 import os
@@ -30,6 +32,12 @@ from torch import nn
 import lstmkit
 
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+#: how the timed process's memory allocator runs (:func:`set_malloc`)
+MALLOC = {
+    "reuse": "glibc malloc keeps freed memory for reuse (M_MMAP_MAX 0, M_TRIM_THRESHOLD 2^31 - 1)",
+    "default": "glibc malloc as it comes (large blocks mmap'd, and unmapped when freed)",
+}
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # mallopt's parameters (<malloc.h>)
 TORCH = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 KIT = {"lstm": lstmkit.LSTM, "gru": lstmkit.GRU, "rnn": lstmkit.RNN}
 
@@ -149,6 +157,31 @@ def grid_layers(layers, wanted: set, shapes, backend: str = "compiled"):
             torch.manual_seed(0)
             layer = cls(I, H, backend=backend, **opts)
             yield name, (B, T, I, H), layer, torch.randn(T, B, I)
+
+
+def set_malloc(mode: str) -> str:
+    """Set how glibc's malloc serves this process (``mode`` a key of :data:`MALLOC`) and
+    return the sentence that says so for a report.
+
+    "reuse" serves every block from the heap and never gives freed memory back, so a
+    layer's large temporaries (buffers of (T, B, 4H) and more, allocated on every call)
+    reuse the pages of the call before instead of being mapped in, and faulted in page
+    by page, each time. torch's own CPU LSTM allocates such buffers on every training
+    call, and how much that costs depends on what ran before in the process: in two
+    full runs of never_slower.py on 2026-12-06, torch.nn.LSTM training on 1 thread took
+    26.0 ms with "reuse" and 44.4 ms as glibc comes at (B, T, I, H) = (256, 50, 16, 64),
+    308 and 432 ms at (64, 200, 128, 256) (docs/benchmarks.md). "reuse" gives every
+    configuration of a run the same allocator, and torch its fastest times. Where the C
+    library is not glibc, nothing is changed and the sentence says so."""
+    if mode == "default":
+        return MALLOC[mode]
+    libc_name = ctypes.util.find_library("c") if sys.platform == "linux" else None
+    mallopt = getattr(ctypes.CDLL(libc_name), "mallopt", None) if libc_name else None
+    if mallopt is None or platform.libc_ver()[0] != "glibc":
+        return f"{MALLOC['default']}: {mode!r} needs glibc, which this process does not run on"
+    if not (mallopt(_M_MMAP_MAX, 0) and mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)):
+        raise RuntimeError(f"glibc's mallopt refused the {mode!r} settings")
+    return MALLOC[mode]
 
 
 def cpu_model() -> str:

@@ -22,6 +22,14 @@ Each row reports the medians, the ratio to torch.nn (lower is better) and the ba
     python benchmarks/never_slower.py --quick              # 3 shapes, 3 rounds: a smoke run
     python benchmarks/never_slower.py --threads 2 --cells lstm --shapes "64,100,8,64;1,1000,10,20"
 
+The process runs with glibc's malloc keeping freed memory for reuse (``--malloc reuse``,
+:func:`_timing.set_malloc`): torch's own LSTM allocates buffers of (T, B, 4H) and more on
+every training call, and as glibc comes those are mapped in afresh on each call at some
+shapes and reused at others, depending on what ran before in the process (torch.nn.LSTM
+training on 1 thread at 256, 50, 16, 64: 26.0 ms with reuse, 44.4 ms as glibc comes, in
+two runs of the grid). With reuse every configuration of a run sees the same allocator,
+torch at its fastest; ``--malloc default`` measures glibc as it comes.
+
 The expected duration is printed before measuring (a cost model, about +-50 %) and
 refined as the groups finish. The JSON holds every timing (see ``write_json``), so the
 rules in lstmkit/backends/rules.py can be fitted from it. Run it on an idle machine.
@@ -39,7 +47,17 @@ import time
 from pathlib import Path
 
 import torch
-from _timing import CLOCKS, KIT, PASSES, TORCH, interleaved, machine, parse_shapes
+from _timing import (
+    CLOCKS,
+    KIT,
+    MALLOC,
+    PASSES,
+    TORCH,
+    interleaved,
+    machine,
+    parse_shapes,
+    set_malloc,
+)
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from lstmkit import backends
@@ -231,7 +249,8 @@ def report(meta: dict, records: list[dict]) -> str:
         f"load average (1, 5, 15 min) {', '.join(f'{v:.2f}' for v in load0)} at the start, "
         f"{', '.join(f'{v:.2f}' for v in load1)} at the end. float32; median of {meta['rounds']} "
         f"interleaved rounds after {meta['warmup']} warm-up, each timing a loop of calls "
-        f"lasting at least {meta['budget_ms']:g} ms ({meta['clock']} clock). Ratio = time / "
+        f"lasting at least {meta['budget_ms']:g} ms ({meta['clock']} clock); "
+        f"{meta.get('malloc', MALLOC['default'])}. Ratio = time / "
         "torch.nn's time for the same cell, shape, pass and thread count in the same run "
         "(lower is better); bold: over the goal. Training = forward + backward (sum of the "
         "outputs as the loss), inference = forward under no_grad. Expected "
@@ -345,6 +364,8 @@ def main(argv=None) -> int:
     ap.add_argument("--budget-ms", type=float, default=10.0, help="least duration of one timing")
     ap.add_argument("--fused", action="store_true", help="time backend fused too")
     ap.add_argument("--clock", choices=sorted(CLOCKS), default="wall")
+    ap.add_argument("--malloc", choices=sorted(MALLOC), default="reuse",
+                    help="how glibc's malloc serves the process (see _timing.set_malloc)")
     ap.add_argument("--quick", action="store_true", help=f"a smoke run: shapes {QUICK}, 3 rounds")
     ap.add_argument("--plan", action="store_true",
                     help="print the groups and the expected time of each, measure nothing")
@@ -369,12 +390,14 @@ def main(argv=None) -> int:
     if args.plan:
         return 0
 
+    malloc = set_malloc(args.malloc)
     meta = {
         "started": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
         "command": "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])]),
         "machine": machine(), "load_start": list(os.getloadavg()),
         "threads": threads, "cells": cells, "shapes": [list(s) for s in shapes], "backends": kit_backends,
         "rounds": rounds, "warmup": args.warmup, "budget_ms": args.budget_ms, "clock": args.clock,
+        "malloc": malloc,
         "passes": {"training": "forward + backward, loss = sum of outputs, input requires grad",
                    "inference": "forward under torch.no_grad()"},
         "lengths": "uniform in [max(1, T // 4), T], torch.Generator seeded 0; packed torch time "
