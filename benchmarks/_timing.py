@@ -175,10 +175,9 @@ def set_malloc(mode: str) -> str:
     library is not glibc, nothing is changed and the sentence says so."""
     if mode == "default":
         return MALLOC[mode]
-    libc_name = ctypes.util.find_library("c") if sys.platform == "linux" else None
-    mallopt = getattr(ctypes.CDLL(libc_name), "mallopt", None) if libc_name else None
-    if mallopt is None or platform.libc_ver()[0] != "glibc":
-        return f"{MALLOC['default']}: {mode!r} needs glibc, which this process does not run on"
+    if sys.platform != "linux" or platform.libc_ver()[0] != "glibc":
+        return f"the C library's malloc as it comes: {mode!r} needs glibc"
+    mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
     if not (mallopt(_M_MMAP_MAX, 0) and mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)):
         raise RuntimeError(f"glibc's mallopt refused the {mode!r} settings")
     return MALLOC[mode]

@@ -22,13 +22,9 @@ Each row reports the medians, the ratio to torch.nn (lower is better) and the ba
     python benchmarks/never_slower.py --quick              # 3 shapes, 3 rounds: a smoke run
     python benchmarks/never_slower.py --threads 2 --cells lstm --shapes "64,100,8,64;1,1000,10,20"
 
-The process runs with glibc's malloc keeping freed memory for reuse (``--malloc reuse``,
-:func:`_timing.set_malloc`): torch's own LSTM allocates buffers of (T, B, 4H) and more on
-every training call, and as glibc comes those are mapped in afresh on each call at some
-shapes and reused at others, depending on what ran before in the process (torch.nn.LSTM
-training on 1 thread at 256, 50, 16, 64: 26.0 ms with reuse, 44.4 ms as glibc comes, in
-two runs of the grid). With reuse every configuration of a run sees the same allocator,
-torch at its fastest; ``--malloc default`` measures glibc as it comes.
+The process runs with glibc's malloc keeping freed memory for reuse (``--malloc reuse``;
+why: :func:`_timing.set_malloc`), so every configuration sees the same allocator and
+torch.nn its fastest times; ``--malloc default`` measures glibc as it comes.
 
 The expected duration is printed before measuring (a cost model, about +-50 %) and
 refined as the groups finish. The JSON holds every timing (see ``write_json``), so the
